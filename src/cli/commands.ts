@@ -1,0 +1,5 @@
+// Registry of subcommands. Each lives in its own file under src/cli/.
+// Add one line per subcommand (import + entry in `subcommands`).
+import { stage3Command } from "./stage3.js"
+
+export const subcommands = [stage3Command] as const

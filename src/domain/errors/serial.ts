@@ -1,0 +1,4 @@
+// Errors of the serial area (see base.ts for the convention).
+import { Data } from "effect"
+import type { OperatorError } from "./base.js"
+

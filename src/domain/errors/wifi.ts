@@ -1,0 +1,4 @@
+// Errors of the wifi area (see base.ts for the convention).
+import { Data } from "effect"
+import type { OperatorError } from "./base.js"
+
