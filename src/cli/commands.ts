@@ -1,5 +1,8 @@
 // Registry of subcommands. Each lives in its own file under src/cli/.
 // Add one line per subcommand (import + entry in `subcommands`).
 import { stage3Command } from "./stage3.js"
+import { simCommand } from "./sim.js"
+import { flashRootCommand } from "./flash.js"
+import { demoCommand } from "./demo.js"
 
-export const subcommands = [stage3Command] as const
+export const subcommands = [stage3Command, simCommand, flashRootCommand, demoCommand] as const

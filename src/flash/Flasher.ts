@@ -38,7 +38,18 @@ export interface FlashProgress {
 
 export interface WriteReport {
   /** Regions written and verified (MD5 / read-back) — a region counts only after verification. */
-  readonly regions: ReadonlyArray<{ readonly name: string; readonly offset: number; readonly size: number; readonly digest: string }>
+  readonly regions: ReadonlyArray<{
+    readonly name: string
+    readonly offset: number
+    readonly size: number
+    readonly digest: string
+    /**
+     * How the device confirmed the region: `md5` (device-computed digest
+     * matched), `readback`, or `none` where the loader has no way to read
+     * back (ESP8266 ROM): then only the boot banner / self-test confirms it.
+     */
+    readonly verifiedBy?: "md5" | "readback" | "none" | undefined
+  }>
   readonly wireBytes: number
   readonly retries: number
 }
@@ -50,6 +61,22 @@ export interface SessionOptions {
   /** `default_reset` (DTR/RTS per family), `usb_reset`, `no_reset` (pty / already in bootloader). */
   readonly before: "default_reset" | "usb_reset" | "no_reset"
   readonly connectAttempts: number
+  /** Settings of the AVR / STM32 / RP2040 families (see `McuOptions`); the ESP flasher ignores them. */
+  readonly mcu?: McuOptions | undefined
+}
+
+/** Board-config settings the single-image families need (from `board_configs.<type>` in factory-config.yaml). */
+export interface McuOptions {
+  /** AVR: `atmega328p`, `atmega2560`, … or a signature `1e950f`; STM32: product id `0x410`. Unset: accept what answers. */
+  readonly expectedChip?: string | undefined
+  /** STM32: which modem line drives BOOT0 and which NRST (documented in src/flash/stm32/reset.ts). */
+  readonly resetMapping?: "rts_boot0_dtr_nrst" | "dtr_boot0_rts_nrst" | undefined
+  /** RP2040: where BOOTSEL volumes get mounted; `*` matches one directory level. */
+  readonly volumeRoots?: ReadonlyArray<string> | undefined
+  /** Application console baud rate (RP2040: the identity query after the reboot). */
+  readonly appBaudRate?: number | undefined
+  /** RP2040: seconds to wait for the BOOTSEL volume, and for the CDC port after the copy. */
+  readonly bootWaitSeconds?: number | undefined
 }
 
 /** A connected bootloader session on one port (closed with its scope). */

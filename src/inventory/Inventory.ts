@@ -1,6 +1,6 @@
 import type { Effect, Scope } from "effect"
 import { Context } from "effect"
-import type { InventoryReadError, LockHeld, StateWriteError } from "../domain/errors/inventory.js"
+import type { InventoryReadError, LockFailed, LockHeld, StateWriteError } from "../domain/errors/inventory.js"
 import type { Mac } from "../domain/mac.js"
 
 /** A JSON value as found in ip_state.json (unknown fields are kept verbatim). */
@@ -28,12 +28,19 @@ export interface InventoryDocument {
 }
 
 export interface InventoryService {
-  /** Missing file → empty document (flat). Invalid JSON → InventoryReadError with line/column. */
+  /**
+   * Missing file → empty document (flat). Invalid JSON, a non-MAC device key or
+   * the same MAC twice (in any spelling) → InventoryReadError (with line/column
+   * for JSON syntax errors).
+   */
   readonly load: (path: string) => Effect.Effect<InventoryDocument, InventoryReadError>
   /**
    * Read-modify-write under the state lock: reloads the file, applies `change`,
    * and writes safely (.bak copy, .tmp + fsync, atomic rename). Concurrent runs
-   * never interleave. The previous file stays intact on any failure.
+   * never interleave (state lock `var/run/<name>.lock`, waited for briefly,
+   * then LockHeld). The previous file stays intact on any failure; a failure to
+   * create the state lock is a StateWriteError. When `change` returns a document
+   * that serialises the same as the one read, nothing is written.
    */
   readonly update: (
     path: string,
@@ -49,10 +56,23 @@ export class Inventory extends Context.Tag("fleet-provision/Inventory")<Inventor
  * file records PID, command and start time; a lock left by a dead process is
  * taken over.
  */
+export interface LockHolder {
+  readonly pid: number
+  readonly command: string
+  /** ISO-8601 time the lock was taken. */
+  readonly since: string
+  readonly host: string
+}
+
 export interface ProjectLockService {
-  readonly acquire: (command: string) => Effect.Effect<void, LockHeld, Scope.Scope>
-  /** Who holds it now, if anyone (for read-only banners). */
-  readonly holder: Effect.Effect<{ readonly pid: number; readonly command: string; readonly since: string } | undefined>
+  /**
+   * Takes `var/run/provision.lock` for the life of the scope (released on scope
+   * close, also on interrupt). Fails at once with LockHeld when a live process
+   * holds it; LockFailed when var/run/ is unusable.
+   */
+  readonly acquire: (command: string) => Effect.Effect<void, LockHeld | LockFailed, Scope.Scope>
+  /** Who holds it now, if anyone (for read-only banners). A stale lock of a dead process counts as free. */
+  readonly holder: Effect.Effect<LockHolder | undefined>
 }
 
 export class ProjectLock extends Context.Tag("fleet-provision/ProjectLock")<ProjectLock, ProjectLockService>() {}

@@ -14,6 +14,8 @@ export interface PortInfo {
 
 export interface OpenOptions {
   readonly baudRate: number
+  /** 8N1 unless set; the STM32 system bootloader talks 8E1. */
+  readonly parity?: "none" | "even" | "odd" | undefined
 }
 
 /** An open port. Reads come from an internal buffer fed by the port's data events. */

@@ -1,0 +1,338 @@
+import { type AvrMcu, findAvrMcu } from "../../src/flash/avr/mcus.js"
+import { type AppIdentity, bootBanner, LineReader, type McuSelfTests, selfTestReply, versionIn } from "./appConsole.js"
+import { ByteMachine, type ByteProtocol, openSocatPair, PacedUart } from "./uart.js"
+
+/**
+ * Emulated Arduino (optiboot, STK500v1 subset) on the device end of a pty.
+ *
+ * ```ts
+ * const board = await startAvrBoard({ mcu: "atmega328p", pace: false })
+ * // board.hostPath: what avrdude -c arduino or our AVR flasher opens
+ * board.emulator.flash            // the chip's flash (tests may inspect or preload)
+ * await board.stop()
+ * ```
+ *
+ * Protocol, as optiboot answers: every command ends with CRC_EOP (0x20);
+ * replies are INSYNC (0x14) [data] OK (0x10). GET_SYNC 0x30, GET_PARAMETER 0x41
+ * (0x81 major 8, 0x82 minor 3, others 0x03), SET_DEVICE 0x42 (20 bytes ignored),
+ * SET_DEVICE_EXT 0x45 (5), ENTER/LEAVE_PROGMODE 0x50/0x51, LOAD_ADDRESS 0x55
+ * (little-endian WORD address), UNIVERSAL 0x56 (4 bytes, answers 0x00),
+ * PROG_PAGE 0x64 (length big-endian, memtype 'F'/'E', data), READ_PAGE 0x74,
+ * READ_SIGN 0x75. A missing CRC_EOP gets no answer (optiboot would watchdog-reset
+ * into the app; here the bootloader just waits for the next command).
+ * PROG_PAGE erases and writes the whole page (optiboot's page erase + write);
+ * the optiboot section at the top of flash is lock-bit protected: writes there
+ * are dropped. LEAVE_PROGMODE "boots" the app: a banner at `appBaud` and the
+ * factory self-test console (see ./appConsole.ts).
+ *
+ * Faults (string forms for CLIs): `no_sync` (never answers), `signature:1e9406`
+ * (reports another part), `write_error:<n>` (the n-th PROG_PAGE of the session is
+ * acknowledged but not written), `verify_error:<n>` (the n-th PROG_PAGE gets one
+ * bit flipped), `selftest_fail:<command>`. Page faults are one-shot, so a retry
+ * succeeds.
+ */
+
+export type AvrFault =
+  | { readonly kind: "no_sync" }
+  | { readonly kind: "signature"; readonly signature: readonly [number, number, number] }
+  | { readonly kind: "write_error"; readonly page: number }
+  | { readonly kind: "verify_error"; readonly page: number }
+  | { readonly kind: "selftest_fail"; readonly command: string }
+
+export const parseAvrFault = (text: string): AvrFault => {
+  const [kind, arg = ""] = text.split(":")
+  switch (kind) {
+    case "no_sync":
+      return { kind }
+    case "signature": {
+      const hex = arg.replace(/^0x/i, "")
+      if (!/^[0-9a-f]{6}$/i.test(hex)) throw new Error(`fault "${text}": signature needs 6 hex digits, e.g. signature:1e9406`)
+      const b = hex.match(/../g)!.map((p) => Number.parseInt(p, 16))
+      return { kind, signature: [b[0]!, b[1]!, b[2]!] }
+    }
+    case "write_error":
+    case "verify_error":
+      if (!/^\d+$/.test(arg)) throw new Error(`fault "${text}": needs a page count, e.g. ${kind}:3`)
+      return { kind, page: Number(arg) }
+    case "selftest_fail":
+      return { kind, command: arg }
+    default:
+      throw new Error(`unknown AVR fault "${text}" (no_sync, signature:<hex>, write_error:<n>, verify_error:<n>, selftest_fail:<cmd>)`)
+  }
+}
+
+export interface AvrEmulatorOptions {
+  readonly devicePath: string
+  /** `atmega328p` (default) or another entry of src/flash/avr/mcus.ts. */
+  readonly mcu?: string
+  readonly baud?: number
+  readonly appBaud?: number
+  readonly pace?: boolean
+  readonly faults?: ReadonlyArray<AvrFault | string>
+  readonly tests?: McuSelfTests
+  readonly firmwareName?: string
+  /** Milliseconds one PROG_PAGE takes to program (ATmega328P: ~4.5 ms erase+write); default 0. */
+  readonly pageProgramMs?: number
+  readonly startIn?: "bootloader" | "app"
+}
+
+export type AvrState = "bootloader" | "app" | "stopped"
+
+export interface AvrEmulatorStats {
+  bytesIn: number
+  bytesOut: number
+  commands: Record<string, number>
+  pagesWritten: number
+  pagesRead: number
+  boots: number
+  appLines: number
+}
+
+export interface AvrEmulatorHandle {
+  readonly mcu: AvrMcu
+  readonly state: AvrState
+  readonly flash: Uint8Array
+  readonly eeprom: Uint8Array
+  readonly stats: AvrEmulatorStats
+  readonly console: () => string
+  readonly waitFor: (text: string, timeoutMs?: number) => Promise<void>
+  /** What the DTR auto-reset does on a real board: back into optiboot (or straight into the app). */
+  readonly reset: (into?: "bootloader" | "app") => void
+  readonly stop: () => Promise<void>
+}
+
+const STK = { OK: 0x10, INSYNC: 0x14, CRC_EOP: 0x20 } as const
+const NAMES: Record<number, string> = {
+  0x30: "GET_SYNC", 0x41: "GET_PARAMETER", 0x42: "SET_DEVICE", 0x45: "SET_DEVICE_EXT", 0x50: "ENTER_PROGMODE",
+  0x51: "LEAVE_PROGMODE", 0x55: "LOAD_ADDRESS", 0x56: "UNIVERSAL", 0x64: "PROG_PAGE", 0x74: "READ_PAGE", 0x75: "READ_SIGN"
+}
+
+export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<AvrEmulatorHandle> => {
+  const found = findAvrMcu(options.mcu ?? "atmega328p")
+  if (!found) throw new Error(`unknown AVR part "${options.mcu}"`)
+  const mcu: AvrMcu = found
+  const faults = (options.faults ?? []).map((f) => (typeof f === "string" ? parseAvrFault(f) : f))
+  const has = <K extends AvrFault["kind"]>(kind: K) => faults.filter((f): f is Extract<AvrFault, { kind: K }> => f.kind === kind)
+  const signature = has("signature")[0]?.signature ?? mcu.signature
+  const writeErrors = new Set(has("write_error").map((f) => f.page))
+  const verifyErrors = new Set(has("verify_error").map((f) => f.page))
+  const failing = new Set(has("selftest_fail").map((f) => f.command))
+  const noSync = has("no_sync").length > 0
+  const baud = options.baud ?? 115200
+  const appBaud = options.appBaud ?? 115200
+
+  const flash = new Uint8Array(mcu.flashBytes).fill(0xff)
+  const eeprom = new Uint8Array(mcu.eepromBytes).fill(0xff)
+  const stats: AvrEmulatorStats = { bytesIn: 0, bytesOut: 0, commands: {}, pagesWritten: 0, pagesRead: 0, boots: 0, appLines: 0 }
+  let state: AvrState = "bootloader"
+  let consoleText = ""
+  let progPages = 0
+  const uart = await PacedUart.open(options.devicePath, { pace: options.pace ?? true, baud, bitsPerByte: 10 })
+
+  const send = (...parts: Array<ArrayLike<number>>) => {
+    const total = parts.reduce((n, p) => n + p.length, 0)
+    const out = new Uint8Array(total)
+    let at = 0
+    for (const p of parts) {
+      out.set(p, at)
+      at += p.length
+    }
+    stats.bytesOut += out.length
+    uart.write(out)
+  }
+  const print = (text: string) => {
+    consoleText += text
+    send(Buffer.from(text, "latin1"))
+  }
+
+  const app = (): AppIdentity => ({
+    chip: mcu.name,
+    uniqueId: "none",
+    firmwareName: options.firmwareName ?? "factory-app",
+    version: versionIn(flash.subarray(0, mcu.flashBytes - mcu.bootBytes))
+  })
+  const bootApp = () => {
+    state = "app"
+    machine.stop()
+    uart.baud = appBaud
+    lines.clear()
+    stats.boots++
+    // An erased chip runs off the end of flash into the bootloader again: no banner.
+    if (flash.subarray(0, 4).every((b) => b === 0xff)) return
+    setTimeout(() => state === "app" && print(bootBanner(app())), 20)
+  }
+
+  function* optiboot(): ByteProtocol {
+    let address = 0 // byte address
+    const programPage = (memtype: number, data: Uint8Array) => {
+      if (memtype === 0x45) {
+        eeprom.set(data.subarray(0, Math.max(0, eeprom.length - address)), address)
+        return
+      }
+      const page = progPages++
+      if (writeErrors.delete(page)) return
+      const limit = mcu.flashBytes - mcu.bootBytes
+      const start = address - (address % mcu.pageBytes)
+      if (start >= limit) return
+      const content = new Uint8Array(mcu.pageBytes).fill(0xff)
+      content.set(data.subarray(0, mcu.pageBytes - (address - start)), address - start)
+      if (verifyErrors.delete(page)) content[page % mcu.pageBytes]! ^= 0x01
+      flash.set(content.subarray(0, Math.min(mcu.pageBytes, limit - start)), start)
+      stats.pagesWritten++
+    }
+    for (;;) {
+      const [command] = yield 1
+      if (noSync) continue
+      const name = NAMES[command!] ?? `0x${command!.toString(16)}`
+      stats.commands[name] = (stats.commands[name] ?? 0) + 1
+      let reply: Array<number> = []
+      let leave = false
+      switch (command) {
+        case 0x41: {
+          const [which] = yield 1
+          reply = [which === 0x81 ? 8 : which === 0x82 ? 3 : 0x03]
+          break
+        }
+        case 0x42:
+          yield 20
+          break
+        case 0x45:
+          yield 5
+          break
+        case 0x55: {
+          const a = yield 2
+          address = (a[0]! | (a[1]! << 8)) * 2
+          break
+        }
+        case 0x56:
+          yield 4
+          reply = [0x00]
+          break
+        case 0x64: {
+          const head = yield 3
+          const length = (head[0]! << 8) | head[1]!
+          const data = length > 0 ? yield length : new Uint8Array(0)
+          const [eop] = yield 1
+          if (eop !== STK.CRC_EOP) continue
+          if (options.pageProgramMs) {
+            const until = performance.now() + options.pageProgramMs
+            setTimeout(() => send([STK.INSYNC, STK.OK]), Math.max(0, until - performance.now()))
+            programPage(head[2]!, data)
+            continue
+          }
+          programPage(head[2]!, data)
+          send([STK.INSYNC, STK.OK])
+          continue
+        }
+        case 0x74: {
+          const head = yield 3
+          const length = (head[0]! << 8) | head[1]!
+          const [eop] = yield 1
+          if (eop !== STK.CRC_EOP) continue
+          const memory = head[2] === 0x45 ? eeprom : flash
+          const out = new Uint8Array(length).fill(0xff)
+          out.set(memory.subarray(address, address + length))
+          stats.pagesRead++
+          send([STK.INSYNC], out, [STK.OK])
+          continue
+        }
+        case 0x75:
+          reply = [...signature]
+          break
+        case 0x51:
+          leave = true
+          break
+        default:
+          // GET_SYNC, ENTER_PROGMODE and anything unknown: just the sync check.
+          break
+      }
+      const [eop] = yield 1
+      if (eop !== STK.CRC_EOP) continue
+      send([STK.INSYNC], reply, [STK.OK])
+      if (leave) {
+        // optiboot arms a 16 ms watchdog and the reset starts the app.
+        setTimeout(() => state === "bootloader" && bootApp(), 16)
+        return
+      }
+    }
+  }
+
+  const machine = new ByteMachine(optiboot)
+  const lines = new LineReader((line) => {
+    stats.appLines++
+    if (line === "reboot") return bootApp()
+    print(`${selfTestReply(line, app(), options.tests ?? {}, failing)}\r\n`)
+  })
+  uart.onReceive = (chunk) => {
+    stats.bytesIn += chunk.length
+    if (state === "bootloader") machine.feed(chunk)
+    else if (state === "app") lines.feed(chunk)
+  }
+
+  const reset = (into: "bootloader" | "app" = "bootloader") => {
+    if (state === "stopped") return
+    uart.discardQueued()
+    if (into === "app") return bootApp()
+    state = "bootloader"
+    uart.baud = baud
+    machine.restart()
+  }
+  if (options.startIn === "app") bootApp()
+  else reset("bootloader")
+
+  return {
+    mcu,
+    get state() {
+      return state
+    },
+    flash,
+    eeprom,
+    stats,
+    console: () => consoleText,
+    waitFor: (text, timeoutMs = 5000) =>
+      new Promise((resolve, reject) => {
+        const deadline = Date.now() + timeoutMs
+        const check = () => {
+          if (consoleText.includes(text)) return resolve()
+          if (Date.now() > deadline) return reject(new Error(`AVR emulator: "${text}" not printed within ${timeoutMs} ms`))
+          setTimeout(check, 10)
+        }
+        check()
+      }),
+    reset,
+    stop: async () => {
+      state = "stopped"
+      machine.stop()
+      await uart.close()
+    }
+  }
+}
+
+export interface AvrBoard {
+  readonly hostPath: string
+  readonly devicePath: string
+  readonly emulator: AvrEmulatorHandle
+  readonly unplug: () => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+/** A socat pty pair plus the emulator on its device end. */
+export const startAvrBoard = async (options: Omit<AvrEmulatorOptions, "devicePath">): Promise<AvrBoard> => {
+  const pair = await openSocatPair({ prefix: "fp-avr-" })
+  try {
+    const emulator = await startAvrEmulator({ ...options, devicePath: pair.devicePath })
+    return {
+      hostPath: pair.hostPath,
+      devicePath: pair.devicePath,
+      emulator,
+      unplug: pair.kill,
+      stop: async () => {
+        await emulator.stop()
+        await pair.kill()
+      }
+    }
+  } catch (error) {
+    await pair.kill()
+    throw error
+  }
+}

@@ -1,0 +1,133 @@
+import { ParseResult, Schema } from "effect"
+import type { Platform } from "../flash/Flasher.js"
+
+/**
+ * factory-config.yaml: every key of the factory runbook, with its default.
+ * Keys stay snake_case as in the runbook so existing files load unchanged.
+ */
+
+export const PlatformSchema = Schema.Literal("esp32", "esp8266", "avr", "stm32", "rp2040")
+
+/** Flash offsets are written as numbers (`4096`, YAML `0x1000`) or hex strings (`"0x1000"`). */
+export const Offset = Schema.transformOrFail(Schema.Union(Schema.Number, Schema.String), Schema.Number, {
+  strict: true,
+  decode: (input, _options, ast) => {
+    const value = typeof input === "number" ? input : /^0x[0-9a-f]+$/i.test(input.trim()) ? Number.parseInt(input.trim(), 16) : /^\d+$/.test(input.trim()) ? Number(input.trim()) : Number.NaN
+    return Number.isSafeInteger(value) && value >= 0
+      ? ParseResult.succeed(value)
+      : ParseResult.fail(new ParseResult.Type(ast, input, `expected a flash offset such as 0x10000 or 65536, got ${JSON.stringify(input)}`))
+  },
+  encode: (value) => ParseResult.succeed(`0x${value.toString(16)}`)
+})
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const Seconds = Schema.Number.pipe(Schema.positive())
+
+export const StationSchema = Schema.Struct({
+  station_id: Schema.NonEmptyTrimmedString,
+  /** Each entry: a device path, a USB serial number, or `VID:PID` (must match exactly one port). */
+  ports: Schema.Array(Schema.NonEmptyTrimmedString).pipe(Schema.minItems(1)),
+  /** A key of `board_configs`. */
+  board_type: Schema.NonEmptyTrimmedString
+})
+export type Station = typeof StationSchema.Type
+
+export const ResetMode = Schema.Literal("default_reset", "usb_reset", "no_reset")
+
+export const BoardConfigSchema = Schema.Struct({
+  platform: PlatformSchema,
+  board_model: Schema.optionalWith(Schema.String, { default: () => "" }),
+  /** `4MB`, `1MB`, `512KB`, or `detect` (take what the chip reports). */
+  flash_size: Schema.optionalWith(Schema.String.pipe(Schema.pattern(/^(detect|\d+(KB|MB))$/)), { default: () => "detect" }),
+  firmware_path: Schema.NonEmptyTrimmedString,
+  bootloader_path: Schema.optional(Schema.NonEmptyTrimmedString),
+  partition_table_path: Schema.optional(Schema.NonEmptyTrimmedString),
+  /** Defaults come from the chip (see `defaultOffsets`). */
+  bootloader_offset: Schema.optional(Offset),
+  partition_table_offset: Schema.optional(Offset),
+  firmware_offset: Schema.optional(Offset),
+  /** Recorded in the CSV and sent to the backend. */
+  firmware_version: Schema.optionalWith(Schema.String, { default: () => "unknown" }),
+  /** Baud rate to talk to the bootloader. */
+  baud: Schema.optionalWith(PositiveInt, { default: () => 115200 }),
+  /** Faster rate for the data transfer (ESP CHANGE_BAUDRATE); unset keeps `baud`. */
+  flash_baud: Schema.optional(PositiveInt),
+  /** Baud rate of the application's console (boot banner, device tests). */
+  app_baud: Schema.optionalWith(PositiveInt, { default: () => 115200 }),
+  /** How to get into the bootloader; `no_reset` for ptys and boards put into download mode by hand. */
+  reset_mode: Schema.optionalWith(ResetMode, { default: () => "default_reset" as const }),
+  connect_attempts: Schema.optionalWith(PositiveInt, { default: () => 4 }),
+  /** Text the application prints once it runs; empty: any output counts. */
+  boot_banner: Schema.optionalWith(Schema.String, { default: () => "" }),
+  boot_timeout: Schema.optionalWith(Seconds, { default: () => 5 })
+})
+export type BoardConfig = typeof BoardConfigSchema.Type
+
+export const DeviceTestSchema = Schema.Struct({
+  name: Schema.NonEmptyTrimmedString,
+  command: Schema.NonEmptyString,
+  /** Passes when a line of the answer contains this text. */
+  expected_response: Schema.NonEmptyString,
+  timeout: Schema.optionalWith(Seconds, { default: () => 5 })
+})
+export type DeviceTest = typeof DeviceTestSchema.Type
+
+export const FactoryConfigSchema = Schema.Struct({
+  provisioning_service_url: Schema.optionalWith(Schema.String, { default: () => "http://localhost:3002" }),
+  ota_service_url: Schema.optionalWith(Schema.String, { default: () => "http://localhost:3004" }),
+  stations: Schema.Array(StationSchema).pipe(Schema.minItems(1)),
+  board_configs: Schema.Record({ key: Schema.String, value: BoardConfigSchema }),
+  quality_gates: Schema.optionalWith(
+    Schema.Struct({
+      /** Bytes per platform; a platform without an entry has no size gate. */
+      max_firmware_size: Schema.optionalWith(Schema.Record({ key: Schema.String, value: PositiveInt }), {
+        default: () => ({ esp32: 3145728, esp8266: 1048576 })
+      }),
+      /** Seconds for connect + write of one board, retries included. */
+      max_flash_time: Schema.optionalWith(Seconds, { default: () => 120 }),
+      /** Attempts per board including the first. */
+      max_retry_attempts: Schema.optionalWith(PositiveInt, { default: () => 3 })
+    }),
+    { default: () => ({ max_firmware_size: { esp32: 3145728, esp8266: 1048576 }, max_flash_time: 120, max_retry_attempts: 3 }) }
+  ),
+  testing: Schema.optionalWith(
+    Schema.Struct({
+      enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+      tests: Schema.optionalWith(Schema.Array(DeviceTestSchema), {
+        default: () => [{ name: "boot_test", command: "info", expected_response: "OK", timeout: 5 }]
+      })
+    }),
+    { default: () => ({ enabled: true, tests: [{ name: "boot_test", command: "info", expected_response: "OK", timeout: 5 }] }) }
+  ),
+  logging: Schema.optionalWith(
+    Schema.Struct({
+      level: Schema.optionalWith(Schema.Literal("DEBUG", "INFO", "WARNING", "ERROR"), { default: () => "INFO" as const }),
+      console_output: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+      max_file_size: Schema.optionalWith(PositiveInt, { default: () => 10485760 }),
+      backup_count: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 5 })
+    }),
+    { default: () => ({ level: "INFO" as const, console_output: true, max_file_size: 10485760, backup_count: 5 }) }
+  )
+})
+export type FactoryConfigFile = typeof FactoryConfigSchema.Type
+
+/** Where each image goes when the config does not say (the chip's boot ROM expectations). */
+export const defaultOffsets = (platform: Platform): { bootloader: number; partitionTable: number; firmware: number } => {
+  switch (platform) {
+    case "esp32":
+      return { bootloader: 0x1000, partitionTable: 0x8000, firmware: 0x10000 }
+    case "esp8266":
+      // Non-OTA ESP8266 builds are one image at 0x0 (boot ROM loads it directly).
+      return { bootloader: 0x0, partitionTable: 0x8000, firmware: 0x0 }
+    default:
+      // Single-image families: the image starts at the beginning of flash.
+      return { bootloader: 0x0, partitionTable: 0x0, firmware: 0x0 }
+  }
+}
+
+export const parseFlashSize = (text: string): number | undefined => {
+  const match = /^(\d+)(KB|MB)$/.exec(text)
+  if (!match) return undefined
+  return Number(match[1]) * (match[2] === "MB" ? 1024 * 1024 : 1024)
+}
+

@@ -1,0 +1,247 @@
+import { Duration, Effect, Schedule } from "effect"
+import { ChipMismatch, type FlashFailure, ImageInvalid, ProtocolError, SyncFailed, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
+import { SerialPorts } from "../../serial/SerialPorts.js"
+import { runReset, type ResetStep } from "../esp/reset.js"
+import type { DetectedBoard, FlasherService, FlashSession, McuOptions, Platform, SessionOptions, WriteReport } from "../Flasher.js"
+import { md5Hex } from "../formats/md5.js"
+import { ACK, address, An3155Link, CMD, command, dataFrame, NACK } from "./an3155.js"
+import { expectedPid, findStm32Part, pidHex, type Stm32Part } from "./parts.js"
+
+/**
+ * STM32 through its system-memory UART bootloader (AN3155), natively:
+ * BOOT0/NRST reset → 0x7F sync → GET (commands, version) → GET_ID (part check)
+ * → unique id + flash size read → (extended) mass erase → WRITE_MEMORY in
+ * 256-byte blocks → READ_MEMORY verify → GO to the flash base.
+ *
+ * Reset mapping (`board_configs.<type>.reset_mapping`), for the usual
+ * USB-UART wiring where an asserted line pulls its pin low through the
+ * board's transistor/inverter stage:
+ * - `rts_boot0_dtr_nrst` (default): RTS asserted → BOOT0 high, DTR asserted → NRST low.
+ * - `dtr_boot0_rts_nrst`: the two swapped.
+ * Entry: BOOT0 high, NRST low 50 ms, release NRST, 100 ms for the ROM to start.
+ * After GO, BOOT0 goes low so the next reset boots the application.
+ * `no_reset` (pty, or BOOT0 jumpered by hand) touches no line.
+ *
+ * The bootloader talks 8E1; the port is opened with even parity (a Linux pty
+ * silently drops it — harmless there).
+ */
+
+export interface Stm32FlasherConfig {
+  readonly syncTimeout: Duration.DurationInput
+  readonly commandTimeout: Duration.DurationInput
+  /** Mass erase of a large F4 takes ~16 s; an F1 well under a second. */
+  readonly eraseTimeout: Duration.DurationInput
+  readonly blockBytes: number
+}
+
+export const defaultStm32FlasherConfig: Stm32FlasherConfig = {
+  syncTimeout: Duration.millis(500),
+  commandTimeout: Duration.seconds(1),
+  eraseTimeout: Duration.seconds(40),
+  blockBytes: 256
+}
+
+const STM32_PLATFORMS: ReadonlyArray<Platform> = ["stm32"]
+
+type Mapping = NonNullable<McuOptions["resetMapping"]>
+
+const lineNames = (mapping: Mapping): { readonly boot0: "dtr" | "rts"; readonly nrst: "dtr" | "rts" } =>
+  mapping === "dtr_boot0_rts_nrst" ? { boot0: "dtr", nrst: "rts" } : { boot0: "rts", nrst: "dtr" }
+
+export const stm32BootloaderEntry = (mapping: Mapping = "rts_boot0_dtr_nrst"): ReadonlyArray<ResetStep> => {
+  const { boot0, nrst } = lineNames(mapping)
+  return [
+    { _tag: "Lines", [boot0]: true, [nrst]: true },
+    { _tag: "Sleep", duration: Duration.millis(50) },
+    { _tag: "Lines", [nrst]: false },
+    { _tag: "Sleep", duration: Duration.millis(100) }
+  ]
+}
+
+export const stm32ReleaseBoot0 = (mapping: Mapping = "rts_boot0_dtr_nrst"): ReadonlyArray<ResetStep> => [{ _tag: "Lines", [lineNames(mapping).boot0]: false }]
+
+export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
+  Effect.map(SerialPorts, (ports): FlasherService => {
+    const settings = { ...defaultStm32FlasherConfig, ...config }
+    const t = settings.commandTimeout
+
+    const connect = (port: string, platform: Platform, options: SessionOptions) =>
+      Effect.gen(function* () {
+        if (!STM32_PLATFORMS.includes(platform)) return yield* new UnsupportedPlatform({ platform, supported: STM32_PLATFORMS })
+        const wanted = options.mcu?.expectedChip === undefined ? undefined : expectedPid(options.mcu.expectedChip)
+        if (options.mcu?.expectedChip !== undefined && wanted === undefined) {
+          return yield* new ImageInvalid({ region: "board config part", detail: `"${options.mcu.expectedChip}" is no STM32 product id (write it like 0x410 or stm32f103)` })
+        }
+        const serial = yield* ports.open(port, { baudRate: options.baudRate, parity: "even" })
+        const link = new An3155Link(serial)
+        const mapping = options.mcu?.resetMapping ?? "rts_boot0_dtr_nrst"
+        let signalsNote = ""
+
+        const attempt = Effect.gen(function* () {
+          if (options.before !== "no_reset") {
+            yield* runReset(serial, stm32BootloaderEntry(mapping)).pipe(
+              Effect.catchTag("SignalsUnsupported", (e) => Effect.sync(() => void (signalsNote = ` (RTS/DTR could not be set: ${e.detail})`)))
+            )
+          }
+          yield* serial.discardInput
+          yield* link.send(Uint8Array.of(0x7f))
+          // NACK: the bootloader already ran its auto-baud (a second 0x7F is an invalid command).
+          const [reply] = yield* link.body("sync 0x7F", 1, settings.syncTimeout)
+          if (reply !== ACK && reply !== NACK) {
+            return yield* new ProtocolError({ port, command: "sync 0x7F", detail: `got 0x${reply!.toString(16)} instead of ACK` })
+          }
+        })
+        yield* attempt.pipe(
+          Effect.retry({ schedule: Schedule.recurs(Math.max(0, options.connectAttempts - 1)), while: (e) => e._tag !== "SerialIoError" }),
+          Effect.catchIf(
+            (e) => e._tag === "FlashTimeout" || e._tag === "ProtocolError",
+            () =>
+              new SyncFailed({
+                port,
+                attempts: options.connectAttempts,
+                detail: `the STM32 system bootloader did not answer 0x7F${signalsNote}; BOOT0 must be high at reset (reset_mapping ${mapping}, or set the BOOT0 jumper and press RESET), and the USART1 pins (PA9/PA10) must be the ones wired`
+              })
+          )
+        )
+
+        yield* link.stage("GET", command(CMD.GET), t)
+        const [count] = yield* link.body("GET", 1, t)
+        const got = yield* link.body("GET", count! + 1, t)
+        yield* link.ack("GET", t)
+        const version = got[0]!
+        const commands = new Set(got.subarray(1))
+
+        yield* link.stage("GET_ID", command(CMD.GET_ID), t)
+        const [idLength] = yield* link.body("GET_ID", 1, t)
+        const idBytes = yield* link.body("GET_ID", idLength! + 1, t)
+        yield* link.ack("GET_ID", t)
+        const pid = (idBytes[0]! << 8) | idBytes[1]!
+        const part = findStm32Part(pid)
+        if (wanted !== undefined && wanted !== pid) {
+          const expectedPart = findStm32Part(wanted)
+          return yield* new ChipMismatch({
+            port,
+            detected: `${part?.name ?? "unknown STM32"} (PID ${pidHex(pid)})`,
+            expected: `${expectedPart?.name ?? "STM32"} (PID ${pidHex(wanted)})`,
+            source: "config"
+          })
+        }
+        if (part === undefined) {
+          return yield* new ProtocolError({ port, command: "GET_ID", detail: `product id ${pidHex(pid)} is not in the part table (src/flash/stm32/parts.ts)` })
+        }
+        const readMemory = (at: number, length: number, step: string) =>
+          Effect.gen(function* () {
+            yield* link.stage(step, command(CMD.READ_MEMORY), t)
+            yield* link.stage(`${step} (address 0x${at.toString(16)})`, address(at), t)
+            yield* link.stage(`${step} (length)`, Uint8Array.of(length - 1, (length - 1) ^ 0xff), t)
+            return yield* link.body(step, length, t)
+          })
+        const uid = yield* readMemory(part.uidAddress, 12, "READ_MEMORY unique id")
+        const sizeBytes = yield* readMemory(part.flashSizeAddress, 2, "READ_MEMORY flash size")
+        const flashKiB = sizeBytes[0]! | (sizeBytes[1]! << 8)
+        const uidHex = Buffer.from(uid).toString("hex")
+
+        const board: DetectedBoard = {
+          port,
+          platform,
+          chip: part.name,
+          identity: { kind: "uid", value: uidHex },
+          flashSizeBytes: flashKiB * 1024,
+          details: {
+            pid: pidHex(pid),
+            bootloader: `AN3155 v${version >> 4}.${version & 0xf}`,
+            erase: commands.has(CMD.EXTENDED_ERASE) ? "extended (0x44)" : "standard (0x43)",
+            flashSize: `${flashKiB}KB`,
+            uid: uidHex,
+            baudRate: String(options.baudRate),
+            resetMapping: options.before === "no_reset" ? "no_reset" : mapping
+          }
+        }
+        return makeSession(link, part, board, commands, readMemory, settings, options, mapping)
+      })
+
+    return { platform: STM32_PLATFORMS, connect }
+  })
+
+const makeSession = (
+  link: An3155Link,
+  part: Stm32Part,
+  board: DetectedBoard,
+  commands: ReadonlySet<number>,
+  readMemory: (at: number, length: number, step: string) => Effect.Effect<Uint8Array, FlashFailure>,
+  settings: Stm32FlasherConfig,
+  options: SessionOptions,
+  mapping: Mapping
+): FlashSession => {
+  const port = board.port
+  const t = settings.commandTimeout
+  const flashBytes = board.flashSizeBytes ?? 0
+  /** Offsets are relative to the flash base; absolute 0x08… addresses are accepted too. */
+  const absolute = (offset: number) => (offset >= part.flashBase ? offset : part.flashBase + offset)
+
+  const massErase = commands.has(CMD.EXTENDED_ERASE)
+    ? Effect.zipRight(link.stage("EXTENDED_ERASE", command(CMD.EXTENDED_ERASE), t), link.stage("EXTENDED_ERASE mass", Uint8Array.of(0xff, 0xff, 0x00), settings.eraseTimeout))
+    : Effect.zipRight(link.stage("ERASE", command(CMD.ERASE), t), link.stage("ERASE global", Uint8Array.of(0xff, 0x00), settings.eraseTimeout))
+
+  const write: FlashSession["write"] = (regions, onProgress) =>
+    Effect.gen(function* () {
+      for (const region of regions) {
+        const start = absolute(region.offset) - part.flashBase
+        if (region.data.length === 0) return yield* new ImageInvalid({ region: region.name, detail: "the image is empty" })
+        if (start < 0 || start + region.data.length > flashBytes || start % 4 !== 0) {
+          return yield* new ImageInvalid({
+            region: region.name,
+            detail: `0x${absolute(region.offset).toString(16)}..+${region.data.length} does not fit the ${flashBytes / 1024} KB flash at 0x${part.flashBase.toString(16)} (or is not word-aligned)`
+          })
+        }
+      }
+      const wireStart = link.wireBytes
+      yield* massErase
+      const results: Array<WriteReport["regions"][number]> = []
+      for (const region of regions) {
+        const base = absolute(region.offset)
+        const blocks = blocksOf(region.data, settings.blockBytes)
+        const regionWire = link.wireBytes
+        for (const block of blocks) {
+          const at = base + block.offset
+          const step = `WRITE_MEMORY 0x${at.toString(16)}`
+          yield* link.stage(step, command(CMD.WRITE_MEMORY), t)
+          yield* link.stage(`${step} (address)`, address(at), t)
+          yield* link.stage(`${step} (data)`, dataFrame(block.data), t)
+          yield* onProgress({ region: region.name, written: Math.min(region.data.length, block.offset + block.data.length), total: region.data.length, wireBytes: link.wireBytes - regionWire })
+        }
+        for (const block of blocks) {
+          const at = base + block.offset
+          const back = yield* readMemory(at, block.data.length, `READ_MEMORY 0x${at.toString(16)}`)
+          if (!back.every((value, i) => value === block.data[i])) {
+            return yield* new VerifyFailed({ port, region: `${region.name} block at 0x${at.toString(16)}`, offset: at, expected: md5Hex(block.data), received: md5Hex(back) })
+          }
+        }
+        results.push({ name: region.name, offset: region.offset, size: region.data.length, digest: md5Hex(region.data), verifiedBy: "readback" })
+      }
+      const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
+      return report
+    })
+
+  const resetToApp: Effect.Effect<void, FlashFailure> = Effect.gen(function* () {
+    yield* link.stage("GO", command(CMD.GO), t)
+    yield* link.stage(`GO 0x${part.flashBase.toString(16)}`, address(part.flashBase), t)
+    if (options.before !== "no_reset") {
+      yield* runReset(link.serial, stm32ReleaseBoot0(mapping)).pipe(Effect.catchTag("SignalsUnsupported", () => Effect.void))
+    }
+  })
+
+  return { board, write, resetToApp }
+}
+
+/** 256-byte blocks; the last one padded with 0xFF to a multiple of 4 (the bootloader writes words). */
+const blocksOf = (data: Uint8Array, size: number): ReadonlyArray<{ readonly offset: number; readonly data: Uint8Array }> => {
+  const blocks: Array<{ offset: number; data: Uint8Array }> = []
+  for (let offset = 0; offset < data.length; offset += size) {
+    const chunk = data.subarray(offset, offset + size)
+    const padded = new Uint8Array(Math.ceil(chunk.length / 4) * 4).fill(0xff)
+    padded.set(chunk)
+    blocks.push({ offset, data: padded })
+  }
+  return blocks
+}

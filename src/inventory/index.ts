@@ -1,0 +1,8 @@
+export * from "./Inventory.js"
+export * from "./document.js"
+export * from "./edit.js"
+export { InventoryLive, inventoryLayer, makeInventory, stateLockPath } from "./InventoryLive.js"
+export type { InventoryOptions } from "./InventoryLive.js"
+export { ProjectLockLive, makeProjectLock, projectLockLayer } from "./ProjectLockLive.js"
+export type { ProjectLockOptions } from "./ProjectLockLive.js"
+export { safeWriteFile } from "./safeWrite.js"

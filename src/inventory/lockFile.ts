@@ -1,0 +1,186 @@
+// PID lock files in var/run/. A lock is created complete or not at all
+// (written to a private temp file, then hard-linked into place, which fails if
+// the name exists), so a reader never sees half a lock. A lock whose process
+// is dead is taken over; see `takeOver` for the race between two takers.
+import { FileSystem, Path } from "@effect/platform"
+import type { PlatformError } from "@effect/platform/Error"
+import { Data, Effect, Option, Schedule, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
+import { LockFailed } from "../domain/errors/inventory.js"
+import type { LockHolder } from "./Inventory.js"
+
+const LockContent = Schema.Struct({
+  pid: Schema.Int,
+  command: Schema.String,
+  since: Schema.String,
+  host: Schema.String,
+  token: Schema.optional(Schema.String)
+})
+type LockContent = typeof LockContent.Type
+
+const decodeLock = Schema.decodeUnknownOption(Schema.parseJson(LockContent))
+
+/** Tokens of the locks this process holds now; a lock with our PID but another token is a leftover. */
+const heldHere = new Set<string>()
+
+export const platformReason = (error: PlatformError): string =>
+  error._tag === "SystemError" && error.description !== undefined ? error.description : error.message
+
+const isReason = (reason: string) => (error: PlatformError) =>
+  error._tag === "SystemError" && error.reason === reason
+
+/** Alive, as far as this host can tell: a lock of another host is never judged dead. */
+export const isHolderAlive = (holder: LockContent): boolean => {
+  if (holder.host !== hostname()) return true
+  if (holder.pid === process.pid) return holder.token === undefined || heldHere.has(holder.token)
+  try {
+    process.kill(holder.pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+const toHolder = (content: LockContent): LockHolder => ({
+  pid: content.pid,
+  command: content.command,
+  since: content.since,
+  host: content.host
+})
+
+/** Another step changed the lock under us; the attempt is simply repeated. */
+class Contended extends Data.TaggedError("Contended")<{}> {}
+
+type Outcome = { readonly _tag: "Acquired"; readonly token: string } | { readonly _tag: "Held"; readonly holder: LockHolder }
+
+export interface LockFiles {
+  /** Reads a lock; a missing or unreadable file is None. */
+  readonly read: (lockPath: string) => Effect.Effect<Option.Option<LockHolder & { readonly alive: boolean }>>
+  /** One attempt to take the lock (taking over a dead holder's lock). Never waits. */
+  readonly tryAcquire: (lockPath: string, command: string) => Effect.Effect<Outcome, LockFailed>
+  /** Removes the lock if it is still ours. */
+  readonly release: (lockPath: string, token: string) => Effect.Effect<void>
+}
+
+export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSystem | Path.Path> = Effect.gen(
+  function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+
+    const readRaw = (lockPath: string) =>
+      fs.readFileString(lockPath).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(isReason("NotFound"), () => Effect.succeed(Option.none<string>()))
+      )
+
+    const read = (lockPath: string) =>
+      readRaw(lockPath).pipe(
+        Effect.map(Option.flatMap(decodeLock)),
+        Effect.map(Option.map((content) => ({ ...toHolder(content), alive: isHolderAlive(content) }))),
+        Effect.orElseSucceed(() => Option.none())
+      )
+
+    /**
+     * Moves the stale lock aside under a private name and checks that what was
+     * moved is the stale lock we judged. If another taker replaced it with a
+     * live lock in between, that lock is put back (link fails rather than
+     * overwrite if yet another lock appeared meanwhile).
+     */
+    const takeOver = (lockPath: string, staleText: string, fail: (e: PlatformError) => LockFailed) => {
+      const aside = `${lockPath}.stale.${process.pid}.${randomUUID()}`
+      return fs.rename(lockPath, aside).pipe(
+        Effect.catchIf(isReason("NotFound"), () => Effect.fail(new Contended())),
+        Effect.mapError((error) => (error._tag === "Contended" ? error : fail(error))),
+        Effect.zipRight(fs.readFileString(aside).pipe(Effect.mapError(fail))),
+        Effect.flatMap((moved): Effect.Effect<Option.Option<LockHolder>, LockFailed | Contended> => {
+          if (moved === staleText) return Effect.as(fs.remove(aside).pipe(Effect.ignore), Option.none())
+          const content = decodeLock(moved)
+          return fs.link(aside, lockPath).pipe(
+            Effect.ignore,
+            Effect.zipRight(fs.remove(aside).pipe(Effect.ignore)),
+            Effect.zipRight(
+              Option.isSome(content) ? Effect.succeed(Option.some(toHolder(content.value))) : Effect.fail(new Contended())
+            )
+          )
+        })
+      )
+    }
+
+    const tryAcquire = (lockPath: string, command: string): Effect.Effect<Outcome, LockFailed> => {
+      const fail = (error: PlatformError) => new LockFailed({ lockPath, reason: platformReason(error) })
+      const token = randomUUID()
+      const content: LockContent = {
+        pid: process.pid,
+        command,
+        since: new Date().toISOString(),
+        host: hostname(),
+        token
+      }
+      const text = JSON.stringify(content) + "\n"
+      const temp = `${lockPath}.${process.pid}.${token}.tmp`
+
+      const attempt: Effect.Effect<Outcome, LockFailed | Contended> = fs.link(temp, lockPath).pipe(
+        Effect.as<Outcome>({ _tag: "Acquired", token }),
+        Effect.catchIf(isReason("AlreadyExists"), () =>
+          readRaw(lockPath).pipe(
+            Effect.mapError(fail),
+            Effect.flatMap(
+              Option.match({
+                // Released between our link and our read.
+                onNone: () => Effect.fail(new Contended()),
+                onSome: (existingText): Effect.Effect<Outcome, LockFailed | Contended> => {
+                  const existing = decodeLock(existingText)
+                  if (Option.isSome(existing) && isHolderAlive(existing.value)) {
+                    return Effect.succeed({ _tag: "Held", holder: toHolder(existing.value) })
+                  }
+                  // Dead holder (or a file that is not a lock of ours): take over, then link again.
+                  return takeOver(lockPath, existingText, fail).pipe(
+                    Effect.flatMap(
+                      Option.match({
+                        onNone: () => Effect.fail(new Contended()),
+                        onSome: (holder) => Effect.succeed<Outcome>({ _tag: "Held", holder })
+                      })
+                    )
+                  )
+                }
+              })
+            )
+          )
+        ),
+        Effect.mapError((error): LockFailed | Contended =>
+          error._tag === "Contended" || error._tag === "LockFailed" ? error : fail(error)
+        )
+      )
+
+      return Effect.acquireUseRelease(
+        fs.makeDirectory(path.dirname(lockPath), { recursive: true }).pipe(
+          Effect.zipRight(fs.writeFileString(temp, text, { flag: "wx" })),
+          Effect.mapError(fail)
+        ),
+        () =>
+          attempt.pipe(
+            Effect.retry({ while: (e) => e instanceof Contended, schedule: Schedule.recurs(8) }),
+            Effect.catchTag("Contended", () =>
+              Effect.fail(new LockFailed({ lockPath, reason: "the lock kept changing while taking it; try again" }))
+            ),
+            Effect.tap((outcome) => Effect.sync(() => outcome._tag === "Acquired" && heldHere.add(token)))
+          ),
+        () => fs.remove(temp).pipe(Effect.ignore)
+      )
+    }
+
+    const release = (lockPath: string, token: string) =>
+      readRaw(lockPath).pipe(
+        Effect.flatMap((text) => {
+          const content = Option.flatMap(text, decodeLock)
+          return Option.isSome(content) && content.value.token === token ? fs.remove(lockPath) : Effect.void
+        }),
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => heldHere.delete(token)))
+      )
+
+    return { read, tryAcquire, release }
+  }
+)

@@ -1,0 +1,6 @@
+export * from "./SerialPorts.js"
+export { SerialPortsLive, classifyOpenError } from "./SerialPortsLive.js"
+export { listPorts, listFromSysfs, byIdLinks, type ListRoots } from "./listPorts.js"
+export { resolvePort, resolveAmong, matchPorts, describePort } from "./resolvePort.js"
+export { makeRecordingConnection, recordingSerialPortsLayer, type RecordingConnection, type SignalEvent } from "./recording.js"
+export * from "./slip.js"

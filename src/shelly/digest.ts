@@ -1,0 +1,124 @@
+/**
+ * HTTP Digest authentication as Shelly Gen2+ devices use it: RFC 7616 with
+ * SHA-256, user `admin`, realm = device id, `qop=auth`. Pure functions only
+ * (node:crypto for the hash) so the simulator can verify with the same math.
+ */
+import { createHash, randomBytes } from "node:crypto"
+
+export const DIGEST_USER = "admin"
+
+export const sha256Hex = (input: string): string => createHash("sha256").update(input, "utf8").digest("hex")
+
+/** HA1 = sha256(`user:realm:password`); also the `ha1` that Shelly.SetAuth stores. */
+export const ha1For = (realm: string, password: string, user: string = DIGEST_USER): string =>
+  sha256Hex(`${user}:${realm}:${password}`)
+
+/** HA2 = sha256(`METHOD:uri`), the uri including its query string. */
+export const ha2For = (httpMethod: string, uri: string): string => sha256Hex(`${httpMethod}:${uri}`)
+
+/** response = sha256(`HA1:nonce:nc:cnonce:qop:HA2`). */
+export const digestResponse = (args: {
+  readonly ha1: string
+  readonly nonce: string
+  readonly nc: string
+  readonly cnonce: string
+  readonly qop: string
+  readonly ha2: string
+}): string => sha256Hex(`${args.ha1}:${args.nonce}:${args.nc}:${args.cnonce}:${args.qop}:${args.ha2}`)
+
+export interface DigestChallenge {
+  readonly realm: string
+  /** Opaque: short hex, decimal, or base64 on firmware 2.x. */
+  readonly nonce: string
+  readonly qop: string | undefined
+  readonly algorithm: string | undefined
+  readonly opaque: string | undefined
+}
+
+/** Splits `k="v", k2=v2` parameter lists (quoted values may hold commas and escaped quotes). */
+export const parseAuthParams = (input: string): Record<string, string> => {
+  const params: Record<string, string> = {}
+  const pattern = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g
+  for (const match of input.matchAll(pattern)) {
+    const key = match[1]!.toLowerCase()
+    params[key] = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : (match[3] ?? "")
+  }
+  return params
+}
+
+/** Reads a `WWW-Authenticate: Digest …` header; undefined when it is not a usable digest challenge. */
+export const parseDigestChallenge = (header: string | undefined): DigestChallenge | undefined => {
+  if (header === undefined) return undefined
+  const trimmed = header.trim()
+  if (!/^digest\s/i.test(trimmed)) return undefined
+  const params = parseAuthParams(trimmed.slice(6))
+  const { realm, nonce } = params
+  if (realm === undefined || nonce === undefined) return undefined
+  return { realm, nonce, qop: params.qop, algorithm: params.algorithm, opaque: params.opaque }
+}
+
+export const freshCnonce = (): string => randomBytes(16).toString("hex")
+
+export interface AuthorizationInput {
+  readonly challenge: DigestChallenge
+  readonly password: string
+  readonly httpMethod: string
+  /** Request target as sent: path plus query. */
+  readonly uri: string
+  readonly cnonce: string
+  /** Nonce count; Shelly answers every request with a fresh nonce, so 1. */
+  readonly nc?: number
+}
+
+const quote = (value: string): string => `"${value.replace(/["\\]/g, "\\$&")}"`
+
+/** The `Authorization` header value for one request. */
+export const authorizationHeader = (input: AuthorizationInput): string => {
+  const { challenge, cnonce, httpMethod, password, uri } = input
+  const nc = (input.nc ?? 1).toString(16).padStart(8, "0")
+  const qop = "auth"
+  const response = digestResponse({
+    ha1: ha1For(challenge.realm, password),
+    nonce: challenge.nonce,
+    nc,
+    cnonce,
+    qop,
+    ha2: ha2For(httpMethod, uri)
+  })
+  const parts = [
+    `username=${quote(DIGEST_USER)}`,
+    `realm=${quote(challenge.realm)}`,
+    `nonce=${quote(challenge.nonce)}`,
+    `uri=${quote(uri)}`,
+    `cnonce=${quote(cnonce)}`,
+    `nc=${nc}`,
+    `qop=${qop}`,
+    `response=${quote(response)}`,
+    `algorithm=SHA-256`
+  ]
+  if (challenge.opaque !== undefined) parts.push(`opaque=${quote(challenge.opaque)}`)
+  return `Digest ${parts.join(", ")}`
+}
+
+/** Server side: true when an `Authorization` header proves knowledge of `ha1` for this request. */
+export const verifyAuthorization = (args: {
+  readonly header: string | undefined
+  readonly ha1: string
+  readonly httpMethod: string
+  readonly expectedNonce?: string
+}): boolean => {
+  if (args.header === undefined || !/^digest\s/i.test(args.header.trim())) return false
+  const p = parseAuthParams(args.header.trim().slice(6))
+  if (p.nonce === undefined || p.uri === undefined || p.cnonce === undefined || p.nc === undefined) return false
+  if (p.response === undefined || (p.qop ?? "auth") !== "auth") return false
+  if (args.expectedNonce !== undefined && p.nonce !== args.expectedNonce) return false
+  const expected = digestResponse({
+    ha1: args.ha1,
+    nonce: p.nonce,
+    nc: p.nc,
+    cnonce: p.cnonce,
+    qop: "auth",
+    ha2: ha2For(args.httpMethod, p.uri)
+  })
+  return expected === p.response.toLowerCase()
+}

@@ -1,0 +1,103 @@
+/**
+ * Finds Shelly devices by asking `GET /shelly` (open even with auth on) over
+ * a set of IPv4 addresses, CIDR blocks or `a-b` ranges, many hosts at once with
+ * a short timeout each. On loopback refused hosts answer at once; on a LAN the
+ * per-host timeout bounds a /24 to about (254 / concurrency) × timeout.
+ */
+import { Duration, Effect, Either, Option, Stream } from "effect"
+import { type Ipv4, ipv4ToNumber, numberToIpv4, parseIpv4 } from "../domain/ipv4.js"
+import type { Mac } from "../domain/mac.js"
+import { sameMac } from "./identity.js"
+import type { ShellyIdentity } from "./schemas.js"
+import { ShellyRpc } from "./ShellyRpc.js"
+
+export interface DiscoveryOptions {
+  /** HTTP port of the devices (80 on real devices). */
+  readonly port?: number
+  /** Hosts asked at once. */
+  readonly concurrency?: number
+  /** Per-host timeout of `GET /shelly`. */
+  readonly timeout?: Duration.DurationInput
+}
+
+export interface Found {
+  readonly ip: Ipv4
+  readonly port: number
+  readonly identity: ShellyIdentity
+}
+
+/** Upper bound on one scan, so a typo such as `/8` cannot start 16 million requests. */
+export const MAX_SCAN_HOSTS = 65_536
+
+const defaults = { port: 80, concurrency: 128, timeout: Duration.millis(400) }
+
+const expandOne = (spec: string): Either.Either<ReadonlyArray<Ipv4>, string> => {
+  const text = spec.trim()
+  const cidr = /^([0-9.]+)\/(\d{1,2})$/.exec(text)
+  if (cidr !== null) {
+    const bits = Number(cidr[2])
+    return Either.flatMap(parseIpv4(cidr[1]!), (base) => {
+      if (bits > 32) return Either.left(`"${spec}": prefix length must be 0-32`)
+      const size = 2 ** (32 - bits)
+      if (size > MAX_SCAN_HOSTS) return Either.left(`"${spec}": ${size} addresses is more than one scan takes (${MAX_SCAN_HOSTS}); use /16 or smaller`)
+      const network = Math.floor(ipv4ToNumber(base) / size) * size
+      // Network and broadcast addresses hold no device (blocks of 4 and more).
+      const first = size >= 4 ? network + 1 : network
+      const last = size >= 4 ? network + size - 2 : network + size - 1
+      return Either.right(Array.from({ length: last - first + 1 }, (_, i) => numberToIpv4(first + i)))
+    })
+  }
+  const range = /^([0-9.]+)\s*-\s*([0-9.]+)$/.exec(text)
+  if (range !== null) {
+    return Either.flatMap(Either.all([parseIpv4(range[1]!), parseIpv4(range[2]!)]), ([from, to]) => {
+      const a = ipv4ToNumber(from)
+      const b = ipv4ToNumber(to)
+      if (b < a) return Either.left(`"${spec}": range ends before it starts`)
+      if (b - a + 1 > MAX_SCAN_HOSTS) return Either.left(`"${spec}": more than ${MAX_SCAN_HOSTS} addresses in one scan`)
+      return Either.right(Array.from({ length: b - a + 1 }, (_, i) => numberToIpv4(a + i)))
+    })
+  }
+  return Either.map(parseIpv4(text), (ip) => [ip])
+}
+
+/** Addresses of `specs` (IPs, CIDR blocks, `a-b` ranges), de-duplicated, in order. */
+export const expandTargets = (specs: ReadonlyArray<string>): Either.Either<ReadonlyArray<Ipv4>, string> =>
+  Either.flatMap(Either.all(specs.map(expandOne)), (lists) => {
+    const unique = [...new Set(lists.flat())]
+    return unique.length > MAX_SCAN_HOSTS
+      ? Either.left(`${unique.length} addresses is more than one scan takes (${MAX_SCAN_HOSTS})`)
+      : Either.right(unique)
+  })
+
+/** Every address that answers `GET /shelly` like a Shelly device, as they answer. */
+export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): Stream.Stream<Found, never, ShellyRpc> => {
+  const port = options.port ?? defaults.port
+  const timeout = options.timeout ?? defaults.timeout
+  return Stream.fromIterable(ips).pipe(
+    Stream.mapEffect(
+      (ip) =>
+        Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly({ host: ip, port }, { timeout })).pipe(
+          Effect.map((identity): Option.Option<Found> => Option.some({ ip, port, identity })),
+          // Anything that is not a Shelly answering is simply not a find.
+          Effect.orElseSucceed(() => Option.none<Found>())
+        ),
+      { concurrency: options.concurrency ?? defaults.concurrency, unordered: true }
+    ),
+    Stream.filterMap((found) => found)
+  )
+}
+
+/** All devices found on `ips`. */
+export const discoverAll = (ips: ReadonlyArray<Ipv4>, options?: DiscoveryOptions) =>
+  Effect.map(Stream.runCollect(scan(ips, options)), (chunk) => Array.from(chunk))
+
+/** The first address whose device reports `mac`; the rest of the scan is stopped then. */
+export const findByMac = (
+  mac: Mac,
+  ips: ReadonlyArray<Ipv4>,
+  options?: DiscoveryOptions
+): Effect.Effect<Option.Option<Found>, never, ShellyRpc> =>
+  scan(ips, options).pipe(
+    Stream.filter((found) => sameMac(found.identity.mac, mac)),
+    Stream.runHead
+  )

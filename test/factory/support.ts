@@ -1,0 +1,27 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { Layer, Redacted } from "effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { BackendLive } from "../../src/factory/BackendLive.js"
+import { makeFactoryLog } from "../../src/factory/log.js"
+import { noProgress } from "../../src/factory/progress.js"
+import { RegistrationQueueLive } from "../../src/factory/RegistrationQueue.js"
+import { FlasherLive } from "../../src/flash/FlasherLive.js"
+import { SerialPortsLive } from "../../src/serial/SerialPortsLive.js"
+
+export const tempDir = (prefix = "fp-factory-") => mkdtempSync(join(tmpdir(), prefix))
+
+/** The real layers of the line: serialport + native flasher, HTTP backend client, queue file. */
+export const liveLineLayer = (url: string, token: string, queueFile: string) =>
+  Layer.mergeAll(
+    FlasherLive.pipe(Layer.provideMerge(SerialPortsLive)),
+    BackendLive({ url, token: Redacted.make(token), retries: 2, retryBase: "20 millis", timeout: "3 seconds" }).pipe(Layer.provide(NodeHttpClient.layer)),
+    RegistrationQueueLive(queueFile)
+  )
+
+/** The factory log in `<root>/var/log`, at DEBUG so the secrets test sees everything that gets logged. */
+export const testLog = (root: string) =>
+  makeFactoryLog({ file: join(root, "var/log/factory-provisioning.log"), level: "DEBUG", maxFileSize: 1 << 20, backupCount: 2 })
+
+export { noProgress }

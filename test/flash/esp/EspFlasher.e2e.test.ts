@@ -1,0 +1,172 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber } from "effect"
+import { makeEsp32FlashSet, makeEsp8266FlashSet } from "../../../sim/esp/index.js"
+import { Flasher, type FlashProgress } from "../../../src/flash/Flasher.js"
+import { defaultTimeouts } from "../../../src/flash/esp/index.js"
+import { espBoard, flasherLayer, ptyOptions } from "./support.js"
+
+const esp = (platform: "esp32" | "esp8266") => Effect.flatMap(Flasher, (flasher) => flasher.forPlatform(platform))
+/** Short timeouts so fault tests finish in a second or two on an unpaced emulator. */
+const quick = { timeouts: { ...defaultTimeouts, default: Duration.millis(400), erasePerMb: Duration.seconds(1) } }
+
+describe("ESP32 through the real serialport against the ROM emulator", () => {
+  it.scopedLive("sync, detect, MAC, flash size, baud change, multi-region deflate write with MD5, hard reset into the app", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", mac: "aa:bb:cc:00:12:34", pace: true, flashSize: 8 << 20 })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", { ...ptyOptions, flashBaudRate: 921600 })
+      expect(session.board).toMatchObject({
+        chip: "ESP32",
+        platform: "esp32",
+        identity: { kind: "mac", value: "AABBCC001234" },
+        flashSizeBytes: 8 << 20
+      })
+      expect(board.emulator.baud).toBe(921600)
+
+      const regions = makeEsp32FlashSet({ version: "1.2.3", appSize: 48 * 1024 })
+      const progress: Array<FlashProgress> = []
+      const report = yield* session.write(regions, (p) => Effect.sync(() => progress.push(p)))
+      expect(report.regions.map((r) => [r.name, r.offset, r.verifiedBy])).toEqual([
+        ["bootloader", 0x1000, "md5"],
+        ["partition-table", 0x8000, "md5"],
+        ["app", 0x10000, "md5"]
+      ])
+      for (const region of regions) {
+        expect(Buffer.from(board.emulator.readFlash(region.offset, region.data.length)).equals(Buffer.from(region.data))).toBe(true)
+      }
+      // Compressed: fewer bytes on the wire than the images hold.
+      expect(report.wireBytes).toBeLessThan(regions.reduce((n, r) => n + r.data.length, 0))
+      expect(report.retries).toBe(0)
+      expect(board.emulator.stats.commands["FLASH_DEFL_DATA"]).toBeGreaterThan(0)
+      expect(board.emulator.stats.commands["SPI_FLASH_MD5"]).toBe(3)
+      const app = progress.filter((p) => p.region === "app")
+      expect(app.at(-1)).toMatchObject({ written: regions[2]!.data.length, total: regions[2]!.data.length })
+      expect(app.every((p, i) => i === 0 || p.written >= app[i - 1]!.written)).toBe(true)
+
+      yield* session.resetToApp
+      yield* Effect.promise(() => board.emulator.waitFor("App version:      1.2.3", 5000))
+      expect(board.emulator.state).toBe("app")
+    }).pipe(Effect.provide(flasherLayer())))
+
+  it.scopedLive("an ESP8266 image for an ESP32 board is ChipMismatch before anything is erased", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", pace: false })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", ptyOptions)
+      const error = yield* Effect.flip(session.write(makeEsp8266FlashSet({ version: "1" }).map((r) => ({ ...r, offset: 0x10000 })), () => Effect.void))
+      expect(error._tag).toBe("ChipMismatch")
+      expect(error.message).toBe(`the port ${board.hostPath} holds an ESP32, the app image is for ESP8266`)
+      expect(board.emulator.stats.commands["FLASH_DEFL_BEGIN"] ?? 0).toBe(0)
+      expect(board.emulator.stats.commands["FLASH_BEGIN"] ?? 0).toBe(0)
+    }).pipe(Effect.provide(flasherLayer())))
+})
+
+describe("ESP8266 ROM path", () => {
+  it.scopedLive("detects the chip and MAC (OUI from eFuse), writes uncompressed, reboots into the app", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp8266", mac: "5c:cf:7f:ab:cd:ef", pace: false })
+      const session = yield* (yield* esp("esp8266")).connect(board.hostPath, "esp8266", { ...ptyOptions, flashBaudRate: 921600 })
+      expect(session.board).toMatchObject({ chip: "ESP8266", identity: { value: "5CCF7FABCDEF" }, flashSizeBytes: 1 << 20 })
+      // No CHANGE_BAUDRATE on the ESP8266 ROM: it stays at the connect rate.
+      expect(session.board.details["baudRate"]).toBe("115200")
+      const regions = makeEsp8266FlashSet({ version: "8.2.66", appSize: 20 * 1024 })
+      const report = yield* session.write(regions, () => Effect.void)
+      expect(report.regions[0]).toMatchObject({ name: "app", offset: 0, verifiedBy: "none" })
+      expect(Buffer.from(board.emulator.readFlash(0, regions[0]!.data.length)).equals(Buffer.from(regions[0]!.data))).toBe(true)
+      expect(board.emulator.stats.commands["FLASH_DATA"]).toBe(Math.ceil(regions[0]!.data.length / 1024))
+      expect(board.emulator.stats.commands["FLASH_DEFL_DATA"] ?? 0).toBe(0)
+      yield* session.resetToApp
+      yield* Effect.promise(() => board.emulator.waitFor("factory-test ready", 5000))
+    }).pipe(Effect.provide(flasherLayer())))
+
+  it.scopedLive("the config says esp32 but the port holds an ESP8266: ChipMismatch in espflash's words", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp8266", pace: false })
+      const error = yield* Effect.flip((yield* esp("esp32")).connect(board.hostPath, "esp32", ptyOptions))
+      expect(error._tag).toBe("ChipMismatch")
+      expect(error.message).toBe(`the port ${board.hostPath} holds an ESP8266, the config says esp32`)
+      expect(error.code).toBe("chip_mismatch")
+    }).pipe(Effect.provide(flasherLayer())))
+})
+
+describe("faults", () => {
+  it.scopedLive("a board that never syncs is SyncFailed after the configured attempts", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", pace: false, faults: ["no_sync"] })
+      const error = yield* Effect.flip((yield* esp("esp32")).connect(board.hostPath, "esp32", { ...ptyOptions, connectAttempts: 2 }))
+      expect(error._tag).toBe("SyncFailed")
+      expect(error._tag === "SyncFailed" && error.attempts).toBe(2)
+      expect(board.emulator.stats.commands["SYNC"]).toBe(10) // 2 attempts × 5 SYNCs
+    }).pipe(Effect.provide(flasherLayer())))
+
+  it.scopedLive("a corrupted block is VerifyFailed naming the region with both MD5s", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", pace: false, faults: ["corrupt_block:3"] })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", ptyOptions)
+      const regions = makeEsp32FlashSet({ version: "1", appSize: 32 * 1024 })
+      const error = yield* Effect.flip(session.write(regions.slice(2), () => Effect.void))
+      expect(error._tag).toBe("VerifyFailed")
+      if (error._tag !== "VerifyFailed") return
+      expect(error.region).toBe("app")
+      expect(error.expected).toMatch(/^[0-9a-f]{32}$/)
+      expect(error.received).toMatch(/^[0-9a-f]{32}$/)
+      expect(error.received).not.toBe(error.expected)
+      // One-shot fault: writing again in the same session succeeds.
+      const report = yield* session.write(regions.slice(2), () => Effect.void)
+      expect(report.regions[0]!.verifiedBy).toBe("md5")
+    }).pipe(Effect.provide(flasherLayer(quick))))
+
+  it.scopedLive("a dropped reply is retried at block level and reported in retries", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", pace: false, faults: ["drop_frame:4"] })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", ptyOptions)
+      const report = yield* session.write(makeEsp32FlashSet({ version: "1", appSize: 32 * 1024 }).slice(2), () => Effect.void)
+      expect(report.retries).toBeGreaterThanOrEqual(1)
+      expect(report.regions[0]!.verifiedBy).toBe("md5")
+    }).pipe(Effect.provide(flasherLayer(quick))))
+
+  it.scopedLive("a slow erase within the per-MB allowance succeeds", () =>
+    Effect.gen(function* () {
+      // 256 KiB app at 1500 ms/MiB ≈ 375 ms of erase; allowance max(400 ms, 3 s/MiB × 0.25) = 750 ms.
+      const board = yield* espBoard({ chip: "esp32", pace: false, faults: ["slow_erase:1500"] })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", ptyOptions)
+      const report = yield* session.write(makeEsp32FlashSet({ version: "1", appSize: 256 * 1024 }).slice(2), () => Effect.void)
+      expect(report.regions[0]!.verifiedBy).toBe("md5")
+    }).pipe(Effect.provide(flasherLayer({ timeouts: { ...quick.timeouts, erasePerMb: Duration.seconds(3) } }))))
+
+  it.scopedLive("an erase slower than the per-MB allowance is FlashTimeout naming the step", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", pace: false, faults: ["slow_erase:8000"] })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", ptyOptions)
+      const error = yield* Effect.flip(session.write(makeEsp32FlashSet({ version: "1", appSize: 256 * 1024 }).slice(2), () => Effect.void))
+      expect(error._tag).toBe("FlashTimeout")
+      expect(error.message).toContain("FLASH_DEFL_BEGIN")
+    }).pipe(Effect.provide(flasherLayer(quick))))
+
+  it.scopedLive("the port vanishing mid-flash is a SerialIoError at once, not a hang", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", pace: true })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", { ...ptyOptions, flashBaudRate: 921600 })
+      const writing = yield* Effect.fork(session.write(makeEsp32FlashSet({ version: "1", appSize: 512 * 1024 }).slice(2), () => Effect.void))
+      yield* Effect.sleep("300 millis")
+      yield* Effect.promise(() => board.unplug())
+      const exit = yield* Fiber.await(writing).pipe(Effect.timeout("3 seconds"))
+      expect(exit._tag).toBe("Failure")
+      const error = yield* Effect.flip(Fiber.join(writing))
+      expect(["SerialIoError", "PortUnavailable"]).toContain(error._tag)
+    }).pipe(Effect.provide(flasherLayer())))
+
+  it.scopedLive("the emulator's own vanish fault (device end closes) also ends in SerialIoError", () =>
+    Effect.gen(function* () {
+      const board = yield* espBoard({ chip: "esp32", pace: false, faults: ["vanish_after_bytes:20000"] })
+      const session = yield* (yield* esp("esp32")).connect(board.hostPath, "esp32", ptyOptions)
+      const error = yield* Effect.flip(session.write(makeEsp32FlashSet({ version: "1", appSize: 128 * 1024 }).slice(2), () => Effect.void).pipe(Effect.timeout("5 seconds")))
+      expect(error._tag).toBe("SerialIoError")
+    }).pipe(Effect.provide(flasherLayer(quick))))
+
+  it.scopedLive("a missing port is PortUnavailable; an unknown platform is UnsupportedPlatform", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip((yield* esp("esp32")).connect("/dev/ttyUSB_fp_missing_9", "esp32", ptyOptions))
+      expect(error._tag).toBe("PortUnavailable")
+      const unsupported = yield* Effect.flip((yield* Flasher).forPlatform("avr"))
+      expect(unsupported._tag).toBe("UnsupportedPlatform")
+    }).pipe(Effect.provide(flasherLayer())))
+})

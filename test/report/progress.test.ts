@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest"
+import { ProgressBar } from "../../src/report/progress.js"
+import { makeStage3Reporter } from "../../src/report/stage3Reporter.js"
+import type { Mac } from "../../src/domain/mac.js"
+
+const fakeTty = () => {
+  const chunks: Array<string> = []
+  return { chunks, stream: { isTTY: true, columns: 60, write: (c: string) => (chunks.push(c), true) } }
+}
+
+describe("ProgressBar", () => {
+  it("draws on a TTY, erases itself before other output, and stays within the terminal width", () => {
+    const { chunks, stream } = fakeTty()
+    const bar = new ProgressBar(stream, 4, "stage3", { delayMs: 0, intervalMs: 0 })
+    bar.tick(false)
+    bar.tick(true)
+    expect(chunks.at(-1)).toMatch(/^\r\u001b\[2Kstage3 \[#{15}\.{15}\] 2\/4 failed=1 /)
+    expect(chunks.at(-1)!.length - "\r\u001b[2K".length).toBeLessThanOrEqual(59)
+    bar.suspend()
+    expect(chunks.at(-1)).toBe("\r\u001b[2K")
+    bar.suspend()
+    expect(chunks.filter((c) => c === "\r\u001b[2K")).toHaveLength(1)
+  })
+
+  it("stays invisible during the delay (short runs never show it)", () => {
+    const { chunks, stream } = fakeTty()
+    const bar = new ProgressBar(stream, 4, "stage3", { delayMs: 60_000 })
+    bar.tick(false)
+    bar.finish()
+    expect(chunks).toEqual([])
+  })
+
+  it("is only used when stderr is a terminal, and never with --json", () => {
+    expect(ProgressBar.enabledFor({ isTTY: false, write: () => true })).toBe(false)
+    const { chunks, stream } = fakeTty()
+    const lines: Array<string> = []
+    const reporter = makeStage3Reporter(
+      { json: true, quiet: false, online: false, dryRun: true, color: false, total: 1 },
+      (l) => lines.push(l),
+      stream
+    )
+    reporter.device({
+      key: "k", mac: "AABBCCDDEEFF" as Mac, ip: "127.30.0.1", label: "S2PMG3", ota: "up_to_date",
+      errors: [], wroteName: false, startedUpdate: false, failed: false
+    })
+    reporter.summary({ total: 1, ok: 1, failed: 0 })
+    expect(chunks).toEqual([])
+    expect(lines).toHaveLength(2)
+  })
+})

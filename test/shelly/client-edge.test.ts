@@ -1,0 +1,120 @@
+/**
+ * Cases the simulator does not produce: a server that answers garbage, a frame
+ * with the wrong id, a result of the wrong shape. Tiny node servers on this
+ * file's loopback range (127.20.9.x), closed after each test.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Schema } from "effect"
+import * as Http from "node:http"
+import * as Net from "node:net"
+import { ShellyRpc } from "../../src/shelly/ShellyRpc.js"
+import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
+import * as Methods from "../../src/shelly/methods.js"
+import { listen } from "./support.js"
+
+const answering = (host: string, handler: Http.RequestListener) =>
+  listen(host, () => Http.createServer(handler))
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
+  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+  if (failure === undefined) throw new Error(`expected a typed failure, got ${exit.cause._tag}`)
+  return failure
+}
+
+describe("ShellyRpcLive against hand-made servers", () => {
+  it.live("garbage body → ResponseInvalid with an excerpt", () =>
+    Effect.gen(function* () {
+      const server = yield* answering("127.20.9.1", (_req, res) => {
+        res.writeHead(200, { "Content-Type": "application/json", Connection: "close" })
+        res.end("<html>router login page</html>")
+      })
+      const exit = yield* Effect.exit(Methods.getDeviceInfo({ host: server.host, port: server.port }))
+      const error = failureOf(exit)
+      expect(error._tag).toBe("ResponseInvalid")
+      expect(error.message).toContain(`${server.host}:${server.port}`)
+      expect(error.message).toContain("Shelly.GetDeviceInfo")
+      if (error._tag === "ResponseInvalid") {
+        expect(error.reason).toBe("not JSON")
+        expect(error.excerpt).toContain("router login page")
+      }
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+
+  it.live("JSON of the wrong shape → ResponseInvalid naming the field", () =>
+    Effect.gen(function* () {
+      const server = yield* answering("127.20.9.2", (_req, res) => {
+        res.writeHead(200, { Connection: "close" })
+        res.end(JSON.stringify({ id: "x", mac: 12 }))
+      })
+      const error = failureOf(yield* Effect.exit(Methods.getDeviceInfo({ host: server.host, port: server.port })))
+      expect(error._tag).toBe("ResponseInvalid")
+      if (error._tag === "ResponseInvalid") expect(error.reason).toMatch(/mac|model|gen/)
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+
+  it.live("POST frame with another id → ResponseInvalid; frame error → RpcError", () =>
+    Effect.gen(function* () {
+      let calls = 0
+      const server = yield* answering("127.20.9.3", (req, res) => {
+        let body = ""
+        req.on("data", (chunk) => (body += chunk))
+        req.on("end", () => {
+          const frame = JSON.parse(body) as { id: number; src: string; method: string }
+          calls++
+          res.writeHead(200, { Connection: "close" })
+          res.end(
+            JSON.stringify(
+              calls === 1
+                ? { id: frame.id + 100, src: "dev", dst: frame.src, result: {} }
+                : { id: frame.id, src: "dev", dst: frame.src, error: { code: -109, message: "Reboot pending" } }
+            )
+          )
+        })
+      })
+      const target = { host: server.host, port: server.port }
+      const first = failureOf(yield* Effect.exit(Methods.checkForUpdate(target, { transport: "post" })))
+      expect(first._tag).toBe("ResponseInvalid")
+      const second = failureOf(yield* Effect.exit(Methods.checkForUpdate(target, { transport: "post" })))
+      expect(second._tag).toBe("RpcError")
+      if (second._tag === "RpcError") {
+        expect(second.rpcCode).toBe(-109)
+        expect(second.rpcMessage).toBe("Reboot pending")
+      }
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+
+  it.live("sends Connection: close and no keep-alive; 429 → RpcError 429", () =>
+    Effect.gen(function* () {
+      const seen: Array<string | undefined> = []
+      const server = yield* answering("127.20.9.4", (req, res) => {
+        seen.push(req.headers.connection)
+        res.writeHead(429, { Connection: "close" })
+        res.end(JSON.stringify({ code: 429, message: "Too many requests" }))
+      })
+      const error = failureOf(yield* Effect.exit(Methods.sysGetStatus({ host: server.host, port: server.port })))
+      expect(error._tag).toBe("RpcError")
+      if (error._tag === "RpcError") expect(error.rpcCode).toBe(429)
+      expect(seen).toEqual(["close"])
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+
+  it.live("accepts but never answers → RpcTimeout; nothing listening → DeviceUnreachable", () =>
+    Effect.gen(function* () {
+      const held: Array<Net.Socket> = []
+      const server = yield* listen("127.20.9.5", () => Net.createServer((socket) => {
+          held.push(socket)
+          socket.resume() // read to EOF so the client's hang-up shows as 'close'
+        }))
+      const rpc = yield* ShellyRpc
+      const hung = failureOf(
+        yield* Effect.exit(rpc.call({ host: server.host, port: server.port }, "Shelly.GetStatus", undefined, Schema.Unknown, { timeout: "200 millis" }))
+      )
+      expect(hung._tag).toBe("RpcTimeout")
+      // the timeout must free the socket: the server sees the client hang up
+      yield* Effect.promise(() => new Promise<void>((resolve) => (held[0]!.destroyed ? resolve() : held[0]!.once("close", () => resolve()))))
+      const refused = failureOf(
+        yield* Effect.exit(rpc.call({ host: "127.20.9.6", port: server.port }, "Shelly.GetStatus", undefined, Schema.Unknown, { timeout: "1 second" }))
+      )
+      expect(refused._tag).toBe("DeviceUnreachable")
+      if (refused._tag === "DeviceUnreachable") expect(refused.reason).toBe("connection refused")
+      expect(yield* rpc.probe({ host: server.host, port: server.port }, "250 millis")).toBe(true)
+      expect(yield* rpc.probe({ host: "127.20.9.6", port: server.port }, "250 millis")).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+})
