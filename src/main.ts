@@ -28,7 +28,7 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<number> =>
       if (isOperatorError(error)) {
         const code =
           error._tag === "LockHeld" ? ExitCodes.lockHeld
-          : error._tag === "StateWriteError" || error._tag === "InventoryReadError" ? ExitCodes.fileError
+          : error._tag === "StateWriteError" || error._tag === "InventoryReadError" || error._tag === "LockFailed" ? ExitCodes.fileError
           : ExitCodes.invalidInput
         return Console.error(`error: ${describeError(error)}`).pipe(Effect.as(code))
       }

@@ -8,6 +8,7 @@ import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
 import { Console, Effect, Layer, Option } from "effect"
 import { fleetScoped } from "../../sim/shelly/index.js"
+import { factoryDemo } from "../factory/demo.js"
 import { defaultStage3Flags, stage3Layer, stage3Program } from "./stage3.js"
 
 export interface DemoContext {
@@ -118,7 +119,12 @@ const stage3Section: DemoSection = {
 }
 
 /** The demo's parts, in order. Add a section with one line. */
-export const demoSections: ReadonlyArray<DemoSection> = [stage3Section]
+const factorySection: DemoSection = {
+  title: "Factory line: 2 stations × 4 emulated ESP32/ESP8266 boards",
+  run: ({ dir }) => Effect.asVoid(factoryDemo(`${dir}/factory`))
+}
+
+export const demoSections: ReadonlyArray<DemoSection> = [stage3Section, factorySection]
 
 export const demoCommand = Command.make(
   "demo",

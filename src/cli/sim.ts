@@ -6,6 +6,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Redacted } from "effect"
 import { simBackendCommand } from "../../sim/backend/cli.js"
+import { espSimCommand } from "../../sim/esp/command.js"
 import { fleetScoped, loadScenario, SimStartError } from "../../sim/shelly/index.js"
 
 const shellyOptions = {
@@ -69,7 +70,7 @@ export const simShellyCommand = Command.make("shelly", shellyOptions, (o) =>
 ).pipe(Command.withDescription("Simulated Shelly Gen2/Gen3 fleet: one HTTP device per loopback address, faults, control API"))
 
 /** Simulator subcommands: add one entry per simulator. */
-const simSubcommands = [simBackendCommand, simShellyCommand] as const
+const simSubcommands = [simBackendCommand, espSimCommand, simShellyCommand] as const
 
 export const simCommand = Command.make("sim").pipe(
   Command.withDescription("Run a simulator (real servers on loopback) until SIGTERM/SIGINT"),

@@ -2,9 +2,9 @@
  * Stage 3's log file (`stage3.logging.base_path`): one line per event and per
  * device, with the full error messages that the console line shortens.
  */
-import { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
 import type { LoggingConfig } from "../config/logging.js"
+import { makeLogFile } from "./logFile.js"
 import type { Stage3DeviceOutcome } from "../stages/stage3.js"
 import { otaLabel } from "./stage3Line.js"
 
@@ -26,22 +26,23 @@ export const deviceLogLine = (r: Stage3DeviceOutcome): string =>
     .filter((part) => part !== "")
     .join(" ")
 
-/** Log writing never fails the run: a log problem is reported once on stderr. */
-export const openStage3Log = (file: string, _logging: LoggingConfig) =>
+/**
+ * Log writing never fails the run: a log problem is reported once on stderr.
+ * Rotation by size/count comes from `logging.max_file_size` / `backup_count`.
+ */
+export const openStage3Log = (file: string, logging: LoggingConfig) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
     let warned = false
-    const append = (text: string) =>
-      fs.writeFileString(file, `${new Date().toISOString()} ${text}\n`, { flag: "a" }).pipe(
-        Effect.catchAll((e) =>
-          Effect.sync(() => {
-            if (!warned) process.stderr.write(`warning: cannot write log file ${file}: ${e.message}\n`)
-            warned = true
-          })
-        )
-      )
-    yield* fs.makeDirectory(path.dirname(file), { recursive: true }).pipe(Effect.ignore)
-    const log: Stage3Log = { line: append, device: (r) => append(deviceLogLine(r)) }
+    const logFile = yield* makeLogFile({
+      path: file,
+      maxFileSize: logging.max_file_size,
+      backupCount: logging.backup_count,
+      onError: (message) =>
+        Effect.sync(() => {
+          if (!warned) process.stderr.write(`warning: cannot write log file ${file}: ${message}\n`)
+          warned = true
+        })
+    })
+    const log: Stage3Log = { line: (text) => logFile.write(text), device: (r) => logFile.write(deviceLogLine(r)) }
     return log
   })
