@@ -1,3 +1,4 @@
+import { buildSync } from "esbuild"
 /**
  * `npm run bench:stage3` — Stage 3 `check_only --dry-run` on a simulated
  * fleet (10 % blackhole: accepts, never answers; 10 % with a pending update),
@@ -81,7 +82,22 @@ const startSimulator = (devices: number, stateFile: string) =>
 /** Runs Stage 3 in a child process and reads its one result line. */
 const runStage3Worker = (configFile: string) =>
   Effect.gen(function* () {
-    const output = yield* Command.make("node", "--import", "tsx", "bench/stage3-worker.ts", configFile, String(CONCURRENCY)).pipe(
+    // The worker runs as a plain-node bundle (like the installed CLI), not
+    // through the tsx loader, whose transpiler would dominate its peak RSS.
+    const worker = "var/bench/stage3-worker.mjs"
+    yield* Effect.sync(() =>
+      buildSync({
+        entryPoints: ["bench/stage3-worker.ts"],
+        bundle: true,
+        platform: "node",
+        format: "esm",
+        target: "node20",
+        packages: "external",
+        outfile: worker,
+        logLevel: "warning"
+      })
+    )
+    const output = yield* Command.make("node", worker, configFile, String(CONCURRENCY)).pipe(
       Command.stderr("inherit"),
       Command.string,
       Effect.timeout("300 seconds")
