@@ -1,14 +1,11 @@
-import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { SerialPort } from "serialport"
+
+export { openSocatPair, type SocatPair } from "../pty.js"
 
 /**
  * Pieces the AVR, STM32 and RP2040 emulators share (they live here because
  * sim/avr was first; sim/stm32 and sim/rp2040 import them):
- * - `openSocatPair`: a pty pair, optionally with the host end at a chosen path
- *   (the RP2040 CDC port "appears" there after the UF2 reboot).
+ * - `openSocatPair` (from sim/pty.ts, re-exported): a pty pair.
  * - `PacedUart`: the device end with a notional UART. A pty moves bytes
  *   instantly; when pacing is on each byte costs `bitsPerByte` bit times
  *   (10 for 8N1, 11 for 8E1) in each direction, so a flasher's wire
@@ -17,44 +14,6 @@ import { SerialPort } from "serialport"
  *   bytes at a time (`const b = yield 4`), the shape of a bootloader's
  *   `getch()` loop.
  */
-
-export interface SocatPair {
-  readonly hostPath: string
-  readonly devicePath: string
-  readonly kill: () => Promise<void>
-}
-
-export const openSocatPair = async (options: { readonly hostPath?: string; readonly prefix?: string } = {}): Promise<SocatPair> => {
-  const dir = mkdtempSync(join(tmpdir(), options.prefix ?? "fp-mcu-"))
-  const hostPath = options.hostPath ?? join(dir, "host")
-  const devicePath = join(dir, "device")
-  const child = spawn("socat", [`pty,raw,echo=0,link=${hostPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: "ignore" })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const deadline = Date.now() + 5000
-  while (!(existsSync(hostPath) && existsSync(devicePath))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL")
-      rmSync(dir, { recursive: true, force: true })
-      throw new Error("socat did not create the pty pair (is the Debian package socat installed?)")
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  let killed = false
-  return {
-    hostPath,
-    devicePath,
-    kill: async () => {
-      if (killed) return
-      killed = true
-      child.kill("SIGTERM")
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000))])
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-      rmSync(dir, { recursive: true, force: true })
-      // socat removes its links on SIGTERM; a chosen host path outside `dir` is cleaned too.
-      if (options.hostPath) rmSync(options.hostPath, { force: true })
-    }
-  }
-}
 
 export interface UartStats {
   bytesIn: number

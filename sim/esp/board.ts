@@ -1,7 +1,4 @@
-import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { openSocatPair } from "../pty.js"
 import { startEspEmulator } from "./emulator.js"
 import type { EspEmulatorHandle, EspEmulatorOptions } from "./types.js"
 
@@ -16,48 +13,8 @@ export interface EspBoard {
   readonly stop: () => Promise<void>
 }
 
-interface Socat {
-  readonly hostPath: string
-  readonly devicePath: string
-  readonly kill: () => Promise<void>
-}
-
-/**
- * A socat pty pair (Debian package `socat`). Kept here rather than borrowed from
- * test/support so the demo and benchmarks, which are not tests, can use it too.
- */
-const openSocat = async (): Promise<Socat> => {
-  const dir = mkdtempSync(join(tmpdir(), "fp-esp-"))
-  const hostPath = join(dir, "host")
-  const devicePath = join(dir, "device")
-  const child = spawn("socat", [`pty,raw,echo=0,link=${hostPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: "ignore" })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const deadline = Date.now() + 5000
-  while (!(existsSync(hostPath) && existsSync(devicePath))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL")
-      rmSync(dir, { recursive: true, force: true })
-      throw new Error("socat did not create the pty pair (is the Debian package socat installed?)")
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  let killed = false
-  return {
-    hostPath,
-    devicePath,
-    kill: async () => {
-      if (killed) return
-      killed = true
-      child.kill("SIGTERM")
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000))])
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
-}
-
 export const startEspBoard = async (options: Omit<EspEmulatorOptions, "devicePath">): Promise<EspBoard> => {
-  const socat = await openSocat()
+  const socat = await openSocatPair({ prefix: "fp-esp-" })
   try {
     const emulator = await startEspEmulator({
       ...options,
