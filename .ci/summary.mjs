@@ -11,13 +11,13 @@ try {
   process.exit(1)
 }
 const passed = report.numPassedTests ?? 0
-// Suites that failed to load count as failures too (vitest reports them apart).
-const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0) - countSuitesWithFailedTests(report)
+// A test file that failed to load has no failed test of its own: count it too.
+// (numFailedTestSuites counts describe blocks as well, so it is not used.)
+const filesThatFailedToLoad = (report.testResults ?? []).filter(
+  (file) => file.status === "failed" && !(file.assertionResults ?? []).some((a) => a.status === "failed")
+).length
+const failed = (report.numFailedTests ?? 0) + filesThatFailedToLoad
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0)
-
-function countSuitesWithFailedTests(r) {
-  return (r.testResults ?? []).filter((s) => s.status === "failed" && (s.assertionResults ?? []).some((a) => a.status === "failed")).length
-}
 
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`)
 process.exit(failed === 0 && passed > 0 ? 0 : 1)

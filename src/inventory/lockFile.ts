@@ -1,7 +1,7 @@
 // PID lock files in var/run/. A lock is created complete or not at all
 // (written to a private temp file, then hard-linked into place, which fails if
 // the name exists), so a reader never sees half a lock. A lock whose process
-// is dead is taken over; see `takeOver` for the race between two takers.
+// is dead is taken over; see `removeStale` for the race between takers.
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Data, Effect, Option, Schedule, Schema } from "effect"
@@ -83,28 +83,40 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
       )
 
     /**
-     * Moves the stale lock aside under a private name and checks that what was
-     * moved is the stale lock we judged. If another taker replaced it with a
-     * live lock in between, that lock is put back (link fails rather than
-     * overwrite if yet another lock appeared meanwhile).
+     * Removes a dead holder's lock. Takers serialise on a second, short-lived
+     * lock (`<lock>.takeover`, created with O_EXCL) and re-read the lock under
+     * it: only the exact stale content we judged is removed, so a live lock
+     * that another taker linked in meanwhile is never deleted. (Renaming the
+     * stale lock aside without this mutex loses a live lock when three
+     * processes race: measured in test/inventory/projectLock.test.ts.)
+     * A takeover lock left by a taker that died is cleared after 10 s.
      */
-    const takeOver = (lockPath: string, staleText: string, fail: (e: PlatformError) => LockFailed) => {
-      const aside = `${lockPath}.stale.${process.pid}.${randomUUID()}`
-      return fs.rename(lockPath, aside).pipe(
-        Effect.catchIf(isReason("NotFound"), () => Effect.fail(new Contended())),
-        Effect.mapError((error) => (error._tag === "Contended" ? error : fail(error))),
-        Effect.zipRight(fs.readFileString(aside).pipe(Effect.mapError(fail))),
-        Effect.flatMap((moved): Effect.Effect<Option.Option<LockHolder>, LockFailed | Contended> => {
-          if (moved === staleText) return Effect.as(fs.remove(aside).pipe(Effect.ignore), Option.none())
-          const content = decodeLock(moved)
-          return fs.link(aside, lockPath).pipe(
+    const removeStale = (lockPath: string, staleText: string, fail: (e: PlatformError) => LockFailed) => {
+      const mutex = `${lockPath}.takeover`
+      const takeMutex = fs.writeFileString(mutex, `${process.pid}\n`, { flag: "wx" }).pipe(
+        Effect.catchIf(isReason("AlreadyExists"), () =>
+          fs.stat(mutex).pipe(
+            Effect.flatMap((info) => {
+              const age = Date.now() - Option.getOrElse(info.mtime, () => new Date()).getTime()
+              return age > 10_000 ? fs.remove(mutex).pipe(Effect.ignore) : Effect.void
+            }),
             Effect.ignore,
-            Effect.zipRight(fs.remove(aside).pipe(Effect.ignore)),
-            Effect.zipRight(
-              Option.isSome(content) ? Effect.succeed(Option.some(toHolder(content.value))) : Effect.fail(new Contended())
-            )
+            Effect.zipRight(Effect.fail(new Contended()))
           )
-        })
+        ),
+        Effect.mapError((error) => (error._tag === "Contended" ? error : fail(error)))
+      )
+      const removeIfStill = readRaw(lockPath).pipe(
+        Effect.mapError(fail),
+        Effect.flatMap((current) =>
+          Option.isSome(current) && current.value === staleText
+            ? fs.remove(lockPath).pipe(Effect.catchIf(isReason("NotFound"), () => Effect.void), Effect.mapError(fail))
+            : Effect.void
+        )
+      )
+      return Effect.acquireUseRelease(takeMutex, () => removeIfStill, () => fs.remove(mutex).pipe(Effect.ignore)).pipe(
+        // Either way the caller links again: the lock is free now, or someone else's.
+        Effect.zipRight(Effect.fail(new Contended()))
       )
     }
 
@@ -135,15 +147,8 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
                   if (Option.isSome(existing) && isHolderAlive(existing.value)) {
                     return Effect.succeed({ _tag: "Held", holder: toHolder(existing.value) })
                   }
-                  // Dead holder (or a file that is not a lock of ours): take over, then link again.
-                  return takeOver(lockPath, existingText, fail).pipe(
-                    Effect.flatMap(
-                      Option.match({
-                        onNone: () => Effect.fail(new Contended()),
-                        onSome: (holder) => Effect.succeed<Outcome>({ _tag: "Held", holder })
-                      })
-                    )
-                  )
+                  // Dead holder (or a file that is not a lock of ours): remove it, then link again.
+                  return removeStale(lockPath, existingText, fail)
                 }
               })
             )
@@ -161,7 +166,7 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
         ),
         () =>
           attempt.pipe(
-            Effect.retry({ while: (e) => e instanceof Contended, schedule: Schedule.recurs(8) }),
+            Effect.retry({ while: (e) => e instanceof Contended, schedule: Schedule.spaced("15 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(60))) }),
             Effect.catchTag("Contended", () =>
               Effect.fail(new LockFailed({ lockPath, reason: "the lock kept changing while taking it; try again" }))
             ),
