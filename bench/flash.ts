@@ -21,6 +21,7 @@ import { FlasherLive, flasherFrom } from "../src/flash/FlasherLive.js"
 import { makeEspFlasher } from "../src/flash/esp/index.js"
 import { SerialPortsLive } from "../src/serial/index.js"
 import { NodeWebSerialPort } from "../test/support/esptool-js-adapter.js"
+import { mcuFlashBenchSection } from "./flash-mcu.js"
 
 const BAUD = 921600
 const ROM_BAUD = 115200
@@ -41,6 +42,7 @@ const sections: Array<FlashBenchSection> = []
 export const registerFlashBenchSection = (section: FlashBenchSection): void => {
   sections.push(section)
 }
+registerFlashBenchSection(mcuFlashBenchSection)
 
 interface SessionFigures {
   readonly totalSeconds: number

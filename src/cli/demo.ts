@@ -120,7 +120,7 @@ const stage3Section: DemoSection = {
 
 /** The demo's parts, in order. Add a section with one line. */
 const factorySection: DemoSection = {
-  title: "Factory line: 2 stations × 4 emulated ESP32/ESP8266 boards",
+  title: "Factory line: 2 stations × 4 emulated ESP32/ESP8266 boards, plus a mixed AVR + STM32 + Pico station",
   run: ({ dir }) => Effect.asVoid(factoryDemo(`${dir}/factory`))
 }
 

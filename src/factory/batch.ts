@@ -77,7 +77,14 @@ const sessionOptions = (options: LineOptions, board: ResolvedBoardConfig): Sessi
   baudRate: options.baud ?? board.config.baud,
   flashBaudRate: board.config.flash_baud,
   before: options.before ?? board.config.reset_mode,
-  connectAttempts: board.config.connect_attempts
+  connectAttempts: board.config.connect_attempts,
+  mcu: {
+    expectedChip: board.config.mcu ?? board.config.part,
+    resetMapping: board.config.reset_mapping,
+    volumeRoots: board.config.volume_roots,
+    appBaudRate: board.config.app_baud,
+    bootWaitSeconds: board.config.boot_wait
+  }
 })
 
 export interface DetectResult {

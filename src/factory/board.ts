@@ -96,6 +96,8 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
         wireBytes += report.wireBytes
         yield* say("starting application", 1)
         yield* session.resetToApp
+        // Some families (RP2040) learn the identity only from the running application.
+        detected = session.board
       })
     )
     const schedule = Schedule.exponential(job.retryBase ?? Duration.millis(500), 2).pipe(

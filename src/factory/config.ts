@@ -59,7 +59,17 @@ export const BoardConfigSchema = Schema.Struct({
   connect_attempts: Schema.optionalWith(PositiveInt, { default: () => 4 }),
   /** Text the application prints once it runs; empty: any output counts. */
   boot_banner: Schema.optionalWith(Schema.String, { default: () => "" }),
-  boot_timeout: Schema.optionalWith(Seconds, { default: () => 5 })
+  boot_timeout: Schema.optionalWith(Seconds, { default: () => 5 }),
+  /** AVR: the MCU the signature must match (`atmega328p`, `atmega2560`, or a signature `1e950f`); unset accepts what answers. */
+  mcu: Schema.optional(Schema.NonEmptyTrimmedString),
+  /** STM32: the product id GET_ID must report (`"0x410"` = F10x medium density); unset accepts what answers. */
+  part: Schema.optional(Schema.NonEmptyTrimmedString),
+  /** STM32: which modem line drives BOOT0 and which NRST on this station's adapters. */
+  reset_mapping: Schema.optional(Schema.Literal("rts_boot0_dtr_nrst", "dtr_boot0_rts_nrst")),
+  /** RP2040: where BOOTSEL volumes get mounted (`*` = one directory level); unset: /media/*\/*, /run/media/*\/*, /mnt/*. */
+  volume_roots: Schema.optional(Schema.Array(Schema.NonEmptyTrimmedString).pipe(Schema.minItems(1))),
+  /** RP2040: seconds to wait for the BOOTSEL volume, and for the CDC port after the copy. */
+  boot_wait: Schema.optional(Seconds)
 })
 export type BoardConfig = typeof BoardConfigSchema.Type
 

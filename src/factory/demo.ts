@@ -1,6 +1,8 @@
 /**
  * The factory section of `provision demo`, and the emulated line the tests
- * use: ESP32/ESP8266 ROM emulators on ptys (sim/esp), the provisioning backend
+ * use: ESP32/ESP8266 ROM emulators on ptys (sim/esp), optiboot / STM32 system
+ * bootloader emulators on ptys (sim/avr, sim/stm32), emulated Picos (a BOOTSEL
+ * volume directory that reboots into a CDC pty, sim/rp2040), the provisioning backend
  * simulator on 127.0.0.1 (sim/backend), a project folder with images,
  * factory-config.yaml and secrets.yaml. Everything lives in a scope.
  */
@@ -9,7 +11,12 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { Console, Effect, Layer, Redacted, Scope } from "effect"
 import { stringify } from "yaml"
 import { type BackendSim, backendSim } from "../../sim/backend/index.js"
+import { type AvrBoard, startAvrBoard } from "../../sim/avr/emulator.js"
+import type { McuSelfTests } from "../../sim/avr/appConsole.js"
+import { type PicoHandle, startPicoBoard } from "../../sim/rp2040/emulator.js"
+import { type Stm32Board, startStm32Board } from "../../sim/stm32/emulator.js"
 import { type EspBoard, type EspChip, type EspFault, type EspSelfTests, makeEsp32FlashSet, makeEsp8266FlashSet, startEspBoards } from "../../sim/esp/index.js"
+import { encodeIntelHex } from "../flash/formats/intelHex.js"
 import { FlasherLive } from "../flash/FlasherLive.js"
 import { SerialPortsLive } from "../serial/SerialPortsLive.js"
 import { BackendLive } from "./BackendLive.js"
@@ -27,10 +34,34 @@ export interface EmulatedBoardSpec {
   readonly tests?: EspSelfTests
 }
 
+/** The single-image board configs the emulated line defines (see `mcuBoardConfigs`). */
+export type McuBoardType = "arduino_uno" | "stm32f103" | "pico"
+
+export interface EmulatedMcuBoardSpec {
+  /** Emulator faults in their string form (sim/avr, sim/stm32, sim/rp2040 header comments). */
+  readonly faults?: ReadonlyArray<string>
+  readonly tests?: McuSelfTests
+  /** STM32: 24 hex digits (UID); Pico: 16 hex digits (flash unique id); AVR: ignored (the flasher makes a serial). */
+  readonly uid?: string
+}
+
+export interface EmulatedMcuStationSpec {
+  readonly id: string
+  readonly boardType: McuBoardType
+  readonly boards: ReadonlyArray<EmulatedMcuBoardSpec>
+}
+
+export type EmulatedMcuBoard =
+  | { readonly kind: "avr"; readonly station: string; readonly port: string; readonly board: AvrBoard }
+  | { readonly kind: "stm32"; readonly station: string; readonly port: string; readonly board: Stm32Board }
+  | { readonly kind: "pico"; readonly station: string; readonly port: string; readonly board: PicoHandle }
+
 export interface EmulatedLineSpec {
   /** Project folder to fill (data/, firmware/, var/ below it). */
   readonly dir: string
   readonly stations: ReadonlyArray<{ readonly id: string; readonly boardType: "esp32" | "esp8266"; readonly boards: ReadonlyArray<EmulatedBoardSpec> }>
+  /** AVR / STM32 / Pico stations, listed after the ESP ones in the config. */
+  readonly mcuStations?: ReadonlyArray<EmulatedMcuStationSpec>
   readonly token?: string
   /** Start the backend simulator (default true); false leaves the URL pointing at a closed port. */
   readonly backend?: boolean
@@ -43,6 +74,7 @@ export interface EmulatedLine {
   readonly configFile: string
   readonly secretsFile: string
   readonly boards: ReadonlyArray<EspBoard>
+  readonly mcuBoards: ReadonlyArray<EmulatedMcuBoard>
   readonly backend: BackendSim | undefined
   readonly backendUrl: string
   readonly token: string
@@ -66,6 +98,12 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
     yield* write(path.join(spec.dir, "firmware/esp32/partitions.bin"), esp32[1]!.data)
     yield* write(path.join(spec.dir, "firmware/esp32/firmware.bin"), esp32[2]!.data)
     yield* write(path.join(spec.dir, "firmware/esp8266/firmware.bin"), esp8266[0]!.data)
+    const mcuStations = spec.mcuStations ?? []
+    // Every board config's image exists (the loader checks them all), used by a station or not.
+    // The AVR image goes out as Intel HEX (what avr-gcc builds ship), STM32 and Pico as raw .bin.
+    yield* write(path.join(spec.dir, "firmware/avr/firmware.hex"), encodeIntelHex([{ address: 0, data: mcuApp(6 * 1024, "avr") }]))
+    yield* write(path.join(spec.dir, "firmware/stm32/firmware.bin"), mcuApp(20 * 1024, "stm32"))
+    yield* write(path.join(spec.dir, "firmware/rp2040/firmware.bin"), mcuApp(40 * 1024, "rp2040"))
 
     const sim = spec.backend === false ? undefined : yield* backendSim({ token, host: "127.0.0.1", port: 0 })
     // A closed loopback port: connections are refused, like a backend that is down.
@@ -89,12 +127,25 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
       }),
       (started) => Effect.promise(() => Promise.all(started.map((board) => board.stop())))
     )
+    const mediaRoot = path.join(spec.dir, "media")
+    const mcuBoards = yield* Effect.forEach(mcuStations, (station) =>
+      Effect.forEach(station.boards, (board, index) =>
+        startMcuBoard(station, board, path.join(mediaRoot, `${station.id}-${index}`), path.join(spec.dir, "dev"), path.join(spec.dir, "dev", `ttyACM-${station.id}-${index}`))
+      )
+    ).pipe(Effect.map((perStation) => perStation.flat()))
     let next = 0
-    const stations = spec.stations.map((station) => ({
-      station_id: station.id,
-      ports: station.boards.map(() => boards[next++]!.hostPath),
-      board_type: station.boardType
-    }))
+    const stations = [
+      ...spec.stations.map((station) => ({
+        station_id: station.id,
+        ports: station.boards.map(() => boards[next++]!.hostPath),
+        board_type: station.boardType
+      })),
+      ...mcuStations.map((station) => ({
+        station_id: station.id,
+        ports: mcuBoards.filter((board) => board.station === station.id).map((board) => board.port),
+        board_type: station.boardType
+      }))
+    ]
     const base: Record<string, unknown> = {
       provisioning_service_url: backendUrl,
       ota_service_url: "http://127.0.0.1:9",
@@ -123,9 +174,10 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
           connect_attempts: 2,
           boot_banner: "factory-test ready",
           boot_timeout: 3
-        }
+        },
+        ...mcuBoardConfigs(path.join(mediaRoot, "*"))
       },
-      quality_gates: { max_firmware_size: { esp32: 3145728, esp8266: 1048576 }, max_flash_time: 60, max_retry_attempts: 3 },
+      quality_gates: { max_firmware_size: { esp32: 3145728, esp8266: 1048576, avr: 32256, stm32: 131072, rp2040: 2097152 }, max_flash_time: 60, max_retry_attempts: 3 },
       testing: {
         enabled: true,
         tests: [
@@ -140,14 +192,72 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
     const secretsFile = path.join(spec.dir, "data/secrets.yaml")
     yield* write(configFile, stringify(spec.configPatch ? spec.configPatch(base) : base))
     yield* write(secretsFile, stringify({ backend: { token } }))
-    const line: EmulatedLine = { configFile, secretsFile, boards, backend: sim, backendUrl, token }
+    const line: EmulatedLine = { configFile, secretsFile, boards, mcuBoards, backend: sim, backendUrl, token }
     return line
   })
+
+/** A small application image carrying the `FWVER=` marker the emulated apps report. */
+const mcuApp = (size: number, seed: string): Uint8Array => {
+  const data = Uint8Array.from({ length: size }, (_, i) => (i * 7 + seed.length * 13 + (i >> 8)) & 0xff)
+  data.set(new TextEncoder().encode(`FWVER=1.0.0;app=factory-app-${seed};`), 256)
+  return data
+}
+
+/** Board configs of the single-image families; `volumeRoot` is where the emulated Picos mount. */
+const mcuBoardConfigs = (volumeRoot: string): Record<string, Record<string, unknown>> => {
+  const common = { firmware_version: "1.0.0", reset_mode: "no_reset", connect_attempts: 2, boot_banner: "factory-test ready", boot_timeout: 3 }
+  return {
+    arduino_uno: { platform: "avr", board_model: "Arduino Uno R3", firmware_path: "../firmware/avr/firmware.hex", mcu: "atmega328p", baud: 115200, app_baud: 115200, ...common },
+    stm32f103: { platform: "stm32", board_model: "STM32F103C8T6", firmware_path: "../firmware/stm32/firmware.bin", part: "0x410", reset_mapping: "rts_boot0_dtr_nrst", baud: 115200, ...common },
+    pico: { platform: "rp2040", board_model: "Raspberry Pi Pico", firmware_path: "../firmware/rp2040/firmware.bin", volume_roots: [volumeRoot], boot_wait: 5, ...common, boot_banner: "" }
+  }
+}
+
+/** The emulated self-test console answers `info`/`mem` itself; the line's `wifi` test needs an entry. */
+const mcuTests = (board: EmulatedMcuBoardSpec): McuSelfTests => ({ wifi: "OK wifi (not fitted)", ...board.tests })
+
+const startMcuBoard = (
+  station: EmulatedMcuStationSpec,
+  board: EmulatedMcuBoardSpec,
+  mountRoot: string,
+  cdcDir: string,
+  cdcPath: string
+): Effect.Effect<EmulatedMcuBoard, Error, Scope.Scope | FileSystem.FileSystem> => {
+  const attempt = <A>(start: () => Promise<A>) => Effect.tryPromise({ try: start, catch: (e) => (e instanceof Error ? e : new Error(String(e))) })
+  const faults = board.faults ?? []
+  switch (station.boardType) {
+    case "arduino_uno":
+      return Effect.acquireRelease(attempt(() => startAvrBoard({ mcu: "atmega328p", pace: false, faults, tests: mcuTests(board) })), (b) => Effect.promise(() => b.stop())).pipe(
+        Effect.map((b): EmulatedMcuBoard => ({ kind: "avr", station: station.id, port: b.hostPath, board: b }))
+      )
+    case "stm32f103":
+      return Effect.acquireRelease(
+        attempt(() => startStm32Board({ flashKiB: 64, pace: false, faults, tests: mcuTests(board), ...(board.uid ? { uid: board.uid } : {}) })),
+        (b) => Effect.promise(() => b.stop())
+      ).pipe(Effect.map((b): EmulatedMcuBoard => ({ kind: "stm32", station: station.id, port: b.hostPath, board: b })))
+    case "pico":
+      // The emulator makes the volume below mountRoot; the CDC link's folder has to exist for socat.
+      return Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeDirectory(cdcDir, { recursive: true })).pipe(
+        Effect.mapError((e) => new Error(e.message)),
+        Effect.zipRight(
+          Effect.acquireRelease(
+            attempt(() => startPicoBoard({ mountRoot, cdcPath, faults, tests: mcuTests(board), ...(board.uid ? { uniqueId: board.uid } : {}) })),
+            (b) => Effect.promise(() => b.stop())
+          )
+        ),
+        Effect.map((b): EmulatedMcuBoard => ({ kind: "pico", station: station.id, port: b.cdcPath, board: b }))
+      )
+  }
+}
 
 /**
  * 2 stations × 4 emulated boards (station_1 ESP32, station_2 ESP8266): one
  * board fails its WiFi self-test, one corrupts a block on its first write
- * (MD5 mismatch → the pipeline retries and passes). Leaves CSV, JSON report,
+ * (MD5 mismatch → the pipeline retries and passes). Station 3 is the mixed
+ * bench: a station has one board_type, so it is three entries (station_3_uno:
+ * two Arduino Unos, one of which gets a page corrupted once → read-back
+ * mismatch → retried; station_3_stm32: a Blue Pill; station_3_pico: a Pico
+ * flashed through its BOOTSEL volume). Leaves CSV, JSON report,
  * QR labels and the log under `<dir>/var/`.
  */
 export const factoryDemo = (dir: string) =>
@@ -178,13 +288,20 @@ export const factoryDemo = (dir: string) =>
               { chip: "esp8266", mac: "18:fe:34:20:00:04" }
             ]
           }
+        ],
+        mcuStations: [
+          { id: "station_3_uno", boardType: "arduino_uno", boards: [{}, { faults: ["verify_error:3"] }] },
+          { id: "station_3_stm32", boardType: "stm32f103", boards: [{ uid: "066eff303430524b43172236" }] },
+          { id: "station_3_pico", boardType: "pico", boards: [{ uid: "e6614103e73d5f2f" }] }
         ]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
       const log = yield* makeFactoryLog({ file: path.join(root, "var/log/factory-provisioning.log"), level: "INFO", maxFileSize: 1048576, backupCount: 3 })
       const progress = portProgress(process.stderr, config.stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))))
       const relative = (file: string) => path.relative(process.cwd(), file)
-      yield* Console.log(`backend simulator at ${line.backendUrl}; 8 emulated boards on ptys`)
+      yield* Console.log(
+        `backend simulator at ${line.backendUrl}; ${line.boards.length} emulated ESP boards and ${line.mcuBoards.length} AVR/STM32/Pico boards (${line.mcuBoards.map((b) => b.kind).join(", ")}) on ptys`
+      )
       const outcome = yield* runBatch({
         config,
         before: "no_reset",

@@ -1,7 +1,8 @@
 import { FileSystem } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { FactoryConfigInvalid, FirmwareTooLarge } from "../domain/errors/factory.js"
 import type { FlashRegion } from "../flash/Flasher.js"
+import { firmwareRegions } from "../flash/formats/firmwareImage.js"
 import type { FactoryConfig, ResolvedBoardConfig } from "./loadConfig.js"
 
 /** Reads the images of each board config in use, once per batch (all ports share them). */
@@ -22,7 +23,17 @@ export const loadImages = (config: FactoryConfig, boards: ReadonlyArray<Resolved
             })
           )
         )
-        regions.push({ name: image.name, offset: image.offset, data })
+        // Intel HEX carries its own addresses: it becomes one region from its lowest address.
+        const parsed = firmwareRegions(image.name, image.path, data, image.offset)
+        if (Either.isLeft(parsed)) {
+          return yield* new FactoryConfigInvalid({
+            file: config.file,
+            field: `board_configs.${board.name}.${image.name === "firmware" ? "firmware_path" : `${image.name}_path`}`,
+            problem: `${image.path} is not a valid image: ${parsed.left.message}`,
+            fix: "rebuild the image, or point the path at the .hex/.bin/.uf2 the build produced"
+          })
+        }
+        regions.push(...parsed.right)
       }
       images.set(board.name, regions)
     }

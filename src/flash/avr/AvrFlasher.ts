@@ -90,6 +90,7 @@ export const makeAvrFlasher = (config: Partial<AvrFlasherConfig> = {}) =>
               new SyncFailed({
                 port,
                 attempts: options.connectAttempts,
+                platform: "avr",
                 detail: `optiboot did not answer STK500 GET_SYNC (${settings.syncTries} tries per reset)${signalsNote}; check that the board auto-resets on DTR (or press RESET just before flashing) and that the baud rate matches the bootloader (Uno: 115200, older boards 57600)`
               })
           )

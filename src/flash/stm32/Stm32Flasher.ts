@@ -99,6 +99,7 @@ export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
               new SyncFailed({
                 port,
                 attempts: options.connectAttempts,
+                platform: "stm32",
                 detail: `the STM32 system bootloader did not answer 0x7F${signalsNote}; BOOT0 must be high at reset (reset_mapping ${mapping}, or set the BOOT0 jumper and press RESET), and the USART1 pins (PA9/PA10) must be the ones wired`
               })
           )
