@@ -4,5 +4,7 @@ import { stage3Command } from "./stage3.js"
 import { simCommand } from "./sim.js"
 import { flashRootCommand } from "./flash.js"
 import { demoCommand } from "./demo.js"
+import { inventoryCommand } from "./inventory.js"
+import { serveCommand } from "./serve.js"
 
-export const subcommands = [stage3Command, simCommand, flashRootCommand, demoCommand] as const
+export const subcommands = [stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand] as const

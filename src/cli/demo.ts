@@ -9,6 +9,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { Console, Effect, Layer, Option } from "effect"
 import { fleetScoped } from "../../sim/shelly/index.js"
 import { factoryDemo } from "../factory/demo.js"
+import { startWebUi, webLayer } from "./serve.js"
 import { defaultStage3Flags, stage3Layer, stage3Program } from "./stage3.js"
 
 export interface DemoContext {
@@ -27,6 +28,37 @@ type DemoServices = FileSystem.FileSystem | Path.Path | Layer.Layer.Success<type
 
 const heading = (text: string) => Console.log(`\n=== ${text} ${"=".repeat(Math.max(3, 70 - text.length))}`)
 
+/** The demo fleet: same seed, so a restarted fleet has the same devices at the same addresses. */
+const demoFleetOptions = {
+  devices: 40,
+  baseIp: "127.0.1.1",
+  port: 18080,
+  seed: 7,
+  // Device-side delays (update download, reboot) 50× faster than real.
+  timeScale: 0.02,
+  faults: [
+    "4=offline",
+    "23=offline",
+    "31=offline",
+    "9=blackhole",
+    "14=wrong_mac",
+    "6=fail:Sys.SetConfig",
+    "18=fail:Shelly.CheckForUpdate",
+    "27=http500_on_spaces",
+    "2=update",
+    "11=update",
+    "20=update",
+    "29=update",
+    "36=update",
+    "3=name:Werkbank",
+    "1-3=friendly:Wohnzimmer",
+    "5-12=friendly:Küche Licht",
+    "13-20=friendly:Flur",
+    "21-26=friendly:Garten Pumpe",
+    "27-30=friendly:Büro"
+  ]
+}
+
 /** Stage 3 on 40 simulated devices with a mix of faults: a dry run, then a real run. */
 const stage3Section: DemoSection = {
   title: "Stage 3: OTA check/update and friendly names on 40 simulated devices",
@@ -37,35 +69,7 @@ const stage3Section: DemoSection = {
         const path = yield* Path.Path
         const project = path.join(dir, "stage3")
         yield* fs.makeDirectory(path.join(project, "data"), { recursive: true })
-        const fleet = yield* fleetScoped({
-          devices: 40,
-          baseIp: "127.0.1.1",
-          port: 18080,
-          seed: 7,
-          // Device-side delays (update download, reboot) 50× faster than real.
-          timeScale: 0.02,
-          faults: [
-            "4=offline",
-            "23=offline",
-            "31=offline",
-            "9=blackhole",
-            "14=wrong_mac",
-            "6=fail:Sys.SetConfig",
-            "18=fail:Shelly.CheckForUpdate",
-            "27=http500_on_spaces",
-            "2=update",
-            "11=update",
-            "20=update",
-            "29=update",
-            "36=update",
-            "3=name:Werkbank",
-            "1-3=friendly:Wohnzimmer",
-            "5-12=friendly:Küche Licht",
-            "13-20=friendly:Flur",
-            "21-26=friendly:Garten Pumpe",
-            "27-30=friendly:Büro"
-          ]
-        })
+        const fleet = yield* fleetScoped(demoFleetOptions)
         const stateFile = path.join(project, "data", "ip_state.json")
         const configFile = path.join(project, "data", "config.yaml")
         yield* Effect.promise(() => fleet.writeInventory(stateFile, "wrapped"))
@@ -124,7 +128,37 @@ const factorySection: DemoSection = {
   run: ({ dir }) => Effect.asVoid(factoryDemo(`${dir}/factory`))
 }
 
-export const demoSections: ReadonlyArray<DemoSection> = [stage3Section, factorySection]
+/**
+ * The web UI over the demo's fleet and inventory. On a terminal it keeps
+ * serving until Ctrl+C (unless `--no-serve`); elsewhere (CI, pipes) it checks
+ * that the UI answers, prints the URL and stops, so `npm start` always ends.
+ */
+const webSection: DemoSection = {
+  title: "Web UI over the demo fleet",
+  run: ({ dir, serve }) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const path = yield* Path.Path
+        const configFile = path.join(dir, "stage3", "data", "config.yaml")
+        const fleet = yield* fleetScoped(demoFleetOptions)
+        const config = yield* fs.readFileString(configFile)
+        yield* fs.writeFileString(configFile, config.replace(/device_port: \d+/, `device_port: ${fleet.port}`))
+        const url = yield* startWebUi({ host: "127.0.0.1", port: 0, configFile })
+        const page = yield* Effect.tryPromise(() => fetch(url).then((response) => response.status)).pipe(
+          Effect.orElseSucceed(() => 0)
+        )
+        yield* Console.log(`web UI: ${url} (inventory of ${fleet.devices.length} devices; GET / answered HTTP ${page})`)
+        if (serve && process.stdout.isTTY === true && process.env.CI === undefined) {
+          yield* Console.log("serving until Ctrl+C …")
+          return yield* Effect.never
+        }
+        yield* Console.log("not on a terminal (or --no-serve): web UI stopped. Run `npx provision demo` in a terminal to keep it.")
+      }).pipe(Effect.provide(webLayer))
+    )
+}
+
+export const demoSections: ReadonlyArray<DemoSection> = [stage3Section, factorySection, webSection]
 
 export const demoCommand = Command.make(
   "demo",

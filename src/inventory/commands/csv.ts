@@ -1,0 +1,169 @@
+// CSV for `inventory import/export` (RFC 4180: comma, double-quote escaping,
+// CRLF or LF line ends). Import turns rows into validated patches first, so a
+// bad row stops the import before anything is written.
+import { Either } from "effect"
+import { parseIpv4 } from "../../domain/ipv4.js"
+import { type Mac, parseMac } from "../../domain/mac.js"
+import { normalizeFriendlyName } from "../../stages/friendlyName.js"
+import type { DeviceRecord, InventoryDocument, Json } from "../Inventory.js"
+import { addDevice, findByMac } from "../edit.js"
+import type { InventoryRow } from "./rows.js"
+
+export const csvCell = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
+
+export interface CsvTable {
+  readonly header: ReadonlyArray<string>
+  /** Data rows with their 1-based line number in the file. */
+  readonly rows: ReadonlyArray<{ readonly line: number; readonly cells: ReadonlyArray<string> }>
+}
+
+/** Splits CSV text into records; fails on an unterminated quote (with its line). */
+export const parseCsv = (text: string): Either.Either<CsvTable, string> => {
+  const records: Array<{ line: number; cells: Array<string> }> = []
+  let cells: Array<string> = []
+  let cell = ""
+  let quoted = false
+  let line = 1
+  let recordLine = 1
+  let quoteLine = 1
+  const body = text.startsWith("\uFEFF") ? text.slice(1) : text
+  const endRecord = () => {
+    cells.push(cell)
+    if (!(cells.length === 1 && cells[0] === "")) records.push({ line: recordLine, cells })
+    cells = []
+    cell = ""
+  }
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!
+    if (quoted) {
+      if (c === '"' && body[i + 1] === '"') {
+        cell += '"'
+        i++
+      } else if (c === '"') quoted = false
+      else {
+        if (c === "\n") line++
+        cell += c
+      }
+    } else if (c === '"' && cell === "") {
+      quoted = true
+      quoteLine = line
+    } else if (c === ",") {
+      cells.push(cell)
+      cell = ""
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && body[i + 1] === "\n") i++
+      endRecord()
+      line++
+      recordLine = line
+    } else cell += c
+  }
+  if (quoted) return Either.left(`line ${quoteLine}: a quoted field is never closed`)
+  if (cell !== "" || cells.length > 0) endRecord()
+  const [first, ...rest] = records
+  if (first === undefined) return Either.left("the file is empty (expected a header line with a mac column)")
+  return Either.right({ header: first.cells.map((h) => h.trim()), rows: rest })
+}
+
+export const exportColumns = (friendlyField: string) =>
+  ["mac", "ip", "model", "app", "fw", friendlyField, "status", "last_run"] as const
+
+export const rowsToCsv = (rows: ReadonlyArray<InventoryRow>, friendlyField: string): string => {
+  const lines = [exportColumns(friendlyField).join(",")]
+  for (const row of rows) {
+    const status = Object.entries(row.statuses).map(([path, value]) => `${path}=${value}`).join(" ")
+    lines.push([row.key, row.ip, row.model, row.app, row.fw, row.friendlyName, status, row.lastRun].map(csvCell).join(","))
+  }
+  return `${lines.join("\n")}\n`
+}
+
+export interface ImportPatch {
+  readonly line: number
+  readonly mac: Mac
+  readonly patch: DeviceRecord
+}
+
+/** Columns written by export that describe stage results; import skips them. */
+const readOnlyColumns = new Set(["status", "last_run"])
+
+/**
+ * Rows → patches. Every problem is collected (file, line, column, why) so the
+ * operator can fix them all in one go; an empty cell leaves the field as it is.
+ */
+export const csvToPatches = (
+  file: string,
+  table: CsvTable,
+  friendlyField: string
+): Either.Either<ReadonlyArray<ImportPatch>, ReadonlyArray<string>> => {
+  const known = new Set(["mac", "ip", "model", "app", "fw", "hostname", friendlyField])
+  const problems: Array<string> = []
+  const macColumn = table.header.findIndex((h) => h.toLowerCase() === "mac")
+  if (macColumn < 0) return Either.left([`${file}: the header has no "mac" column (got: ${table.header.join(", ")})`])
+  for (const h of table.header) {
+    if (!known.has(h) && !readOnlyColumns.has(h) && h.toLowerCase() !== "mac") {
+      problems.push(`${file}: unknown column "${h}" (known: ${[...known].join(", ")}; status/last_run are ignored)`)
+    }
+  }
+  const patches: Array<ImportPatch> = []
+  const seen = new Map<string, number>()
+  for (const { line, cells } of table.rows) {
+    const at = `${file} line ${line}`
+    if (cells.length > table.header.length) {
+      problems.push(`${at}: ${cells.length} fields, the header has ${table.header.length}`)
+      continue
+    }
+    const mac = parseMac(cells[macColumn] ?? "")
+    if (Either.isLeft(mac)) {
+      problems.push(`${at}, column mac: ${mac.left}`)
+      continue
+    }
+    const earlier = seen.get(mac.right)
+    if (earlier !== undefined) problems.push(`${at}: MAC ${cells[macColumn]} already on line ${earlier}`)
+    seen.set(mac.right, line)
+    const patch: Record<string, Json> = {}
+    table.header.forEach((column, i) => {
+      const raw = (cells[i] ?? "").trim()
+      if (i === macColumn || raw === "" || readOnlyColumns.has(column) || !known.has(column)) return
+      if (column === "ip") {
+        const ip = parseIpv4(raw)
+        if (Either.isLeft(ip)) problems.push(`${at}, column ip: ${ip.left}`)
+        else patch.ip = ip.right
+      } else if (column === friendlyField) {
+        const name = normalizeFriendlyName(cells[i] ?? "")
+        if (Either.isLeft(name)) problems.push(`${at}, column ${column}: ${name.left}`)
+        else patch[column] = name.right
+      } else patch[column] = raw
+    })
+    patches.push({ line, mac: mac.right, patch })
+  }
+  return problems.length > 0 ? Either.left(problems) : Either.right(patches)
+}
+
+/**
+ * Applies the patches (new MACs are added, known ones merged). Fails when the
+ * result would give one IP to two devices, naming both.
+ */
+export const applyImport = (
+  doc: InventoryDocument,
+  patches: ReadonlyArray<ImportPatch>
+): Either.Either<{ readonly doc: InventoryDocument; readonly added: number; readonly updated: number }, ReadonlyArray<string>> => {
+  let next = doc
+  let added = 0
+  for (const { mac, patch } of patches) {
+    if (findByMac(next, mac)._tag === "None") added++
+    next = addDevice(next, mac, patch)
+  }
+  // Only clashes the import causes count: an older duplicate is not this file's fault.
+  const touched = new Set<string>(patches.map((p) => p.mac))
+  const owners = new Map<string, { readonly key: string; readonly mac: string }>()
+  const problems: Array<string> = []
+  for (const device of next.devices) {
+    const ip = device.record["ip"]
+    if (typeof ip !== "string" || ip === "") continue
+    const other = owners.get(ip)
+    if (other !== undefined && (touched.has(other.mac) || touched.has(device.mac))) {
+      problems.push(`ip ${ip} would belong to both ${other.key} and ${device.key}`)
+    }
+    owners.set(ip, { key: device.key, mac: device.mac })
+  }
+  return problems.length > 0 ? Either.left(problems) : Either.right({ doc: next, added, updated: patches.length - added })
+}
