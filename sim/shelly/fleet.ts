@@ -241,13 +241,14 @@ class Fleet implements RpcEnv {
     const sockets = device.sockets
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
+    // Owner recorded for dead sockets too, so dropAp can destroy them (else closing the AP listener waits forever).
+    this.socketOwner.set(socket, { device, via })
     const dead = device.has("blackhole") || (via === "ap" && device.has("ap_http_dead"))
     if (dead) {
       // Accept and never read or answer: the client sees a timeout, not a refusal.
       socket.pause()
       return
     }
-    this.socketOwner.set(socket, { device, via })
     this.httpServer.emit("connection", socket)
   }
 

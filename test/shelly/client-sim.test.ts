@@ -156,8 +156,15 @@ describe("ShellyRpcLive ↔ simulator: writes", () => {
         expect(JSON.stringify(mqtt)).not.toContain("mqtt pw")
         const wifi = yield* Methods.wifiSetConfig(t, { ap: { enable: false } }, { transport: "post" })
         expect(wifi.restart_required).toBe(true)
+        const rebootsBefore = fleet.state(9)!.reboots
         const reboot = yield* Methods.reboot(t, 500)
         expect(reboot === null || typeof reboot === "object").toBe(true)
+        // The digest-auth tests use device 9 next: wait (bounded) until this reboot has happened and is over,
+        // rather than relying on how long the tests in between take.
+        yield* Effect.gen(function* () {
+          if (fleet.state(9)!.reboots === rebootsBefore) return yield* Effect.fail("not rebooted yet" as const)
+          yield* Methods.sysGetStatus(t)
+        }).pipe(Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(200)))))
       })
     ))
 })
