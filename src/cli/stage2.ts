@@ -1,0 +1,120 @@
+/**
+ * `provision stage2`: adopted devices → planned/next free static address +
+ * name, one line per device, `Stage 2 summary: …`, one safe write of
+ * ip_state.json. Exit codes as Stage 3 (0 ok, 1 a device failed, 2 config,
+ * 3 lock held, 4 state file).
+ */
+import { Command, Options } from "@effect/cli"
+import { FileSystem } from "@effect/platform"
+import { Duration, Effect, Either, Layer, Option } from "effect"
+import { loadAppConfig, loadSecrets } from "../config/index.js"
+import { requireStage2Network } from "../config/stage2.js"
+import { ConfigInvalid } from "../domain/errors/config.js"
+import { parseMac } from "../domain/mac.js"
+import type { Mac } from "../domain/mac.js"
+import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
+import { Inventory, ProjectLock } from "../inventory/Inventory.js"
+import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
+import { applyStage2Results, needsPlacement, runStage2, stage2Line, stage2Summary, stage2Timestamp } from "../stages/stage2.js"
+import type { PlanEntry, Stage2Settings } from "../stages/stage2.js"
+import { parsePlan } from "../stages/stage2/plan.js"
+import { ExitCodes, ExitWith } from "./exit.js"
+
+export interface Stage2Flags {
+  readonly dryRun: boolean
+  readonly macs: ReadonlyArray<string>
+  readonly json: boolean
+  readonly config: Option.Option<string>
+}
+
+export interface Stage2Output {
+  readonly out: (line: string) => void
+  readonly err: (line: string) => void
+}
+
+const processOutput: Stage2Output = {
+  out: (line) => void process.stdout.write(`${line}\n`),
+  err: (line) => void process.stderr.write(`${line}\n`)
+}
+
+export const stage2Program = (flags: Stage2Flags, output: Stage2Output = processOutput) =>
+  Effect.gen(function* () {
+    const macs: Array<Mac> = []
+    for (const text of flags.macs.flatMap((m) => m.split(",")).filter((m) => m.trim() !== "")) {
+      const mac = parseMac(text)
+      if (Either.isLeft(mac)) {
+        output.err(`error: --mac ${text}: ${mac.left}`)
+        return ExitCodes.invalidInput
+      }
+      macs.push(mac.right)
+    }
+    const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
+    for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
+    const config = loaded.value.stage2
+    if (!config.enabled) {
+      output.out(`Stage 2 is disabled (stage2.enabled: false in ${loaded.file}); nothing to do.`)
+      return ExitCodes.ok
+    }
+    const network = requireStage2Network(config, loaded.file)
+    if (Either.isLeft(network)) return yield* network.left
+    const secrets = yield* loadSecrets()
+
+    const fs = yield* FileSystem.FileSystem
+    let plan: ReadonlyMap<Mac, PlanEntry> = new Map()
+    if (yield* fs.exists(config.plan_file).pipe(Effect.orElseSucceed(() => false))) {
+      const text = yield* fs.readFileString(config.plan_file).pipe(
+        Effect.mapError((e) => new ConfigInvalid({ file: config.plan_file, problems: [`cannot read: ${e.message}`] }))
+      )
+      const parsed = parsePlan(config.plan_file, text)
+      if (Either.isLeft(parsed)) return yield* new ConfigInvalid({ file: config.plan_file, problems: [...parsed.left] })
+      plan = parsed.right
+    }
+
+    if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("stage2"))
+    const inventory = yield* Inventory
+    const document = yield* inventory.load(config.ip_state_file)
+    const chosen = document.devices.filter((d) => needsPlacement(d) && (macs.length === 0 || macs.includes(d.mac)))
+    for (const mac of macs) if (!document.devices.some((d) => d.mac === mac)) output.err(`warning: no device ${mac} in ${config.ip_state_file}`)
+
+    const settings: Stage2Settings = {
+      network: network.right,
+      devicePort: loaded.value.stage3.device_port,
+      password: secrets.value.device?.admin_password,
+      dryRun: flags.dryRun,
+      namingPattern: config.naming_pattern,
+      plan,
+      timeouts: { rpc: Duration.seconds(config.timeouts.rpc), verify: Duration.seconds(config.timeouts.verify) },
+      pollInterval: Duration.millis(500),
+      probeTimeout: Duration.millis(300)
+    }
+    const results = yield* runStage2(chosen, document.devices, settings, (r) =>
+      Effect.sync(() => output.out(flags.json ? JSON.stringify({ type: "device", ...r }) : stage2Line(r)))
+    )
+    if (!flags.dryRun && results.length > 0) {
+      const at = yield* stage2Timestamp
+      yield* inventory.update(config.ip_state_file, (current) => applyStage2Results(current, results, at))
+    }
+    const failed = results.filter((r) => r.status === "failed").length
+    output.out(
+      flags.json
+        ? JSON.stringify({ type: "summary", total: results.length, ok: results.length - failed, failed })
+        : stage2Summary(results)
+    )
+    return failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
+  }).pipe(Effect.scoped)
+
+export const stage2Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive)
+
+const flags = {
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the planned address and name per device; change nothing.")),
+  mac: Options.text("mac").pipe(Options.repeated, Options.withDescription("Only these devices (repeatable or comma-separated).")),
+  json: Options.boolean("json").pipe(Options.withDescription("JSON Lines: one object per device and a summary.")),
+  config: Options.file("config").pipe(Options.optional, Options.withDescription("Config file (default data/config.yaml)."))
+}
+
+export const stage2Command = Command.make("stage2", flags, (f) =>
+  Effect.gen(function* () {
+    const code = yield* stage2Program({ dryRun: f.dryRun, macs: f.mac, json: f.json, config: f.config })
+    if (code !== ExitCodes.ok) return yield* new ExitWith({ exitCode: code })
+  }).pipe(Effect.provide(stage2Layer))
+).pipe(Command.withDescription("Stage 2: static addresses (plan file or pool) and names for adopted devices."))

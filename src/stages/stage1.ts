@@ -1,0 +1,293 @@
+/**
+ * Stage 1 (stage1-runbook.md "Workflow"): factory AP → production WiFi.
+ * Per device: wait for a factory AP → join it on the Pi's WiFi → read
+ * Shelly.GetDeviceInfo + Sys.GetStatus → WiFi/Cloud/BLE/MQTT SetConfig (+ SetAuth)
+ * → reboot → restore the Pi's WiFi → find the device on the production network
+ * by MAC → record it in ip_state.json. The Pi's previous WiFi is restored on
+ * every path out of the AP session, interruption included.
+ */
+import { Clock, Deferred, Duration, Effect, Option, Predicate, Ref, Schedule } from "effect"
+import type { DeviceUnreachable, RpcTimeout } from "../domain/errors/shelly.js"
+import type { Redacted } from "effect"
+import { isOperatorError } from "../domain/errors/base.js"
+import type { OperatorError } from "../domain/errors/base.js"
+import { ApNotFound, ApUnreachable, DeviceNeverJoined, RebootLoopDetected } from "../domain/errors/wifi.js"
+import type { Ipv4 } from "../domain/ipv4.js"
+import { parseMac } from "../domain/mac.js"
+import type { Mac } from "../domain/mac.js"
+import { addDevice } from "../inventory/edit.js"
+import { Inventory } from "../inventory/Inventory.js"
+import { findByMac } from "../shelly/discovery.js"
+import * as Methods from "../shelly/methods.js"
+import type { DeviceInfo } from "../shelly/schemas.js"
+import type { DeviceTarget } from "../shelly/ShellyRpc.js"
+import { Wifi } from "../wifi/Wifi.js"
+import type { AccessPoint, WifiCredentials } from "../wifi/Wifi.js"
+
+export interface Stage1Settings {
+  /** The device's address on its own AP (192.168.33.1; 127.0.33.1 in the demo). */
+  readonly apIp: string
+  /** HTTP port of the devices (80 on real devices). */
+  readonly devicePort: number
+  readonly apSsidPattern: string
+  readonly isFactoryAp: (ssid: string) => boolean
+  readonly sta: WifiCredentials
+  readonly sta1?: WifiCredentials | undefined
+  readonly disable: { readonly cloud: boolean; readonly ble: boolean; readonly ap: boolean; readonly mqtt: boolean }
+  readonly mqtt?:
+    | {
+        readonly server: string
+        readonly clientId?: string | undefined
+        readonly topicPrefix?: string | undefined
+        readonly user?: string | undefined
+        readonly password?: Redacted.Redacted<string> | undefined
+      }
+    | undefined
+  readonly adminPassword?: Redacted.Redacted<string> | undefined
+  readonly dryRun: boolean
+  readonly loop: boolean
+  readonly timeouts: {
+    readonly apWait: Duration.DurationInput
+    readonly rpc: Duration.DurationInput
+    readonly join: Duration.DurationInput
+  }
+  /**
+   * After the join, watch the device this long: restarting on its own in that
+   * window is the runbook's reboot loop (about every 90 s on some I4 units).
+   * Zero or absent: no watch.
+   */
+  readonly stabilityWindow?: Duration.DurationInput | undefined
+  /** How often to rescan for APs / the joined device. */
+  readonly pollInterval: Duration.DurationInput
+  /** Production addresses searched for the device after its reboot. */
+  readonly productionIps: ReadonlyArray<Ipv4>
+  readonly discovery?: { readonly concurrency?: number; readonly timeout?: Duration.DurationInput } | undefined
+  /** Record joined devices in ip_state.json (config `adopt`). */
+  readonly adopt: boolean
+  readonly ipStateFile: string
+  /** Output sink for the runbook's lines. */
+  readonly say: (line: string) => Effect.Effect<void>
+}
+
+export interface Stage1DeviceResult {
+  readonly ssid: string
+  readonly mac?: string | undefined
+  readonly model?: string | undefined
+  readonly ip?: string | undefined
+  readonly status: "ok" | "failed" | "dry_run"
+  readonly error?: { readonly code: string; readonly message: string; readonly hint: string } | undefined
+}
+
+export interface Stage1Summary {
+  readonly results: ReadonlyArray<Stage1DeviceResult>
+}
+
+export const summaryLine = (summary: Stage1Summary): string => {
+  const ok = summary.results.filter((r) => r.status === "ok" || r.status === "dry_run").length
+  return `Stage 1 summary: total=${summary.results.length} ok=${ok} failed=${summary.results.length - ok}`
+}
+
+/** The runbook's "apply WiFi + disable cloud/ap/mqtt" line, naming what is actually disabled. */
+export const applyLine = (disable: Stage1Settings["disable"]): string => {
+  const off = (["cloud", "ble", "ap", "mqtt"] as const).filter((key) => disable[key])
+  return off.length === 0 ? "[rpc: apply WiFi]" : `[rpc: apply WiFi + disable ${off.join("/")}]`
+}
+
+/** Waits for a factory AP not handled yet in this run. */
+const isTagged = (u: unknown, tag: string): boolean => Predicate.isTagged(u, tag)
+
+/** Waits for a factory AP not handled yet in this run. */
+const waitForAp = (settings: Stage1Settings, handled: ReadonlySet<string>) =>
+  Effect.gen(function* () {
+    const wifi = yield* Wifi
+    const next = wifi.scan().pipe(
+      Effect.map((aps) =>
+        aps
+          .filter((ap) => settings.isFactoryAp(ap.ssid) && !handled.has(ap.ssid))
+          .sort((a, b) => b.signal - a.signal)
+      ),
+      Effect.flatMap((aps) => (aps[0] === undefined ? Effect.fail("none" as const) : Effect.succeed(aps[0])))
+    )
+    const polled: Effect.Effect<AccessPoint, import("../domain/errors/wifi.js").WifiError> = next.pipe(
+      Effect.retry({ schedule: Schedule.spaced(settings.pollInterval), while: (e) => e === "none" }),
+      Effect.catchIf((e): e is "none" => e === "none", () => Effect.dieMessage("unreachable: retried until found"))
+    )
+    // Loop mode waits for the next device until Ctrl+C (runbook error 4).
+    if (settings.loop) return yield* polled
+    return yield* polled.pipe(
+      Effect.timeoutFail({
+        duration: settings.timeouts.apWait,
+        onTimeout: () =>
+          new ApNotFound({ iface: wifi.iface, pattern: settings.apSsidPattern, waitedS: Duration.toSeconds(settings.timeouts.apWait) })
+      })
+    )
+  })
+
+/** Everything done while joined to the device's AP; returns the device's identity. */
+const configureOverAp = (settings: Stage1Settings, ap: AccessPoint) =>
+  Effect.gen(function* () {
+    const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
+    const options = { timeout: settings.timeouts.rpc }
+    const device = `${settings.apIp}:${settings.devicePort}`
+    // Joined but not answering is the runbook's "AP unreachable" (ConnectTimeout on Sys.GetStatus).
+    const overAp = <A, E, R>(rpc: Effect.Effect<A, E | DeviceUnreachable | RpcTimeout, R>) =>
+      rpc.pipe(
+        Effect.catchIf(
+          (e): e is DeviceUnreachable | RpcTimeout => isTagged(e, "DeviceUnreachable") || isTagged(e, "RpcTimeout"),
+          (e) =>
+            Effect.fail(
+              new ApUnreachable({ ssid: ap.ssid, device, reason: e._tag === "RpcTimeout" ? `no answer within ${e.timeoutMs} ms` : e.reason })
+            )
+        )
+      )
+    const info = yield* overAp(Methods.getDeviceInfo(target, options))
+    yield* overAp(Methods.sysGetStatus(target, options))
+    yield* settings.say("[rpc: read device info]")
+
+    const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
+    const sta1 = settings.sta1 && { ssid: settings.sta1.ssid, pass: settings.sta1.password ?? null, enable: true, ipv4mode: "dhcp" as const }
+    yield* Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }), ...(settings.disable.ap && { ap: { enable: false } }) }, options)
+    if (settings.disable.cloud) yield* Methods.cloudSetConfig(target, { enable: false }, options)
+    if (settings.disable.ble) yield* Methods.bleSetConfig(target, { enable: false }, options)
+    if (settings.mqtt !== undefined) {
+      const m = settings.mqtt
+      yield* Methods.mqttSetConfig(
+        target,
+        { enable: true, server: m.server, client_id: m.clientId ?? info.id, topic_prefix: m.topicPrefix ?? info.id, user: m.user ?? null, pass: m.password ?? null },
+        options
+      )
+    } else if (settings.disable.mqtt) {
+      yield* Methods.mqttSetConfig(target, { enable: false }, options)
+    }
+    if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
+    yield* settings.say(applyLine(settings.disable))
+    yield* Methods.reboot(target, undefined, options)
+    yield* settings.say("[rpc: rebooting]")
+    return info
+  })
+
+/** Polls the production subnets until the device's MAC answers `GET /shelly`. */
+const waitForJoin = (settings: Stage1Settings, mac: Mac) =>
+  findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery }).pipe(
+    Effect.flatMap(Option.match({ onNone: () => Effect.fail("absent" as const), onSome: Effect.succeed })),
+    Effect.retry(Schedule.spaced(settings.pollInterval)),
+    Effect.timeoutFail({
+      duration: settings.timeouts.join,
+      onTimeout: () => new DeviceNeverJoined({ mac, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) })
+    }),
+    Effect.catchIf((e): e is "absent" => e === "absent", () => Effect.dieMessage("unreachable: retried until timeout"))
+  )
+
+/** Fails with RebootLoopDetected when the device stops answering or its uptime drops within the window. */
+const watchForRebootLoop = (settings: Stage1Settings, mac: Mac, ip: string, port: number) => {
+  const window = Duration.decode(settings.stabilityWindow ?? 0)
+  if (Duration.toMillis(window) <= 0) return Effect.void
+  const target: DeviceTarget = { host: ip, port, password: settings.adminPassword }
+  return Effect.gen(function* () {
+    const lastUptime = yield* Ref.make(0)
+    const check = Methods.sysGetStatus(target, { timeout: settings.timeouts.rpc }).pipe(
+      Effect.mapError(() => "restarted" as const),
+      Effect.flatMap((status) =>
+        Ref.modify(lastUptime, (last) => {
+          const now = status.uptime ?? last
+          return [now < last ? Effect.fail("restarted" as const) : Effect.void, now] as const
+        }).pipe(Effect.flatten)
+      )
+    )
+    yield* check.pipe(
+      Effect.repeat(Schedule.spaced(settings.pollInterval)),
+      Effect.timeout(window),
+      Effect.catchTag("TimeoutException", () => Effect.void),
+      Effect.catchAll(() => Effect.flatMap(Ref.get(lastUptime), (uptimeS) => Effect.fail(new RebootLoopDetected({ mac, uptimeS }))))
+    )
+  })
+}
+
+const adoptionRecord = (info: DeviceInfo, ip: string, port: number, at: string) => ({
+  ip,
+  id: info.id,
+  model: info.model,
+  app: info.app,
+  gen: info.gen,
+  fw: info.ver,
+  hostname: info.id,
+  ...(port !== 80 && { port }),
+  adopted_at: at,
+  stage1: { status: "ok", at }
+})
+
+const toErrorInfo = (error: unknown): Stage1DeviceResult["error"] =>
+  isOperatorError(error)
+    ? { code: error.code, message: error.message, hint: error.hint }
+    : { code: "unexpected", message: String(error), hint: "" }
+
+/** One device, start to end. Per-device failures become a result; the caller goes on. */
+export const provisionOne = (settings: Stage1Settings, ap: AccessPoint) =>
+  Effect.gen(function* () {
+    const wifi = yield* Wifi
+    const previous = yield* wifi.current()
+    const info = yield* Effect.gen(function* () {
+      yield* wifi.connect({ ssid: ap.ssid })
+      yield* settings.say("[stage1: connected to Shelly AP]")
+      return yield* configureOverAp(settings, ap)
+    }).pipe(
+      // The Pi goes back to its own network whatever happened on the AP.
+      Effect.ensuring(wifi.restore(previous).pipe(Effect.ignore))
+    )
+    const mac = parseMac(info.mac)
+    if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
+    const found = yield* waitForJoin(settings, mac.right)
+    yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
+    yield* watchForRebootLoop(settings, mac.right, found.ip, found.port)
+    if (settings.adopt) {
+      const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const inventory = yield* Inventory
+      yield* inventory.update(settings.ipStateFile, (doc) => addDevice(doc, mac.right, adoptionRecord(info, found.ip, found.port, now)))
+    }
+    return { ssid: ap.ssid, mac: mac.right, model: info.app, ip: found.ip, status: "ok" } satisfies Stage1DeviceResult
+  }).pipe(
+    Effect.catchAll((error: OperatorError) =>
+      settings.say(`[stage1: failed ${ap.ssid}: ${error.message}${error.hint ? ` — ${error.hint}` : ""}]`).pipe(
+        Effect.as({ ssid: ap.ssid, status: "failed", error: toErrorInfo(error) } satisfies Stage1DeviceResult)
+      )
+    )
+  )
+
+/**
+ * The whole run: one device (`loop: false`) or devices until interrupted.
+ * `results` collects as devices finish, so an interrupted loop still reports
+ * every device it completed.
+ */
+export const runStage1 = (
+  settings: Stage1Settings,
+  results: Ref.Ref<ReadonlyArray<Stage1DeviceResult>>,
+  /** Completed on Ctrl+C: stop waiting for APs; a device in progress finishes first. */
+  stop?: Deferred.Deferred<void>
+) =>
+  Effect.gen(function* () {
+    const handled = new Set<string>()
+    if (settings.dryRun) {
+      // Dry run: look only (a scan changes nothing), no WiFi switching, no RPC writes.
+      const wifi = yield* Wifi
+      const aps = (yield* wifi.scan()).filter((ap) => settings.isFactoryAp(ap.ssid))
+      for (const ap of aps) {
+        yield* settings.say(`[stage1: dry-run: would provision ${ap.ssid}]`)
+        yield* Ref.update(results, (r) => [...r, { ssid: ap.ssid, status: "dry_run" as const }])
+      }
+      return
+    }
+    const stopped = stop === undefined ? Effect.succeed(false) : Deferred.isDone(stop)
+    do {
+      yield* settings.say("[stage1: waiting for Shelly AP]")
+      const waited = waitForAp(settings, handled).pipe(Effect.map(Option.some))
+      const ap = yield* stop === undefined ? waited : Effect.raceFirst(waited, Deferred.await(stop).pipe(Effect.as(Option.none<AccessPoint>())))
+      if (Option.isNone(ap)) return
+      handled.add(ap.value.ssid)
+      // A failed device stays skipped in this run (a wrong password puts its AP back
+      // up at once); after fixing it the operator runs Stage 1 again.
+      const result = yield* provisionOne(settings, ap.value)
+      yield* Ref.update(results, (r) => [...r, result])
+    } while (settings.loop && !(yield* stopped))
+  })
+
+export const failedResult = toErrorInfo

@@ -1,0 +1,204 @@
+/**
+ * Stage 2 (issue 4 §4): every adopted device not yet placed gets its planned
+ * (or next free) static address and its name. A placement counts only after
+ * the same MAC answers at the new address; otherwise the device is put back
+ * on DHCP and marked failed. Devices go one at a time, so two devices can
+ * never be given the same free address.
+ */
+import { Clock, Duration, Effect, Option, Schedule } from "effect"
+import type { Redacted } from "effect"
+import type { Stage2Network } from "../config/stage2.js"
+import { isOperatorError } from "../domain/errors/base.js"
+import type { Ipv4 } from "../domain/ipv4.js"
+import { ipv4ToNumber, numberToIpv4 } from "../domain/ipv4.js"
+import type { Mac } from "../domain/mac.js"
+import type { InventoryDevice, InventoryDocument } from "../inventory/Inventory.js"
+import { setDeviceFields } from "../inventory/edit.js"
+import { sameMac } from "../shelly/identity.js"
+import * as Methods from "../shelly/methods.js"
+import { ShellyRpc } from "../shelly/ShellyRpc.js"
+import type { DeviceTarget } from "../shelly/ShellyRpc.js"
+
+export interface PlanEntry {
+  readonly ip?: Ipv4 | undefined
+  readonly name?: string | undefined
+  readonly room?: string | undefined
+}
+
+export interface Stage2Settings {
+  readonly network: Stage2Network
+  readonly devicePort: number
+  readonly password?: Redacted.Redacted<string> | undefined
+  readonly dryRun: boolean
+  readonly namingPattern: string
+  readonly plan: ReadonlyMap<Mac, PlanEntry>
+  readonly timeouts: { readonly rpc: Duration.DurationInput; readonly verify: Duration.DurationInput }
+  readonly pollInterval: Duration.DurationInput
+  /** TCP probe used to see whether a free address is really free. */
+  readonly probeTimeout: Duration.DurationInput
+}
+
+export interface Stage2DeviceResult {
+  readonly mac: Mac
+  readonly app: string
+  readonly fromIp: string
+  readonly ip?: string | undefined
+  readonly name?: string | undefined
+  readonly status: "ok" | "failed" | "dry_run"
+  readonly error?: string | undefined
+  readonly model?: string | undefined
+  readonly fw?: string | undefined
+  readonly hostname?: string | undefined
+}
+
+const str = (device: InventoryDevice, field: string): string | undefined => {
+  const v = device.record[field]
+  return typeof v === "string" && v !== "" ? v : undefined
+}
+
+/** Adopted (Stage 1 ok, or any device with an address) and not placed by Stage 2 yet. */
+export const needsPlacement = (device: InventoryDevice): boolean => {
+  const stage2 = device.record["stage2"]
+  const placed = typeof stage2 === "object" && stage2 !== null && !Array.isArray(stage2) && (stage2 as Record<string, unknown>)["status"] === "ok"
+  return !placed && str(device, "ip") !== undefined
+}
+
+/** `{app}-{mac6}` → `S2PMG3-D4E5F6`. */
+export const expandName = (pattern: string, values: Readonly<Record<string, string>>): string =>
+  pattern.replace(/\{([^}]*)\}/g, (_, key: string) => values[key] ?? "")
+
+const deviceTarget = (settings: Stage2Settings, host: string): DeviceTarget => ({ host, port: settings.devicePort, password: settings.password })
+
+/** Next pool address not in the inventory, not taken in this run and not answering. */
+const nextFree = (settings: Stage2Settings, taken: Set<string>) =>
+  Effect.gen(function* () {
+    const rpc = yield* ShellyRpc
+    const { start, end } = settings.network.pool
+    for (let n = ipv4ToNumber(start); n <= ipv4ToNumber(end); n++) {
+      const ip = numberToIpv4(n)
+      if (taken.has(ip)) continue
+      if (yield* rpc.probe(deviceTarget(settings, ip), settings.probeTimeout)) continue
+      return Option.some(ip)
+    }
+    return Option.none<Ipv4>()
+  })
+
+/** Polls `GET /shelly` at `ip` until it reports `mac`. */
+const verifyAt = (settings: Stage2Settings, ip: string, mac: Mac) =>
+  Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly(deviceTarget(settings, ip), { timeout: "500 millis" })).pipe(
+    Effect.flatMap((identity) => (sameMac(identity.mac, mac) ? Effect.succeed(identity) : Effect.fail("other device" as const))),
+    Effect.retry(Schedule.spaced(settings.pollInterval)),
+    Effect.timeout(settings.timeouts.verify),
+    Effect.option
+  )
+
+const describe = (error: unknown): string => (isOperatorError(error) ? error.message : String(error))
+
+/** Places one device; `taken` holds every address in use (updated on success). */
+export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, taken: Set<string>) =>
+  Effect.gen(function* () {
+    const fromIp = str(device, "ip")!
+    const app = str(device, "app") ?? str(device, "model") ?? "device"
+    const plan = settings.plan.get(device.mac)
+    const base: Pick<Stage2DeviceResult, "mac" | "app" | "fromIp"> = { mac: device.mac, app, fromIp }
+    const ip = plan?.ip !== undefined ? Option.some(plan.ip) : yield* nextFree(settings, taken)
+    if (Option.isNone(ip)) return { ...base, status: "failed", error: "address pool exhausted" } satisfies Stage2DeviceResult
+    const name =
+      plan?.name ??
+      expandName(settings.namingPattern, {
+        app,
+        model: str(device, "model") ?? "",
+        mac: device.mac,
+        mac6: device.mac.slice(6),
+        id: str(device, "id") ?? "",
+        room: plan?.room ?? "",
+        ip_last: ip.value.split(".")[3]!
+      })
+    if (settings.dryRun) return { ...base, ip: ip.value, name, status: "dry_run" } satisfies Stage2DeviceResult
+    taken.add(ip.value)
+    const options = { timeout: settings.timeouts.rpc }
+    const current = deviceTarget(settings, fromIp)
+    const net = settings.network
+    const applied = yield* Effect.gen(function* () {
+      const info = yield* Methods.getDeviceInfo(current, options)
+      if (!sameMac(info.mac, device.mac)) return yield* Effect.fail(`another device (${info.mac}) answers at ${fromIp}`)
+      yield* Methods.wifiSetConfig(
+        current,
+        { sta: { ipv4mode: "static", ip: ip.value, netmask: net.netmask, gw: net.gateway, nameserver: net.dns ?? net.gateway } },
+        options
+      )
+      yield* Methods.setDeviceName(current, name, options)
+      yield* Methods.reboot(current, undefined, options)
+      return info
+    }).pipe(Effect.either)
+    if (applied._tag === "Left") {
+      taken.delete(ip.value)
+      return { ...base, status: "failed", error: describe(applied.left) } satisfies Stage2DeviceResult
+    }
+    const verified = yield* verifyAt(settings, ip.value, device.mac)
+    if (Option.isNone(verified)) {
+      taken.delete(ip.value)
+      // Back to DHCP wherever the device answers, so it is not lost at a wrong static address.
+      yield* Effect.firstSuccessOf(
+        [ip.value, fromIp].map((host) =>
+          Methods.wifiSetConfig(deviceTarget(settings, host), { sta: { ipv4mode: "dhcp" } }, options).pipe(
+            Effect.zipRight(Methods.reboot(deviceTarget(settings, host), undefined, options))
+          )
+        )
+      ).pipe(Effect.ignore)
+      return { ...base, status: "failed", error: `did not answer at ${ip.value} within ${Duration.format(Duration.decode(settings.timeouts.verify))}; reverted to DHCP` } satisfies Stage2DeviceResult
+    }
+    taken.delete(fromIp)
+    const info = verified.value
+    return { ...base, ip: ip.value, name, status: "ok", model: info.model, fw: info.ver, hostname: info.id } satisfies Stage2DeviceResult
+  })
+
+export const runStage2 = (
+  devices: ReadonlyArray<InventoryDevice>,
+  allDevices: ReadonlyArray<InventoryDevice>,
+  settings: Stage2Settings,
+  onResult: (result: Stage2DeviceResult) => Effect.Effect<void> = () => Effect.void
+) =>
+  Effect.gen(function* () {
+    const taken = new Set(allDevices.map((d) => str(d, "ip")).filter((ip): ip is string => ip !== undefined))
+    const results: Array<Stage2DeviceResult> = []
+    for (const device of devices) {
+      const result = yield* placeDevice(device, settings, taken)
+      yield* onResult(result)
+      results.push(result)
+    }
+    return results
+  })
+
+/** Writes the outcomes into the document (failed devices keep their address). */
+export const applyStage2Results = (doc: InventoryDocument, results: ReadonlyArray<Stage2DeviceResult>, at: string): InventoryDocument =>
+  results.reduce(
+    (current, r) =>
+      r.status === "ok"
+        ? setDeviceFields(current, r.mac, {
+            ip: r.ip!,
+            hostname: r.hostname!,
+            model: r.model!,
+            fw: r.fw!,
+            friendly_name: r.name!,
+            stage2: { status: "ok", at, from_ip: r.fromIp }
+          })
+        : r.status === "failed"
+          ? setDeviceFields(current, r.mac, { stage2: { status: "failed", at, error: r.error ?? "" } })
+          : current,
+    doc
+  )
+
+export const stage2Line = (r: Stage2DeviceResult): string =>
+  r.status === "ok"
+    ? `● ${r.app} @ ${r.ip} - IP=static (was ${r.fromIp}) | Name=ok (${r.name})`
+    : r.status === "dry_run"
+      ? `● ${r.app} @ ${r.fromIp} - IP=would_set ${r.ip} | Name=would_set (${r.name})`
+      : `● ${r.app} @ ${r.fromIp} - IP=failed | ERR=${r.error}`
+
+export const stage2Summary = (results: ReadonlyArray<Stage2DeviceResult>): string => {
+  const failed = results.filter((r) => r.status === "failed").length
+  return `Stage 2 summary: total=${results.length} ok=${results.length - failed} failed=${failed}`
+}
+
+export const stage2Timestamp = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())

@@ -1,0 +1,148 @@
+// `provision stage1`'s program in-process on a temp project (cwd), with the
+// simulated WiFi layer (--wifi-sim) and the real RPC client, inventory and lock.
+// Loopback block of this file: 127.52.0.0/16.
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Exit, Layer, Option } from "effect"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { startFleet } from "../../sim/shelly/index.js"
+import type { FleetHandle } from "../../sim/shelly/index.js"
+import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
+import type { Stage1Flags } from "../../src/cli/stage1.js"
+import { ProjectLock } from "../../src/inventory/Inventory.js"
+import { ProjectLockLive } from "../../src/inventory/index.js"
+
+const originalCwd = process.cwd()
+let fleet: FleetHandle | undefined
+let dir: string | undefined
+afterEach(async () => {
+  process.chdir(originalCwd)
+  await fleet?.stop()
+  fleet = undefined
+  if (dir) rmSync(dir, { recursive: true, force: true })
+  dir = undefined
+})
+
+let block = 0
+const project = async (devices: number, faults: ReadonlyArray<string>, wifiPassword = "prod-wifi-pw") => {
+  block += 1
+  dir = mkdtempSync(join(tmpdir(), "stage1-cli-"))
+  mkdirSync(join(dir, "data"))
+  mkdirSync(join(dir, "var/run"), { recursive: true })
+  fleet = await startFleet({
+    devices,
+    baseIp: `127.52.${block}.1`,
+    port: 18600 + block * 3,
+    apIp: `127.52.${100 + block}.1`,
+    dhcpPool: { start: `127.52.${200 + block}.1`, end: `127.52.${200 + block}.30` },
+    control: { host: "127.52.0.1", port: 0 },
+    faults: [...faults],
+    timeScale: 0.01,
+    seed: 10 + block
+  })
+  writeFileSync(
+    join(dir, "data/config.yaml"),
+    [
+      "stage1:",
+      `  ap_ip: ${fleet.apIp}`,
+      `  production_subnets: [127.52.${200 + block}.0/27]`,
+      "  timeouts: { ap_wait: 2, rpc: 1, join: 3 }",
+      "stage3:",
+      `  device_port: ${fleet.port}`,
+      ""
+    ].join("\n")
+  )
+  writeFileSync(join(dir, "data/secrets.yaml"), `wifi:\n  sta: { ssid: ProdNet, password: ${wifiPassword} }\n`)
+  process.chdir(dir)
+  return fleet
+}
+
+const flags = (f: FleetHandle, over: Partial<Stage1Flags> = {}): Stage1Flags => ({
+  secrets: Option.none(),
+  config: Option.none(),
+  dryRun: false,
+  log: Option.none(),
+  loop: Option.some(false),
+  wifiSim: Option.some(f.controlUrl!),
+  ...over
+})
+
+const runCli = async (f: FleetHandle, over: Partial<Stage1Flags> = {}, extra?: Layer.Layer<never>) => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const exit = await Effect.runPromiseExit(
+    stage1Program(flags(f, over), { out: (l) => out.push(l), err: (l) => err.push(l) }).pipe(
+      Effect.provide(stage1Layer),
+      Effect.provide(extra ?? Layer.empty),
+      Effect.provide(NodeContext.layer)
+    )
+  )
+  return { exit, out, err }
+}
+
+describe("provision stage1 (program)", () => {
+  it("prints the runbook's lines and the summary, logs to var/log/stage1.log, records the device", async () => {
+    const f = await project(1, ["1=factory"])
+    const { exit, out } = await runCli(f)
+    expect(exit).toEqual(Exit.succeed(0))
+    const ip = f.devices[0]!.ip
+    expect(out).toEqual([
+      "[config: loaded file=data/secrets.yaml dry_run=False]",
+      "[stage1: waiting for Shelly AP]",
+      "[stage1: connected to Shelly AP]",
+      "[rpc: read device info]",
+      "[rpc: apply WiFi + disable cloud/ap/mqtt]",
+      "[rpc: rebooting]",
+      `[stage1: device joined WiFi at ${ip}]`,
+      "Stage 1 summary: total=1 ok=1 failed=0"
+    ])
+    const log = readFileSync("var/log/stage1.log", "utf8")
+    expect(log).toContain(`[stage1: device joined WiFi at ${ip}]`)
+    expect(log).not.toContain("prod-wifi-pw")
+    const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<string, { ip: string }>
+    expect(Object.values(state).map((d) => d.ip)).toEqual([ip])
+    // the lock is released at the end
+    expect(existsSync("var/run/provision.lock")).toBe(false)
+  })
+
+  it("a failed device gives exit code 1 and the summary counts it", async () => {
+    const f = await project(1, ["1=factory"], "not-the-password")
+    const { exit, out } = await runCli(f)
+    expect(exit).toEqual(Exit.succeed(1))
+    expect(out.at(-1)).toBe("Stage 1 summary: total=1 ok=0 failed=1")
+    expect(out.join("\n")).not.toContain("not-the-password")
+  })
+
+  it("--dry-run says dry_run=True, switches no WiFi and takes no lock", async () => {
+    const f = await project(1, ["1=factory"])
+    const { exit, out } = await runCli(f, { dryRun: true })
+    expect(exit).toEqual(Exit.succeed(0))
+    expect(out[0]).toBe("[config: loaded file=data/secrets.yaml dry_run=True]")
+    expect(out).toContain(`[stage1: dry-run: would provision ${f.devices[0]!.apSsid}]`)
+    expect(f.devices[0]!.mode).toBe("ap")
+  })
+
+  it("refuses with LockHeld while another run holds the project lock", async () => {
+    const f = await project(1, ["1=factory"])
+    const result = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("stage2"))
+          return yield* Effect.promise(() => runCli(f))
+        })
+      ).pipe(Effect.provide(ProjectLockLive), Effect.provide(NodeContext.layer))
+    )
+    expect(Exit.isFailure(result.exit)).toBe(true)
+    expect(JSON.stringify(result.exit)).toContain("LockHeld")
+    expect(f.devices[0]!.mode).toBe("ap")
+  })
+
+  it("a missing wifi.sta secret is ConfigInvalid naming the field", async () => {
+    const f = await project(1, ["1=factory"])
+    writeFileSync("data/secrets.yaml", "mqtt: { user: x }\n")
+    const { exit } = await runCli(f)
+    expect(JSON.stringify(exit)).toContain("wifi.sta")
+  })
+})

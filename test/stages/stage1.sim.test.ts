@@ -1,0 +1,211 @@
+// Stage 1 in-process against the Shelly simulator: the real RPC client over
+// HTTP, the simulated Wifi layer over the control API, the real inventory
+// store on a temp project. Loopback block of this file: 127.50.0.0/16.
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { Deferred, Effect, Fiber, FiberId, Layer, Redacted, Ref } from "effect"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { startFleet } from "../../sim/shelly/index.js"
+import type { FleetHandle } from "../../sim/shelly/index.js"
+import { expandTargets } from "../../src/shelly/discovery.js"
+import { inventoryLayer } from "../../src/inventory/index.js"
+import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
+import { runStage1, summaryLine } from "../../src/stages/stage1.js"
+import type { Stage1DeviceResult, Stage1Settings } from "../../src/stages/stage1.js"
+import { ssidMatcher } from "../../src/config/stage1.js"
+import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
+import { Either } from "effect"
+
+let fleet: FleetHandle | undefined
+let dir: string | undefined
+afterEach(async () => {
+  await fleet?.stop()
+  fleet = undefined
+  if (dir) rmSync(dir, { recursive: true, force: true })
+  dir = undefined
+})
+
+let block = 0
+const setup = async (devices: number, faults: ReadonlyArray<string>) => {
+  block += 1
+  dir = mkdtempSync(join(tmpdir(), "stage1-"))
+  mkdirSync(join(dir, "data"))
+  mkdirSync(join(dir, "var/run"), { recursive: true })
+  fleet = await startFleet({
+    devices,
+    baseIp: `127.50.${block}.1`,
+    // A fixed port: an all-factory fleet binds nothing at start, so port 0 would stay unresolved.
+    port: 18500 + block * 3,
+    apIp: `127.50.${100 + block}.1`,
+    dhcpPool: { start: `127.50.${200 + block}.1`, end: `127.50.${200 + block}.30` },
+    control: { host: "127.50.0.1", port: 0 },
+    faults: [...faults],
+    timeScale: 0.01,
+    seed: block
+  })
+  return fleet
+}
+
+const baseSettings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings => ({
+  apIp: f.apIp,
+  devicePort: f.port,
+  apSsidPattern: "Shelly*-*",
+  isFactoryAp: Either.getOrThrow(ssidMatcher("Shelly*-*")),
+  sta: { ssid: "ProdNet", password: Redacted.make("prod-wifi-pw") },
+  disable: { cloud: true, ble: false, ap: true, mqtt: true },
+  dryRun: false,
+  loop: false,
+  timeouts: { apWait: "2 seconds", rpc: "1 second", join: "3 seconds" },
+  pollInterval: "20 millis",
+  productionIps: Either.getOrThrow(expandTargets([`127.50.${200 + block}.1-127.50.${200 + block}.30`])),
+  discovery: { timeout: "300 millis" },
+  adopt: true,
+  ipStateFile: join(dir!, "data/ip_state.json"),
+  say: (line) => Effect.sync(() => lines.push(line)),
+  ...over
+})
+
+const layerFor = (f: FleetHandle) =>
+  Layer.mergeAll(
+    ShellyRpcLive,
+    inventoryLayer({ runDir: join(dir!, "var/run") }),
+    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(Layer.provide(NodeHttpClient.layer))
+  ).pipe(Layer.provideMerge(NodeContext.layer))
+
+const run = async (f: FleetHandle, settings: Stage1Settings) => {
+  const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
+  const exit = await Effect.runPromiseExit(runStage1(settings, results).pipe(Effect.provide(layerFor(f))))
+  return { exit, results: Ref.get(results).pipe(Effect.runSync) }
+}
+
+const state = () => JSON.parse(readFileSync(join(dir!, "data/ip_state.json"), "utf8")) as Record<string, Record<string, unknown>>
+
+describe("Stage 1 against the simulator", () => {
+  it("once: provisions one factory device with the runbook's lines and records it", async () => {
+    const f = await setup(1, ["1=factory"])
+    const lines: Array<string> = []
+    const { exit, results } = await run(f, baseSettings(f, lines))
+    expect(exit._tag).toBe("Success")
+    expect(results[0]!.error).toBeUndefined()
+    const device = f.devices[0]!
+    expect(device.mode).toBe("sta")
+    expect(lines).toEqual([
+      "[stage1: waiting for Shelly AP]",
+      "[stage1: connected to Shelly AP]",
+      "[rpc: read device info]",
+      "[rpc: apply WiFi + disable cloud/ap/mqtt]",
+      "[rpc: rebooting]",
+      `[stage1: device joined WiFi at ${device.ip}]`
+    ])
+    expect(results).toMatchObject([{ status: "ok", ip: device.ip, ssid: device.apSsid }])
+    expect(summaryLine({ results })).toBe("Stage 1 summary: total=1 ok=1 failed=0")
+    const config = f.state(1)!.config as Record<string, Record<string, unknown>>
+    expect(config.cloud).toMatchObject({ enable: false })
+    expect(config.mqtt).toMatchObject({ enable: false })
+    expect((config.wifi as Record<string, Record<string, unknown>>).ap).toMatchObject({ enable: false })
+    // the Pi is back on its own network
+    expect(f.apLink()).toBeNull()
+    const entries = Object.values(state())
+    expect(entries).toHaveLength(1)
+    expect(entries[0]).toMatchObject({ ip: device.ip, id: device.id, model: device.model, app: device.app, fw: device.fw, stage1: { status: "ok" } })
+    expect(typeof entries[0]!.adopted_at).toBe("string")
+    expect(JSON.stringify(state())).not.toContain("prod-wifi-pw")
+  })
+
+  it("loop: provisions devices one after another; Ctrl+C (stop) while waiting ends cleanly with every result", async () => {
+    const f = await setup(3, ["1-3=factory"])
+    const lines: Array<string> = []
+    const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
+    const stop = Deferred.unsafeMake<void>(FiberId.none)
+    const program = runStage1(baseSettings(f, lines, { loop: true }), results, stop).pipe(Effect.provide(layerFor(f)))
+    const exit = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(program)
+        yield* Ref.get(results).pipe(
+          Effect.repeat({ until: (r) => r.length === 3, schedule: Schedule.spaced("20 millis") }),
+          Effect.timeout("20 seconds")
+        )
+        // Ctrl+C: the loop is waiting for a fourth AP and ends cleanly.
+        yield* Deferred.succeed(stop, undefined)
+        return yield* Fiber.await(fiber)
+      })
+    )
+    expect(exit._tag).toBe("Success")
+    const done = Ref.get(results).pipe(Effect.runSync)
+    expect(done.map((r) => r.status)).toEqual(["ok", "ok", "ok"])
+    expect(new Set(done.map((r) => r.mac)).size).toBe(3)
+    expect(Object.keys(state())).toHaveLength(3)
+    expect(f.devices.every((d) => d.mode === "sta")).toBe(true)
+    expect(lines.filter((l) => l === "[stage1: waiting for Shelly AP]")).toHaveLength(4)
+    expect(f.apLink()).toBeNull()
+  })
+
+  it("a wrong WiFi password: device never joins, the error says to check the password; nothing recorded", async () => {
+    const f = await setup(1, ["1=factory"])
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines, { sta: { ssid: "ProdNet", password: Redacted.make("wrong-pw") }, timeouts: { apWait: "2 seconds", rpc: "1 second", join: "600 millis" } }))
+    expect(results).toMatchObject([{ status: "failed", error: { code: "device_never_joined" } }])
+    expect(results[0]!.error!.hint).toContain("WiFi password")
+    expect(lines.join("\n")).not.toContain("wrong-pw")
+    expect(existsSync(join(dir!, "data/ip_state.json"))).toBe(false)
+    expect(f.apLink()).toBeNull()
+  })
+
+  it("AP visible but HTTP dead → ApUnreachable with the runbook's fix; WiFi restored", async () => {
+    const f = await setup(1, ["1=factory,ap_http_dead"])
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines))
+    expect(results).toMatchObject([{ status: "failed", error: { code: "ap_unreachable" } }])
+    expect(results[0]!.error!.message).toContain("ConnectTimeout")
+    expect(results[0]!.error!.hint).toContain("Pi's WiFi enabled and not bound to your normal WLAN")
+    expect(f.apLink()).toBeNull()
+  })
+
+  it("an already protected device fails with AuthRequired and is left untouched", async () => {
+    const f = await setup(1, ["1=factory,protected"])
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines))
+    expect(results).toMatchObject([{ status: "failed", error: { code: "auth_required" } }])
+    expect(f.state(1)!.rpcLog.some((c) => c.method.endsWith("SetConfig"))).toBe(false)
+  })
+
+  it("no AP appears (once mode) → ApNotFound naming the pattern", async () => {
+    const f = await setup(1, [])
+    const lines: Array<string> = []
+    const { exit } = await run(f, baseSettings(f, lines, { timeouts: { apWait: "300 millis", rpc: "1 second", join: "1 second" } }))
+    expect(exit._tag).toBe("Failure")
+    expect(JSON.stringify(exit)).toContain("ApNotFound")
+  })
+
+  it("a device in a reboot loop is detected after it joined, with the runbook's short-reset fix; not recorded", async () => {
+    const f = await setup(2, ["1=factory,reboot_loop", "2=factory"])
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines, { loop: false, stabilityWindow: "1500 millis" }))
+    expect(results).toHaveLength(1)
+    const looping = results[0]!.ssid === f.devices[0]!.apSsid
+    // Either device may be taken first (strongest signal); only the looping one fails.
+    expect(results[0]!.status).toBe(looping ? "failed" : "ok")
+    if (looping) {
+      expect(results[0]!.error).toMatchObject({ code: "reboot_loop" })
+      expect(results[0]!.error!.hint).toContain("10 s reset")
+      expect(existsSync(join(dir!, "data/ip_state.json"))).toBe(false)
+    }
+    const second = await run(f, baseSettings(f, lines, { stabilityWindow: "1500 millis" }))
+    expect([results[0]!.status, second.results[0]!.status].sort()).toEqual(["failed", "ok"])
+  })
+
+  it("dry run: lists the factory APs, joins none, writes nothing", async () => {
+    const f = await setup(2, ["1-2=factory"])
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines, { dryRun: true }))
+    expect(results.map((r) => r.status)).toEqual(["dry_run", "dry_run"])
+    expect(lines).toEqual(expect.arrayContaining(f.devices.map((d) => `[stage1: dry-run: would provision ${d.apSsid}]`)))
+    expect(f.devices.every((d) => d.mode === "ap")).toBe(true)
+    expect(f.state(1)!.rpcLog).toHaveLength(0)
+    expect(existsSync(join(dir!, "data/ip_state.json"))).toBe(false)
+  })
+})
+
+import { Schedule } from "effect"

@@ -1,0 +1,126 @@
+// `provision stage2`'s program in-process on a temp project (cwd) against the
+// simulator. Loopback block of this file: 127.54.0.0/16.
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Either, Exit, Option } from "effect"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { startFleet } from "../../sim/shelly/index.js"
+import type { FleetHandle } from "../../sim/shelly/index.js"
+import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
+import type { Stage2Flags } from "../../src/cli/stage2.js"
+import { ProjectLock } from "../../src/inventory/Inventory.js"
+import { ProjectLockLive } from "../../src/inventory/index.js"
+import { parsePlan } from "../../src/stages/stage2/plan.js"
+
+const originalCwd = process.cwd()
+let fleet: FleetHandle | undefined
+let dir: string | undefined
+afterEach(async () => {
+  process.chdir(originalCwd)
+  await fleet?.stop()
+  fleet = undefined
+  if (dir) rmSync(dir, { recursive: true, force: true })
+  dir = undefined
+})
+
+let block = 0
+const pool = (n: number) => `127.54.${100 + block}.${n}`
+const project = async (devices: number, networkYaml?: string) => {
+  block += 1
+  dir = mkdtempSync(join(tmpdir(), "stage2-cli-"))
+  mkdirSync(join(dir, "data"))
+  fleet = await startFleet({ devices, baseIp: `127.54.${block}.1`, port: 18800 + block * 3, timeScale: 0.01, seed: 30 + block, control: false })
+  await fleet.writeInventory(join(dir, "data/ip_state.json"), "flat")
+  writeFileSync(
+    join(dir, "data/config.yaml"),
+    [
+      "stage2:",
+      networkYaml ??
+        [
+          "  subnet: 127.54.0.0/16",
+          "  gateway: 127.54.0.254",
+          `  pool: { start: ${pool(1)}, end: ${pool(10)} }`,
+          "  naming_pattern: '{app}-{ip_last}'",
+          "  timeouts: { rpc: 1, verify: 3 }"
+        ].join("\n"),
+      "stage3:",
+      `  device_port: ${fleet.port}`,
+      ""
+    ].join("\n")
+  )
+  process.chdir(dir)
+  return fleet
+}
+
+const run = async (over: Partial<Stage2Flags> = {}) => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const flags: Stage2Flags = { dryRun: false, macs: [], json: false, config: Option.none(), ...over }
+  const exit = await Effect.runPromiseExit(
+    stage2Program(flags, { out: (l) => out.push(l), err: (l) => err.push(l) }).pipe(Effect.provide(stage2Layer), Effect.provide(NodeContext.layer))
+  )
+  return { exit, out, err }
+}
+
+describe("provision stage2 (program)", () => {
+  it("one line per device, the summary, and the inventory updated; plan.csv names one device", async () => {
+    const f = await project(2)
+    writeFileSync("data/plan.csv", `mac,ip,name,room\n${f.devices[1]!.mac},${pool(7)},Bad Flur,Flur\n`)
+    const { exit, out } = await run()
+    expect(exit).toEqual(Exit.succeed(0))
+    const [a, b] = f.devices
+    expect(out).toEqual([
+      `● ${a!.app} @ ${pool(1)} - IP=static (was 127.54.${block}.1) | Name=ok (${a!.app}-1)`,
+      `● ${b!.app} @ ${pool(7)} - IP=static (was 127.54.${block}.2) | Name=ok (Bad Flur)`,
+      "Stage 2 summary: total=2 ok=2 failed=0"
+    ])
+    const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<string, { ip: string; friendly_name: string }>
+    expect(Object.values(state).map((d) => [d.ip, d.friendly_name])).toEqual([[pool(1), `${a!.app}-1`], [pool(7), "Bad Flur"]])
+  })
+
+  it("--mac limits the run and --json prints JSON lines", async () => {
+    const f = await project(2)
+    const { out } = await run({ macs: [f.devices[1]!.mac], json: true })
+    const lines = out.map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toMatchObject({ type: "device", status: "ok", ip: pool(1) })
+    expect(lines[1]).toEqual({ type: "summary", total: 1, ok: 1, failed: 0 })
+    expect(f.devices[0]!.ip).toBe(`127.54.${block}.1`)
+  })
+
+  it("missing network settings are ConfigInvalid naming each field; nothing touched", async () => {
+    const f = await project(1, "  enabled: true")
+    const { exit } = await run()
+    const text = JSON.stringify(exit)
+    expect(text).toContain("stage2.subnet")
+    expect(text).toContain("stage2.gateway")
+    expect(text).toContain("stage2.pool")
+    expect(f.devices[0]!.ip).toBe(`127.54.${block}.1`)
+  })
+
+  it("refuses with LockHeld while Stage 1 holds the lock", async () => {
+    const f = await project(1)
+    const result = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("stage1"))
+          return yield* Effect.promise(() => run())
+        })
+      ).pipe(Effect.provide(ProjectLockLive), Effect.provide(NodeContext.layer))
+    )
+    expect(JSON.stringify(result.exit)).toContain("LockHeld")
+    expect(f.devices[0]!.ip).toBe(`127.54.${block}.1`)
+  })
+})
+
+describe("plan.csv", () => {
+  it("parses quoted cells and reports bad rows with file:line", () => {
+    const ok = parsePlan("data/plan.csv", 'mac,ip,name,room\nA1:B2:C3:D4:E5:F6,192.0.2.5,"Küche, links",Küche\n')
+    expect(Either.isRight(ok) && [...ok.right.values()]).toEqual([{ ip: "192.0.2.5", name: "Küche, links", room: "Küche" }])
+    const bad = parsePlan("data/plan.csv", "mac,ip\nnot-a-mac,1.2.3.4\nA1B2C3D4E5F6,1.2.3.4\nA1B2C3D4E5F7,1.2.3.4\n")
+    expect(Either.isLeft(bad) && bad.left.map((p) => p.split(":").slice(0, 2).join(":"))).toEqual(["data/plan.csv:2", "data/plan.csv:4"])
+    expect(Either.isLeft(parsePlan("p.csv", "ip,name\n"))).toBe(true)
+  })
+})
