@@ -1,7 +1,10 @@
 import { Duration } from "effect"
 import { checksum, words } from "./packet.js"
 
-/** Opcodes of the ROM loader (serial-protocol.rst). */
+/**
+ * Opcodes of the ROM loader and the esptool stub (serial-protocol.rst).
+ * Shared with the emulator (sim/esp), so both sides speak from one table.
+ */
 export const Op = {
   FLASH_BEGIN: 0x02,
   FLASH_DATA: 0x03,
@@ -20,7 +23,12 @@ export const Op = {
   FLASH_DEFL_DATA: 0x11,
   FLASH_DEFL_END: 0x12,
   SPI_FLASH_MD5: 0x13,
-  GET_SECURITY_INFO: 0x14
+  GET_SECURITY_INFO: 0x14,
+  // Stub only
+  ERASE_FLASH: 0xd0,
+  ERASE_REGION: 0xd1,
+  READ_FLASH: 0xd2,
+  RUN_USER_CODE: 0xd3
 } as const
 
 export const opName = (op: number): string =>
