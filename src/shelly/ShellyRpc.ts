@@ -17,6 +17,12 @@ export interface CallOptions {
    * `post`: `POST /rpc` with a JSON-RPC frame. Default `get`.
    */
   readonly transport?: "get" | "post" | undefined
+  /**
+   * Fail with `DeviceUnreachable` when the TCP handshake takes longer than
+   * this (within `timeout`): the connect of the call doubles as a reachability
+   * probe, so a live device costs one connection, not a probe plus a call.
+   */
+  readonly connectTimeout?: Duration.DurationInput | undefined
 }
 
 /**

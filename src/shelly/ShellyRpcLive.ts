@@ -162,7 +162,18 @@ interface Link {
   /** `performance.now()` by which the whole call must be done. */
   readonly deadline: number
   readonly timeoutMs: number
+  /** `CallOptions.connectTimeout` in ms, per exchange. */
+  readonly connectTimeoutMs: number | undefined
 }
+
+/**
+ * Runs `decide` after the I/O that is already waiting. When the event loop
+ * lags (a busy machine, thousands of calls), libuv runs due timers before it
+ * polls sockets, so a connect that succeeded in time can still be unseen when
+ * the connect timer fires; one `setImmediate` lets the poll phase deliver it
+ * first instead of calling a live device offline.
+ */
+const afterPendingIo = (decide: () => void) => void setImmediate(decide)
 
 const timedOut = (ctx: CallContext, link: Link): RpcFailure =>
   link.connected
@@ -212,8 +223,18 @@ const exchange = (
         createConnection: (options) => {
           link.connected = false
           const socket = Net.createConnection(options as Net.NetConnectOpts)
+          let connectTimer: ReturnType<typeof setTimeout> | undefined
+          if (link.connectTimeoutMs !== undefined) {
+            connectTimer = setTimeout(() => afterPendingIo(() => {
+              if (link.connected) return
+              settle(Effect.fail(new DeviceUnreachable({ ...ctx, reason: `no connection within ${link.connectTimeoutMs} ms` })))
+              request.destroy()
+            }), link.connectTimeoutMs)
+            socket.once("close", () => clearTimeout(connectTimer))
+          }
           socket.once("connect", () => {
             link.connected = true
+            clearTimeout(connectTimer)
           })
           return socket
         }
@@ -272,8 +293,9 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
     options: CallOptions | undefined
   ): Effect.Effect<Exchange, RpcFailure> => {
     const timeoutMs = Duration.toMillis(Duration.decode(options?.timeout ?? config.defaultTimeout))
+    const connectTimeoutMs = options?.connectTimeout === undefined ? undefined : Duration.toMillis(Duration.decode(options.connectTimeout))
     return Effect.suspend(() => {
-      const link: Link = { connected: false, deadline: performance.now() + timeoutMs, timeoutMs }
+      const link: Link = { connected: false, deadline: performance.now() + timeoutMs, timeoutMs, connectTimeoutMs }
       const withAuth = Effect.flatMap(exchange(target, ctx, outgoing, undefined, link), (first) => {
         if (first.status !== 401) return Effect.succeed(first)
         const challenge = parseDigestChallenge(first.wwwAuthenticate)
@@ -382,15 +404,19 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
   const probe: ShellyRpcService["probe"] = (target, timeout) =>
     Effect.async<boolean>((resume) => {
       const socket = Net.createConnection({ host: target.host, port: target.port })
+      let finished = false
       const finish = (up: boolean) => {
+        if (finished) return
+        finished = true
         clearTimeout(timer)
         socket.destroy()
         resume(Effect.succeed(up))
       }
-      const timer = setTimeout(() => finish(false), Duration.toMillis(Duration.decode(timeout)))
+      const timer = setTimeout(() => afterPendingIo(() => finish(false)), Duration.toMillis(Duration.decode(timeout)))
       socket.once("connect", () => finish(true))
       socket.once("error", () => finish(false))
       return Effect.sync(() => {
+        finished = true
         clearTimeout(timer)
         socket.destroy()
       })

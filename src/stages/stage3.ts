@@ -78,7 +78,6 @@ type NameOnDevice = Option.Option<string>
 
 const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
   Effect.gen(function* () {
-    const rpc = yield* ShellyRpc
     const storedModel = recordString(device.record, "app") ?? recordString(device.record, "model")
     const rawIp = recordString(device.record, "ip")
     const base = {
@@ -107,14 +106,20 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
     }
     const target: DeviceTarget = { host: rawIp, port: settings.devicePort, password: settings.password }
 
-    // Reachability: a cheap TCP probe first, then the identity call, which a
-    // blackholed device (accepts, never answers) fails within its 1 s timeout.
-    const reachable = yield* rpc.probe(target, settings.probeTimeout)
-    if (!reachable) return done({ ota: "offline", details: ["TCP probe: no connection"] })
-    const identity = yield* Methods.getDeviceInfo(target, { timeout: settings.identityTimeout }).pipe(Effect.either)
+    // Reachability (runbook: ping, then a 1 s HTTP fallback): the identity
+    // call's TCP handshake is the probe — no connection within the probe
+    // timeout → offline — so a live device costs one connection, not two.
+    // A blackholed device (accepts, never answers) runs out the identity timeout.
+    const identity = yield* Methods.getDeviceInfo(target, {
+      connectTimeout: settings.probeTimeout,
+      timeout: Duration.sum(settings.probeTimeout, settings.identityTimeout)
+    }).pipe(Effect.either)
     if (Either.isLeft(identity)) {
       const error = identity.left
-      return error._tag === "DeviceUnreachable" || error._tag === "RpcTimeout"
+      if (error._tag === "DeviceUnreachable") {
+        return done({ ota: "offline", details: [`TCP probe: no connection (${error.reason})`] })
+      }
+      return error._tag === "RpcTimeout"
         ? done({ ota: "offline", details: [describeError(error)] })
         : done({ ota: "error", errors: [`identity: ${shortRpcError(error)}`], details: [describeError(error)] })
     }
@@ -352,19 +357,18 @@ export const runStage3 = (
       while (nextToEmit < results.length && results[nextToEmit] !== undefined) ready.push(results[nextToEmit++]!)
       return Effect.forEach(ready, onResult, { discard: true })
     })
-    return Stream.fromIterable(devices.map((device, index) => [device, index] as const)).pipe(
-      Stream.mapEffect(
-        ([device, index]) => Effect.map(processDevice(device, settings), (result) => [result, index] as const),
-        { concurrency: Math.max(1, settings.concurrency), unordered: true }
-      ),
-      Stream.runForEach(([result, index]) =>
-        Effect.suspend(() => {
+    // One emitter at a time, so lines leave in inventory order even when
+    // `onResult` is itself asynchronous (log file, SSE).
+    const emitter = Effect.unsafeMakeSemaphore(1)
+    return Effect.forEach(
+      devices,
+      (device, index) =>
+        Effect.flatMap(processDevice(device, settings), (result) => {
           results[index] = result
-          return emitReady
-        })
-      ),
-      Effect.as(results as ReadonlyArray<Stage3DeviceOutcome>)
-    )
+          return emitter.withPermits(1)(emitReady)
+        }),
+      { concurrency: Math.max(1, settings.concurrency), discard: true }
+    ).pipe(Effect.as(results as ReadonlyArray<Stage3DeviceOutcome>))
   })
 
 /** `--ip`: the devices whose inventory `ip` is one of `ips`, plus the IPs nobody has. */

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Schema } from "effect"
 import * as Http from "node:http"
+import { spawn } from "node:child_process"
 import * as Net from "node:net"
 import { ShellyRpc } from "../../src/shelly/ShellyRpc.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
@@ -116,5 +117,42 @@ describe("ShellyRpcLive against hand-made servers", () => {
       if (refused._tag === "DeviceUnreachable") expect(refused.reason).toBe("connection refused")
       expect(yield* rpc.probe({ host: server.host, port: server.port }, "250 millis")).toBe(true)
       expect(yield* rpc.probe({ host: "127.20.9.6", port: server.port }, "250 millis")).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+
+  it.live("connectTimeout: a SYN nobody answers → DeviceUnreachable; a slow answer after connect → RpcTimeout", () =>
+    Effect.gen(function* () {
+      // A listener with a full accept queue drops further SYNs (Linux), so the
+      // connect hangs: the case a powered-off device on a routed subnet gives.
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn("python3", ["-c", "import socket,time\ns=socket.socket()\ns.bind(('127.20.9.7',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)"])
+        ),
+        (p) => Effect.sync(() => p.kill())
+      )
+      const port = yield* Effect.promise(() => new Promise<number>((resolve) => child.stdout.once("data", (d) => resolve(Number(String(d).trim())))))
+      const filler = yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<Net.Socket>((resolve) => {
+          const socket = Net.createConnection({ host: "127.20.9.7", port }, () => resolve(socket))
+        })),
+        (socket) => Effect.sync(() => socket.destroy())
+      )
+      expect(filler.readyState).toBe("open")
+      const rpc = yield* ShellyRpc
+      const target = { host: "127.20.9.7", port }
+      const unanswered = failureOf(
+        yield* Effect.exit(rpc.call(target, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, { connectTimeout: "150 millis", timeout: "5 seconds" }))
+      )
+      expect(unanswered._tag).toBe("DeviceUnreachable")
+      if (unanswered._tag === "DeviceUnreachable") expect(unanswered.reason).toBe("no connection within 150 ms")
+      expect(yield* rpc.probe(target, "150 millis")).toBe(false)
+
+      const held: Array<Net.Socket> = []
+      const silent = yield* listen("127.20.9.8", () => Net.createServer((socket) => void held.push(socket.resume())))
+      const slow = failureOf(
+        yield* Effect.exit(
+          rpc.call({ host: silent.host, port: silent.port }, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, { connectTimeout: "150 millis", timeout: "400 millis" })
+        )
+      )
+      expect(slow._tag).toBe("RpcTimeout")
     }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
 })

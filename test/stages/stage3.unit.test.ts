@@ -3,7 +3,7 @@
 import { it } from "@effect/vitest"
 import { Deferred, Effect, FiberId, Option, Schema } from "effect"
 import { describe, expect } from "vitest"
-import { RpcHttp500 } from "../../src/domain/errors/shelly.js"
+import { DeviceUnreachable, RpcHttp500 } from "../../src/domain/errors/shelly.js"
 import type { Mac } from "../../src/domain/mac.js"
 import type { InventoryDocument } from "../../src/inventory/Inventory.js"
 import { ShellyRpc } from "../../src/shelly/ShellyRpc.js"
@@ -186,12 +186,13 @@ describe("runStage3 ordering", () => {
   const completed: Array<string> = []
   const turns = Array.from({ length: 8 }, () => Deferred.unsafeMake<void>(FiberId.none))
   const reversed = makeTestLayer(ShellyRpc)({
-    probe: (target) => {
+    // The identity call's connect is the reachability probe: nobody answers.
+    call: (target: { host: string }, method: string) => {
       const k = Number(target.host.split(".")[3])
       return Deferred.await(turns[k]!).pipe(
         Effect.zipRight(Effect.sync(() => completed.push(target.host))),
         Effect.zipRight(Deferred.succeed(turns[k - 1]!, undefined)),
-        Effect.as(false)
+        Effect.zipRight(Effect.fail(new DeviceUnreachable({ device: target.host, method, reason: "no connection within 250 ms" })))
       )
     }
   })
@@ -201,8 +202,9 @@ describe("runStage3 ordering", () => {
       yield* Deferred.succeed(turns[6]!, undefined)
       const seen: Array<string> = []
       const finished: Array<string> = []
+      // An asynchronous consumer (log file, SSE) must not reorder the lines either.
       const results = yield* runStage3(devices, { ...settings, concurrency: 6 }, (r) =>
-        Effect.sync(() => seen.push(r.ip))
+        Effect.yieldNow().pipe(Effect.zipRight(Effect.sync(() => seen.push(r.ip))))
       ).pipe(Effect.tap(() => Effect.sync(() => finished.push("done"))))
       expect(completed).toEqual(devices.map((d) => d.record.ip).reverse())
       expect(seen).toEqual(devices.map((d) => d.record.ip))
