@@ -51,13 +51,10 @@ export const selectPorts = (options: LineOptions) =>
     const listed: ReadonlyArray<PortInfo> = needsList ? yield* (yield* SerialPorts).list : []
     const out: Array<StationPort> = []
     for (const station of stations) {
-      for (const selector of station.ports) {
+      for (const [i, selector] of station.ports.entries()) {
+        const board = config.boards[station.portBoardTypes[i]!]!
         const resolved = yield* Effect.either(resolveAmong(selector, listed))
-        out.push(
-          resolved._tag === "Right"
-            ? { station, board: config.boards[station.board_type]!, selector, port: resolved.right }
-            : { station, board: config.boards[station.board_type]!, selector, port: selector, problem: resolved.left }
-        )
+        out.push(resolved._tag === "Right" ? { station, board, selector, port: resolved.right } : { station, board, selector, port: selector, problem: resolved.left })
       }
     }
     const paths = out.filter((p) => !p.problem).map((p) => p.port)
@@ -83,7 +80,8 @@ const sessionOptions = (options: LineOptions, board: ResolvedBoardConfig): Sessi
     resetMapping: board.config.reset_mapping,
     volumeRoots: board.config.volume_roots,
     appBaudRate: board.config.app_baud,
-    bootWaitSeconds: board.config.boot_wait
+    bootWaitSeconds: board.config.boot_wait,
+    rp2040Method: board.config.rp2040_method
   }
 })
 

@@ -23,14 +23,34 @@ export const Offset = Schema.transformOrFail(Schema.Union(Schema.Number, Schema.
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const Seconds = Schema.Number.pipe(Schema.positive())
 
-export const StationSchema = Schema.Struct({
-  station_id: Schema.NonEmptyTrimmedString,
-  /** Each entry: a device path, a USB serial number, or `VID:PID` (must match exactly one port). */
-  ports: Schema.Array(Schema.NonEmptyTrimmedString).pipe(Schema.minItems(1)),
-  /** A key of `board_configs`. */
+/** A port with its own board type: a mixed station (AVR + STM32 + Pico on one bench). */
+export const TypedPortSchema = Schema.Struct({
+  path: Schema.NonEmptyTrimmedString,
+  /** A key of `board_configs`; overrides the station's `board_type` for this port. */
   board_type: Schema.NonEmptyTrimmedString
 })
-export type Station = typeof StationSchema.Type
+export type TypedPort = typeof TypedPortSchema.Type
+
+export const StationSchema = Schema.Struct({
+  station_id: Schema.NonEmptyTrimmedString,
+  /**
+   * Each entry: a device path, a USB serial number, or `VID:PID` (must match exactly one port),
+   * or `{ path, board_type }` for a port whose board differs from the station's.
+   */
+  ports: Schema.Array(Schema.Union(Schema.NonEmptyTrimmedString, TypedPortSchema)).pipe(Schema.minItems(1)),
+  /** A key of `board_configs`: the board of every port given as a plain string. Optional when every port names its own. */
+  board_type: Schema.optional(Schema.NonEmptyTrimmedString)
+})
+export type StationEntry = typeof StationSchema.Type
+
+/** A station after loading: `ports` are the selectors, `portBoardTypes[i]` the board config of `ports[i]`. */
+export interface Station {
+  readonly station_id: string
+  readonly ports: ReadonlyArray<string>
+  readonly portBoardTypes: ReadonlyArray<string>
+  /** The station's default board type (when it has one). */
+  readonly board_type?: string | undefined
+}
 
 export const ResetMode = Schema.Literal("default_reset", "usb_reset", "no_reset")
 
@@ -69,7 +89,9 @@ export const BoardConfigSchema = Schema.Struct({
   /** RP2040: where BOOTSEL volumes get mounted (`*` = one directory level); unset: /media/*\/*, /run/media/*\/*, /mnt/*. */
   volume_roots: Schema.optional(Schema.Array(Schema.NonEmptyTrimmedString).pipe(Schema.minItems(1))),
   /** RP2040: seconds to wait for the BOOTSEL volume, and for the CDC port after the copy. */
-  boot_wait: Schema.optional(Seconds)
+  boot_wait: Schema.optional(Seconds),
+  /** RP2040: `auto` uses picotool when it is on PATH, else the UF2 copy; `picotool` / `uf2_copy` force one. */
+  rp2040_method: Schema.optionalWith(Schema.Literal("auto", "picotool", "uf2_copy"), { default: () => "auto" as const })
 })
 export type BoardConfig = typeof BoardConfigSchema.Type
 

@@ -43,6 +43,8 @@ export interface EmulatedMcuBoardSpec {
   readonly tests?: McuSelfTests
   /** STM32: 24 hex digits (UID); Pico: 16 hex digits (flash unique id); AVR: ignored (the flasher makes a serial). */
   readonly uid?: string
+  /** This board's type when it differs from its station's: the port is written as `{ path, board_type }`. */
+  readonly boardType?: McuBoardType
 }
 
 export interface EmulatedMcuStationSpec {
@@ -128,9 +130,19 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
       (started) => Effect.promise(() => Promise.all(started.map((board) => board.stop())))
     )
     const mediaRoot = path.join(spec.dir, "media")
+    // Emulated Picos sit on hub ports 1.1, 1.2, … of one emulated USB controller (udev links under <dir>/dev).
+    let hubPort = 0
     const mcuBoards = yield* Effect.forEach(mcuStations, (station) =>
       Effect.forEach(station.boards, (board, index) =>
-        startMcuBoard(station, board, path.join(mediaRoot, `${station.id}-${index}`), path.join(spec.dir, "dev"), path.join(spec.dir, "dev", `ttyACM-${station.id}-${index}`))
+        startMcuBoard(
+          station.id,
+          board.boardType ?? station.boardType,
+          board,
+          path.join(mediaRoot, `${station.id}-${index}`),
+          path.join(spec.dir, "dev"),
+          path.join(spec.dir, "dev", `ttyACM-${station.id}-${index}`),
+          (board.boardType ?? station.boardType) === "pico" ? ++hubPort : 0
+        )
       )
     ).pipe(Effect.map((perStation) => perStation.flat()))
     let next = 0
@@ -140,11 +152,16 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
         ports: station.boards.map(() => boards[next++]!.hostPath),
         board_type: station.boardType
       })),
-      ...mcuStations.map((station) => ({
-        station_id: station.id,
-        ports: mcuBoards.filter((board) => board.station === station.id).map((board) => board.port),
-        board_type: station.boardType
-      }))
+      ...mcuStations.map((station) => {
+        const started = mcuBoards.filter((board) => board.station === station.id)
+        return {
+          station_id: station.id,
+          ports: station.boards.map((board, i) =>
+            board.boardType === undefined || board.boardType === station.boardType ? started[i]!.port : { path: started[i]!.port, board_type: board.boardType }
+          ),
+          board_type: station.boardType
+        }
+      })
     ]
     const base: Record<string, unknown> = {
       provisioning_service_url: backendUrl,
@@ -217,15 +234,18 @@ const mcuBoardConfigs = (volumeRoot: string): Record<string, Record<string, unkn
 const mcuTests = (board: EmulatedMcuBoardSpec): McuSelfTests => ({ wifi: "OK wifi (not fitted)", ...board.tests })
 
 const startMcuBoard = (
-  station: EmulatedMcuStationSpec,
+  stationId: string,
+  boardType: McuBoardType,
   board: EmulatedMcuBoardSpec,
   mountRoot: string,
   cdcDir: string,
-  cdcPath: string
+  cdcPath: string,
+  hubPort: number
 ): Effect.Effect<EmulatedMcuBoard, Error, Scope.Scope | FileSystem.FileSystem> => {
   const attempt = <A>(start: () => Promise<A>) => Effect.tryPromise({ try: start, catch: (e) => (e instanceof Error ? e : new Error(String(e))) })
   const faults = board.faults ?? []
-  switch (station.boardType) {
+  const station = { id: stationId }
+  switch (boardType) {
     case "arduino_uno":
       return Effect.acquireRelease(attempt(() => startAvrBoard({ mcu: "atmega328p", pace: false, faults, tests: mcuTests(board) })), (b) => Effect.promise(() => b.stop())).pipe(
         Effect.map((b): EmulatedMcuBoard => ({ kind: "avr", station: station.id, port: b.hostPath, board: b }))
@@ -241,11 +261,14 @@ const startMcuBoard = (
         Effect.mapError((e) => new Error(e.message)),
         Effect.zipRight(
           Effect.acquireRelease(
-            attempt(() => startPicoBoard({ mountRoot, cdcPath, faults, tests: mcuTests(board), ...(board.uid ? { uniqueId: board.uid } : {}) })),
+            attempt(() =>
+              startPicoBoard({ mountRoot, cdcPath, faults, tests: mcuTests(board), usb: { devRoot: cdcDir, hubPort }, ...(board.uid ? { uniqueId: board.uid } : {}) })
+            ),
             (b) => Effect.promise(() => b.stop())
           )
         ),
-        Effect.map((b): EmulatedMcuBoard => ({ kind: "pico", station: station.id, port: b.cdcPath, board: b }))
+        // The station lists the udev by-path link: it names the hub port, which pairs the volume with the board.
+        Effect.map((b): EmulatedMcuBoard => ({ kind: "pico", station: station.id, port: b.portPath, board: b }))
       )
   }
 }
@@ -253,11 +276,10 @@ const startMcuBoard = (
 /**
  * 2 stations × 4 emulated boards (station_1 ESP32, station_2 ESP8266): one
  * board fails its WiFi self-test, one corrupts a block on its first write
- * (MD5 mismatch → the pipeline retries and passes). Station 3 is the mixed
- * bench: a station has one board_type, so it is three entries (station_3_uno:
- * two Arduino Unos, one of which gets a page corrupted once → read-back
- * mismatch → retried; station_3_stm32: a Blue Pill; station_3_pico: a Pico
- * flashed through its BOOTSEL volume). Leaves CSV, JSON report,
+ * (MD5 mismatch → the pipeline retries and passes). Station 3 is one mixed
+ * bench (its ports name their own board_type): two Arduino Unos, one of which
+ * gets a page corrupted once → read-back mismatch → retried; a Blue Pill; a Pico
+ * flashed through its BOOTSEL volume. Leaves CSV, JSON report,
  * QR labels and the log under `<dir>/var/`.
  */
 export const factoryDemo = (dir: string) =>
@@ -290,9 +312,11 @@ export const factoryDemo = (dir: string) =>
           }
         ],
         mcuStations: [
-          { id: "station_3_uno", boardType: "arduino_uno", boards: [{}, { faults: ["verify_error:3"] }] },
-          { id: "station_3_stm32", boardType: "stm32f103", boards: [{ uid: "066eff303430524b43172236" }] },
-          { id: "station_3_pico", boardType: "pico", boards: [{ uid: "e6614103e73d5f2f" }] }
+          {
+            id: "station_3",
+            boardType: "arduino_uno",
+            boards: [{}, { faults: ["verify_error:3"] }, { boardType: "stm32f103", uid: "066eff303430524b43172236" }, { boardType: "pico", uid: "e6614103e73d5f2f" }]
+          }
         ]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)

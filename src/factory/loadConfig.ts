@@ -83,24 +83,39 @@ export const resolveFactoryConfig = (file: string, raw: FactoryConfigFile) =>
     }
 
     const seen = new Map<string, string>()
+    const known = Object.keys(boards)
+    const useKnown = known.length > 0 ? `use one of the board_configs: ${known.join(", ")}` : "add a board_configs entry for it"
+    const stations: Array<Station> = []
     for (const [s, station] of raw.stations.entries()) {
-      if (!(station.board_type in boards)) {
-        const known = Object.keys(boards)
-        return yield* invalid(
-          file,
-          `stations[${s}].board_type`,
-          `unknown board_type "${station.board_type}" for station ${station.station_id}`,
-          known.length > 0 ? `use one of the board_configs: ${known.join(", ")}` : "add a board_configs entry for it"
-        )
+      if (station.board_type !== undefined && !(station.board_type in boards)) {
+        return yield* invalid(file, `stations[${s}].board_type`, `unknown board_type "${station.board_type}" for station ${station.station_id}`, useKnown)
       }
-      for (const [p, port] of station.ports.entries()) {
+      const ports: Array<string> = []
+      const portBoardTypes: Array<string> = []
+      for (const [p, entry] of station.ports.entries()) {
         const field = `stations[${s}].ports[${p}]`
+        const port = typeof entry === "string" ? entry : entry.path
+        const boardType = typeof entry === "string" ? station.board_type : entry.board_type
+        if (boardType === undefined) {
+          return yield* invalid(
+            file,
+            field,
+            `port ${port} of station ${station.station_id} has no board type (the station has no board_type and the port names none)`,
+            `give the station a board_type, or write the port as { path: "${port}", board_type: ... }; ${useKnown}`
+          )
+        }
+        if (!(boardType in boards)) {
+          return yield* invalid(file, `${field}.board_type`, `unknown board_type "${boardType}" for port ${port} of station ${station.station_id}`, useKnown)
+        }
         const earlier = seen.get(port)
         if (earlier !== undefined) {
           return yield* invalid(file, field, `port ${port} is listed twice (also at ${earlier})`, "each port belongs to one station exactly once; remove the duplicate")
         }
         seen.set(port, field)
+        ports.push(port)
+        portBoardTypes.push(boardType)
       }
+      stations.push({ station_id: station.station_id, ports, portBoardTypes, board_type: station.board_type })
     }
     const ids = raw.stations.map((station) => station.station_id)
     const duplicateId = ids.find((id, index) => ids.indexOf(id) !== index)
@@ -111,7 +126,7 @@ export const resolveFactoryConfig = (file: string, raw: FactoryConfigFile) =>
       file,
       raw,
       boards,
-      stations: raw.stations,
+      stations,
       tests: raw.testing.enabled ? raw.testing.tests : []
     }
     return config

@@ -77,6 +77,8 @@ export interface McuOptions {
   readonly appBaudRate?: number | undefined
   /** RP2040: seconds to wait for the BOOTSEL volume, and for the CDC port after the copy. */
   readonly bootWaitSeconds?: number | undefined
+  /** RP2040: `auto` (picotool when on PATH, else UF2 copy), `picotool`, `uf2_copy`. */
+  readonly rp2040Method?: "auto" | "picotool" | "uf2_copy" | undefined
 }
 
 /** A connected bootloader session on one port (closed with its scope). */

@@ -90,4 +90,41 @@ describe("factory-config.yaml", () => {
       expect(error.message).toContain("board_configs.esp8266.firmware_offset")
       expect(readFileSync(file, "utf8")).toBe(before)
     }))
+
+  it.effect("per-port board types: a port may be { path, board_type }; an unknown one names station, port and the known board configs", () =>
+    Effect.gen(function* () {
+      const { file } = setup((c) => {
+        c.stations[1] = { station_id: "s2", ports: ["/dev/ttyUSB2", { path: "/dev/ttyUSB3", board_type: "esp32" }], board_type: "esp8266" }
+        c.stations.push({ station_id: "s3", ports: [{ path: "/dev/ttyUSB4", board_type: "esp8266" }] })
+      })
+      const { config } = yield* loadFactoryConfig(file).pipe(Effect.provide(NodeContext.layer))
+      expect(config.stations.map((s) => [s.station_id, s.ports, s.portBoardTypes])).toEqual([
+        ["s1", ["/dev/ttyUSB0", "/dev/ttyUSB1"], ["esp32", "esp32"]],
+        ["s2", ["/dev/ttyUSB2", "/dev/ttyUSB3"], ["esp8266", "esp32"]],
+        ["s3", ["/dev/ttyUSB4"], ["esp8266"]]
+      ])
+
+      const unknown = yield* load(setup((c) => (c.stations[1].ports = ["/dev/ttyUSB2", { path: "/dev/ttyUSB3", board_type: "pico" }])).file)
+      expect(unknown._tag).toBe("FactoryConfigInvalid")
+      expect(unknown.message).toContain("stations[1].ports[1].board_type")
+      expect(unknown.message).toContain(`unknown board_type "pico" for port /dev/ttyUSB3 of station s2`)
+      expect(unknown.hint).toContain("use one of the board_configs: esp32, esp8266")
+
+      const untyped = yield* load(setup((c) => c.stations.push({ station_id: "s3", ports: ["/dev/ttyUSB9"] })).file)
+      expect(untyped.message).toContain("stations[2].ports[0]")
+      expect(untyped.message).toContain("has no board type")
+
+      // A typed port still counts for the "listed twice" check.
+      const twice = yield* load(setup((c) => c.stations[1].ports.push({ path: "/dev/ttyUSB0", board_type: "esp32" })).file)
+      expect(twice.message).toContain("port /dev/ttyUSB0 is listed twice")
+    }))
+
+  it.effect("rp2040_method defaults to auto and rejects other values with the field path", () =>
+    Effect.gen(function* () {
+      const { file } = setup((c) => (c.board_configs.pico = { platform: "rp2040", firmware_path: "../fw/app32.bin" }))
+      const { config } = yield* loadFactoryConfig(file).pipe(Effect.provide(NodeContext.layer))
+      expect(config.boards["pico"]!.config.rp2040_method).toBe("auto")
+      const bad = yield* load(setup((c) => (c.board_configs.pico = { platform: "rp2040", firmware_path: "../fw/app32.bin", rp2040_method: "dfu" })).file)
+      expect(bad.message).toContain("rp2040_method")
+    }))
 })

@@ -21,44 +21,53 @@ const csvRecords = (file: string) => {
 }
 
 describe("mixed factory batch: AVR + STM32 + Pico emulators beside an ESP32 (real serialport, flashers, backend)", () => {
-  it.scopedLive("every family passes flash → test → register → label, each recorded with its own identity kind", () =>
+  it.scopedLive("one mixed station (AVR + STM32 + Pico, per-port board types) beside an ESP32 station: every family passes flash → test → register → label, each recorded with its own identity kind", () =>
     Effect.gen(function* () {
       const root = tempDir("fp-mixed-")
       const line = yield* emulatedLine({
         dir: root,
         stations: [{ id: "s_esp", boardType: "esp32", boards: [{ chip: "esp32", mac: "24:0a:c4:40:00:01" }] }],
         mcuStations: [
-          // The AVR's first page write is corrupted once: read-back catches it and the pipeline retries.
-          { id: "s_uno", boardType: "arduino_uno", boards: [{ faults: ["verify_error:1"] }] },
-          { id: "s_stm32", boardType: "stm32f103", boards: [{ uid: STM32_UID }] },
-          { id: "s_pico", boardType: "pico", boards: [{ uid: PICO_ID }] }
+          {
+            id: "s_mixed",
+            boardType: "arduino_uno",
+            boards: [
+              // The AVR's first page write is corrupted once: read-back catches it and the pipeline retries.
+              { faults: ["verify_error:1"] },
+              { boardType: "stm32f103", uid: STM32_UID },
+              { boardType: "pico", uid: PICO_ID }
+            ]
+          }
         ]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
       expect(config.boards["arduino_uno"]!.firmwarePath.endsWith(".hex")).toBe(true)
+      const mixed = config.stations.find((s) => s.station_id === "s_mixed")!
+      expect(mixed.portBoardTypes).toEqual(["arduino_uno", "stm32f103", "pico"])
       const log = yield* testLog(root)
       const outcome = yield* runBatch({ config, before: "no_reset", root, retryBase: "10 millis", hooks: { progress: noProgress, log } }).pipe(
         Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
       )
 
-      expect(outcome.results.map((r) => [r.stationId, r.status, r.failure?.code])).toEqual(
+      expect(outcome.results.map((r) => [r.stationId, r.platform, r.status, r.failure?.code])).toEqual(
         expect.arrayContaining([
-          ["s_esp", "pass", undefined],
-          ["s_uno", "pass", undefined],
-          ["s_stm32", "pass", undefined],
-          ["s_pico", "pass", undefined]
+          ["s_esp", "esp32", "pass", undefined],
+          ["s_mixed", "avr", "pass", undefined],
+          ["s_mixed", "stm32", "pass", undefined],
+          ["s_mixed", "rp2040", "pass", undefined]
         ])
       )
       expect(outcome.report.totals).toMatchObject({ total: 4, passed: 4, failed: 0 })
-      const byStation = (id: string) => outcome.results.find((r) => r.stationId === id)!
-      expect(byStation("s_uno").retries).toBeGreaterThanOrEqual(1)
-      for (const id of ["s_uno", "s_stm32", "s_pico"]) {
-        expect(byStation(id).tests.map((t) => [t.name, t.passed])).toEqual([["boot_test", true], ["wifi_test", true], ["memory_test", true]])
+      const byPlatform = (platform: string) => outcome.results.find((r) => r.platform === platform)!
+      expect(byPlatform("avr").retries).toBeGreaterThanOrEqual(1)
+      for (const platform of ["avr", "stm32", "rp2040"]) {
+        expect(byPlatform(platform).tests.map((t) => [t.name, t.passed])).toEqual([["boot_test", true], ["wifi_test", true], ["memory_test", true]])
       }
 
       const [records] = outcome.recordFiles
       const rows = csvRecords(records!)
-      const row = (station: string) => rows.find((r) => r.station_id === station)!
+      const keyOf: Record<string, string> = { s_uno: "avr", s_stm32: "stm32", s_pico: "rp2040" }
+      const row = (station: string) => rows.find((r) => (station === "s_esp" ? r.station_id === station : r.station_id === "s_mixed" && r.platform === keyOf[station]))!
       expect(row("s_esp")).toMatchObject({ platform: "esp32", identity_kind: "mac", device_id: "esp32-240ac4400001", status: "pass", registration: "registered" })
       expect(row("s_uno")).toMatchObject({ platform: "avr", identity_kind: "serial", board: "arduino_uno", chip: "ATmega328P", status: "pass", registration: "registered" })
       expect(row("s_uno").device_id).toMatch(/^avr-[0-9a-f]{12}$/)
@@ -109,5 +118,51 @@ describe("mixed factory batch: AVR + STM32 + Pico emulators beside an ESP32 (rea
       expect(failure("s_stm32").hint).toContain("BOOT0")
       for (const station of ["s_uno", "s_stm32"]) expect(failure(station).hint).not.toContain("IO0")
       expect(line.backend!.requestCount()).toBe(0)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+
+  it.scopedLive("two Picos in BOOTSEL on one station, flashed at once: each volume is matched to its port by USB hub port, so each record gets its own id, port and outcome", () =>
+    Effect.gen(function* () {
+      const root = tempDir("fp-two-picos-")
+      const ids = ["e6614103e73d5f2f", "e66141040b1a2c3d"]
+      const line = yield* emulatedLine({
+        dir: root,
+        stations: [],
+        // Board 0's app crashes after the copy: only the session that really flashed board 0 may fail.
+        mcuStations: [{ id: "s_picos", boardType: "pico", boards: [{ uid: ids[0]!, faults: ["no_app"] }, { uid: ids[1]! }] }],
+        configPatch: (c) => {
+          const stations = c["stations"] as Array<{ ports: Array<string> }>
+          // Ports listed against the volumes' sort order: a session taking "the first free volume" would take the other board's.
+          stations[0]!.ports.reverse()
+          const boards = c["board_configs"] as Record<string, Record<string, unknown>>
+          return {
+            ...c,
+            board_configs: { ...boards, pico: { ...boards["pico"], boot_wait: 2 } },
+            quality_gates: { max_flash_time: 30, max_retry_attempts: 1 },
+            testing: { enabled: true, tests: [{ name: "boot_test", command: "info", expected_response: "OK", timeout: 3 }] }
+          }
+        }
+      })
+      const picos = line.mcuBoards.flatMap((b) => (b.kind === "pico" ? [b] : []))
+      // Both boot ROMs report the same USB serial: by-id cannot tell the BOOTSEL devices apart, the hub port can.
+      expect(readFileSync(join(root, "sys/bus/usb/devices/1-1.1/serial"), "utf8").trim()).toBe("E0C9125B0D9B")
+      expect(readFileSync(join(root, "sys/bus/usb/devices/1-1.2/serial"), "utf8").trim()).toBe("E0C9125B0D9B")
+      const { config } = yield* loadFactoryConfig(line.configFile)
+      expect(config.stations[0]!.ports).toEqual([picos[1]!.port, picos[0]!.port])
+      const log = yield* testLog(root)
+      const outcome = yield* runBatch({ config, before: "no_reset", root, retryBase: "10 millis", hooks: { progress: noProgress, log } }).pipe(
+        Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
+      )
+      expect(outcome.report.totals).toMatchObject({ total: 2, passed: 1, failed: 1 })
+      const resultOf = (i: number) => outcome.results.find((r) => r.port === picos[i]!.port)!
+      expect(resultOf(0)).toMatchObject({ status: "fail", failure: { step: "flash", code: "flash_timeout" } })
+      expect(resultOf(0).failure!.message).toContain("USB serial port")
+      expect(resultOf(1)).toMatchObject({ status: "pass", identity: { kind: "uid", value: ids[1] }, deviceId: `rp2040-${ids[1]}` })
+      for (const pico of picos) expect(pico.board.stats.uf2Accepted).toBe(1)
+      expect([picos[0]!.board.state, picos[1]!.board.state]).toEqual(["crashed", "app"])
+      const rows = csvRecords(outcome.recordFiles[0]!)
+      const rowOf = (i: number) => rows.find((r) => r.port === picos[i]!.port)!
+      expect(rowOf(1)).toMatchObject({ device_id: `rp2040-${ids[1]}`, status: "pass" })
+      expect(rowOf(0)).toMatchObject({ status: "fail" })
+      expect(line.backend!.registrations().map((r) => r.device_id)).toEqual([`rp2040-${ids[1]}`])
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })

@@ -1,6 +1,7 @@
 // Errors of the flash area (see base.ts for the convention).
 import { Data } from "effect"
 import type { OperatorError } from "./base.js"
+import type { Rp2040Failure } from "./rp2040.js"
 import type { PortUnavailable, SerialIoError, SignalsUnsupported } from "./serial.js"
 
 /** The bootloader never answered SYNC: wrong boot mode, wrong port, or a board that needs BOOT held. */
@@ -233,4 +234,4 @@ export class BootVolumeWriteFailed extends Data.TaggedError("BootVolumeWriteFail
   }
 }
 
-export type McuFlashFailure = BootloaderNack | BootVolumeNotFound | BootVolumeWriteFailed
+export type McuFlashFailure = BootloaderNack | BootVolumeNotFound | BootVolumeWriteFailed | Rp2040Failure

@@ -1,11 +1,13 @@
-import { FileSystem, Path } from "@effect/platform"
-import { NodeFileSystem, NodePath } from "@effect/platform-node"
-import { Context, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
-import { BootVolumeNotFound, BootVolumeWriteFailed, FlashTimeout, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform } from "../../domain/errors/flash.js"
+import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
+import { NodeCommandExecutor, NodeFileSystem, NodePath } from "@effect/platform-node"
+import { Context, Duration, Effect, Either, Layer, Option, Schedule, Stream } from "effect"
+import { BootVolumeNotFound, BootVolumeWriteFailed, FlashTimeout, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
+import { BoardSwapped, NoBootselDevice, PicotoolFailed, PicotoolMissing, PicotoolPermissionDenied } from "../../domain/errors/rp2040.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, Platform, SessionOptions, WriteReport } from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
 import { binToUf2, isUf2, parseUf2, RP2040_FAMILY_ID, RP2040_FLASH_BASE, UF2_BLOCK_SIZE } from "../formats/uf2.js"
+import { PICO_BOOTSEL_PID, PICO_STDIO_PID, portLocation, type UsbLocation, usbDeviceAt, usbSerialOf, volumeLocation } from "./usb.js"
 import { DEFAULT_VOLUME_ROOTS, findBootVolumes } from "./volume.js"
 
 /**
@@ -17,15 +19,23 @@ import { DEFAULT_VOLUME_ROOTS, findBootVolumes } from "./volume.js"
  *
  * - `default_reset`: when no volume is mounted, the Pico SDK's "1200 baud
  *   touch" on `port` (open at 1200 baud, close) reboots a running app into BOOTSEL.
- * - Several Picos in BOOTSEL at once show several RPI-RP2 volumes that cannot be
- *   told apart by port; each session claims a different one. All boards of a
- *   station get the same image, so which one a session copies to does not matter;
- *   the identity is asked of the board that answers on the session's own port.
+ * - Several Picos at once: when the port is a udev by-path link (or has one), the
+ *   session takes only the RPI-RP2 volume whose disk sits on the same USB hub port
+ *   (./usb.ts); so two Picos rebooting together cannot be confused. Without a hub
+ *   port (a plain /dev/ttyACMn, a pty) each session claims any free volume.
  * - A UF2 copy has no read-back: a region counts as written (`verifiedBy: "none"`)
  *   once the ROM took it (volume gone); the board answering on its CDC port is the
- *   confirmation. `picotool` is detected on PATH and reported in `details` only.
- * - `board.identity` is the flash unique id once `resetToApp` has asked the app
- *   (`pending` before): read it after `resetToApp`.
+ *   confirmation.
+ * - `picotool` (`rp2040_method: auto` when on PATH, or `picotool`): `reboot -f -u`
+ *   brings a running app into BOOTSEL, `info -d` reads the flash id (the identity is
+ *   known before writing), `load -v -x` writes, reads back (`verifiedBy: "readback"`)
+ *   and starts the app; every call names the board by `--bus/--address` of the USB
+ *   device on the port's hub port (addresses change at each re-enumeration, so they
+ *   are looked up again before each call).
+ * - After the reboot the app's id must match the USB serial of its CDC port and,
+ *   with picotool, the flash id read before writing (`BoardSwapped` otherwise).
+ * - UF2 copy: `board.identity` is the flash unique id once `resetToApp` has asked
+ *   the app (`pending` before): read it after `resetToApp`.
  */
 
 export interface Rp2040FlasherConfig {
@@ -97,22 +107,97 @@ export const toUf2 = (regions: ReadonlyArray<FlashRegion>): Either.Either<Uint8A
   return Either.right(out)
 }
 
+/** What a picotool run printed. */
+interface PicotoolRun {
+  readonly stdout: string
+  readonly stderr: string
+  readonly exitCode: number
+}
+
+const collectText = <E>(stream: Stream.Stream<Uint8Array, E>) => stream.pipe(Stream.decodeText(), Stream.mkString)
+
+/** picotool's messages (stdout + stderr) → our errors. */
+const classifyPicotool = (port: string, args: ReadonlyArray<string>, run: PicotoolRun, location: string, digest: string) => {
+  const text = `${run.stdout}\n${run.stderr}`.trim()
+  const commandLine = `picotool ${args.join(" ")}`
+  if (/Maybe try 'sudo'|check your permissions|Unable to access device/i.test(text)) {
+    return new PicotoolPermissionDenied({ port, detail: text.split("\n").filter((l) => /sudo|permission|access/i.test(l)).join(" ") })
+  }
+  if (/No accessible RP[-\w]* devices in BOOTSEL mode/i.test(text)) return new NoBootselDevice({ port, location, detail: `picotool: ${text.split("\n")[0]}` })
+  if (/did not match the file/i.test(text)) {
+    return new VerifyFailed({ port, region: "firmware (picotool load -v)", offset: 0, expected: digest, received: "different flash content (picotool: The device contents did not match the file)" })
+  }
+  return new PicotoolFailed({ port, command: commandLine, exitCode: run.exitCode, output: text.slice(-400) })
+}
+
 export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
   Effect.gen(function* () {
     const settings = { ...defaultRp2040FlasherConfig, ...config }
     const ports = yield* SerialPorts
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    // Only these two: the whole ambient context would also carry the constructor's Scope.
-    const env = Context.make(FileSystem.FileSystem, fs).pipe(Context.add(Path.Path, path))
+    const executor = yield* CommandExecutor.CommandExecutor
+    // Only these: the whole ambient context would also carry the constructor's Scope.
+    const env = Context.make(FileSystem.FileSystem, fs).pipe(Context.add(Path.Path, path), Context.add(CommandExecutor.CommandExecutor, executor))
     const claimed = new Set<string>()
 
-    const connect = (port: string, platform: Platform, options: SessionOptions) =>
+    const exists = (file: string) => Effect.map(fs.exists(file).pipe(Effect.orElseSucceed(() => false)), (present) => (present ? Option.some(true) : Option.none()))
+
+    /** Asks the app on its CDC port for `id` until it answers `OK id=<hex>`. */
+    const askId = (port: string, options: SessionOptions, wait: Duration.Duration) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const serial = yield* ports.open(port, { baudRate: options.mcu?.appBaudRate ?? options.baudRate })
+          let text = ""
+          const ask = Effect.gen(function* () {
+            yield* serial.write(new TextEncoder().encode("id\r\n"))
+            const chunk = yield* serial.read(Duration.millis(300))
+            text += new TextDecoder().decode(chunk)
+            const match = /OK id=([0-9A-Fa-f]{8,32})/.exec(text)
+            return match ? Option.some(match[1]!.toLowerCase()) : Option.none()
+          })
+          return yield* pollUntil(ask, Duration.millis(50), wait, () =>
+            new ProtocolError({ port, command: "id", detail: `the application did not answer "id" with "OK id=<hex>" (got ${JSON.stringify(text.slice(-80))})` })
+          )
+        })
+      )
+
+    /** Waits for the app's CDC port, reads its id, and checks it against the port's USB serial (and `expected`). */
+    const awaitApp = (port: string, options: SessionOptions, wait: Duration.Duration, expected: string | undefined) =>
       Effect.gen(function* () {
-        if (!RP2040_PLATFORMS.includes(platform)) return yield* new UnsupportedPlatform({ platform, supported: RP2040_PLATFORMS })
+        yield* pollUntil(exists(port), settings.pollInterval, wait, () =>
+          new FlashTimeout({ port, step: "wait for the Pico's USB serial port after the reboot (is the app built with USB stdio?)", timeoutMs: Duration.toMillis(wait) })
+        )
+        // The link can appear a moment before the port opens: retry the open briefly.
+        const id = yield* askId(port, options, wait).pipe(
+          Effect.retry({ schedule: Schedule.spaced(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(10))), while: (e) => e._tag === "PortUnavailable" })
+        )
+        const usbSerial = yield* usbSerialOf(port)
+        if (Option.isSome(usbSerial) && usbSerial.value.toLowerCase() !== id) {
+          return yield* new BoardSwapped({ port, flashed: id, found: `a USB device with serial ${usbSerial.value}` })
+        }
+        if (expected !== undefined && expected !== id) return yield* new BoardSwapped({ port, flashed: expected, found: `the app with id ${id}` })
+        return { id, usbSerial: Option.getOrUndefined(usbSerial) }
+      })
+
+    const regionsReport = (regions: ReadonlyArray<FlashRegion>, verifiedBy: "none" | "readback", wireBytes: number): WriteReport => ({
+      regions: regions.map((r) => ({ name: r.name, offset: r.offset, size: r.data.length, digest: md5Hex(r.data), verifiedBy })),
+      wireBytes,
+      retries: 0
+    })
+
+    const copySession = (port: string, platform: Platform, options: SessionOptions, location: Option.Option<UsbLocation>, wait: Duration.Duration) =>
+      Effect.gen(function* () {
         const roots = options.mcu?.volumeRoots ?? DEFAULT_VOLUME_ROOTS
-        const wait = options.mcu?.bootWaitSeconds === undefined ? settings.bootWait : Duration.seconds(options.mcu.bootWaitSeconds)
-        const free = Effect.map(findBootVolumes(roots), (all) => Option.fromNullable(all.find((v) => !claimed.has(v))))
+        const free = Effect.gen(function* () {
+          const candidates = (yield* findBootVolumes(roots)).filter((v) => !claimed.has(v))
+          if (Option.isNone(location)) return Option.fromNullable(candidates[0])
+          for (const volume of candidates) {
+            const at = yield* volumeLocation(volume, location.value.devRoot)
+            if (Option.isSome(at) && at.value.key === location.value.key) return Option.some(volume)
+          }
+          return Option.none<string>()
+        })
 
         const first = yield* free
         if (Option.isNone(first) && options.before !== "no_reset") {
@@ -124,22 +209,19 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
           Effect.sync(() => claimed.add(volume)),
           () => Effect.sync(() => claimed.delete(volume))
         )
-        const picotool = yield* findOnPath("picotool")
         let board: DetectedBoard = {
           port,
           platform,
           chip: "RP2040",
           identity: { kind: "uid", value: PENDING_IDENTITY },
           details: {
+            method: "uf2_copy",
             volume,
-            picotool: Option.getOrElse(picotool, () => "not installed"),
+            usbLocation: Option.match(location, { onNone: () => "unknown (any free volume)", onSome: (l) => l.key }),
             verify: "none (UF2 copy has no read-back; the app answering on its port confirms the boot)"
           }
         }
-
-        const volumeGone = Effect.map(fs.exists(path.join(volume, "INFO_UF2.TXT")).pipe(Effect.orElseSucceed(() => false)), (present) =>
-          present ? Option.none() : Option.some(true)
-        )
+        const volumeGone = Effect.map(exists(path.join(volume, "INFO_UF2.TXT")), (present) => (Option.isSome(present) ? Option.none() : Option.some(true)))
 
         const write: FlashSession["write"] = (regions, onProgress) =>
           Effect.gen(function* () {
@@ -162,40 +244,13 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
             yield* pollUntil(volumeGone, settings.pollInterval, wait, () =>
               new FlashTimeout({ port, step: `RP2040 reboot after copying ${target} (the volume stayed mounted: the UF2 was not taken — wrong family or incomplete)`, timeoutMs: Duration.toMillis(wait) })
             )
-            const report: WriteReport = {
-              regions: regions.map((r) => ({ name: r.name, offset: r.offset, size: r.data.length, digest: md5Hex(r.data), verifiedBy: "none" as const })),
-              wireBytes: uf2.length,
-              retries: 0
-            }
-            return report
+            return regionsReport(regions, "none", uf2.length)
           })
-
-        const askId = Effect.scoped(
-          Effect.gen(function* () {
-            const serial = yield* ports.open(port, { baudRate: options.mcu?.appBaudRate ?? options.baudRate })
-            let text = ""
-            const ask = Effect.gen(function* () {
-              yield* serial.write(new TextEncoder().encode("id\r\n"))
-              const chunk = yield* serial.read(Duration.millis(300))
-              text += new TextDecoder().decode(chunk)
-              const match = /OK id=([0-9A-Fa-f]{8,32})/.exec(text)
-              return match ? Option.some(match[1]!.toLowerCase()) : Option.none()
-            })
-            return yield* pollUntil(ask, Duration.millis(50), wait, () =>
-              new ProtocolError({ port, command: "id", detail: `the application did not answer "id" with "OK id=<hex>" (got ${JSON.stringify(text.slice(-80))})` })
-            )
-          })
-        )
 
         const resetToApp: Effect.Effect<void, FlashFailure> = Effect.gen(function* () {
-          const portExists = Effect.map(fs.exists(port).pipe(Effect.orElseSucceed(() => false)), (present) => (present ? Option.some(true) : Option.none()))
-          yield* pollUntil(portExists, settings.pollInterval, wait, () =>
-            new FlashTimeout({ port, step: "wait for the Pico's USB serial port after the UF2 reboot (is the app built with USB stdio?)", timeoutMs: Duration.toMillis(wait) })
-          )
-          // The link can appear a moment before the port opens: retry the open briefly.
-          const id = yield* askId.pipe(Effect.retry({ schedule: Schedule.spaced(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(10))), while: (e) => e._tag === "PortUnavailable" }))
-          board = { ...board, identity: { kind: "uid", value: id }, details: { ...board.details, uniqueId: id } }
-        })
+          const app = yield* awaitApp(port, options, wait, undefined)
+          board = { ...board, identity: { kind: "uid", value: app.id }, details: { ...board.details, uniqueId: app.id, ...(app.usbSerial ? { usbSerial: app.usbSerial } : {}) } }
+        }).pipe(Effect.provide(env))
 
         const session: FlashSession = {
           get board() {
@@ -207,10 +262,106 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
         return session
       })
 
+    const picotoolSession = (port: string, platform: Platform, options: SessionOptions, location: Option.Option<UsbLocation>, wait: Duration.Duration, picotool: string) =>
+      Effect.gen(function* () {
+        const where = Option.match(location, { onNone: () => "any", onSome: (l) => l.key })
+        const run = (args: ReadonlyArray<string>, digest = "") =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const process = yield* Command.start(Command.make(picotool, ...args))
+              const [stdout, stderr, exitCode] = yield* Effect.all([collectText(process.stdout), collectText(process.stderr), process.exitCode], { concurrency: 3 })
+              return { stdout, stderr, exitCode: Number(exitCode) }
+            })
+          ).pipe(
+            Effect.mapError((e) => new PicotoolFailed({ port, command: `picotool ${args.join(" ")}`, exitCode: -1, output: e.message })),
+            Effect.timeoutFail({ duration: Duration.sum(wait, Duration.seconds(30)), onTimeout: () => new FlashTimeout({ port, step: `picotool ${args[0]}`, timeoutMs: Duration.toMillis(Duration.sum(wait, Duration.seconds(30))) }) }),
+            Effect.flatMap((result) => (result.exitCode === 0 ? Effect.succeed(result) : Effect.fail(classifyPicotool(port, args, result, where, digest))))
+          )
+        /** `--bus/--address` of the USB device on the port's hub port in the given mode (none: no such device now). */
+        const selection = (pid: string) =>
+          Option.isNone(location)
+            ? Effect.succeed(Option.some<ReadonlyArray<string>>([]))
+            : Effect.map(usbDeviceAt(location.value), (device) =>
+                Option.flatMap(device, (d) => (d.idProduct === pid ? Option.some<ReadonlyArray<string>>(["--bus", String(d.busnum), "--address", String(d.devnum)]) : Option.none()))
+              )
+
+        if (options.before !== "no_reset" && Option.isSome(location)) {
+          const running = yield* selection(PICO_STDIO_PID)
+          if (Option.isSome(running)) yield* run(["reboot", "-f", "-u", ...running.value])
+        }
+        const bootsel = yield* pollUntil(selection(PICO_BOOTSEL_PID), settings.pollInterval, wait, () =>
+          new NoBootselDevice({ port, location: where, detail: `no USB device 2e8a:0003 on that hub port within ${Duration.toMillis(wait)} ms` })
+        )
+        const info = yield* run(["info", "-d", ...bootsel])
+        const flashId = /flash id:\s*0x([0-9A-Fa-f]{8,32})/.exec(info.stdout)?.[1]?.toLowerCase()
+        if (flashId === undefined) {
+          return yield* new ProtocolError({ port, command: "picotool info -d", detail: `no "flash id:" line in picotool's output: ${JSON.stringify(info.stdout.slice(0, 200))}` })
+        }
+        const type = /type:\s*(\S+)/.exec(info.stdout)?.[1] ?? "RP2040"
+        const flashSize = /flash size:\s*(\d+)K/.exec(info.stdout)?.[1]
+        let board: DetectedBoard = {
+          port,
+          platform,
+          chip: type,
+          identity: { kind: "uid", value: flashId },
+          flashSizeBytes: flashSize === undefined ? undefined : Number(flashSize) * 1024,
+          details: { method: "picotool", picotool, usbLocation: where, uniqueId: flashId, verify: "readback (picotool load -v)" }
+        }
+
+        const write: FlashSession["write"] = (regions, onProgress) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const uf2 = yield* toUf2(regions)
+              const name = regions.length === 1 ? regions[0]!.name : "firmware"
+              const total = regions.reduce((n, r) => n + r.data.length, 0)
+              const dir = yield* fs.makeTempDirectoryScoped({ prefix: "fp-picotool-" }).pipe(Effect.mapError((e) => new ImageInvalid({ region: name, detail: `cannot stage the UF2 for picotool: ${e.message}` })))
+              const file = path.join(dir, `${name.replace(/[^A-Za-z0-9_-]/g, "_")}.uf2`)
+              yield* fs.writeFile(file, uf2).pipe(Effect.mapError((e) => new ImageInvalid({ region: name, detail: `cannot stage the UF2 for picotool: ${e.message}` })))
+              const target = yield* pollUntil(selection(PICO_BOOTSEL_PID), settings.pollInterval, wait, () =>
+                new NoBootselDevice({ port, location: where, detail: "the Pico left BOOTSEL mode before the load" })
+              )
+              const loaded = yield* run(["load", "-v", "-x", file, ...target], md5Hex(uf2))
+              if (!/^\s*OK\s*$/m.test(loaded.stdout)) {
+                return yield* new ProtocolError({ port, command: "picotool load -v", detail: `no verify result in picotool's output: ${JSON.stringify(loaded.stdout.slice(-200))}` })
+              }
+              yield* onProgress({ region: name, written: total, total, wireBytes: uf2.length })
+              return regionsReport(regions, "readback", uf2.length)
+            })
+          ).pipe(Effect.provide(env))
+
+        const resetToApp: Effect.Effect<void, FlashFailure> = Effect.gen(function* () {
+          // `load -x` already started the app.
+          const app = yield* awaitApp(port, options, wait, flashId)
+          board = { ...board, details: { ...board.details, ...(app.usbSerial ? { usbSerial: app.usbSerial } : {}) } }
+        }).pipe(Effect.provide(env))
+
+        const session: FlashSession = {
+          get board() {
+            return board
+          },
+          write,
+          resetToApp
+        }
+        return session
+      })
+
+    const connect = (port: string, platform: Platform, options: SessionOptions) =>
+      Effect.gen(function* () {
+        if (!RP2040_PLATFORMS.includes(platform)) return yield* new UnsupportedPlatform({ platform, supported: RP2040_PLATFORMS })
+        const wait = options.mcu?.bootWaitSeconds === undefined ? Duration.decode(settings.bootWait) : Duration.seconds(options.mcu.bootWaitSeconds)
+        const method = options.mcu?.rp2040Method ?? "auto"
+        const picotool = method === "uf2_copy" ? Option.none<string>() : yield* findOnPath("picotool")
+        if (method === "picotool" && Option.isNone(picotool)) return yield* new PicotoolMissing({ port, searched: process.env["PATH"] ?? "" })
+        const location = yield* portLocation(port)
+        return Option.isSome(picotool)
+          ? yield* picotoolSession(port, platform, options, location, wait, picotool.value)
+          : yield* copySession(port, platform, options, location, wait)
+      })
+
     const service: FlasherService = { platform: RP2040_PLATFORMS, connect: (port, platform, options) => Effect.provide(connect(port, platform, options), env) }
     return service
   })
 
-/** The flasher with Node's FileSystem and Path built in (what FlasherLive registers). */
+/** The flasher with Node's FileSystem, Path and CommandExecutor built in (what FlasherLive registers). */
 export const makeRp2040FlasherNode = (config: Partial<Rp2040FlasherConfig> = {}) =>
-  makeRp2040Flasher(config).pipe(Effect.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))
+  makeRp2040Flasher(config).pipe(Effect.provide(NodeCommandExecutor.layer.pipe(Layer.provideMerge(Layer.merge(NodeFileSystem.layer, NodePath.layer)))))
