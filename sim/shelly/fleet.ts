@@ -26,6 +26,8 @@ import { usableStaticIp } from "./rpc.js"
 import type { Fault, Rule, RuleItem } from "./rules.js"
 import { formatItem, isFault, parseItem, parseRule } from "./rules.js"
 import type { Scenario } from "./scenario.js"
+import type { MdnsResponder, MdnsResponderOptions } from "./mdns.js"
+import { makeMdnsResponder } from "./mdns.js"
 
 export interface Delays {
   /** Offline time of a reboot (listener closed). */
@@ -54,6 +56,8 @@ export interface FleetOptions {
   readonly apIp?: string
   readonly dhcpPool?: { readonly start: string; readonly end: string }
   readonly control?: { readonly host?: string; readonly port?: number } | false
+  /** mDNS responder for the devices on the production network (sim/shelly/mdns.ts); default none. */
+  readonly mdns?: MdnsResponderOptions | false
 }
 
 export type DeviceMode = "sta" | "ap" | "joining" | "offline"
@@ -127,6 +131,8 @@ export interface FleetHandle {
   readonly setNetwork: (network: WifiNetwork) => void
   readonly writeInventory: (path: string, format?: InventoryFormat, options?: { readonly all?: boolean }) => Promise<void>
   readonly stop: () => Promise<void>
+  /** The mDNS responder, when started with the `mdns` option. */
+  readonly mdns?: Pick<MdnsResponder, "group" | "port" | "answered"> | undefined
 }
 
 const defaultDelays: Delays = { bootMs: 5000, updateMs: 10_000, joinTimeoutMs: 20_000, rebootLoopMs: 90_000 }
@@ -173,6 +179,7 @@ class Fleet implements RpcEnv {
   port = 0
   controlUrl: string | undefined
   private controlStop: (() => Promise<void>) | undefined
+  mdnsResponder: MdnsResponder | undefined
   private currentNetwork: WifiNetwork
 
   constructor(
@@ -245,8 +252,13 @@ class Fleet implements RpcEnv {
     this.socketOwner.set(socket, { device, via })
     const dead = device.has("blackhole") || (via === "ap" && device.has("ap_http_dead"))
     if (dead) {
-      // Accept and never read or answer: the client sees a timeout, not a refusal.
-      socket.pause()
+      // Accept and never answer: the client sees a timeout, not a refusal.
+      // What it sends is read and dropped so that its hang-up is seen and the
+      // socket freed; a paused socket would sit in CLOSE-WAIT for ever, and a
+      // long-running simulator (demo, web UI, repeated benches) would run out
+      // of file descriptors after a few thousand timed-out requests.
+      socket.on("data", () => {})
+      socket.once("end", () => socket.destroy())
       return
     }
     this.httpServer.emit("connection", socket)
@@ -586,7 +598,7 @@ class Fleet implements RpcEnv {
       this.clearTimers(d)
       for (const socket of d.sockets ?? []) socket.destroy()
     }
-    await Promise.all([this.closeListeners(), this.dropAp(), this.controlStop?.() ?? Promise.resolve()])
+    await Promise.all([this.closeListeners(), this.dropAp(), this.controlStop?.() ?? Promise.resolve(), this.mdnsResponder?.stop() ?? Promise.resolve()])
   }
 
   private handleValue: FleetHandle | undefined
@@ -607,6 +619,9 @@ class Fleet implements RpcEnv {
         return fleet.port
       },
       apIp: fleet.apIp,
+      get mdns() {
+        return fleet.mdnsResponder
+      },
       get controlUrl() {
         return fleet.controlUrl
       },
@@ -715,6 +730,14 @@ export const makeFleet = (options: FleetOptions = {}): Effect.Effect<FleetHandle
         yield* Effect.promise(() => fleet.stop())
         return yield* Effect.fail(fail(started.left))
       }
+    }
+    if (options.mdns !== undefined && options.mdns !== false) {
+      const responder = yield* Effect.either(makeMdnsResponder(() => fleet.handle().devices, options.mdns))
+      if (Either.isLeft(responder)) {
+        yield* Effect.promise(() => fleet.stop())
+        return yield* Effect.fail(responder.left)
+      }
+      fleet.mdnsResponder = responder.right
     }
     fleet.startTimers()
     return fleet.handle()

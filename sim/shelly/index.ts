@@ -38,6 +38,7 @@
  * | `apIp` | `127.0.33.1` | the "192.168.33.1" of the simulated AP link |
  * | `dhcpPool` | `{start:"127.0.200.1", end:"127.0.200.254"}` | addresses handed to devices joining the production WiFi |
  * | `control` | `{host:"127.0.0.1", port:0}` | control HTTP API; `false` = none |
+ * | `mdns` | none | `{group?, port?, iface?, ttl?}`: an mDNS responder (sim/shelly/mdns.ts) on loopback; each device on the production network answers for its instance (PTR/SRV/TXT/A); `handle.mdns` = `{group, port, answered()}` |
  *
  * ### Rules (`faults` option, `--faults` flag, scenario `faults:`)
  * `SELECTOR=ITEM[,ITEM…]`. SELECTOR: `all`, `N%` (seeded pick; percentage rules
@@ -116,3 +117,5 @@ export * from "./fleet.js"
 export type { Scenario } from "./scenario.js"
 export { loadScenario, parseScenarioText } from "./scenario.js"
 export { modelApps, findModel } from "./models.js"
+export { makeMdnsResponder } from "./mdns.js"
+export type { MdnsResponder, MdnsResponderOptions } from "./mdns.js"

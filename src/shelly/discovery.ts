@@ -3,11 +3,14 @@
  * a set of IPv4 addresses, CIDR blocks or `a-b` ranges, many hosts at once with
  * a short timeout each. On loopback refused hosts answer at once; on a LAN the
  * per-host timeout bounds a /24 to about (254 / concurrency) × timeout.
+ * `findByMac` also browses mDNS alongside the scan when an `Mdns` service is
+ * provided, which finds devices outside the configured subnets too.
  */
 import { Duration, Effect, Either, Option, Stream } from "effect"
-import { type Ipv4, ipv4ToNumber, numberToIpv4, parseIpv4 } from "../domain/ipv4.js"
+import { type Ipv4, ipv4ToNumber, isLoopback, numberToIpv4, parseIpv4 } from "../domain/ipv4.js"
 import type { Mac } from "../domain/mac.js"
 import { sameMac } from "./identity.js"
+import { type BrowseOptions, Mdns, type MdnsDevice, type MdnsService } from "./mdns.js"
 import type { ShellyIdentity } from "./schemas.js"
 import { ShellyRpc } from "./ShellyRpc.js"
 
@@ -18,12 +21,20 @@ export interface DiscoveryOptions {
   readonly concurrency?: number
   /** Per-host timeout of `GET /shelly`. */
   readonly timeout?: Duration.DurationInput
+  /**
+   * mDNS browse run by `findByMac` beside the scan, when the `Mdns` service is
+   * provided; `false` turns it off. Without `iface`, a scan of loopback
+   * addresses only queries on 127.0.0.1 (tests and demo stay on loopback).
+   */
+  readonly mdns?: BrowseOptions | false | undefined
 }
 
 export interface Found {
   readonly ip: Ipv4
   readonly port: number
   readonly identity: ShellyIdentity
+  /** How the address was found; `GET /shelly` confirmed the identity either way. */
+  readonly source?: "scan" | "mdns" | undefined
 }
 
 /** Upper bound on one scan, so a typo such as `/8` cannot start 16 million requests. */
@@ -77,7 +88,7 @@ export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): 
     Stream.mapEffect(
       (ip) =>
         Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly({ host: ip, port }, { timeout })).pipe(
-          Effect.map((identity): Option.Option<Found> => Option.some({ ip, port, identity })),
+          Effect.map((identity): Option.Option<Found> => Option.some({ ip, port, identity, source: "scan" })),
           // Anything that is not a Shelly answering is simply not a find.
           Effect.orElseSucceed(() => Option.none<Found>())
         ),
@@ -91,13 +102,44 @@ export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): 
 export const discoverAll = (ips: ReadonlyArray<Ipv4>, options?: DiscoveryOptions) =>
   Effect.map(Stream.runCollect(scan(ips, options)), (chunk) => Array.from(chunk))
 
-/** The first address whose device reports `mac`; the rest of the scan is stopped then. */
+/** The announced address, if `GET /shelly` there reports `mac`: an mDNS answer alone proves nothing. */
+const verify = (device: MdnsDevice, mac: Mac, timeout: Duration.DurationInput) =>
+  Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly({ host: device.ip, port: device.port }, { timeout })).pipe(
+    Effect.map((identity) =>
+      sameMac(identity.mac, mac) ? Option.some<Found>({ ip: device.ip, port: device.port, identity, source: "mdns" }) : Option.none<Found>()
+    ),
+    Effect.orElseSucceed(() => Option.none<Found>())
+  )
+
+const browseFor = (mdns: MdnsService, mac: Mac, ips: ReadonlyArray<Ipv4>, browse: BrowseOptions, timeout: Duration.DurationInput) => {
+  const onLoopback = ips.length > 0 && ips.every(isLoopback)
+  const options = browse.iface === undefined && onLoopback ? { ...browse, iface: "127.0.0.1" } : browse
+  return mdns.browse(options).pipe(
+    // Without mDNS (no multicast route, port refused) the scan still runs. Debug level:
+    // Stage 1 polls every half second, and its stdout carries the runbook's lines only.
+    Stream.catchAll((error) => Stream.fromEffect(Effect.logDebug(error.message)).pipe(Stream.drain)),
+    Stream.filter((device) => device.mac === mac),
+    Stream.mapEffect((device) => verify(device, mac, timeout)),
+    Stream.filterMap((found) => found)
+  )
+}
+
+/**
+ * The first address whose device reports `mac`, by the subnet scan or by mDNS
+ * (when the `Mdns` service is provided and `options.mdns` is not false),
+ * whichever confirms it first with `GET /shelly`; the other search is stopped
+ * then. None once both have ended without it.
+ */
 export const findByMac = (
   mac: Mac,
   ips: ReadonlyArray<Ipv4>,
   options?: DiscoveryOptions
 ): Effect.Effect<Option.Option<Found>, never, ShellyRpc> =>
-  scan(ips, options).pipe(
-    Stream.filter((found) => sameMac(found.identity.mac, mac)),
-    Stream.runHead
-  )
+  Effect.flatMap(Effect.serviceOption(Mdns), (mdns) => {
+    const scanned = scan(ips, options).pipe(Stream.filter((found) => sameMac(found.identity.mac, mac)))
+    const browse = options?.mdns
+    const searches = Option.isSome(mdns) && browse !== false
+      ? Stream.merge(scanned, browseFor(mdns.value, mac, ips, browse ?? {}, options?.timeout ?? defaults.timeout))
+      : scanned
+    return Stream.runHead(searches)
+  })

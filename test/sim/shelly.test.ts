@@ -2,7 +2,7 @@
 // (addresses 127.10.x.x). Lifecycle/AP flows: shelly-lifecycle.test.ts; CLI: shelly-cli.test.ts.
 import { Either } from "effect"
 import { readFile, mkdtemp } from "node:fs/promises"
-import { createServer } from "node:net"
+import { createConnection, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -283,6 +283,22 @@ describe("faults", () => {
 
   it("blackhole accepts and never answers", async () => {
     expect(await failureOf(url(7, "/shelly"), 300)).toBe("timeout")
+  })
+
+  it("blackhole frees the connection when the client hangs up (no CLOSE-WAIT pile-up)", async () => {
+    const socket = createConnection({ host: fleet.device(7)!.ip, port: fleet.port })
+    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject))
+    socket.end("GET /shelly HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    let answer = ""
+    socket.on("data", (chunk) => (answer += String(chunk)))
+    // Our FIN went out; the device must close its side too, without a word.
+    const closed = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5000)
+      socket.once("close", () => (clearTimeout(timer), resolve(true)))
+    })
+    socket.destroy()
+    expect(closed).toBe(true)
+    expect(answer).toBe("")
   })
 
   it("slow answers only after its latency", async () => {

@@ -1,0 +1,215 @@
+/**
+ * mDNS responder for the simulated fleet: every device on the production
+ * network answers for its own DNS-SD instance, as a Gen2+ Shelly does
+ * (shared/reference/shelly-rpc.md §4): PTR `_shelly._tcp.local` and
+ * `_http._tcp.local` → `<instance>`, SRV → `<AP-SSID form>.local` on the
+ * fleet's HTTP port, TXT `gen`/`app`/`ver`, A → the device's loopback address.
+ * The instance is the device id, or the device's own name when it has one.
+ * Devices in AP/factory mode, joining, rebooting or offline stay silent;
+ * `blackhole` devices do answer (their network stack is up, their HTTP is not).
+ *
+ * One socket serves the whole fleet, but each device sends its own response
+ * datagram, as separate hosts would. Multicast goes out on the loopback
+ * interface only (IP_MULTICAST_IF 127.0.0.1), and queries from anything but
+ * 127.0.0.0/8 are ignored.
+ */
+import { Effect } from "effect"
+import * as Dgram from "node:dgram"
+import { isLoopback, parseIpv4 } from "../../src/domain/ipv4.js"
+import {
+  CLASS_IN,
+  type DnsMessage,
+  decodeMessage,
+  encodeMessage,
+  Flags,
+  isResponse,
+  type Name,
+  nameFromDotted,
+  type Question,
+  RecordType,
+  type ResourceRecord,
+  sameName,
+  txtEntry,
+  typeOf
+} from "../../src/shelly/dnsMessage.js"
+import { isMulticast, MDNS_GROUP, MDNS_PORT, SHELLY_SERVICES } from "../../src/shelly/mdns.js"
+import { SimStartError } from "./errors.js"
+import type { DeviceView } from "./fleet.js"
+
+export interface MdnsResponderOptions {
+  /** Multicast group (default 224.0.0.251), or a loopback address: then a unicast-only responder bound there. */
+  readonly group?: string
+  /** Default 5353; 0 lets the OS pick (read it back from `port`). */
+  readonly port?: number
+  /** Loopback address of the multicast interface (default 127.0.0.1). */
+  readonly iface?: string
+  /** TTL of the records in multicast answers (default 120 s, as real devices). */
+  readonly ttl?: number
+}
+
+export interface MdnsResponder {
+  readonly group: string
+  readonly port: number
+  /** Response datagrams sent so far. */
+  readonly answered: () => number
+  readonly stop: () => Promise<void>
+}
+
+const SERVICES = SHELLY_SERVICES.map(nameFromDotted)
+const META_QUERY = nameFromDotted("_services._dns-sd._udp.local")
+/** RFC 6762 §6.7: answers to legacy (non-5353) queriers carry a TTL of at most 10 s. */
+const LEGACY_TTL = 10
+
+interface Announcement {
+  readonly instance: Name
+  readonly host: Name
+  readonly ip: string
+  readonly port: number
+  readonly txt: ReadonlyArray<string>
+}
+
+const announcementOf = (d: DeviceView): Announcement | undefined => {
+  if (d.mode !== "sta" || d.ip === null) return undefined
+  // A `wrong_mac` device is, to the network, the device it claims to be.
+  const id = d.id.replace(/[0-9a-f]{12}$/, d.reportedMac.toLowerCase())
+  const instance = d.name !== null && d.name.trim().length > 0 ? d.name : id
+  return { instance: [instance], host: [d.apSsid, "local"], ip: d.ip, port: d.port, txt: [`gen=${d.gen}`, `app=${d.app}`, `ver=${d.fw}`] }
+}
+
+const record = (name: Name, data: ResourceRecord["data"], ttl: number, unique: boolean): ResourceRecord => ({
+  name,
+  class: CLASS_IN,
+  cacheFlush: unique,
+  ttl,
+  data
+})
+
+const wants = (q: Question, type: number) => q.type === type || q.type === RecordType.ANY
+
+/** The records of one device that answer `questions`, plus what a querier needs next (RFC 6763 §12). */
+const answerFor = (a: Announcement, questions: ReadonlyArray<Question>, ttl: number, multicast: boolean) => {
+  const answers: Array<ResourceRecord> = []
+  const additionals: Array<ResourceRecord> = []
+  const srv = (service: Name) => record([...a.instance, ...service], { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: a.host }, ttl, multicast)
+  const txt = (service: Name) => record([...a.instance, ...service], { _tag: "TXT", entries: a.txt.map(txtEntry) }, ttl, multicast)
+  const address = record(a.host, { _tag: "A", address: a.ip }, ttl, multicast)
+  for (const q of questions) {
+    if (q.class !== CLASS_IN && q.class !== RecordType.ANY) continue
+    if (sameName(q.name, META_QUERY) && wants(q, RecordType.PTR)) {
+      for (const service of SERVICES) answers.push(record(META_QUERY, { _tag: "PTR", target: service }, ttl, false))
+    }
+    for (const service of SERVICES) {
+      const instanceName = [...a.instance, ...service]
+      if (sameName(q.name, service) && wants(q, RecordType.PTR)) {
+        answers.push(record(service, { _tag: "PTR", target: instanceName }, ttl, false))
+        additionals.push(srv(service), txt(service), address)
+      }
+      if (sameName(q.name, instanceName)) {
+        if (wants(q, RecordType.SRV)) {
+          answers.push(srv(service))
+          additionals.push(address)
+        }
+        if (wants(q, RecordType.TXT)) answers.push(txt(service))
+      }
+    }
+    if (sameName(q.name, a.host) && wants(q, RecordType.A)) answers.push(address)
+  }
+  const same = (x: ResourceRecord, y: ResourceRecord) =>
+    sameName(x.name, y.name) && typeOf(x.data) === typeOf(y.data) && JSON.stringify(x.data) === JSON.stringify(y.data)
+  const unique = (list: ReadonlyArray<ResourceRecord>) => list.filter((r, i) => list.findIndex((s) => same(r, s)) === i)
+  const answered = unique(answers)
+  return { answers: answered, additionals: unique(additionals).filter((r) => !answered.some((s) => same(r, s))) }
+}
+
+const bind = (socket: Dgram.Socket, port: number, address: string | undefined) =>
+  Effect.async<void, string>((resume) => {
+    const onError = (error: Error) => resume(Effect.fail(error.message))
+    socket.once("error", onError)
+    socket.bind({ port, ...(address !== undefined && { address }) }, () => {
+      socket.off("error", onError)
+      resume(Effect.void)
+    })
+  })
+
+/** Starts answering for `devices()` (read at every query, so state changes show at once). */
+export const makeMdnsResponder = (
+  devices: () => ReadonlyArray<DeviceView>,
+  options: MdnsResponderOptions = {}
+): Effect.Effect<MdnsResponder, SimStartError> =>
+  Effect.gen(function* () {
+    const fail = (reason: string) => new SimStartError({ reason: `mDNS responder: ${reason}` })
+    const group = options.group ?? MDNS_GROUP
+    const multicast = isMulticast(group)
+    const iface = options.iface ?? "127.0.0.1"
+    const ttl = options.ttl ?? 120
+    for (const [what, address] of [["interface", iface], ...(multicast ? [] : [["address", group]])] as const) {
+      const ip = parseIpv4(address)
+      if (ip._tag === "Left" || !isLoopback(ip.right)) return yield* Effect.fail(fail(`${what} ${address} is not a loopback address`))
+    }
+    const socket = Dgram.createSocket({ type: "udp4", reuseAddr: true })
+    const closeSocket = () => new Promise<void>((resolve) => socket.close(() => resolve()))
+    yield* bind(socket, options.port ?? MDNS_PORT, multicast ? undefined : group).pipe(
+      Effect.mapError((reason) => fail(`cannot bind ${group}:${options.port ?? MDNS_PORT}: ${reason}`)),
+      Effect.tapError(() => Effect.sync(() => socket.close()))
+    )
+    const port = socket.address().port
+    if (multicast) {
+      yield* Effect.try({
+        try: () => {
+          socket.setMulticastInterface(iface)
+          socket.addMembership(group, iface)
+          socket.setMulticastTTL(255)
+          socket.setMulticastLoopback(true)
+        },
+        catch: (error) => fail(`cannot join ${group} on ${iface}: ${error instanceof Error ? error.message : String(error)}`)
+      }).pipe(Effect.tapError(() => Effect.promise(closeSocket)))
+    }
+    socket.on("error", () => {})
+    let answered = 0
+    let stopped = false
+
+    const respond = (query: DnsMessage, from: Dgram.RemoteInfo) => {
+      // Unicast back when the querier is a legacy resolver (not on the mDNS port),
+      // asked for it (QU), or reached us by unicast in the first place (§5.5, §6.7).
+      const direct = !multicast || from.port !== port || query.questions.some((q) => q.unicastResponse)
+      const legacy = from.port !== port
+      for (const device of devices()) {
+        const announcement = announcementOf(device)
+        if (announcement === undefined) continue
+        const { answers, additionals } = answerFor(announcement, query.questions, legacy ? Math.min(ttl, LEGACY_TTL) : ttl, !legacy)
+        if (answers.length === 0) continue
+        const response = encodeMessage({
+          id: legacy ? query.id : 0,
+          flags: Flags.response | Flags.authoritative,
+          questions: legacy ? query.questions : [],
+          answers,
+          authorities: [],
+          additionals
+        })
+        if (response._tag === "Left") continue
+        answered += 1
+        if (direct) socket.send(response.right, from.port, from.address)
+        else socket.send(response.right, port, group)
+      }
+    }
+
+    socket.on("message", (bytes, from) => {
+      if (stopped) return
+      const source = parseIpv4(from.address)
+      if (source._tag === "Left" || !isLoopback(source.right)) return
+      const message = decodeMessage(bytes)
+      if (message._tag === "Left" || isResponse(message.right)) return
+      respond(message.right, from)
+    })
+
+    return {
+      group,
+      port,
+      answered: () => answered,
+      stop: async () => {
+        if (stopped) return
+        stopped = true
+        await closeSocket()
+      }
+    }
+  })
