@@ -7,13 +7,15 @@
 import { Command, Options } from "@effect/cli"
 import { CommandExecutor, FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Duration, Effect, Either, Layer, Option, Ref } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Layer, Option, Ref } from "effect"
 import { loadAppConfig, loadSecrets, missingSecret, ssidMatcher } from "../config/index.js"
 import { ConfigInvalid } from "../domain/errors/config.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { ProjectLock } from "../inventory/Inventory.js"
 import { expandTargets } from "../shelly/discovery.js"
+import type { DiscoveryOptions } from "../shelly/discovery.js"
+import { MdnsLive } from "../shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
 import { runStage1, summaryLine } from "../stages/stage1.js"
 import type { Stage1DeviceResult, Stage1Settings } from "../stages/stage1.js"
@@ -84,9 +86,14 @@ export const stage1Program = (flags: Stage1Flags, output: Stage1Output = process
       )
 
     const mqttSecrets = secrets.value.mqtt
+    const mdns = config.discovery.mdns
+    // Declared as DiscoveryOptions: findByMac receives Stage1Settings.discovery whole, mdns included.
+    const discovery: DiscoveryOptions = {
+      mdns: mdns.enabled ? { group: mdns.group, port: mdns.port, iface: mdns.interface, timeout: Duration.seconds(mdns.timeout) } : false
+    }
     const settings: Stage1Settings = {
       apIp: config.ap_ip,
-      devicePort: loaded.value.stage3.device_port,
+      devicePort: config.device_port,
       apSsidPattern: config.ap_ssid_pattern,
       isFactoryAp,
       sta: { ssid: sta.ssid, password: sta.password },
@@ -110,22 +117,28 @@ export const stage1Program = (flags: Stage1Flags, output: Stage1Output = process
         rpc: Duration.seconds(config.timeouts.rpc),
         join: Duration.seconds(config.timeouts.join)
       },
+      stabilityWindow: Duration.seconds(config.timeouts.stability),
       pollInterval: Duration.millis(500),
       productionIps: productionIps.right as ReadonlyArray<Ipv4>,
+      discovery,
       adopt: config.adopt,
       ipStateFile: config.ip_state_file,
       say
     }
 
     const results = yield* Ref.make<ReadonlyArray<Stage1DeviceResult>>([])
-    const wifiLayer: Layer.Layer<Wifi, never, CommandExecutor.CommandExecutor | HttpClient.HttpClient> = Option.match(flags.wifiSim, {
+    const wifiLayer: Layer.Layer<Wifi, never, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | HttpClient.HttpClient> = Option.match(flags.wifiSim, {
       onNone: () => NmcliWifiLive({ iface: config.wifi_interface, connectTimeout: Duration.seconds(config.timeouts.connect) }),
       onSome: (controlUrl) => SimulatedWifiLive({ controlUrl, iface: config.wifi_interface, initial: { ssid: sta.ssid, profile: sta.ssid } })
     })
     const printSummary = Effect.flatMap(Ref.get(results), (done) => say(summaryLine({ results: done })))
-    yield* runStage1(settings, results).pipe(
+    const stop = yield* Deferred.make<void>()
+    const abort = yield* Deferred.make<void>()
+    if (!flags.dryRun) yield* abortOnSecondSignal(abort)
+    yield* runStage1(settings, results, stop, abort).pipe(
       Effect.provide(wifiLayer),
-      // Ctrl+C: the WiFi was restored by the pipeline; say what was done before exiting.
+      // Ctrl+C: the device in progress has finished (or was aborted) and the WiFi is
+      // restored; say what was done before the lock is released and the process exits 130.
       Effect.onInterrupt(() => printSummary)
     )
     yield* printSummary
@@ -133,7 +146,32 @@ export const stage1Program = (flags: Stage1Flags, output: Stage1Output = process
     return done.some((r) => r.status === "failed") ? ExitCodes.devicesFailed : ExitCodes.ok
   }).pipe(Effect.scoped)
 
-export const stage1Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive, NodeHttpClient.layer)
+/**
+ * The first Ctrl+C (SIGINT/SIGTERM) interrupts the run (NodeRuntime.runMain
+ * does that) and lets the device in progress finish; this listener turns a
+ * second one into `abort`. While it is installed Node does not kill the
+ * process on that second signal, so the WiFi restore and lock release still run.
+ */
+const abortOnSecondSignal = (abort: Deferred.Deferred<void>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let seen = 0
+      const onSignal = () => {
+        seen += 1
+        if (seen >= 2) Deferred.unsafeDone(abort, Exit.void)
+      }
+      process.on("SIGINT", onSignal)
+      process.on("SIGTERM", onSignal)
+      return onSignal
+    }),
+    (onSignal) =>
+      Effect.sync(() => {
+        process.off("SIGINT", onSignal)
+        process.off("SIGTERM", onSignal)
+      })
+  )
+
+export const stage1Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive, NodeHttpClient.layer, MdnsLive)
 
 const flags = {
   secrets: Options.file("secrets").pipe(

@@ -6,9 +6,10 @@
  */
 import { Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Duration, Effect, Either, Layer, Option } from "effect"
+import { Duration, Effect, Either, Layer, Option, Ref } from "effect"
 import { loadAppConfig, loadSecrets } from "../config/index.js"
 import { requireStage2Network } from "../config/stage2.js"
+import { describeError } from "../domain/errors/base.js"
 import { ConfigInvalid } from "../domain/errors/config.js"
 import { parseMac } from "../domain/mac.js"
 import type { Mac } from "../domain/mac.js"
@@ -16,7 +17,7 @@ import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
 import { applyStage2Results, needsPlacement, runStage2, stage2Line, stage2Summary, stage2Timestamp } from "../stages/stage2.js"
-import type { PlanEntry, Stage2Settings } from "../stages/stage2.js"
+import type { PlanEntry, Stage2DeviceResult, Stage2Settings } from "../stages/stage2.js"
 import { parsePlan } from "../stages/stage2/plan.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 
@@ -78,7 +79,7 @@ export const stage2Program = (flags: Stage2Flags, output: Stage2Output = process
 
     const settings: Stage2Settings = {
       network: network.right,
-      devicePort: loaded.value.stage3.device_port,
+      devicePort: config.device_port,
       password: secrets.value.device?.admin_password,
       dryRun: flags.dryRun,
       namingPattern: config.naming_pattern,
@@ -87,20 +88,32 @@ export const stage2Program = (flags: Stage2Flags, output: Stage2Output = process
       pollInterval: Duration.millis(500),
       probeTimeout: Duration.millis(300)
     }
-    const results = yield* runStage2(chosen, document.devices, settings, (r) =>
-      Effect.sync(() => output.out(flags.json ? JSON.stringify({ type: "device", ...r }) : stage2Line(r)))
+    const finished = yield* Ref.make<ReadonlyArray<Stage2DeviceResult>>([])
+    /** One write for the whole run, and the summary; also what Ctrl+C ends with. */
+    const recordAndSummarise = Effect.gen(function* () {
+      const results = yield* Ref.get(finished)
+      if (!flags.dryRun && results.length > 0) {
+        const at = yield* stage2Timestamp
+        yield* inventory.update(config.ip_state_file, (current) => applyStage2Results(current, results, at))
+      }
+      const failed = results.filter((r) => r.status === "failed").length
+      output.out(
+        flags.json
+          ? JSON.stringify({ type: "summary", total: results.length, ok: results.length - failed, failed })
+          : stage2Summary(results)
+      )
+      return failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
+    })
+    yield* runStage2(chosen, document.devices, settings, (r) =>
+      Ref.update(finished, (done) => [...done, r]).pipe(
+        Effect.zipRight(Effect.sync(() => output.out(flags.json ? JSON.stringify({ type: "device", ...r }) : stage2Line(r))))
+      )
+    ).pipe(
+      Effect.onInterrupt(() =>
+        recordAndSummarise.pipe(Effect.catchAll((error) => Effect.sync(() => output.err(`error: ${describeError(error)}`))))
+      )
     )
-    if (!flags.dryRun && results.length > 0) {
-      const at = yield* stage2Timestamp
-      yield* inventory.update(config.ip_state_file, (current) => applyStage2Results(current, results, at))
-    }
-    const failed = results.filter((r) => r.status === "failed").length
-    output.out(
-      flags.json
-        ? JSON.stringify({ type: "summary", total: results.length, ok: results.length - failed, failed })
-        : stage2Summary(results)
-    )
-    return failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
+    return yield* recordAndSummarise
   }).pipe(Effect.scoped)
 
 export const stage2Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive)

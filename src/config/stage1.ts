@@ -1,6 +1,6 @@
 // config.yaml `stage1:` — factory AP → production WiFi (stage1 runbook, issue 4 §3).
 import { Either, Schema } from "effect"
-import { CidrFromString, FilePath, Ipv4FromString, Seconds, withDefaults } from "./fields.js"
+import { CidrFromString, FilePath, Ipv4FromString, Port, Seconds, withDefaults } from "./fields.js"
 
 /**
  * SSID pattern of a factory AP: a glob (`*` any run, `?` one character) or a
@@ -52,8 +52,30 @@ export const Stage1Timeouts = Schema.Struct({
   /** Each RPC to the device. */
   rpc: Schema.optionalWith(Seconds, { default: () => 5 }),
   /** The device appearing on the production network after its reboot. */
-  join: Schema.optionalWith(Seconds, { default: () => 120 })
+  join: Schema.optionalWith(Seconds, { default: () => 120 }),
+  /**
+   * After the join, how long to watch the device for restarting on its own
+   * (the runbook's I4 reboot loop, about every 90 s); 0 switches the watch off.
+   */
+  stability: Schema.optionalWith(
+    Schema.Number.pipe(Schema.filter((n) => (Number.isFinite(n) && n >= 0) || `expected 0 (off) or a positive number of seconds, found ${n}`)),
+    { default: () => 100 }
+  )
 })
+
+/** mDNS browse beside the subnet scan when looking for a device after its reboot (src/shelly/mdns.ts). */
+export const Stage1Mdns = Schema.Struct({
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** The mDNS group, or one responder's unicast address (RFC 6762 §5.5). */
+  group: Schema.optionalWith(Ipv4FromString, { default: () => "224.0.0.251" as Schema.Schema.Type<typeof Ipv4FromString> }),
+  port: Schema.optionalWith(Port, { default: () => 5353 }),
+  /** IPv4 address of the Pi's interface on the production network; unset: the routing table decides. */
+  interface: Schema.optional(Ipv4FromString),
+  /** How long each search round collects answers. */
+  timeout: Schema.optionalWith(Seconds, { default: () => 1 })
+})
+
+export const Stage1Discovery = Schema.Struct({ mdns: withDefaults(Stage1Mdns) })
 
 export const Stage1Config = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
@@ -63,9 +85,12 @@ export const Stage1Config = Schema.Struct({
   mqtt: withDefaults(Stage1Mqtt),
   loop_mode: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   wifi_interface: Schema.optionalWith(Schema.NonEmptyTrimmedString, { default: () => "wlan0" }),
+  /** HTTP port of the devices, on their AP and on the production network (80 on real ones; simulators use high ports). */
+  device_port: Schema.optionalWith(Port, { default: () => 80 }),
   timeouts: withDefaults(Stage1Timeouts),
   /** Where to look for a device after it joined (with mDNS): CIDRs scanned with `GET /shelly`. */
   production_subnets: Schema.optionalWith(Schema.Array(CidrFromString), { default: () => [] }),
+  discovery: withDefaults(Stage1Discovery),
   log_path: Schema.optionalWith(FilePath, { default: () => "var/log/stage1.log" }),
   /** Record each joined device in the inventory for Stage 2. */
   adopt: Schema.optionalWith(Schema.Boolean, { default: () => true }),

@@ -6,7 +6,7 @@ import { ConfigInvalid } from "../domain/errors/config.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { ipv4ToNumber } from "../domain/ipv4.js"
 import type { Cidr } from "./fields.js"
-import { CidrFromString, FilePath, Ipv4FromString, Seconds, withDefaults } from "./fields.js"
+import { CidrFromString, FilePath, Ipv4FromString, Port, Seconds, withDefaults } from "./fields.js"
 
 /** Placeholders a naming pattern may use. */
 export const NAMING_PLACEHOLDERS = ["app", "model", "mac", "mac6", "id", "room", "ip_last"] as const
@@ -46,6 +46,8 @@ export const Stage2Config = Schema.Struct({
   naming_pattern: Schema.optionalWith(NamingPattern, { default: () => "{app}-{mac6}" }),
   /** CSV with columns mac, ip, name, room; used when the file exists. */
   plan_file: Schema.optionalWith(FilePath, { default: () => "data/plan.csv" }),
+  /** HTTP port of the devices (80 on real ones; simulators use high ports). */
+  device_port: Schema.optionalWith(Port, { default: () => 80 }),
   timeouts: withDefaults(Stage2Timeouts)
 })
 export type Stage2Config = typeof Stage2Config.Type

@@ -17,6 +17,7 @@ import { parseMac } from "../domain/mac.js"
 import type { Mac } from "../domain/mac.js"
 import { addDevice } from "../inventory/edit.js"
 import { Inventory } from "../inventory/Inventory.js"
+import { finishBeforeInterrupt } from "./finishCurrent.js"
 import { findByMac } from "../shelly/discovery.js"
 import * as Methods from "../shelly/methods.js"
 import type { DeviceInfo } from "../shelly/schemas.js"
@@ -178,8 +179,12 @@ const waitForJoin = (settings: Stage1Settings, mac: Mac) =>
     Effect.catchIf((e): e is "absent" => e === "absent", () => Effect.dieMessage("unreachable: retried until timeout"))
   )
 
-/** Fails with RebootLoopDetected when the device stops answering or its uptime drops within the window. */
-const watchForRebootLoop = (settings: Stage1Settings, mac: Mac, ip: string, port: number) => {
+/**
+ * Fails with RebootLoopDetected when the device stops answering or its uptime
+ * drops within the window. `stop` (Ctrl+C) ends the watch early: the device is
+ * recorded, and the line says it was not watched to the end.
+ */
+const watchForRebootLoop = (settings: Stage1Settings, mac: Mac, ip: string, port: number, stop: Deferred.Deferred<void>) => {
   const window = Duration.decode(settings.stabilityWindow ?? 0)
   if (Duration.toMillis(window) <= 0) return Effect.void
   const target: DeviceTarget = { host: ip, port, password: settings.adminPassword }
@@ -194,11 +199,15 @@ const watchForRebootLoop = (settings: Stage1Settings, mac: Mac, ip: string, port
         }).pipe(Effect.flatten)
       )
     )
-    yield* check.pipe(
+    const watched = check.pipe(
       Effect.repeat(Schedule.spaced(settings.pollInterval)),
       Effect.timeout(window),
       Effect.catchTag("TimeoutException", () => Effect.void),
       Effect.catchAll(() => Effect.flatMap(Ref.get(lastUptime), (uptimeS) => Effect.fail(new RebootLoopDetected({ mac, uptimeS }))))
+    )
+    yield* Effect.raceFirst(
+      watched,
+      Deferred.await(stop).pipe(Effect.zipRight(settings.say("[stage1: reboot-loop watch cut short by Ctrl+C]")))
     )
   })
 }
@@ -221,8 +230,11 @@ const toErrorInfo = (error: unknown): Stage1DeviceResult["error"] =>
     ? { code: error.code, message: error.message, hint: error.hint }
     : { code: "unexpected", message: String(error), hint: "" }
 
-/** One device, start to end. Per-device failures become a result; the caller goes on. */
-export const provisionOne = (settings: Stage1Settings, ap: AccessPoint) =>
+/**
+ * One device, start to end. Per-device failures become a result; the caller
+ * goes on. `stop` (Ctrl+C) only shortens the reboot-loop watch.
+ */
+export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, stop?: Deferred.Deferred<void>) =>
   Effect.gen(function* () {
     const wifi = yield* Wifi
     const previous = yield* wifi.current()
@@ -238,7 +250,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint) =>
     if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
     const found = yield* waitForJoin(settings, mac.right)
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
-    yield* watchForRebootLoop(settings, mac.right, found.ip, found.port)
+    yield* watchForRebootLoop(settings, mac.right, found.ip, found.port, stop ?? (yield* Deferred.make<void>()))
     if (settings.adopt) {
       const now = new Date(yield* Clock.currentTimeMillis).toISOString()
       const inventory = yield* Inventory
@@ -253,41 +265,81 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint) =>
     )
   )
 
+/** What an operator needs to know about a device whose work a second Ctrl+C cut off, by the last step it reached. */
+const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
+  const rebooted = lastLine === "[rpc: rebooting]" || lastLine.startsWith("[stage1: device joined WiFi")
+  return {
+    ssid,
+    status: "failed",
+    error: {
+      code: "interrupted",
+      message: `aborted by Ctrl+C after ${lastLine || "[stage1: waiting for Shelly AP]"}`,
+      hint: rebooted
+        ? "the device was configured and rebooted but not recorded in ip_state.json: give it a 10 s reset (short press) and run Stage 1 again"
+        : "the device was not rebooted into the production WiFi; run Stage 1 again (its AP is still up, or comes back after a 10 s reset)"
+    }
+  }
+}
+
 /**
  * The whole run: one device (`loop: false`) or devices until interrupted.
  * `results` collects as devices finish, so an interrupted loop still reports
- * every device it completed.
+ * every device it completed. Interrupting the run (Ctrl+C) stops the wait for
+ * the next AP at once, but lets a device in progress finish (its reboot-loop
+ * watch cut short); `abort` (a second Ctrl+C) cuts that device off too, with
+ * the Pi's WiFi restored and the device reported as interrupted.
  */
 export const runStage1 = (
   settings: Stage1Settings,
   results: Ref.Ref<ReadonlyArray<Stage1DeviceResult>>,
-  /** Completed on Ctrl+C: stop waiting for APs; a device in progress finishes first. */
-  stop?: Deferred.Deferred<void>
+  /** Completed: stop waiting for APs; a device in progress finishes first. */
+  stop?: Deferred.Deferred<void>,
+  /** Completed: also cut off the device in progress. */
+  abort?: Deferred.Deferred<void>
 ) =>
   Effect.gen(function* () {
     const handled = new Set<string>()
+    const record = (result: Stage1DeviceResult) => Ref.update(results, (r) => [...r, result])
     if (settings.dryRun) {
       // Dry run: look only (a scan changes nothing), no WiFi switching, no RPC writes.
       const wifi = yield* Wifi
       const aps = (yield* wifi.scan()).filter((ap) => settings.isFactoryAp(ap.ssid))
       for (const ap of aps) {
         yield* settings.say(`[stage1: dry-run: would provision ${ap.ssid}]`)
-        yield* Ref.update(results, (r) => [...r, { ssid: ap.ssid, status: "dry_run" as const }])
+        yield* record({ ssid: ap.ssid, status: "dry_run" })
       }
       return
     }
-    const stopped = stop === undefined ? Effect.succeed(false) : Deferred.isDone(stop)
+    const stopping = stop ?? (yield* Deferred.make<void>())
     do {
       yield* settings.say("[stage1: waiting for Shelly AP]")
       const waited = waitForAp(settings, handled).pipe(Effect.map(Option.some))
-      const ap = yield* stop === undefined ? waited : Effect.raceFirst(waited, Deferred.await(stop).pipe(Effect.as(Option.none<AccessPoint>())))
+      const ap = yield* Effect.raceFirst(waited, Deferred.await(stopping).pipe(Effect.as(Option.none<AccessPoint>())))
       if (Option.isNone(ap)) return
-      handled.add(ap.value.ssid)
+      const { ssid } = ap.value
+      handled.add(ssid)
+      const lastLine = yield* Ref.make("")
+      const tracked: Stage1Settings = { ...settings, say: (line) => Effect.zipRight(Ref.set(lastLine, line), settings.say(line)) }
       // A failed device stays skipped in this run (a wrong password puts its AP back
       // up at once); after fixing it the operator runs Stage 1 again.
-      const result = yield* provisionOne(settings, ap.value)
-      yield* Ref.update(results, (r) => [...r, result])
-    } while (settings.loop && !(yield* stopped))
+      yield* finishBeforeInterrupt(
+        provisionOne(tracked, ap.value, stopping).pipe(
+          Effect.tap(record),
+          Effect.onInterrupt(() =>
+            Effect.flatMap(Ref.get(lastLine), (line) => {
+              const aborted = abortedResult(ssid, line)
+              return Effect.zipRight(record(aborted), settings.say(`[stage1: aborted ${ssid}: ${aborted.error!.message} — ${aborted.error!.hint}]`))
+            })
+          )
+        ),
+        {
+          abort,
+          onInterrupt: Deferred.succeed(stopping, undefined).pipe(
+            Effect.zipRight(settings.say(`[stage1: stopping — finishing ${ssid} first${abort ? " (Ctrl+C again aborts it)" : ""}]`))
+          )
+        }
+      )
+    } while (settings.loop && !(yield* Deferred.isDone(stopping)))
   })
 
 export const failedResult = toErrorInfo

@@ -17,6 +17,7 @@ import { setDeviceFields } from "../inventory/edit.js"
 import { sameMac } from "../shelly/identity.js"
 import * as Methods from "../shelly/methods.js"
 import { ShellyRpc } from "../shelly/ShellyRpc.js"
+import { finishBeforeInterrupt } from "./finishCurrent.js"
 import type { DeviceTarget } from "../shelly/ShellyRpc.js"
 
 export interface PlanEntry {
@@ -153,6 +154,12 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
     return { ...base, ip: ip.value, name, status: "ok", model: info.model, fw: info.ver, hostname: info.id } satisfies Stage2DeviceResult
   })
 
+/**
+ * Places the devices one at a time. Interrupted (Ctrl+C), the device in
+ * progress is finished first (a device left at a new static address without
+ * a record would be lost); `onResult` has seen every finished device, so the
+ * caller can record them.
+ */
 export const runStage2 = (
   devices: ReadonlyArray<InventoryDevice>,
   allDevices: ReadonlyArray<InventoryDevice>,
@@ -163,8 +170,7 @@ export const runStage2 = (
     const taken = new Set(allDevices.map((d) => str(d, "ip")).filter((ip): ip is string => ip !== undefined))
     const results: Array<Stage2DeviceResult> = []
     for (const device of devices) {
-      const result = yield* placeDevice(device, settings, taken)
-      yield* onResult(result)
+      const result = yield* finishBeforeInterrupt(placeDevice(device, settings, taken).pipe(Effect.tap(onResult)))
       results.push(result)
     }
     return results

@@ -1,6 +1,6 @@
 // Live Wifi layer over NetworkManager's `nmcli` (terse mode). Every call names
 // the interface explicitly (`ifname`), so the operator's uplink is never touched.
-import { Command, CommandExecutor } from "@effect/platform"
+import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
 import {
   NmcliMissing,
@@ -38,12 +38,22 @@ const firstError = (stderr: string): string =>
     .find((line) => line.length > 0)
     ?.replace(/^Error:\s*/, "") ?? "no error text"
 
+/**
+ * Profiles this layer creates for protected networks. Their password is never
+ * stored (`psk-flags 2`): it reaches nmcli only through a passwd-file.
+ */
+const PROFILE_PREFIX = "provision-"
+
 const NOT_AUTHORISED = /not authori[sz]ed|insufficient privileges|permission denied/i
 const NO_DEVICE = /device '[^']*' not found|no such device|not a wi-?fi device|unknown device/i
 
-export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiService, never, CommandExecutor.CommandExecutor> =>
+type NmcliRequirements = CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path
+
+export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiService, never, NmcliRequirements> =>
   Effect.gen(function* () {
     const executor = yield* CommandExecutor.CommandExecutor
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
     const { iface } = options
     const connectTimeout = Duration.decode(options.connectTimeout ?? "30 seconds")
     const commandTimeout = Duration.decode(options.commandTimeout ?? "15 seconds")
@@ -141,22 +151,57 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
       )
     )
 
+    const activationSeconds = String(Math.max(1, Math.ceil(Duration.toSeconds(connectTimeout))))
+    // nmcli's own -w bounds the activation; the extra margin covers its start-up.
+    const activationTimeout = Duration.sum(connectTimeout, Duration.seconds(5))
+
+    /** An open factory AP: NetworkManager makes a profile named after the SSID, deleted on restore. */
+    const connectOpen = (ssid: string): Effect.Effect<WifiConnection, WifiError> =>
+      runOk("connect", ["-w", activationSeconds, "dev", "wifi", "connect", ssid, "ifname", iface], activationTimeout, ssid).pipe(
+        Effect.zipRight(current()),
+        Effect.map(Option.getOrElse(() => ({ ssid, profile: ssid }))),
+        Effect.tap((connection) => Effect.sync(() => created.add(connection.profile)))
+      )
+
+    /**
+     * A protected network. `dev wifi connect … password PW` would put the
+     * password on nmcli's command line, readable by every user in `ps`; instead
+     * a profile that never stores it is activated with `passwd-file`, a file
+     * in a private (0700) temp directory, mode 0600, removed right after.
+     */
+    const connectProtected = (ssid: string, password: Redacted.Redacted<string>): Effect.Effect<WifiConnection, WifiError> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          if (/[\r\n]/.test(Redacted.value(password))) {
+            return yield* Effect.fail(new WifiConnectFailed({ iface, ssid, reason: "the password contains a line break; fix it in secrets.yaml" }))
+          }
+          const profile = `${PROFILE_PREFIX}${ssid}`
+          // A profile left by an interrupted earlier run would make `con add` create a duplicate.
+          yield* run("delete profile", ["con", "delete", "id", profile], commandTimeout).pipe(Effect.ignore)
+          yield* runOk(
+            "add profile",
+            ["con", "add", "type", "wifi", "ifname", iface, "con-name", profile, "ssid", ssid, "wifi-sec.key-mgmt", "wpa-psk", "wifi-sec.psk-flags", "2"],
+            commandTimeout,
+            ssid
+          )
+          created.add(profile)
+          const dir = yield* fs.makeTempDirectoryScoped({ prefix: "provision-nmcli-" }).pipe(Effect.mapError(secretFileFailed))
+          const file = path.join(dir, "passwd")
+          yield* fs
+            .writeFileString(file, `802-11-wireless-security.psk:${Redacted.value(password)}\n`, { mode: 0o600 })
+            .pipe(Effect.mapError(secretFileFailed))
+          yield* runOk("connect", ["-w", activationSeconds, "con", "up", "id", profile, "ifname", iface, "passwd-file", file], activationTimeout, ssid)
+          return { ssid, profile }
+        })
+      )
+
+    const secretFileFailed = (error: { readonly message: string }) =>
+      new WifiCommandFailed({ iface, operation: "write passwd-file", reason: error.message })
+
     const service: WifiService = {
       iface,
       scan: () => list("yes").pipe(Effect.map((entries) => entries.map((entry) => entry.ap))),
-      connect: (network) =>
-        Effect.gen(function* () {
-          const seconds = Math.max(1, Math.ceil(Duration.toSeconds(connectTimeout)))
-          const args = ["-w", String(seconds), "dev", "wifi", "connect", network.ssid]
-          if (network.password !== undefined) args.push("password", Redacted.value(network.password))
-          args.push("ifname", iface)
-          // nmcli's own -w bounds the activation; the extra margin covers its start-up.
-          yield* runOk("connect", args, Duration.sum(connectTimeout, Duration.seconds(5)), network.ssid)
-          const now = yield* current()
-          const connection = Option.getOrElse(now, () => ({ ssid: network.ssid, profile: network.ssid }))
-          if (network.password === undefined) created.add(connection.profile)
-          return connection
-        }),
+      connect: (network) => (network.password === undefined ? connectOpen(network.ssid) : connectProtected(network.ssid, network.password)),
       current,
       restore: (previous) =>
         Option.match<WifiConnection, Effect.Effect<void, WifiError>, Effect.Effect<void, WifiError>>(previous, {
@@ -170,8 +215,8 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
           onSome: (connection) =>
             runOk(
               "restore connection",
-              ["-w", String(Math.max(1, Math.ceil(Duration.toSeconds(connectTimeout)))), "con", "up", "id", connection.profile, "ifname", iface],
-              Duration.sum(connectTimeout, Duration.seconds(5)),
+              ["-w", activationSeconds, "con", "up", "id", connection.profile, "ifname", iface],
+              activationTimeout,
               connection.ssid
             ).pipe(Effect.asVoid)
         }).pipe(Effect.zipRight(deleteCreated))
@@ -179,5 +224,5 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
     return service
   })
 
-export const NmcliWifiLive = (options: NmcliWifiOptions): Layer.Layer<Wifi, never, CommandExecutor.CommandExecutor> =>
+export const NmcliWifiLive = (options: NmcliWifiOptions): Layer.Layer<Wifi, never, NmcliRequirements> =>
   Layer.effect(Wifi, makeNmcliWifi(options))

@@ -3,61 +3,18 @@
 // Loopback block of this file: 127.52.0.0/16.
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, Layer, Option } from "effect"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
-import { startFleet } from "../../sim/shelly/index.js"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
 import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
 import type { Stage1Flags } from "../../src/cli/stage1.js"
 import { ProjectLock } from "../../src/inventory/Inventory.js"
 import { ProjectLockLive } from "../../src/inventory/index.js"
+import { shellyPathHarness, stage1Section } from "./shellyPathHarness.js"
 
-const originalCwd = process.cwd()
-let fleet: FleetHandle | undefined
-let dir: string | undefined
-afterEach(async () => {
-  process.chdir(originalCwd)
-  await fleet?.stop()
-  fleet = undefined
-  if (dir) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
-})
-
-let block = 0
-const project = async (devices: number, faults: ReadonlyArray<string>, wifiPassword = "prod-wifi-pw") => {
-  block += 1
-  dir = mkdtempSync(join(tmpdir(), "stage1-cli-"))
-  mkdirSync(join(dir, "data"))
-  mkdirSync(join(dir, "var/run"), { recursive: true })
-  fleet = await startFleet({
-    devices,
-    baseIp: `127.52.${block}.1`,
-    port: 18600 + block * 3,
-    apIp: `127.52.${100 + block}.1`,
-    dhcpPool: { start: `127.52.${200 + block}.1`, end: `127.52.${200 + block}.30` },
-    control: { host: "127.52.0.1", port: 0 },
-    faults: [...faults],
-    timeScale: 0.01,
-    seed: 10 + block
-  })
-  writeFileSync(
-    join(dir, "data/config.yaml"),
-    [
-      "stage1:",
-      `  ap_ip: ${fleet.apIp}`,
-      `  production_subnets: [127.52.${200 + block}.0/27]`,
-      "  timeouts: { ap_wait: 2, rpc: 1, join: 3 }",
-      "stage3:",
-      `  device_port: ${fleet.port}`,
-      ""
-    ].join("\n")
-  )
-  writeFileSync(join(dir, "data/secrets.yaml"), `wifi:\n  sta: { ssid: ProdNet, password: ${wifiPassword} }\n`)
-  process.chdir(dir)
-  return fleet
-}
+const harness = shellyPathHarness({ net: "127.52", portBase: 18600, chdir: true })
+const project = async (devices: number, faults: ReadonlyArray<string>, wifiPassword = "prod-wifi-pw", stage1: Record<string, unknown> = {}) =>
+  (await harness.start({ devices, faults: [...faults] }, { wifiPassword, config: (q) => ({ stage1: stage1Section(q, stage1) }) })).fleet
 
 const flags = (f: FleetHandle, over: Partial<Stage1Flags> = {}): Stage1Flags => ({
   secrets: Option.none(),
@@ -108,11 +65,27 @@ describe("provision stage1 (program)", () => {
   })
 
   it("a failed device gives exit code 1 and the summary counts it", async () => {
-    const f = await project(1, ["1=factory"], "not-the-password")
+    const f = await project(1, ["1=factory"], "not-the-password", { timeouts: { join: 2 } })
     const { exit, out } = await runCli(f)
     expect(exit).toEqual(Exit.succeed(1))
     expect(out.at(-1)).toBe("Stage 1 summary: total=1 ok=0 failed=1")
     expect(out.join("\n")).not.toContain("not-the-password")
+  })
+
+  it("stage1.timeouts.stability turns on the reboot-loop watch: a looping device fails with the short-reset fix and is not recorded", async () => {
+    // Time scale 0.05: the loop restarts the device every 4.5 s (uptime counts real
+    // seconds, so it visibly drops); an 8 s watch sees at least one restart.
+    const { fleet: f } = await harness.start(
+      { devices: 1, faults: ["1=factory,reboot_loop"], timeScale: 0.05 },
+      { config: (q) => ({ stage1: stage1Section(q, { timeouts: { stability: 8 } }) }) }
+    )
+    const { exit, out } = await runCli(f)
+    expect(exit).toEqual(Exit.succeed(1))
+    const failure = out.find((l) => l.startsWith("[stage1: failed"))
+    expect(failure).toContain("reboot loop")
+    expect(failure).toContain("10 s reset (short press), not the factory reset")
+    expect(out.at(-1)).toBe("Stage 1 summary: total=1 ok=0 failed=1")
+    expect(existsSync("data/ip_state.json")).toBe(false)
   })
 
   it("--dry-run says dry_run=True, switches no WiFi and takes no lock", async () => {

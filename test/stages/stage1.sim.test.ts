@@ -2,12 +2,10 @@
 // HTTP, the simulated Wifi layer over the control API, the real inventory
 // store on a temp project. Loopback block of this file: 127.50.0.0/16.
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Deferred, Effect, Fiber, FiberId, Layer, Redacted, Ref } from "effect"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { Deferred, Effect, Either, Fiber, FiberId, Layer, Redacted, Ref, Schedule } from "effect"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
-import { startFleet } from "../../sim/shelly/index.js"
+import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
 import { expandTargets } from "../../src/shelly/discovery.js"
 import { inventoryLayer } from "../../src/inventory/index.js"
@@ -16,36 +14,14 @@ import { runStage1, summaryLine } from "../../src/stages/stage1.js"
 import type { Stage1DeviceResult, Stage1Settings } from "../../src/stages/stage1.js"
 import { ssidMatcher } from "../../src/config/stage1.js"
 import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
-import { Either } from "effect"
+import { shellyPathHarness } from "./shellyPathHarness.js"
+import type { ShellyProject } from "./shellyPathHarness.js"
 
-let fleet: FleetHandle | undefined
-let dir: string | undefined
-afterEach(async () => {
-  await fleet?.stop()
-  fleet = undefined
-  if (dir) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
-})
-
-let block = 0
+const harness = shellyPathHarness({ net: "127.50", portBase: 18500 })
+let p: ShellyProject
 const setup = async (devices: number, faults: ReadonlyArray<string>) => {
-  block += 1
-  dir = mkdtempSync(join(tmpdir(), "stage1-"))
-  mkdirSync(join(dir, "data"))
-  mkdirSync(join(dir, "var/run"), { recursive: true })
-  fleet = await startFleet({
-    devices,
-    baseIp: `127.50.${block}.1`,
-    // A fixed port: an all-factory fleet binds nothing at start, so port 0 would stay unresolved.
-    port: 18500 + block * 3,
-    apIp: `127.50.${100 + block}.1`,
-    dhcpPool: { start: `127.50.${200 + block}.1`, end: `127.50.${200 + block}.30` },
-    control: { host: "127.50.0.1", port: 0 },
-    faults: [...faults],
-    timeScale: 0.01,
-    seed: block
-  })
-  return fleet
+  p = await harness.start({ devices, faults: [...faults] })
+  return p.fleet
 }
 
 const baseSettings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings => ({
@@ -59,10 +35,10 @@ const baseSettings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1
   loop: false,
   timeouts: { apWait: "2 seconds", rpc: "1 second", join: "3 seconds" },
   pollInterval: "20 millis",
-  productionIps: Either.getOrThrow(expandTargets([`127.50.${200 + block}.1-127.50.${200 + block}.30`])),
+  productionIps: Either.getOrThrow(expandTargets([`${p.addresses.dhcp.start}-${p.addresses.dhcp.end}`])),
   discovery: { timeout: "300 millis" },
   adopt: true,
-  ipStateFile: join(dir!, "data/ip_state.json"),
+  ipStateFile: join(p.dir, "data/ip_state.json"),
   say: (line) => Effect.sync(() => lines.push(line)),
   ...over
 })
@@ -70,7 +46,7 @@ const baseSettings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1
 const layerFor = (f: FleetHandle) =>
   Layer.mergeAll(
     ShellyRpcLive,
-    inventoryLayer({ runDir: join(dir!, "var/run") }),
+    inventoryLayer({ runDir: join(p.dir, "var/run") }),
     SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(Layer.provide(NodeHttpClient.layer))
   ).pipe(Layer.provideMerge(NodeContext.layer))
 
@@ -80,7 +56,7 @@ const run = async (f: FleetHandle, settings: Stage1Settings) => {
   return { exit, results: Ref.get(results).pipe(Effect.runSync) }
 }
 
-const state = () => JSON.parse(readFileSync(join(dir!, "data/ip_state.json"), "utf8")) as Record<string, Record<string, unknown>>
+const state = () => p.state()
 
 describe("Stage 1 against the simulator", () => {
   it("once: provisions one factory device with the runbook's lines and records it", async () => {
@@ -149,7 +125,7 @@ describe("Stage 1 against the simulator", () => {
     expect(results).toMatchObject([{ status: "failed", error: { code: "device_never_joined" } }])
     expect(results[0]!.error!.hint).toContain("WiFi password")
     expect(lines.join("\n")).not.toContain("wrong-pw")
-    expect(existsSync(join(dir!, "data/ip_state.json"))).toBe(false)
+    expect(existsSync(join(p.dir, "data/ip_state.json"))).toBe(false)
     expect(f.apLink()).toBeNull()
   })
 
@@ -190,7 +166,7 @@ describe("Stage 1 against the simulator", () => {
     if (looping) {
       expect(results[0]!.error).toMatchObject({ code: "reboot_loop" })
       expect(results[0]!.error!.hint).toContain("10 s reset")
-      expect(existsSync(join(dir!, "data/ip_state.json"))).toBe(false)
+      expect(existsSync(join(p.dir, "data/ip_state.json"))).toBe(false)
     }
     const second = await run(f, baseSettings(f, lines, { stabilityWindow: "1500 millis" }))
     expect([results[0]!.status, second.results[0]!.status].sort()).toEqual(["failed", "ok"])
@@ -204,8 +180,6 @@ describe("Stage 1 against the simulator", () => {
     expect(lines).toEqual(expect.arrayContaining(f.devices.map((d) => `[stage1: dry-run: would provision ${d.apSsid}]`)))
     expect(f.devices.every((d) => d.mode === "ap")).toBe(true)
     expect(f.state(1)!.rpcLog).toHaveLength(0)
-    expect(existsSync(join(dir!, "data/ip_state.json"))).toBe(false)
+    expect(existsSync(join(p.dir, "data/ip_state.json"))).toBe(false)
   })
 })
-
-import { Schedule } from "effect"

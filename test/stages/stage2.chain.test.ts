@@ -3,56 +3,30 @@
 // Loopback block of this file: 127.56.0.0/16.
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, Option } from "effect"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { afterEach, expect, it } from "vitest"
-import { startFleet } from "../../sim/shelly/index.js"
-import type { FleetHandle } from "../../sim/shelly/index.js"
+import { readFileSync } from "node:fs"
+import { expect, it } from "vitest"
 import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
 import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
+import { shellyPathHarness, stage1Section } from "./shellyPathHarness.js"
 
-const originalCwd = process.cwd()
-let fleet: FleetHandle | undefined
-let dir: string | undefined
-afterEach(async () => {
-  process.chdir(originalCwd)
-  await fleet?.stop()
-  if (dir) rmSync(dir, { recursive: true, force: true })
-})
+const harness = shellyPathHarness({ net: "127.56", portBase: 18950, chdir: true })
 
 it("stage1 adopts two factory devices, stage2 moves them to static pool addresses with names", async () => {
-  dir = mkdtempSync(join(tmpdir(), "stage-chain-"))
-  mkdirSync(join(dir, "data"))
-  fleet = await startFleet({
-    devices: 2,
-    baseIp: "127.56.1.1",
-    port: 18950,
-    apIp: "127.56.33.1",
-    dhcpPool: { start: "127.56.200.1", end: "127.56.200.30" },
-    control: { host: "127.56.0.1", port: 0 },
-    faults: ["1-2=factory"],
-    timeScale: 0.01
-  })
-  writeFileSync(
-    join(dir, "data/config.yaml"),
-    [
-      "stage1:",
-      `  ap_ip: ${fleet.apIp}`,
-      "  production_subnets: [127.56.200.0/27]",
-      "  timeouts: { ap_wait: 2, rpc: 1, join: 3 }",
-      "stage2:",
-      "  subnet: 127.56.0.0/16",
-      "  gateway: 127.56.0.254",
-      "  pool: { start: 127.56.100.1, end: 127.56.100.9 }",
-      "  timeouts: { rpc: 1, verify: 3 }",
-      "stage3:",
-      `  device_port: ${fleet.port}`,
-      ""
-    ].join("\n")
+  const { fleet } = await harness.start(
+    { devices: 2, faults: ["1-2=factory"] },
+    {
+      config: (q) => ({
+        stage1: stage1Section(q),
+        stage2: {
+          subnet: "127.56.0.0/16",
+          gateway: "127.56.0.254",
+          pool: { start: "127.56.90.1", end: "127.56.90.9" },
+          device_port: q.fleet.port,
+          timeouts: { rpc: 1, verify: 3 }
+        }
+      })
+    }
   )
-  writeFileSync(join(dir, "data/secrets.yaml"), "wifi:\n  sta: { ssid: ProdNet, password: prod-wifi-pw }\n")
-  process.chdir(dir)
   const out: Array<string> = []
   const output = { out: (l: string) => out.push(l), err: (l: string) => out.push(`ERR ${l}`) }
   const stage1 = stage1Program(
@@ -61,7 +35,7 @@ it("stage1 adopts two factory devices, stage2 moves them to static pool addresse
   ).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
   expect(await Effect.runPromiseExit(stage1)).toEqual(Exit.succeed(0))
   expect(await Effect.runPromiseExit(stage1)).toEqual(Exit.succeed(0))
-  expect(fleet.devices.map((d) => d.ip?.startsWith("127.56.200."))).toEqual([true, true])
+  expect(fleet.devices.map((d) => d.ip?.startsWith("127.56.201."))).toEqual([true, true])
 
   const stage2 = stage2Program({ dryRun: false, macs: [], json: false, config: Option.none() }, output).pipe(
     Effect.provide(stage2Layer),
@@ -70,7 +44,7 @@ it("stage1 adopts two factory devices, stage2 moves them to static pool addresse
   expect(await Effect.runPromiseExit(stage2)).toEqual(Exit.succeed(0))
   expect(out.at(-1)).toBe("Stage 2 summary: total=2 ok=2 failed=0")
   const ips = fleet.devices.map((d) => d.ip).sort()
-  expect(ips).toEqual(["127.56.100.1", "127.56.100.2"])
+  expect(ips).toEqual(["127.56.90.1", "127.56.90.2"])
   const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<string, { ip: string; stage1: { status: string }; stage2: { status: string } }>
   expect(Object.values(state).map((d) => [d.stage1.status, d.stage2.status])).toEqual([["ok", "ok"], ["ok", "ok"]])
   expect(Object.values(state).map((d) => d.ip).sort()).toEqual(ips)

@@ -2,56 +2,39 @@
 // simulator. Loopback block of this file: 127.54.0.0/16.
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Either, Exit, Option } from "effect"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
-import { startFleet } from "../../sim/shelly/index.js"
-import type { FleetHandle } from "../../sim/shelly/index.js"
+import { readFileSync, writeFileSync } from "node:fs"
+import { describe, expect, it } from "vitest"
 import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
 import type { Stage2Flags } from "../../src/cli/stage2.js"
 import { ProjectLock } from "../../src/inventory/Inventory.js"
 import { ProjectLockLive } from "../../src/inventory/index.js"
 import { parsePlan } from "../../src/stages/stage2/plan.js"
+import { shellyPathHarness } from "./shellyPathHarness.js"
 
-const originalCwd = process.cwd()
-let fleet: FleetHandle | undefined
-let dir: string | undefined
-afterEach(async () => {
-  process.chdir(originalCwd)
-  await fleet?.stop()
-  fleet = undefined
-  if (dir) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
-})
-
+const harness = shellyPathHarness({ net: "127.54", portBase: 18800, chdir: true })
 let block = 0
-const pool = (n: number) => `127.54.${100 + block}.${n}`
-const project = async (devices: number, networkYaml?: string) => {
-  block += 1
-  dir = mkdtempSync(join(tmpdir(), "stage2-cli-"))
-  mkdirSync(join(dir, "data"))
-  fleet = await startFleet({ devices, baseIp: `127.54.${block}.1`, port: 18800 + block * 3, timeScale: 0.01, seed: 30 + block, control: false })
-  await fleet.writeInventory(join(dir, "data/ip_state.json"), "flat")
-  writeFileSync(
-    join(dir, "data/config.yaml"),
-    [
-      "stage2:",
-      networkYaml ??
-        [
-          "  subnet: 127.54.0.0/16",
-          "  gateway: 127.54.0.254",
-          `  pool: { start: ${pool(1)}, end: ${pool(10)} }`,
-          "  naming_pattern: '{app}-{ip_last}'",
-          "  timeouts: { rpc: 1, verify: 3 }"
-        ].join("\n"),
-      "stage3:",
-      `  device_port: ${fleet.port}`,
-      ""
-    ].join("\n")
+const pool = (n: number) => `127.54.${150 + block}.${n}`
+const project = async (devices: number, stage2?: Record<string, unknown>) => {
+  const p = await harness.start(
+    { devices, control: false },
+    {
+      inventory: true,
+      config: (q) => ({
+        stage2: {
+          device_port: q.fleet.port,
+          ...(stage2 ?? {
+            subnet: "127.54.0.0/16",
+            gateway: "127.54.0.254",
+            pool: { start: `127.54.${150 + q.block}.1`, end: `127.54.${150 + q.block}.10` },
+            naming_pattern: "{app}-{ip_last}",
+            timeouts: { rpc: 1, verify: 3 }
+          })
+        }
+      })
+    }
   )
-  process.chdir(dir)
-  return fleet
+  block = p.block
+  return p.fleet
 }
 
 const run = async (over: Partial<Stage2Flags> = {}) => {
@@ -91,7 +74,7 @@ describe("provision stage2 (program)", () => {
   })
 
   it("missing network settings are ConfigInvalid naming each field; nothing touched", async () => {
-    const f = await project(1, "  enabled: true")
+    const f = await project(1, { enabled: true })
     const { exit } = await run()
     const text = JSON.stringify(exit)
     expect(text).toContain("stage2.subnet")

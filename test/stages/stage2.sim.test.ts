@@ -4,11 +4,9 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:net"
 import type { Server } from "node:net"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { startFleet } from "../../sim/shelly/index.js"
 import type { FleetHandle } from "../../sim/shelly/index.js"
 import type { Stage2Network } from "../../src/config/stage2.js"
 import type { Ipv4 } from "../../src/domain/ipv4.js"
@@ -18,36 +16,27 @@ import { inventoryLayer } from "../../src/inventory/index.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { applyStage2Results, needsPlacement, runStage2, stage2Line, stage2Summary } from "../../src/stages/stage2.js"
 import type { PlanEntry, Stage2Settings } from "../../src/stages/stage2.js"
+import { shellyPathHarness } from "./shellyPathHarness.js"
+import type { ShellyProject } from "./shellyPathHarness.js"
 
-let fleet: FleetHandle | undefined
-let dir: string | undefined
+const harness = shellyPathHarness({ net: "127.53", portBase: 18700 })
+let p: ShellyProject
 let squatter: Server | undefined
 afterEach(async () => {
-  await fleet?.stop()
   await new Promise<void>((resolve) => (squatter ? squatter.close(() => resolve()) : resolve()))
   squatter = undefined
-  fleet = undefined
-  if (dir) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
 })
 
-let block = 0
 const setup = async (devices: number, faults: ReadonlyArray<string> = []) => {
-  block += 1
-  dir = mkdtempSync(join(tmpdir(), "stage2-"))
-  mkdirSync(join(dir, "data"))
-  mkdirSync(join(dir, "var/run"), { recursive: true })
-  fleet = await startFleet({ devices, baseIp: `127.53.${block}.1`, port: 18700 + block * 3, faults: [...faults], timeScale: 0.01, seed: 20 + block, control: false })
-  await fleet.writeInventory(join(dir, "data/ip_state.json"), "flat")
-  return fleet
+  p = await harness.start({ devices, faults: [...faults], control: false }, { inventory: true })
+  return p.fleet
 }
-
 const network = (): Stage2Network => ({
   subnet: { network: "127.53.0.0", prefix: 16, text: "127.53.0.0/16" } as Stage2Network["subnet"],
   netmask: "255.255.0.0" as Ipv4,
   gateway: "127.53.0.254" as Ipv4,
   dns: undefined,
-  pool: { start: `127.53.${100 + block}.1` as Ipv4, end: `127.53.${100 + block}.20` as Ipv4 }
+  pool: { start: `127.53.${150 + p.block}.1` as Ipv4, end: `127.53.${150 + p.block}.20` as Ipv4 }
 })
 
 const settings = (f: FleetHandle, over: Partial<Stage2Settings> = {}): Stage2Settings => ({
@@ -62,13 +51,13 @@ const settings = (f: FleetHandle, over: Partial<Stage2Settings> = {}): Stage2Set
   ...over
 })
 
-const layer = () => Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: join(dir!, "var/run") })).pipe(Layer.provideMerge(NodeContext.layer))
+const layer = () => Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: join(p.dir, "var/run") })).pipe(Layer.provideMerge(NodeContext.layer))
 
 const stage2 = (s: Stage2Settings) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const inventory = yield* Inventory
-      const path = join(dir!, "data/ip_state.json")
+      const path = join(p.dir, "data/ip_state.json")
       const doc = yield* inventory.load(path)
       const results = yield* runStage2(doc.devices.filter(needsPlacement), doc.devices, s)
       if (!s.dryRun) yield* inventory.update(path, (current) => applyStage2Results(current, results, "2026-11-23T00:00:00.000Z"))
@@ -76,13 +65,13 @@ const stage2 = (s: Stage2Settings) =>
     }).pipe(Effect.provide(layer()))
   )
 
-const state = () => JSON.parse(readFileSync(join(dir!, "data/ip_state.json"), "utf8")) as Record<string, Record<string, unknown>>
+const state = () => p.state()
 
 describe("Stage 2 against the simulator", () => {
   it("places every adopted device at the next free pool address with its name, verified by MAC; a rerun has nothing to do", async () => {
     const f = await setup(3)
     const results = await stage2(settings(f))
-    const pool = (n: number) => `127.53.${100 + block}.${n}`
+    const pool = (n: number) => `127.53.${150 + p.block}.${n}`
     expect(results.map((r) => [r.status, r.ip])).toEqual([["ok", pool(1)], ["ok", pool(2)], ["ok", pool(3)]])
     f.devices.forEach((d, i) => {
       expect(d.ip).toBe(pool(i + 1))
@@ -91,14 +80,14 @@ describe("Stage 2 against the simulator", () => {
     const records = Object.values(state())
     expect(records.map((r) => r.ip)).toEqual([pool(1), pool(2), pool(3)])
     expect(records[0]).toMatchObject({ friendly_name: f.devices[0]!.name, stage2: { status: "ok" }, hostname: f.devices[0]!.id })
-    expect(stage2Line(results[0]!)).toBe(`● ${f.devices[0]!.app} @ ${pool(1)} - IP=static (was 127.53.${block}.1) | Name=ok (${f.devices[0]!.name})`)
+    expect(stage2Line(results[0]!)).toBe(`● ${f.devices[0]!.app} @ ${pool(1)} - IP=static (was 127.53.${p.block}.1) | Name=ok (${f.devices[0]!.name})`)
     expect(stage2Summary(results)).toBe("Stage 2 summary: total=3 ok=3 failed=0")
     expect(await stage2(settings(f))).toEqual([])
   })
 
   it("skips a pool address where something answers; the plan's address and name win", async () => {
     const f = await setup(2)
-    const pool = (n: number) => `127.53.${100 + block}.${n}`
+    const pool = (n: number) => `127.53.${150 + p.block}.${n}`
     squatter = createServer((socket) => socket.destroy())
     await new Promise<void>((resolve) => squatter!.listen(f.port, pool(1), resolve))
     const second = f.devices[1]!
@@ -125,10 +114,10 @@ describe("Stage 2 against the simulator", () => {
 
   it("dry run changes nothing", async () => {
     const f = await setup(2)
-    const before = readFileSync(join(dir!, "data/ip_state.json"), "utf8")
+    const before = readFileSync(join(p.dir, "data/ip_state.json"), "utf8")
     const results = await stage2(settings(f, { dryRun: true }))
     expect(results.map((r) => r.status)).toEqual(["dry_run", "dry_run"])
-    expect(f.devices.map((d) => d.ip)).toEqual([`127.53.${block}.1`, `127.53.${block}.2`])
-    expect(readFileSync(join(dir!, "data/ip_state.json"), "utf8")).toBe(before)
+    expect(f.devices.map((d) => d.ip)).toEqual([`127.53.${p.block}.1`, `127.53.${p.block}.2`])
+    expect(readFileSync(join(p.dir, "data/ip_state.json"), "utf8")).toBe(before)
   })
 })

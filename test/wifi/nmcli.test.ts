@@ -1,6 +1,8 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option, Redacted } from "effect"
+import { existsSync } from "node:fs"
+import { dirname } from "node:path"
 import { afterAll, beforeEach } from "vitest"
 import { makeNmcliWifi } from "../../src/wifi/NmcliWifi.js"
 import { fixture, installFakeNmcli } from "../support/fake-nmcli/fakeNmcli.js"
@@ -37,7 +39,7 @@ describe("NmcliWifi (fake nmcli on PATH)", () => {
     })
   )
 
-  it.effect("connect to an open AP passes no password and names the interface; protected passes it", () =>
+  it.effect("connect to an open AP passes no password and names the interface", () =>
     Effect.gen(function* () {
       fake.reply("-w 5 dev wifi connect *", { stdout: "Device 'wlan0' successfully activated with 'f0e1'.\n" })
       fake.reply("-t -f DEVICE,TYPE,STATE,CONNECTION dev status", { stdout: "wlan0:wifi:connected:ShellyS2PMG3-A1B2C3D4E5F6\n" })
@@ -46,14 +48,52 @@ describe("NmcliWifi (fake nmcli on PATH)", () => {
       const joined = yield* service.connect({ ssid: "ShellyS2PMG3-A1B2C3D4E5F6" })
       expect(joined).toEqual({ ssid: "ShellyS2PMG3-A1B2C3D4E5F6", profile: "ShellyS2PMG3-A1B2C3D4E5F6" })
       expect(fake.calls()[0]).toEqual(["-w", "5", "dev", "wifi", "connect", "ShellyS2PMG3-A1B2C3D4E5F6", "ifname", "wlan0"])
-      yield* service.connect({ ssid: "Prod Net", password: Redacted.make("s3cret pw") })
-      expect(fake.calls()[3]).toEqual(["-w", "5", "dev", "wifi", "connect", "Prod Net", "password", "s3cret pw", "ifname", "wlan0"])
+    })
+  )
+
+  it.effect("connect to a protected network: the password only in a 0600 passwd-file in a private dir, removed afterwards; never in argv", () =>
+    Effect.gen(function* () {
+      const password = "s3cret pw:with colon"
+      fake.reply("con delete id provision-Prod Net", { stderr: "Error: unknown connection 'provision-Prod Net'.\n", code: 10 })
+      fake.reply("con add type wifi ifname wlan0 con-name provision-Prod Net ssid Prod Net *", { stdout: "Connection 'provision-Prod Net' successfully added.\n" })
+      fake.reply("-w 5 con up id provision-Prod Net ifname wlan0 passwd-file *", { stdout: "Connection successfully activated\n" })
+      const service = yield* wifi()
+      const joined = yield* service.connect({ ssid: "Prod Net", password: Redacted.make(password) })
+      expect(joined).toEqual({ ssid: "Prod Net", profile: "provision-Prod Net" })
+      const calls = fake.calls()
+      expect(calls.some((argv) => argv.some((arg) => arg.includes("s3cret")))).toBe(false)
+      expect(calls[1]).toEqual([
+        "con", "add", "type", "wifi", "ifname", "wlan0", "con-name", "provision-Prod Net", "ssid", "Prod Net",
+        "wifi-sec.key-mgmt", "wpa-psk", "wifi-sec.psk-flags", "2"
+      ])
+      expect(calls[2]!.slice(0, -1)).toEqual(["-w", "5", "con", "up", "id", "provision-Prod Net", "ifname", "wlan0", "passwd-file"])
+      const files = fake.passwdFiles()
+      expect(files).toHaveLength(1)
+      expect(files[0]).toMatchObject({ path: calls[2]!.at(-1), content: `802-11-wireless-security.psk:${password}\n`, mode: "600", dirMode: "700" })
+      expect(existsSync(files[0]!.path)).toBe(false)
+      expect(existsSync(dirname(files[0]!.path))).toBe(false)
+    })
+  )
+
+  it.effect("a failed activation still removes the passwd-file; the profile it added is deleted on restore", () =>
+    Effect.gen(function* () {
+      fake.reply("con delete id *", { stdout: "Connection deleted.\n" })
+      fake.reply("con add *", { stdout: "Connection 'provision-ProdNet' successfully added.\n" })
+      fake.reply("-w 5 con up id provision-ProdNet *", { stderr: "Error: Connection activation failed: Secrets were required, but not provided.\n", code: 4 })
+      fake.reply("-w 5 con up id HomeNet *", { stdout: "Connection successfully activated\n" })
+      const service = yield* wifi()
+      const error = yield* service.connect({ ssid: "ProdNet", password: Redacted.make("wrong-pw") }).pipe(Effect.flip)
+      expect(error._tag).toBe("WifiConnectFailed")
+      expect(existsSync(fake.passwdFiles()[0]!.path)).toBe(false)
+      yield* service.restore(Option.some({ ssid: "HomeNet", profile: "HomeNet" }))
+      expect(fake.calls().at(-1)).toEqual(["con", "delete", "id", "provision-ProdNet"])
     })
   )
 
   it.effect("a wrong password is WifiConnectFailed naming the SSID, without the password", () =>
     Effect.gen(function* () {
-      fake.reply("-w 5 dev wifi connect *", {
+      fake.reply("con *", { stdout: "ok\n" })
+      fake.reply("-w 5 con up id *", {
         stderr: "Error: Connection activation failed: Secrets were required, but not provided.\n",
         code: 4
       })

@@ -15,10 +15,20 @@ export interface Reply {
   readonly code?: number
 }
 
+/** A `passwd-file` nmcli was given, as it was when nmcli ran. */
+export interface PasswdFile {
+  readonly path: string
+  readonly content: string
+  /** Octal permission bits, e.g. `600`. */
+  readonly mode: string
+  readonly dirMode: string
+}
+
 export interface FakeNmcli {
   /** First matching pattern wins; patterns are bash globs over `$*`. */
   readonly reply: (pattern: string, reply: Reply) => void
   readonly calls: () => ReadonlyArray<ReadonlyArray<string>>
+  readonly passwdFiles: () => ReadonlyArray<PasswdFile>
   readonly reset: () => void
   readonly dispose: () => void
 }
@@ -49,6 +59,14 @@ export const installFakeNmcli = (): FakeNmcli => {
         .split("\n")
         .filter((line) => line.length > 0)
         .map((line) => line.split("\x1f"))
+    },
+    passwdFiles: () => {
+      const read = (n: number, ext: string) => readFileSync(join(dir, `passwd-${n}.${ext}`), "utf8").trim()
+      const files: Array<PasswdFile> = []
+      for (let n = 0; existsSync(join(dir, `passwd-${n}.path`)); n++) {
+        files.push({ path: read(n, "path"), content: readFileSync(join(dir, `passwd-${n}.content`), "utf8"), mode: read(n, "mode"), dirMode: read(n, "dirmode") })
+      }
+      return files
     },
     reset,
     dispose: () => {
