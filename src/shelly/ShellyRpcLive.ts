@@ -30,7 +30,7 @@ import {
   RpcTimeout
 } from "../domain/errors/shelly.js"
 import { authorizationHeader, freshCnonce, parseDigestChallenge } from "./digest.js"
-import { rpcGetPath } from "./query.js"
+import { isUrlNormalPath, rpcGetPath } from "./query.js"
 import { type CallOptions, type DeviceTarget, ShellyRpc, type ShellyRpcService } from "./ShellyRpc.js"
 import { ResponseFrame, RpcErrorBody, ShellyIdentity } from "./schemas.js"
 
@@ -122,19 +122,20 @@ const failForStatus = (ctx: CallContext, exchange: Exchange): RpcFailure => {
 }
 
 // Callers pass the same few result schemas over and over; building the
-// decoder once per schema keeps that work off the per-call path.
-const decoders = new WeakMap<object, (value: unknown) => Effect.Effect<unknown, ParseResult.ParseError>>()
-const decoderFor = <A, I>(schema: Schema.Schema<A, I>): ((value: unknown) => Effect.Effect<A, ParseResult.ParseError>) => {
+// decoder once per schema keeps that work off the per-call path. Decoding is
+// synchronous (an Either, itself an Effect): no fiber work per result.
+const decoders = new WeakMap<object, (value: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+const decoderFor = <A, I>(schema: Schema.Schema<A, I>): ((value: unknown) => Either.Either<A, ParseResult.ParseError>) => {
   let decoder = decoders.get(schema)
   if (decoder === undefined) {
-    decoder = Schema.decodeUnknown(schema)
+    decoder = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, I>)
     decoders.set(schema, decoder)
   }
-  return decoder as (value: unknown) => Effect.Effect<A, ParseResult.ParseError>
+  return decoder as (value: unknown) => Either.Either<A, ParseResult.ParseError>
 }
 
-const decodeResult = <A, I>(ctx: CallContext, schema: Schema.Schema<A, I>, value: unknown, raw: string) =>
-  Effect.mapError(
+const decodeResult = <A, I>(ctx: CallContext, schema: Schema.Schema<A, I>, value: unknown, raw: string): Either.Either<A, ResponseInvalid> =>
+  Either.mapLeft(
     decoderFor(schema)(value),
     (error) => new ResponseInvalid({ ...ctx, reason: describeParseError(error), excerpt: excerpt(raw) })
   )
@@ -319,8 +320,13 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
     })
   }
 
-  /** The path as a URL parser normalises it (what an HTTP client sends and digest auth signs). */
+  /**
+   * The path as a URL parser normalises it (what an HTTP client sends and
+   * digest auth signs). `rpcGetPath` output is already in that form; only
+   * other paths pay for a URL parse.
+   */
   const requestPath = (target: DeviceTarget, path: string): string => {
+    if (isUrlNormalPath(path)) return path
     const url = new URL(`http://${hostPort(target)}${path}`)
     return url.pathname + url.search
   }

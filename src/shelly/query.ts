@@ -48,6 +48,18 @@ export const rpcGetPath = (method: string, params: Readonly<Record<string, unkno
   return `/rpc/${encodeComponent(method)}${query === "" ? "" : `?${query}`}`
 }
 
+const URL_STABLE_CHARACTERS = /^\/[A-Za-z0-9\-._~!*()%/?&=+,;:@$]*$/
+const DOT_SEGMENT = /\/(\.|%2e)/i
+
+/**
+ * True when a URL parser would keep `path` (path and query) byte for byte:
+ * only characters it leaves alone, no `.`/`..` segment it would resolve, no
+ * empty query it would drop.
+ * Conservative: false sends the path through `new URL` instead.
+ */
+export const isUrlNormalPath = (path: string): boolean =>
+  URL_STABLE_CHARACTERS.test(path) && !DOT_SEGMENT.test(path) && !path.endsWith("?")
+
 /** How a device reads one value: JSON first, else the plain string. */
 export const decodeValueText = (text: string): unknown => {
   try {

@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { decodeQuery, decodeValueText, encodeQuery, encodeValueText, rpcGetPath } from "../../src/shelly/query.js"
+import { decodeQuery, isUrlNormalPath, decodeValueText, encodeQuery, encodeValueText, rpcGetPath } from "../../src/shelly/query.js"
 
 // Param names are identifiers on the device (`config`, `delay_ms`); any non-space text must still survive.
 const key = fc.string({ minLength: 1, maxLength: 12 }).filter((k) => k !== "__proto__" && !k.includes(" "))
@@ -70,5 +70,19 @@ describe("request target survives URL parsing unchanged", () => {
       }),
       { numRuns: 300 }
     )
+  })
+
+  it("isUrlNormalPath says true only for paths a URL parser keeps as they are", () => {
+    const alphabet = fc.constantFrom("/", ".", "%", "2", "e", "E", "a", "?", "&", "=", "+", "'", " ", "#", "\\", "~", "ü", "[", "@")
+    fc.assert(
+      fc.property(fc.string({ unit: alphabet, maxLength: 16 }), (tail) => {
+        const path = `/${tail}`
+        const url = new URL(`http://127.20.0.1:8080${path}`)
+        if (isUrlNormalPath(path)) expect(url.pathname + url.search).toBe(path)
+      }),
+      { numRuns: 2000 }
+    )
+    expect(isUrlNormalPath(rpcGetPath("Sys.SetConfig", { config: { device: { name: "Küche Licht" } } }))).toBe(true)
+    expect(isUrlNormalPath("/rpc/../x")).toBe(false)
   })
 })
