@@ -21,6 +21,7 @@ import {
   summarize
 } from "../stages/stage3.js"
 import { openStage3Log } from "../report/stage3Log.js"
+import { keepHeapWithin } from "../runtime/heapBudget.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 
 export interface Stage3Flags {
@@ -139,6 +140,7 @@ export const stage3Program = (flags: Stage3Flags, output: Stage3Output = process
       output.out,
       output.progress
     )
+    const heap = yield* keepHeapWithin({ budgetMb: config.heap_budget_mb })
     const results = yield* runStage3(chosen.selected, settings, (result) =>
       Effect.zipRight(
         Effect.sync(() => reporter.device(result)),
@@ -154,7 +156,11 @@ export const stage3Program = (flags: Stage3Flags, output: Stage3Output = process
       yield* log.line(`state written to ${config.ip_state_file}`)
     }
     reporter.summary(summary)
-    yield* log.line(`stage3 end total=${summary.total} ok=${summary.ok} failed=${summary.failed}`)
+    const { collections } = heap()
+    yield* log.line(
+      `stage3 end total=${summary.total} ok=${summary.ok} failed=${summary.failed}` +
+        (collections > 0 ? ` heap_collections=${collections}` : "")
+    )
     return summary.failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
   }).pipe(Effect.scoped)
 

@@ -51,6 +51,11 @@ export const Stage3Config = Schema.Struct({
   probe_timeout_ms: Schema.optionalWith(Millis, { default: () => 250 }),
   /** Shelly.GetStatus / Sys.GetStatus fallback when the probe fails. */
   fallback_timeout_ms: Schema.optionalWith(Millis, { default: () => 1000 }),
-  update_wait: withDefaults(Stage3UpdateWait)
+  update_wait: withDefaults(Stage3UpdateWait),
+  /**
+   * Heap in use (MB) above which a run asks V8 for a full collection, so a
+   * 10,000-device run stays small on a Pi (src/runtime/heapBudget.ts); 0 = off.
+   */
+  heap_budget_mb: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 96 })
 })
 export type Stage3Config = typeof Stage3Config.Type

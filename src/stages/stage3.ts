@@ -112,7 +112,7 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
     // A blackholed device (accepts, never answers) runs out the identity timeout.
     const identity = yield* Methods.getDeviceInfo(target, {
       connectTimeout: settings.probeTimeout,
-      timeout: Duration.sum(settings.probeTimeout, settings.identityTimeout)
+      timeout: settings.identityTimeout
     }).pipe(Effect.either)
     if (Either.isLeft(identity)) {
       const error = identity.left
