@@ -47,9 +47,9 @@ export const Stage3Config = Schema.Struct({
   concurrency: Schema.optionalWith(PositiveInt, { default: () => 64 }),
   /** HTTP port of the devices (80 on real ones; simulators use high ports). */
   device_port: Schema.optionalWith(Port, { default: () => 80 }),
-  /** TCP connect probe in place of ping. */
+  /** TCP reachability in place of ping: the identity call must connect within this. */
   probe_timeout_ms: Schema.optionalWith(Millis, { default: () => 250 }),
-  /** Shelly.GetStatus / Sys.GetStatus fallback when the probe fails. */
+  /** The runbook's 1 s HTTP fallback: Shelly.GetDeviceInfo must answer within this, else offline. */
   fallback_timeout_ms: Schema.optionalWith(Millis, { default: () => 1000 }),
   update_wait: withDefaults(Stage3UpdateWait),
   /**
