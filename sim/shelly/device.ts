@@ -36,7 +36,10 @@ export interface RpcLogEntry {
 
 export interface NonceState {
   readonly expiresAt: number
-  lastNc: number
+  /** Highest `nc` accepted with this nonce; 0 before the first use. */
+  highestNc: number
+  /** Bit i set: `highestNc - 1 - i` was accepted too (the replay window below the highest). */
+  window: number
   uses: number
 }
 
@@ -68,6 +71,12 @@ export class SimDevice {
   /** HA1 of the admin password; null = auth off. */
   ha1: string | null = null
   nonces: Map<string, NonceState> | undefined
+  /** Nominal nonce lifetime (firmware 2.x: 1 h), scaled by `timeScale` like every device-side delay. */
+  nonceLifetimeMs = 60 * 60 * 1000
+  /** 401 challenges sent (each with a fresh nonce). */
+  authChallenges = 0
+  /** Signed requests refused for an `nc` already used with that nonce (a replay) or too far behind. */
+  ncRefused = 0
 
   // run state
   up = true
@@ -83,6 +92,8 @@ export class SimDevice {
   sockets: Set<Socket> | undefined
   timers: Set<NodeJS.Timeout> | undefined
   bootedAt = Date.now()
+  /** The fleet's time scale: uptime counts device seconds, so a compressed reboot loop shows in it as on a real device. */
+  timeScale = 1
   reboots = 0
   lastError: string | null = null
   rpcLog: Array<RpcLogEntry> | undefined
@@ -189,7 +200,7 @@ export class SimDevice {
   }
 
   uptimeS(): number {
-    return Math.floor((Date.now() - this.bootedAt) / 1000)
+    return Math.floor((Date.now() - this.bootedAt) / this.timeScale / 1000)
   }
 
   log(entry: RpcLogEntry): void {

@@ -193,7 +193,10 @@ class Fleet implements RpcEnv {
   ) {
     this.devices = devices
     this.currentNetwork = network
-    for (const d of devices) this.byMac.set(d.mac, d)
+    for (const d of devices) {
+      this.byMac.set(d.mac, d)
+      d.timeScale = timeScale
+    }
   }
 
   // ---- RpcEnv ----

@@ -31,7 +31,7 @@
  * | `models` | `["S2PMG3","S1PMG3","Mini1PMG3","I4G3","Plus1PM"]` | apps or model codes, cycled over the devices |
  * | `faults` | `[]` | rules `SELECTOR=ITEM[,ITEM…]` (below), applied after the scenario's |
  * | `scenario` | none | a `Scenario` (from `loadScenario`) |
- * | `timeScale` | 1 | every device-side delay is multiplied by this (0.01 → 100× faster) |
+ * | `timeScale` | 1 | every device-side delay is multiplied by this (0.01 → 100× faster); `Sys.GetStatus` uptime counts device seconds |
  * | `delays` | `{bootMs:5000, updateMs:10000, joinTimeoutMs:20000, rebootLoopMs:90000}` | nominal delays before scaling |
  * | `adminPassword` | `"sim-admin-pw"` | password of `protected` devices (user `admin`) |
  * | `network` | `{ssid:"ProdNet", password:"prod-wifi-pw"}` | the production WiFi devices may join |

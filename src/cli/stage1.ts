@@ -1,8 +1,9 @@
 /**
  * `provision stage1`: flags → config + secrets → Stage 1 (runbook
  * stage1-runbook.md) → the runbook's lines, a summary. Exit codes: 0 every
- * device ok, 1 a device failed, 2 bad flags/config, 3 lock held, 130 Ctrl+C
- * (after WiFi restore, lock release and the summary).
+ * device ok, 1 a device failed or stayed unverified (its reboot-loop watch did
+ * not finish), 2 bad flags/config, 3 lock held, 130 Ctrl+C (after WiFi
+ * restore, lock release and the summary).
  */
 import { Command, Options } from "@effect/cli"
 import { CommandExecutor, FileSystem, HttpClient, Path } from "@effect/platform"
@@ -143,7 +144,8 @@ export const stage1Program = (flags: Stage1Flags, output: Stage1Output = process
     )
     yield* printSummary
     const done = yield* Ref.get(results)
-    return done.some((r) => r.status === "failed") ? ExitCodes.devicesFailed : ExitCodes.ok
+    // Unverified (reboot-loop watch not finished) is not "every device ok" either.
+    return done.some((r) => r.status === "failed" || r.status === "unverified") ? ExitCodes.devicesFailed : ExitCodes.ok
   }).pipe(Effect.scoped)
 
 /**

@@ -3,25 +3,29 @@
  * Per device: wait for a factory AP → join it on the Pi's WiFi → read
  * Shelly.GetDeviceInfo + Sys.GetStatus → WiFi/Cloud/BLE/MQTT SetConfig (+ SetAuth)
  * → reboot → restore the Pi's WiFi → find the device on the production network
- * by MAC → record it in ip_state.json. The Pi's previous WiFi is restored on
- * every path out of the AP session, interruption included.
+ * by MAC → record it in ip_state.json → put it on the reboot-loop watch
+ * (stage1/rebootWatch.ts) and go on to the next device. The Pi's previous WiFi
+ * is restored on every path out of the AP session, interruption included.
  */
-import { Clock, Deferred, Duration, Effect, Option, Predicate, Ref, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Option, Predicate, Ref, Schedule } from "effect"
 import type { DeviceUnreachable, RpcTimeout } from "../domain/errors/shelly.js"
 import type { Redacted } from "effect"
 import { isOperatorError } from "../domain/errors/base.js"
 import type { OperatorError } from "../domain/errors/base.js"
 import { ApNotFound, ApUnreachable, DeviceNeverJoined, RebootLoopDetected } from "../domain/errors/wifi.js"
+import type { WifiError } from "../domain/errors/wifi.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { parseMac } from "../domain/mac.js"
 import type { Mac } from "../domain/mac.js"
-import { addDevice } from "../inventory/edit.js"
 import { Inventory } from "../inventory/Inventory.js"
+import type { InventoryService } from "../inventory/Inventory.js"
 import { finishBeforeInterrupt } from "./finishCurrent.js"
+import { adoptDevice, markStage1 } from "./stage1/adoption.js"
+import { makeRebootWatch } from "./stage1/rebootWatch.js"
+import type { RebootWatch, UptimeAnswer, WatchedDevice, WatchReport } from "./stage1/rebootWatch.js"
 import { findByMac } from "../shelly/discovery.js"
 import * as Methods from "../shelly/methods.js"
-import type { DeviceInfo } from "../shelly/schemas.js"
-import type { DeviceTarget } from "../shelly/ShellyRpc.js"
+import type { DeviceTarget, ShellyRpc } from "../shelly/ShellyRpc.js"
 import { Wifi } from "../wifi/Wifi.js"
 import type { AccessPoint, WifiCredentials } from "../wifi/Wifi.js"
 
@@ -55,7 +59,9 @@ export interface Stage1Settings {
   /**
    * After the join, watch the device this long: restarting on its own in that
    * window is the runbook's reboot loop (about every 90 s on some I4 units).
-   * Zero or absent: no watch.
+   * The run does not wait for it: the device is polled whenever the Pi is on
+   * the production network anyway, and at the end of the run for what is left
+   * of its window. Zero or absent: no watch.
    */
   readonly stabilityWindow?: Duration.DurationInput | undefined
   /** How often to rescan for APs / the joined device. */
@@ -75,7 +81,8 @@ export interface Stage1DeviceResult {
   readonly mac?: string | undefined
   readonly model?: string | undefined
   readonly ip?: string | undefined
-  readonly status: "ok" | "failed" | "dry_run"
+  /** `unverified`: joined, but its reboot-loop watch did not run to the end (Ctrl+C, or no answer at the end). */
+  readonly status: "ok" | "failed" | "dry_run" | "unverified"
   readonly error?: { readonly code: string; readonly message: string; readonly hint: string } | undefined
 }
 
@@ -83,9 +90,12 @@ export interface Stage1Summary {
   readonly results: ReadonlyArray<Stage1DeviceResult>
 }
 
+/** The runbook-style summary; `unverified=N` only when some device's reboot-loop watch was cut short. */
 export const summaryLine = (summary: Stage1Summary): string => {
-  const ok = summary.results.filter((r) => r.status === "ok" || r.status === "dry_run").length
-  return `Stage 1 summary: total=${summary.results.length} ok=${ok} failed=${summary.results.length - ok}`
+  const count = (...statuses: ReadonlyArray<Stage1DeviceResult["status"]>) => summary.results.filter((r) => statuses.includes(r.status)).length
+  const unverified = count("unverified")
+  return `Stage 1 summary: total=${summary.results.length} ok=${count("ok", "dry_run")} failed=${count("failed")}` +
+    (unverified > 0 ? ` unverified=${unverified}` : "")
 }
 
 /** The runbook's "apply WiFi + disable cloud/ap/mqtt" line, naming what is actually disabled. */
@@ -94,14 +104,20 @@ export const applyLine = (disable: Stage1Settings["disable"]): string => {
   return off.length === 0 ? "[rpc: apply WiFi]" : `[rpc: apply WiFi + disable ${off.join("/")}]`
 }
 
-/** Waits for a factory AP not handled yet in this run. */
+/** A watch with nothing to do: the run's polls cost nothing when the reboot-loop check is off. */
+const noWatch: Pick<RebootWatch, "poll"> = { poll: Effect.void }
+
 const isTagged = (u: unknown, tag: string): boolean => Predicate.isTagged(u, tag)
 
-/** Waits for a factory AP not handled yet in this run. */
-const waitForAp = (settings: Stage1Settings, handled: ReadonlySet<string>) =>
+/**
+ * Waits for a factory AP not handled yet in this run. The Pi is on the
+ * production network meanwhile, so every scan round also polls the devices on
+ * reboot-loop watch.
+ */
+const waitForAp = (settings: Stage1Settings, handled: ReadonlySet<string>, watch: Pick<RebootWatch, "poll">) =>
   Effect.gen(function* () {
     const wifi = yield* Wifi
-    const next = wifi.scan().pipe(
+    const next = Effect.zipRight(watch.poll, wifi.scan()).pipe(
       Effect.map((aps) =>
         aps
           .filter((ap) => settings.isFactoryAp(ap.ssid) && !handled.has(ap.ssid))
@@ -109,7 +125,7 @@ const waitForAp = (settings: Stage1Settings, handled: ReadonlySet<string>) =>
       ),
       Effect.flatMap((aps) => (aps[0] === undefined ? Effect.fail("none" as const) : Effect.succeed(aps[0])))
     )
-    const polled: Effect.Effect<AccessPoint, import("../domain/errors/wifi.js").WifiError> = next.pipe(
+    const polled: Effect.Effect<AccessPoint, WifiError, ShellyRpc | Wifi> = next.pipe(
       Effect.retry({ schedule: Schedule.spaced(settings.pollInterval), while: (e) => e === "none" }),
       Effect.catchIf((e): e is "none" => e === "none", () => Effect.dieMessage("unreachable: retried until found"))
     )
@@ -124,7 +140,6 @@ const waitForAp = (settings: Stage1Settings, handled: ReadonlySet<string>) =>
     )
   })
 
-/** Everything done while joined to the device's AP; returns the device's identity. */
 const configureOverAp = (settings: Stage1Settings, ap: AccessPoint) =>
   Effect.gen(function* () {
     const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
@@ -167,9 +182,14 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint) =>
     return info
   })
 
-/** Polls the production subnets until the device's MAC answers `GET /shelly`. */
-const waitForJoin = (settings: Stage1Settings, mac: Mac) =>
-  findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery }).pipe(
+
+/**
+ * Polls the production subnets until the device's MAC answers `GET /shelly`;
+ * the Pi is back on the production network, so each round also polls the
+ * devices on reboot-loop watch.
+ */
+const waitForJoin = (settings: Stage1Settings, mac: Mac, watch: Pick<RebootWatch, "poll">) =>
+  Effect.zipRight(watch.poll, findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery })).pipe(
     Effect.flatMap(Option.match({ onNone: () => Effect.fail("absent" as const), onSome: Effect.succeed })),
     Effect.retry(Schedule.spaced(settings.pollInterval)),
     Effect.timeoutFail({
@@ -179,62 +199,30 @@ const waitForJoin = (settings: Stage1Settings, mac: Mac) =>
     Effect.catchIf((e): e is "absent" => e === "absent", () => Effect.dieMessage("unreachable: retried until timeout"))
   )
 
-/**
- * Fails with RebootLoopDetected when the device stops answering or its uptime
- * drops within the window. `stop` (Ctrl+C) ends the watch early: the device is
- * recorded, and the line says it was not watched to the end.
- */
-const watchForRebootLoop = (settings: Stage1Settings, mac: Mac, ip: string, port: number, stop: Deferred.Deferred<void>) => {
-  const window = Duration.decode(settings.stabilityWindow ?? 0)
-  if (Duration.toMillis(window) <= 0) return Effect.void
-  const target: DeviceTarget = { host: ip, port, password: settings.adminPassword }
-  return Effect.gen(function* () {
-    const lastUptime = yield* Ref.make(0)
-    const check = Methods.sysGetStatus(target, { timeout: settings.timeouts.rpc }).pipe(
-      Effect.mapError(() => "restarted" as const),
-      Effect.flatMap((status) =>
-        Ref.modify(lastUptime, (last) => {
-          const now = status.uptime ?? last
-          return [now < last ? Effect.fail("restarted" as const) : Effect.void, now] as const
-        }).pipe(Effect.flatten)
-      )
-    )
-    const watched = check.pipe(
-      Effect.repeat(Schedule.spaced(settings.pollInterval)),
-      Effect.timeout(window),
-      Effect.catchTag("TimeoutException", () => Effect.void),
-      Effect.catchAll(() => Effect.flatMap(Ref.get(lastUptime), (uptimeS) => Effect.fail(new RebootLoopDetected({ mac, uptimeS }))))
-    )
-    yield* Effect.raceFirst(
-      watched,
-      Deferred.await(stop).pipe(Effect.zipRight(settings.say("[stage1: reboot-loop watch cut short by Ctrl+C]")))
-    )
-  })
-}
+const watchIsOn = (settings: Stage1Settings): boolean => Duration.toMillis(Duration.decode(settings.stabilityWindow ?? 0)) > 0
 
-const adoptionRecord = (info: DeviceInfo, ip: string, port: number, at: string) => ({
-  ip,
-  id: info.id,
-  model: info.model,
-  app: info.app,
-  gen: info.gen,
-  fw: info.ver,
-  hostname: info.id,
-  ...(port !== 80 && { port }),
-  adopted_at: at,
-  stage1: { status: "ok", at }
-})
+/** The device's uptime right after the join: the baseline of its reboot-loop watch. */
+const uptimeAtJoin = (settings: Stage1Settings, ip: string, port: number) =>
+  Effect.gen(function* () {
+    const sentAt = yield* Clock.currentTimeMillis
+    const status = yield* Methods.sysGetStatus({ host: ip, port, password: settings.adminPassword }, { timeout: settings.timeouts.rpc }).pipe(Effect.option)
+    const receivedAt = yield* Clock.currentTimeMillis
+    return Option.map(status, (s): UptimeAnswer => ({ uptimeS: s.uptime, sentAt, receivedAt }))
+  })
 
 const toErrorInfo = (error: unknown): Stage1DeviceResult["error"] =>
   isOperatorError(error)
     ? { code: error.code, message: error.message, hint: error.hint }
     : { code: "unexpected", message: String(error), hint: "" }
 
+
 /**
- * One device, start to end. Per-device failures become a result; the caller
- * goes on. `stop` (Ctrl+C) only shortens the reboot-loop watch.
+ * One device, from its AP to the production network. Per-device failures
+ * become a result; the caller goes on. With a `watch` (reboot-loop check on)
+ * the joined device is recorded as `unverified` and put on watch instead of
+ * being waited for; the watch settles it later.
  */
-export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, stop?: Deferred.Deferred<void>) =>
+export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: RebootWatch) =>
   Effect.gen(function* () {
     const wifi = yield* Wifi
     const previous = yield* wifi.current()
@@ -248,22 +236,85 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, stop?: D
     )
     const mac = parseMac(info.mac)
     if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
-    const found = yield* waitForJoin(settings, mac.right)
+    const found = yield* waitForJoin(settings, mac.right, watch ?? noWatch)
+    const joinedAt = yield* Clock.currentTimeMillis
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
-    yield* watchForRebootLoop(settings, mac.right, found.ip, found.port, stop ?? (yield* Deferred.make<void>()))
+    const watched = watch !== undefined && watchIsOn(settings)
+    const baseline = watched ? yield* uptimeAtJoin(settings, found.ip, found.port) : Option.none<UptimeAnswer>()
+    const status = watched ? "unverified" : "ok"
     if (settings.adopt) {
-      const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const at = new Date(joinedAt).toISOString()
       const inventory = yield* Inventory
-      yield* inventory.update(settings.ipStateFile, (doc) => addDevice(doc, mac.right, adoptionRecord(info, found.ip, found.port, now)))
+      yield* inventory.update(settings.ipStateFile, (doc) => adoptDevice(doc, mac.right, { info, ip: found.ip, port: found.port, at, status }))
     }
-    return { ssid: ap.ssid, mac: mac.right, model: info.app, ip: found.ip, status: "ok" } satisfies Stage1DeviceResult
+    if (watched) yield* watch.add({ ssid: ap.ssid, mac: mac.right, ip: found.ip, port: found.port }, joinedAt, baseline)
+    return { ssid: ap.ssid, mac: mac.right, model: info.app, ip: found.ip, status } satisfies Stage1DeviceResult
   }).pipe(
     Effect.catchAll((error: OperatorError) =>
-      settings.say(`[stage1: failed ${ap.ssid}: ${error.message}${error.hint ? ` — ${error.hint}` : ""}]`).pipe(
+      settings.say(failureLine(ap.ssid, error)).pipe(
         Effect.as({ ssid: ap.ssid, status: "failed", error: toErrorInfo(error) } satisfies Stage1DeviceResult)
       )
     )
   )
+
+/** The runbook-style error line: what happened, then the fix. */
+const failureLine = (ssid: string, error: { readonly message: string; readonly hint: string }) =>
+  `[stage1: failed ${ssid}: ${error.message}${error.hint ? ` — ${error.hint}` : ""}]`
+
+/**
+ * How the reboot-loop watch's verdicts reach the operator: the device's line,
+ * its result (the summary) and its ip_state.json entry.
+ */
+const watchReport = (settings: Stage1Settings, results: Ref.Ref<ReadonlyArray<Stage1DeviceResult>>, inventory: InventoryService) => {
+  const setResult = (mac: Mac, status: Stage1DeviceResult["status"], error?: Stage1DeviceResult["error"]) =>
+    Ref.update(results, (all) => all.map((r) => (r.mac === mac ? { ...r, status, error } : r)))
+  const setEntry = (device: WatchedDevice, status: "ok" | "failed" | "unverified", error?: Stage1DeviceResult["error"]) =>
+    !settings.adopt
+      ? Effect.void
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          inventory.update(settings.ipStateFile, (doc) => markStage1(doc, device.mac, { status, at: new Date(now).toISOString(), error }))
+        ).pipe(
+          Effect.catchAll((e) =>
+            settings.say(`[stage1: could not record ${device.mac} as ${status} in ${settings.ipStateFile}: ${e.message} — ${e.hint}]`)
+          )
+        )
+  const report: WatchReport = {
+    say: settings.say,
+    rebooted: (device, verdict) => {
+      const error = new RebootLoopDetected({ mac: device.mac, uptimeS: verdict.uptimeBeforeS })
+      const info = toErrorInfo(error)
+      return Effect.all([settings.say(failureLine(device.ssid, error)), setResult(device.mac, "failed", info), setEntry(device, "failed", info)], { discard: true })
+    },
+    stable: (device) => {
+      const windowS = Duration.toSeconds(Duration.decode(settings.stabilityWindow ?? 0))
+      return Effect.all(
+        [settings.say(`[stage1: device at ${device.ip} stayed up ${windowS} s — no reboot loop]`), setResult(device.mac, "ok"), setEntry(device, "ok")],
+        { discard: true }
+      )
+    },
+    unverified: (devices, why) =>
+      Effect.gen(function* () {
+        const error = why === "skipped"
+          ? {
+              code: "reboot_watch_skipped",
+              message: "reboot-loop watch cut short by Ctrl+C",
+              hint: "check that the device stays online (its uptime keeps growing) before Stage 2; one that restarts about every 90 s needs the 10 s reset (short press)"
+            }
+          : {
+              code: "reboot_watch_no_answer",
+              message: "did not answer at the end of its reboot-loop watch",
+              hint: "check that the device is powered and online; one that restarts about every 90 s needs the 10 s reset (short press), then Stage 1 again"
+            }
+        if (why === "skipped") yield* settings.say(`[stage1: reboot-loop watch cut short by Ctrl+C — ${devices.length} device(s) unverified]`)
+        for (const device of devices) {
+          if (why === "silent") yield* settings.say(`[stage1: device at ${device.ip} ${error.message} — unverified]`)
+          yield* setResult(device.mac, "unverified", error)
+          yield* setEntry(device, "unverified", error)
+        }
+      })
+  }
+  return report
+}
 
 /** What an operator needs to know about a device whose work a second Ctrl+C cut off, by the last step it reached. */
 const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
@@ -281,20 +332,23 @@ const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
   }
 }
 
+
 /**
  * The whole run: one device (`loop: false`) or devices until interrupted.
  * `results` collects as devices finish, so an interrupted loop still reports
  * every device it completed. Interrupting the run (Ctrl+C) stops the wait for
- * the next AP at once, but lets a device in progress finish (its reboot-loop
- * watch cut short); `abort` (a second Ctrl+C) cuts that device off too, with
- * the Pi's WiFi restored and the device reported as interrupted.
+ * the next AP at once, but lets a device in progress finish; `abort` (a second
+ * Ctrl+C) cuts that device off too, with the Pi's WiFi restored and the device
+ * reported as interrupted. Devices still on reboot-loop watch when the run
+ * ends are watched for what is left of their window; `abort` (or, on the
+ * normal path, interrupting) skips that wait and leaves them unverified.
  */
 export const runStage1 = (
   settings: Stage1Settings,
   results: Ref.Ref<ReadonlyArray<Stage1DeviceResult>>,
   /** Completed: stop waiting for APs; a device in progress finishes first. */
   stop?: Deferred.Deferred<void>,
-  /** Completed: also cut off the device in progress. */
+  /** Completed: also cut off the device in progress, and skip the end-of-run reboot-loop watch. */
   abort?: Deferred.Deferred<void>
 ) =>
   Effect.gen(function* () {
@@ -311,35 +365,52 @@ export const runStage1 = (
       return
     }
     const stopping = stop ?? (yield* Deferred.make<void>())
-    do {
-      yield* settings.say("[stage1: waiting for Shelly AP]")
-      const waited = waitForAp(settings, handled).pipe(Effect.map(Option.some))
-      const ap = yield* Effect.raceFirst(waited, Deferred.await(stopping).pipe(Effect.as(Option.none<AccessPoint>())))
-      if (Option.isNone(ap)) return
-      const { ssid } = ap.value
-      handled.add(ssid)
-      const lastLine = yield* Ref.make("")
-      const tracked: Stage1Settings = { ...settings, say: (line) => Effect.zipRight(Ref.set(lastLine, line), settings.say(line)) }
-      // A failed device stays skipped in this run (a wrong password puts its AP back
-      // up at once); after fixing it the operator runs Stage 1 again.
-      yield* finishBeforeInterrupt(
-        provisionOne(tracked, ap.value, stopping).pipe(
-          Effect.tap(record),
-          Effect.onInterrupt(() =>
-            Effect.flatMap(Ref.get(lastLine), (line) => {
-              const aborted = abortedResult(ssid, line)
-              return Effect.zipRight(record(aborted), settings.say(`[stage1: aborted ${ssid}: ${aborted.error!.message} — ${aborted.error!.hint}]`))
-            })
-          )
-        ),
-        {
-          abort,
-          onInterrupt: Deferred.succeed(stopping, undefined).pipe(
-            Effect.zipRight(settings.say(`[stage1: stopping — finishing ${ssid} first${abort ? " (Ctrl+C again aborts it)" : ""}]`))
-          )
-        }
-      )
-    } while (settings.loop && !(yield* Deferred.isDone(stopping)))
+    const watch = watchIsOn(settings)
+      ? yield* makeRebootWatch({
+          window: settings.stabilityWindow ?? 0,
+          pollInterval: settings.pollInterval,
+          pollTimeout: Duration.min(Duration.decode(settings.timeouts.rpc), Duration.seconds(2)),
+          concurrency: 8,
+          password: settings.adminPassword,
+          report: watchReport(settings, results, yield* Inventory)
+        })
+      : undefined
+    const devices = Effect.gen(function* () {
+      do {
+        yield* settings.say("[stage1: waiting for Shelly AP]")
+        const waited = waitForAp(settings, handled, watch ?? noWatch).pipe(Effect.map(Option.some))
+        const ap = yield* Effect.raceFirst(waited, Deferred.await(stopping).pipe(Effect.as(Option.none<AccessPoint>())))
+        if (Option.isNone(ap)) return
+        const { ssid } = ap.value
+        handled.add(ssid)
+        const lastLine = yield* Ref.make("")
+        const tracked: Stage1Settings = { ...settings, say: (line) => Effect.zipRight(Ref.set(lastLine, line), settings.say(line)) }
+        // A failed device stays skipped in this run (a wrong password puts its AP back
+        // up at once); after fixing it the operator runs Stage 1 again.
+        yield* finishBeforeInterrupt(
+          provisionOne(tracked, ap.value, watch).pipe(
+            Effect.tap(record),
+            Effect.onInterrupt(() =>
+              Effect.flatMap(Ref.get(lastLine), (line) => {
+                const aborted = abortedResult(ssid, line)
+                return Effect.zipRight(record(aborted), settings.say(`[stage1: aborted ${ssid}: ${aborted.error!.message} — ${aborted.error!.hint}]`))
+              })
+            )
+          ),
+          {
+            abort,
+            onInterrupt: Deferred.succeed(stopping, undefined).pipe(
+              Effect.zipRight(settings.say(`[stage1: stopping — finishing ${ssid} first${abort ? " (Ctrl+C again aborts it)" : ""}]`))
+            )
+          }
+        )
+      } while (settings.loop && !(yield* Deferred.isDone(stopping)))
+    })
+    if (watch === undefined) return yield* devices
+    // Ctrl+C (or a run-level error) while devices are still on watch: their
+    // remaining window is waited for as part of stopping; only `abort` cuts it short.
+    yield* devices.pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : watch.finish(abort))))
+    yield* watch.finish(abort)
   })
 
 export const failedResult = toErrorInfo

@@ -61,7 +61,10 @@ const str = (device: InventoryDevice, field: string): string | undefined => {
 export const needsPlacement = (device: InventoryDevice): boolean => {
   const stage2 = device.record["stage2"]
   const placed = typeof stage2 === "object" && stage2 !== null && !Array.isArray(stage2) && (stage2 as Record<string, unknown>)["status"] === "ok"
-  return !placed && str(device, "ip") !== undefined
+  // Stage 1 keeps a device it found in a reboot loop on record (stage1.status failed); it is not placed.
+  const stage1 = device.record["stage1"]
+  const stage1Failed = typeof stage1 === "object" && stage1 !== null && !Array.isArray(stage1) && (stage1 as Record<string, unknown>)["status"] === "failed"
+  return !placed && !stage1Failed && str(device, "ip") !== undefined
 }
 
 /** `{app}-{mac6}` → `S2PMG3-D4E5F6`. */

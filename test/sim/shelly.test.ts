@@ -286,7 +286,7 @@ describe("faults", () => {
   })
 
   it("blackhole frees the connection when the client hangs up (no CLOSE-WAIT pile-up)", async () => {
-    const socket = createConnection({ host: fleet.device(7)!.ip, port: fleet.port })
+    const socket = createConnection({ host: fleet.device(7)!.ip!, port: fleet.port })
     await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject))
     socket.end("GET /shelly HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     let answer = ""

@@ -2,7 +2,7 @@
 // simulated WiFi layer (--wifi-sim) and the real RPC client, inventory and lock.
 // Loopback block of this file: 127.52.0.0/16.
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Exit, Layer, Option } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
@@ -72,20 +72,58 @@ describe("provision stage1 (program)", () => {
     expect(out.join("\n")).not.toContain("not-the-password")
   })
 
-  it("stage1.timeouts.stability turns on the reboot-loop watch: a looping device fails with the short-reset fix and is not recorded", async () => {
-    // Time scale 0.05: the loop restarts the device every 4.5 s (uptime counts real
-    // seconds, so it visibly drops); an 8 s watch sees at least one restart.
+  it("stage1.timeouts.stability turns on the reboot-loop watch: once mode watches at the end; a looping device fails with the short-reset fix and is marked failed in ip_state.json", async () => {
+    // Time scale 0.05: the loop restarts the device 4.5 s after boot (uptime counts
+    // device seconds, so it drops from about 90 to 0); an 8 s window sees it.
     const { fleet: f } = await harness.start(
       { devices: 1, faults: ["1=factory,reboot_loop"], timeScale: 0.05 },
       { config: (q) => ({ stage1: stage1Section(q, { timeouts: { stability: 8 } }) }) }
     )
     const { exit, out } = await runCli(f)
     expect(exit).toEqual(Exit.succeed(1))
-    const failure = out.find((l) => l.startsWith("[stage1: failed"))
-    expect(failure).toContain("reboot loop")
-    expect(failure).toContain("10 s reset (short press), not the factory reset")
+    const joined = out.findIndex((l) => l.startsWith("[stage1: device joined WiFi at"))
+    const watching = out.findIndex((l) => /^\[stage1: watching 1 device\(s\) for reboot loops, up to \d+s left — Ctrl\+C to skip\]$/.test(l))
+    const failure = out.findIndex((l) => l.startsWith("[stage1: failed"))
+    expect([joined, watching, failure].every((i) => i > 0)).toBe(true)
+    expect(joined).toBeLessThan(watching)
+    expect(watching).toBeLessThan(failure)
+    expect(out[failure]).toContain("reboot loop")
+    expect(out[failure]).toContain("10 s reset (short press), not the factory reset")
     expect(out.at(-1)).toBe("Stage 1 summary: total=1 ok=0 failed=1")
-    expect(existsSync("data/ip_state.json")).toBe(false)
+    // Kept (it is on the network) but marked, so Stage 2 leaves it alone.
+    const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<string, { ip: string; stage1: Record<string, unknown> }>
+    expect(Object.values(state)).toMatchObject([{ ip: f.devices[0]!.ip, stage1: { status: "failed", error: { code: "reboot_loop" } } }])
+    expect(Object.values(state)[0]!.stage1.error).toMatchObject({ hint: expect.stringContaining("10 s reset") })
+  })
+
+  it("once mode: Ctrl+C during the end-of-run watch ends it; the device stays unverified (not failed) in the summary and the inventory", async () => {
+    const { fleet: f } = await harness.start(
+      { devices: 1, faults: ["1=factory"] },
+      { config: (q) => ({ stage1: stage1Section(q, { timeouts: { stability: 60 } }) }) }
+    )
+    const out: Array<string> = []
+    const exit = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(
+          stage1Program(flags(f), { out: (l) => out.push(l), err: (l) => out.push(l) }).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
+        )
+        yield* Effect.sync(() => out.some((l) => l.includes("for reboot loops, up to"))).pipe(
+          Effect.repeat({ until: (seen) => seen, schedule: Schedule.spaced("20 millis") }),
+          Effect.timeout("20 seconds")
+        )
+        // Ctrl+C: what runMain does to the program's fiber.
+        return yield* Fiber.interrupt(fiber)
+      })
+    )
+    expect(Exit.isInterrupted(exit)).toBe(true)
+    expect(out.slice(-3)).toEqual([
+      expect.stringMatching(/^\[stage1: watching 1 device\(s\) for reboot loops, up to (59|60)s left — Ctrl\+C to skip\]$/),
+      "[stage1: reboot-loop watch cut short by Ctrl+C — 1 device(s) unverified]",
+      "Stage 1 summary: total=1 ok=0 failed=0 unverified=1"
+    ])
+    const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<string, { stage1: Record<string, unknown> }>
+    expect(Object.values(state)).toMatchObject([{ stage1: { status: "unverified", error: { code: "reboot_watch_skipped" } } }])
+    expect(existsSync("var/run/provision.lock")).toBe(false)
   })
 
   it("--dry-run says dry_run=True, switches no WiFi and takes no lock", async () => {

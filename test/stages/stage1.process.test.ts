@@ -1,6 +1,7 @@
 // `provision stage1` as an operator runs it (bin/provision.mjs in a child
-// process): Ctrl+C (SIGINT) in loop mode at each point of a device's life, and
-// a second run refused while the first holds the project lock.
+// process): Ctrl+C (SIGINT) in loop mode at each point of a device's life and
+// during the end-of-run reboot-loop watch, and a second run refused while the
+// first holds the project lock.
 // Loopback block of this file: 127.60.0.0/16.
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -39,24 +40,54 @@ describe("provision stage1 as a process", () => {
     expect(Object.values(p.state()).map((d) => d.ip)).toEqual([p.fleet.devices[0]!.ip])
   })
 
-  it("Ctrl+C during a device's reboot-loop watch: the device is finished and recorded, then exit 130", async () => {
+  it("loop with a reboot-looping 2nd device: the 3rd is provisioned without waiting, the 2nd is reported and marked; Ctrl+C twice ends the final watch: exit 130, the rest unverified", async () => {
+    // Time scale 0.01; the loop restarts the device 6 s (600 device-s) after each boot, long
+    // after the 3rd device has joined. A 30 s window keeps devices 1 and 3 on watch at the end.
     const p = await harness.start(
-      { devices: 1, faults: ["1=factory"] },
-      { config: (q) => ({ stage1: stage1Section(q, { timeouts: { stability: 60 } }) }) }
+      { devices: 3, faults: ["1-3=factory"], delays: { rebootLoopMs: 600_000 } },
+      { config: (q) => ({ stage1: stage1Section(q, { timeouts: { stability: 30 } }) }) }
     )
     const run = provision(p.dir, ["stage1", "--loop", "--wifi-sim", p.fleet.controlUrl!])
-    await until(() => run.stdout().includes("[stage1: device joined WiFi at"), 30_000, "device joined")
+    const count = (text: string) => run.stdout().split(text).length - 1
+    // The 2nd device handled (by signal strength, so found from what Stage 1 did) starts looping.
+    const configured = () =>
+      p.fleet.devices
+        .flatMap((d) => p.fleet.state(d.index)!.rpcLog.filter((e) => e.method === "WiFi.SetConfig").map((e) => ({ d, at: e.at })).slice(0, 1))
+        .sort((a, b) => a.at.localeCompare(b.at))
+    await until(() => configured().length >= 2, 30_000, "second device configured")
+    const second = configured()[1]!.d
+    const looping = { mac: second.mac, ssid: second.apSsid }
+    expect(await p.fleet.addFaults(looping.mac, ["reboot_loop"])).toMatchObject({ _tag: "Right" })
+    await until(() => run.stdout().includes("reboot loop"), 30_000, "reboot loop reported")
+    expect(count("[stage1: device joined WiFi at")).toBe(3)
+    run.child.kill("SIGINT")
+    await until(() => run.stdout().includes("for reboot loops, up to"), 10_000, "final watch line")
     run.child.kill("SIGINT")
     expect(await run.exited).toBe(130)
+
     const lines = run.stdout().trim().split("\n")
-    const ssid = p.fleet.devices[0]!.apSsid
+    const joined = lines.flatMap((l, i) => (l.startsWith("[stage1: device joined WiFi at") ? [i] : []))
+    const loopLine = lines.findIndex((l) => l.startsWith(`[stage1: failed ${looping.ssid}: `))
+    expect(joined).toHaveLength(3)
+    // Not blocked by the 2nd device's window: the 3rd joined before the 2nd was found looping.
+    expect(joined[2]!).toBeLessThan(loopLine)
+    expect(lines[loopLine]).toContain("reboot loop")
+    expect(lines[loopLine]).toContain("10 s reset (short press), not the factory reset")
     expect(lines.slice(-3)).toEqual([
-      `[stage1: stopping — finishing ${ssid} first (Ctrl+C again aborts it)]`,
-      "[stage1: reboot-loop watch cut short by Ctrl+C]",
-      "Stage 1 summary: total=1 ok=1 failed=0"
+      expect.stringMatching(/^\[stage1: watching 2 device\(s\) for reboot loops, up to \d+s left — Ctrl\+C to skip\]$/),
+      "[stage1: reboot-loop watch cut short by Ctrl+C — 2 device(s) unverified]",
+      "Stage 1 summary: total=3 ok=0 failed=1 unverified=2"
     ])
-    expect(Object.values(p.state()).map((d) => d.ip)).toEqual([p.fleet.devices[0]!.ip])
+    // Every device keeps its entry; the looping one marked failed with the reason, the others unverified.
+    const entries = Object.entries(p.state())
+    expect(entries).toHaveLength(3)
+    const stage1 = (mac: string) => entries.find(([key]) => key.replace(/[^0-9A-Fa-f]/g, "").toUpperCase() === mac)![1].stage1 as Record<string, unknown>
+    expect(stage1(looping.mac)).toMatchObject({ status: "failed", error: { code: "reboot_loop" } })
+    for (const other of p.fleet.devices.filter((d) => d.mac !== looping.mac)) {
+      expect(stage1(other.mac)).toMatchObject({ status: "unverified", error: { code: "reboot_watch_skipped" } })
+    }
     expect(existsSync(lockFile(p.dir))).toBe(false)
+    expect(p.fleet.apLink()).toBeNull()
   })
 
   it("a second Ctrl+C aborts the device in progress: reported as interrupted with what to do, WiFi restored, lock released, nothing recorded, exit 130", async () => {
