@@ -5,11 +5,19 @@
  */
 import { randomInt } from "node:crypto"
 import { digestResponse, DIGEST_USER, ha2For, parseAuthParams, sha256Hex } from "../../src/shelly/digest.js"
-import type { JsonObject, SimDevice } from "./device.js"
+import type { JsonObject, NonceState, SimDevice } from "./device.js"
 
-/** Firmware 2.x: a nonce stays valid for an hour and up to 30,000 uses. */
-const nonceLifetimeMs = 60 * 60 * 1000
+/** Firmware 2.x: a nonce stays valid for an hour (`SimDevice.nonceLifetimeMs`) and up to 30,000 uses. */
 const nonceMaxUses = 30_000
+/**
+ * How far below the highest `nc` seen a not-yet-used `nc` is still accepted.
+ * The HTTP channel takes up to 6 requests at once, each on its own
+ * connection, so a client numbering them in order cannot make them arrive in
+ * order; a strict "must exceed the last one" rule would refuse honest
+ * concurrent requests. Each `nc` is still accepted only once (RFC 7616's
+ * replay protection). The exact rule of real firmware is not documented.
+ */
+const ncWindow = 32
 /** Bounded per device so a client that never authenticates cannot grow memory. */
 const maxNonces = 32
 
@@ -23,14 +31,35 @@ export const issueNonce = (device: SimDevice): string => {
     const oldest = device.nonces.keys().next().value
     if (oldest !== undefined) device.nonces.delete(oldest)
   }
-  device.nonces.set(nonce, { expiresAt: Date.now() + nonceLifetimeMs, lastNc: 0, uses: 0 })
+  const lifetimeMs = device.nonceLifetimeMs * device.timeScale
+  device.nonces.set(nonce, { expiresAt: Date.now() + lifetimeMs, highestNc: 0, window: 0, uses: 0 })
   return nonce
 }
 
-export const challengeHeader = (device: SimDevice): string =>
-  `Digest qop="auth", realm="${device.reportedId}", nonce="${issueNonce(device)}", algorithm=SHA-256`
+/** The `WWW-Authenticate` value of a 401; counted per device so tests can see what auth cost. */
+export const challengeHeader = (device: SimDevice): string => {
+  device.authChallenges += 1
+  return `Digest qop="auth", realm="${device.reportedId}", nonce="${issueNonce(device)}", algorithm=SHA-256`
+}
 
-/** Accepts the nonce for this `nc` (must grow per nonce, so a captured request cannot be replayed). */
+/** Records `nc` as used in `state`; false when it was used before or lies below the window. */
+const takeNc = (state: NonceState, nc: number): boolean => {
+  if (nc > state.highestNc) {
+    const shift = nc - state.highestNc
+    // `<<` takes its count mod 32, hence the explicit cases.
+    state.window = shift > ncWindow ? 0 : shift === ncWindow ? 0x80000000 : ((state.window << shift) | (1 << (shift - 1))) >>> 0
+    state.highestNc = nc
+    return true
+  }
+  const below = state.highestNc - 1 - nc
+  if (below < 0 || below >= ncWindow) return false
+  const bit = (1 << below) >>> 0
+  if ((state.window & bit) !== 0) return false
+  state.window = (state.window | bit) >>> 0
+  return true
+}
+
+/** Accepts the nonce with this `nc`: issued here, not expired or used up, and that `nc` not used before. */
 const acceptNonce = (device: SimDevice, nonce: string, nc: number): boolean => {
   const state = device.nonces?.get(nonce)
   if (state === undefined) return false
@@ -38,11 +67,32 @@ const acceptNonce = (device: SimDevice, nonce: string, nc: number): boolean => {
     device.nonces?.delete(nonce)
     return false
   }
-  if (!Number.isInteger(nc) || nc <= state.lastNc) return false
-  state.lastNc = nc
+  if (!Number.isInteger(nc) || nc < 1) return false
+  if (!takeNc(state, nc)) {
+    device.ncRefused += 1
+    return false
+  }
   state.uses += 1
   return true
 }
+
+/** What the device's auth state looks like from outside (no nonce values, nothing secret). */
+export interface AuthState {
+  readonly enabled: boolean
+  /** 401 challenges sent since the fleet started. */
+  readonly challenges: number
+  /** Signed requests refused for a reused (or too old) `nc`. */
+  readonly ncRefused: number
+  /** Live nonces, oldest first: highest `nc` accepted and accepted uses. */
+  readonly nonces: ReadonlyArray<{ readonly highestNc: number; readonly uses: number }>
+}
+
+export const authState = (device: SimDevice): AuthState => ({
+  enabled: device.ha1 !== null,
+  challenges: device.authChallenges,
+  ncRefused: device.ncRefused,
+  nonces: [...(device.nonces?.values() ?? [])].map((n) => ({ highestNc: n.highestNc, uses: n.uses }))
+})
 
 const sameHex = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase()
 

@@ -29,7 +29,15 @@ import {
   type RpcFailure,
   RpcTimeout
 } from "../domain/errors/shelly.js"
-import { authorizationHeader, freshCnonce, parseDigestChallenge } from "./digest.js"
+import {
+  authorizationHeader,
+  defaultNonceCacheOptions,
+  freshCnonce,
+  NonceCache,
+  type NonceCacheOptions,
+  type NonceUse,
+  parseDigestChallenge
+} from "./digest.js"
 import { isUrlNormalPath, rpcGetPath } from "./query.js"
 import { type CallOptions, type DeviceTarget, ShellyRpc, type ShellyRpcService } from "./ShellyRpc.js"
 import { ResponseFrame, RpcErrorBody, ShellyIdentity } from "./schemas.js"
@@ -39,6 +47,8 @@ export interface ShellyRpcConfig {
   readonly defaultTimeout: Duration.DurationInput
   /** `src` of JSON-RPC frames; the device echoes it as `dst`. */
   readonly source: string
+  /** Digest nonce reuse per device; defaults: 10,000 devices, 50 min, 30,000 uses per nonce. */
+  readonly nonceCache?: Partial<NonceCacheOptions> | undefined
 }
 
 export const defaultShellyRpcConfig: ShellyRpcConfig = { defaultTimeout: "5 seconds", source: "fleet-provision" }
@@ -283,9 +293,30 @@ const exchange = (
 export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig): ShellyRpcService => {
   let nextFrameId = 1
 
+  // Per client instance, never module-wide: each layer build starts empty,
+  // and its size is bounded however many devices one run meets.
+  const nonces = new NonceCache({ ...defaultNonceCacheOptions, ...config.nonceCache })
+  /** Authenticated calls under way per device (host:port). */
+  const authInFlight = new Map<string, number>()
+
+  const sign = (outgoing: Outgoing, use: NonceUse, password: Redacted.Redacted<string>): string =>
+    authorizationHeader({
+      challenge: use.challenge,
+      password: Redacted.value(password),
+      httpMethod: outgoing.method,
+      uri: outgoing.path,
+      cnonce: freshCnonce(),
+      nc: use.nc
+    })
+
   /**
-   * Runs one call: an exchange, and after a 401 with a password exactly one
-   * more with a digest Authorization; the whole call under one timeout.
+   * Runs one call under one timeout. With a password and a cached nonce for
+   * the device, the first exchange is signed already (nc one higher than the
+   * last use); otherwise it goes out unsigned. A 401 to it (no nonce yet,
+   * nonce expired, device rebooted, password changed) brings a fresh
+   * challenge: exactly one more exchange signed with that, and a 401 to
+   * that one is `AuthRequired`. So N calls to a protected device cost N + 1
+   * exchanges instead of 2N while the nonce lives.
    */
   const run = (
     target: DeviceTarget,
@@ -296,27 +327,49 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
     const timeoutMs = Duration.toMillis(Duration.decode(options?.timeout ?? config.defaultTimeout))
     const connectTimeoutMs = options?.connectTimeout === undefined ? undefined : Duration.toMillis(Duration.decode(options.connectTimeout))
     return Effect.suspend(() => {
-      const link: Link = { connected: false, deadline: performance.now() + timeoutMs, timeoutMs, connectTimeoutMs }
-      const withAuth = Effect.flatMap(exchange(target, ctx, outgoing, undefined, link), (first) => {
+      const now = performance.now()
+      const link: Link = { connected: false, deadline: now + timeoutMs, timeoutMs, connectTimeoutMs }
+      const password = target.password
+      // `ctx.device` is the target's host:port, the device the nonce belongs to.
+      const key = ctx.device
+      if (password === undefined) {
+        return Effect.flatMap(exchange(target, ctx, outgoing, undefined, link), (only) =>
+          only.status === 401
+            ? Effect.fail(
+                new AuthRequired({ ...ctx, passwordSent: false, realm: parseDigestChallenge(only.wwwAuthenticate)?.realm ?? null })
+              )
+            : Effect.succeed(only)
+        )
+      }
+      // Only one signed-up-front call per device at a time: some firmware
+      // wants a nonce's nc values in order, and parallel requests can overtake
+      // each other on the way. The others go unsigned and pay the 401.
+      const alone = (authInFlight.get(key) ?? 0) === 0
+      const cached = alone ? nonces.next(key, now) : undefined
+      const upFront = cached === undefined ? undefined : sign(outgoing, cached, password)
+      authInFlight.set(key, (authInFlight.get(key) ?? 0) + 1)
+      return Effect.flatMap(exchange(target, ctx, outgoing, upFront, link), (first) => {
         if (first.status !== 401) return Effect.succeed(first)
         const challenge = parseDigestChallenge(first.wwwAuthenticate)
-        if (target.password === undefined || challenge === undefined) {
-          return Effect.fail(new AuthRequired({ ...ctx, passwordSent: false, realm: challenge?.realm ?? null }))
+        if (challenge === undefined) {
+          if (upFront !== undefined) nonces.forget(key)
+          return Effect.fail(new AuthRequired({ ...ctx, passwordSent: upFront !== undefined, realm: null }))
         }
-        const authorization = authorizationHeader({
-          challenge,
-          password: Redacted.value(target.password),
-          httpMethod: outgoing.method,
-          uri: outgoing.path,
-          cnonce: freshCnonce()
-        })
-        return Effect.flatMap(exchange(target, ctx, outgoing, authorization, link), (second) =>
+        const use = nonces.fresh(key, challenge, performance.now())
+        return Effect.flatMap(exchange(target, ctx, outgoing, sign(outgoing, use, password), link), (second) =>
           second.status === 401
             ? Effect.fail(new AuthRequired({ ...ctx, passwordSent: true, realm: challenge.realm }))
             : Effect.succeed(second)
         )
-      })
-      return withAuth
+      }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            const left = (authInFlight.get(key) ?? 1) - 1
+            if (left === 0) authInFlight.delete(key)
+            else authInFlight.set(key, left)
+          })
+        )
+      )
     })
   }
 

@@ -66,7 +66,7 @@ export interface AuthorizationInput {
   /** Request target as sent: path plus query. */
   readonly uri: string
   readonly cnonce: string
-  /** Nonce count; Shelly answers every request with a fresh nonce, so 1. */
+  /** Nonce count: 1 for a fresh nonce, one more per reuse (`NonceCache`). */
   readonly nc?: number
 }
 
@@ -75,7 +75,7 @@ const quote = (value: string): string => `"${value.replace(/["\\]/g, "\\$&")}"`
 /** The `Authorization` header value for one request. */
 export const authorizationHeader = (input: AuthorizationInput): string => {
   const { challenge, cnonce, httpMethod, password, uri } = input
-  const nc = (input.nc ?? 1).toString(16).padStart(8, "0")
+  const nc = formatNc(input.nc ?? 1)
   const qop = "auth"
   const response = digestResponse({
     ha1: ha1For(challenge.realm, password),
@@ -121,4 +121,90 @@ export const verifyAuthorization = (args: {
     ha2: ha2For(args.httpMethod, p.uri)
   })
   return expected === p.response.toLowerCase()
+}
+
+/** `nc` as the header carries it: 8 lowercase hex digits. */
+export const formatNc = (nc: number): string => nc.toString(16).padStart(8, "0")
+
+export interface NonceCacheOptions {
+  /** Devices remembered at most; the least recently used one goes first. */
+  readonly maxEntries: number
+  /**
+   * A cached challenge older than this is not reused. Firmware 2.x keeps a
+   * nonce for 1 h; a margin below that keeps a nonce about to expire from
+   * costing a 401 on a slow fleet run.
+   */
+  readonly maxAgeMs: number
+  /** Uses per nonce at most (firmware 2.x: 30,000). */
+  readonly maxUses: number
+}
+
+export const defaultNonceCacheOptions: NonceCacheOptions = {
+  maxEntries: 10_000,
+  maxAgeMs: 50 * 60 * 1000,
+  maxUses: 30_000
+}
+
+interface NonceEntry {
+  readonly challenge: DigestChallenge
+  /** The last `nc` handed out for this nonce. */
+  nc: number
+  readonly obtainedAt: number
+}
+
+/** A nonce to sign one request with. */
+export interface NonceUse {
+  readonly challenge: DigestChallenge
+  readonly nc: number
+}
+
+/**
+ * The last digest challenge per device (firmware 2.x lets a nonce be reused
+ * with a growing `nc`), so a call can sign up front instead of paying a 401
+ * round trip first. Holds no secret: nonces and realms travel in clear text.
+ *
+ * `nc` is handed out synchronously, so calls running side by side on one
+ * device never share a value for the same nonce. Bounded in size (LRU by
+ * Map insertion order) because a long-running web UI or a 10,000-device run
+ * would otherwise keep every device it ever met. Time comes from the caller
+ * (a monotonic clock in the client) so the ageing rule is testable without
+ * waiting.
+ */
+export class NonceCache {
+  private readonly entries = new Map<string, NonceEntry>()
+
+  constructor(private readonly options: NonceCacheOptions = defaultNonceCacheOptions) {}
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  /** The cached challenge for `key` with its next `nc`; undefined when none is usable. */
+  next(key: string, now: number): NonceUse | undefined {
+    const entry = this.entries.get(key)
+    if (entry === undefined) return undefined
+    this.entries.delete(key)
+    if (now - entry.obtainedAt > this.options.maxAgeMs || entry.nc >= this.options.maxUses) return undefined
+    entry.nc += 1
+    this.entries.set(key, entry)
+    return { challenge: entry.challenge, nc: entry.nc }
+  }
+
+  /**
+   * Records a challenge just received and claims its first use (nc 1) for
+   * the request that answers it. Replaces whatever `key` held.
+   */
+  fresh(key: string, challenge: DigestChallenge, now: number): NonceUse {
+    this.entries.delete(key)
+    this.entries.set(key, { challenge, nc: 1, obtainedAt: now })
+    if (this.entries.size > this.options.maxEntries) {
+      const oldest = this.entries.keys().next()
+      if (oldest.done !== true) this.entries.delete(oldest.value)
+    }
+    return { challenge, nc: 1 }
+  }
+
+  forget(key: string): void {
+    this.entries.delete(key)
+  }
 }
