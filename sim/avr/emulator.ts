@@ -1,6 +1,6 @@
 import { type AvrMcu, findAvrMcu } from "../../src/flash/avr/mcus.js"
-import { type AppIdentity, bootBanner, LineReader, type McuSelfTests, selfTestReply, versionIn } from "./appConsole.js"
-import { ByteMachine, type ByteProtocol, openSocatPair, PacedUart } from "./uart.js"
+import { type AppIdentity, type ByteProtocol, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import { PacedLink } from "../pacedLink.js"
 
 /**
  * Emulated Arduino (optiboot, STK500v1 subset) on the device end of a pty.
@@ -14,13 +14,20 @@ import { ByteMachine, type ByteProtocol, openSocatPair, PacedUart } from "./uart
  *
  * Protocol, as optiboot answers: every command ends with CRC_EOP (0x20);
  * replies are INSYNC (0x14) [data] OK (0x10). GET_SYNC 0x30, GET_PARAMETER 0x41
- * (0x81 major 8, 0x82 minor 3, others 0x03), SET_DEVICE 0x42 (20 bytes ignored),
+ * (0x81 major 4, 0x82 minor 4: the optiboot 4.4 an Uno ships with; others 0x03), SET_DEVICE 0x42 (20 bytes ignored),
  * SET_DEVICE_EXT 0x45 (5), ENTER/LEAVE_PROGMODE 0x50/0x51, LOAD_ADDRESS 0x55
  * (little-endian WORD address), UNIVERSAL 0x56 (4 bytes, answers 0x00),
- * PROG_PAGE 0x64 (length big-endian, memtype 'F'/'E', data), READ_PAGE 0x74,
- * READ_SIGN 0x75. A missing CRC_EOP gets no answer (optiboot would watchdog-reset
+ * PROG_PAGE 0x64 (length, memtype 'F'/'E', data), READ_PAGE 0x74, READ_SIGN 0x75.
+ * Lengths: optiboot keeps only the low byte (a uint8 loop counter, 0 = 256), so a
+ * READ_PAGE reads up to 256 bytes. A missing CRC_EOP gets no answer (optiboot would watchdog-reset
  * into the app; here the bootloader just waits for the next command).
- * PROG_PAGE erases and writes the whole page (optiboot's page erase + write);
+ * PROG_PAGE erases and writes the whole page, with optiboot 4.4's timing when
+ * `programTiming` is on (the default when paced): the page erase starts as soon as
+ * the length arrives and runs while the data comes in (not in the NRWW section,
+ * the top 4 KiB of a 328P, where it waits for the data), INSYNC goes out at the
+ * command's end, OK after the page write. Erase and write take `pageWriteMs` each
+ * (ATmega328P datasheet, SPM page erase / page write: 3.7–4.5 ms; 4.5 used).
+ * `stats.busyMs` adds up how long the host had to wait for that beyond the wire;
  * the optiboot section at the top of flash is lock-bit protected: writes there
  * are dropped. LEAVE_PROGMODE "boots" the app: a banner at `appBaud` and the
  * factory self-test console (see ./appConsole.ts).
@@ -71,8 +78,10 @@ export interface AvrEmulatorOptions {
   readonly faults?: ReadonlyArray<AvrFault | string>
   readonly tests?: McuSelfTests
   readonly firmwareName?: string
-  /** Milliseconds one PROG_PAGE takes to program (ATmega328P: ~4.5 ms erase+write); default 0. */
-  readonly pageProgramMs?: number
+  /** Page erase and page write time each, in ms (datasheet 3.7–4.5); default 4.5. */
+  readonly pageWriteMs?: number
+  /** Whether flash programming takes its time; default: when paced. */
+  readonly programTiming?: boolean
   readonly startIn?: "bootloader" | "app"
 }
 
@@ -81,6 +90,8 @@ export type AvrState = "bootloader" | "app" | "stopped"
 export interface AvrEmulatorStats {
   bytesIn: number
   bytesOut: number
+  /** Milliseconds the host waited on flash programming beyond the wire time. */
+  busyMs: number
   commands: Record<string, number>
   pagesWritten: number
   pagesRead: number
@@ -94,6 +105,8 @@ export interface AvrEmulatorHandle {
   readonly flash: Uint8Array
   readonly eeprom: Uint8Array
   readonly stats: AvrEmulatorStats
+  /** The paced line's own figures (round trips, timer lateness). */
+  readonly line: PacedLink["stats"]
   readonly console: () => string
   readonly waitFor: (text: string, timeoutMs?: number) => Promise<void>
   /** What the DTR auto-reset does on a real board: back into optiboot (or straight into the app). */
@@ -123,27 +136,12 @@ export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<Avr
 
   const flash = new Uint8Array(mcu.flashBytes).fill(0xff)
   const eeprom = new Uint8Array(mcu.eepromBytes).fill(0xff)
-  const stats: AvrEmulatorStats = { bytesIn: 0, bytesOut: 0, commands: {}, pagesWritten: 0, pagesRead: 0, boots: 0, appLines: 0 }
-  let state: AvrState = "bootloader"
-  let consoleText = ""
+  const stats: AvrEmulatorStats = { bytesIn: 0, bytesOut: 0, busyMs: 0, commands: {}, pagesWritten: 0, pagesRead: 0, boots: 0, appLines: 0 }
   let progPages = 0
-  const uart = await PacedUart.open(options.devicePath, { pace: options.pace ?? true, baud, bitsPerByte: 10 })
-
-  const send = (...parts: Array<ArrayLike<number>>) => {
-    const total = parts.reduce((n, p) => n + p.length, 0)
-    const out = new Uint8Array(total)
-    let at = 0
-    for (const p of parts) {
-      out.set(p, at)
-      at += p.length
-    }
-    stats.bytesOut += out.length
-    uart.write(out)
-  }
-  const print = (text: string) => {
-    consoleText += text
-    send(Buffer.from(text, "latin1"))
-  }
+  const pace = options.pace ?? true
+  const timing = options.programTiming ?? pace
+  const spmMs = options.pageWriteMs ?? 4.5
+  const link = await PacedLink.open(options.devicePath, { pace, baud, bitsPerByte: 10, owner: "AVR emulator" })
 
   const app = (): AppIdentity => ({
     chip: mcu.name,
@@ -151,16 +149,6 @@ export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<Avr
     firmwareName: options.firmwareName ?? "factory-app",
     version: versionIn(flash.subarray(0, mcu.flashBytes - mcu.bootBytes))
   })
-  const bootApp = () => {
-    state = "app"
-    machine.stop()
-    uart.baud = appBaud
-    lines.clear()
-    stats.boots++
-    // An erased chip runs off the end of flash into the bootloader again: no banner.
-    if (flash.subarray(0, 4).every((b) => b === 0xff)) return
-    setTimeout(() => state === "app" && print(bootBanner(app())), 20)
-  }
 
   function* optiboot(): ByteProtocol {
     let address = 0 // byte address
@@ -190,7 +178,7 @@ export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<Avr
       switch (command) {
         case 0x41: {
           const [which] = yield 1
-          reply = [which === 0x81 ? 8 : which === 0x82 ? 3 : 0x03]
+          reply = [which === 0x81 ? 4 : which === 0x82 ? 4 : 0x03]
           break
         }
         case 0x42:
@@ -210,30 +198,34 @@ export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<Avr
           break
         case 0x64: {
           const head = yield 3
-          const length = (head[0]! << 8) | head[1]!
-          const data = length > 0 ? yield length : new Uint8Array(0)
+          const length = head[1]! || 256
+          const data = yield length
           const [eop] = yield 1
           if (eop !== STK.CRC_EOP) continue
-          if (options.pageProgramMs) {
-            const until = performance.now() + options.pageProgramMs
-            setTimeout(() => send([STK.INSYNC, STK.OK]), Math.max(0, until - performance.now()))
-            programPage(head[2]!, data)
+          programPage(head[2]!, data)
+          mcuConsole.send([STK.INSYNC])
+          if (!timing || head[2] === 0x45) {
+            mcuConsole.send([STK.OK])
             continue
           }
-          programPage(head[2]!, data)
-          send([STK.INSYNC, STK.OK])
+          // The bytes are handed over when the whole command has arrived: date the erase start back to the length byte.
+          const end = performance.now()
+          const eraseDone = address < mcu.nrwwStart ? end - link.byteTimeMs(length + 1) + spmMs : end + spmMs
+          const written = Math.max(end, eraseDone) + spmMs
+          stats.busyMs += written - end
+          mcuConsole.sendAt(written, [STK.OK])
           continue
         }
         case 0x74: {
           const head = yield 3
-          const length = (head[0]! << 8) | head[1]!
+          const length = head[1]! || 256
           const [eop] = yield 1
           if (eop !== STK.CRC_EOP) continue
           const memory = head[2] === 0x45 ? eeprom : flash
           const out = new Uint8Array(length).fill(0xff)
           out.set(memory.subarray(address, address + length))
           stats.pagesRead++
-          send([STK.INSYNC], out, [STK.OK])
+          mcuConsole.send([STK.INSYNC], out, [STK.OK])
           continue
         }
         case 0x75:
@@ -248,91 +240,48 @@ export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<Avr
       }
       const [eop] = yield 1
       if (eop !== STK.CRC_EOP) continue
-      send([STK.INSYNC], reply, [STK.OK])
+      mcuConsole.send([STK.INSYNC], reply, [STK.OK])
       if (leave) {
         // optiboot arms a 16 ms watchdog and the reset starts the app.
-        setTimeout(() => state === "bootloader" && bootApp(), 16)
+        mcuConsole.bootAppIn(16)
         return
       }
     }
   }
 
-  const machine = new ByteMachine(optiboot)
-  const lines = new LineReader((line) => {
-    stats.appLines++
-    if (line === "reboot") return bootApp()
-    print(`${selfTestReply(line, app(), options.tests ?? {}, failing)}\r\n`)
+  const mcuConsole = new McuConsole({
+    label: "AVR emulator",
+    link,
+    bootloader: optiboot,
+    bootloaderBaud: baud,
+    appBaud,
+    stats,
+    identity: app,
+    // An erased chip runs off the end of flash into the bootloader again: no banner.
+    blank: () => flash.subarray(0, 4).every((b) => b === 0xff),
+    tests: options.tests ?? {},
+    failing
   })
-  uart.onReceive = (chunk) => {
-    stats.bytesIn += chunk.length
-    if (state === "bootloader") machine.feed(chunk)
-    else if (state === "app") lines.feed(chunk)
-  }
-
-  const reset = (into: "bootloader" | "app" = "bootloader") => {
-    if (state === "stopped") return
-    uart.discardQueued()
-    if (into === "app") return bootApp()
-    state = "bootloader"
-    uart.baud = baud
-    machine.restart()
-  }
-  if (options.startIn === "app") bootApp()
-  else reset("bootloader")
+  mcuConsole.reset(options.startIn === "app" ? "app" : "bootloader")
 
   return {
     mcu,
     get state() {
-      return state
+      return mcuConsole.state
     },
     flash,
     eeprom,
     stats,
-    console: () => consoleText,
-    waitFor: (text, timeoutMs = 5000) =>
-      new Promise((resolve, reject) => {
-        const deadline = Date.now() + timeoutMs
-        const check = () => {
-          if (consoleText.includes(text)) return resolve()
-          if (Date.now() > deadline) return reject(new Error(`AVR emulator: "${text}" not printed within ${timeoutMs} ms`))
-          setTimeout(check, 10)
-        }
-        check()
-      }),
-    reset,
-    stop: async () => {
-      state = "stopped"
-      machine.stop()
-      await uart.close()
-    }
+    line: link.stats,
+    console: () => mcuConsole.console(),
+    waitFor: (text, timeoutMs) => mcuConsole.waitFor(text, timeoutMs),
+    reset: (into) => mcuConsole.reset(into),
+    stop: () => mcuConsole.stop()
   }
 }
 
-export interface AvrBoard {
-  readonly hostPath: string
-  readonly devicePath: string
-  readonly emulator: AvrEmulatorHandle
-  readonly unplug: () => Promise<void>
-  readonly stop: () => Promise<void>
-}
+export type AvrBoard = PtyBoard<AvrEmulatorHandle>
 
 /** A socat pty pair plus the emulator on its device end. */
-export const startAvrBoard = async (options: Omit<AvrEmulatorOptions, "devicePath">): Promise<AvrBoard> => {
-  const pair = await openSocatPair({ prefix: "fp-avr-" })
-  try {
-    const emulator = await startAvrEmulator({ ...options, devicePath: pair.devicePath })
-    return {
-      hostPath: pair.hostPath,
-      devicePath: pair.devicePath,
-      emulator,
-      unplug: pair.kill,
-      stop: async () => {
-        await emulator.stop()
-        await pair.kill()
-      }
-    }
-  } catch (error) {
-    await pair.kill()
-    throw error
-  }
-}
+export const startAvrBoard = (options: Omit<AvrEmulatorOptions, "devicePath">): Promise<AvrBoard> =>
+  startOnPty("fp-avr-", (devicePath) => startAvrEmulator({ ...options, devicePath }))

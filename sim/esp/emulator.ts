@@ -1,6 +1,6 @@
 import { chipProfile, formatMac, parseMacText } from "./chips.js"
 import { normaliseFaults } from "./faults.js"
-import { PacedLink } from "./link.js"
+import { PacedLink } from "../pacedLink.js"
 import { EspMachine } from "./machine.js"
 import type { EspEmulatorHandle, EspEmulatorOptions } from "./types.js"
 
@@ -38,13 +38,15 @@ export const startEspEmulator = async (options: EspEmulatorOptions): Promise<Esp
       }
     }
   )
-  link = await PacedLink.open(
-    options.devicePath,
-    options.pace ?? true,
-    romBaud,
-    (chunk) => machine.receive(chunk),
-    (length) => machine.countIncoming(length)
-  )
+  link = await PacedLink.open(options.devicePath, {
+    pace: options.pace ?? true,
+    baud: romBaud,
+    bitsPerByte: 10,
+    slackMs: 0.5,
+    owner: "ESP emulator",
+    onReceive: (chunk) => machine.receive(chunk),
+    onRawReceive: (length) => machine.countIncoming(length)
+  })
   if (options.startIn === "app") machine.boot("poweron")
 
   let stopped = false

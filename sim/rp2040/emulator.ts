@@ -4,8 +4,8 @@ import { createServer, type Server } from "node:net"
 import { dirname, join } from "node:path"
 import { Either } from "effect"
 import { parseUf2, RP2040_FAMILY_ID, uf2ToImage } from "../../src/flash/formats/uf2.js"
-import { type AppIdentity, bootBanner, LineReader, type McuSelfTests, selfTestReply, versionIn } from "../avr/appConsole.js"
-import { PacedUart } from "../avr/uart.js"
+import { type AppIdentity, bootBanner, LineReader, type McuSelfTests, selfTestReply, versionIn } from "../appConsole.js"
+import { PacedLink } from "../pacedLink.js"
 import { openSocatPair, type SocatPair } from "../pty.js"
 
 /**
@@ -23,7 +23,7 @@ import { openSocatPair, type SocatPair } from "../pty.js"
  * The ROM takes a UF2 once every block (`numBlocks`) of the RP2040 family
  * (0xe48bff56) has arrived, in any file name, like the real MSC driver; other
  * families and non-UF2 files are absorbed and ignored. The app on the CDC port
- * speaks the factory self-test console (../avr/appConsole.ts); `id` answers the
+ * speaks the factory self-test console (../appConsole.ts); `id` answers the
  * 64-bit flash unique id (16 hex digits). USB has no line rate: no pacing.
  * Output written before the host opens the port is lost, as on a real Pico
  * (serialport flushes on open): hosts ask (`info`, `id`) rather than wait for a banner.
@@ -123,7 +123,7 @@ export const startPicoBoard = async (options: PicoOptions): Promise<PicoHandle> 
   let flash: Uint8Array = new Uint8Array(0)
   let consoleText = ""
   let poller: NodeJS.Timeout | undefined
-  let cdc: { pair: SocatPair; uart: PacedUart } | undefined
+  let cdc: { pair: SocatPair; uart: PacedLink } | undefined
   const seen = new Map<string, number>()
 
   const app = (): AppIdentity => ({ chip: "RP2040", uniqueId, firmwareName: options.firmwareName ?? "factory-app", version: versionIn(flash) })
@@ -298,7 +298,7 @@ export const startPicoBoard = async (options: PicoOptions): Promise<PicoHandle> 
       link(byIdTty, options.cdcPath)
     }
     await enumerate("app")
-    const uart = await PacedUart.open(pair.devicePath, { pace: false, baud: 115200, bitsPerByte: 10 })
+    const uart = await PacedLink.open(pair.devicePath, { pace: false, baud: 115200, bitsPerByte: 10 })
     cdc = { pair, uart }
     stats.boots++
     const lines = new LineReader((line) => {

@@ -1,5 +1,5 @@
-import { type AppIdentity, bootBanner, LineReader, type McuSelfTests, selfTestReply, versionIn } from "../avr/appConsole.js"
-import { ByteMachine, type ByteProtocol, openSocatPair, PacedUart } from "../avr/uart.js"
+import { type AppIdentity, type ByteProtocol, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import { PacedLink } from "../pacedLink.js"
 
 /**
  * Emulated STM32F103 system-memory bootloader (AN3155, USART) on a pty.
@@ -22,7 +22,14 @@ import { ByteMachine, type ByteProtocol, openSocatPair, PacedUart } from "../avr
  * pages), RAM 0x20000000 (20 KiB), flash-size register 0x1FFFF7E0, UID 0x1FFFF7E8,
  * option bytes 0x1FFFF800; other addresses NACK.
  * GO into flash "boots" the app at `appBaud` (banner + factory self-test console,
- * ./../avr/appConsole.ts; `id` answers the UID).
+ * ../appConsole.ts; `id` answers the UID).
+ *
+ * Flash timing (`programTiming`, on by default when paced), STM32F103 datasheet
+ * "Flash memory characteristics": a 16-bit write takes 40–70 µs (52.5 typical),
+ * so WRITE_MEMORY of 256 bytes ACKs 128 × 52.5 µs = 6.7 ms after its checksum;
+ * a 1 KiB page erase and a mass erase take 20–40 ms (20 used, the datasheet's
+ * best case, so a page-by-page eraser like stm32flash is not penalised).
+ * `stats.busyMs` adds up how long the host waited for that beyond the wire.
  *
  * Faults: `no_sync`, `pid:<hex>`, `write_nack:<n>` (the n-th WRITE_MEMORY data stage
  * answers NACK, nothing written), `verify_error:<n>` (the n-th written block gets one
@@ -67,8 +74,12 @@ export interface Stm32EmulatorOptions {
   readonly faults?: ReadonlyArray<Stm32Fault | string>
   readonly tests?: McuSelfTests
   readonly firmwareName?: string
-  /** Milliseconds a WRITE_MEMORY of 256 bytes takes to program; default 0. */
-  readonly blockProgramMs?: number
+  /** Whether flash programming and erasing take their time; default: when paced. */
+  readonly programTiming?: boolean
+  /** One 16-bit flash write, µs (datasheet 40–70, typical 52.5). */
+  readonly halfWordProgramUs?: number
+  /** One page erase, and a mass erase, ms (datasheet 20–40). */
+  readonly eraseMs?: number
 }
 
 export type Stm32State = "bootloader" | "app" | "stopped"
@@ -76,6 +87,8 @@ export type Stm32State = "bootloader" | "app" | "stopped"
 export interface Stm32EmulatorStats {
   bytesIn: number
   bytesOut: number
+  /** Milliseconds the host waited on flash programming / erasing beyond the wire time. */
+  busyMs: number
   commands: Record<string, number>
   blocksWritten: number
   erases: number
@@ -89,6 +102,8 @@ export interface Stm32EmulatorHandle {
   readonly state: Stm32State
   readonly flash: Uint8Array
   readonly stats: Stm32EmulatorStats
+  /** The paced line's own figures (round trips, timer lateness). */
+  readonly line: PacedLink["stats"]
   readonly console: () => string
   readonly waitFor: (text: string, timeoutMs?: number) => Promise<void>
   /** NRST with BOOT0 high (`bootloader`) or low (`app`). */
@@ -136,20 +151,19 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
   info[1] = flashKiB >> 8
   info.set(Buffer.from(uid, "hex"), 8)
   const optionBytes = Uint8Array.from([0xa5, 0x5a, 0xff, 0x00, 0xff, 0x00, 0xff, 0x00, 0xff, 0x00, 0xff, 0x00, 0xff, 0x00, 0xff, 0x00])
-  const stats: Stm32EmulatorStats = { bytesIn: 0, bytesOut: 0, commands: {}, blocksWritten: 0, erases: 0, boots: 0, appLines: 0 }
-  let state: Stm32State = "bootloader"
-  let consoleText = ""
+  const stats: Stm32EmulatorStats = { bytesIn: 0, bytesOut: 0, busyMs: 0, commands: {}, blocksWritten: 0, erases: 0, boots: 0, appLines: 0 }
   let writes = 0
-  const uart = await PacedUart.open(options.devicePath, { pace: options.pace ?? true, baud, bitsPerByte: 11 })
-
-  const send = (bytes: ArrayLike<number>) => {
-    const out = Uint8Array.from(bytes as ArrayLike<number>)
-    stats.bytesOut += out.length
-    uart.write(out)
-  }
-  const print = (text: string) => {
-    consoleText += text
-    send(Buffer.from(text, "latin1"))
+  const pace = options.pace ?? true
+  const timing = options.programTiming ?? pace
+  const halfWordMs = (options.halfWordProgramUs ?? 52.5) / 1000
+  const eraseMs = options.eraseMs ?? 20
+  const link = await PacedLink.open(options.devicePath, { pace, baud, bitsPerByte: 11, owner: "STM32 emulator" })
+  const send = (bytes: ArrayLike<number>) => mcuConsole.send(bytes)
+  /** The final ACK of a command that programs or erases flash for `busyMs`. */
+  const ackAfter = (busyMs: number) => {
+    if (!timing || busyMs === 0) return send([ACK])
+    stats.busyMs += busyMs
+    mcuConsole.sendAt(performance.now() + busyMs, [ACK])
   }
 
   /** The memory holding [address, address+length), with the offset into it; undefined = not mapped. */
@@ -163,15 +177,14 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
   }
 
   const app = (): AppIdentity => ({ chip: "STM32F103", uniqueId: uid, firmwareName: options.firmwareName ?? "factory-app", version: versionIn(flash) })
-  const bootApp = () => {
-    state = "app"
-    machine.stop()
-    uart.baud = appBaud
-    lines.clear()
-    stats.boots++
-    // An erased vector table (0xFFFFFFFF stack pointer) hard-faults at once: nothing printed.
-    if (flash.subarray(0, 4).every((b) => b === 0xff)) return
-    setTimeout(() => state === "app" && print(bootBanner(app())), 20)
+
+  /** Page erase one by one (each takes its erase time), or a mass erase; NACK on a bad checksum or page. */
+  const erase = (pages: ReadonlyArray<number> | "all", valid: boolean) => {
+    if (!valid || (pages !== "all" && pages.some((p) => (p + 1) * PAGE > flash.length))) return send([NACK])
+    if (pages === "all") flash.fill(0xff)
+    else for (const p of pages) flash.fill(0xff, p * PAGE, (p + 1) * PAGE)
+    stats.erases++
+    ackAfter((pages === "all" ? 1 : pages.length) * eraseMs)
   }
 
   function* readAddress(): Generator<number, number | undefined, Uint8Array> {
@@ -242,7 +255,7 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
           }
           send([ACK])
           if (address >= FLASH_BASE && address < FLASH_BASE + flash.length) {
-            setTimeout(() => state === "bootloader" && bootApp(), 5)
+            mcuConsole.bootAppIn(5)
             return
           }
           break
@@ -270,8 +283,7 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
           if (verifyErrors.delete(block)) stored[block % stored.length]! ^= 0x04
           target.mem.set(stored, target.at)
           stats.blocksWritten++
-          if (options.blockProgramMs) setTimeout(() => send([ACK]), options.blockProgramMs)
-          else send([ACK])
+          ackAfter(target.kind === "flash" ? (data.length / 2) * halfWordMs : 0)
           break
         }
         case 0x43: {
@@ -279,22 +291,12 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
           const [n] = yield 1
           if (n === 0xff) {
             const [checksum] = yield 1
-            if (checksum !== 0x00) {
-              send([NACK])
-              break
-            }
-            flash.fill(0xff)
+            erase("all", checksum === 0x00)
           } else {
             const pages = yield n! + 1
             const [checksum] = yield 1
-            if (xor(pages, n!) !== checksum || pages.some((p) => (p + 1) * PAGE > flash.length)) {
-              send([NACK])
-              break
-            }
-            for (const p of pages) flash.fill(0xff, p * PAGE, (p + 1) * PAGE)
+            erase(Array.from(pages), xor(pages, n!) === checksum)
           }
-          stats.erases++
-          send([ACK])
           break
         }
         case 0x44: {
@@ -303,23 +305,13 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
           const n = (nn[0]! << 8) | nn[1]!
           if (n >= 0xfff0) {
             const [checksum] = yield 1
-            if (checksum !== (nn[0]! ^ nn[1]!) || n < 0xfffd) {
-              send([NACK])
-              break
-            }
-            flash.fill(0xff)
+            // 0xFFFF mass, 0xFFFE bank 1, 0xFFFD bank 2: one bank here, all three erase it.
+            erase("all", checksum === (nn[0]! ^ nn[1]!) && n >= 0xfffd)
           } else {
             const raw = yield (n + 1) * 2
             const [checksum] = yield 1
-            const pages = Array.from({ length: n + 1 }, (_, i) => (raw[2 * i]! << 8) | raw[2 * i + 1]!)
-            if (xor(raw, xor(nn)) !== checksum || pages.some((p) => (p + 1) * PAGE > flash.length)) {
-              send([NACK])
-              break
-            }
-            for (const p of pages) flash.fill(0xff, p * PAGE, (p + 1) * PAGE)
+            erase(Array.from({ length: n + 1 }, (_, i) => (raw[2 * i]! << 8) | raw[2 * i + 1]!), xor(raw, xor(nn)) === checksum)
           }
-          stats.erases++
-          send([ACK])
           break
         }
         default:
@@ -329,79 +321,38 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
     }
   }
 
-  const machine = new ByteMachine(bootloader)
-  const lines = new LineReader((line) => {
-    stats.appLines++
-    if (line === "reboot") return bootApp()
-    print(`${selfTestReply(line, app(), options.tests ?? {}, failing)}\r\n`)
+  const mcuConsole = new McuConsole({
+    label: "STM32 emulator",
+    link,
+    bootloader,
+    bootloaderBaud: baud,
+    appBaud,
+    stats,
+    identity: app,
+    // An erased vector table (0xFFFFFFFF stack pointer) hard-faults at once: nothing printed.
+    blank: () => flash.subarray(0, 4).every((b) => b === 0xff),
+    tests: options.tests ?? {},
+    failing
   })
-  uart.onReceive = (chunk) => {
-    stats.bytesIn += chunk.length
-    if (state === "bootloader") machine.feed(chunk)
-    else if (state === "app") lines.feed(chunk)
-  }
-  const reset = (into: "bootloader" | "app" = "bootloader") => {
-    if (state === "stopped") return
-    uart.discardQueued()
-    if (into === "app") return bootApp()
-    state = "bootloader"
-    uart.baud = baud
-    machine.restart()
-  }
-  reset("bootloader")
+  mcuConsole.reset("bootloader")
 
   return {
     pid,
     uid,
     get state() {
-      return state
+      return mcuConsole.state
     },
     flash,
     stats,
-    console: () => consoleText,
-    waitFor: (text, timeoutMs = 5000) =>
-      new Promise((resolve, reject) => {
-        const deadline = Date.now() + timeoutMs
-        const check = () => {
-          if (consoleText.includes(text)) return resolve()
-          if (Date.now() > deadline) return reject(new Error(`STM32 emulator: "${text}" not printed within ${timeoutMs} ms`))
-          setTimeout(check, 10)
-        }
-        check()
-      }),
-    reset,
-    stop: async () => {
-      state = "stopped"
-      machine.stop()
-      await uart.close()
-    }
+    line: link.stats,
+    console: () => mcuConsole.console(),
+    waitFor: (text, timeoutMs) => mcuConsole.waitFor(text, timeoutMs),
+    reset: (into) => mcuConsole.reset(into),
+    stop: () => mcuConsole.stop()
   }
 }
 
-export interface Stm32Board {
-  readonly hostPath: string
-  readonly devicePath: string
-  readonly emulator: Stm32EmulatorHandle
-  readonly unplug: () => Promise<void>
-  readonly stop: () => Promise<void>
-}
+export type Stm32Board = PtyBoard<Stm32EmulatorHandle>
 
-export const startStm32Board = async (options: Omit<Stm32EmulatorOptions, "devicePath">): Promise<Stm32Board> => {
-  const pair = await openSocatPair({ prefix: "fp-stm32-" })
-  try {
-    const emulator = await startStm32Emulator({ ...options, devicePath: pair.devicePath })
-    return {
-      hostPath: pair.hostPath,
-      devicePath: pair.devicePath,
-      emulator,
-      unplug: pair.kill,
-      stop: async () => {
-        await emulator.stop()
-        await pair.kill()
-      }
-    }
-  } catch (error) {
-    await pair.kill()
-    throw error
-  }
-}
+export const startStm32Board = (options: Omit<Stm32EmulatorOptions, "devicePath">): Promise<Stm32Board> =>
+  startOnPty("fp-stm32-", (devicePath) => startStm32Emulator({ ...options, devicePath }))

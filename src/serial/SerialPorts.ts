@@ -24,7 +24,7 @@ export interface SerialConnection {
   readonly write: (data: Uint8Array) => Effect.Effect<void, SerialIoError>
   /** Resolves with whatever bytes are buffered, waiting up to `maxWait` for at least one. Empty on timeout. */
   readonly read: (maxWait: Duration.DurationInput) => Effect.Effect<Uint8Array, SerialIoError>
-  /** Waits until `n` bytes are buffered (or fails with SerialIoError on timeout / close). */
+  /** Waits until `n` bytes are buffered (or fails with SerialIoError on timeout / close); `Duration.infinity` arms no timer. */
   readonly readExactly: (n: number, timeout: Duration.DurationInput) => Effect.Effect<Uint8Array, SerialIoError>
   /** Drops anything buffered (input) — e.g. boot noise before a sync. */
   readonly discardInput: Effect.Effect<void>

@@ -60,7 +60,8 @@ const makeConnection = (path: string, port: SerialPort): SerialConnection => {
   const failIfGone = (operation: string) =>
     received.failure === undefined ? Effect.void : Effect.fail(ioError(operation, received.failure))
 
-  const callback = (operation: string, run: (done: (error: Error | null | undefined) => void) => void) =>
+  /** `limit`: a plain timer settles a callback that never comes (cheaper than a timeout fiber race per write). */
+  const callback = (operation: string, run: (done: (error: Error | null | undefined) => void) => void, limit?: { readonly ms: number; readonly detail: string }) =>
     Effect.flatMap(
       failIfGone(operation),
       () =>
@@ -68,15 +69,20 @@ const makeConnection = (path: string, port: SerialPort): SerialConnection => {
           let settled = false
           // A vanished port may never call back; its close event settles instead.
           const onGone = () => settle(Effect.fail(ioError(operation, received.failure ?? "port closed")))
+          const timer = limit === undefined ? undefined : setTimeout(() => settle(Effect.fail(ioError(operation, limit.detail))), limit.ms)
           const settle = (effect: Effect.Effect<void, SerialIoError>) => {
             if (settled) return
             settled = true
+            clearTimeout(timer)
             port.off("close", onGone)
             resume(effect)
           }
           port.once("close", onGone)
           run((error) => settle(error ? Effect.fail(ioError(operation, errorText(error))) : Effect.void))
-          return Effect.sync(() => port.off("close", onGone))
+          return Effect.sync(() => {
+            clearTimeout(timer)
+            port.off("close", onGone)
+          })
         })
     )
 
@@ -106,14 +112,17 @@ const makeConnection = (path: string, port: SerialPort): SerialConnection => {
   return {
     path,
     write: (data) =>
-      callback("write", (done) => {
-        port.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), done)
-      }).pipe(
-        Effect.timeoutFail({ duration: WRITE_TIMEOUT, onTimeout: () => ioError("write", "the port accepted no data for 10 s") })
+      callback(
+        "write",
+        (done) => {
+          port.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), done)
+        },
+        { ms: Duration.toMillis(WRITE_TIMEOUT), detail: "the port accepted no data for 10 s" }
       ),
     read,
     readExactly: (n, timeout) =>
-      waitFor(n).pipe(
+      // No timer for an unbounded wait: callers that bound a whole phase themselves save a fiber race per read.
+      !Duration.isFinite(Duration.decode(timeout)) ? waitFor(n) : waitFor(n).pipe(
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () =>

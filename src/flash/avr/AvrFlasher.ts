@@ -1,17 +1,26 @@
 import { Duration, Effect, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
-import { ChipMismatch, type FlashFailure, ImageInvalid, ProtocolError, SyncFailed, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
+import { ChipMismatch, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import { runReset, type ResetStep } from "../esp/reset.js"
 import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, Platform, SessionOptions, WriteReport } from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
+import { syncOrFail } from "../mcuLink.js"
 import { type AvrMcu, findAvrMcu, signatureHex, AVR_MCUS } from "./mcus.js"
-import { frame, loadAddress, progPage, readPage, STK, Stk500Link } from "./stk500.js"
+import { frame, loadAddress, progPage, readPage, STK, type StkCommand, Stk500Link } from "./stk500.js"
 
 /**
  * Arduino-style AVR boards with optiboot (STK500v1 subset), natively:
  * reset by DTR → GET_SYNC → versions → signature check → pages written with
- * LOAD_ADDRESS + PROG_PAGE → every page read back → LEAVE_PROGMODE.
+ * LOAD_ADDRESS + PROG_PAGE → everything read back in 256-byte READ_PAGEs →
+ * LEAVE_PROGMODE.
+ *
+ * Pages of the image that are all 0xFF are not written: optiboot erases a page
+ * only as part of PROG_PAGE, so the read-back decides — a skipped page that does
+ * not read back erased is written (PROG_PAGE of 0xFF erases it) and read again.
+ * The wire cost per 128-byte page is then 137 + 4 bytes to write and, per 256
+ * bytes, 9 + 260 to verify; one round trip per PROG_PAGE (the chip is busy
+ * ~4.5 ms programming) and one per READ_PAGE (see ./stk500.ts on pipelining).
  *
  * Identity: an AVR has no MAC and the ATmega328P no readable serial number, so
  * each connect makes a random serial (`identity.kind = "serial"`, 12 hex digits;
@@ -65,7 +74,10 @@ export const makeAvrFlasher = (config: Partial<AvrFlasherConfig> = {}) =>
         const link = new Stk500Link(serial)
         let signalsNote = ""
 
-        const syncOnce = link.exchange("GET_SYNC", frame(STK.GET_SYNC), 0, settings.syncTimeout)
+        const t = settings.commandTimeout
+        const one = (step: string, request: Uint8Array, dataLength: number, timeout: Duration.DurationInput = t) =>
+          Effect.map(link.exchange([{ step, request, dataLength }], timeout), (replies) => replies[0]!)
+        const syncOnce = link.link.guard(one("GET_SYNC", frame(STK.GET_SYNC), 0, settings.syncTimeout))
         const attempt = Effect.gen(function* () {
           if (options.before !== "no_reset") {
             // A pty or a bare adapter has no DTR: try to sync anyway (RESET pressed by hand).
@@ -82,24 +94,21 @@ export const makeAvrFlasher = (config: Partial<AvrFlasherConfig> = {}) =>
           yield* Effect.sleep(Duration.millis(5))
           yield* serial.discardInput
         })
-        yield* attempt.pipe(
-          Effect.retry({ schedule: Schedule.recurs(Math.max(0, options.connectAttempts - 1)), while: (e) => e._tag !== "SerialIoError" }),
-          Effect.catchIf(
-            (e) => e._tag === "FlashTimeout" || e._tag === "ProtocolError",
-            () =>
-              new SyncFailed({
-                port,
-                attempts: options.connectAttempts,
-                platform: "avr",
-                detail: `optiboot did not answer STK500 GET_SYNC (${settings.syncTries} tries per reset)${signalsNote}; check that the board auto-resets on DTR (or press RESET just before flashing) and that the baud rate matches the bootloader (Uno: 115200, older boards 57600)`
-              })
-          )
-        )
+        yield* syncOrFail(attempt, {
+          port,
+          attempts: options.connectAttempts,
+          platform: "avr",
+          detail: () =>
+            `optiboot did not answer STK500 GET_SYNC (${settings.syncTries} tries per reset)${signalsNote}; check that the board auto-resets on DTR (or press RESET just before flashing) and that the baud rate matches the bootloader (Uno: 115200, older boards 57600)`
+        })
 
-        const major = yield* link.exchange("GET_PARAMETER sw major", frame(STK.GET_PARAMETER, STK.PARAM_SW_MAJOR), 1, settings.commandTimeout)
-        const minor = yield* link.exchange("GET_PARAMETER sw minor", frame(STK.GET_PARAMETER, STK.PARAM_SW_MINOR), 1, settings.commandTimeout)
-        yield* link.exchange("ENTER_PROGMODE", frame(STK.ENTER_PROGMODE), 0, settings.commandTimeout)
-        const signature = yield* link.exchange("READ_SIGN", frame(STK.READ_SIGN), 3, settings.commandTimeout)
+        const [major, minor, signature] = yield* link.link.guard(
+          Effect.all([
+            one("GET_PARAMETER sw major", frame(STK.GET_PARAMETER, STK.PARAM_SW_MAJOR), 1),
+            one("GET_PARAMETER sw minor", frame(STK.GET_PARAMETER, STK.PARAM_SW_MINOR), 1),
+            Effect.zipRight(one("ENTER_PROGMODE", frame(STK.ENTER_PROGMODE), 0), one("READ_SIGN", frame(STK.READ_SIGN), 3))
+          ])
+        )
         const sigHex = signatureHex(signature)
         const found = findAvrMcu(sigHex)
         if (expected !== undefined && signatureHex(expected.signature) !== sigHex) {
@@ -168,53 +177,89 @@ const checkLayout = (regions: ReadonlyArray<FlashRegion>, mcu: AvrMcu) =>
     }
   })
 
+/** STK500 READ_PAGE reads at most 256 bytes (optiboot's uint8 counter). */
+const READ_CHUNK = 256
+
+const isBlank = (data: Uint8Array) => data.every((b) => b === 0xff)
+
 const makeSession = (link: Stk500Link, mcu: AvrMcu, board: DetectedBoard, settings: AvrFlasherConfig): FlashSession => {
   const port = board.port
   const t = settings.commandTimeout
+  const hex = (address: number) => `0x${address.toString(16)}`
+  const load = (address: number): StkCommand => ({ step: `LOAD_ADDRESS ${hex(address)}`, request: loadAddress(address), dataLength: 0 })
 
-  const write: FlashSession["write"] = (regions, onProgress) =>
+  const program = (page: Page) =>
+    link.exchange([load(page.address), { step: `PROG_PAGE ${hex(page.address)}`, request: progPage(page.data), dataLength: 0 }], t)
+
+  /** Reads `pages` back (contiguous runs in 256-byte READ_PAGEs); returns what differs, as read. */
+  const readBack = (pages: ReadonlyArray<Page>) =>
     Effect.gen(function* () {
-      yield* checkLayout(regions, mcu)
-      const wireStart = link.wireBytes
-      const results: Array<WriteReport["regions"][number]> = []
-      for (const region of regions) {
-        const pages = pagesOf(region, mcu.pageBytes)
-        const regionWire = link.wireBytes
-        let written = 0
-        for (const page of pages) {
-          yield* link.pair(
-            { step: `LOAD_ADDRESS 0x${page.address.toString(16)}`, request: loadAddress(page.address), dataLength: 0 },
-            { step: `PROG_PAGE 0x${page.address.toString(16)}`, request: progPage(page.data), dataLength: 0 },
-            t
-          )
-          written = Math.min(region.data.length, page.address + mcu.pageBytes - region.offset)
-          yield* onProgress({ region: region.name, written, total: region.data.length, wireBytes: link.wireBytes - regionWire })
+      const differing: Array<Page> = []
+      const perRead = Math.max(1, Math.floor(READ_CHUNK / mcu.pageBytes))
+      for (let i = 0; i < pages.length; ) {
+        let n = 1
+        while (n < perRead && i + n < pages.length && pages[i + n]!.address === pages[i]!.address + n * mcu.pageBytes) n++
+        const length = n * mcu.pageBytes
+        const [, back] = yield* link.exchange(
+          [load(pages[i]!.address), { step: `READ_PAGE ${hex(pages[i]!.address)} (${length} bytes)`, request: readPage(length), dataLength: length }],
+          t
+        )
+        for (let k = 0; k < n; k++) {
+          const page = pages[i + k]!
+          const got = back!.subarray(k * mcu.pageBytes, (k + 1) * mcu.pageBytes)
+          if (!equalBytes(got, page.data)) differing.push({ address: page.address, data: Uint8Array.from(got) })
         }
-        for (const page of pages) {
-          const back = yield* link.pair(
-            { step: `LOAD_ADDRESS 0x${page.address.toString(16)}`, request: loadAddress(page.address), dataLength: 0 },
-            { step: `READ_PAGE 0x${page.address.toString(16)}`, request: readPage(mcu.pageBytes), dataLength: mcu.pageBytes },
-            t
-          )
-          if (!equalBytes(back, page.data)) {
-            return yield* new VerifyFailed({
-              port,
-              region: `${region.name} page ${page.address / mcu.pageBytes}`,
-              offset: page.address,
-              expected: md5Hex(page.data),
-              received: md5Hex(back)
-            })
-          }
-        }
-        results.push({ name: region.name, offset: region.offset, size: region.data.length, digest: md5Hex(region.data), verifiedBy: "readback" })
+        i += n
       }
-      const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
-      return report
+      return differing
     })
 
+  const verifyFailed = (region: FlashRegion, expected: Page, received: Page) =>
+    new VerifyFailed({
+      port,
+      region: `${region.name} page ${expected.address / mcu.pageBytes}`,
+      offset: expected.address,
+      expected: md5Hex(expected.data),
+      received: md5Hex(received.data)
+    })
+
+  const write: FlashSession["write"] = (regions, onProgress) =>
+    link.link.guard(
+      Effect.gen(function* () {
+        yield* checkLayout(regions, mcu)
+        const wireStart = link.wireBytes
+        const results: Array<WriteReport["regions"][number]> = []
+        for (const region of regions) {
+          const pages = pagesOf(region, mcu.pageBytes)
+          const regionWire = link.wireBytes
+          const skipped = new Set<number>()
+          for (const page of pages) {
+            if (isBlank(page.data)) skipped.add(page.address)
+            else yield* program(page)
+            const written = Math.min(region.data.length, page.address + mcu.pageBytes - region.offset)
+            yield* onProgress({ region: region.name, written, total: region.data.length, wireBytes: link.wireBytes - regionWire })
+          }
+          const byAddress = new Map(pages.map((p) => [p.address, p]))
+          const stale: Array<Page> = []
+          for (const back of yield* readBack(pages)) {
+            const expected = byAddress.get(back.address)!
+            if (!skipped.has(back.address)) return yield* verifyFailed(region, expected, back)
+            stale.push(expected)
+          }
+          // Skipped 0xFF pages that held something: PROG_PAGE of 0xFF erases them; then read them again.
+          for (const page of stale) yield* program(page)
+          const still = yield* readBack(stale)
+          if (still.length > 0) return yield* verifyFailed(region, byAddress.get(still[0]!.address)!, still[0]!)
+          results.push({ name: region.name, offset: region.offset, size: region.data.length, digest: md5Hex(region.data), verifiedBy: "readback" })
+        }
+        const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
+        return report
+      })
+    )
+
   /** optiboot arms its watchdog on LEAVE_PROGMODE; the reset starts the application. */
-  const resetToApp: Effect.Effect<void, FlashFailure> = link
-    .exchange("LEAVE_PROGMODE", frame(STK.LEAVE_PROGMODE), 0, t)
+  const resetToApp: Effect.Effect<void, FlashFailure> = link.link
+    .guard(link.exchange([{ step: "LEAVE_PROGMODE", request: frame(STK.LEAVE_PROGMODE), dataLength: 0 }], t))
     .pipe(Effect.asVoid)
 
   return { board, write, resetToApp }

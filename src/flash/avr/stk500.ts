@@ -1,7 +1,8 @@
 import { Duration, Effect } from "effect"
-import { FlashTimeout, ProtocolError } from "../../domain/errors/flash.js"
+import { ProtocolError } from "../../domain/errors/flash.js"
 import type { SerialIoError } from "../../domain/errors/serial.js"
 import type { SerialConnection } from "../../serial/SerialPorts.js"
+import { concatBytes, McuLink } from "../mcuLink.js"
 
 /**
  * STK500v1 as optiboot speaks it (Atmel AVR061 command set): a command, its
@@ -41,77 +42,83 @@ export const progPage = (data: Uint8Array, memtype: "F" | "E" = "F") => {
   return out
 }
 
+/** Up to 256 bytes: optiboot keeps only the low length byte (a uint8 counter, 0 = 256). */
 export const readPage = (length: number, memtype: "F" | "E" = "F") =>
   frame(STK.READ_PAGE, length >> 8, length & 0xff, memtype.charCodeAt(0))
 
-/** One request/response on an open port; counts wire bytes both ways. */
+export interface StkCommand {
+  readonly step: string
+  readonly request: Uint8Array
+  /** Data bytes between INSYNC and OK in the answer. */
+  readonly dataLength: number
+}
+
+/**
+ * STK500v1 exchanges on an open port (bounded by `link.guard`, see ../mcuLink.ts).
+ *
+ * Pipelining: optiboot reads the UART by polling and the ATmega USART holds
+ * only two bytes plus the one in its shift register, so while it programs a
+ * page (~4.5 ms ≈ 50 byte times at 115200) or sends a page of data, anything
+ * more the host sends is lost (overrun). The next command must wait for the OK.
+ * The one safe overlap is a LOAD_ADDRESS in the same write as the command after
+ * it: optiboot answers LOAD_ADDRESS with two bytes straight into the (empty)
+ * UDR and is back in getch() within a byte time, so no byte of the next command
+ * is lost. `exchange` sends such a group in one write and reads all answers.
+ */
 export class Stk500Link {
-  wireBytes = 0
-  constructor(readonly serial: SerialConnection) {}
+  readonly link: McuLink
+  constructor(readonly serial: SerialConnection) {
+    this.link = new McuLink(serial)
+  }
 
-  /** Sends `request`, waits for INSYNC + `dataLength` bytes + OK, returns the data. */
+  get wireBytes(): number {
+    return this.link.wireBytes
+  }
+
+  /** Sends the commands in one write, then waits for INSYNC [data] OK of each; returns each data part. */
   exchange(
-    step: string,
-    request: Uint8Array,
-    dataLength: number,
+    commands: ReadonlyArray<StkCommand>,
     timeout: Duration.DurationInput
-  ): Effect.Effect<Uint8Array, FlashTimeout | ProtocolError | SerialIoError> {
-    // Waiting for the write callback before listening would add a libuv round trip per exchange.
-    return Effect.zipRight(this.send(request), this.reply(step, dataLength, timeout), { concurrent: true })
-  }
-
-  /**
-   * Two commands in one write, then both replies: saves a turnaround per page.
-   * Safe on the chip: while optiboot sends the first reply (2 bytes: INSYNC goes
-   * straight into UDR, OK waits about one character time) at most one byte of the
-   * second command arrives, and the ATmega USART buffers two plus its shift register.
-   */
-  pair(
-    first: { readonly step: string; readonly request: Uint8Array; readonly dataLength: number },
-    second: { readonly step: string; readonly request: Uint8Array; readonly dataLength: number },
-    timeout: Duration.DurationInput
-  ): Effect.Effect<Uint8Array, FlashTimeout | ProtocolError | SerialIoError> {
-    const both = new Uint8Array(first.request.length + second.request.length)
-    both.set(first.request)
-    both.set(second.request, first.request.length)
-    return Effect.zipRight(
-      this.send(both),
-      Effect.zipRight(this.reply(first.step, first.dataLength, timeout), this.reply(second.step, second.dataLength, timeout)),
-      { concurrent: true }
-    )
-  }
-
-  private send(request: Uint8Array): Effect.Effect<void, SerialIoError> {
-    this.wireBytes += request.length
-    return this.serial.write(request)
-  }
-
-  private reply(step: string, dataLength: number, timeout: Duration.DurationInput): Effect.Effect<Uint8Array, FlashTimeout | ProtocolError | SerialIoError> {
-    const port = this.serial.path
+  ): Effect.Effect<ReadonlyArray<Uint8Array>, ProtocolError | SerialIoError> {
+    const request = commands.length === 1 ? commands[0]!.request : concatBytes(...commands.map((c) => c.request))
+    const total = commands.reduce((n, c) => n + c.dataLength + 2, 0)
+    const first = commands[0]!.step
     return Effect.gen(this, function* () {
-      const head = yield* this.serial.readExactly(1, Duration.minutes(1))
-      if (head[0] !== STK.INSYNC) {
-        yield* this.serial.discardInput
-        return yield* new ProtocolError({
-          port,
-          command: step,
-          detail: head[0] === STK.NOSYNC ? "the bootloader answered NOSYNC (framing lost)" : `expected INSYNC 0x14, got 0x${head[0]!.toString(16).padStart(2, "0")}`
-        })
+      yield* this.link.send(request)
+      // The first byte alone, so a NOSYNC is reported at once instead of after the timeout.
+      const head = yield* this.link.receive(first, 1, timeout)
+      if (head[0] !== STK.INSYNC) return yield* this.framingError(first, head[0]!)
+      const rest = total > 1 ? yield* this.link.receive(commands.at(-1)!.step, total - 1, timeout) : new Uint8Array(0)
+      const replies: Array<Uint8Array> = []
+      let at = -1 // `rest` lacks the first INSYNC
+      for (const command of commands) {
+        if (at >= 0 && rest[at] !== STK.INSYNC) return yield* this.framingError(command.step, rest[at]!)
+        const data = rest.subarray(at + 1, at + 1 + command.dataLength)
+        const status = rest[at + 1 + command.dataLength]!
+        if (status !== STK.OK) {
+          return yield* new ProtocolError({
+            port: this.serial.path,
+            command: command.step,
+            detail: status === STK.FAILED ? "the bootloader answered FAILED" : `expected OK 0x10 after ${command.dataLength} data bytes, got 0x${status.toString(16).padStart(2, "0")}`
+          })
+        }
+        replies.push(data)
+        at += command.dataLength + 2
       }
-      const rest = yield* this.serial.readExactly(dataLength + 1, Duration.minutes(1))
-      this.wireBytes += 1 + rest.length
-      const status = rest[dataLength]!
-      if (status !== STK.OK) {
-        return yield* new ProtocolError({
-          port,
+      return replies
+    })
+  }
+
+  private framingError(step: string, got: number) {
+    return Effect.zipRight(
+      this.serial.discardInput,
+      Effect.fail(
+        new ProtocolError({
+          port: this.serial.path,
           command: step,
-          detail: status === STK.FAILED ? "the bootloader answered FAILED" : `expected OK 0x10 after ${dataLength} data bytes, got 0x${status.toString(16).padStart(2, "0")}`
+          detail: got === STK.NOSYNC ? "the bootloader answered NOSYNC (framing lost)" : `expected INSYNC 0x14, got 0x${got.toString(16).padStart(2, "0")}`
         })
-      }
-      return rest.subarray(0, dataLength)
-    }).pipe(
-      // The outer timeout decides: readExactly's own timeout cannot be told from a vanished port.
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => new FlashTimeout({ port, step, timeoutMs: Duration.toMillis(timeout) }) })
+      )
     )
   }
 }

@@ -1,17 +1,26 @@
-import { Duration, Effect, Schedule } from "effect"
-import { ChipMismatch, type FlashFailure, ImageInvalid, ProtocolError, SyncFailed, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
+import { Duration, Effect } from "effect"
+import { ChipMismatch, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import { runReset, type ResetStep } from "../esp/reset.js"
-import type { DetectedBoard, FlasherService, FlashSession, McuOptions, Platform, SessionOptions, WriteReport } from "../Flasher.js"
+import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, McuOptions, Platform, SessionOptions, WriteReport } from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
-import { ACK, address, An3155Link, CMD, command, dataFrame, NACK } from "./an3155.js"
+import { syncOrFail } from "../mcuLink.js"
+import { ACK, address, An3155Link, CMD, command, concatBytes, dataFrame, NACK, pipelineSafe, xorOf } from "./an3155.js"
 import { expectedPid, findStm32Part, pidHex, type Stm32Part } from "./parts.js"
 
 /**
  * STM32 through its system-memory UART bootloader (AN3155), natively:
  * BOOT0/NRST reset → 0x7F sync → GET (commands, version) → GET_ID (part check)
- * → unique id + flash size read → (extended) mass erase → WRITE_MEMORY in
+ * → unique id + flash size read → (extended) erase → WRITE_MEMORY in
  * 256-byte blocks → READ_MEMORY verify → GO to the flash base.
+ *
+ * Erase (`erase` setting): `mass` (default) is one command that takes as long as
+ * a single page erase on an F1 (20–40 ms either, datasheet), where erasing the
+ * 64 pages of a 64 KiB image one by one takes 1.3–2.6 s; it also clears stale
+ * code past the image, which a factory line wants. `pages` erases only the pages
+ * the image touches (keeps data stored elsewhere in flash, e.g. calibration).
+ * After the erase, 256-byte blocks that are all 0xFF are not written (they
+ * already are); every block is still read back.
  *
  * Reset mapping (`board_configs.<type>.reset_mapping`), for the usual
  * USB-UART wiring where an asserted line pulls its pin low through the
@@ -32,13 +41,18 @@ export interface Stm32FlasherConfig {
   /** Mass erase of a large F4 takes ~16 s; an F1 well under a second. */
   readonly eraseTimeout: Duration.DurationInput
   readonly blockBytes: number
+  readonly erase: "mass" | "pages"
+  /** Send READ_MEMORY's three stages in one write during verify (see ./an3155.ts); off = strict stop-and-wait. */
+  readonly pipelineReads: boolean
 }
 
 export const defaultStm32FlasherConfig: Stm32FlasherConfig = {
   syncTimeout: Duration.millis(500),
   commandTimeout: Duration.seconds(1),
   eraseTimeout: Duration.seconds(40),
-  blockBytes: 256
+  blockBytes: 256,
+  erase: "mass",
+  pipelineReads: true
 }
 
 const STM32_PLATFORMS: ReadonlyArray<Platform> = ["stm32"]
@@ -86,50 +100,19 @@ export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
           yield* serial.discardInput
           yield* link.send(Uint8Array.of(0x7f))
           // NACK: the bootloader already ran its auto-baud (a second 0x7F is an invalid command).
-          const [reply] = yield* link.body("sync 0x7F", 1, settings.syncTimeout)
+          const [reply] = yield* link.link.guard(link.body("sync 0x7F", 1, settings.syncTimeout))
           if (reply !== ACK && reply !== NACK) {
             return yield* new ProtocolError({ port, command: "sync 0x7F", detail: `got 0x${reply!.toString(16)} instead of ACK` })
           }
         })
-        yield* attempt.pipe(
-          Effect.retry({ schedule: Schedule.recurs(Math.max(0, options.connectAttempts - 1)), while: (e) => e._tag !== "SerialIoError" }),
-          Effect.catchIf(
-            (e) => e._tag === "FlashTimeout" || e._tag === "ProtocolError",
-            () =>
-              new SyncFailed({
-                port,
-                attempts: options.connectAttempts,
-                platform: "stm32",
-                detail: `the STM32 system bootloader did not answer 0x7F${signalsNote}; BOOT0 must be high at reset (reset_mapping ${mapping}, or set the BOOT0 jumper and press RESET), and the USART1 pins (PA9/PA10) must be the ones wired`
-              })
-          )
-        )
+        yield* syncOrFail(attempt, {
+          port,
+          attempts: options.connectAttempts,
+          platform: "stm32",
+          detail: () =>
+            `the STM32 system bootloader did not answer 0x7F${signalsNote}; BOOT0 must be high at reset (reset_mapping ${mapping}, or set the BOOT0 jumper and press RESET), and the USART1 pins (PA9/PA10) must be the ones wired`
+        })
 
-        yield* link.stage("GET", command(CMD.GET), t)
-        const [count] = yield* link.body("GET", 1, t)
-        const got = yield* link.body("GET", count! + 1, t)
-        yield* link.ack("GET", t)
-        const version = got[0]!
-        const commands = new Set(got.subarray(1))
-
-        yield* link.stage("GET_ID", command(CMD.GET_ID), t)
-        const [idLength] = yield* link.body("GET_ID", 1, t)
-        const idBytes = yield* link.body("GET_ID", idLength! + 1, t)
-        yield* link.ack("GET_ID", t)
-        const pid = (idBytes[0]! << 8) | idBytes[1]!
-        const part = findStm32Part(pid)
-        if (wanted !== undefined && wanted !== pid) {
-          const expectedPart = findStm32Part(wanted)
-          return yield* new ChipMismatch({
-            port,
-            detected: `${part?.name ?? "unknown STM32"} (PID ${pidHex(pid)})`,
-            expected: `${expectedPart?.name ?? "STM32"} (PID ${pidHex(wanted)})`,
-            source: "config"
-          })
-        }
-        if (part === undefined) {
-          return yield* new ProtocolError({ port, command: "GET_ID", detail: `product id ${pidHex(pid)} is not in the part table (src/flash/stm32/parts.ts)` })
-        }
         const readMemory = (at: number, length: number, step: string) =>
           Effect.gen(function* () {
             yield* link.stage(step, command(CMD.READ_MEMORY), t)
@@ -137,10 +120,40 @@ export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
             yield* link.stage(`${step} (length)`, Uint8Array.of(length - 1, (length - 1) ^ 0xff), t)
             return yield* link.body(step, length, t)
           })
-        const uid = yield* readMemory(part.uidAddress, 12, "READ_MEMORY unique id")
-        const sizeBytes = yield* readMemory(part.flashSizeAddress, 2, "READ_MEMORY flash size")
-        const flashKiB = sizeBytes[0]! | (sizeBytes[1]! << 8)
-        const uidHex = Buffer.from(uid).toString("hex")
+        const identify = Effect.gen(function* () {
+          yield* link.stage("GET", command(CMD.GET), t)
+          const [count] = yield* link.body("GET", 1, t)
+          const got = yield* link.body("GET", count! + 1, t)
+          yield* link.ack("GET", t)
+          const version = got[0]!
+          const commands = new Set(got.subarray(1))
+
+          yield* link.stage("GET_ID", command(CMD.GET_ID), t)
+          const [idLength] = yield* link.body("GET_ID", 1, t)
+          const idBytes = yield* link.body("GET_ID", idLength! + 1, t)
+          yield* link.ack("GET_ID", t)
+          const pid = (idBytes[0]! << 8) | idBytes[1]!
+          const part = findStm32Part(pid)
+          if (wanted !== undefined && wanted !== pid) {
+            const expectedPart = findStm32Part(wanted)
+            return yield* new ChipMismatch({
+              port,
+              detected: `${part?.name ?? "unknown STM32"} (PID ${pidHex(pid)})`,
+              expected: `${expectedPart?.name ?? "STM32"} (PID ${pidHex(wanted)})`,
+              source: "config"
+            })
+          }
+          if (part === undefined) {
+            return yield* new ProtocolError({ port, command: "GET_ID", detail: `product id ${pidHex(pid)} is not in the part table (src/flash/stm32/parts.ts)` })
+          }
+          const uid = yield* readMemory(part.uidAddress, 12, "READ_MEMORY unique id")
+          const sizeBytes = yield* readMemory(part.flashSizeAddress, 2, "READ_MEMORY flash size")
+          const flashKiB = sizeBytes[0]! | (sizeBytes[1]! << 8)
+          const uidHex = Buffer.from(uid).toString("hex")
+
+          return { version, commands, part, uidHex, flashKiB, pid }
+        })
+        const { version, commands, part, uidHex, flashKiB, pid } = yield* link.link.guard(identify)
 
         const board: DetectedBoard = {
           port,
@@ -180,53 +193,94 @@ const makeSession = (
   /** Offsets are relative to the flash base; absolute 0x08… addresses are accepted too. */
   const absolute = (offset: number) => (offset >= part.flashBase ? offset : part.flashBase + offset)
 
-  const massErase = commands.has(CMD.EXTENDED_ERASE)
+  const extended = commands.has(CMD.EXTENDED_ERASE)
+  const massErase = extended
     ? Effect.zipRight(link.stage("EXTENDED_ERASE", command(CMD.EXTENDED_ERASE), t), link.stage("EXTENDED_ERASE mass", Uint8Array.of(0xff, 0xff, 0x00), settings.eraseTimeout))
     : Effect.zipRight(link.stage("ERASE", command(CMD.ERASE), t), link.stage("ERASE global", Uint8Array.of(0xff, 0x00), settings.eraseTimeout))
 
+  /** The pages the regions touch, erased in one list command. */
+  const pageErase = (regions: ReadonlyArray<FlashRegion>, pageBytes: number) => {
+    const pages = new Set<number>()
+    for (const region of regions) {
+      const start = absolute(region.offset) - part.flashBase
+      for (let p = Math.floor(start / pageBytes); p * pageBytes < start + region.data.length; p++) pages.add(p)
+    }
+    const list = [...pages].sort((a, b) => a - b)
+    // The standard ERASE lists at most 256 pages (its count byte is N-1).
+    if (!extended && list.length > 256) return Effect.fail(new ImageInvalid({ region: regions[0]!.name, detail: `${list.length} pages are more than one ERASE can list (256); use erase: mass` }))
+    if (extended) {
+      const body = [(list.length - 1) >> 8, (list.length - 1) & 0xff, ...list.flatMap((p) => [p >> 8, p & 0xff])]
+      return Effect.zipRight(link.stage("EXTENDED_ERASE", command(CMD.EXTENDED_ERASE), t), link.stage(`EXTENDED_ERASE ${list.length} pages`, Uint8Array.from([...body, xorOf(body)]), settings.eraseTimeout))
+    }
+    const body = [list.length - 1, ...list]
+    return Effect.zipRight(link.stage("ERASE", command(CMD.ERASE), t), link.stage(`ERASE ${list.length} pages`, Uint8Array.from([...body, xorOf(body)]), settings.eraseTimeout))
+  }
+
+  /** READ_MEMORY of a verified flash block: its stages in one write when that is safe (see ./an3155.ts). */
+  const verifyRead = (at: number, length: number) => {
+    const step = `READ_MEMORY 0x${at.toString(16)}`
+    const stages = concatBytes(command(CMD.READ_MEMORY), address(at), Uint8Array.of(length - 1, (length - 1) ^ 0xff))
+    if (!settings.pipelineReads || !pipelineSafe(stages)) return readMemory(at, length, step)
+    return Effect.gen(function* () {
+      yield* link.send(stages)
+      yield* link.ack(step, t)
+      yield* link.ack(`${step} (address)`, t)
+      yield* link.ack(`${step} (length)`, t)
+      return yield* link.body(step, length, t)
+    })
+  }
+
   const write: FlashSession["write"] = (regions, onProgress) =>
-    Effect.gen(function* () {
-      for (const region of regions) {
-        const start = absolute(region.offset) - part.flashBase
-        if (region.data.length === 0) return yield* new ImageInvalid({ region: region.name, detail: "the image is empty" })
-        if (start < 0 || start + region.data.length > flashBytes || start % 4 !== 0) {
-          return yield* new ImageInvalid({
-            region: region.name,
-            detail: `0x${absolute(region.offset).toString(16)}..+${region.data.length} does not fit the ${flashBytes / 1024} KB flash at 0x${part.flashBase.toString(16)} (or is not word-aligned)`
-          })
-        }
-      }
-      const wireStart = link.wireBytes
-      yield* massErase
-      const results: Array<WriteReport["regions"][number]> = []
-      for (const region of regions) {
-        const base = absolute(region.offset)
-        const blocks = blocksOf(region.data, settings.blockBytes)
-        const regionWire = link.wireBytes
-        for (const block of blocks) {
-          const at = base + block.offset
-          const step = `WRITE_MEMORY 0x${at.toString(16)}`
-          yield* link.stage(step, command(CMD.WRITE_MEMORY), t)
-          yield* link.stage(`${step} (address)`, address(at), t)
-          yield* link.stage(`${step} (data)`, dataFrame(block.data), t)
-          yield* onProgress({ region: region.name, written: Math.min(region.data.length, block.offset + block.data.length), total: region.data.length, wireBytes: link.wireBytes - regionWire })
-        }
-        for (const block of blocks) {
-          const at = base + block.offset
-          const back = yield* readMemory(at, block.data.length, `READ_MEMORY 0x${at.toString(16)}`)
-          if (!back.every((value, i) => value === block.data[i])) {
-            return yield* new VerifyFailed({ port, region: `${region.name} block at 0x${at.toString(16)}`, offset: at, expected: md5Hex(block.data), received: md5Hex(back) })
+    link.link.guard(
+      Effect.gen(function* () {
+        for (const region of regions) {
+          const start = absolute(region.offset) - part.flashBase
+          if (region.data.length === 0) return yield* new ImageInvalid({ region: region.name, detail: "the image is empty" })
+          if (start < 0 || start + region.data.length > flashBytes || start % 4 !== 0) {
+            return yield* new ImageInvalid({
+              region: region.name,
+              detail: `0x${absolute(region.offset).toString(16)}..+${region.data.length} does not fit the ${flashBytes / 1024} KB flash at 0x${part.flashBase.toString(16)} (or is not word-aligned)`
+            })
           }
         }
-        results.push({ name: region.name, offset: region.offset, size: region.data.length, digest: md5Hex(region.data), verifiedBy: "readback" })
-      }
-      const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
-      return report
-    })
+        const pageBytes = part.pageBytes
+        if (settings.erase === "pages" && pageBytes === undefined) {
+          return yield* new ImageInvalid({ region: regions[0]!.name, detail: `${part.name} erases sectors, not pages; use erase: mass` })
+        }
+        const wireStart = link.wireBytes
+        yield* settings.erase === "pages" && pageBytes !== undefined ? pageErase(regions, pageBytes) : massErase
+        const results: Array<WriteReport["regions"][number]> = []
+        for (const region of regions) {
+          const base = absolute(region.offset)
+          const blocks = blocksOf(region.data, settings.blockBytes)
+          const regionWire = link.wireBytes
+          for (const block of blocks) {
+            const at = base + block.offset
+            const step = `WRITE_MEMORY 0x${at.toString(16)}`
+            // Erased flash already reads 0xFF; the read-back below still checks these blocks.
+            if (!block.data.every((b) => b === 0xff)) {
+              yield* link.stage(step, command(CMD.WRITE_MEMORY), t)
+              yield* link.stage(`${step} (address)`, address(at), t)
+              yield* link.stage(`${step} (data)`, dataFrame(block.data), t)
+            }
+            yield* onProgress({ region: region.name, written: Math.min(region.data.length, block.offset + block.data.length), total: region.data.length, wireBytes: link.wireBytes - regionWire })
+          }
+          for (const block of blocks) {
+            const at = base + block.offset
+            const back = yield* verifyRead(at, block.data.length)
+            if (!back.every((value, i) => value === block.data[i])) {
+              return yield* new VerifyFailed({ port, region: `${region.name} block at 0x${at.toString(16)}`, offset: at, expected: md5Hex(block.data), received: md5Hex(back) })
+            }
+          }
+          results.push({ name: region.name, offset: region.offset, size: region.data.length, digest: md5Hex(region.data), verifiedBy: "readback" })
+        }
+        const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
+        return report
+      })
+    )
 
   const resetToApp: Effect.Effect<void, FlashFailure> = Effect.gen(function* () {
-    yield* link.stage("GO", command(CMD.GO), t)
-    yield* link.stage(`GO 0x${part.flashBase.toString(16)}`, address(part.flashBase), t)
+    yield* link.link.guard(Effect.zipRight(link.stage("GO", command(CMD.GO), t), link.stage(`GO 0x${part.flashBase.toString(16)}`, address(part.flashBase), t)))
     if (options.before !== "no_reset") {
       yield* runReset(link.serial, stm32ReleaseBoot0(mapping)).pipe(Effect.catchTag("SignalsUnsupported", () => Effect.void))
     }

@@ -9,16 +9,18 @@ export interface Stm32Part {
   readonly uidAddress: number
   readonly flashSizeAddress: number
   readonly flashBase: number
+  /** Erase unit of a page-list erase (reference manuals); F4 parts erase sectors of mixed size: none. */
+  readonly pageBytes?: number
 }
 
 export const STM32_PARTS: ReadonlyArray<Stm32Part> = [
-  { pid: 0x410, name: "STM32F10x medium-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
-  { pid: 0x412, name: "STM32F10x low-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
-  { pid: 0x414, name: "STM32F10x high-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
-  { pid: 0x418, name: "STM32F105/107 connectivity line", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
-  { pid: 0x420, name: "STM32F100 value line", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
-  { pid: 0x430, name: "STM32F10x XL-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
-  { pid: 0x440, name: "STM32F030x8/F05x", uidAddress: 0x1ffff7ac, flashSizeAddress: 0x1ffff7cc, flashBase: 0x08000000 },
+  { pid: 0x410, pageBytes: 1024, name: "STM32F10x medium-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
+  { pid: 0x412, pageBytes: 1024, name: "STM32F10x low-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
+  { pid: 0x414, pageBytes: 2048, name: "STM32F10x high-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
+  { pid: 0x418, pageBytes: 2048, name: "STM32F105/107 connectivity line", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
+  { pid: 0x420, pageBytes: 1024, name: "STM32F100 value line", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
+  { pid: 0x430, pageBytes: 2048, name: "STM32F10x XL-density", uidAddress: 0x1ffff7e8, flashSizeAddress: 0x1ffff7e0, flashBase: 0x08000000 },
+  { pid: 0x440, pageBytes: 1024, name: "STM32F030x8/F05x", uidAddress: 0x1ffff7ac, flashSizeAddress: 0x1ffff7cc, flashBase: 0x08000000 },
   { pid: 0x413, name: "STM32F405/407/415/417", uidAddress: 0x1fff7a10, flashSizeAddress: 0x1fff7a22, flashBase: 0x08000000 }
 ]
 

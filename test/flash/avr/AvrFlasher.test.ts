@@ -29,7 +29,7 @@ describe("AVR flasher (optiboot STK500v1) through serialport on a pty", () => {
       const s = yield* flasher.connect(avr.hostPath, "avr", session)
       expect(s.board.chip).toBe("ATmega328P")
       expect(s.board.details["signature"]).toBe("1e950f")
-      expect(s.board.details["bootloader"]).toBe("optiboot 8.3")
+      expect(s.board.details["bootloader"]).toBe("optiboot 4.4")
       expect(s.board.identity.kind).toBe("serial")
       expect(s.board.identity.value).toMatch(/^[0-9a-f]{12}$/)
 
@@ -55,9 +55,11 @@ describe("AVR flasher (optiboot STK500v1) through serialport on a pty", () => {
       expect(avr.emulator.flash.subarray(0x1000, 0x1040).every((b) => b === 0xff)).toBe(true)
       expect(progress.filter((p) => p.region === "firmware").at(-1)).toMatchObject({ written: 1000, total: 1000 })
       expect(progress.length).toBe(10) // 8 pages + 2 (0x1040..0x10a4 straddles 0x1080)
-      // per page: LOAD_ADDRESS 4+2, PROG_PAGE 133+2; read back: LOAD_ADDRESS 4+2, READ_PAGE 5+130
-      expect(report.wireBytes).toBe(10 * 141 + 10 * 141)
-      expect(avr.emulator.stats.commands["READ_PAGE"]).toBe(10)
+      // per page: LOAD_ADDRESS 4+2, PROG_PAGE 133+2; read back in 256-byte READ_PAGEs (pages 0–7: 4, 0x1000–0x10ff: 1),
+      // each LOAD_ADDRESS 4+2, READ_PAGE 5+258
+      expect(report.wireBytes).toBe(10 * 141 + 5 * 269)
+      expect(avr.emulator.stats.commands["PROG_PAGE"]).toBe(10)
+      expect(avr.emulator.stats.commands["READ_PAGE"]).toBe(5)
 
       yield* s.resetToApp
       yield* Effect.promise(() => avr.emulator.waitFor("factory-test ready", 3000))
@@ -125,6 +127,44 @@ describe("AVR flasher (optiboot STK500v1) through serialport on a pty", () => {
         const report = yield* s.write([{ name: "firmware", offset: 0, data: image(1024) }], () => Effect.void)
         expect(report.regions[0]!.verifiedBy).toBe("readback")
       }
+    }))
+  )
+
+  it.scopedLive("0xFF pages are not written on an erased chip; over old content they are erased by a write", () =>
+    live(Effect.gen(function* () {
+      const data = image(1024)
+      data.fill(0xff, 128, 384) // pages 1 and 2 blank
+      const avr = yield* board({})
+      avr.emulator.flash.fill(0x5a, 256, 384) // page 2 holds an old program
+      const flasher = yield* makeAvrFlasher()
+      const s = yield* flasher.connect(avr.hostPath, "avr", session)
+      const progress: Array<FlashProgress> = []
+      const report = yield* s.write([{ name: "firmware", offset: 0, data }], (p) => Effect.sync(() => void progress.push(p)))
+      expect(report.regions[0]!.verifiedBy).toBe("readback")
+      expect(Buffer.from(avr.emulator.flash.subarray(0, 1024)).equals(Buffer.from(data))).toBe(true)
+      // 6 pages written, then the read-back finds page 2 not erased: written with 0xFF and read again
+      expect(avr.emulator.stats.commands["PROG_PAGE"]).toBe(7)
+      expect(avr.emulator.stats.commands["READ_PAGE"]).toBe(4 + 1)
+      expect(progress.length).toBe(8)
+    }))
+  )
+
+  it.scopedLive("paced with datasheet timing: OK comes 4.5 ms after each page, 9 ms in the NRWW section (erase not overlapped)", () =>
+    live(Effect.gen(function* () {
+      const avr = yield* board({ pace: true })
+      const flasher = yield* makeAvrFlasher()
+      const s = yield* flasher.connect(avr.hostPath, "avr", session)
+      yield* s.write(
+        [
+          { name: "firmware", offset: 0, data: image(256) },
+          { name: "top", offset: 0x7000, data: image(128, 9) }
+        ],
+        () => Effect.void
+      )
+      expect(avr.emulator.stats.busyMs).toBeCloseTo(2 * 4.5 + 9, 6)
+      expect(Buffer.from(avr.emulator.flash.subarray(0x7000, 0x7080)).equals(Buffer.from(image(128, 9)))).toBe(true)
+      // one round trip per PROG_PAGE and per READ_PAGE, after connect's 4 (the first GET_SYNC follows no answer)
+      expect(avr.emulator.line.turnarounds).toBe(4 + 3 + 2)
     }))
   )
 

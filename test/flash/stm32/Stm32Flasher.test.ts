@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import type { FlashProgress, SessionOptions } from "../../../src/flash/Flasher.js"
+import { address, CMD, command, concatBytes, pipelineSafe } from "../../../src/flash/stm32/an3155.js"
 import { md5Hex } from "../../../src/flash/formats/md5.js"
 import { makeStm32Flasher, stm32BootloaderEntry } from "../../../src/flash/stm32/Stm32Flasher.js"
 import { makeRecordingConnection, recordingSerialPortsLayer } from "../../../src/serial/recording.js"
@@ -107,6 +108,52 @@ describe("STM32 flasher (AN3155) through serialport on a pty", () => {
     }))
   )
 
+  for (const erase of ["standard", "extended"] as const) {
+    it.scopedLive(`erase: pages (${erase} command) erases only the pages the image touches; blank blocks are not written`, () =>
+      live(Effect.gen(function* () {
+        const stm = yield* board({ flashKiB: 64, erase, pace: true })
+        stm.emulator.flash.fill(0x00, 0, 4096) // an old program
+        stm.emulator.flash.fill(0x42, 0xfc00, 0x10000) // data in the last page that must survive
+        const flasher = yield* makeStm32Flasher({ erase: "pages" })
+        const s = yield* flasher.connect(stm.hostPath, "stm32", session)
+        const data = image(2048 + 100) // pages 0–2
+        data.fill(0xff, 256, 768) // blocks 1 and 2 blank
+        const report = yield* s.write([{ name: "firmware", offset: 0, data }], () => Effect.void)
+        expect(report.regions[0]!.verifiedBy).toBe("readback")
+        const padded = new Uint8Array(2148).fill(0xff)
+        padded.set(data)
+        expect(Buffer.from(stm.emulator.flash.subarray(0, 2148)).equals(Buffer.from(padded))).toBe(true)
+        expect(stm.emulator.flash.subarray(2148, 3072).every((b) => b === 0xff)).toBe(true)
+        expect(stm.emulator.flash.subarray(3072, 4096).every((b) => b === 0x00)).toBe(true) // page 3: not the image's
+        expect(stm.emulator.flash.subarray(0xfc00).every((b) => b === 0x42)).toBe(true)
+        expect(stm.emulator.stats.blocksWritten).toBe(9 - 2)
+        expect(stm.emulator.stats.commands["READ_MEMORY"]).toBe(2 + 9) // uid + flash size, then every block
+        // datasheet timing: 3 page erases at 20 ms; 6 full blocks + the 100-byte last one, 16-bit writes at 52.5 µs
+        expect(stm.emulator.stats.busyMs).toBeCloseTo(3 * 20 + ((6 * 256 + 100) / 2) * 0.0525, 6)
+      }))
+    )
+  }
+
+  it.scopedLive("verify sends READ_MEMORY's three stages in one write (one round trip a block); pipelineReads: false waits for each ACK", () =>
+    live(Effect.gen(function* () {
+      const turnarounds = (pipelineReads: boolean) =>
+        Effect.gen(function* () {
+          const stm = yield* board({ flashKiB: 64 })
+          const flasher = yield* makeStm32Flasher({ pipelineReads })
+          const s = yield* flasher.connect(stm.hostPath, "stm32", session)
+          const before = stm.emulator.line.turnarounds
+          const data = image(4 * 256)
+          yield* s.write([{ name: "firmware", offset: 0, data }], () => Effect.void)
+          expect(Buffer.from(stm.emulator.flash.subarray(0, data.length)).equals(Buffer.from(data))).toBe(true)
+          expect(stm.emulator.stats.commands["READ_MEMORY"]).toBe(2 + 4)
+          return stm.emulator.line.turnarounds - before
+        })
+      // erase 2 + 4 blocks × 3 write stages, then 4 reads: 1 or 3 round trips each
+      expect(yield* turnarounds(true)).toBe(2 + 12 + 4)
+      expect(yield* turnarounds(false)).toBe(2 + 12 + 12)
+    }))
+  )
+
   it.scopedLive("an image larger than the reported flash is ImageInvalid before the erase", () =>
     live(Effect.gen(function* () {
       const stm = yield* board({ flashKiB: 64 })
@@ -119,6 +166,16 @@ describe("STM32 flasher (AN3155) through serialport on a pty", () => {
     }))
   )
 }, { timeout: 20_000 })
+
+describe("AN3155 READ_MEMORY pipelining guard", () => {
+  it("refuses stages that would parse as a writing command after a NACK", () => {
+    const stages = (at: number, length: number) => concatBytes(command(CMD.READ_MEMORY), address(at), Uint8Array.of(length - 1, (length - 1) ^ 0xff))
+    expect(pipelineSafe(stages(0x08000100, 256))).toBe(true)
+    expect(pipelineSafe(stages(0x08000100, 1))).toBe(true) // N = 0x00: GET, read-only
+    expect(pipelineSafe(stages(0x08000100, 0x82 + 1))).toBe(false) // N = 0x82: READOUT_PROTECT
+    expect(pipelineSafe(stages(0x0800738c, 256))).toBe(false) // address bytes 0x73 0x8c: WRITE_UNPROTECT
+  })
+})
 
 describe("STM32 reset mapping", () => {
   it.scopedLive("default mapping: RTS (BOOT0) and DTR (NRST) asserted, NRST released after 50 ms, sync 100 ms later", () =>
