@@ -289,10 +289,20 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
           const running = yield* selection(PICO_STDIO_PID)
           if (Option.isSome(running)) yield* run(["reboot", "-f", "-u", ...running.value])
         }
-        const bootsel = yield* pollUntil(selection(PICO_BOOTSEL_PID), settings.pollInterval, wait, () =>
+        const findBootsel = pollUntil(selection(PICO_BOOTSEL_PID), settings.pollInterval, wait, () =>
           new NoBootselDevice({ port, location: where, detail: `no USB device 2e8a:0003 on that hub port within ${Duration.toMillis(wait)} ms` })
         )
-        const info = yield* run(["info", "-d", ...bootsel])
+        // A board that has just enumerated can be listed before picotool may
+        // open it (udev still applying its rules, or the address moving once
+        // more): "no accessible device" looks the board up again and asks
+        // again, within the same wait.
+        const { bootsel, info } = yield* findBootsel.pipe(
+          Effect.flatMap((found) => Effect.map(run(["info", "-d", ...found]), (answer) => ({ bootsel: found, info: answer }))),
+          Effect.retry({
+            while: (error) => error._tag === "NoBootselDevice",
+            schedule: Schedule.spaced(settings.pollInterval).pipe(Schedule.upTo(wait))
+          })
+        )
         const flashId = /flash id:\s*0x([0-9A-Fa-f]{8,32})/.exec(info.stdout)?.[1]?.toLowerCase()
         if (flashId === undefined) {
           return yield* new ProtocolError({ port, command: "picotool info -d", detail: `no "flash id:" line in picotool's output: ${JSON.stringify(info.stdout.slice(0, 200))}` })
