@@ -230,6 +230,22 @@ export class McuConsole {
   }
 }
 
+/** The console half of an emulator's handle: what tests and the demo drive. */
+export interface ConsoleControls {
+  readonly console: () => string
+  readonly waitFor: (text: string, timeoutMs?: number) => Promise<void>
+  /** What the DTR auto-reset does on a real board: back into the bootloader (or straight into the app). */
+  readonly reset: (into?: "bootloader" | "app") => void
+  readonly stop: () => Promise<void>
+}
+
+export const consoleControls = (mcu: McuConsole): ConsoleControls => ({
+  console: () => mcu.console(),
+  waitFor: (text, timeoutMs) => mcu.waitFor(text, timeoutMs),
+  reset: (into) => mcu.reset(into),
+  stop: () => mcu.stop()
+})
+
 export interface PtyBoard<E> {
   readonly hostPath: string
   readonly devicePath: string

@@ -1,5 +1,5 @@
 import { type AvrMcu, findAvrMcu } from "../../src/flash/avr/mcus.js"
-import { type AppIdentity, type ByteProtocol, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
 import { PacedLink } from "../pacedLink.js"
 
 /**
@@ -99,7 +99,7 @@ export interface AvrEmulatorStats {
   appLines: number
 }
 
-export interface AvrEmulatorHandle {
+export interface AvrEmulatorHandle extends ConsoleControls {
   readonly mcu: AvrMcu
   readonly state: AvrState
   readonly flash: Uint8Array
@@ -107,11 +107,6 @@ export interface AvrEmulatorHandle {
   readonly stats: AvrEmulatorStats
   /** The paced line's own figures (round trips, timer lateness). */
   readonly line: PacedLink["stats"]
-  readonly console: () => string
-  readonly waitFor: (text: string, timeoutMs?: number) => Promise<void>
-  /** What the DTR auto-reset does on a real board: back into optiboot (or straight into the app). */
-  readonly reset: (into?: "bootloader" | "app") => void
-  readonly stop: () => Promise<void>
 }
 
 const STK = { OK: 0x10, INSYNC: 0x14, CRC_EOP: 0x20 } as const
@@ -273,10 +268,7 @@ export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<Avr
     eeprom,
     stats,
     line: link.stats,
-    console: () => mcuConsole.console(),
-    waitFor: (text, timeoutMs) => mcuConsole.waitFor(text, timeoutMs),
-    reset: (into) => mcuConsole.reset(into),
-    stop: () => mcuConsole.stop()
+    ...consoleControls(mcuConsole)
   }
 }
 

@@ -1,4 +1,4 @@
-import { type AppIdentity, type ByteProtocol, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
 import { PacedLink } from "../pacedLink.js"
 
 /**
@@ -96,7 +96,7 @@ export interface Stm32EmulatorStats {
   appLines: number
 }
 
-export interface Stm32EmulatorHandle {
+export interface Stm32EmulatorHandle extends ConsoleControls {
   readonly pid: number
   readonly uid: string
   readonly state: Stm32State
@@ -104,11 +104,6 @@ export interface Stm32EmulatorHandle {
   readonly stats: Stm32EmulatorStats
   /** The paced line's own figures (round trips, timer lateness). */
   readonly line: PacedLink["stats"]
-  readonly console: () => string
-  readonly waitFor: (text: string, timeoutMs?: number) => Promise<void>
-  /** NRST with BOOT0 high (`bootloader`) or low (`app`). */
-  readonly reset: (into?: "bootloader" | "app") => void
-  readonly stop: () => Promise<void>
 }
 
 const ACK = 0x79
@@ -345,10 +340,7 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
     flash,
     stats,
     line: link.stats,
-    console: () => mcuConsole.console(),
-    waitFor: (text, timeoutMs) => mcuConsole.waitFor(text, timeoutMs),
-    reset: (into) => mcuConsole.reset(into),
-    stop: () => mcuConsole.stop()
+    ...consoleControls(mcuConsole)
   }
 }
 
