@@ -17,6 +17,7 @@ import { Command, FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Duration, Effect, Either, Layer, Schema, Stream } from "effect"
 import { type InventoryDevice, Inventory } from "../src/inventory/Inventory.js"
+import { defaultAppConfig } from "../src/config/index.js"
 import { InventoryLive } from "../src/inventory/index.js"
 import * as Methods from "../src/shelly/methods.js"
 import { ShellyRpc } from "../src/shelly/ShellyRpc.js"
@@ -25,7 +26,8 @@ import { ShellyRpcLive } from "../src/shelly/ShellyRpcLive.js"
 /** Above this the baseline runs on a sample and is extrapolated (and says so). */
 const BASELINE_FULL_LIMIT = 2000
 const BASELINE_SAMPLE = 1000
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 128)
+/** The product default (stage3.concurrency) unless BENCH_CONCURRENCY says otherwise. */
+const CONCURRENCY = process.env.BENCH_CONCURRENCY === undefined ? undefined : Number(process.env.BENCH_CONCURRENCY)
 const SIZES = (process.env.BENCH_SIZES ?? "1000,10000").split(",").map(Number)
 
 const RunResult = Schema.parseJson(
@@ -97,7 +99,7 @@ const runStage3Worker = (configFile: string) =>
         logLevel: "warning"
       })
     )
-    const output = yield* Command.make("node", worker, configFile, String(CONCURRENCY)).pipe(
+    const output = yield* Command.make("node", worker, configFile, ...(CONCURRENCY === undefined ? [] : [String(CONCURRENCY)])).pipe(
       Command.stderr("inherit"),
       Command.string,
       Effect.timeout("300 seconds")
@@ -163,7 +165,7 @@ const benchSize = (devices: number) =>
 
       const run = yield* runStage3Worker(configFile)
       yield* Console.log(
-        `stage3 devices=${run.total} concurrency=${CONCURRENCY} ok=${run.ok} failed=${run.failed} ota=${JSON.stringify(run.ota)}`
+        `stage3 devices=${run.total} concurrency=${CONCURRENCY ?? defaultAppConfig().stage3.concurrency} ok=${run.ok} failed=${run.failed} ota=${JSON.stringify(run.ota)}`
       )
       if ((yield* fs.readFileString(stateFile)) !== before) return yield* Effect.fail(new Error("dry run changed ip_state.json"))
 

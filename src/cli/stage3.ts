@@ -185,7 +185,7 @@ const flags = {
   ),
   concurrency: Options.integer("concurrency").pipe(
     Options.optional,
-    Options.withDescription("Devices handled at once (default: stage3.concurrency, 64).")
+    Options.withDescription("Devices handled at once (default: stage3.concurrency, 256).")
   ),
   config: Options.text("config").pipe(
     Options.optional,

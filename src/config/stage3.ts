@@ -43,8 +43,13 @@ export const Stage3Config = Schema.Struct({
   ota: withDefaults(Stage3Ota),
   friendly: withDefaults(Stage3Friendly),
   logging: withDefaults(Stage3Logging),
-  /** Devices handled at once (the runbook's pool had 8; waiting on the network costs no CPU). */
-  concurrency: Schema.optionalWith(PositiveInt, { default: () => 64 }),
+  /**
+   * Devices handled at once (the runbook's pool had 8). Waiting costs no CPU
+   * and each device sees at most two requests, so many can wait at once: a
+   * device that accepts but never answers then holds one of 256 slots for its
+   * fallback timeout instead of one of a few.
+   */
+  concurrency: Schema.optionalWith(PositiveInt, { default: () => 256 }),
   /** HTTP port of the devices (80 on real ones; simulators use high ports). */
   device_port: Schema.optionalWith(Port, { default: () => 80 }),
   /** TCP reachability in place of ping: the identity call must connect within this. */

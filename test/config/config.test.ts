@@ -46,7 +46,7 @@ describe("config.yaml loading", () => {
         ota: { enabled: true, mode: "check_only", timeout: 20 },
         friendly: { enabled: true, field_name: "friendly_name", backfill: false },
         logging: { base_path: "var/log/stage3.log" },
-        concurrency: 64,
+        concurrency: 256,
         device_port: 80,
         probe_timeout_ms: 250,
         fallback_timeout_ms: 1000,
