@@ -25,24 +25,34 @@
  *                  results are written to ip_state.json.
  *   overhead_pct = (wall − device_wait) / device_wait × 100      (target < 5)
  *
- * Not in the run: the reboot-loop watch (stage1.timeouts.stability; it runs
- * beside the next devices, and the simulated devices do not loop) and mDNS
- * (the child simulator runs no responder): the join is found by the subnet scan.
+ * mDNS is on, as on a network of real Shelly devices: the simulator runs its
+ * responder (`--mdns`, group 224.0.0.251 on lo at port MDNS_PORT), whose
+ * devices announce themselves when they join the production network (RFC 6762
+ * §8.3: twice, 1 s of device time apart), and Stage 1/2 take their mDNS
+ * settings from the config as the CLIs do. Stage 1's "find the device after
+ * its reboot" and Stage 2's "same MAC at the new address" listen for the
+ * announcement from before the reboot and race it against their polls
+ * (Stage 1: subnet scan of the /24 + mDNS browse; Stage 2: `GET /shelly` at
+ * the new address), each confirmed by `GET /shelly`. Not in the run: the
+ * reboot-loop watch (stage1.timeouts.stability; it runs beside the next
+ * devices, and the simulated devices do not loop).
  *
  * The overhead holds everything else: AP scan and WiFi switching, RPCs over
- * HTTP, the lag between a device being back and the next poll (Stage 1: a
- * subnet scan of the /24) noticing it, inventory writes. Per-device phase
- * means (from the runbook lines' timestamps) are printed before the total.
+ * HTTP, the lag between a device being back and the pipeline noticing it
+ * (announcement or poll), inventory writes still pending at the end. Per-device
+ * phase means (from the runbook lines' timestamps) are printed before the total.
  *
  * Part 2, discovery. `findByMac` over a full /24 (254 hosts) whose device sits
  * at the last address, timed until found, in-process. "silent": the 253 other
  * addresses accept connections and never answer, so each probe there costs the
  * per-host timeout (400 ms), as empty LAN addresses do; "refused": nothing
  * listens there (loopback refuses at once; the cheap case).
- * discovery_s = the slowest of DISCOVERY_RUNS silent runs (target ≤ 1 s).
+ * discovery_s = the slowest of DISCOVERY_RUNS silent runs (target ≤ 1 s). The
+ * scan alone (no mDNS browse beside it): the time to sweep a subnet.
  *
  * BENCH_ONLY=pipeline|discovery runs one part; TIME_SCALE and POLL_MS (the
- * unscaled poll interval, default the CLIs' 500) vary the setup. Last line:
+ * unscaled poll interval, default the CLIs' 500) vary the setup; MDNS=0 runs
+ * the pipeline without mDNS (polls only), for comparison. Last line:
  *   bench stage1 devices=20 overhead_pct=<x> discovery_s=<y>
  */
 import { Command, FileSystem, HttpClient, HttpClientResponse, Path } from "@effect/platform"
@@ -56,6 +66,7 @@ import { parseMac } from "../src/domain/mac.js"
 import { inventoryLayer } from "../src/inventory/index.js"
 import { Inventory } from "../src/inventory/Inventory.js"
 import { expandTargets, findByMac } from "../src/shelly/discovery.js"
+import { MdnsLive } from "../src/shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../src/shelly/ShellyRpcLive.js"
 import { runStage1 } from "../src/stages/stage1.js"
 import type { Stage1DeviceResult, Stage1Settings } from "../src/stages/stage1.js"
@@ -71,6 +82,9 @@ const BOOT_MS = 5000
 const CLI_POLL_MS = Number(process.env.POLL_MS ?? 500)
 const DISCOVERY_RUNS = 3
 const PORT = 18620
+/** The bench's mDNS port (group 224.0.0.251 on lo); MDNS=0: no responder, mDNS off in the settings. */
+const MDNS_PORT = 18621
+const MDNS = process.env.MDNS !== "0"
 const scaled = (ms: number) => Duration.millis(Math.max(1, Math.round(ms * TIME_SCALE)))
 
 class BenchFailed extends Data.TaggedError("BenchFailed")<{ readonly message: string }> {}
@@ -112,7 +126,8 @@ const startSimulator = Effect.gen(function* () {
     "--control-host",
     "127.62.0.1",
     "--control-port",
-    "0"
+    "0",
+    ...(MDNS ? ["--mdns", "--mdns-group", "224.0.0.251", "--mdns-port", String(MDNS_PORT), "--mdns-iface", "127.0.0.1"] : [])
   ).pipe(Command.start)
   yield* Effect.addFinalizer(() => child.kill("SIGTERM").pipe(Effect.ignore))
   yield* lines(child.stderr).pipe(Stream.runForEach((l) => Console.error(`[sim] ${l}`)), Effect.forkScoped)
@@ -147,6 +162,13 @@ const stage1Phases = (marks: ReadonlyArray<{ readonly line: string; readonly at:
   const ap: Array<number> = []
   const join: Array<number> = []
   const tail: Array<number> = []
+  // The AP session's steps: AP scan + WiFi switch, the two reads, the SetConfigs, the reboot RPC.
+  const steps = { connect: [] as Array<number>, read: [] as Array<number>, apply: [] as Array<number>, reboot: [] as Array<number> }
+  let stepAt: number | undefined
+  const step = (list: Array<number>, at: number) => {
+    if (stepAt !== undefined) list.push(at - stepAt)
+    stepAt = at
+  }
   let waitingAt: number | undefined
   let rebootAt: number | undefined
   let joinedAt: number | undefined
@@ -154,8 +176,16 @@ const stage1Phases = (marks: ReadonlyArray<{ readonly line: string; readonly at:
     if (line === "[stage1: waiting for Shelly AP]") {
       if (joinedAt !== undefined) tail.push(at - joinedAt)
       waitingAt = at
+      stepAt = at
       joinedAt = undefined
+    } else if (line === "[stage1: connected to Shelly AP]") {
+      step(steps.connect, at)
+    } else if (line === "[rpc: read device info]") {
+      step(steps.read, at)
+    } else if (line.startsWith("[rpc: apply WiFi")) {
+      step(steps.apply, at)
     } else if (line === "[rpc: rebooting]") {
+      step(steps.reboot, at)
       if (waitingAt !== undefined) ap.push(at - waitingAt)
       rebootAt = at
     } else if (line.startsWith("[stage1: device joined WiFi")) {
@@ -163,7 +193,12 @@ const stage1Phases = (marks: ReadonlyArray<{ readonly line: string; readonly at:
       joinedAt = at
     }
   }
-  return { apMs: mean(ap), joinMs: mean(join), tailMs: mean(tail) }
+  return {
+    apMs: mean(ap),
+    joinMs: mean(join),
+    tailMs: mean(tail),
+    steps: `AP scan + connect ${mean(steps.connect).toFixed(0)}, reads ${mean(steps.read).toFixed(0)}, SetConfigs ${mean(steps.apply).toFixed(0)}, reboot RPC ${mean(steps.reboot).toFixed(0)}`
+  }
 }
 
 /** Part 1: Stage 1 (loop) + Stage 2 over DEVICES factory-new devices. */
@@ -179,11 +214,24 @@ const pipelineRun = Effect.scoped(
     const configFile = path.join(dir, "data", "config.yaml")
     yield* fs.writeFileString(
       configFile,
-      ["stage2:", "  subnet: 127.62.0.0/16", "  gateway: 127.62.0.254", "  pool: { start: 127.62.100.1, end: 127.62.100.254 }", ""].join("\n")
+      [
+        "stage1:",
+        `  discovery: { mdns: { enabled: ${MDNS}, group: 224.0.0.251, port: ${MDNS_PORT}, interface: 127.0.0.1 } }`,
+        "stage2:",
+        "  subnet: 127.62.0.0/16",
+        "  gateway: 127.62.0.254",
+        "  pool: { start: 127.62.100.1, end: 127.62.100.254 }",
+        ""
+      ].join("\n")
     )
     const config = (yield* loadAppConfig(configFile)).value
     const network = requireStage2Network(config.stage2, configFile)
     if (Either.isLeft(network)) return yield* fail(network.left.message)
+    // As src/cli/stage1.ts and stage2.ts build them from the config.
+    const mdnsConfig = config.stage1.discovery.mdns
+    const mdns = mdnsConfig.enabled
+      ? { group: mdnsConfig.group, port: mdnsConfig.port, iface: mdnsConfig.interface, timeout: Duration.seconds(mdnsConfig.timeout) }
+      : false as const
 
     const waiting = yield* Ref.make(0)
     // Every runbook line with its time: splits each device's Stage 1 time into its phases.
@@ -201,6 +249,7 @@ const pipelineRun = Effect.scoped(
       timeouts: { apWait: "30 seconds", rpc: "5 seconds", join: "30 seconds" },
       pollInterval: scaled(CLI_POLL_MS),
       productionIps: Either.getOrThrow(expandTargets(["127.62.200.0/24"])),
+      discovery: { mdns },
       adopt: true,
       ipStateFile: stateFile,
       // Every device done when the loop waits for the (DEVICES + 1)th AP: the operator's Ctrl+C.
@@ -233,7 +282,8 @@ const pipelineRun = Effect.scoped(
       plan: new Map(),
       timeouts: { rpc: "5 seconds", verify: "30 seconds" },
       pollInterval: scaled(CLI_POLL_MS),
-      probeTimeout: "300 millis"
+      probeTimeout: "300 millis",
+      mdns: mdns === false ? false : { group: mdns.group, port: mdns.port, iface: mdns.iface }
     })
     const at = yield* stage2Timestamp
     yield* inventory.update(stateFile, (current) => applyStage2Results(current, placed, at))
@@ -247,7 +297,7 @@ const pipelineRun = Effect.scoped(
     yield* Console.log(
       `stage1 per device (mean ms): AP session ${phases.apMs.toFixed(0)} (waiting → rebooting), ` +
         `reboot → found ${phases.joinMs.toFixed(0)} (device away ${((REBOOT_DELAY_MS + BOOT_MS) * TIME_SCALE).toFixed(0)}), ` +
-        `found → next AP wait ${phases.tailMs.toFixed(0)} (adoption write)`
+        `found → next AP wait ${phases.tailMs.toFixed(0)} (adoption write queued); AP session: ${phases.steps}`
     )
     const reboots = yield* fleet.reboots
     const perReboot = (REBOOT_DELAY_MS + BOOT_MS) * TIME_SCALE
@@ -282,7 +332,7 @@ const discoveryRun = (kind: "silent" | "refused") =>
       const times: Array<number> = []
       for (let run = 0; run < DISCOVERY_RUNS; run++) {
         const start = performance.now()
-        const found = yield* findByMac(mac, ips, { port: fleet.port }).pipe(Effect.timeout("10 seconds"), Effect.option, Effect.map(Option.flatten))
+        const found = yield* findByMac(mac, ips, { port: fleet.port, mdns: false }).pipe(Effect.timeout("10 seconds"), Effect.option, Effect.map(Option.flatten))
         const seconds = (performance.now() - start) / 1000
         if (Option.isNone(found) || found.value.ip !== target.ip) return yield* fail(`discovery (${kind}): device at ${target.ip} not found (run ${run + 1})`)
         times.push(seconds)
@@ -294,7 +344,8 @@ const discoveryRun = (kind: "silent" | "refused") =>
 
 const main = Effect.gen(function* () {
   yield* Console.log(
-    `bench stage1: ${DEVICES} factory-new devices, reboot ${REBOOT_DELAY_MS}+${BOOT_MS} ms × time scale ${TIME_SCALE}, poll ${CLI_POLL_MS} ms × ${TIME_SCALE}`
+    `bench stage1: ${DEVICES} factory-new devices, reboot ${REBOOT_DELAY_MS}+${BOOT_MS} ms × time scale ${TIME_SCALE}, poll ${CLI_POLL_MS} ms × ${TIME_SCALE}, ` +
+      (MDNS ? `mDNS announcements on 224.0.0.251:${MDNS_PORT} (lo)` : "no mDNS")
   )
   // The part not run shows as NaN on the last line.
   const only = process.env.BENCH_ONLY
@@ -313,7 +364,7 @@ const main = Effect.gen(function* () {
   yield* Console.log(`bench stage1 devices=${DEVICES} overhead_pct=${overhead.toFixed(1)} discovery_s=${discovery.toFixed(2)}`)
 }).pipe(
   Effect.timeout("5 minutes"),
-  Effect.provide(Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: "var/run/bench-stage1" }), NodeHttpClient.layer)),
+  Effect.provide(Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: "var/run/bench-stage1" }), NodeHttpClient.layer, MdnsLive)),
   Effect.provide(NodeContext.layer)
 )
 

@@ -11,6 +11,7 @@ import type { Ipv4 } from "../../src/domain/ipv4.js"
 import { parseMac } from "../../src/domain/mac.js"
 import { ha1For } from "../../src/shelly/digest.js"
 import { firstFree, loopbackAddress } from "./addresses.js"
+import { type AuthState, authState } from "./auth.js"
 import { buildSeeds } from "./build.js"
 import { startControlServer } from "./control.js"
 import type { Json, JsonObject, PendingUpdate, RpcLogEntry, WifiNetwork } from "./device.js"
@@ -38,6 +39,8 @@ export interface Delays {
   readonly joinTimeoutMs: number
   /** Period of the `reboot_loop` fault. */
   readonly rebootLoopMs: number
+  /** How long a digest nonce stays valid (firmware 2.x: 1 h); a reboot forgets every nonce. */
+  readonly nonceLifetimeMs: number
 }
 
 export interface FleetOptions {
@@ -91,6 +94,8 @@ export interface DeviceState extends DeviceView {
   readonly rpcLog: ReadonlyArray<RpcLogEntry>
   readonly reboots: number
   readonly lastError: string | null
+  /** Digest auth counters: 401s sent, refused `nc` values, live nonces. */
+  readonly auth: AuthState
 }
 
 export interface ApInfo {
@@ -132,10 +137,12 @@ export interface FleetHandle {
   readonly writeInventory: (path: string, format?: InventoryFormat, options?: { readonly all?: boolean }) => Promise<void>
   readonly stop: () => Promise<void>
   /** The mDNS responder, when started with the `mdns` option. */
-  readonly mdns?: Pick<MdnsResponder, "group" | "port" | "answered"> | undefined
+  readonly mdns?: Pick<MdnsResponder, "group" | "port" | "answered" | "announced"> | undefined
 }
 
-const defaultDelays: Delays = { bootMs: 5000, updateMs: 10_000, joinTimeoutMs: 20_000, rebootLoopMs: 90_000 }
+const defaultDelays: Delays = { bootMs: 5000, updateMs: 10_000, joinTimeoutMs: 20_000, rebootLoopMs: 90_000, nonceLifetimeMs: 3_600_000 }
+/** Spacing of a device's two mDNS announcements (RFC 6762 §8.3: one second), before the time scale. */
+const announceRepeatMs = 1000
 const productionBssid = "02:00:5e:10:00:01"
 const listenBacklog = 32
 
@@ -196,6 +203,7 @@ class Fleet implements RpcEnv {
     for (const d of devices) {
       this.byMac.set(d.mac, d)
       d.timeScale = timeScale
+      d.nonceLifetimeMs = delays.nonceLifetimeMs
     }
   }
 
@@ -325,6 +333,7 @@ class Fleet implements RpcEnv {
   private async boot(device: SimDevice): Promise<void> {
     device.up = true
     device.bootedAt = Date.now()
+    device.nonces = undefined
     device.lastError = null
     if (device.installOnBoot !== null) {
       const installed = device.installOnBoot
@@ -348,7 +357,7 @@ class Fleet implements RpcEnv {
   private async joinNetwork(device: SimDevice): Promise<void> {
     if (!device.configTouched) {
       device.staIp = device.lease
-      if (device.staIp !== null && !device.has("offline")) await this.bindAddress(device, device.staIp)
+      if (device.staIp !== null && !device.has("offline") && (await this.bindAddress(device, device.staIp))) this.announce(device)
       return
     }
     const sections = [device.wifiSection("sta"), device.wifiSection("sta1")].filter(
@@ -385,7 +394,18 @@ class Fleet implements RpcEnv {
       ip = device.lease
     }
     device.staIp = ip
-    if (!device.has("offline")) await this.bindAddress(device, ip)
+    if (!device.has("offline") && (await this.bindAddress(device, ip))) this.announce(device)
+  }
+
+  /**
+   * RFC 6762 §8.3: a host that comes up on a network announces its records,
+   * at least twice, the second one second later (device time, so scaled).
+   */
+  private announce(device: SimDevice): void {
+    const responder = this.mdnsResponder
+    if (responder === undefined) return
+    responder.announce(this.view(device))
+    this.after(device, announceRepeatMs, () => this.mdnsResponder?.announce(this.view(device)))
   }
 
   private allocateLease(): string | undefined {
@@ -486,7 +506,8 @@ class Fleet implements RpcEnv {
       config: isJsonObject(config) ? config : {},
       rpcLog: [...(d.rpcLog ?? [])],
       reboots: d.reboots,
-      lastError: d.lastError
+      lastError: d.lastError,
+      auth: authState(d)
     }
   }
 
@@ -520,7 +541,7 @@ class Fleet implements RpcEnv {
     } else if (d.has("offline") && !wasOffline) {
       await this.unbindDevice(d)
     } else if (!d.has("offline") && wasOffline && d.up && d.staIp !== null) {
-      await this.bindAddress(d, d.staIp)
+      if (await this.bindAddress(d, d.staIp)) this.announce(d)
     }
     return Either.right(this.view(d))
   }

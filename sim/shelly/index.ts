@@ -32,7 +32,7 @@
  * | `faults` | `[]` | rules `SELECTOR=ITEM[,ITEM…]` (below), applied after the scenario's |
  * | `scenario` | none | a `Scenario` (from `loadScenario`) |
  * | `timeScale` | 1 | every device-side delay is multiplied by this (0.01 → 100× faster); `Sys.GetStatus` uptime counts device seconds |
- * | `delays` | `{bootMs:5000, updateMs:10000, joinTimeoutMs:20000, rebootLoopMs:90000}` | nominal delays before scaling |
+ * | `delays` | `{bootMs:5000, updateMs:10000, joinTimeoutMs:20000, rebootLoopMs:90000, nonceLifetimeMs:3600000}` | nominal delays before scaling |
  * | `adminPassword` | `"sim-admin-pw"` | password of `protected` devices (user `admin`) |
  * | `network` | `{ssid:"ProdNet", password:"prod-wifi-pw"}` | the production WiFi devices may join |
  * | `apIp` | `127.0.33.1` | the "192.168.33.1" of the simulated AP link |
@@ -59,7 +59,7 @@
  *   pendingUpdate: {stable?, beta?}, authEnabled, reportedMac }`
  * - `state(key)` → `DeviceState | undefined`: the view plus `config` (the device's full Shelly.GetConfig, passwords
  *   replaced by `pass_set: true`), `rpcLog` (last 50 calls: `{method, params (passwords masked), via: "sta"|"ap", transport}`),
- *   `reboots`, `lastError`.
+ *   `reboots`, `lastError`, `auth` (`{enabled, challenges: 401s sent, ncRefused: replayed/too-old nc, nonces: [{highestNc, uses}]}`).
  * - `setFaults(key, items: string[]): Promise<Either<DeviceView, string>>` (replaces faults; traits allowed)
  * - `addFaults(key, items)`, `clearFaults(key)`: same result type
  * - `setPendingUpdate(key, {stable?, beta?} | null)`, `setPassword(key, password | null)`, `powerCycle(key)`: same
@@ -98,8 +98,9 @@
  * - More than 6 requests in flight on one device → HTTP 429 `{"code":-108,"message":"Too many requests"}` (all forms).
  * - `GET|POST /rpc/<Method>`: bare result (200) ; RPC error → 500 `{code,message}` ; unknown method → 404
  *   `{code:404,message:"No handler for <Method>"}`. `POST /rpc` frames: always 200 `{id,src,dst,result|error}`.
- * - Digest auth (SHA-256, qop=auth, realm = device id, user admin): fresh decimal nonce per 401, valid 1 h,
- *   `nc` must increase per nonce; `Authorization` header (GET/POST) or the frame's `auth` object
+ * - Digest auth (SHA-256, qop=auth, realm = device id, user admin): fresh decimal nonce per 401, valid
+ *   `delays.nonceLifetimeMs` × timeScale (1 h) and 30,000 uses, forgotten at reboot or password change; each `nc`
+ *   accepted once per nonce, out of order within 32 below the highest; `Authorization` header (GET/POST) or the frame's `auth` object
  *   (HA2 = sha256("dummy_method:dummy_uri"), nc integer). Missing/invalid → 401, empty body, `WWW-Authenticate`.
  *   Open without auth: `GET /shelly`, Shelly.GetDeviceInfo.
  * - `http500_on_spaces`: a GET query holding a space (`%20`, `+` or raw) → 500 `{code:-103}`.

@@ -9,7 +9,10 @@
  * `blackhole` devices do answer (their network stack is up, their HTTP is not).
  *
  * One socket serves the whole fleet, but each device sends its own response
- * datagram, as separate hosts would. Multicast goes out on the loopback
+ * datagram, as separate hosts would. `announce` sends a device's unsolicited
+ * announcement (RFC 6762 §8.3: every record of the device in the answer
+ * section, unique ones with cache-flush) to the group; the fleet calls it when
+ * the device comes up on the production network, twice, 1 s apart (device time). Multicast goes out on the loopback
  * interface only (IP_MULTICAST_IF 127.0.0.1), and queries from anything but
  * 127.0.0.0/8 are ignored.
  */
@@ -52,6 +55,13 @@ export interface MdnsResponder {
   readonly port: number
   /** Response datagrams sent so far. */
   readonly answered: () => number
+  /**
+   * Announces the device if it is on the production network (a multicast
+   * responder only; a unicast-only one has no group to announce to).
+   */
+  readonly announce: (device: DeviceView) => void
+  /** Announcements sent so far. */
+  readonly announced: () => number
   readonly stop: () => Promise<void>
 }
 
@@ -166,7 +176,26 @@ export const makeMdnsResponder = (
     }
     socket.on("error", () => {})
     let answered = 0
+    let announced = 0
     let stopped = false
+
+    const announce = (device: DeviceView) => {
+      if (stopped || !multicast) return
+      const a = announcementOf(device)
+      if (a === undefined) return
+      const answers: Array<ResourceRecord> = []
+      for (const service of SERVICES) {
+        const instanceName = [...a.instance, ...service]
+        answers.push(record(service, { _tag: "PTR", target: instanceName }, ttl, false))
+        answers.push(record(instanceName, { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: a.host }, ttl, true))
+        answers.push(record(instanceName, { _tag: "TXT", entries: a.txt.map(txtEntry) }, ttl, true))
+      }
+      answers.push(record(a.host, { _tag: "A", address: a.ip }, ttl, true))
+      const message = encodeMessage({ id: 0, flags: Flags.response | Flags.authoritative, questions: [], answers, authorities: [], additionals: [] })
+      if (message._tag === "Left") return
+      announced += 1
+      socket.send(message.right, port, group)
+    }
 
     const respond = (query: DnsMessage, from: Dgram.RemoteInfo) => {
       // Unicast back when the querier is a legacy resolver (not on the mDNS port),
@@ -206,6 +235,8 @@ export const makeMdnsResponder = (
       group,
       port,
       answered: () => answered,
+      announce,
+      announced: () => announced,
       stop: async () => {
         if (stopped) return
         stopped = true

@@ -29,7 +29,16 @@ const shellyOptions = {
   wifiPassword: Options.redacted("wifi-password").pipe(Options.withDescription("password of the production WiFi"), Options.optional),
   adminPassword: Options.redacted("admin-password").pipe(Options.withDescription("admin password of `protected` devices"), Options.optional),
   controlHost: Options.text("control-host").pipe(Options.withDefault("127.0.0.1")),
-  controlPort: Options.integer("control-port").pipe(Options.withDescription("port of the control API (0 = any)"), Options.withDefault(0))
+  controlPort: Options.integer("control-port").pipe(Options.withDescription("port of the control API (0 = any)"), Options.withDefault(0)),
+  mdns: Options.boolean("mdns").pipe(
+    Options.withDescription("run the mDNS responder: devices answer queries and announce themselves when they join the production network")
+  ),
+  mdnsGroup: Options.text("mdns-group").pipe(
+    Options.withDescription("mDNS group (announcements need a multicast group), or a loopback address for a unicast-only responder"),
+    Options.withDefault("224.0.0.251")
+  ),
+  mdnsPort: Options.integer("mdns-port").pipe(Options.withDescription("mDNS port (5353 on real networks; 0 = any)"), Options.withDefault(5353)),
+  mdnsIface: Options.text("mdns-iface").pipe(Options.withDescription("loopback address of the multicast interface"), Options.withDefault("127.0.0.1"))
 }
 
 const secret = (value: Option.Option<Redacted.Redacted<string>>): string | undefined =>
@@ -51,7 +60,8 @@ export const simShellyCommand = Command.make("shelly", shellyOptions, (o) =>
         dhcpPool: { start: o.dhcpStart, end: o.dhcpEnd },
         network: { ssid: o.wifiSsid, password: secret(o.wifiPassword) ?? "prod-wifi-pw" },
         adminPassword: secret(o.adminPassword),
-        control: { host: o.controlHost, port: o.controlPort }
+        control: { host: o.controlHost, port: o.controlPort },
+        mdns: o.mdns ? { group: o.mdnsGroup, port: o.mdnsPort, iface: o.mdnsIface } : false
       })
       if (Option.isSome(o.stateFile)) {
         const path = o.stateFile.value
@@ -61,7 +71,8 @@ export const simShellyCommand = Command.make("shelly", shellyOptions, (o) =>
         })
       }
       yield* Console.log(
-        `sim shelly ready port=${fleet.port} devices=${fleet.devices.length} control=${fleet.controlUrl ?? "none"} base_ip=${o.baseIp} ap_ip=${fleet.apIp}`
+        `sim shelly ready port=${fleet.port} devices=${fleet.devices.length} control=${fleet.controlUrl ?? "none"} base_ip=${o.baseIp} ap_ip=${fleet.apIp}` +
+          (fleet.mdns === undefined ? "" : ` mdns=${fleet.mdns.group}:${fleet.mdns.port}`)
       )
       // Runs until SIGTERM/SIGINT interrupts the program; the scope then stops the fleet.
       return yield* Effect.never

@@ -15,6 +15,7 @@ import { parseMac } from "../domain/mac.js"
 import type { Mac } from "../domain/mac.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
+import { MdnsLive } from "../shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
 import { applyStage2Results, needsPlacement, runStage2, stage2Line, stage2Summary, stage2Timestamp } from "../stages/stage2.js"
 import type { PlanEntry, Stage2DeviceResult, Stage2Settings } from "../stages/stage2.js"
@@ -77,6 +78,7 @@ export const stage2Program = (flags: Stage2Flags, output: Stage2Output = process
     const chosen = document.devices.filter((d) => needsPlacement(d) && (macs.length === 0 || macs.includes(d.mac)))
     for (const mac of macs) if (!document.devices.some((d) => d.mac === mac)) output.err(`warning: no device ${mac} in ${config.ip_state_file}`)
 
+    const mdns = loaded.value.stage1.discovery.mdns
     const settings: Stage2Settings = {
       network: network.right,
       devicePort: config.device_port,
@@ -86,7 +88,9 @@ export const stage2Program = (flags: Stage2Flags, output: Stage2Output = process
       plan,
       timeouts: { rpc: Duration.seconds(config.timeouts.rpc), verify: Duration.seconds(config.timeouts.verify) },
       pollInterval: Duration.millis(500),
-      probeTimeout: Duration.millis(300)
+      probeTimeout: Duration.millis(300),
+      // The production network's mDNS is configured once, under stage1.discovery.
+      mdns: mdns.enabled ? { group: mdns.group, port: mdns.port, iface: mdns.interface } : false
     }
     const finished = yield* Ref.make<ReadonlyArray<Stage2DeviceResult>>([])
     /** One write for the whole run, and the summary; also what Ctrl+C ends with. */
@@ -116,7 +120,7 @@ export const stage2Program = (flags: Stage2Flags, output: Stage2Output = process
     return yield* recordAndSummarise
   }).pipe(Effect.scoped)
 
-export const stage2Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive)
+export const stage2Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive, MdnsLive)
 
 const flags = {
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the planned address and name per device; change nothing.")),

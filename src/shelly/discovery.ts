@@ -4,13 +4,16 @@
  * a short timeout each. On loopback refused hosts answer at once; on a LAN the
  * per-host timeout bounds a /24 to about (254 / concurrency) × timeout.
  * `findByMac` also browses mDNS alongside the scan when an `Mdns` service is
- * provided, which finds devices outside the configured subnets too.
+ * provided, which finds devices outside the configured subnets too;
+ * `subscribeAnnouncements` + `announcedDevice` catch a device announcing
+ * itself as it comes back (RFC 6762 §8.3) without waiting for a scan round.
  */
 import { Duration, Effect, Either, Option, Stream } from "effect"
+import type { Scope } from "effect"
 import { type Ipv4, ipv4ToNumber, isLoopback, numberToIpv4, parseIpv4 } from "../domain/ipv4.js"
 import type { Mac } from "../domain/mac.js"
 import { sameMac } from "./identity.js"
-import { type BrowseOptions, Mdns, type MdnsDevice, type MdnsService } from "./mdns.js"
+import { type BrowseOptions, type ListenOptions, Mdns, type MdnsDevice, type MdnsService } from "./mdns.js"
 import type { ShellyIdentity } from "./schemas.js"
 import { ShellyRpc } from "./ShellyRpc.js"
 
@@ -84,11 +87,22 @@ export const expandTargets = (specs: ReadonlyArray<string>): Either.Either<Reado
 export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): Stream.Stream<Found, never, ShellyRpc> => {
   const port = options.port ?? defaults.port
   const timeout = options.timeout ?? defaults.timeout
+  // A bare TCP connect first, `GET /shelly` only where it was accepted: most
+  // addresses of a subnet hold nothing, and a refused connect costs about half
+  // the CPU of a refused HTTP request (measured on loopback, /24 all refusing:
+  // 50-100 ms per scan against 100-290 ms for `GET /shelly` alone and 115-175
+  // ms with its `connectTimeout`). A live device pays one extra handshake.
   const probeOne = (ip: Ipv4) =>
-    Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly({ host: ip, port }, { timeout })).pipe(
-      Effect.map((identity): Option.Option<Found> => Option.some({ ip, port, identity, source: "scan" })),
-      // Anything that is not a Shelly answering is simply not a find.
-      Effect.orElseSucceed(() => Option.none<Found>())
+    Effect.flatMap(ShellyRpc, (rpc) =>
+      Effect.flatMap(rpc.probe({ host: ip, port }, timeout), (accepted) =>
+        accepted
+          ? rpc.getShelly({ host: ip, port }, { timeout }).pipe(
+              Effect.map((identity): Option.Option<Found> => Option.some({ ip, port, identity, source: "scan" })),
+              // Anything that is not a Shelly answering is simply not a find.
+              Effect.orElseSucceed(() => Option.none<Found>())
+            )
+          : Effect.succeed(Option.none<Found>())
+      )
     )
   // The hosts go through a plain bounded forEach and only the finds through the
   // stream: Stream.mapEffect's per-element machinery cost several times the
@@ -119,9 +133,12 @@ const verify = (device: MdnsDevice, mac: Mac, timeout: Duration.DurationInput) =
     Effect.orElseSucceed(() => Option.none<Found>())
   )
 
+/** Without an interface, a search of loopback addresses stays on 127.0.0.1 (tests and demo stay on loopback). */
+const onInterfaceFor = <O extends { readonly iface?: string | undefined }>(options: O, ips: ReadonlyArray<Ipv4>): O =>
+  options.iface === undefined && ips.length > 0 && ips.every(isLoopback) ? { ...options, iface: "127.0.0.1" } : options
+
 const browseFor = (mdns: MdnsService, mac: Mac, ips: ReadonlyArray<Ipv4>, browse: BrowseOptions, timeout: Duration.DurationInput) => {
-  const onLoopback = ips.length > 0 && ips.every(isLoopback)
-  const options = browse.iface === undefined && onLoopback ? { ...browse, iface: "127.0.0.1" } : browse
+  const options = onInterfaceFor(browse, ips)
   return mdns.browse(options).pipe(
     // Without mDNS (no multicast route, port refused) the scan still runs. Debug level:
     // Stage 1 polls every half second, and its stdout carries the runbook's lines only.
@@ -151,3 +168,40 @@ export const findByMac = (
       : scanned
     return Stream.runHead(searches)
   })
+
+/**
+ * Starts listening for mDNS announcements on the network of `ips` (group,
+ * port and interface as the browse settings say), for the rest of the scope.
+ * None when there is no `Mdns` service, mDNS is off, or the socket cannot be
+ * opened (logged at debug level: the scan still finds the device).
+ */
+export const subscribeAnnouncements = (
+  mdns: BrowseOptions | false | undefined,
+  ips: ReadonlyArray<Ipv4>
+): Effect.Effect<Option.Option<Stream.Stream<MdnsDevice>>, never, Scope.Scope> =>
+  Effect.flatMap(Effect.serviceOption(Mdns), (service) => {
+    if (Option.isNone(service) || mdns === false) return Effect.succeed(Option.none())
+    const options: ListenOptions = onInterfaceFor({ group: mdns?.group, port: mdns?.port, iface: mdns?.iface, services: mdns?.services }, ips)
+    return service.value.listen(options).pipe(
+      Effect.map(Option.some),
+      Effect.catchAll((error) => Effect.as(Effect.logDebug(error.message), Option.none()))
+    )
+  })
+
+/**
+ * The first announced device with `mac` (at `ip`, when given) that `GET
+ * /shelly` at the announced address confirms; an announcement alone proves
+ * nothing. Does not complete until one does: race it against a search.
+ */
+export const announcedDevice = (
+  announcements: Stream.Stream<MdnsDevice>,
+  mac: Mac,
+  options: { readonly timeout?: Duration.DurationInput | undefined; readonly ip?: string | undefined } = {}
+): Effect.Effect<Found, never, ShellyRpc> =>
+  announcements.pipe(
+    Stream.filter((device) => device.mac === mac && (options.ip === undefined || device.ip === options.ip)),
+    Stream.mapEffect((device) => verify(device, mac, options.timeout ?? defaults.timeout)),
+    Stream.filterMap((found) => found),
+    Stream.runHead,
+    Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed }))
+  )

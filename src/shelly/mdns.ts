@@ -10,7 +10,7 @@
  * This module holds the service interface and the pure part: the query, and
  * turning responses into devices. The socket side is `mdnsLive.ts`.
  */
-import type { Duration, Stream } from "effect"
+import type { Duration, Effect, Scope, Stream } from "effect"
 import { Context, Either } from "effect"
 import type { MdnsSocketError } from "../domain/errors/mdns.js"
 import { type Ipv4, parseIpv4 } from "../domain/ipv4.js"
@@ -59,6 +59,21 @@ export interface BrowseOptions {
   readonly resendEvery?: Duration.DurationInput | undefined
 }
 
+export interface ListenOptions {
+  /** Multicast group (default 224.0.0.251); announcements go only to a group. */
+  readonly group?: string | undefined
+  /** Port of the group (5353 on real networks; tests use a high port). */
+  readonly port?: number | undefined
+  /** IPv4 address of the interface to listen on; unset: the routing table decides. */
+  readonly iface?: string | undefined
+  readonly services?: ReadonlyArray<string> | undefined
+  /**
+   * Datagrams held until read (the newest kept): the subscription starts
+   * before the device reboots, and is read only after the WiFi is restored.
+   */
+  readonly buffer?: number | undefined
+}
+
 /** A Shelly device as announced over mDNS (not yet verified over HTTP). */
 export interface MdnsDevice {
   readonly mac: Mac
@@ -88,6 +103,16 @@ export interface MdnsService {
    * once per MAC, as answers arrive; ends at the timeout or after `maxDevices`.
    */
   readonly browse: (options?: BrowseOptions) => Stream.Stream<MdnsDevice, MdnsSocketError>
+  /**
+   * Subscribes to what responders send to the group unasked (RFC 6762 §8.3
+   * announcements, and answers to anyone's query): the socket is bound and
+   * joined when the effect runs, and datagrams are held from then on, so a
+   * subscription made before a device reboots misses none of its
+   * announcements. The stream yields a device for every datagram naming it
+   * (not once per MAC: a device that comes back elsewhere says so again);
+   * the socket closes with the scope.
+   */
+  readonly listen: (options?: ListenOptions) => Effect.Effect<Stream.Stream<MdnsDevice>, MdnsSocketError, Scope.Scope>
 }
 
 export class Mdns extends Context.Tag("fleet-provision/Mdns")<Mdns, MdnsService>() {}
@@ -107,6 +132,13 @@ export const browseQuery = (services: ReadonlyArray<string>, id = 0): Either.Eit
     authorities: [],
     additionals: []
   })
+
+/** The Shelly devices one response datagram names completely (records spread over several datagrams are not joined). */
+export const devicesInResponse = (
+  message: DnsMessage,
+  from: { readonly address: string; readonly port: number },
+  services: ReadonlyArray<string> = SHELLY_SERVICES
+): ReadonlyArray<MdnsDevice> => new ShellyAnswers(services).add(message, from)
 
 const shellyLabel = /^shelly[a-z0-9]*-([0-9a-f]{12})$/i
 

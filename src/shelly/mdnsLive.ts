@@ -15,13 +15,16 @@
  * leave through other interfaces; the tests rely on that.
  */
 import { Duration, Effect, Either, Layer, Queue, Schedule, Stream } from "effect"
+import type { Scope } from "effect"
 import * as Dgram from "node:dgram"
 import { MdnsSocketError } from "../domain/errors/mdns.js"
 import { decodeMessage } from "./dnsMessage.js"
 import {
   type BrowseOptions,
   browseQuery,
+  devicesInResponse,
   isMulticast,
+  type ListenOptions,
   Mdns,
   MDNS_GROUP,
   MDNS_PORT,
@@ -142,4 +145,37 @@ export const browse = (options: BrowseOptions = {}): Stream.Stream<MdnsDevice, M
     })
   )
 
-export const MdnsLive = Layer.succeed(Mdns, Mdns.of({ browse }))
+/**
+ * The group's traffic on the shared mDNS port: bound with SO_REUSEADDR beside
+ * avahi, a browse and other listeners; every member socket gets each datagram.
+ */
+export const listen = (options: ListenOptions = {}): Effect.Effect<Stream.Stream<MdnsDevice>, MdnsSocketError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const group = options.group ?? MDNS_GROUP
+    const port = options.port ?? MDNS_PORT
+    const plan: Plan = { group, port, iface: options.iface, multicast: true, destination: `${group}:${port}` }
+    if (!isMulticast(group)) {
+      return yield* new MdnsSocketError({
+        destination: plan.destination,
+        iface: plan.iface,
+        operation: "join",
+        reason: "announcements go to a multicast group; a unicast responder address cannot be listened to"
+      })
+    }
+    const socket = yield* bindSocket(plan, port, undefined)
+    yield* Effect.try({
+      try: () => socket.addMembership(group, plan.iface),
+      catch: (error) => new MdnsSocketError({ destination: plan.destination, iface: plan.iface, operation: "join", reason: errorText(error) })
+    })
+    // Sliding: on a busy network the newest datagrams (the device that just came back) matter most.
+    const inbox = yield* Queue.sliding<Packet>(options.buffer ?? defaults.maxPackets)
+    socket.on("message", (bytes, from) => void Queue.unsafeOffer(inbox, { bytes, from: { address: from.address, port: from.port } }))
+    const services = options.services ?? SHELLY_SERVICES
+    return Stream.fromQueue(inbox).pipe(
+      Stream.mapConcat((packet) =>
+        Either.match(decodeMessage(packet.bytes), { onLeft: () => [], onRight: (message) => devicesInResponse(message, packet.from, services) })
+      )
+    )
+  })
+
+export const MdnsLive = Layer.succeed(Mdns, Mdns.of({ browse, listen }))

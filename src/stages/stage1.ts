@@ -6,9 +6,16 @@
  * by MAC → record it in ip_state.json → put it on the reboot-loop watch
  * (stage1/rebootWatch.ts) and go on to the next device. The Pi's previous WiFi
  * is restored on every path out of the AP session, interruption included.
+ * The device is found by whichever comes first: its mDNS announcement as it
+ * comes back (listened for from before the reboot) or a poll round (subnet
+ * scan + mDNS browse), each confirmed by `GET /shelly`; once a device of the
+ * run has been found by its announcement, the polls are spaced wider. In a run, the
+ * ip_state.json writes go on in the background (stage1/serialWrites.ts) while
+ * the next device's AP session runs; the run waits for them before its summary.
  */
 import { Clock, Deferred, Duration, Effect, Exit, Option, Predicate, Ref, Schedule } from "effect"
-import type { DeviceUnreachable, RpcTimeout } from "../domain/errors/shelly.js"
+import type { Stream } from "effect"
+import type { DeviceUnreachable, RpcFailure, RpcTimeout } from "../domain/errors/shelly.js"
 import type { Redacted } from "effect"
 import { isOperatorError } from "../domain/errors/base.js"
 import type { OperatorError } from "../domain/errors/base.js"
@@ -18,12 +25,17 @@ import type { Ipv4 } from "../domain/ipv4.js"
 import { parseMac } from "../domain/mac.js"
 import type { Mac } from "../domain/mac.js"
 import { Inventory } from "../inventory/Inventory.js"
-import type { InventoryService } from "../inventory/Inventory.js"
+import type { InventoryDocument, InventoryService } from "../inventory/Inventory.js"
+import type { InventoryReadError, LockHeld, StateWriteError } from "../domain/errors/inventory.js"
 import { finishBeforeInterrupt } from "./finishCurrent.js"
 import { adoptDevice, markStage1 } from "./stage1/adoption.js"
 import { makeRebootWatch } from "./stage1/rebootWatch.js"
 import type { RebootWatch, UptimeAnswer, WatchedDevice, WatchReport } from "./stage1/rebootWatch.js"
-import { findByMac } from "../shelly/discovery.js"
+import { announcedDevice, findByMac, subscribeAnnouncements } from "../shelly/discovery.js"
+import type { DiscoveryOptions } from "../shelly/discovery.js"
+import type { MdnsDevice } from "../shelly/mdns.js"
+import { makeSerialWrites } from "./stage1/serialWrites.js"
+import type { SerialWrites } from "./stage1/serialWrites.js"
 import * as Methods from "../shelly/methods.js"
 import type { DeviceTarget, ShellyRpc } from "../shelly/ShellyRpc.js"
 import { Wifi } from "../wifi/Wifi.js"
@@ -66,9 +78,17 @@ export interface Stage1Settings {
   readonly stabilityWindow?: Duration.DurationInput | undefined
   /** How often to rescan for APs / the joined device. */
   readonly pollInterval: Duration.DurationInput
+  /**
+   * Spacing of the join polls once this run has found a device by its mDNS
+   * announcement: mDNS demonstrably works on this network, and the subnet
+   * scan (CPU and a burst of connects per round) is only the safety net for
+   * an announcement the Pi did not hear. Default 4 × `pollInterval`.
+   */
+  readonly announcedPollInterval?: Duration.DurationInput | undefined
   /** Production addresses searched for the device after its reboot. */
   readonly productionIps: ReadonlyArray<Ipv4>
-  readonly discovery?: { readonly concurrency?: number; readonly timeout?: Duration.DurationInput } | undefined
+  /** Scan concurrency and per-host timeout, and the mDNS browse/listen settings (`mdns: false`: subnet scan only). */
+  readonly discovery?: DiscoveryOptions | undefined
   /** Record joined devices in ip_state.json (config `adopt`). */
   readonly adopt: boolean
   readonly ipStateFile: string
@@ -156,25 +176,30 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint) =>
             )
         )
       )
-    const info = yield* overAp(Methods.getDeviceInfo(target, options))
-    yield* overAp(Methods.sysGetStatus(target, options))
+    const [info] = yield* overAp(Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 }))
     yield* settings.say("[rpc: read device info]")
 
     const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
     const sta1 = settings.sta1 && { ssid: settings.sta1.ssid, pass: settings.sta1.password ?? null, enable: true, ipv4mode: "dhcp" as const }
     yield* Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }), ...(settings.disable.ap && { ap: { enable: false } }) }, options)
-    if (settings.disable.cloud) yield* Methods.cloudSetConfig(target, { enable: false }, options)
-    if (settings.disable.ble) yield* Methods.bleSetConfig(target, { enable: false }, options)
-    if (settings.mqtt !== undefined) {
-      const m = settings.mqtt
-      yield* Methods.mqttSetConfig(
-        target,
-        { enable: true, server: m.server, client_id: m.clientId ?? info.id, topic_prefix: m.topicPrefix ?? info.id, user: m.user ?? null, pass: m.password ?? null },
-        options
-      )
-    } else if (settings.disable.mqtt) {
-      yield* Methods.mqttSetConfig(target, { enable: false }, options)
-    }
+    // Independent components: sent together (the device serves up to 6 RPC channels at once), in one round trip's time.
+    const m = settings.mqtt
+    const components: ReadonlyArray<Effect.Effect<unknown, RpcFailure, ShellyRpc>> = [
+      ...(settings.disable.cloud ? [Methods.cloudSetConfig(target, { enable: false }, options)] : []),
+      ...(settings.disable.ble ? [Methods.bleSetConfig(target, { enable: false }, options)] : []),
+      ...(m !== undefined
+        ? [
+            Methods.mqttSetConfig(
+              target,
+              { enable: true, server: m.server, client_id: m.clientId ?? info.id, topic_prefix: m.topicPrefix ?? info.id, user: m.user ?? null, pass: m.password ?? null },
+              options
+            )
+          ]
+        : settings.disable.mqtt
+          ? [Methods.mqttSetConfig(target, { enable: false }, options)]
+          : [])
+    ]
+    yield* Effect.all(components, { concurrency: "unbounded", discard: true })
     if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
     yield* settings.say(applyLine(settings.disable))
     yield* Methods.reboot(target, undefined, options)
@@ -186,18 +211,38 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint) =>
 /**
  * Polls the production subnets until the device's MAC answers `GET /shelly`;
  * the Pi is back on the production network, so each round also polls the
- * devices on reboot-loop watch.
+ * devices on reboot-loop watch. An announcement of the device (when mDNS is
+ * listened to) ends the wait at once, confirmed the same way; the polls stay
+ * for networks without mDNS and for an announcement the Pi did not hear.
  */
-const waitForJoin = (settings: Stage1Settings, mac: Mac, watch: Pick<RebootWatch, "poll">) =>
-  Effect.zipRight(watch.poll, findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery })).pipe(
+const waitForJoin = (
+  settings: Stage1Settings,
+  mac: Mac,
+  watch: Pick<RebootWatch, "poll">,
+  announcements: Option.Option<Stream.Stream<MdnsDevice>>,
+  /** Set once a device of this run was found by its announcement. */
+  announcing: Ref.Ref<boolean>
+) => Effect.gen(function* () {
+  const spacing = (yield* Ref.get(announcing))
+    ? settings.announcedPollInterval ?? Duration.times(Duration.decode(settings.pollInterval), 4)
+    : settings.pollInterval
+  const polled = Effect.zipRight(watch.poll, findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery })).pipe(
     Effect.flatMap(Option.match({ onNone: () => Effect.fail("absent" as const), onSome: Effect.succeed })),
-    Effect.retry(Schedule.spaced(settings.pollInterval)),
+    Effect.retry(Schedule.spaced(spacing))
+  )
+  const found = Option.match(announcements, {
+    onNone: () => polled,
+    onSome: (stream) =>
+      Effect.raceFirst(polled, announcedDevice(stream, mac, { timeout: settings.discovery?.timeout }).pipe(Effect.tap(() => Ref.set(announcing, true))))
+  })
+  return yield* found.pipe(
     Effect.timeoutFail({
       duration: settings.timeouts.join,
       onTimeout: () => new DeviceNeverJoined({ mac, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) })
     }),
     Effect.catchIf((e): e is "absent" => e === "absent", () => Effect.dieMessage("unreachable: retried until timeout"))
   )
+})
 
 const watchIsOn = (settings: Stage1Settings): boolean => Duration.toMillis(Duration.decode(settings.stabilityWindow ?? 0)) > 0
 
@@ -216,15 +261,37 @@ const toErrorInfo = (error: unknown): Stage1DeviceResult["error"] =>
     : { code: "unexpected", message: String(error), hint: "" }
 
 
+type InventoryWriteError = InventoryReadError | StateWriteError | LockHeld
+
+/** Where a run's ip_state.json writes go: in the background, in order; a failure is reported by the queue. */
+export interface AdoptionWrites {
+  readonly submit: (
+    device: { readonly ssid: string; readonly mac: Mac },
+    write: Effect.Effect<InventoryDocument, InventoryWriteError>
+  ) => Effect.Effect<void>
+}
+
+/** What the devices of one run share. */
+export interface RunContext {
+  readonly writes?: AdoptionWrites | undefined
+  /** Set once a device of the run was found by its mDNS announcement. */
+  readonly announcing?: Ref.Ref<boolean> | undefined
+}
+
 /**
  * One device, from its AP to the production network. Per-device failures
  * become a result; the caller goes on. With a `watch` (reboot-loop check on)
  * the joined device is recorded as `unverified` and put on watch instead of
- * being waited for; the watch settles it later.
+ * being waited for; the watch settles it later. With `writes` the adoption is
+ * queued there instead of written before returning.
  */
-export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: RebootWatch) =>
+export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: RebootWatch, run: RunContext = {}) =>
   Effect.gen(function* () {
+    const { writes } = run
+    const announcing = run.announcing ?? (yield* Ref.make(false))
     const wifi = yield* Wifi
+    // Listening from before the reboot: the device announces itself as soon as it is back.
+    const announcements = yield* subscribeAnnouncements(settings.discovery?.mdns, settings.productionIps)
     const previous = yield* wifi.current()
     const info = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
@@ -236,7 +303,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     )
     const mac = parseMac(info.mac)
     if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
-    const found = yield* waitForJoin(settings, mac.right, watch ?? noWatch)
+    const found = yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
     const joinedAt = yield* Clock.currentTimeMillis
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
     const watched = watch !== undefined && watchIsOn(settings)
@@ -245,7 +312,9 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     if (settings.adopt) {
       const at = new Date(joinedAt).toISOString()
       const inventory = yield* Inventory
-      yield* inventory.update(settings.ipStateFile, (doc) => adoptDevice(doc, mac.right, { info, ip: found.ip, port: found.port, at, status }))
+      const write = inventory.update(settings.ipStateFile, (doc) => adoptDevice(doc, mac.right, { info, ip: found.ip, port: found.port, at, status }))
+      if (writes === undefined) yield* write
+      else yield* writes.submit({ ssid: ap.ssid, mac: mac.right }, write)
     }
     if (watched) yield* watch.add({ ssid: ap.ssid, mac: mac.right, ip: found.ip, port: found.port }, joinedAt, baseline)
     return { ssid: ap.ssid, mac: mac.right, model: info.app, ip: found.ip, status } satisfies Stage1DeviceResult
@@ -254,7 +323,8 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
       settings.say(failureLine(ap.ssid, error)).pipe(
         Effect.as({ ssid: ap.ssid, status: "failed", error: toErrorInfo(error) } satisfies Stage1DeviceResult)
       )
-    )
+    ),
+    Effect.scoped
   )
 
 /** The runbook-style error line: what happened, then the fix. */
@@ -265,17 +335,27 @@ const failureLine = (ssid: string, error: { readonly message: string; readonly h
  * How the reboot-loop watch's verdicts reach the operator: the device's line,
  * its result (the summary) and its ip_state.json entry.
  */
-const watchReport = (settings: Stage1Settings, results: Ref.Ref<ReadonlyArray<Stage1DeviceResult>>, inventory: InventoryService) => {
+const watchReport = (
+  settings: Stage1Settings,
+  results: Ref.Ref<ReadonlyArray<Stage1DeviceResult>>,
+  inventory: InventoryService,
+  writes: SerialWrites,
+  /** Its adoption write failed: the device stays failed whatever the watch finds. */
+  writeFailed: (mac: Mac) => boolean
+) => {
   const setResult = (mac: Mac, status: Stage1DeviceResult["status"], error?: Stage1DeviceResult["error"]) =>
-    Ref.update(results, (all) => all.map((r) => (r.mac === mac ? { ...r, status, error } : r)))
+    Ref.update(results, (all) => all.map((r) => (r.mac === mac && !writeFailed(mac) ? { ...r, status, error } : r)))
   const setEntry = (device: WatchedDevice, status: "ok" | "failed" | "unverified", error?: Stage1DeviceResult["error"]) =>
     !settings.adopt
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          inventory.update(settings.ipStateFile, (doc) => markStage1(doc, device.mac, { status, at: new Date(now).toISOString(), error }))
-        ).pipe(
-          Effect.catchAll((e) =>
-            settings.say(`[stage1: could not record ${device.mac} as ${status} in ${settings.ipStateFile}: ${e.message} — ${e.hint}]`)
+          writes.submit(
+            inventory.update(settings.ipStateFile, (doc) => markStage1(doc, device.mac, { status, at: new Date(now).toISOString(), error })).pipe(
+              Effect.asVoid,
+              Effect.catchAll((e) =>
+                settings.say(`[stage1: could not record ${device.mac} as ${status} in ${settings.ipStateFile}: ${e.message} — ${e.hint}]`)
+              )
+            )
           )
         )
   const report: WatchReport = {
@@ -353,7 +433,13 @@ export const runStage1 = (
 ) =>
   Effect.gen(function* () {
     const handled = new Set<string>()
-    const record = (result: Stage1DeviceResult) => Ref.update(results, (r) => [...r, result])
+    // A device whose adoption could not be written is failed, whether its result was recorded before the write failed or after.
+    const writeFailures = new Map<string, NonNullable<Stage1DeviceResult["error"]>>()
+    const withWriteFailure = (result: Stage1DeviceResult): Stage1DeviceResult => {
+      const error = result.mac === undefined ? undefined : writeFailures.get(result.mac)
+      return error === undefined ? result : { ...result, status: "failed", error }
+    }
+    const record = (result: Stage1DeviceResult) => Ref.update(results, (r) => [...r, withWriteFailure(result)])
     if (settings.dryRun) {
       // Dry run: look only (a scan changes nothing), no WiFi switching, no RPC writes.
       const wifi = yield* Wifi
@@ -365,6 +451,22 @@ export const runStage1 = (
       return
     }
     const stopping = stop ?? (yield* Deferred.make<void>())
+    const writes = yield* makeSerialWrites
+    const announcing = yield* Ref.make(false)
+    const adoptionWrites: AdoptionWrites = {
+      submit: (device, write) =>
+        writes.submit(
+          write.pipe(
+            Effect.asVoid,
+            Effect.catchAll((error) =>
+              Effect.sync(() => writeFailures.set(device.mac, toErrorInfo(error)!)).pipe(
+                Effect.zipRight(Ref.update(results, (all) => all.map(withWriteFailure))),
+                Effect.zipRight(settings.say(failureLine(device.ssid, error)))
+              )
+            )
+          )
+        )
+    }
     const watch = watchIsOn(settings)
       ? yield* makeRebootWatch({
           window: settings.stabilityWindow ?? 0,
@@ -372,7 +474,7 @@ export const runStage1 = (
           pollTimeout: Duration.min(Duration.decode(settings.timeouts.rpc), Duration.seconds(2)),
           concurrency: 8,
           password: settings.adminPassword,
-          report: watchReport(settings, results, yield* Inventory)
+          report: watchReport(settings, results, yield* Inventory, writes, (mac) => writeFailures.has(mac))
         })
       : undefined
     const devices = Effect.gen(function* () {
@@ -388,7 +490,7 @@ export const runStage1 = (
         // A failed device stays skipped in this run (a wrong password puts its AP back
         // up at once); after fixing it the operator runs Stage 1 again.
         yield* finishBeforeInterrupt(
-          provisionOne(tracked, ap.value, watch).pipe(
+          provisionOne(tracked, ap.value, watch, { writes: adoptionWrites, announcing }).pipe(
             Effect.tap(record),
             Effect.onInterrupt(() =>
               Effect.flatMap(Ref.get(lastLine), (line) => {
@@ -406,11 +508,16 @@ export const runStage1 = (
         )
       } while (settings.loop && !(yield* Deferred.isDone(stopping)))
     })
-    if (watch === undefined) return yield* devices
     // Ctrl+C (or a run-level error) while devices are still on watch: their
     // remaining window is waited for as part of stopping; only `abort` cuts it short.
-    yield* devices.pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : watch.finish(abort))))
-    yield* watch.finish(abort)
+    const watched = watch === undefined
+      ? devices
+      : devices.pipe(
+          Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : watch.finish(abort))),
+          Effect.zipRight(watch.finish(abort))
+        )
+    // Every way out waits for the queued ip_state.json writes: the summary, exit code and lock release come after.
+    yield* watched.pipe(Effect.ensuring(writes.flush))
   })
 
 export const failedResult = toErrorInfo

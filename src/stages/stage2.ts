@@ -3,9 +3,12 @@
  * (or next free) static address and its name. A placement counts only after
  * the same MAC answers at the new address; otherwise the device is put back
  * on DHCP and marked failed. Devices go one at a time, so two devices can
- * never be given the same free address.
+ * never be given the same free address. The check at the new address is
+ * polled, and (with mDNS) also answered at once by the device's announcement
+ * as it comes back, listened for from before its reboot.
  */
 import { Clock, Duration, Effect, Option, Schedule } from "effect"
+import type { Stream } from "effect"
 import type { Redacted } from "effect"
 import type { Stage2Network } from "../config/stage2.js"
 import { isOperatorError } from "../domain/errors/base.js"
@@ -14,7 +17,9 @@ import { ipv4ToNumber, numberToIpv4 } from "../domain/ipv4.js"
 import type { Mac } from "../domain/mac.js"
 import type { InventoryDevice, InventoryDocument } from "../inventory/Inventory.js"
 import { setDeviceFields } from "../inventory/edit.js"
+import { announcedDevice, subscribeAnnouncements } from "../shelly/discovery.js"
 import { sameMac } from "../shelly/identity.js"
+import type { BrowseOptions, MdnsDevice } from "../shelly/mdns.js"
 import * as Methods from "../shelly/methods.js"
 import { ShellyRpc } from "../shelly/ShellyRpc.js"
 import { finishBeforeInterrupt } from "./finishCurrent.js"
@@ -37,6 +42,12 @@ export interface Stage2Settings {
   readonly pollInterval: Duration.DurationInput
   /** TCP probe used to see whether a free address is really free. */
   readonly probeTimeout: Duration.DurationInput
+  /**
+   * mDNS of the production network (group, port, interface), listened to for
+   * the device's announcement at its new address when the `Mdns` service is
+   * provided; `false` or absent: polling only.
+   */
+  readonly mdns?: BrowseOptions | false | undefined
 }
 
 export interface Stage2DeviceResult {
@@ -87,14 +98,22 @@ const nextFree = (settings: Stage2Settings, taken: Set<string>) =>
     return Option.none<Ipv4>()
   })
 
-/** Polls `GET /shelly` at `ip` until it reports `mac`. */
-const verifyAt = (settings: Stage2Settings, ip: string, mac: Mac) =>
-  Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly(deviceTarget(settings, ip), { timeout: "500 millis" })).pipe(
+/**
+ * Polls `GET /shelly` at `ip` until it reports `mac`; an announcement of `mac`
+ * at `ip` is checked the same way at once instead of at the next poll.
+ */
+const verifyAt = (settings: Stage2Settings, ip: string, mac: Mac, announcements: Option.Option<Stream.Stream<MdnsDevice>>) => {
+  const timeout = Duration.millis(500)
+  const polled = Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly(deviceTarget(settings, ip), { timeout })).pipe(
     Effect.flatMap((identity) => (sameMac(identity.mac, mac) ? Effect.succeed(identity) : Effect.fail("other device" as const))),
-    Effect.retry(Schedule.spaced(settings.pollInterval)),
-    Effect.timeout(settings.timeouts.verify),
-    Effect.option
+    Effect.retry(Schedule.spaced(settings.pollInterval))
   )
+  const verified = Option.match(announcements, {
+    onNone: () => polled,
+    onSome: (stream) => Effect.raceFirst(polled, Effect.map(announcedDevice(stream, mac, { ip, timeout }), (found) => found.identity))
+  })
+  return verified.pipe(Effect.timeout(settings.timeouts.verify), Effect.option)
+}
 
 const describe = (error: unknown): string => (isOperatorError(error) ? error.message : String(error))
 
@@ -105,7 +124,19 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
     const app = str(device, "app") ?? str(device, "model") ?? "device"
     const plan = settings.plan.get(device.mac)
     const base: Pick<Stage2DeviceResult, "mac" | "app" | "fromIp"> = { mac: device.mac, app, fromIp }
-    const ip = plan?.ip !== undefined ? Option.some(plan.ip) : yield* nextFree(settings, taken)
+    const options = { timeout: settings.timeouts.rpc }
+    const current = deviceTarget(settings, fromIp)
+    // Three independent first steps at once: the free address, the device's identity at its
+    // current address, and the mDNS subscription (listening from before the reboot: the
+    // device announces itself as soon as it is back). A dry run only looks for the address.
+    const [ip, identity, announcements] = yield* Effect.all(
+      [
+        plan?.ip !== undefined ? Effect.succeed(Option.some(plan.ip)) : nextFree(settings, taken),
+        settings.dryRun ? Effect.succeed(Option.none()) : Effect.map(Effect.either(Methods.getDeviceInfo(current, options)), Option.some),
+        settings.dryRun ? Effect.succeed(Option.none()) : subscribeAnnouncements(settings.mdns, [settings.network.pool.start])
+      ],
+      { concurrency: "unbounded" }
+    )
     if (Option.isNone(ip)) return { ...base, status: "failed", error: "address pool exhausted" } satisfies Stage2DeviceResult
     const name =
       plan?.name ??
@@ -118,20 +149,25 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
         room: plan?.room ?? "",
         ip_last: ip.value.split(".")[3]!
       })
-    if (settings.dryRun) return { ...base, ip: ip.value, name, status: "dry_run" } satisfies Stage2DeviceResult
+    // Taken in a dry run too: the next device is shown the address it would really get.
     taken.add(ip.value)
-    const options = { timeout: settings.timeouts.rpc }
-    const current = deviceTarget(settings, fromIp)
+    if (settings.dryRun || Option.isNone(identity)) return { ...base, ip: ip.value, name, status: "dry_run" } satisfies Stage2DeviceResult
     const net = settings.network
     const applied = yield* Effect.gen(function* () {
-      const info = yield* Methods.getDeviceInfo(current, options)
+      const info = yield* identity.value
       if (!sameMac(info.mac, device.mac)) return yield* Effect.fail(`another device (${info.mac}) answers at ${fromIp}`)
-      yield* Methods.wifiSetConfig(
-        current,
-        { sta: { ipv4mode: "static", ip: ip.value, netmask: net.netmask, gw: net.gateway, nameserver: net.dns ?? net.gateway } },
-        options
+      // Independent settings, both taking effect with the reboot: sent together (the device serves up to 6 RPC channels).
+      yield* Effect.all(
+        [
+          Methods.wifiSetConfig(
+            current,
+            { sta: { ipv4mode: "static", ip: ip.value, netmask: net.netmask, gw: net.gateway, nameserver: net.dns ?? net.gateway } },
+            options
+          ),
+          Methods.setDeviceName(current, name, options)
+        ],
+        { concurrency: 2, discard: true }
       )
-      yield* Methods.setDeviceName(current, name, options)
       yield* Methods.reboot(current, undefined, options)
       return info
     }).pipe(Effect.either)
@@ -139,7 +175,7 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
       taken.delete(ip.value)
       return { ...base, status: "failed", error: describe(applied.left) } satisfies Stage2DeviceResult
     }
-    const verified = yield* verifyAt(settings, ip.value, device.mac)
+    const verified = yield* verifyAt(settings, ip.value, device.mac, announcements)
     if (Option.isNone(verified)) {
       taken.delete(ip.value)
       // Back to DHCP wherever the device answers, so it is not lost at a wrong static address.
@@ -155,7 +191,7 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
     taken.delete(fromIp)
     const info = verified.value
     return { ...base, ip: ip.value, name, status: "ok", model: info.model, fw: info.ver, hostname: info.id } satisfies Stage2DeviceResult
-  })
+  }).pipe(Effect.scoped)
 
 /**
  * Places the devices one at a time. Interrupted (Ctrl+C), the device in

@@ -32,6 +32,7 @@ it("adopts the devices one after another, reports the reboot loop with the runbo
         controlHost: "127.61.0.1",
         port: 18610,
         dhcpSubnet24: "127.61.200",
+        mdnsPort: 18619,
         stage2: { subnet: "127.61.0.0/16", gateway: "127.61.0.254", poolStart: "127.61.100.1", poolEnd: "127.61.100.20" }
       },
       print: (line) => void lines.push(...line.split("\n")),

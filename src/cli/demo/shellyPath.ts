@@ -30,6 +30,11 @@ export interface ShellyPathAddresses {
   readonly port: number
   /** First three octets of the simulated DHCP pool (`.1`–`.30`) = the /27 Stage 1 scans. */
   readonly dhcpSubnet24: string
+  /**
+   * Port of the section's mDNS (group 224.0.0.251 on lo): the simulated
+   * devices announce themselves there when they join, and Stage 1/2 listen.
+   */
+  readonly mdnsPort: number
   /** Stage 2's subnet, gateway and pool. */
   readonly stage2: { readonly subnet: string; readonly gateway: string; readonly poolStart: string; readonly poolEnd: string }
 }
@@ -49,6 +54,7 @@ export const demoAddresses: ShellyPathAddresses = {
   controlHost: "127.0.49.1",
   port: 18440,
   dhcpSubnet24: "127.0.41",
+  mdnsPort: 18453,
   stage2: { subnet: "127.0.40.0/21", gateway: "127.0.40.254", poolStart: "127.0.42.10", poolEnd: "127.0.42.60" }
 }
 
@@ -71,8 +77,8 @@ const configYaml = (project: string, fleet: FleetHandle, a: ShellyPathAddresses)
     `  ap_ip: ${a.apIp}`,
     "  loop_mode: true",
     `  production_subnets: [${a.dhcpSubnet24}.0/27]`,
-    // The demo fleet runs no mDNS responder; the subnet scan finds the devices.
-    "  discovery: { mdns: { enabled: false } }",
+    // The fleet's responder announces each device as it joins; the subnet scan stays as the fallback.
+    `  discovery: { mdns: { enabled: true, group: 224.0.0.251, port: ${a.mdnsPort}, interface: 127.0.0.1, timeout: 0.5 } }`,
     `  device_port: ${fleet.port}`,
     `  timeouts: { rpc: 2, join: 10, stability: ${stabilityS} }`,
     `  log_path: ${project}/var/log/stage1.log`,
@@ -177,7 +183,8 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
         timeScale,
         models: ["S2PMG3", "S1PMG3", "I4G3", "Mini1PMG3", "PlugSG3"],
         // Factory-new and still in the box (powered off) except the first; device 2 has an update waiting.
-        faults: [`1-${deviceCount}=factory`, `2-${deviceCount}=offline`, "2=update"]
+        faults: [`1-${deviceCount}=factory`, `2-${deviceCount}=offline`, "2=update"],
+        mdns: { group: "224.0.0.251", port: a.mdnsPort, iface: "127.0.0.1" }
       })
       const configFile = path.join(project, "data", "config.yaml")
       const secretsFile = path.join(project, "data", "secrets.yaml")
@@ -186,7 +193,7 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
       yield* fs.writeFileString(secretsFile, `wifi:\n  sta: { ssid: ${fleet.network.ssid}, password: prod-wifi-pw }\n`)
       yield* print(
         `simulator: ${deviceCount} factory-new devices (AP mode, ${(1 / timeScale).toFixed(0)}× time scale), AP address ${fleet.apIp}, ` +
-          `DHCP ${a.dhcpSubnet24}.0/27, port ${fleet.port}\n  device ${loopingDevice} (${fleet.device(loopingDevice)!.app}) will reboot on its own once configured; device 2 has a firmware update waiting`
+          `DHCP ${a.dhcpSubnet24}.0/27, port ${fleet.port}, mDNS 224.0.0.251:${a.mdnsPort} on lo\n  device ${loopingDevice} (${fleet.device(loopingDevice)!.app}) will reboot on its own once configured; device 2 has a firmware update waiting`
       )
       yield* print(`config:  ${configFile}\nsecrets: ${secretsFile}`)
 

@@ -1,0 +1,238 @@
+// Stage 1 and Stage 2 with the device's mDNS announcement (real multicast on
+// lo from the simulator's responder to the Live Mdns listener), Stage 1's
+// background ip_state.json writes, and Stage 2's dry-run addresses. The real
+// RPC client, simulated WiFi over the control API, the real inventory store.
+// Loopback block of this file: 127.67.0.0/16 (blocks 1–9 through the harness).
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { Deferred, Effect, Either, Fiber, FiberId, Layer, Redacted, Ref, Schedule } from "effect"
+import * as Dgram from "node:dgram"
+import { createServer } from "node:net"
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import type { FleetHandle } from "../../sim/shelly/index.js"
+import { ssidMatcher } from "../../src/config/stage1.js"
+import type { Stage2Network } from "../../src/config/stage2.js"
+import type { Ipv4 } from "../../src/domain/ipv4.js"
+import { Inventory } from "../../src/inventory/Inventory.js"
+import { inventoryLayer } from "../../src/inventory/index.js"
+import { expandTargets } from "../../src/shelly/discovery.js"
+import { MdnsLive } from "../../src/shelly/mdnsLive.js"
+import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
+import { runStage1, summaryLine } from "../../src/stages/stage1.js"
+import type { Stage1DeviceResult, Stage1Settings } from "../../src/stages/stage1.js"
+import { needsPlacement, runStage2, stage2Line } from "../../src/stages/stage2.js"
+import type { Stage2Settings } from "../../src/stages/stage2.js"
+import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
+import { shellyPathHarness } from "./shellyPathHarness.js"
+import type { ShellyProject } from "./shellyPathHarness.js"
+
+const GROUP = "224.0.0.251"
+const LO = "127.0.0.1"
+const harness = shellyPathHarness({ net: "127.67", portBase: 18640 })
+let p: ShellyProject
+
+/** A UDP port nothing listens on right now: each test's mDNS is its own. */
+const freePort = () =>
+  new Promise<number>((done, reject) => {
+    const probe = Dgram.createSocket("udp4")
+    probe.once("error", reject)
+    probe.bind(0, LO, () => {
+      const { port } = probe.address()
+      probe.close(() => done(port))
+    })
+  })
+
+const stage1Settings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings => ({
+  apIp: f.apIp,
+  devicePort: f.port,
+  apSsidPattern: "Shelly*-*",
+  isFactoryAp: Either.getOrThrow(ssidMatcher("Shelly*-*")),
+  sta: { ssid: "ProdNet", password: Redacted.make("prod-wifi-pw") },
+  disable: { cloud: true, ble: true, ap: true, mqtt: true },
+  dryRun: false,
+  loop: false,
+  timeouts: { apWait: "3 seconds", rpc: "2 seconds", join: "8 seconds" },
+  pollInterval: "20 millis",
+  productionIps: Either.getOrThrow(expandTargets([`${p.addresses.dhcp.start}-${p.addresses.dhcp.end}`])),
+  discovery: { timeout: "300 millis", mdns: false },
+  adopt: true,
+  ipStateFile: join(p.dir, "data/ip_state.json"),
+  say: (line) => Effect.sync(() => lines.push(line)),
+  ...over
+})
+
+const stage1Layer = (f: FleetHandle, inventory: Layer.Layer<Inventory, never, never> = inventoryLayer({ runDir: join(p.dir, "var/run") }).pipe(Layer.provide(NodeContext.layer))) =>
+  Layer.mergeAll(
+    ShellyRpcLive,
+    MdnsLive,
+    inventory,
+    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(Layer.provide(NodeHttpClient.layer))
+  ).pipe(Layer.provideMerge(NodeContext.layer))
+
+/**
+ * The live store, with every update first logged and held back a little: a
+ * slow SD card, so a write still under way when the next device starts shows.
+ */
+const slowInventory = (events: Array<string>) =>
+  Layer.effect(
+    Inventory,
+    Effect.map(Inventory, (live) =>
+      Inventory.of({
+        load: live.load,
+        update: (path, change) =>
+          Effect.sync(() => events.push("write start")).pipe(
+            Effect.zipRight(Effect.sleep("150 millis")),
+            Effect.zipRight(live.update(path, change)),
+            Effect.tap((doc) => Effect.sync(() => events.push(`write done (${doc.devices.length} devices)`)))
+          )
+      })
+    )
+  ).pipe(Layer.provide(inventoryLayer({ runDir: join(p.dir, "var/run") })), Layer.provide(NodeContext.layer))
+
+describe("Stage 1 with mDNS announcements", () => {
+  it("finds a rejoined device by its announcement where the subnet scan cannot see it", async () => {
+    const mdnsPort = await freePort()
+    // Away 1.2 s per reboot (6 s × 0.2): the one poll round right after the WiFi restore finds nothing.
+    p = await harness.start({ devices: 1, faults: ["1=factory"], timeScale: 0.2, mdns: { group: GROUP, port: mdnsPort, iface: LO } })
+    const f = p.fleet
+    const lines: Array<string> = []
+    const settings = stage1Settings(f, lines, {
+      // Nothing lives here: the device joins at its DHCP address outside production_subnets.
+      productionIps: Either.getOrThrow(expandTargets(["127.67.99.0/29"])),
+      discovery: { timeout: "300 millis", mdns: { group: GROUP, port: mdnsPort, iface: LO, timeout: "100 millis" } },
+      // No second poll round within the join timeout: only the announcement can find it.
+      pollInterval: "60 seconds"
+    })
+    const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
+    const exit = await Effect.runPromiseExit(runStage1(settings, results).pipe(Effect.provide(stage1Layer(f))))
+    expect(exit._tag, lines.join("\n")).toBe("Success")
+    const device = f.device(1)!
+    expect(device.mode).toBe("sta")
+    expect(device.ip!.startsWith(`127.67.${200 + p.block}.`)).toBe(true)
+    expect(lines.at(-1)).toBe(`[stage1: device joined WiFi at ${device.ip}]`)
+    expect(Ref.get(results).pipe(Effect.runSync)).toMatchObject([{ status: "ok", ip: device.ip, mac: device.mac }])
+    expect(p.state()[device.mac]).toMatchObject({ ip: device.ip, stage1: { status: "ok" } })
+    // Announced (RFC 6762 §8.3), and no browse answer found it: the device was still away when the one browse asked.
+    expect(f.mdns!.announced()).toBeGreaterThanOrEqual(1)
+    expect(f.mdns!.answered()).toBe(0)
+  })
+})
+
+describe("Stage 1 background adoption writes", () => {
+  it("writes each adoption in order while the next device starts, and all are written before the run returns", async () => {
+    p = await harness.start({ devices: 2, faults: ["1-2=factory"] })
+    const f = p.fleet
+    const events: Array<string> = []
+    const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
+    const stop = Deferred.unsafeMake<void>(FiberId.none)
+    const settings = stage1Settings(f, events, { loop: true })
+    const exit = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(runStage1(settings, results, stop).pipe(Effect.provide(stage1Layer(f, slowInventory(events)))))
+        yield* Ref.get(results).pipe(Effect.repeat({ until: (r) => r.length === 2, schedule: Schedule.spaced("10 millis") }), Effect.timeout("20 seconds"))
+        yield* Deferred.succeed(stop, undefined)
+        const exit = yield* Fiber.await(fiber)
+        events.push("run returned")
+        return exit
+      })
+    )
+    expect(exit._tag, events.join("\n")).toBe("Success")
+    const joined = events.map((e, i) => [e, i] as const).filter(([e]) => e.startsWith("[stage1: device joined WiFi"))
+    expect(joined).toHaveLength(2)
+    const waiting = events.map((e, i) => [e, i] as const).filter(([e]) => e === "[stage1: waiting for Shelly AP]")
+    const firstDone = events.indexOf("write done (1 devices)")
+    // Device 2's AP wait began while device 1's adoption was still being written.
+    expect(waiting[1]![1]).toBeGreaterThan(joined[0]![1])
+    expect(waiting[1]![1]).toBeLessThan(firstDone)
+    // One at a time, in order: the second write starts after the first is done.
+    const starts = events.map((e, i) => [e, i] as const).filter(([e]) => e === "write start").map(([, i]) => i)
+    expect(starts).toHaveLength(2)
+    expect(starts[1]!).toBeGreaterThan(firstDone)
+    // Everything on disk before the run returned (the summary comes after that).
+    expect(events.indexOf("write done (2 devices)")).toBeLessThan(events.indexOf("run returned"))
+    const state = p.state()
+    for (const n of [1, 2]) expect(state[f.device(n)!.mac]).toMatchObject({ ip: f.device(n)!.ip, stage1: { status: "ok" } })
+  })
+
+  it("a background write that fails is reported with the state file's error and fails the device", async () => {
+    p = await harness.start({ devices: 1, faults: ["1=factory"] })
+    const f = p.fleet
+    const file = join(p.dir, "data/ip_state.json")
+    // The safe write's temporary file cannot be created.
+    mkdirSync(`${file}.tmp`)
+    const lines: Array<string> = []
+    const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
+    const exit = await Effect.runPromiseExit(runStage1(stage1Settings(f, lines), results).pipe(Effect.provide(stage1Layer(f))))
+    expect(exit._tag).toBe("Success")
+    const device = f.device(1)!
+    const failure = lines.find((l) => l.startsWith(`[stage1: failed ${device.apSsid}: cannot write state file ${file}: `))
+    expect(failure, lines.join("\n")).toBeDefined()
+    const done = Ref.get(results).pipe(Effect.runSync)
+    expect(done).toMatchObject([{ ssid: device.apSsid, status: "failed", error: { code: "state_write_failed" } }])
+    expect(summaryLine({ results: done })).toBe("Stage 1 summary: total=1 ok=0 failed=1")
+  })
+})
+
+describe("Stage 2 with mDNS announcements and dry runs", () => {
+  const network = (): Stage2Network => ({
+    subnet: { network: "127.67.0.0", prefix: 16, text: "127.67.0.0/16" } as Stage2Network["subnet"],
+    netmask: "255.255.0.0" as Ipv4,
+    gateway: "127.67.0.254" as Ipv4,
+    dns: undefined,
+    pool: { start: `127.67.${150 + p.block}.1` as Ipv4, end: `127.67.${150 + p.block}.20` as Ipv4 }
+  })
+  const stage2Settings = (f: FleetHandle, over: Partial<Stage2Settings> = {}): Stage2Settings => ({
+    network: network(),
+    devicePort: f.port,
+    dryRun: false,
+    namingPattern: "{app}-{mac6}",
+    plan: new Map(),
+    timeouts: { rpc: "2 seconds", verify: "8 seconds" },
+    pollInterval: "20 millis",
+    probeTimeout: "200 millis",
+    ...over
+  })
+  const stage2 = (s: Stage2Settings) =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        const doc = yield* (yield* Inventory).load(join(p.dir, "data/ip_state.json"))
+        return yield* runStage2(doc.devices.filter(needsPlacement), doc.devices, s)
+      }).pipe(Effect.provide(Layer.mergeAll(ShellyRpcLive, MdnsLive, inventoryLayer({ runDir: join(p.dir, "var/run") })).pipe(Layer.provideMerge(NodeContext.layer))))
+    )
+
+  it("--dry-run shows each device the distinct address it would get, skipping one that answers", async () => {
+    p = await harness.start({ devices: 3, control: false }, { inventory: true })
+    const f = p.fleet
+    const pool = (n: number) => `127.67.${150 + p.block}.${n}`
+    // Something already answers at the pool's 2nd address: that one is not free.
+    const server = createServer((s) => s.destroy())
+    await new Promise<void>((done) => server.listen(f.port, pool(2), () => done()))
+    try {
+      const results = await stage2(stage2Settings(f, { dryRun: true }))
+      expect(results.map((r) => [r.status, r.ip])).toEqual([["dry_run", pool(1)], ["dry_run", pool(3)], ["dry_run", pool(4)]])
+      expect(stage2Line(results[1]!)).toContain(`IP=would_set ${pool(3)}`)
+      // Nothing changed on the devices.
+      for (const n of [1, 2, 3]) expect(f.device(n)!.ip).toBe(`127.67.${p.block}.${n}`)
+    } finally {
+      await new Promise<void>((done) => server.close(() => done()))
+    }
+  })
+
+  it("verifies the device at its new address by its announcement when no poll comes in time", async () => {
+    const mdnsPort = await freePort()
+    p = await harness.start({ devices: 1, control: false, timeScale: 0.2, mdns: { group: GROUP, port: mdnsPort, iface: LO } }, { inventory: true })
+    const f = p.fleet
+    const results = await stage2(
+      stage2Settings(f, {
+        // The first poll comes before the reboot, the next one after the verify timeout.
+        pollInterval: "60 seconds",
+        mdns: { group: GROUP, port: mdnsPort, iface: LO }
+      })
+    )
+    const pool1 = `127.67.${150 + p.block}.1`
+    expect(results).toMatchObject([{ status: "ok", ip: pool1, fromIp: `127.67.${p.block}.1` }])
+    expect(f.device(1)!.ip).toBe(pool1)
+    expect(f.mdns!.announced()).toBeGreaterThanOrEqual(1)
+  })
+})
