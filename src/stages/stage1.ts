@@ -13,7 +13,7 @@
  * ip_state.json writes go on in the background (stage1/serialWrites.ts) while
  * the next device's AP session runs; the run waits for them before its summary.
  */
-import { Clock, Deferred, Duration, Effect, Exit, Option, Predicate, Ref, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Predicate, Ref, Schedule } from "effect"
 import type { Stream } from "effect"
 import type { DeviceUnreachable, RpcFailure, RpcTimeout } from "../domain/errors/shelly.js"
 import type { Redacted } from "effect"
@@ -134,15 +134,25 @@ const isTagged = (u: unknown, tag: string): boolean => Predicate.isTagged(u, tag
  * production network meanwhile, so every scan round also polls the devices on
  * reboot-loop watch.
  */
-const waitForAp = (settings: Stage1Settings, handled: ReadonlySet<string>, watch: Pick<RebootWatch, "poll">) =>
+const waitForAp = (
+  settings: Stage1Settings,
+  handled: ReadonlySet<string>,
+  watch: Pick<RebootWatch, "poll">,
+  prefetched: Ref.Ref<Option.Option<PrefetchedScan>>
+) =>
   Effect.gen(function* () {
     const wifi = yield* Wifi
+    const candidates = (aps: ReadonlyArray<AccessPoint>) =>
+      aps.filter((ap) => settings.isFactoryAp(ap.ssid) && !handled.has(ap.ssid)).sort((a, b) => b.signal - a.signal)
+    // The scan taken while the previous device rebooted, when still fresh: no scan on the critical path.
+    const early = yield* Ref.getAndSet(prefetched, Option.none())
+    const now = yield* Clock.currentTimeMillis
+    if (Option.isSome(early) && now - early.value.at <= PREFETCH_MAX_AGE_MS) {
+      const best = candidates(early.value.aps)[0]
+      if (best !== undefined) return best
+    }
     const next = Effect.zipRight(watch.poll, wifi.scan()).pipe(
-      Effect.map((aps) =>
-        aps
-          .filter((ap) => settings.isFactoryAp(ap.ssid) && !handled.has(ap.ssid))
-          .sort((a, b) => b.signal - a.signal)
-      ),
+      Effect.map(candidates),
       Effect.flatMap((aps) => (aps[0] === undefined ? Effect.fail("none" as const) : Effect.succeed(aps[0])))
     )
     const polled: Effect.Effect<AccessPoint, WifiError, ShellyRpc | Wifi> = next.pipe(
@@ -160,7 +170,20 @@ const waitForAp = (settings: Stage1Settings, handled: ReadonlySet<string>, watch
     )
   })
 
-const configureOverAp = (settings: Stage1Settings, ap: AccessPoint) =>
+/** A scan result with the time it was taken. */
+interface PrefetchedScan {
+  readonly aps: ReadonlyArray<AccessPoint>
+  readonly at: number
+}
+
+/**
+ * How old a scan taken during the previous device's reboot may be and still
+ * choose the next AP: NetworkManager itself serves scan results up to 30 s
+ * old without rescanning, so this is no staler than a plain scan.
+ */
+const PREFETCH_MAX_AGE_MS = 30_000
+
+const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeReboot: Effect.Effect<void> = Effect.void) =>
   Effect.gen(function* () {
     const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
     const options = { timeout: settings.timeouts.rpc }
@@ -202,6 +225,7 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint) =>
     yield* Effect.all(components, { concurrency: "unbounded", discard: true })
     if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
     yield* settings.say(applyLine(settings.disable))
+    yield* beforeReboot
     yield* Methods.reboot(target, undefined, options)
     yield* settings.say("[rpc: rebooting]")
     return info
@@ -220,20 +244,40 @@ const waitForJoin = (
   mac: Mac,
   watch: Pick<RebootWatch, "poll">,
   announcements: Option.Option<Stream.Stream<MdnsDevice>>,
-  /** Set once a device of this run was found by its announcement. */
-  announcing: Ref.Ref<boolean>
+  /** Once a device of this run was found by its announcement: the longest wait for one (ms). */
+  announcing: Ref.Ref<Option.Option<number>>
 ) => Effect.gen(function* () {
-  const spacing = (yield* Ref.get(announcing))
+  const heard = yield* Ref.get(announcing)
+  const spacing = Option.isSome(heard)
     ? settings.announcedPollInterval ?? Duration.times(Duration.decode(settings.pollInterval), 4)
     : settings.pollInterval
+  // Where announcements are heard, the scan is a safety net for one that got
+  // lost: it starts once this device is overdue (1.5 × the longest wait for an
+  // announced device so far), so its CPU and connect bursts do not delay the
+  // announcement while the device is still rebooting.
+  const overdue = Option.match(heard, {
+    onNone: () => Duration.zero,
+    onSome: (longestMs) => Duration.millis(Math.round(1.5 * longestMs))
+  })
   const polled = Effect.zipRight(watch.poll, findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery })).pipe(
     Effect.flatMap(Option.match({ onNone: () => Effect.fail("absent" as const), onSome: Effect.succeed })),
-    Effect.retry(Schedule.spaced(spacing))
+    Effect.retry(Schedule.spaced(spacing)),
+    Effect.delay(overdue)
   )
+  const waitStarted = yield* Clock.currentTimeMillis
   const found = Option.match(announcements, {
     onNone: () => polled,
     onSome: (stream) =>
-      Effect.raceFirst(polled, announcedDevice(stream, mac, { timeout: settings.discovery?.timeout }).pipe(Effect.tap(() => Ref.set(announcing, true))))
+      Effect.raceFirst(
+        polled,
+        announcedDevice(stream, mac, { timeout: settings.discovery?.timeout }).pipe(
+          Effect.tap(() =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Ref.update(announcing, (before) => Option.some(Math.max(now - waitStarted, Option.getOrElse(before, () => 0))))
+            )
+          )
+        )
+      )
   })
   return yield* found.pipe(
     Effect.timeoutFail({
@@ -274,8 +318,13 @@ export interface AdoptionWrites {
 /** What the devices of one run share. */
 export interface RunContext {
   readonly writes?: AdoptionWrites | undefined
-  /** Set once a device of the run was found by its mDNS announcement. */
-  readonly announcing?: Ref.Ref<boolean> | undefined
+  /** Once a device of the run was found by its mDNS announcement: the longest wait for one (ms). */
+  readonly announcing?: Ref.Ref<Option.Option<number>> | undefined
+  /**
+   * Loop mode: where the AP scan taken while this device reboots goes, so the
+   * next device's AP is known when this one is done (a real rescan takes seconds).
+   */
+  readonly prefetch?: Ref.Ref<Option.Option<PrefetchedScan>> | undefined
 }
 
 /**
@@ -288,21 +337,32 @@ export interface RunContext {
 export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: RebootWatch, run: RunContext = {}) =>
   Effect.gen(function* () {
     const { writes } = run
-    const announcing = run.announcing ?? (yield* Ref.make(false))
+    const announcing = run.announcing ?? (yield* Ref.make(Option.none<number>()))
     const wifi = yield* Wifi
-    // Listening from before the reboot: the device announces itself as soon as it is back.
-    const announcements = yield* subscribeAnnouncements(settings.discovery?.mdns, settings.productionIps)
+    // Listening from before the reboot (the device announces itself as soon
+    // as it is back); the socket is opened while the Pi joins the AP.
+    const subscribing = yield* Effect.forkScoped(subscribeAnnouncements(settings.discovery?.mdns, settings.productionIps))
     const previous = yield* wifi.current()
     const info = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
       yield* settings.say("[stage1: connected to Shelly AP]")
-      return yield* configureOverAp(settings, ap)
+      return yield* configureOverAp(settings, ap, Effect.asVoid(Fiber.join(subscribing)))
     }).pipe(
       // The Pi goes back to its own network whatever happened on the AP.
       Effect.ensuring(wifi.restore(previous).pipe(Effect.ignore))
     )
     const mac = parseMac(info.mac)
     if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
+    const prefetch = run.prefetch
+    if (prefetch !== undefined) {
+      // The Pi is back on its own network and the device is away: look for the next AP meanwhile.
+      yield* wifi.scan().pipe(
+        Effect.flatMap((aps) => Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.set(prefetch, Option.some({ aps, at })))),
+        Effect.ignore,
+        Effect.forkScoped
+      )
+    }
+    const announcements = yield* Fiber.join(subscribing)
     const found = yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
     const joinedAt = yield* Clock.currentTimeMillis
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
@@ -452,7 +512,8 @@ export const runStage1 = (
     }
     const stopping = stop ?? (yield* Deferred.make<void>())
     const writes = yield* makeSerialWrites
-    const announcing = yield* Ref.make(false)
+    const announcing = yield* Ref.make(Option.none<number>())
+    const prefetch = yield* Ref.make(Option.none<PrefetchedScan>())
     const adoptionWrites: AdoptionWrites = {
       submit: (device, write) =>
         writes.submit(
@@ -480,7 +541,7 @@ export const runStage1 = (
     const devices = Effect.gen(function* () {
       do {
         yield* settings.say("[stage1: waiting for Shelly AP]")
-        const waited = waitForAp(settings, handled, watch ?? noWatch).pipe(Effect.map(Option.some))
+        const waited = waitForAp(settings, handled, watch ?? noWatch, prefetch).pipe(Effect.map(Option.some))
         const ap = yield* Effect.raceFirst(waited, Deferred.await(stopping).pipe(Effect.as(Option.none<AccessPoint>())))
         if (Option.isNone(ap)) return
         const { ssid } = ap.value
@@ -490,7 +551,7 @@ export const runStage1 = (
         // A failed device stays skipped in this run (a wrong password puts its AP back
         // up at once); after fixing it the operator runs Stage 1 again.
         yield* finishBeforeInterrupt(
-          provisionOne(tracked, ap.value, watch, { writes: adoptionWrites, announcing }).pipe(
+          provisionOne(tracked, ap.value, watch, { writes: adoptionWrites, announcing, prefetch: settings.loop ? prefetch : undefined }).pipe(
             Effect.tap(record),
             Effect.onInterrupt(() =>
               Effect.flatMap(Ref.get(lastLine), (line) => {

@@ -24,6 +24,7 @@ import type { Stage1DeviceResult, Stage1Settings } from "../../src/stages/stage1
 import { needsPlacement, runStage2, stage2Line } from "../../src/stages/stage2.js"
 import type { Stage2Settings } from "../../src/stages/stage2.js"
 import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
+import { Wifi } from "../../src/wifi/Wifi.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
 import type { ShellyProject } from "./shellyPathHarness.js"
 
@@ -234,5 +235,46 @@ describe("Stage 2 with mDNS announcements and dry runs", () => {
     expect(results).toMatchObject([{ status: "ok", ip: pool1, fromIp: `127.67.${p.block}.1` }])
     expect(f.device(1)!.ip).toBe(pool1)
     expect(f.mdns!.announced()).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe("Stage 1 next-AP scan during the reboot", () => {
+  it("loop mode scans for the next AP while the device is away, so the next device starts without a scan", async () => {
+    p = await harness.start({ devices: 3, faults: ["1-3=factory"] })
+    const f = p.fleet
+    const events: Array<string> = []
+    // The live simulated WiFi, with every scan logged among the runbook lines.
+    const countedWifi = Layer.effect(
+      Wifi,
+      Effect.map(Wifi, (live) => Wifi.of({ ...live, scan: () => Effect.tap(live.scan(), (aps) => Effect.sync(() => events.push(`scan (${aps.length} APs)`))) }))
+    ).pipe(
+      Layer.provide(SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } })),
+      Layer.provide(NodeHttpClient.layer)
+    )
+    const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
+    const stop = Deferred.unsafeMake<void>(FiberId.none)
+    const settings = stage1Settings(f, events, { loop: true })
+    const exit = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(runStage1(settings, results, stop).pipe(Effect.provide(Layer.merge(stage1Layer(f), countedWifi))))
+        yield* Ref.get(results).pipe(Effect.repeat({ until: (r) => r.length === 3, schedule: Schedule.spaced("10 millis") }), Effect.timeout("30 seconds"))
+        yield* Deferred.succeed(stop, undefined)
+        return yield* Fiber.await(fiber)
+      })
+    )
+    expect(exit._tag, events.join("\n")).toBe("Success")
+    expect(Ref.get(results).pipe(Effect.runSync).map((r) => r.status)).toEqual(["ok", "ok", "ok"])
+    const at = (line: string, from = 0) => events.findIndex((e, i) => i >= from && e === line)
+    const rebooting = events.map((e, i) => [e, i] as const).filter(([e]) => e === "[rpc: rebooting]").map(([, i]) => i)
+    const connected = events.map((e, i) => [e, i] as const).filter(([e]) => e === "[stage1: connected to Shelly AP]").map(([, i]) => i)
+    expect(rebooting).toHaveLength(3)
+    for (const device of [0, 1]) {
+      // A scan between this device's reboot and the next device's AP session…
+      const scans = events.slice(rebooting[device]!, connected[device + 1]!).filter((e) => e.startsWith("scan ("))
+      expect(scans.length, events.join("\n")).toBeGreaterThanOrEqual(1)
+      // …and none between the "waiting" line and the next connect: the AP was already known.
+      const waiting = at("[stage1: waiting for Shelly AP]", rebooting[device]!)
+      expect(events.slice(waiting, connected[device + 1]!).some((e) => e.startsWith("scan ("))).toBe(false)
+    }
   })
 })
