@@ -26,7 +26,7 @@
  *   overhead_pct = (wall − device_wait) / device_wait × 100      (target < 5)
  *
  * mDNS is on, as on a network of real Shelly devices: the simulator runs its
- * responder (`--mdns`, group 224.0.0.251 on lo at port MDNS_PORT), whose
+ * responder (`--mdns`, group 127.255.255.255, the loopback segment at port MDNS_PORT), whose
  * devices announce themselves when they join the production network (RFC 6762
  * §8.3: twice, 1 s of device time apart), and Stage 1/2 take their mDNS
  * settings from the config as the CLIs do. Stage 1's "find the device after
@@ -66,6 +66,7 @@ import { parseMac } from "../src/domain/mac.js"
 import { inventoryLayer } from "../src/inventory/index.js"
 import { Inventory } from "../src/inventory/Inventory.js"
 import { expandTargets, findByMac } from "../src/shelly/discovery.js"
+import { LOOPBACK_SEGMENT } from "../src/shelly/mdns.js"
 import { MdnsLive } from "../src/shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../src/shelly/ShellyRpcLive.js"
 import { runStage1 } from "../src/stages/stage1.js"
@@ -82,7 +83,7 @@ const BOOT_MS = 5000
 const CLI_POLL_MS = Number(process.env.POLL_MS ?? 500)
 const DISCOVERY_RUNS = 3
 const PORT = 18620
-/** The bench's mDNS port (group 224.0.0.251 on lo); MDNS=0: no responder, mDNS off in the settings. */
+/** The bench's mDNS port (group 127.255.255.255, the loopback segment); MDNS=0: no responder, mDNS off in the settings. */
 const MDNS_PORT = 18621
 const MDNS = process.env.MDNS !== "0"
 const scaled = (ms: number) => Duration.millis(Math.max(1, Math.round(ms * TIME_SCALE)))
@@ -127,7 +128,7 @@ const startSimulator = Effect.gen(function* () {
     "127.62.0.1",
     "--control-port",
     "0",
-    ...(MDNS ? ["--mdns", "--mdns-group", "224.0.0.251", "--mdns-port", String(MDNS_PORT), "--mdns-iface", "127.0.0.1"] : [])
+    ...(MDNS ? ["--mdns", "--mdns-group", LOOPBACK_SEGMENT, "--mdns-port", String(MDNS_PORT), "--mdns-iface", "127.0.0.1"] : [])
   ).pipe(Command.start)
   yield* Effect.addFinalizer(() => child.kill("SIGTERM").pipe(Effect.ignore))
   yield* lines(child.stderr).pipe(Stream.runForEach((l) => Console.error(`[sim] ${l}`)), Effect.forkScoped)
@@ -216,7 +217,7 @@ const pipelineRun = Effect.scoped(
       configFile,
       [
         "stage1:",
-        `  discovery: { mdns: { enabled: ${MDNS}, group: 224.0.0.251, port: ${MDNS_PORT}, interface: 127.0.0.1 } }`,
+        `  discovery: { mdns: { enabled: ${MDNS}, group: ${LOOPBACK_SEGMENT}, port: ${MDNS_PORT}, interface: 127.0.0.1 } }`,
         "stage2:",
         "  subnet: 127.62.0.0/16",
         "  gateway: 127.62.0.254",
@@ -345,7 +346,7 @@ const discoveryRun = (kind: "silent" | "refused") =>
 const main = Effect.gen(function* () {
   yield* Console.log(
     `bench stage1: ${DEVICES} factory-new devices, reboot ${REBOOT_DELAY_MS}+${BOOT_MS} ms × time scale ${TIME_SCALE}, poll ${CLI_POLL_MS} ms × ${TIME_SCALE}, ` +
-      (MDNS ? `mDNS announcements on 224.0.0.251:${MDNS_PORT} (lo)` : "no mDNS")
+      (MDNS ? `mDNS announcements on ${LOOPBACK_SEGMENT}:${MDNS_PORT} (lo)` : "no mDNS")
   )
   // The part not run shows as NaN on the last line.
   const only = process.env.BENCH_ONLY

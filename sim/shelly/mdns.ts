@@ -35,7 +35,7 @@ import {
   txtEntry,
   typeOf
 } from "../../src/shelly/dnsMessage.js"
-import { isMulticast, MDNS_GROUP, MDNS_PORT, SHELLY_SERVICES } from "../../src/shelly/mdns.js"
+import { groupKind, MDNS_GROUP, MDNS_PORT, SHELLY_SERVICES } from "../../src/shelly/mdns.js"
 import { SimStartError } from "./errors.js"
 import type { DeviceView } from "./fleet.js"
 
@@ -149,23 +149,26 @@ export const makeMdnsResponder = (
   Effect.gen(function* () {
     const fail = (reason: string) => new SimStartError({ reason: `mDNS responder: ${reason}` })
     const group = options.group ?? MDNS_GROUP
-    const multicast = isMulticast(group)
+    const kind = groupKind(group)
+    // The real group and the loopback segment: every peer on the port hears what is sent to the group.
+    const shared = kind !== "unicast"
     const iface = options.iface ?? "127.0.0.1"
     const ttl = options.ttl ?? 120
-    for (const [what, address] of [["interface", iface], ...(multicast ? [] : [["address", group]])] as const) {
+    for (const [what, address] of [["interface", iface], ...(kind === "multicast" ? [] : [["address", group]])] as const) {
       const ip = parseIpv4(address)
       if (ip._tag === "Left" || !isLoopback(ip.right)) return yield* Effect.fail(fail(`${what} ${address} is not a loopback address`))
     }
     const socket = Dgram.createSocket({ type: "udp4", reuseAddr: true })
     const closeSocket = () => new Promise<void>((resolve) => socket.close(() => resolve()))
-    yield* bind(socket, options.port ?? MDNS_PORT, multicast ? undefined : group).pipe(
+    yield* bind(socket, options.port ?? MDNS_PORT, shared ? undefined : group).pipe(
       Effect.mapError((reason) => fail(`cannot bind ${group}:${options.port ?? MDNS_PORT}: ${reason}`)),
       Effect.tapError(() => Effect.sync(() => socket.close()))
     )
     const port = socket.address().port
-    if (multicast) {
+    if (shared) {
       yield* Effect.try({
         try: () => {
+          if (kind === "segment") return socket.setBroadcast(true)
           socket.setMulticastInterface(iface)
           socket.addMembership(group, iface)
           socket.setMulticastTTL(255)
@@ -180,7 +183,7 @@ export const makeMdnsResponder = (
     let stopped = false
 
     const announce = (device: DeviceView) => {
-      if (stopped || !multicast) return
+      if (stopped || !shared) return
       const a = announcementOf(device)
       if (a === undefined) return
       const answers: Array<ResourceRecord> = []
@@ -200,7 +203,7 @@ export const makeMdnsResponder = (
     const respond = (query: DnsMessage, from: Dgram.RemoteInfo) => {
       // Unicast back when the querier is a legacy resolver (not on the mDNS port),
       // asked for it (QU), or reached us by unicast in the first place (§5.5, §6.7).
-      const direct = !multicast || from.port !== port || query.questions.some((q) => q.unicastResponse)
+      const direct = !shared || from.port !== port || query.questions.some((q) => q.unicastResponse)
       const legacy = from.port !== port
       for (const device of devices()) {
         const announcement = announcementOf(device)

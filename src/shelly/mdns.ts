@@ -122,6 +122,25 @@ export const isMulticast = (address: string): boolean => {
   return first >= 224 && first <= 239
 }
 
+/**
+ * The broadcast address of the loopback network. Every socket bound to the
+ * port (SO_REUSEADDR) gets a datagram sent there, as members of a multicast
+ * group do, and nothing leaves 127.0.0.0/8: tests, the demo and the bench use
+ * it as the group, so their mDNS traffic stays on loopback addresses.
+ */
+export const LOOPBACK_SEGMENT = "127.255.255.255"
+
+/**
+ * How datagrams to `group` reach their peers: `multicast` (the real mDNS
+ * group: membership on an interface), `segment` (the loopback stand-in: a
+ * broadcast every socket on the port receives), or `unicast` (one responder,
+ * RFC 6762 §5.5).
+ */
+export type GroupKind = "multicast" | "segment" | "unicast"
+
+export const groupKind = (group: string): GroupKind =>
+  isMulticast(group) ? "multicast" : group === LOOPBACK_SEGMENT ? "segment" : "unicast"
+
 /** One question per service, class IN, QM (multicast answers, heard by every querier). */
 export const browseQuery = (services: ReadonlyArray<string>, id = 0): Either.Either<Uint8Array, string> =>
   encodeMessage({

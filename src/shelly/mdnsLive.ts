@@ -23,7 +23,8 @@ import {
   type BrowseOptions,
   browseQuery,
   devicesInResponse,
-  isMulticast,
+  type GroupKind,
+  groupKind,
   type ListenOptions,
   Mdns,
   MDNS_GROUP,
@@ -46,8 +47,14 @@ interface Plan {
   readonly group: string
   readonly port: number
   readonly iface: string | undefined
-  readonly multicast: boolean
+  readonly kind: GroupKind
   readonly destination: string
+}
+
+const planFor = (options: { readonly group?: string | undefined; readonly port?: number | undefined; readonly iface?: string | undefined }): Plan => {
+  const group = options.group ?? MDNS_GROUP
+  const port = options.port ?? MDNS_PORT
+  return { group, port, iface: options.iface, kind: groupKind(group), destination: `${group}:${port}` }
 }
 
 interface Packet {
@@ -76,21 +83,29 @@ const bindSocket = (plan: Plan, port: number, address: string | undefined) =>
     (socket) => Effect.sync(() => socket.close())
   )
 
+/**
+ * Joins a socket bound to the group's port to the group: membership for
+ * multicast (when `member`), the broadcast permission for the loopback segment.
+ */
+const joinGroup = (socket: Dgram.Socket, plan: Plan, member: boolean) =>
+  Effect.try({
+    try: () => {
+      if (plan.kind === "segment") return socket.setBroadcast(true)
+      if (plan.iface !== undefined) socket.setMulticastInterface(plan.iface)
+      if (member) socket.addMembership(plan.group, plan.iface)
+      socket.setMulticastTTL(255)
+      socket.setMulticastLoopback(true)
+    },
+    catch: (error) => new MdnsSocketError({ destination: plan.destination, iface: plan.iface, operation: "join", reason: errorText(error) })
+  })
+
 /** A bound socket ready to query, and whether it listens on the mDNS port itself. */
 const openSocket = (plan: Plan) =>
   Effect.gen(function* () {
-    if (!plan.multicast) return yield* bindSocket(plan, 0, plan.iface)
+    if (plan.kind === "unicast") return yield* bindSocket(plan, 0, plan.iface)
     const shared = yield* Effect.either(bindSocket(plan, plan.port, undefined))
     const socket = Either.isRight(shared) ? shared.right : yield* bindSocket(plan, 0, undefined)
-    yield* Effect.try({
-      try: () => {
-        if (plan.iface !== undefined) socket.setMulticastInterface(plan.iface)
-        if (Either.isRight(shared)) socket.addMembership(plan.group, plan.iface)
-        socket.setMulticastTTL(255)
-        socket.setMulticastLoopback(true)
-      },
-      catch: (error) => new MdnsSocketError({ destination: plan.destination, iface: plan.iface, operation: "join", reason: errorText(error) })
-    })
+    yield* joinGroup(socket, plan, Either.isRight(shared))
     return socket
   })
 
@@ -108,9 +123,7 @@ const send = (socket: Dgram.Socket, plan: Plan, bytes: Uint8Array) =>
 export const browse = (options: BrowseOptions = {}): Stream.Stream<MdnsDevice, MdnsSocketError> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
-      const group = options.group ?? MDNS_GROUP
-      const port = options.port ?? MDNS_PORT
-      const plan: Plan = { group, port, iface: options.iface, multicast: isMulticast(group), destination: `${group}:${port}` }
+      const plan = planFor(options)
       const services = options.services ?? SHELLY_SERVICES
       const query = browseQuery(services)
       if (Either.isLeft(query)) {
@@ -151,10 +164,8 @@ export const browse = (options: BrowseOptions = {}): Stream.Stream<MdnsDevice, M
  */
 export const listen = (options: ListenOptions = {}): Effect.Effect<Stream.Stream<MdnsDevice>, MdnsSocketError, Scope.Scope> =>
   Effect.gen(function* () {
-    const group = options.group ?? MDNS_GROUP
-    const port = options.port ?? MDNS_PORT
-    const plan: Plan = { group, port, iface: options.iface, multicast: true, destination: `${group}:${port}` }
-    if (!isMulticast(group)) {
+    const plan = planFor(options)
+    if (plan.kind === "unicast") {
       return yield* new MdnsSocketError({
         destination: plan.destination,
         iface: plan.iface,
@@ -162,11 +173,8 @@ export const listen = (options: ListenOptions = {}): Effect.Effect<Stream.Stream
         reason: "announcements go to a multicast group; a unicast responder address cannot be listened to"
       })
     }
-    const socket = yield* bindSocket(plan, port, undefined)
-    yield* Effect.try({
-      try: () => socket.addMembership(group, plan.iface),
-      catch: (error) => new MdnsSocketError({ destination: plan.destination, iface: plan.iface, operation: "join", reason: errorText(error) })
-    })
+    const socket = yield* bindSocket(plan, plan.port, undefined)
+    yield* joinGroup(socket, plan, true)
     // Sliding: on a busy network the newest datagrams (the device that just came back) matter most.
     const inbox = yield* Queue.sliding<Packet>(options.buffer ?? defaults.maxPackets)
     socket.on("message", (bytes, from) => void Queue.unsafeOffer(inbox, { bytes, from: { address: from.address, port: from.port } }))

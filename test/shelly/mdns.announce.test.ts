@@ -1,5 +1,6 @@
 /**
- * mDNS announcements (RFC 6762 §8.3) through real UDP multicast on `lo`: the
+ * mDNS announcements (RFC 6762 §8.3) through real UDP on the loopback
+ * segment (127.255.255.255: every socket on the port hears it): the
  * simulated fleet's responder announces a device when it comes up on the
  * production network, and the Live `Mdns.listen` subscription hears it; the
  * `provision sim shelly --mdns` flag runs the same responder in a process.
@@ -14,13 +15,13 @@ import type { Mac } from "../../src/domain/mac.js"
 import { announcedDevice } from "../../src/shelly/discovery.js"
 import * as Methods from "../../src/shelly/methods.js"
 import { CLASS_IN, encodeMessage, Flags, nameFromDotted, txtEntry } from "../../src/shelly/dnsMessage.js"
-import { Mdns } from "../../src/shelly/mdns.js"
+import { LOOPBACK_SEGMENT, Mdns } from "../../src/shelly/mdns.js"
 import type { MdnsDevice } from "../../src/shelly/mdns.js"
 import { MdnsLive } from "../../src/shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { type FleetHandle, startFleet } from "../../sim/shelly/index.js"
 
-const GROUP = "224.0.0.251"
+const GROUP = LOOPBACK_SEGMENT
 const LO = "127.0.0.1"
 
 /** A UDP port nothing listens on right now. */
@@ -170,7 +171,7 @@ describe("provision sim shelly --mdns", () => {
     const child = spawn(
       process.execPath,
       [cli, "sim", "shelly", "--devices", "2", "--base-ip", "127.67.70.1", "--port", "0", "--seed", "6", "--time-scale", "0.05",
-        "--control-host", "127.67.70.254", "--mdns", "--mdns-port", String(port), "--mdns-iface", LO],
+        "--control-host", "127.67.70.254", "--mdns", "--mdns-group", GROUP, "--mdns-port", String(port), "--mdns-iface", LO],
       { stdio: ["ignore", "pipe", "pipe"] }
     )
     try {

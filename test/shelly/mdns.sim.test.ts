@@ -1,8 +1,9 @@
 /**
  * mDNS discovery through real UDP sockets: the Live browse against the
- * fleet's responder by real multicast on `lo` (224.0.0.251 on a high port,
- * IP_MULTICAST_IF 127.0.0.1), unicast queries straight to a responder, hostile
- * responders, and `findByMac` with mDNS beside the subnet scan.
+ * fleet's responder on the loopback segment (127.255.255.255 on a high port:
+ * every socket on the port hears it, as group members do, and nothing leaves
+ * 127.0.0.0/8), unicast queries straight to a responder, hostile responders,
+ * and `findByMac` with mDNS beside the subnet scan.
  * Loopback block of this file: 127.63.0.0/16.
  */
 import { NodeContext } from "@effect/platform-node"
@@ -25,12 +26,12 @@ import {
   txtEntry
 } from "../../src/shelly/dnsMessage.js"
 import type { BrowseOptions } from "../../src/shelly/mdns.js"
-import { Mdns } from "../../src/shelly/mdns.js"
+import { LOOPBACK_SEGMENT, Mdns, MDNS_GROUP } from "../../src/shelly/mdns.js"
 import { browse, MdnsLive } from "../../src/shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { type FleetHandle, makeMdnsResponder, type MdnsResponder, startFleet } from "../../sim/shelly/index.js"
 
-const GROUP = "224.0.0.251"
+const GROUP = LOOPBACK_SEGMENT
 const LO = "127.0.0.1"
 const ips = (specs: ReadonlyArray<string>): ReadonlyArray<Ipv4> => Either.getOrThrow(expandTargets(specs))
 /** Where no device lives: a scan of it finds nothing. */
@@ -55,8 +56,7 @@ const fakeResponder = async (port: number, reply: (query: DnsMessage) => Readonl
   const socket = Dgram.createSocket({ type: "udp4", reuseAddr: true })
   const queries: Array<{ readonly message: DnsMessage; readonly fromPort: number }> = []
   await new Promise<void>((resolve) => socket.bind(port, () => resolve()))
-  socket.setMulticastInterface(LO)
-  socket.addMembership(GROUP, LO)
+  socket.setBroadcast(true)
   socket.on("message", (bytes, from) => {
     const message = decodeMessage(bytes)
     if (Either.isLeft(message) || isResponse(message.right)) return
@@ -90,7 +90,7 @@ const answerBytes = (mac: string, ip: string, port: number): Uint8Array => {
   )
 }
 
-const collect = (options: BrowseOptions) => Effect.map(Stream.runCollect(browse({ iface: LO, timeout: "700 millis", resendEvery: "200 millis", ...options })), Chunk.toArray)
+const collect = (options: BrowseOptions) => Effect.map(Stream.runCollect(browse({ group: GROUP, iface: LO, timeout: "700 millis", resendEvery: "200 millis", ...options })), Chunk.toArray)
 
 beforeAll(async () => {
   fleet = await startFleet({
@@ -102,7 +102,7 @@ beforeAll(async () => {
     apIp: "127.63.33.1",
     dhcpPool: { start: "127.63.210.1", end: "127.63.210.30" },
     control: false,
-    mdns: { port: 0 },
+    mdns: { group: GROUP, port: 0 },
     faults: ["2=factory", "3=offline", "4=name:Küche Licht", "5=wrong_mac", "6=blackhole"]
   })
   unicastResponder = await Effect.runPromise(makeMdnsResponder(() => fleet.devices, { group: "127.63.0.53", port: 0 }))
@@ -114,7 +114,7 @@ afterAll(async () => {
 })
 
 describe("mDNS browse against the simulated fleet", () => {
-  it.live("finds by multicast on lo exactly the devices on the production network, each once", () =>
+  it.live("finds on the loopback segment exactly the devices on the production network, each once", () =>
     Effect.gen(function* () {
       const found = yield* collect({ port: fleet.mdns!.port })
       const online = fleet.devices.filter((d) => d.mode === "sta")
@@ -176,7 +176,7 @@ describe("mDNS browse against the simulated fleet", () => {
   it("the responder answers a legacy querier (not on the mDNS port) by unicast with its id, question and TTL ≤ 10", async () => {
     const socket = Dgram.createSocket("udp4")
     await new Promise<void>((resolve) => socket.bind(0, LO, () => resolve()))
-    socket.setMulticastInterface(LO)
+    socket.setBroadcast(true)
     const replies: Array<DnsMessage> = []
     socket.on("message", (bytes) => Either.map(decodeMessage(bytes), (m) => replies.push(m)))
     const query = Either.getOrThrow(
@@ -201,7 +201,7 @@ describe("findByMac with mDNS", () => {
   it.live("finds a device outside the scanned subnets through mDNS, confirmed by GET /shelly", () =>
     Effect.gen(function* () {
       const target = fleet.device(1)!
-      const options = { port: fleet.port, timeout: "2 seconds", mdns: { port: fleet.mdns!.port, timeout: "1 second" } } as const
+      const options = { port: fleet.port, timeout: "2 seconds", mdns: { group: GROUP, port: fleet.mdns!.port, timeout: "1 second" } } as const
       const found = yield* findByMac(target.mac as Mac, elsewhere, options).pipe(Effect.provide(live))
       expect(Option.map(found, (f) => [f.ip, f.port, f.identity.mac, f.source])).toEqual(Option.some([target.ip, fleet.port, target.mac, "mdns"]))
       // The same search without mDNS does not reach it: the scan alone is bounded by its subnets.
@@ -214,7 +214,7 @@ describe("findByMac with mDNS", () => {
     Effect.gen(function* () {
       const target = fleet.device(4)!
       const quiet = yield* Effect.promise(freePort)
-      const found = yield* findByMac(target.mac as Mac, ips([`${target.ip}/32`]), { port: fleet.port, mdns: { port: quiet, timeout: "300 millis" } })
+      const found = yield* findByMac(target.mac as Mac, ips([`${target.ip}/32`]), { port: fleet.port, mdns: { group: GROUP, port: quiet, timeout: "300 millis" } })
       expect(Option.map(found, (f) => [f.ip, f.source])).toEqual(Option.some([target.ip, "scan"]))
     }).pipe(Effect.provide(live)))
 
@@ -227,7 +227,7 @@ describe("findByMac with mDNS", () => {
       const fake = yield* Effect.promise(() =>
         fakeResponder(port, () => [answerBytes("AABBCCDDEE02", other.ip!, fleet.port), answerBytes(blackhole.mac, blackhole.ip!, fleet.port)])
       )
-      const options = { port: fleet.port, timeout: "500 millis", mdns: { port, timeout: "800 millis" } } as const
+      const options = { port: fleet.port, timeout: "500 millis", mdns: { group: GROUP, port, timeout: "800 millis" } } as const
       const results = yield* Effect.all([
         findByMac("AABBCCDDEE02" as Mac, elsewhere, options),
         findByMac(blackhole.mac as Mac, elsewhere, options)
@@ -240,7 +240,8 @@ describe("findByMac with mDNS", () => {
     Effect.gen(function* () {
       const target = fleet.device(1)!
       const port = yield* Effect.promise(freePort)
-      // 0.0.0.1 is no interface of this host: choosing it fails before anything is sent.
+      // The real group (the default) on 0.0.0.1, no interface of this host:
+      // choosing it fails before anything is sent.
       const found = yield* findByMac(target.mac as Mac, ips([`${target.ip}/32`]), { port: fleet.port, mdns: { port, iface: "0.0.0.1" } })
       expect(Option.map(found, (f) => f.source)).toEqual(Option.some("scan"))
       const failure = yield* Effect.flip(Stream.runDrain(browse({ port, iface: "0.0.0.1", timeout: "200 millis" })))
@@ -252,9 +253,9 @@ describe("stage1.discovery.mdns config", () => {
   const decode = Schema.decodeUnknownEither(Stage1Config)
 
   it("defaults to enabled on 224.0.0.251:5353 and takes overrides", () => {
-    expect(Either.map(decode({}), (c) => c.discovery.mdns)).toEqual(Either.right({ enabled: true, group: GROUP, port: 5353, timeout: 1 }))
+    expect(Either.map(decode({}), (c) => c.discovery.mdns)).toEqual(Either.right({ enabled: true, group: MDNS_GROUP, port: 5353, timeout: 1 }))
     expect(Either.map(decode({ discovery: { mdns: { port: 15353, interface: "127.63.0.1", enabled: false } } }), (c) => c.discovery.mdns)).toEqual(
-      Either.right({ enabled: false, group: GROUP, port: 15353, interface: "127.63.0.1", timeout: 1 })
+      Either.right({ enabled: false, group: MDNS_GROUP, port: 15353, interface: "127.63.0.1", timeout: 1 })
     )
     expect(Either.isLeft(decode({ discovery: { mdns: { port: 70000 } } }))).toBe(true)
     expect(Either.isLeft(decode({ discovery: { mdns: { group: "not-an-ip" } } }))).toBe(true)

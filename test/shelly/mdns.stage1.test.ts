@@ -12,6 +12,7 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type FleetHandle, startFleet } from "../../sim/shelly/index.js"
 import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
+import { LOOPBACK_SEGMENT } from "../../src/shelly/mdns.js"
 
 const originalCwd = process.cwd()
 let fleet: FleetHandle | undefined
@@ -41,7 +42,7 @@ const run = async (mdnsEnabled: boolean) => {
     faults: ["1=factory"],
     timeScale: 0.01,
     seed: 40 + block,
-    mdns: { port: 0 }
+    mdns: { group: LOOPBACK_SEGMENT, port: 0 }
   })
   writeFileSync(
     join(dir, "data/config.yaml"),
@@ -52,7 +53,7 @@ const run = async (mdnsEnabled: boolean) => {
       `  production_subnets: [127.63.${240 + block}.0/29]`,
       "  timeouts: { ap_wait: 2, rpc: 1, join: 3, stability: 0 }",
       `  device_port: ${fleet.port}`,
-      `  discovery: { mdns: { enabled: ${mdnsEnabled}, port: ${fleet.mdns!.port} } }`,
+      `  discovery: { mdns: { enabled: ${mdnsEnabled}, group: ${LOOPBACK_SEGMENT}, port: ${fleet.mdns!.port} } }`,
       ""
     ].join("\n")
   )

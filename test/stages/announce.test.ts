@@ -1,5 +1,5 @@
-// Stage 1 and Stage 2 with the device's mDNS announcement (real multicast on
-// lo from the simulator's responder to the Live Mdns listener), Stage 1's
+// Stage 1 and Stage 2 with the device's mDNS announcement (real UDP on the
+// loopback segment from the simulator's responder to the Live Mdns listener), Stage 1's
 // background ip_state.json writes, and Stage 2's dry-run addresses. The real
 // RPC client, simulated WiFi over the control API, the real inventory store.
 // Loopback block of this file: 127.67.0.0/16 (blocks 1–9 through the harness).
@@ -17,6 +17,7 @@ import type { Ipv4 } from "../../src/domain/ipv4.js"
 import { Inventory } from "../../src/inventory/Inventory.js"
 import { inventoryLayer } from "../../src/inventory/index.js"
 import { expandTargets } from "../../src/shelly/discovery.js"
+import { LOOPBACK_SEGMENT } from "../../src/shelly/mdns.js"
 import { MdnsLive } from "../../src/shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { runStage1, summaryLine } from "../../src/stages/stage1.js"
@@ -28,7 +29,7 @@ import { Wifi } from "../../src/wifi/Wifi.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
 import type { ShellyProject } from "./shellyPathHarness.js"
 
-const GROUP = "224.0.0.251"
+const GROUP = LOOPBACK_SEGMENT
 const LO = "127.0.0.1"
 const harness = shellyPathHarness({ net: "127.67", portBase: 18640 })
 let p: ShellyProject

@@ -18,6 +18,7 @@ import type { DemoSection } from "../demo.js"
 import { stage1Layer, stage1Program } from "../stage1.js"
 import { stage2Program } from "../stage2.js"
 import { defaultStage3Flags, stage3Program } from "../stage3.js"
+import { LOOPBACK_SEGMENT } from "../../shelly/mdns.js"
 
 /** Loopback addresses of the section (the demo's own block; tests pass another). */
 export interface ShellyPathAddresses {
@@ -31,7 +32,7 @@ export interface ShellyPathAddresses {
   /** First three octets of the simulated DHCP pool (`.1`–`.30`) = the /27 Stage 1 scans. */
   readonly dhcpSubnet24: string
   /**
-   * Port of the section's mDNS (group 224.0.0.251 on lo): the simulated
+   * Port of the section's mDNS (group 127.255.255.255, the loopback segment): the simulated
    * devices announce themselves there when they join, and Stage 1/2 listen.
    */
   readonly mdnsPort: number
@@ -78,7 +79,7 @@ const configYaml = (project: string, fleet: FleetHandle, a: ShellyPathAddresses)
     "  loop_mode: true",
     `  production_subnets: [${a.dhcpSubnet24}.0/27]`,
     // The fleet's responder announces each device as it joins; the subnet scan stays as the fallback.
-    `  discovery: { mdns: { enabled: true, group: 224.0.0.251, port: ${a.mdnsPort}, interface: 127.0.0.1, timeout: 0.5 } }`,
+    `  discovery: { mdns: { enabled: true, group: ${LOOPBACK_SEGMENT}, port: ${a.mdnsPort}, interface: 127.0.0.1, timeout: 0.5 } }`,
     `  device_port: ${fleet.port}`,
     `  timeouts: { rpc: 2, join: 10, stability: ${stabilityS} }`,
     `  log_path: ${project}/var/log/stage1.log`,
@@ -184,7 +185,7 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
         models: ["S2PMG3", "S1PMG3", "I4G3", "Mini1PMG3", "PlugSG3"],
         // Factory-new and still in the box (powered off) except the first; device 2 has an update waiting.
         faults: [`1-${deviceCount}=factory`, `2-${deviceCount}=offline`, "2=update"],
-        mdns: { group: "224.0.0.251", port: a.mdnsPort, iface: "127.0.0.1" }
+        mdns: { group: LOOPBACK_SEGMENT, port: a.mdnsPort, iface: "127.0.0.1" }
       })
       const configFile = path.join(project, "data", "config.yaml")
       const secretsFile = path.join(project, "data", "secrets.yaml")
@@ -193,7 +194,7 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
       yield* fs.writeFileString(secretsFile, `wifi:\n  sta: { ssid: ${fleet.network.ssid}, password: prod-wifi-pw }\n`)
       yield* print(
         `simulator: ${deviceCount} factory-new devices (AP mode, ${(1 / timeScale).toFixed(0)}× time scale), AP address ${fleet.apIp}, ` +
-          `DHCP ${a.dhcpSubnet24}.0/27, port ${fleet.port}, mDNS 224.0.0.251:${a.mdnsPort} on lo\n  device ${loopingDevice} (${fleet.device(loopingDevice)!.app}) will reboot on its own once configured; device 2 has a firmware update waiting`
+          `DHCP ${a.dhcpSubnet24}.0/27, port ${fleet.port}, mDNS ${LOOPBACK_SEGMENT}:${a.mdnsPort} on lo\n  device ${loopingDevice} (${fleet.device(loopingDevice)!.app}) will reboot on its own once configured; device 2 has a firmware update waiting`
       )
       yield* print(`config:  ${configFile}\nsecrets: ${secretsFile}`)
 
