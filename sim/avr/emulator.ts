@@ -1,5 +1,5 @@
 import { type AvrMcu, findAvrMcu } from "../../src/flash/avr/mcus.js"
-import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type McuState, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
 import { PacedLink } from "../pacedLink.js"
 
 /**
@@ -85,7 +85,7 @@ export interface AvrEmulatorOptions {
   readonly startIn?: "bootloader" | "app"
 }
 
-export type AvrState = "bootloader" | "app" | "stopped"
+export type AvrState = McuState
 
 export interface AvrEmulatorStats {
   bytesIn: number

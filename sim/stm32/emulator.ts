@@ -1,4 +1,4 @@
-import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type McuState, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
 import { PacedLink } from "../pacedLink.js"
 
 /**
@@ -82,7 +82,7 @@ export interface Stm32EmulatorOptions {
   readonly eraseMs?: number
 }
 
-export type Stm32State = "bootloader" | "app" | "stopped"
+export type Stm32State = McuState
 
 export interface Stm32EmulatorStats {
   bytesIn: number

@@ -1,33 +1,16 @@
 import { deflate } from "pako"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import {
-  type EspBoard,
   findAppPartition,
   makeAppImage,
   makeEsp32FlashSet,
   makeEsp8266FlashSet,
   makePartitionTable,
-  readAppInfo,
-  startEspBoard
+  readAppInfo
 } from "../../sim/esp/index.js"
-import type { EspEmulatorOptions } from "../../sim/esp/types.js"
-import { RawClient, u32le, writeDeflated, writePlain } from "./espRawClient.js"
+import { rawBoards, RawClient, u32le, writeDeflated, writePlain } from "./espRawClient.js"
 
-const open: Array<{ board: EspBoard; client: RawClient }> = []
-
-const connect = async (options: Omit<EspEmulatorOptions, "devicePath">) => {
-  const board = await startEspBoard({ pace: false, ...options })
-  const client = await RawClient.open(board.hostPath)
-  open.push({ board, client })
-  return { board, client }
-}
-
-afterEach(async () => {
-  for (const { board, client } of open.splice(0)) {
-    await client.close()
-    await board.stop()
-  }
-})
+const connect = rawBoards()
 
 const ask = async (client: RawClient, command: string, expected: string) => {
   await client.sendRaw(Buffer.from(`${command}\r\n`))

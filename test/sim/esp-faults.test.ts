@@ -1,25 +1,10 @@
 import { createHash } from "node:crypto"
 import { deflate } from "pako"
-import { afterEach, describe, expect, it } from "vitest"
-import { type EspBoard, fillerBytes, parseEspFault, startEspBoard } from "../../sim/esp/index.js"
-import type { EspEmulatorOptions } from "../../sim/esp/types.js"
-import { dataBlock, RawClient, romMd5, statusOf, u32le, writeDeflated } from "./espRawClient.js"
+import { describe, expect, it } from "vitest"
+import { fillerBytes, parseEspFault } from "../../sim/esp/index.js"
+import { dataBlock, rawBoards, romMd5, statusOf, u32le, writeDeflated } from "./espRawClient.js"
 
-const open: Array<{ board: EspBoard; client: RawClient }> = []
-
-const connect = async (options: Omit<EspEmulatorOptions, "devicePath">) => {
-  const board = await startEspBoard({ pace: false, ...options })
-  const client = await RawClient.open(board.hostPath)
-  open.push({ board, client })
-  return { board, client }
-}
-
-afterEach(async () => {
-  for (const { board, client } of open.splice(0)) {
-    await client.close()
-    await board.stop()
-  }
-})
+const connect = rawBoards()
 
 const md5 = (data: Uint8Array) => createHash("md5").update(data).digest("hex")
 

@@ -3,6 +3,9 @@
  * raw packets through the real serialport on the host end of the pty, no flasher logic.
  */
 import { SerialPort } from "serialport"
+import { afterEach } from "vitest"
+import { type EspBoard, startEspBoard } from "../../sim/esp/index.js"
+import type { EspEmulatorOptions } from "../../sim/esp/types.js"
 import { SlipDecoder, slipEncode } from "../../src/serial/slip.js"
 
 export interface RawResponse {
@@ -204,4 +207,24 @@ export const romMd5 = async (client: RawClient, offset: number, size: number): P
   const r = await client.command(0x13, u32le(offset, size, 0, 0), 0, 5000)
   if (r.data[32] !== 0) throw new Error(`SPI_FLASH_MD5 failed: ${Array.from(r.data)}`)
   return Buffer.from(r.data.subarray(0, 32)).toString("latin1")
+}
+
+/**
+ * `connect(options)` for a test file: an unpaced emulated board with a raw
+ * client on it; every board and client it opened is closed after each test.
+ */
+export const rawBoards = () => {
+  const open: Array<{ board: EspBoard; client: RawClient }> = []
+  afterEach(async () => {
+    for (const { board, client } of open.splice(0)) {
+      await client.close()
+      await board.stop()
+    }
+  })
+  return async (options: Omit<EspEmulatorOptions, "devicePath">) => {
+    const board = await startEspBoard({ pace: false, ...options })
+    const client = await RawClient.open(board.hostPath)
+    open.push({ board, client })
+    return { board, client }
+  }
 }
