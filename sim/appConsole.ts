@@ -10,6 +10,7 @@
  * the bootloader (a `ByteMachine`) until the app boots, then the console above
  * at the app's baud; `reset`, `waitFor` and `stop` for tests.
  */
+import { concatBytes } from "../src/domain/bytes.js"
 import type { PacedLink } from "./pacedLink.js"
 import { openSocatPair } from "./pty.js"
 
@@ -168,12 +169,7 @@ export class McuConsole {
 
   /** Sends once the chip is done with something that keeps it busy until `notBefore` (performance.now() time). */
   sendAt(notBefore: number, ...parts: Array<ArrayLike<number>>): void {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-    let at = 0
-    for (const part of parts) {
-      out.set(part, at)
-      at += part.length
-    }
+    const out = concatBytes(...parts)
     this.options.stats.bytesOut += out.length
     this.options.link.write(out, notBefore)
   }

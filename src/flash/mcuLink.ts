@@ -80,13 +80,4 @@ export const syncOrFail = <E extends { readonly _tag: string }, R>(
     )
   )
 
-/** One buffer of several, for requests sent in one write. */
-export const concatBytes = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
+

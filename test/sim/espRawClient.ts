@@ -6,6 +6,7 @@ import { SerialPort } from "serialport"
 import { afterEach } from "vitest"
 import { type EspBoard, startEspBoard } from "../../sim/esp/index.js"
 import type { EspEmulatorOptions } from "../../sim/esp/types.js"
+import { concatBytes as concat } from "../../src/domain/bytes.js"
 import { SlipDecoder, slipEncode } from "../../src/serial/slip.js"
 
 export interface RawResponse {
@@ -21,15 +22,7 @@ export const u32le = (...words: Array<number>): Uint8Array => {
   return out
 }
 
-export const concat = (...parts: Array<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+export { concat }
 
 export const xorChecksum = (data: Uint8Array): number => data.reduce((c, b) => c ^ b, 0xef)
 

@@ -2,7 +2,8 @@ import { Duration, Effect } from "effect"
 import { ProtocolError } from "../../domain/errors/flash.js"
 import type { SerialIoError } from "../../domain/errors/serial.js"
 import type { SerialConnection } from "../../serial/SerialPorts.js"
-import { concatBytes, McuLink } from "../mcuLink.js"
+import { concatBytes } from "../../domain/bytes.js"
+import { McuLink } from "../mcuLink.js"
 
 /**
  * STK500v1 as optiboot speaks it (Atmel AVR061 command set): a command, its

@@ -1,6 +1,7 @@
 import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { NodeCommandExecutor, NodeFileSystem, NodePath } from "@effect/platform-node"
 import { Context, Duration, Effect, Either, Layer, Option, Schedule, Stream } from "effect"
+import { concatBytes } from "../../domain/bytes.js"
 import { BootVolumeNotFound, BootVolumeWriteFailed, FlashTimeout, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
 import { BoardSwapped, NoBootselDevice, PicotoolFailed, PicotoolMissing, PicotoolPermissionDenied } from "../../domain/errors/rp2040.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
@@ -92,12 +93,7 @@ export const toUf2 = (regions: ReadonlyArray<FlashRegion>): Either.Either<Uint8A
     parts.push(binToUf2(region.data, { baseAddress: base }))
   }
   // Several raw regions form one file: renumber the blocks across it.
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
+  const out = concatBytes(...parts)
   const view = new DataView(out.buffer)
   const total = out.length / UF2_BLOCK_SIZE
   for (let i = 0; i < total; i++) {

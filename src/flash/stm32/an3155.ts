@@ -4,7 +4,7 @@ import type { SerialIoError } from "../../domain/errors/serial.js"
 import type { SerialConnection } from "../../serial/SerialPorts.js"
 import { McuLink } from "../mcuLink.js"
 
-export { concatBytes } from "../mcuLink.js"
+export { concatBytes } from "../../domain/bytes.js"
 
 /**
  * The STM32 system-memory bootloader over USART (ST application note AN3155):
