@@ -20,20 +20,10 @@ import type { MdnsDevice } from "../../src/shelly/mdns.js"
 import { MdnsLive } from "../../src/shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { type FleetHandle, startFleet } from "../../sim/shelly/index.js"
+import { freeUdpPort } from "../support/udp.js"
 
 const GROUP = LOOPBACK_SEGMENT
 const LO = "127.0.0.1"
-
-/** A UDP port nothing listens on right now. */
-const freePort = () =>
-  new Promise<number>((done, reject) => {
-    const probe = Dgram.createSocket("udp4")
-    probe.once("error", reject)
-    probe.bind(0, LO, () => {
-      const { port } = probe.address()
-      probe.close(() => done(port))
-    })
-  })
 
 let fleet: FleetHandle | undefined
 afterEach(async () => {
@@ -62,7 +52,7 @@ const hear = (port: number, mac: string, count: number, act: () => Promise<unkno
 
 describe("mDNS announcements of the simulated fleet", () => {
   it("announce a device twice when it comes back from a reboot, unasked, heard by a listener subscribed before", async () => {
-    const port = await freePort()
+    const port = await freeUdpPort()
     fleet = await startFleet({ devices: 2, baseIp: "127.67.60.1", port: 0, control: false, seed: 3, timeScale: 0.05, mdns: { group: GROUP, port, iface: LO } })
     const device = fleet.device(2)!
     expect(fleet.mdns!.announced()).toBe(0)
@@ -80,7 +70,7 @@ describe("mDNS announcements of the simulated fleet", () => {
   })
 
   it("announce a factory device when it joins the production network, at its DHCP address", async () => {
-    const port = await freePort()
+    const port = await freeUdpPort()
     fleet = await startFleet({
       devices: 1,
       baseIp: "127.67.61.1",
@@ -115,7 +105,7 @@ describe("mDNS announcements of the simulated fleet", () => {
   })
 
   it("announcedDevice takes only an announcement that GET /shelly confirms at the announced address", async () => {
-    const port = await freePort()
+    const port = await freeUdpPort()
     fleet = await startFleet({ devices: 2, baseIp: "127.67.64.1", port: 0, control: false, seed: 5, timeScale: 0.05, mdns: { group: GROUP, port, iface: LO } })
     const [first, second] = [fleet.device(1)!, fleet.device(2)!]
     // A forged announcement: device 1's name at device 2's address (which answers with device 2's MAC).
@@ -166,7 +156,7 @@ describe("mDNS announcements of the simulated fleet", () => {
 
 describe("provision sim shelly --mdns", () => {
   it("runs the responder: the ready line names it, and a power-cycled device announces itself", async () => {
-    const port = await freePort()
+    const port = await freeUdpPort()
     const cli = resolve(import.meta.dirname, "../../bin/provision.mjs")
     const child = spawn(
       process.execPath,

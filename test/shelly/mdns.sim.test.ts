@@ -30,6 +30,7 @@ import { LOOPBACK_SEGMENT, Mdns, MDNS_GROUP } from "../../src/shelly/mdns.js"
 import { browse, MdnsLive } from "../../src/shelly/mdnsLive.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { type FleetHandle, makeMdnsResponder, type MdnsResponder, startFleet } from "../../sim/shelly/index.js"
+import { freeUdpPort } from "../support/udp.js"
 
 const GROUP = LOOPBACK_SEGMENT
 const LO = "127.0.0.1"
@@ -39,17 +40,6 @@ const elsewhere = ips(["127.63.20.0/29"])
 
 let fleet: FleetHandle
 let unicastResponder: MdnsResponder
-
-/** A UDP port nothing listens on right now. */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = Dgram.createSocket("udp4")
-    probe.once("error", reject)
-    probe.bind(0, LO, () => {
-      const { port } = probe.address()
-      probe.close(() => resolve(port))
-    })
-  })
 
 /** A hand-written responder on the group and `port`: answers each query with `reply(query)`. */
 const fakeResponder = async (port: number, reply: (query: DnsMessage) => ReadonlyArray<Uint8Array>) => {
@@ -153,14 +143,14 @@ describe("mDNS browse against the simulated fleet", () => {
 
   it.live("ends empty at its timeout when nothing answers", () =>
     Effect.gen(function* () {
-      const port = yield* Effect.promise(freePort)
+      const port = yield* Effect.promise(freeUdpPort)
       const found = yield* collect({ port, timeout: "300 millis" })
       expect(found).toEqual([])
     }))
 
   it.live("skips malformed datagrams and still takes the valid answer after them", () =>
     Effect.gen(function* () {
-      const port = yield* Effect.promise(freePort)
+      const port = yield* Effect.promise(freeUdpPort)
       const garbage = [Uint8Array.from([1, 2, 3]), Uint8Array.from([0, 0, 0x84, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 12, 0, 1]), new Uint8Array(40).fill(0xff)]
       const fake = yield* Effect.promise(() => fakeResponder(port, () => [...garbage, answerBytes("AABBCCDDEE01", "127.63.0.77", 8080)]))
       const found = yield* collect({ port }).pipe(Effect.ensuring(Effect.promise(fake.close)))
@@ -213,14 +203,14 @@ describe("findByMac with mDNS", () => {
   it.live("still finds devices by the scan when mDNS has nothing to say", () =>
     Effect.gen(function* () {
       const target = fleet.device(4)!
-      const quiet = yield* Effect.promise(freePort)
+      const quiet = yield* Effect.promise(freeUdpPort)
       const found = yield* findByMac(target.mac as Mac, ips([`${target.ip}/32`]), { port: fleet.port, mdns: { group: GROUP, port: quiet, timeout: "300 millis" } })
       expect(Option.map(found, (f) => [f.ip, f.source])).toEqual(Option.some([target.ip, "scan"]))
     }).pipe(Effect.provide(live)))
 
   it.live("returns nothing when the announced address holds another device or does not answer HTTP", () =>
     Effect.gen(function* () {
-      const port = yield* Effect.promise(freePort)
+      const port = yield* Effect.promise(freeUdpPort)
       const other = fleet.device(1)!
       const blackhole = fleet.device(6)!
       // Claims: AABBCCDDEE02 lives at device 1's address; device 6 (HTTP dead) at its own.
@@ -239,7 +229,7 @@ describe("findByMac with mDNS", () => {
   it.live("an mDNS socket that cannot be opened leaves the scan working", () =>
     Effect.gen(function* () {
       const target = fleet.device(1)!
-      const port = yield* Effect.promise(freePort)
+      const port = yield* Effect.promise(freeUdpPort)
       // The real group (the default) on 0.0.0.1, no interface of this host:
       // choosing it fails before anything is sent.
       const found = yield* findByMac(target.mac as Mac, ips([`${target.ip}/32`]), { port: fleet.port, mdns: { port, iface: "0.0.0.1" } })

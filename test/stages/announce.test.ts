@@ -5,7 +5,6 @@
 // Loopback block of this file: 127.67.0.0/16 (blocks 1–9 through the harness).
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { Deferred, Effect, Either, Fiber, FiberId, Layer, Redacted, Ref, Schedule } from "effect"
-import * as Dgram from "node:dgram"
 import { createServer } from "node:net"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
@@ -28,22 +27,12 @@ import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
 import { Wifi } from "../../src/wifi/Wifi.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
 import type { ShellyProject } from "./shellyPathHarness.js"
+import { freeUdpPort } from "../support/udp.js"
 
 const GROUP = LOOPBACK_SEGMENT
 const LO = "127.0.0.1"
 const harness = shellyPathHarness({ net: "127.67", portBase: 18640 })
 let p: ShellyProject
-
-/** A UDP port nothing listens on right now: each test's mDNS is its own. */
-const freePort = () =>
-  new Promise<number>((done, reject) => {
-    const probe = Dgram.createSocket("udp4")
-    probe.once("error", reject)
-    probe.bind(0, LO, () => {
-      const { port } = probe.address()
-      probe.close(() => done(port))
-    })
-  })
 
 const stage1Settings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings => ({
   apIp: f.apIp,
@@ -94,7 +83,7 @@ const slowInventory = (events: Array<string>) =>
 
 describe("Stage 1 with mDNS announcements", () => {
   it("finds a rejoined device by its announcement where the subnet scan cannot see it", async () => {
-    const mdnsPort = await freePort()
+    const mdnsPort = await freeUdpPort()
     // Away 1.2 s per reboot (6 s × 0.2): the one poll round right after the WiFi restore finds nothing.
     p = await harness.start({ devices: 1, faults: ["1=factory"], timeScale: 0.2, mdns: { group: GROUP, port: mdnsPort, iface: LO } })
     const f = p.fleet
@@ -222,7 +211,7 @@ describe("Stage 2 with mDNS announcements and dry runs", () => {
   })
 
   it("verifies the device at its new address by its announcement when no poll comes in time", async () => {
-    const mdnsPort = await freePort()
+    const mdnsPort = await freeUdpPort()
     p = await harness.start({ devices: 1, control: false, timeScale: 0.2, mdns: { group: GROUP, port: mdnsPort, iface: LO } }, { inventory: true })
     const f = p.fleet
     const results = await stage2(
