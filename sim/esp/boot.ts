@@ -16,9 +16,9 @@ const ESP32_ROM_BANNER = "ets Jun  8 2016 00:22:57\r\n\r\n"
 const ESP8266_ROM_BANNER = "\r\n ets Jan  8 2013,"
 
 /** What the ROM prints when reset with IO0 low (download mode). */
-export const downloadBanner = (profile: ChipProfile): string =>
+export const downloadBanner = (profile: ChipProfile, reason: "poweron" | "software" = "poweron"): string =>
   profile.chip === "esp32"
-    ? `${ESP32_ROM_BANNER}rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n`
+    ? `${ESP32_ROM_BANNER}${reason === "software" ? "rst:0xc (SW_CPU_RESET)" : "rst:0x1 (POWERON_RESET)"},boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n`
     : `${ESP8266_ROM_BANNER}rst cause:2, boot mode:(1,7)\r\n\r\n`
 
 const appBanner = (profile: ChipProfile, app: AppInfo, fallbackName: string, t0: number): string => {

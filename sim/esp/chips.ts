@@ -36,7 +36,29 @@ export interface ChipProfile {
   /** Where the ROM looks first at boot: the 2nd-stage bootloader (ESP32) or the app (ESP8266). */
   readonly bootOffset: number
   readonly efuses: (mac: Uint8Array) => ReadonlyMap<number, number>
+  /**
+   * The crystal frequency the ROM believes in after calibrating against its
+   * drifting internal 8 MHz clock (ESP32 only), and the registers that let a
+   * host compute it; undefined: the ROM's UART runs from the nominal clock.
+   */
+  readonly romClock: RomClock | undefined
 }
+
+/**
+ * ESP32 ROM baud change (esptool v4.8.1 targets/esp32.py get_rom_cal_crystal_freq
+ * and change_baud): the ROM computes its crystal as
+ * `(RTCCALICFG1 >> 7 & 0x1FFFFFF) * 15625 * (eFuse word 4 & 0xFF) / 40` and derives
+ * the UART divider from that, so a requested rate R runs at R × 40 MHz / computed.
+ * esptool sends R × computed / 40 MHz to land on the rate it wants.
+ */
+export interface RomClock {
+  readonly rtcCaliReg: number
+  readonly rtcCaliValue: number
+  readonly ck8mEfuseReg: number
+  readonly ck8mFreq: number
+}
+
+export const romComputedXtalHz = (clock: RomClock): number => (clock.rtcCaliValue * 15625 * clock.ck8mFreq) / 40
 
 const crc8 = (bytes: Uint8Array): number => {
   let crc = 0
@@ -48,6 +70,14 @@ const crc8 = (bytes: Uint8Array): number => {
 }
 
 const SPI_SUPPORTED_COMMON = [Op.FLASH_BEGIN, Op.FLASH_DATA, Op.FLASH_END, Op.MEM_BEGIN, Op.MEM_END, Op.MEM_DATA, Op.SYNC, Op.WRITE_REG, Op.READ_REG]
+
+/**
+ * Plausible, not a dump of one chip: CK8M_FREQ 51 and a calibration count of
+ * 2028 make the ROM believe in a 40.40 MHz crystal (1 % fast, the order of the
+ * 8 MHz clock's drift the esptool workaround is for). RTCCALICFG1 holds the
+ * count in bits 7..31 (TIMERS_RTC_CALI_VALUE_S = 7).
+ */
+const ESP32_ROM_CLOCK: RomClock = { rtcCaliReg: 0x3ff5f06c, rtcCaliValue: 2028, ck8mEfuseReg: 0x3ff5a010, ck8mFreq: 51 }
 
 export const ESP32: ChipProfile = {
   chip: "esp32",
@@ -73,6 +103,7 @@ export const ESP32: ChipProfile = {
   needsSpiAttach: true,
   defaultMac: "24:0a:c4:00:00:01",
   bootOffset: 0x1000,
+  romClock: ESP32_ROM_CLOCK,
   efuses: (mac) => {
     const base = 0x3ff5a000
     const w1 = ((mac[2]! << 24) | (mac[3]! << 16) | (mac[4]! << 8) | mac[5]!) >>> 0
@@ -86,7 +117,7 @@ export const ESP32: ChipProfile = {
       [base + 4 * 1, w1],
       [base + 4 * 2, w2],
       [base + 4 * 3, word3],
-      [base + 4 * 4, 0],
+      [base + 4 * 4, ESP32_ROM_CLOCK.ck8mFreq],
       [base + 4 * 5, word5],
       [base + 4 * 6, 0],
       [0x3ff66000 + 0x7c, 0x80000000 >>> 0] // APB_CTL_DATE
@@ -108,6 +139,7 @@ export const ESP8266: ChipProfile = {
   needsSpiAttach: false,
   defaultMac: "18:fe:34:00:00:01",
   bootOffset: 0x0,
+  romClock: undefined,
   efuses: (mac) => {
     const oui = (mac[0]! << 16) | (mac[1]! << 8) | mac[2]!
     // Espressif's two classic OUIs are encoded by a flag in mac1 with mac3 = 0; any other OUI sits in mac3.

@@ -25,10 +25,13 @@ export const startEspEmulator = async (options: EspEmulatorOptions): Promise<Esp
       appBaud: options.appBaud ?? 115200,
       faults,
       tests: options.tests ?? {},
-      firmwareName: options.firmwareName ?? "factory-app"
+      firmwareName: options.firmwareName ?? "factory-app",
+      // A board waiting in download mode without anyone having reset it is one whose IO0 is held.
+      strapHeld: options.bootStrap ? options.bootStrap === "held" : options.startIn !== "app",
+      programTime: options.pace ?? true
     },
     {
-      write: (bytes) => link?.write(bytes),
+      write: (bytes, notBefore) => link?.write(bytes, notBefore),
       setBaud: (baud) => {
         if (link) link.baud = baud
       },
@@ -61,6 +64,10 @@ export const startEspEmulator = async (options: EspEmulatorOptions): Promise<Esp
     get baud() {
       return machine.currentBaud
     },
+    get bootStrapHeld() {
+      return machine.bootStrapHeld
+    },
+    setBootStrap: (held) => machine.setBootStrap(held),
     flash: machine.flash.bytes,
     stats: machine.stats,
     readFlash: (offset, length) => machine.flash.read(offset, length),

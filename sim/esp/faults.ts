@@ -29,10 +29,12 @@ export const parseEspFault = (spec: string): EspFault => {
       return { kind: "vanish_after_bytes", bytes: count(arg, spec) }
     case "drop_frame":
       return { kind: "drop_frame", block: count(arg, spec) }
+    case "corrupt_md5":
+      return { kind: "corrupt_md5" }
     default:
       throw new Error(
         `ESP emulator fault "${spec}" is unknown; use no_sync, corrupt_block:<n>, slow_erase:<ms/MiB>, ` +
-          `selftest_fail:<command>, vanish_after_bytes:<n> or drop_frame:<n>`
+          `selftest_fail:<command>, vanish_after_bytes:<n>, drop_frame:<n> or corrupt_md5`
       )
   }
 }

@@ -1,4 +1,4 @@
-import { Inflate, Z_SYNC_FLUSH } from "pako"
+import { constants as zlibConstants, createInflate, type Inflate } from "node:zlib"
 import { SlipDecoder, slipEncode } from "../../src/serial/slip.js"
 import { bootFromFlash, downloadBanner, type ResetReason, selfTestReply } from "./boot.js"
 import {
@@ -7,6 +7,7 @@ import {
   formatMac,
   jedecId,
   Op,
+  romComputedXtalHz,
   opName,
   RomError,
   STUB_NOT_IMPLEMENTED,
@@ -14,11 +15,13 @@ import {
 } from "./chips.js"
 import { FlashMemory, SECTOR } from "./flash.js"
 import type { AppInfo } from "./image.js"
+import { isFlasherStub } from "./stubRecognition.js"
 import type { EspEmulatorStats, EspFault, EspSelfTests, EspState } from "./types.js"
 
 /** What the machine needs from the wire. */
 export interface MachineIo {
-  readonly write: (bytes: Uint8Array) => void
+  /** `notBefore`: performance.now() time before which the bytes cannot leave (chip busy writing flash). */
+  readonly write: (bytes: Uint8Array, notBefore?: number) => void
   readonly setBaud: (baud: number) => void
   readonly vanish: () => void
 }
@@ -32,6 +35,15 @@ export interface MachineConfig {
   readonly faults: ReadonlyArray<EspFault>
   readonly tests: EspSelfTests
   readonly firmwareName: string
+  /**
+   * IO0 held low (a jumper, a held BOOT button, or a fixture in download mode,
+   * what `--before no_reset` is for): every reset comes back to the ROM's
+   * download mode instead of booting the flash. Only "run user code" (the ROM's
+   * FLASH_END(1), the stub's RUN_USER_CODE) jumps to the app without a reset.
+   */
+  readonly strapHeld: boolean
+  /** Model flash programming time (page program 0.4 ms per 256 bytes, Winbond W25Q32JV tPP typ). */
+  readonly programTime: boolean
 }
 
 /** Stub error codes (esptool stub_flasher.h); the ROM uses the 0x05–0x0b set. */
@@ -41,6 +53,7 @@ const StubError = {
   FAILED_SPI_OP: 0xc4,
   NOT_IN_FLASH_MODE: 0xc6,
   INFLATE_ERROR: 0xc7,
+  NOT_ENOUGH_DATA: 0xc8,
   TOO_MUCH_DATA: 0xc9
 } as const
 
@@ -48,6 +61,10 @@ type ErrorKind = "invalid" | "checksum" | "sequence" | "flash" | "inflate" | "to
 
 interface FlashSession {
   readonly kind: "plain" | "deflate"
+  /** Stub: bytes still to be written before FLASH_END is accepted (stub_write_flash.c fs.remaining). */
+  remaining: number
+  /** Stub: error of the last block, reported with the next reply (the stub acknowledges before writing). */
+  lastError: number
   readonly offset: number
   readonly blockSize: number
   readonly numBlocks: number
@@ -57,12 +74,14 @@ interface FlashSession {
   lastChecksum: number
   written: number
   readonly inflater: Inflate | undefined
+  inflateFailed: boolean
 }
 
 interface MemSession {
   readonly offset: number
   readonly size: number
   readonly blockSize: number
+  readonly bytes: Uint8Array
   nextSeq: number
 }
 
@@ -84,6 +103,8 @@ const SYNC_PAYLOAD = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array<numbe
 const MAX_DATA_BLOCK = 0x4000
 const SPI_CMD_USR = 1 << 18
 const MIB = 1024 * 1024
+const PAGE = 256
+const PAGE_PROGRAM_MS = 0.4
 
 /**
  * One emulated chip: ROM loader, esptool stub after a RAM upload, and the booted
@@ -111,7 +132,7 @@ export class EspMachine {
   private lineBuffer = ""
   private session: FlashSession | undefined
   private mem: MemSession | undefined
-  private readonly ramSegments: Array<{ start: number; end: number }> = []
+  private readonly ramSegments: Array<{ start: number; end: number; bytes: Uint8Array }> = []
   private readStream: ReadStream | undefined
   private readonly regs = new Map<number, number>()
   private readonly efuses: ReadonlyMap<number, number>
@@ -122,6 +143,9 @@ export class EspMachine {
   private app: AppInfo | undefined
   private baud: number
   private readonly failingTests: ReadonlySet<string>
+  private strapHeld: boolean
+  /** When the flash finishes what it is programming (performance.now() time). */
+  private busyUntil = 0
 
   constructor(
     private readonly config: MachineConfig,
@@ -130,6 +154,7 @@ export class EspMachine {
     this.flash = new FlashMemory(config.flashSize)
     this.efuses = config.profile.efuses(config.mac)
     this.baud = config.romBaud
+    this.strapHeld = config.strapHeld
     this.failingTests = new Set(
       config.faults.flatMap((f) => (f.kind === "selftest_fail" ? [f.command] : []))
     )
@@ -137,6 +162,15 @@ export class EspMachine {
 
   get currentBaud(): number {
     return this.baud
+  }
+
+  get bootStrapHeld(): boolean {
+    return this.strapHeld
+  }
+
+  /** Hold or release IO0 (what a fixture's BOOT line does). */
+  setBootStrap(held: boolean): void {
+    this.strapHeld = held
   }
 
   get consoleOutput(): string {
@@ -187,7 +221,7 @@ export class EspMachine {
       this.stats.appLines++
       if (command === "reboot") {
         this.lineBuffer = ""
-        this.boot("software")
+        this.softwareReset()
         return
       }
       const info = `chip=${this.config.profile.name} mac=${formatMac(this.config.mac)} fw=${this.app?.version ?? "unknown"} flash=${this.config.flashSize / MIB}MB`
@@ -205,9 +239,14 @@ export class EspMachine {
   }
 
   private sendPacket(payload: Uint8Array): void {
-    const framed = slipEncode(payload)
+    this.sendFramed([payload])
+  }
+
+  /** Several packets in one write: a USB bridge hands them to the host together. */
+  private sendFramed(payloads: ReadonlyArray<Uint8Array>): void {
+    const framed = Buffer.concat(payloads.map((p) => slipEncode(p)))
     this.stats.bytesOut += framed.length
-    this.io.write(framed)
+    this.io.write(framed, this.config.programTime ? this.busyUntil : 0)
   }
 
   private statusBytes(ok: boolean, error: number): Array<number> {
@@ -216,8 +255,7 @@ export class EspMachine {
     return this.state === "stub" || this.config.profile.romStatusBytes === 2 ? [status, code] : [status, code, 0, 0]
   }
 
-  private reply(op: number, value = 0, data: Uint8Array = new Uint8Array(0), ok = true, error = 0): void {
-    const body = [...data, ...this.statusBytes(ok, error)]
+  private packet(op: number, value: number, body: ReadonlyArray<number>): Uint8Array {
     const packet = new Uint8Array(8 + body.length)
     const view = new DataView(packet.buffer)
     packet[0] = 0x01
@@ -225,7 +263,11 @@ export class EspMachine {
     view.setUint16(2, body.length, true)
     view.setUint32(4, value >>> 0, true)
     packet.set(body, 8)
-    this.sendPacket(packet)
+    return packet
+  }
+
+  private reply(op: number, value = 0, data: Uint8Array = new Uint8Array(0), ok = true, error = 0): void {
+    this.sendPacket(this.packet(op, value, [...data, ...this.statusBytes(ok, error)]))
   }
 
   private fail(op: number, kind: ErrorKind): void {
@@ -241,13 +283,32 @@ export class EspMachine {
     this.reply(op, 0, new Uint8Array(0), false, code)
   }
 
-  /** ESP32/ESP8266 ROM: the error goes out 8 times and the loader drops back to "not synced". */
+  /**
+   * ESP32/ESP8266 ROM, a command it does not know (e.g. GET_SECURITY_INFO):
+   * - the reply's op byte is NOT the request's: esptool's command() (loader.py,
+   *   v4.8.1) raises UnsupportedCommandError only for a reply with another op,
+   *   status ≠ 0 and error 0x05, and detect_chip expects exactly that error from
+   *   the ESP32 and ESP8266 ROMs. Which op the ROM puts there is not documented;
+   *   0x00 (no command) is used.
+   * - 8 copies of a 12-byte packet: esptool master loader.py, "Unsupported command
+   *   response is sent 8 times and has 14 bytes length including delimiter 0xC0
+   *   bytes" — 8 header bytes + 4 bytes `01 05 00 00` (issue #352 "Error code
+   *   01050000" shows that 4-byte form from an ESP32 ROM). The ESP8266 ROM's
+   *   replies end in 2 status bytes (issue #372 trace: SYNC reply
+   *   `01 08 02 00 07 07 12 20 00 00`), so its copies are `01 05`.
+   * - sent in one burst, as the USB bridge delivers them, so a host that flushes
+   *   its input after the first copy loses the rest (esptool's flush_input).
+   * - then the loader needs a new SYNC ("ESP32/ESP8266 are reset after an
+   *   unsupported command, need to reconnect", esptool detect_chip).
+   * The stub answers once, status 1 error 0xFF (stub_flasher.c ESP_CMD_NOT_IMPLEMENTED).
+   */
   private unsupported(op: number): void {
     if (this.state === "stub") {
       this.reply(op, 0, new Uint8Array(0), false, STUB_NOT_IMPLEMENTED)
       return
     }
-    for (let i = 0; i < 8; i++) this.reply(op, 0, new Uint8Array(0), false, RomError.INVALID_MESSAGE)
+    const status = this.config.profile.romStatusBytes === 4 ? [1, RomError.INVALID_MESSAGE, 0, 0] : [1, RomError.INVALID_MESSAGE]
+    this.sendFramed(Array.from({ length: 8 }, () => this.packet(0x00, 0, status)))
     this.synced = false
   }
 
@@ -309,18 +370,26 @@ export class EspMachine {
       case Op.READ_FLASH:
         return this.startReadFlash(data)
       case Op.RUN_USER_CODE:
-        return this.boot("software")
+        // stub_flasher.c: no response; cmd_loop returns into the ROM, which runs user code.
+        return this.boot("run_user_code")
       default:
         return this.unsupported(op)
     }
   }
 
+  /**
+   * ROM: 8 identical replies with value 0x20120707 (serial-protocol.rst trace).
+   * Stub: also 8 replies, value 0 (stub_flasher.c ESP_SYNC: "Stub flasher should
+   * react the same way so SYNC could be possible with the flasher stub as well"),
+   * which is how esptool re-attaches to a stub that is still running.
+   */
   private sync(data: Uint8Array): void {
     if (this.fault("no_sync")) return
     if (data.length !== SYNC_PAYLOAD.length || !data.every((b, i) => b === SYNC_PAYLOAD[i])) return
-    if (this.state === "stub") return this.reply(Op.SYNC, 0)
+    const stub = this.state === "stub"
     this.synced = true
-    for (let i = 0; i < 8; i++) this.reply(Op.SYNC, SYNC_VALUE)
+    const reply = this.packet(Op.SYNC, stub ? 0 : SYNC_VALUE, this.statusBytes(true, 0))
+    this.sendFramed(Array.from({ length: 8 }, () => reply))
   }
 
   // ---------- registers ----------
@@ -330,6 +399,7 @@ export class EspMachine {
     if (address === CHIP_MAGIC_REG) return profile.magic
     const efuse = this.efuses.get(address)
     if (efuse !== undefined) return efuse
+    if (profile.romClock && address === profile.romClock.rtcCaliReg) return (profile.romClock.rtcCaliValue << 7) >>> 0
     if (address === profile.uartClkdivReg) return Math.round(profile.uartClockHz / this.baud)
     return this.regs.get(address) ?? 0
   }
@@ -355,13 +425,21 @@ export class EspMachine {
     this.regs.set(spiBase, (cmdReg & ~SPI_CMD_USR) >>> 0)
   }
 
+  /**
+   * The stub sets exactly the rate asked for (stub_io_set_baudrate(old, new)).
+   * The ESP32 ROM divides the crystal frequency it computed at boot (see
+   * RomClock), so the line runs at requested × 40 MHz / computed: a host that
+   * does not compensate lands ~1 % off the rate it switched to.
+   */
   private changeBaud(data: Uint8Array): void {
     if (data.length < 8) return this.fail(Op.CHANGE_BAUDRATE, "invalid")
-    const next = u32(data, 0)
-    if (next < 300 || next > 5_000_000) return this.fail(Op.CHANGE_BAUDRATE, "invalid")
+    const requested = u32(data, 0)
+    if (requested < 300 || requested > 5_000_000) return this.fail(Op.CHANGE_BAUDRATE, "invalid")
+    const clock = this.state === "bootloader" ? this.config.profile.romClock : undefined
+    const actual = clock ? Math.round((requested * this.config.profile.uartClockHz) / romComputedXtalHz(clock)) : requested
     this.reply(Op.CHANGE_BAUDRATE)
-    this.baud = next
-    this.io.setBaud(next)
+    this.baud = actual
+    this.io.setBaud(actual)
   }
 
   // ---------- flash ----------
@@ -375,6 +453,20 @@ export class EspMachine {
     if (slow && bytes > 0) await sleep((bytes / MIB) * slow.msPerMiB)
   }
 
+  /** Flash programming keeps the chip busy; replies sent meanwhile leave after it (paced runs only). */
+  private program(at: number, bytes: Uint8Array): void {
+    this.flash.program(at, bytes)
+    if (this.config.programTime) {
+      this.busyUntil = Math.max(performance.now(), this.busyUntil) + Math.ceil(bytes.length / PAGE) * PAGE_PROGRAM_MS
+    }
+  }
+
+  /**
+   * ROM: erases the range at begin (the ESP8266 ROM with its erase-size bug).
+   * Stub (stub_write_flash.c handle_flash_begin / handle_flash_deflated_begin):
+   * opens a session of `size` bytes to write (exact uncompressed size for
+   * deflate), erasing ahead of the writes; modelled as erasing at begin.
+   */
   private async flashBegin(op: number, data: Uint8Array): Promise<void> {
     if (data.length !== 16 && data.length !== 20) return this.fail(op, "invalid")
     if (this.needsAttach()) return this.fail(op, "flash")
@@ -390,34 +482,52 @@ export class EspMachine {
         : this.flash.erase(offset, size)
     await this.slowErase(erased)
     const deflate = op === Op.FLASH_DEFL_BEGIN
-    const inflater = deflate ? new Inflate() : undefined
     const session: FlashSession = {
       kind: deflate ? "deflate" : "plain",
       offset,
       blockSize,
       numBlocks,
       limit: size,
+      remaining: size,
+      lastError: 0,
       nextSeq: 0,
       lastChecksum: -1,
       written: 0,
-      inflater
+      inflater: deflate ? createInflate() : undefined,
+      inflateFailed: false
     }
-    if (inflater) {
-      inflater.onData = (chunk: Uint8Array) => {
+    if (session.inflater) {
+      session.inflater.on("data", (chunk: Buffer) => {
         const at = session.offset + session.written
         if (session.written + chunk.length > session.limit || !this.flash.contains(at, chunk.length)) {
           session.written = Number.POSITIVE_INFINITY
           return
         }
-        this.flash.program(at, chunk)
+        this.program(at, new Uint8Array(chunk))
         session.written += chunk.length
-      }
+        session.remaining = Math.max(0, session.limit - session.written)
+      })
+      session.inflater.on("error", () => {
+        session.inflateFailed = true
+      })
     }
+    this.session?.inflater?.destroy()
     this.session = session
     this.reply(op)
   }
 
-  private flashData(op: number, data: Uint8Array, checksum: number): void {
+  /** Feeds one compressed block to the session's zlib stream and waits until its output is written. */
+  private inflate(session: FlashSession, block: Uint8Array): Promise<void> {
+    const inflater = session.inflater!
+    if (session.inflateFailed) return Promise.resolve()
+    return new Promise((resolve) => {
+      inflater.write(block)
+      inflater.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve())
+      inflater.once("error", () => resolve())
+    })
+  }
+
+  private async flashData(op: number, data: Uint8Array, checksum: number): Promise<void> {
     if (data.length < 16) return this.fail(op, "invalid")
     const length = u32(data, 0)
     const seq = u32(data, 4)
@@ -430,6 +540,7 @@ export class EspMachine {
       return this.fail(op, "checksum")
     }
     const session = this.session
+    if (this.state === "stub") return this.stubFlashData(op, session, block)
     const expected = op === Op.FLASH_DATA ? "plain" : "deflate"
     if (!session || session.kind !== expected) return this.fail(op, "sequence")
     // A block whose ACK got lost comes again with the same seq: acknowledge, do not write twice.
@@ -442,20 +553,27 @@ export class EspMachine {
     if (session.kind === "plain") {
       const at = session.offset + seq * session.blockSize
       if (!this.flash.contains(at, block.length)) return this.fail(op, "flash")
-      this.flash.program(at, block)
+      this.program(at, block)
       session.written = (seq + 1) * session.blockSize
     } else {
-      session.inflater!.push(block, Z_SYNC_FLUSH)
+      await this.inflate(session, block)
       if (session.written === Number.POSITIVE_INFINITY) return this.fail(op, "too_much")
-      if (session.inflater!.err !== 0) return this.fail(op, "inflate")
+      if (session.inflateFailed) return this.fail(op, "inflate")
     }
     session.nextSeq++
     session.lastChecksum = computed
+    if (this.afterBlock(session, before)) return
+    // The ROM acknowledges a block only once it is written (the reply waits for busyUntil).
+    this.reply(op)
+  }
+
+  /** Counts the block for the corrupt/drop faults; true when its reply is to be dropped. */
+  private afterBlock(session: FlashSession, before: number): boolean {
     const index = this.dataBlocks++
     const corrupt = this.fault("corrupt_block")
     if ((corrupt && corrupt.block === index) || this.pendingCorruption) {
       const wrote = session.written - before
-      if (wrote > 0) {
+      if (wrote > 0 && Number.isFinite(wrote)) {
         this.flash.flipBit(session.offset + before + Math.floor(wrote / 2))
         this.stats.corruptedBlocks++
         this.pendingCorruption = false
@@ -466,22 +584,79 @@ export class EspMachine {
     const drop = this.fault("drop_frame")
     if (drop && drop.block === index) {
       this.stats.droppedResponses++
-      return
+      return true
     }
-    this.reply(op)
+    return false
   }
 
+  /**
+   * stub_flasher.c: FLASH_DATA / FLASH_DEFL_DATA are acknowledged as soon as
+   * they arrive ("ACK DATA commands immediately, then process them … allowing
+   * next command to buffer"); the reply carries the error of the block before
+   * (get_flash_error). Blocks are written in arrival order: the stub ignores
+   * the sequence number, so a block sent twice is written twice.
+   */
+  private async stubFlashData(op: number, session: FlashSession | undefined, block: Uint8Array): Promise<void> {
+    if (!session) return this.fail(op, "sequence")
+    const before = session.written
+    const dropped = this.afterBlockPreview()
+    if (!dropped) {
+      if (session.lastError !== 0) this.reply(op, 0, new Uint8Array(0), false, session.lastError)
+      else this.reply(op)
+    }
+    if (op === Op.FLASH_DATA) {
+      const take = Math.min(block.length, session.remaining)
+      const at = session.offset + session.written
+      if (!this.flash.contains(at, take)) session.lastError = StubError.FAILED_SPI_OP
+      else {
+        this.program(at, block.subarray(0, take))
+        session.written += take
+        session.remaining -= take
+      }
+    } else if (!session.inflater) {
+      session.lastError = StubError.INFLATE_ERROR
+    } else {
+      await this.inflate(session, block)
+      if (session.written === Number.POSITIVE_INFINITY) session.lastError = StubError.TOO_MUCH_DATA
+      else if (session.inflateFailed) session.lastError = StubError.INFLATE_ERROR
+    }
+    this.afterBlock(session, before)
+  }
+
+  /** Whether the next data block's reply is the one the drop_frame fault swallows. */
+  private afterBlockPreview(): boolean {
+    const drop = this.fault("drop_frame")
+    return drop !== undefined && drop.block === this.dataBlocks
+  }
+
+  /**
+   * ROM: FLASH_END / FLASH_DEFL_END with 1 = "run user code" jumps to the app
+   * without a reset (so it starts even with IO0 held); 0 = reboot, which with
+   * IO0 held comes back to download mode.
+   * Stub (handle_flash_end): fails with 0xC6 unless a flash session of either
+   * kind is open, with 0xC8 while bytes are missing; with 0 it then resets the
+   * chip (software_reset), with 1 it stays in the stub.
+   */
   private flashEnd(op: number, data: Uint8Array): void {
     const runUserCode = data.length >= 4 ? u32(data, 0) !== 0 : false
     const session = this.session
-    if (op === Op.FLASH_DEFL_END && session?.kind !== "deflate" && this.state === "stub") return this.fail(op, "sequence")
-    this.session = undefined
-    this.reply(op)
     if (this.state === "stub") {
-      if (!runUserCode) this.boot("software")
+      if (!session) return this.fail(op, "sequence")
+      if (session.remaining > 0 && Number.isFinite(session.written)) {
+        return this.reply(op, 0, new Uint8Array(0), false, StubError.NOT_ENOUGH_DATA)
+      }
+      this.session = undefined
+      session.inflater?.destroy()
+      if (session.lastError !== 0) return this.reply(op, 0, new Uint8Array(0), false, session.lastError)
+      this.reply(op)
+      if (!runUserCode) this.softwareReset()
       return
     }
-    this.boot(runUserCode ? "run_user_code" : "software")
+    session?.inflater?.destroy()
+    this.session = undefined
+    this.reply(op)
+    if (runUserCode) this.boot("run_user_code")
+    else this.softwareReset()
   }
 
   private md5(data: Uint8Array): void {
@@ -491,6 +666,8 @@ export class EspMachine {
     const length = u32(data, 4)
     if (!this.flash.contains(offset, length)) return this.fail(Op.SPI_FLASH_MD5, "flash")
     const digest = this.flash.md5(offset, length)
+    // corrupt_md5: the digest is damaged on the way out (one flipped bit), the flash is fine.
+    if (this.fault("corrupt_md5")) digest[0]! ^= 0x01
     const body = this.state === "stub" ? new Uint8Array(digest) : new Uint8Array(Buffer.from(digest.toString("hex"), "latin1"))
     this.reply(Op.SPI_FLASH_MD5, 0, body)
   }
@@ -550,8 +727,8 @@ export class EspMachine {
     const size = u32(data, 0)
     const blockSize = u32(data, 8)
     const offset = u32(data, 12)
-    if (blockSize === 0 || blockSize > MAX_DATA_BLOCK) return this.fail(Op.MEM_BEGIN, "invalid")
-    this.mem = { offset, size, blockSize, nextSeq: 0 }
+    if (blockSize === 0 || blockSize > MAX_DATA_BLOCK || size > 0x80000) return this.fail(Op.MEM_BEGIN, "invalid")
+    this.mem = { offset, size, blockSize, bytes: new Uint8Array(size), nextSeq: 0 }
     this.reply(Op.MEM_BEGIN)
   }
 
@@ -569,7 +746,10 @@ export class EspMachine {
     if (!mem || u32(data, 4) !== mem.nextSeq) return this.fail(Op.MEM_DATA, "sequence")
     const start = mem.offset + mem.nextSeq * mem.blockSize
     if (start + block.length > mem.offset + mem.size) return this.fail(Op.MEM_DATA, "invalid")
-    this.ramSegments.push({ start, end: start + block.length })
+    mem.bytes.set(block, start - mem.offset)
+    if (start + block.length === mem.offset + mem.size) {
+      this.ramSegments.push({ start: mem.offset, end: mem.offset + mem.size, bytes: mem.bytes })
+    }
     mem.nextSeq++
     this.reply(Op.MEM_DATA)
   }
@@ -581,20 +761,29 @@ export class EspMachine {
     this.mem = undefined
     this.reply(Op.MEM_END)
     if (noEntry) return
-    // Jumping into uploaded code: the only code this emulator can "run" is esptool's flasher stub.
-    if (this.ramSegments.some((s) => entry >= s.start && entry < s.end)) {
+    // Jumping into uploaded code: the only code this emulator can "run" is
+    // Espressif's flasher stub, recognised by its text segment (stubRecognition.ts).
+    const text = this.ramSegments.find((s) => entry >= s.start && entry < s.end)
+    if (text && isFlasherStub(this.config.profile.chip, text.bytes)) {
       this.state = "stub"
       this.session = undefined
+      // stub_main(): SLIP_send of the 4-byte greeting 0x4941484f, "OHAI" on the wire.
       this.sendPacket(new TextEncoder().encode("OHAI"))
       return
     }
-    this.print(`Guru Meditation Error: Core  0 panic'ed (InstrFetchProhibited). Exception was unhandled.\r\n`)
+    this.print(
+      text
+        ? `Guru Meditation Error: Core  0 panic'ed (IllegalInstruction). Exception was unhandled.\r\n`
+        : `Guru Meditation Error: Core  0 panic'ed (InstrFetchProhibited). Exception was unhandled.\r\n`
+    )
     this.state = "halted"
   }
 
   // ---------- reset and boot ----------
 
   private resetVolatile(): void {
+    this.session?.inflater?.destroy()
+    this.busyUntil = 0
     this.synced = false
     this.spiAttached = false
     this.session = undefined
@@ -604,6 +793,12 @@ export class EspMachine {
     this.regs.clear()
     this.decoder = new SlipDecoder()
     this.lineBuffer = ""
+  }
+
+  /** A reset from software (ROM/stub reboot, the app's `reboot`): IO0 decides where the chip comes up. */
+  softwareReset(): void {
+    if (this.strapHeld) this.enterBootloader(true, "software")
+    else this.boot("software")
   }
 
   /** Boots the flash content (IO0 high): boot log, then the app console or halted. */
@@ -619,19 +814,24 @@ export class EspMachine {
   }
 
   /** Reset with IO0 low: the ROM's download mode, waiting for SYNC. */
-  enterBootloader(printBanner: boolean): void {
+  enterBootloader(printBanner: boolean, reason: "poweron" | "software" = "poweron"): void {
     this.resetVolatile()
     this.app = undefined
     this.baud = this.config.romBaud
     this.io.setBaud(this.config.romBaud)
     this.state = "bootloader"
-    if (printBanner) this.print(downloadBanner(this.config.profile))
+    if (printBanner) this.print(downloadBanner(this.config.profile, reason))
   }
 
   /** Resets go through the input chain so they never interleave with a command being handled. */
   reset(mode: "bootloader" | "app"): Promise<void> {
     this.chain = this.chain
-      .then(() => (mode === "app" ? this.boot("poweron") : this.enterBootloader(true)))
+      .then(() => {
+        // An auto-reset circuit pulses EN with IO0 low (bootloader) or high (app) and then
+        // lets IO0 go: whatever held it before, it is released afterwards.
+        this.strapHeld = false
+        return mode === "app" ? this.boot("poweron") : this.enterBootloader(true)
+      })
       .catch(() => undefined)
     return this.chain
   }

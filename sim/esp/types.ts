@@ -7,6 +7,7 @@ export type EspFault =
   | { readonly kind: "selftest_fail"; readonly command: string }
   | { readonly kind: "vanish_after_bytes"; readonly bytes: number }
   | { readonly kind: "drop_frame"; readonly block: number }
+  | { readonly kind: "corrupt_md5" }
 
 /** `true` = pass with the default reply, `false` = fail, a string = that exact reply line. */
 export type EspSelfTests = Readonly<Record<string, boolean | string>>
@@ -23,6 +24,12 @@ export interface EspEmulatorOptions {
   readonly tests?: EspSelfTests
   readonly firmwareName?: string
   readonly startIn?: "bootloader" | "app"
+  /**
+   * IO0 at reset. `held` (default when starting in the bootloader): every reset,
+   * including a software reboot, comes back to download mode, as on a board in
+   * a fixture or with BOOT held; `released`: resets boot the flash.
+   */
+  readonly bootStrap?: "held" | "released"
   readonly onVanish?: () => void | Promise<void>
 }
 
@@ -48,6 +55,9 @@ export interface EspEmulatorHandle {
   readonly flashSize: number
   readonly state: EspState
   readonly baud: number
+  /** Whether IO0 is held low (resets come back to download mode). */
+  readonly bootStrapHeld: boolean
+  readonly setBootStrap: (held: boolean) => void
   readonly flash: Uint8Array
   readonly stats: EspEmulatorStats
   readonly readFlash: (offset: number, length: number) => Uint8Array

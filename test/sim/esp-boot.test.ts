@@ -1,4 +1,4 @@
-import { deflate } from "pako"
+import { deflateSync } from "node:zlib"
 import { describe, expect, it } from "vitest"
 import {
   findAppPartition,
@@ -49,12 +49,12 @@ describe("ESP images (sim/esp/image.ts)", () => {
 })
 
 describe("ESP emulator boot and factory self-test console", () => {
-  it("ESP32: flashed over the ROM protocol, FLASH_END(reboot) boots and prints the app version, then answers tests", async () => {
-    const { board, client } = await connect({ chip: "esp32", mac: "24:0a:c4:aa:bb:cc", tests: { sensor: false, gpio: true } })
+  it("ESP32: flashed over the ROM protocol with IO0 released, FLASH_END(reboot) boots and prints the app version, then answers tests", async () => {
+    const { board, client } = await connect({ chip: "esp32", mac: "24:0a:c4:aa:bb:cc", tests: { sensor: false, gpio: true }, bootStrap: "released" })
     await client.sync()
     await client.command(0x0d, u32le(0, 0))
     for (const region of makeEsp32FlashSet({ version: "3.1.4", projectName: "relay-fw", appSize: 30_000 })) {
-      await writeDeflated(client, region.offset, deflate(region.data, { level: 9 }), region.data.length)
+      await writeDeflated(client, region.offset, deflateSync(region.data, { level: 9 }), region.data.length)
     }
     await client.command(0x04, u32le(0))
     await client.waitForText("factory-test ready")
@@ -114,6 +114,33 @@ describe("ESP emulator boot and factory self-test console", () => {
     await board.emulator.reset("app")
     await client.waitForText("ets_main.c")
     expect(board.emulator.state).toBe("halted")
+  })
+
+  it("with IO0 held (download mode), FLASH_END(reboot) comes back to the ROM; FLASH_END(run user code) starts the app", async () => {
+    const { board, client } = await connect({ chip: "esp32" })
+    expect(board.emulator.bootStrapHeld).toBe(true)
+    await client.sync()
+    await client.command(0x0d, u32le(0, 0))
+    for (const region of makeEsp32FlashSet({ version: "6.0.0", appSize: 20_000 })) {
+      await writeDeflated(client, region.offset, deflateSync(region.data, { level: 9 }), region.data.length)
+    }
+    await client.command(0x04, u32le(0))
+    await client.waitForText("waiting for download")
+    expect(client.received).toContain("rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT")
+    expect(client.received).not.toContain("factory-test ready")
+    expect(board.emulator.state).toBe("bootloader")
+    // Back in the ROM: a new SYNC, an empty flash session, then "run user code".
+    expect(await client.sync()).toHaveLength(8)
+    await client.command(0x0d, u32le(0, 0))
+    await client.command(0x02, u32le(0, 0, 0x400, 0))
+    await client.command(0x04, u32le(1))
+    await client.waitForText("App version:      6.0.0")
+    expect(board.emulator.state).toBe("app")
+    // The app's own reboot is a reset too: with IO0 still held it lands in the ROM again.
+    client.clearText()
+    await client.sendRaw(Buffer.from("reboot\r\n"))
+    await client.waitForText("waiting for download")
+    expect(board.emulator.state).toBe("bootloader")
   })
 
   it("reset(bootloader) prints the download-mode banner esptool looks for and accepts SYNC again", async () => {

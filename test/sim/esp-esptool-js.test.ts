@@ -94,7 +94,9 @@ describe("esptool-js against the ESP emulator", () => {
     expect(await loader.chip.readMac(loader)).toBe("24:0a:c4:01:02:03")
     expect(log).toContain(" Autodetection failed, trying again...") // GET_SECURITY_INFO unsupported → reconnect
     await loader.changeBaud()
-    expect(board.emulator.baud).toBe(921600)
+    // esptool-js 0.7 sends the rate uncompensated; the ESP32 ROM divides the 40.40 MHz it computed
+    // at boot, so the chip lands ~1 % below (esptool ≥ 4.5 compensates, see esp-rom.test.ts).
+    expect(board.emulator.baud).toBe(Math.round((921600 * 40e6) / ((2028 * 15625 * 51) / 40)))
     await loader.flashSpiAttach(0)
     // esptool (Python) writes 0x400-byte blocks to the ROM; esptool-js would use its stub size.
     loader.FLASH_WRITE_SIZE = 0x400

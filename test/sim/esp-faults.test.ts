@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import { deflate } from "pako"
+import { deflateSync } from "node:zlib"
 import { describe, expect, it } from "vitest"
 import { fillerBytes, parseEspFault } from "../../sim/esp/index.js"
 import { dataBlock, rawBoards, romMd5, statusOf, u32le, writeDeflated } from "./espRawClient.js"
@@ -30,7 +30,7 @@ describe("ESP emulator faults", () => {
     await client.sync()
     await client.command(0x0d, u32le(0, 0))
     const image = fillerBytes(40_000, 0.5, 2)
-    const compressed = deflate(image, { level: 9 })
+    const compressed = deflateSync(image, { level: 9 })
     await writeDeflated(client, 0x10000, compressed, image.length)
     expect(await romMd5(client, 0x10000, image.length)).not.toBe(md5(image))
     expect(board.emulator.stats.corruptedBlocks).toBe(1)
@@ -56,7 +56,7 @@ describe("ESP emulator faults", () => {
     await client.sync()
     await client.command(0x0d, u32le(0, 0))
     const image = fillerBytes(30_000, 0.5, 4)
-    const compressed = deflate(image, { level: 9 })
+    const compressed = deflateSync(image, { level: 9 })
     const blocks = Math.ceil(compressed.length / 0x400)
     await client.command(0x10, u32le(Math.ceil(image.length / 0x400) * 0x400, blocks, 0x400, 0x10000))
     let retries = 0

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto"
-import { deflate } from "pako"
+import { Either } from "effect"
+import { deflateSync } from "node:zlib"
+import { readStubImage } from "../../src/flash/esp/stubImages.js"
 import { afterEach, describe, expect, it } from "vitest"
 import { type EspBoard, fillerBytes, startEspBoard } from "../../sim/esp/index.js"
 import type { EspEmulatorOptions } from "../../sim/esp/types.js"
@@ -98,8 +100,23 @@ describe("ESP ROM emulator: sync and registers", () => {
     expect(await readReg(client, 0x3ff40014)).toBe(Math.round(40e6 / 115200))
     const r = await client.command(0x0f, u32le(921600, 0))
     expect(statusOf(r)).toEqual({ status: 0, error: 0 })
-    expect(board.emulator.baud).toBe(921600)
-    expect(await readReg(client, 0x3ff40014)).toBe(Math.round(40e6 / 921600))
+    // Uncompensated: the ROM divides the 40.40 MHz it believes in, so the line runs ~1 % slow.
+    expect(board.emulator.baud).toBe(Math.round((921600 * 40e6) / (2028 * 15625 * 51 / 40)))
+    expect(await readReg(client, 0x3ff40014)).toBe(Math.round(40e6 / board.emulator.baud))
+  })
+
+  it("ESP32 ROM clock registers: esptool's crystal compensation lands on the rate it asked for", async () => {
+    const { board, client } = await connect({ chip: "esp32" })
+    // esptool v4.8.1 esp32.py get_rom_cal_crystal_freq: RTCCALICFG1 bits 7.., eFuse word 4 low byte.
+    const cali = ((await readReg(client, 0x3ff5f06c)) >>> 7) & 0x1ffffff
+    const ck8m = (await readReg(client, 0x3ff5a010)) & 0xff
+    const romFreq = (cali * 15625 * ck8m) / 40
+    expect(romFreq).toBeGreaterThan(39e6)
+    expect(romFreq).toBeLessThan(41e6)
+    const valid = romFreq > 33e6 ? 40e6 : 26e6
+    const falseRomBaud = Math.floor((921600 * romFreq) / valid)
+    expect(statusOf(await client.command(0x0f, u32le(falseRomBaud, 0)))).toEqual({ status: 0, error: 0 })
+    expect(Math.abs(board.emulator.baud - 921600)).toBeLessThanOrEqual(1)
   })
 
   it("keeps WRITE_REG values for later READ_REG, honouring the mask", async () => {
@@ -111,12 +128,16 @@ describe("ESP ROM emulator: sync and registers", () => {
 })
 
 describe("ESP ROM emulator: unsupported commands", () => {
-  it("GET_SECURITY_INFO: error 0x05 sent 8 times, then the ROM needs a new SYNC", async () => {
+  it("ESP32 GET_SECURITY_INFO: 8 × a 12-byte error (another op, status 01 05 00 00), then the ROM needs a new SYNC", async () => {
     const { client } = await connect({ chip: "esp32" })
     await client.send(0x14)
-    const errors = (await client.drain(100)).filter((p) => p[1] === 0x14)
+    const errors = await client.drain(100)
     expect(errors).toHaveLength(8)
-    for (const p of errors) expect(Array.from(p.subarray(8, 10))).toEqual([1, 0x05])
+    for (const p of errors) {
+      expect(p).toHaveLength(12)
+      expect(p[1]).not.toBe(0x14) // esptool raises UnsupportedCommandError only for a reply to another op
+      expect(Array.from(p.subarray(8))).toEqual([1, 0x05, 0, 0])
+    }
     await client.send(0x0a, u32le(0x40001000))
     expect(await client.response(0x0a, 200)).toBeUndefined()
     expect(await client.sync()).toHaveLength(8)
@@ -129,10 +150,15 @@ describe("ESP ROM emulator: unsupported commands", () => {
     ["CHANGE_BAUDRATE", 0x0f, u32le(921600, 0)],
     ["SPI_ATTACH", 0x0d, u32le(0, 0)],
     ["SPI_SET_PARAMS", 0x0b, u32le(0, 0x100000, 0x10000, 0x1000, 0x100, 0xffff)]
-  ])("ESP8266 ROM does not support %s", async (_name, op, payload) => {
+  ])("ESP8266 ROM does not support %s: 8 × a 10-byte error with 2 status bytes", async (_name, op, payload) => {
     const { client } = await connect({ chip: "esp8266" })
-    const r = await client.command(op, payload)
-    expect(statusOf(r)).toEqual({ status: 1, error: 0x05 })
+    await client.send(op, payload)
+    const errors = await client.drain(100)
+    expect(errors).toHaveLength(8)
+    for (const p of errors) {
+      expect(p[1]).not.toBe(op)
+      expect(Array.from(p.subarray(8))).toEqual([1, 0x05])
+    }
   })
 })
 
@@ -188,7 +214,7 @@ describe("ESP ROM emulator: flash writes", () => {
     const { board, client } = await connect({ chip: "esp32" })
     await client.command(0x0d, u32le(0, 0))
     const image = fillerBytes(70_000, 0.5, 5)
-    const compressed = deflate(image, { level: 9 })
+    const compressed = deflateSync(image, { level: 9 })
     expect(compressed.length).toBeLessThan(image.length * 0.7)
     await writeDeflated(client, 0x10000, compressed, image.length)
     expect(Buffer.from(board.emulator.readFlash(0x10000, image.length)).equals(Buffer.from(image))).toBe(true)
@@ -201,7 +227,7 @@ describe("ESP ROM emulator: flash writes", () => {
   it("refuses inflated output beyond the announced write size (0x0b)", async () => {
     const { client } = await connect({ chip: "esp32" })
     await client.command(0x0d, u32le(0, 0))
-    const compressed = deflate(new Uint8Array(8192).fill(7))
+    const compressed = deflateSync(new Uint8Array(8192).fill(7))
     await client.command(0x10, u32le(0x1000, 1, 0x400, 0x10000))
     const { payload, checksum } = dataBlock(0, compressed)
     expect(statusOf(await client.command(0x11, payload, checksum))).toEqual({ status: 1, error: 0x0b })
@@ -249,35 +275,72 @@ describe("ESP ROM emulator: flash writes", () => {
 })
 
 describe("ESP ROM emulator: stub upload and stub protocol", () => {
-  const uploadStub = async (client: RawClient) => {
-    const text = fillerBytes(0x2000, 1, 9)
+  const memUpload = async (client: RawClient, bytes: Uint8Array, address: number) => {
     const blockSize = 0x1800
-    const blocks = Math.ceil(text.length / blockSize)
-    expect(statusOf(await client.command(0x05, u32le(text.length, blocks, blockSize, 0x40080000)))).toEqual({ status: 0, error: 0 })
+    const blocks = Math.ceil(bytes.length / blockSize)
+    expect(statusOf(await client.command(0x05, u32le(bytes.length, blocks, blockSize, address)))).toEqual({ status: 0, error: 0 })
     for (let seq = 0; seq < blocks; seq++) {
-      const { payload, checksum } = dataBlock(seq, text.subarray(seq * blockSize, (seq + 1) * blockSize))
+      const { payload, checksum } = dataBlock(seq, bytes.subarray(seq * blockSize, (seq + 1) * blockSize))
       expect((await client.command(0x07, payload, checksum)).data[0]).toBe(0)
     }
-    await client.command(0x06, u32le(0, 0x40080400))
+  }
+
+  /** Espressif's stub as esptool-js ships it, uploaded the way esptool does (text, data, MEM_END to the entry). */
+  const uploadStub = async (client: RawClient, chip: "ESP32" | "ESP8266" = "ESP32") => {
+    const stub = Either.getOrThrow(readStubImage(chip))
+    await memUpload(client, stub.text, stub.textStart)
+    await memUpload(client, stub.data, stub.dataStart)
+    await client.command(0x06, u32le(0, stub.entry))
     const ohai = await client.nextPacket(1000)
     expect(Buffer.from(ohai!).toString("latin1")).toBe("OHAI")
   }
 
-  it("runs 'the stub' after MEM_END into uploaded code: OHAI, 2 status bytes, SYNC answered once with 0", async () => {
+  it("runs the stub after MEM_END into Espressif's uploaded stub: OHAI, 2 status bytes, SYNC answered 8 times with 0", async () => {
     const { board, client } = await connect({ chip: "esp32" })
     await uploadStub(client)
     expect(board.emulator.state).toBe("stub")
     const replies = await client.sync()
-    expect(replies).toHaveLength(1)
-    expect(replies[0]!.value).toBe(0)
+    expect(replies).toHaveLength(8)
+    for (const r of replies) {
+      expect(r.value).toBe(0)
+      expect(Array.from(r.data)).toEqual([0, 0])
+    }
     expect((await client.command(0x0a, u32le(0x40001000))).data).toHaveLength(2)
+  })
+
+  it("code that is not the flasher stub does not run: MEM_END into unknown code halts the chip", async () => {
+    const { board, client } = await connect({ chip: "esp32" })
+    await memUpload(client, fillerBytes(0x2000, 1, 9), 0x40080000)
+    await client.command(0x06, u32le(0, 0x40080400))
+    await client.waitForText("Guru Meditation Error")
+    expect(board.emulator.state).toBe("halted")
+  })
+
+  it("stub soft reset (FLASH_BEGIN(0,0) + FLASH_END(0), esptool --after no_reset) with IO0 held comes back to the ROM", async () => {
+    const { board, client } = await connect({ chip: "esp8266" })
+    await uploadStub(client, "ESP8266")
+    expect(statusOf(await client.command(0x02, u32le(0, 0, 0x4000, 0)))).toEqual({ status: 0, error: 0 })
+    expect(statusOf(await client.command(0x04, u32le(0)))).toEqual({ status: 0, error: 0 })
+    await client.waitForText("ets Jan  8 2013")
+    expect(board.emulator.state).toBe("bootloader")
+    const replies = await client.sync()
+    expect(replies[0]!.value).toBe(0x20120707)
+  })
+
+  it("stub: FLASH_DEFL_END is accepted after FLASH_BEGIN(0,0) (only an open session is checked), not without a session", async () => {
+    const { board, client } = await connect({ chip: "esp32" })
+    await uploadStub(client)
+    expect(statusOf(await client.command(0x12, u32le(1)))).toEqual({ status: 1, error: 0xc6 })
+    expect(statusOf(await client.command(0x02, u32le(0, 0, 0x4000, 0)))).toEqual({ status: 0, error: 0 })
+    expect(statusOf(await client.command(0x12, u32le(1)))).toEqual({ status: 0, error: 0 })
+    expect(board.emulator.state).toBe("stub")
   })
 
   it("stub: 16 KiB deflate blocks with exact write_size, raw 16-byte MD5, ERASE_REGION, READ_FLASH streaming", async () => {
     const { board, client } = await connect({ chip: "esp32" })
     await uploadStub(client)
     const image = fillerBytes(100_000, 0.5, 21)
-    const compressed = deflate(image, { level: 9 })
+    const compressed = deflateSync(image, { level: 9 })
     const blocks = Math.ceil(compressed.length / 0x4000)
     expect(statusOf(await client.command(0x10, u32le(image.length, blocks, 0x4000, 0x20000)))).toEqual({ status: 0, error: 0 })
     for (let seq = 0; seq < blocks; seq++) {
