@@ -78,7 +78,7 @@ const withBoards = <A, E, R>(count: number, use: (boards: ReadonlyArray<EspBoard
 
 const strictFlasher = Layer.effect(
   Flasher,
-  Effect.map(makeEspFlasher({ inFlightBlocks: 1 }), (esp) => flasherFrom([esp]))
+  Effect.map(makeEspFlasher({ stubInFlightBlocks: 1 }), (esp) => flasherFrom([esp]))
 ).pipe(Layer.provide(SerialPortsLive))
 
 const esptoolJs = (image: Uint8Array) =>

@@ -61,6 +61,8 @@ export interface SessionOptions {
   /** `default_reset` (DTR/RTS per family), `usb_reset`, `no_reset` (pty / already in bootloader). */
   readonly before: "default_reset" | "usb_reset" | "no_reset"
   readonly connectAttempts: number
+  /** ESP: load Espressif's flasher stub (default); false keeps to the ROM loader like esptool's --no-stub. */
+  readonly stub?: boolean | undefined
   /** Settings of the AVR / STM32 / RP2040 families (see `McuOptions`); the ESP flasher ignores them. */
   readonly mcu?: McuOptions | undefined
 }

@@ -8,19 +8,21 @@ import * as Cmd from "./commands.js"
 import { EspConnection } from "./connection.js"
 import { connectRom, detectChip, flashSizeFromId, formatMac, readFlashId, readMac } from "./detect.js"
 import { checkImageForChip, checkRegionLayout } from "./image.js"
+import { romBaudArgument } from "./baud.js"
 import { ESPRESSIF_USB, hardReset, runReset } from "./reset.js"
-import { type RegionResult, writeRegion } from "./write.js"
+import { hasStub, loadStub } from "./stub.js"
+import { type LoaderProfile, type RegionResult, ROM_BLOCK_SIZE, STUB_BLOCK_SIZE, writeRegion } from "./write.js"
 
 export interface EspFlasherConfig {
   readonly timeouts: Cmd.Timeouts
-  /** Attempts per data block (esptool's WRITE_BLOCK_ATTEMPTS). */
+  /** Attempts per region after a lost reply (esptool's WRITE_BLOCK_ATTEMPTS). */
   readonly blockAttempts: number
   /**
-   * Data blocks on the wire ahead of the oldest unanswered one. 1 is esptool's
-   * strict request/response; 2 keeps the line busy while the device writes
-   * and answers (the loader reads the next frame from its UART buffer).
+   * Data blocks on the wire ahead of the oldest unanswered one with the stub
+   * (which acknowledges on arrival and buffers one more block). The ROM always
+   * gets 1: it answers only after writing, and replies carry no sequence number.
    */
-  readonly inFlightBlocks: number
+  readonly stubInFlightBlocks: number
   /** Flash size assumed when the JEDEC id is unreadable. */
   readonly fallbackFlashSize: number
 }
@@ -28,7 +30,7 @@ export interface EspFlasherConfig {
 export const defaultEspFlasherConfig: EspFlasherConfig = {
   timeouts: Cmd.defaultTimeouts,
   blockAttempts: 3,
-  inFlightBlocks: 2,
+  stubInFlightBlocks: 2,
   fallbackFlashSize: 4 * 1024 * 1024
 }
 
@@ -70,17 +72,40 @@ export const makeEspFlasher = (config: Partial<EspFlasherConfig> = {}) =>
         if (chip.romNeedsSpiAttach) yield* conn.command(Cmd.spiAttach(t))
         const flashId = yield* readFlashId(conn, chip, t)
         const flashSize = flashSizeFromId(flashId)
-        if (chip.romHasDeflate) yield* conn.command(Cmd.spiSetParams(t, flashSize ?? settings.fallbackFlashSize))
 
         let baudRate = options.baudRate
         const wanted = options.flashBaudRate
-        if (wanted !== undefined && wanted !== options.baudRate && chip.romHasChangeBaud) {
-          yield* conn.command(Cmd.changeBaudrate(t, wanted))
-          yield* serial.setBaudRate(wanted)
-          yield* Effect.sleep(BAUD_SETTLE)
-          yield* conn.reset
-          baudRate = wanted
+        const switchBaud = (command: Cmd.Command) =>
+          Effect.gen(function* () {
+            yield* conn.command(command)
+            yield* serial.setBaudRate(wanted!)
+            yield* Effect.sleep(BAUD_SETTLE)
+            yield* conn.reset
+            baudRate = wanted!
+          })
+        const wantsBaud = () => wanted !== undefined && wanted !== baudRate
+        // The ESP32 ROM changes rate itself (with esptool's crystal compensation), so the stub
+        // then travels at the fast rate; the ESP8266 ROM cannot, its stub switches after loading.
+        if (wantsBaud() && chip.romHasChangeBaud) {
+          yield* switchBaud(Cmd.changeBaudrate(t, yield* romBaudArgument(conn, chip, t, wanted!)))
         }
+        const useStub = options.stub !== false && hasStub(chip)
+        if (useStub) {
+          yield* loadStub(conn, chip, t)
+          if (wantsBaud()) yield* switchBaud(Cmd.changeBaudrate(t, wanted!, baudRate))
+        }
+        if (useStub || chip.romHasDeflate) yield* conn.command(Cmd.spiSetParams(t, flashSize ?? settings.fallbackFlashSize))
+        const loader: LoaderProfile = useStub
+          ? { kind: "stub", blockSize: STUB_BLOCK_SIZE, inFlight: settings.stubInFlightBlocks, deflate: true, md5: true, esp8266EraseBug: false, beginEncryptedWord: false }
+          : {
+              kind: "rom",
+              blockSize: ROM_BLOCK_SIZE,
+              inFlight: 1,
+              deflate: chip.romHasDeflate,
+              md5: chip.romHasMd5,
+              esp8266EraseBug: chip.platform === "esp8266",
+              beginEncryptedWord: chip.beginHasEncryptedWord
+            }
 
         const macText = formatMac(mac)
         const board: DetectedBoard = {
@@ -94,11 +119,12 @@ export const makeEspFlasher = (config: Partial<EspFlasherConfig> = {}) =>
             flashId: `0x${flashId.toString(16).padStart(6, "0")}`,
             flashSize: flashSize === undefined ? "unknown" : `${flashSize / 1048576}MB`,
             baudRate: String(baudRate),
-            compression: chip.romHasDeflate ? "deflate" : "none",
-            verify: chip.romHasMd5 ? "md5" : "none (ESP8266 ROM has no read-back command)"
+            loader: useStub ? "stub" : "rom",
+            compression: loader.deflate ? "deflate" : "none",
+            verify: loader.md5 ? "md5" : "none (ESP8266 ROM has no read-back command; use the stub)"
           }
         }
-        return makeSession(conn, chip, board, options, settings, usbJtagSerial)
+        return makeSession(conn, chip, board, options, settings, usbJtagSerial, loader)
       })
 
     return { platform: ESP_PLATFORMS, connect }
@@ -110,10 +136,10 @@ const makeSession = (
   board: DetectedBoard,
   options: SessionOptions,
   settings: EspFlasherConfig,
-  usbJtagSerial: boolean
+  usbJtagSerial: boolean,
+  loader: LoaderProfile
 ): FlashSession => {
   const t = settings.timeouts
-  let wroteSomething = false
 
   const write: FlashSession["write"] = (regions, onProgress) =>
     Effect.gen(function* () {
@@ -123,8 +149,7 @@ const makeSession = (
       const wireStart = conn.wireBytes
       const results: Array<RegionResult> = []
       for (const region of regions) {
-        wroteSomething = true
-        results.push(yield* writeRegion(conn, chip, region, { timeouts: t, blockAttempts: settings.blockAttempts, inFlightBlocks: settings.inFlightBlocks }, onProgress))
+        results.push(yield* writeRegion(conn, region, { timeouts: t, blockAttempts: settings.blockAttempts, loader }, onProgress))
       }
       const report: WriteReport = {
         regions: results.map(({ name, offset, size, digest, verifiedBy }) => ({ name, offset, size, digest, verifiedBy })),
@@ -135,18 +160,19 @@ const makeSession = (
     })
 
   /**
-   * With modem lines: pulse EN (IO0 released). Without (pty, `no_reset`):
-   * ask the ROM to reboot — after a write it is still in that flash session,
-   * otherwise open an empty one so FLASH_END is accepted.
+   * Without modem lines (pty, `no_reset`: a board held in download mode) a
+   * reset would come back to the ROM, so the app is started the way the
+   * loaders document it: the ROM's FLASH_END with "run user code" (esptool's
+   * soft_reset: an empty FLASH_BEGIN, then FLASH_END(1)), the stub's
+   * RUN_USER_CODE (no reply; stub_flasher.c returns into the ROM's user-code
+   * start). The boot log / self-test is the confirmation, not a reply.
    */
-  const softReboot = Effect.gen(function* () {
-    const deflated = chip.romHasDeflate && wroteSomething
-    if (!wroteSomething) {
-      yield* conn.command(Cmd.flashBegin(t, { eraseSize: 0, blocks: 0, blockSize: 0x400, offset: 0, withEncryptedWord: chip.beginHasEncryptedWord }))
-    }
-    const end = deflated ? Cmd.flashDeflEnd(t, false) : Cmd.flashEnd(t, false)
+  const runUserCode = Effect.gen(function* () {
+    if (loader.kind === "stub") return yield* conn.send(Cmd.runUserCode(t))
+    yield* conn.command(Cmd.flashBegin(t, { eraseSize: 0, blocks: 0, blockSize: ROM_BLOCK_SIZE, offset: 0, withEncryptedWord: chip.beginHasEncryptedWord }))
+    const end = Cmd.flashEnd(t, true)
     yield* conn.send(end)
-    // The ROM may reboot before its reply leaves the UART; the boot banner is the real confirmation.
+    // The ROM may jump before its reply leaves the UART.
     yield* conn.awaitReply({ ...end, timeout: Duration.millis(500) }).pipe(
       Effect.catchIf((error) => error._tag === "FlashTimeout", () => Effect.void)
     )
@@ -154,9 +180,9 @@ const makeSession = (
 
   const resetToApp: Effect.Effect<void, FlashFailure> =
     options.before === "no_reset"
-      ? softReboot
+      ? runUserCode
       : runReset(conn.serial, hardReset(options.before === "usb_reset" || usbJtagSerial)).pipe(
-          Effect.catchTag("SignalsUnsupported", () => softReboot)
+          Effect.catchTag("SignalsUnsupported", () => runUserCode)
         )
 
   return { board, write, resetToApp }

@@ -150,3 +150,19 @@ export const getSecurityInfo = (t: Timeouts): Command => command(Op.GET_SECURITY
 /** ROM-only read, 64 bytes or less per request. */
 export const readFlashSlow = (t: Timeouts, address: number, size: number): Command =>
   command(Op.READ_FLASH_SLOW, words(address, size), t.default, `READ_FLASH_SLOW 0x${address.toString(16)}+${size}`)
+
+export const memBegin = (t: Timeouts, size: number, blocks: number, blockSize: number, address: number): Command =>
+  command(Op.MEM_BEGIN, words(size, blocks, blockSize, address), t.default, `MEM_BEGIN 0x${address.toString(16)}+${size}`)
+
+export const memData = (t: Timeouts, sequence: number, block: Uint8Array): Command =>
+  dataBlock(Op.MEM_DATA, "MEM_DATA", t, sequence, block, block.length)
+
+/** esptool mem_finish: first word 1 when there is no entry point to jump to. */
+export const memEnd = (t: Timeouts, entry: number): Command => command(Op.MEM_END, words(entry === 0 ? 1 : 0, entry), t.default)
+
+/** Stub only: leave the stub and run the app (no reply). */
+export const runUserCode = (t: Timeouts): Command => command(Op.RUN_USER_CODE, new Uint8Array(0), t.default)
+
+/** Stub only: erase a sector-aligned region. */
+export const eraseRegion = (t: Timeouts, offset: number, size: number): Command =>
+  command(Op.ERASE_REGION, words(offset, size), timeoutPerMb(t, t.erasePerMb, size), `ERASE_REGION 0x${offset.toString(16)}+${size}`)
