@@ -92,7 +92,7 @@
  *   The ESP8266 ROM erase bug is modelled (it erases `n + min(n, sectors to the next
  *   64 KiB boundary)` sectors for an erase_size of n sectors), so esptool's
  *   get_erase_size workaround gives exactly the right region.
- * - FLASH_DEFL_*: one zlib stream inflated incrementally (pako); output beyond the
+ * - FLASH_DEFL_*: one zlib stream inflated incrementally (node:zlib); output beyond the
  *   announced write_size → error 0x0b.
  * - SPI_FLASH_MD5: ROM 32 ASCII hex chars, stub 16 raw bytes.
  * - CHANGE_BAUDRATE (ESP32 ROM, stubs): replies at the old rate, then paces at the new one.
