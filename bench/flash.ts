@@ -3,12 +3,16 @@
  *
  * The ESP ROM emulator paces every byte at its notional baud rate, so these
  * are line-rate figures, not pty speed. One run:
- *   1. our flasher, 1 port: connect at 115200, CHANGE_BAUDRATE to 921600, write a
- *      1 MiB half-compressible app (deflate), MD5-verify;
+ *   1. our flasher with Espressif's stub, 1 port: connect at 115200, CHANGE_BAUDRATE
+ *      to 921600, load the stub, write a 1 MiB half-compressible app (deflate),
+ *      MD5-verify;
  *   2. the same on 8 ports in parallel;
  *   3. esptool-js (Espressif's own JS flasher) with its defaults (stub, compress)
- *      writing the same image to an emulated board at the same 921600 baud.
- * Last line: `bench flash ports=8 line_util=… scaling=… vs_esptool=…`.
+ *      writing the same image to an emulated board at the same 921600 baud;
+ *   4. ROM only (`--no-stub`: 1 KiB blocks, one in flight, the ROM answers after
+ *      programming), 1 and 8 ports, for comparison.
+ * Summary lines: `bench flash ports=8 line_util=… scaling=… vs_esptool=…` (stub on
+ * both sides, same baud) and `bench flash rom-only ports=8 line_util=… scaling=…`.
  *
  * Other board families print their figures through `registerFlashBenchSection`.
  */
@@ -17,9 +21,9 @@ import { ESPLoader, Transport } from "esptool-js"
 import { createHash } from "node:crypto"
 import { makeAppImage, startEspBoard, type EspBoard } from "../sim/esp/index.js"
 import { Flasher, type FlashRegion } from "../src/flash/Flasher.js"
-import { FlasherLive, flasherFrom } from "../src/flash/FlasherLive.js"
-import { makeEspFlasher } from "../src/flash/esp/index.js"
+import { FlasherLive } from "../src/flash/FlasherLive.js"
 import { SerialPortsLive } from "../src/serial/index.js"
+import { defaultOffsetsForPlatform } from "../src/flash/esp/chips.js"
 import { NodeWebSerialPort } from "../test/support/esptool-js-adapter.js"
 import { mcuFlashBenchSection } from "./flash-mcu.js"
 
@@ -27,7 +31,7 @@ const BAUD = 921600
 const ROM_BAUD = 115200
 const PORTS = 8
 const IMAGE_SIZE = 1024 * 1024
-const APP_OFFSET = 0x10000
+const APP_OFFSET = defaultOffsetsForPlatform("esp32").app
 /** Whole bench stays bounded: any single phase taking longer than this aborts the run. */
 const PHASE_LIMIT = "120 seconds"
 
@@ -52,7 +56,7 @@ interface SessionFigures {
 
 const seconds = (startMs: number) => (performance.now() - startMs) / 1000
 
-const flashOne = (board: EspBoard, region: FlashRegion) =>
+const flashOne = (board: EspBoard, region: FlashRegion, stub = true) =>
   Effect.gen(function* () {
     const flasher = yield* (yield* Flasher).forPlatform("esp32")
     const start = performance.now()
@@ -60,7 +64,8 @@ const flashOne = (board: EspBoard, region: FlashRegion) =>
       baudRate: ROM_BAUD,
       flashBaudRate: BAUD,
       before: "no_reset",
-      connectAttempts: 3
+      connectAttempts: 3,
+      stub
     })
     const writeStart = performance.now()
     const report = yield* session.write([region], () => Effect.void)
@@ -75,11 +80,6 @@ const withBoards = <A, E, R>(count: number, use: (boards: ReadonlyArray<EspBoard
     use,
     (boards) => Effect.promise(() => Promise.all(boards.map((board) => board.stop())))
   )
-
-const strictFlasher = Layer.effect(
-  Flasher,
-  Effect.map(makeEspFlasher({ stubInFlightBlocks: 1 }), (esp) => flasherFrom([esp]))
-).pipe(Layer.provide(SerialPortsLive))
 
 const esptoolJs = (image: Uint8Array) =>
   withBoards(1, ([board]) =>
@@ -131,16 +131,6 @@ const program = Effect.gen(function* () {
       `${single.wireBytes} wire bytes, line utilisation ${lineUtil.toFixed(3)}`
   )
 
-  // The same with esptool's strict request/response, to show what keeping a block in flight buys.
-  const strict = yield* withBoards(1, ([board]) => flashOne(board!, region)).pipe(
-    Effect.provide(strictFlasher),
-    Effect.timeout(PHASE_LIMIT)
-  )
-  console.log(
-    `ours 1 port, 1 block in flight: session ${strict.totalSeconds.toFixed(2)} s, line utilisation ` +
-      `${(strict.wireBytes / strict.writeSeconds / lineBytesPerSecond).toFixed(3)}`
-  )
-
   const parallelStart = performance.now()
   const eight = yield* withBoards(PORTS, (boards) =>
     Effect.forEach(boards, (board) => flashOne(board, region), { concurrency: "unbounded" })
@@ -157,10 +147,23 @@ const program = Effect.gen(function* () {
   const vsEsptool = esptool / single.totalSeconds
   console.log(`esptool-js 1 port (stub, compress): ${esptool.toFixed(2)} s vs ours ${single.totalSeconds.toFixed(2)} s`)
 
+  // ROM only: what the same line does without the stub.
+  const romSingle = yield* withBoards(1, ([board]) => flashOne(board!, region, false)).pipe(Effect.timeout(PHASE_LIMIT))
+  const romLineUtil = romSingle.wireBytes / romSingle.writeSeconds / lineBytesPerSecond
+  const romEight = yield* withBoards(PORTS, (boards) =>
+    Effect.forEach(boards, (board) => flashOne(board, region, false), { concurrency: "unbounded" })
+  ).pipe(Effect.timeout(PHASE_LIMIT))
+  const romScaling = (PORTS * romSingle.totalSeconds) / Math.max(...romEight.map((f) => f.totalSeconds))
+  console.log(
+    `ours ROM only (--no-stub) 1 port: session ${romSingle.totalSeconds.toFixed(2)} s, ${romSingle.wireBytes} wire bytes, ` +
+      `line utilisation ${romLineUtil.toFixed(3)}; ${PORTS} ports: slowest ${Math.max(...romEight.map((f) => f.totalSeconds)).toFixed(2)} s`
+  )
+
   for (const section of sections) {
     console.log(`-- ${section.title}`)
     for (const line of yield* Effect.promise(section.run)) console.log(line)
   }
+  console.log(`bench flash rom-only ports=${PORTS} line_util=${romLineUtil.toFixed(3)} scaling=${romScaling.toFixed(2)}`)
   console.log(`bench flash ports=${PORTS} line_util=${lineUtil.toFixed(3)} scaling=${scaling.toFixed(2)} vs_esptool=${vsEsptool.toFixed(2)}`)
 })
 

@@ -5,15 +5,17 @@
  * ESP32 the extended header and an appended SHA-256.
  */
 import { createHash } from "node:crypto"
+import { defaultOffsetsForPlatform } from "../../src/flash/esp/chips.js"
 import type { EspChip } from "./types.js"
 
 export const IMAGE_MAGIC = 0xe9
 export const APP_DESC_MAGIC = 0xabcd5432
 const PARTITION_MAGIC = [0xaa, 0x50] as const
 const PARTITION_MD5_MAGIC = [0xeb, 0xeb] as const
-export const PARTITION_TABLE_OFFSET = 0x8000
-export const ESP32_BOOTLOADER_OFFSET = 0x1000
-export const ESP32_APP_OFFSET = 0x10000
+const ESP32_DEFAULTS = defaultOffsetsForPlatform("esp32")
+export const PARTITION_TABLE_OFFSET = ESP32_DEFAULTS.partitionTable
+export const ESP32_BOOTLOADER_OFFSET = ESP32_DEFAULTS.bootloader
+export const ESP32_APP_OFFSET = ESP32_DEFAULTS.app
 
 export interface ImageRegion {
   readonly name: string

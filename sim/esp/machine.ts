@@ -521,9 +521,13 @@ export class EspMachine {
     const inflater = session.inflater!
     if (session.inflateFailed) return Promise.resolve()
     return new Promise((resolve) => {
+      const done = () => {
+        inflater.off("error", done)
+        resolve()
+      }
+      inflater.once("error", done)
       inflater.write(block)
-      inflater.flush(zlibConstants.Z_SYNC_FLUSH, () => resolve())
-      inflater.once("error", () => resolve())
+      inflater.flush(zlibConstants.Z_SYNC_FLUSH, done)
     })
   }
 

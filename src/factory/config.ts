@@ -1,5 +1,6 @@
 import { ParseResult, Schema } from "effect"
 import type { Platform } from "../flash/Flasher.js"
+import { defaultOffsetsForPlatform } from "../flash/esp/chips.js"
 
 /**
  * factory-config.yaml: every key of the factory runbook, with its default.
@@ -147,10 +148,10 @@ export type FactoryConfigFile = typeof FactoryConfigSchema.Type
 export const defaultOffsets = (platform: Platform): { bootloader: number; partitionTable: number; firmware: number } => {
   switch (platform) {
     case "esp32":
-      return { bootloader: 0x1000, partitionTable: 0x8000, firmware: 0x10000 }
-    case "esp8266":
-      // Non-OTA ESP8266 builds are one image at 0x0 (boot ROM loads it directly).
-      return { bootloader: 0x0, partitionTable: 0x8000, firmware: 0x0 }
+    case "esp8266": {
+      const esp = defaultOffsetsForPlatform(platform)
+      return { bootloader: esp.bootloader, partitionTable: esp.partitionTable, firmware: esp.app }
+    }
     default:
       // Single-image families: the image starts at the beginning of flash.
       return { bootloader: 0x0, partitionTable: 0x0, firmware: 0x0 }

@@ -131,7 +131,7 @@ describe("ESP ROM emulator: unsupported commands", () => {
   it("ESP32 GET_SECURITY_INFO: 8 × a 12-byte error (another op, status 01 05 00 00), then the ROM needs a new SYNC", async () => {
     const { client } = await connect({ chip: "esp32" })
     await client.send(0x14)
-    const errors = await client.drain(100)
+    const errors = await client.drain(400)
     expect(errors).toHaveLength(8)
     for (const p of errors) {
       expect(p).toHaveLength(12)
@@ -153,7 +153,7 @@ describe("ESP ROM emulator: unsupported commands", () => {
   ])("ESP8266 ROM does not support %s: 8 × a 10-byte error with 2 status bytes", async (_name, op, payload) => {
     const { client } = await connect({ chip: "esp8266" })
     await client.send(op, payload)
-    const errors = await client.drain(100)
+    const errors = await client.drain(400)
     expect(errors).toHaveLength(8)
     for (const p of errors) {
       expect(p[1]).not.toBe(op)

@@ -115,17 +115,26 @@ export const chipByImageId = (id: number): ChipSpec | undefined => CHIPS.find((c
 export const chipFitsPlatform = (chip: ChipSpec, platform: Platform): boolean =>
   chip.platform === platform || (platform === "esp32" && chip.platform === "esp32-family")
 
-/** ESP-IDF defaults: partition table at 0x8000 and the factory app at 0x10000; the bootloader where the ROM looks. */
+/**
+ * The one source of ESP default flash offsets (factory config, emulator
+ * images, bench). ESP-IDF defaults: partition table at 0x8000
+ * (CONFIG_PARTITION_TABLE_OFFSET) and the factory app at 0x10000; the
+ * bootloader where the ROM looks (esptool BOOTLOADER_FLASH_OFFSET). A non-OTA
+ * ESP8266 build is one image at 0x0 that the ROM loads directly.
+ */
 export interface DefaultOffsets {
   readonly bootloader: number
   readonly partitionTable: number
   readonly app: number
 }
 
+export const ESP_PARTITION_TABLE_OFFSET = 0x8000
+export const ESP_APP_OFFSET = 0x10000
+
 export const defaultOffsets = (chip: ChipSpec): DefaultOffsets => ({
   bootloader: chip.bootloaderOffset,
-  partitionTable: 0x8000,
-  app: 0x10000
+  partitionTable: ESP_PARTITION_TABLE_OFFSET,
+  app: chip.platform === "esp8266" ? 0x0 : ESP_APP_OFFSET
 })
 
 /** Defaults by configured platform, before a board is detected. */

@@ -6,6 +6,8 @@ import { SlipDecoder, slipEncode } from "../../serial/slip.js"
 import { type Command, opName } from "./commands.js"
 import { decodeResponse, encodeRequest, type Response } from "./packet.js"
 
+/** ROM error "received message is invalid", also what an unknown command gets. */
+export const ROM_INVALID_MESSAGE = 0x05
 /** How many unrelated packets a command skips before giving up on its reply (esptool's limit). */
 const MAX_SKIPPED_PACKETS = 100
 /** Wake-up interval of a waiting read; the caller's timeout decides when to give up. */
@@ -76,16 +78,31 @@ export class EspConnection {
     }
   }
 
-  /** Reads until the reply to `op` arrives; no status check. */
+  /**
+   * Reads and drops packets until the line has been quiet for `quiet` (the
+   * ROM repeats an unsupported-command reply 8 times; late replies after a
+   * timeout), then drops buffered input.
+   */
+  drain(quiet: Duration.DurationInput): Effect.Effect<void, SerialIoError> {
+    const loop = (left: number): Effect.Effect<void, SerialIoError> =>
+      left <= 0 ? Effect.void : Effect.flatMap(this.packetWithin(quiet), (packet) => (packet === undefined ? Effect.void : loop(left - 1)))
+    return Effect.zipRight(loop(MAX_SKIPPED_PACKETS * 2), this.reset)
+  }
+
+  /** Reads until the reply to `op` arrives (or the ROM's unsupported-command reply); no status check. */
   awaitReply(command: Command): Effect.Effect<Response, FlashTimeout | ProtocolError | SerialIoError> {
     const loop = (skipped: number): Effect.Effect<Response, ProtocolError | SerialIoError> =>
       skipped >= MAX_SKIPPED_PACKETS
         ? Effect.fail(new ProtocolError({ port: this.port, command: command.label, detail: `no reply among ${skipped} packets` }))
         : Effect.flatMap(this.nextPacket, (packet) => {
             const decoded = decodeResponse(packet, this.statusBytes)
-            return decoded._tag === "Response" && decoded.response.op === command.op
-              ? Effect.succeed(decoded.response)
-              : loop(skipped + 1)
+            if (decoded._tag !== "Response") return loop(skipped + 1)
+            const reply = decoded.response
+            if (reply.op === command.op) return Effect.succeed(reply)
+            // The ESP32/ESP8266 ROM answers a command it does not know with another op,
+            // status ≠ 0 and error 0x05 (esptool loader.py command(): UnsupportedCommandError).
+            if (reply.status !== 0 && reply.error === ROM_INVALID_MESSAGE) return Effect.succeed(reply)
+            return loop(skipped + 1)
           })
     return loop(0).pipe(
       Effect.timeoutFail({

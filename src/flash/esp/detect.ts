@@ -6,6 +6,9 @@ import { CHIP_DETECT_MAGIC_REG, type ChipSpec, chipByImageId, chipByMagic, ESP82
 import type { CommandError, EspConnection } from "./connection.js"
 import { type BeforeMode, resetForAttempt, runReset } from "./reset.js"
 
+/** Silence that ends the drain after an unsupported-command reply. */
+const UNSUPPORTED_DRAIN_QUIET = "50 millis"
+
 /** SYNCs per connect attempt (esptool sends 5, each with a 100 ms wait). */
 const SYNCS_PER_ATTEMPT = 5
 
@@ -86,7 +89,9 @@ export const detectChip = (conn: EspConnection, timeouts: Cmd.Timeouts): Effect.
     }
     if (info._tag === "Left") {
       if (info.left._tag === "SerialIoError") return yield* info.left
-      yield* conn.reset
+      // esptool detect_chip: "ESP32/ESP8266 are reset after an unsupported command, need to
+      // reconnect". The other 7 copies of the error are still arriving: let them pass first.
+      yield* conn.drain(UNSUPPORTED_DRAIN_QUIET)
       yield* syncRepeated(conn, timeouts)
     }
     const magic = yield* conn.readReg(Cmd.readReg(timeouts, CHIP_DETECT_MAGIC_REG))

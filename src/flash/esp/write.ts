@@ -89,7 +89,6 @@ const slices = (data: Uint8Array, size: number): Array<Uint8Array> => {
 
 /** How long the line must stay silent before a drain counts as done. */
 const DRAIN_QUIET = Duration.millis(150)
-const DRAIN_MAX_PACKETS = 200
 
 /**
  * After a lost reply nobody knows which replies are still on their way: read
@@ -98,10 +97,7 @@ const DRAIN_MAX_PACKETS = 200
  */
 const drainAndResync = (conn: EspConnection, t: Cmd.Timeouts) =>
   Effect.gen(function* () {
-    for (let i = 0; i < DRAIN_MAX_PACKETS; i++) {
-      if ((yield* conn.packetWithin(DRAIN_QUIET)) === undefined) break
-    }
-    yield* conn.reset
+    yield* conn.drain(DRAIN_QUIET)
     yield* syncRepeated(conn, t)
   })
 
