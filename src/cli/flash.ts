@@ -58,6 +58,9 @@ const flashOptions = {
     Options.optional
   ),
   qr: Options.boolean("qr").pipe(Options.withDescription("print each board's QR label in the terminal")),
+  noStub: Options.boolean("no-stub").pipe(
+    Options.withDescription("ESP: flash through the ROM loader only, without Espressif's flasher stub (slower; like esptool --no-stub)")
+  ),
   swapTimeout: Options.integer("swap-timeout").pipe(
     Options.withDescription("seconds a port waits for the next board when the batch needs more boards than ports (0: do not wait)"),
     Options.withDefault(60)
@@ -84,7 +87,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
     const color = !o.json && useColor(process.stdout)
     const { config, warnings } = yield* loadFactoryConfig(o.config)
     for (const warning of warnings) yield* Console.error(`warning: ${warning}`)
-    const line = { config, station: Option.getOrUndefined(o.station), before: Option.getOrUndefined(o.before), baud: Option.getOrUndefined(o.baud) }
+    const line = { config, station: Option.getOrUndefined(o.station), before: Option.getOrUndefined(o.before), baud: Option.getOrUndefined(o.baud), noStub: o.noStub }
 
     if (o.testMode) {
       const found = yield* detectAll(line).pipe(Effect.provide(flashLayer))

@@ -22,6 +22,8 @@ export interface LineOptions {
   readonly before?: SessionOptions["before"] | undefined
   /** `--baud`: overrides every board config's `baud`. */
   readonly baud?: number | undefined
+  /** `--no-stub`: ESP boards stay with the ROM loader (esptool's --no-stub). */
+  readonly noStub?: boolean | undefined
 }
 
 export interface StationPort {
@@ -75,6 +77,7 @@ const sessionOptions = (options: LineOptions, board: ResolvedBoardConfig): Sessi
   flashBaudRate: board.config.flash_baud,
   before: options.before ?? board.config.reset_mode,
   connectAttempts: board.config.connect_attempts,
+  stub: options.noStub === true ? false : undefined,
   mcu: {
     expectedChip: board.config.mcu ?? board.config.part,
     resetMapping: board.config.reset_mapping,
