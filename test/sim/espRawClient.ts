@@ -117,6 +117,16 @@ export class RawClient {
     return response
   }
 
+  /** Drops every packet received so far (pyserial's flushInput + a fresh SLIP reader, esptool `flush_input`). */
+  flushInput(): void {
+    this.packets.splice(0)
+  }
+
+  /** Host-side line rate (a pty carries no rate; the emulator paces at its own). */
+  setBaud(baudRate: number): Promise<void> {
+    return new Promise((resolve, reject) => this.port.update({ baudRate }, (e) => (e ? reject(e) : resolve())))
+  }
+
   /** All packets that arrive within `ms`. */
   async drain(ms: number): Promise<Array<Uint8Array>> {
     await new Promise((resolve) => setTimeout(resolve, ms))
