@@ -46,14 +46,19 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
             id: "s1",
             boardType: "esp32",
             boards: [
-              // Erase takes a minute per MiB: far over the 1 s gate.
+              // Erase takes a minute per MiB: the 256 KiB app alone needs 15 s, far over the 10 s gate.
               { chip: "esp32", mac: "24:0a:c4:31:00:01", faults: ["slow_erase:60000"] },
+              // Data blocks are counted from the board's first FLASH_(DEFL_)DATA: with the stub's
+              // 16 KiB blocks the bootloader, partition table and the 256 KiB app (~128 KiB
+              // deflated, 8+ blocks) reach block 3; `corruptedBlocks` below proves it fired.
               { chip: "esp32", mac: "24:0a:c4:31:00:02", faults: ["corrupt_block:3"] },
               { chip: "esp32", mac: "24:0a:c4:31:00:03", faults: ["no_sync"] }
             ]
           }
         ],
-        configPatch: (c) => ({ ...c, quality_gates: { max_flash_time: 4, max_retry_attempts: 3 } })
+        // 10 s: the silent board's 3 × 2 connect attempts (~3 s of SYNC timeouts) and the
+        // corrupt board's retry stay well inside it even on a loaded machine.
+        configPatch: (c) => ({ ...c, quality_gates: { max_flash_time: 10, max_retry_attempts: 3 } })
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
       const log = yield* testLog(root)
