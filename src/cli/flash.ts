@@ -33,6 +33,8 @@ import { FlasherLive } from "../flash/FlasherLive.js"
 import { useColor } from "../report/terminal.js"
 import { SerialPortsLive } from "../serial/SerialPortsLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
+import { databaseOptions, databaseTarget, withSharedStore } from "./flashStore.js"
+import { syncSharedOutbox } from "./flashSync.js"
 
 export const DEFAULT_FACTORY_CONFIG = "data/factory-config.yaml"
 export const QUEUE_FILE = "var/records/registration-queue.jsonl"
@@ -46,6 +48,7 @@ const common = {
 
 const flashOptions = {
   ...common,
+  ...databaseOptions,
   testMode: Options.boolean("test-mode").pipe(Options.withDescription("detect only: port, chip, MAC, flash size; writes nothing")),
   station: Options.text("station").pipe(Options.withDescription("run only this station_id"), Options.optional),
   batchSize: Options.integer("batch-size").pipe(
@@ -125,7 +128,8 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
     })
     const stations = line.station === undefined ? config.stations : config.stations.filter((s) => s.station_id === line.station)
     const progress = o.json ? portProgress({ isTTY: false, write: () => true }, []) : portProgress(process.stderr, stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))))
-    const outcome = yield* runBatch({
+    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
+    const outcome = yield* withSharedStore({ target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log }, runBatch({
       ...line,
       batchSize: Option.getOrUndefined(o.batchSize),
       swapTimeout: `${o.swapTimeout} seconds`,
@@ -142,7 +146,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
           : undefined
       },
       onResult: o.json ? undefined : (result) => Effect.sync(() => progress.around(() => process.stdout.write(`${boardLine(result, root, relative, color)}\n`)))
-    }).pipe(Effect.provide(Layer.mergeAll(flashLayer, backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))))
+    })).pipe(Effect.provide(Layer.mergeAll(flashLayer, backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))))
 
     const r = outcome.report
     if (o.json) {
@@ -160,9 +164,11 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
   })
 ).pipe(Command.withDescription("Factory line: detect, flash, verify, self-test, register and label boards on every station port in parallel"))
 
-export const flashSyncCommand = Command.make("sync", common, (o) =>
+export const flashSyncCommand = Command.make("sync", { ...common, ...databaseOptions }, (o) =>
   Effect.gen(function* () {
     const { config } = yield* loadFactoryConfig(o.config)
+    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
+    if (target) return yield* syncSharedOutbox({ target, json: o.json, queueFile: QUEUE_FILE }).pipe(Effect.provide(backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets))))
     const { summary, batches } = yield* Effect.gen(function* () {
       const summary = yield* syncQueue()
       const batches = summary.delivered > 0 ? yield* (yield* Backend).listBatches.pipe(Effect.orElseSucceed(() => [])) : []

@@ -17,12 +17,15 @@ import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
 import { makeWebApp } from "../web/app.js"
 import { isLoopbackHost } from "../web/session.js"
 import { ExitCodes, ExitWith } from "./exit.js"
+import { lineDashboardFor } from "./serveLine.js"
 
 export interface ServeOptions {
   readonly host: string
   readonly port: number
   readonly configFile?: string | undefined
   readonly requirePassword?: boolean | undefined
+  /** `--database`: the shared store for the live line dashboard (else PROVISION_DATABASE_URL, else factory-config's database.url). */
+  readonly database?: string | undefined
 }
 
 export const webLayer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive)
@@ -45,7 +48,8 @@ export const startWebUi = (options: ServeOptions) =>
     if ((!isLoopbackHost(options.host) || options.requirePassword === true) && adminPassword === undefined) {
       return yield* new WebPasswordMissing({ host: options.host, secretsFile: secrets.file ?? "data/secrets.yaml" })
     }
-    const app = yield* makeWebApp({ settings, configFile: options.configFile, host: options.host, adminPassword, requirePassword: options.requirePassword })
+    const line = yield* lineDashboardFor(options.database)
+    const app = yield* makeWebApp({ settings, configFile: options.configFile, host: options.host, adminPassword, requirePassword: options.requirePassword, line })
     const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
     yield* HttpServer.serveEffect(app).pipe(Effect.provide(server))
     const address = yield* HttpServer.HttpServer.pipe(Effect.map((s) => s.address), Effect.provide(server))
@@ -63,12 +67,13 @@ export const serveCommand = Command.make(
     auth: Options.boolean("auth").pipe(
       Options.withDescription("Require the admin password on loopback too (always required on other addresses).")
     ),
-    config: Options.text("config").pipe(Options.optional, Options.withDescription("Config file (default data/config.yaml)."))
+    config: Options.text("config").pipe(Options.optional, Options.withDescription("Config file (default data/config.yaml).")),
+    database: Options.text("database").pipe(Options.optional, Options.withDescription("Shared PostgreSQL of the factory line for the live dashboard (else PROVISION_DATABASE_URL, else database.url)."))
   },
   (f) =>
     Effect.scoped(
       Effect.gen(function*() {
-        const url = yield* startWebUi({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config), requirePassword: f.auth })
+        const url = yield* startWebUi({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config), requirePassword: f.auth, database: Option.getOrUndefined(f.database) })
         yield* Console.log(`provision web UI: ${url} (Ctrl+C to stop)`)
         return yield* Effect.never
       })

@@ -13,6 +13,8 @@ import type { FactoryConfig, ResolvedBoardConfig } from "./loadConfig.js"
 import { makeRecordWriter, timeStamp } from "./records.js"
 import { type BatchReport, buildBatchReport, writeBatchReport } from "./report.js"
 import type { BoardResult } from "./result.js"
+import { RecordStore } from "../store/RecordStore.js"
+import { attemptKeyOf, boardRow } from "./storeRecord.js"
 
 export interface LineOptions {
   readonly config: FactoryConfig
@@ -164,9 +166,17 @@ export const runBatch = (options: BatchOptions) =>
     const recordFiles = yield* Ref.make(new Set<string>())
     const recordErrors = yield* Ref.make<ReadonlyArray<OperatorError>>([])
     const flasher = yield* Flasher
+    // The shared store, when the CLI provides one (PostgreSQL); the files above are written either way.
+    const store = Option.getOrUndefined(yield* Effect.serviceOption(RecordStore))
+    const stationOfPort = new Map(ports.map((p) => [p.port, p.station.station_id]))
+    const hooks = store
+      ? { ...options.hooks, progress: { ...options.hooks.progress, update: (port: string, phase: string, fraction?: number) => (store.stepChanged(stationOfPort.get(port) ?? "", port, phase), options.hooks.progress.update(port, phase, fraction)) } }
+      : options.hooks
+    const stationIds = [...new Set(ports.map((p) => p.station.station_id))]
+    if (store) yield* store.batchStarted({ batchId, stationIds, configFile: config.file, requested: options.batchSize ?? ports.length, startedAt })
     const claim = Ref.modify(remaining, (n) => (n > 0 ? [true, n - 1] : [false, n]))
 
-    const finish = (result: BoardResult) =>
+    const finish = (result: BoardResult, attemptKey: string) =>
       Effect.gen(function* () {
         if (result.identity) yield* Ref.update(seen, (s) => new Set([...s, deviceIdOf({ platform: result.platform, identity: result.identity! })]))
         yield* Ref.update(results, (all) => [...all, result])
@@ -174,13 +184,14 @@ export const runBatch = (options: BatchOptions) =>
           Effect.tap((file) => Ref.update(recordFiles, (s) => new Set([...s, file]))),
           Effect.catchAll((error) => Ref.update(recordErrors, (all) => [...all, error]).pipe(Effect.zipRight(options.hooks.log.error(error.message))))
         )
+        if (store) yield* store.boardFinished(boardRow(result, attemptKey, (file) => path.relative(options.root, file)))
         if (options.onResult) yield* options.onResult(result)
       })
 
     /** Polls the port until a board not yet seen in this batch answers, or the swap timeout passes. */
     const awaitNextBoard = (p: StationPort) =>
       Effect.gen(function* () {
-        options.hooks.progress.update(p.port, "waiting for the next board", 0)
+        hooks.progress.update(p.port, "waiting for the next board", 0)
         const probe = Effect.scoped(
           Effect.gen(function* () {
             const service = yield* flasher.forPlatform(p.board.platform)
@@ -218,6 +229,8 @@ export const runBatch = (options: BatchOptions) =>
 
     const worker = (p: StationPort) =>
       Effect.gen(function* () {
+        let seq = 0
+        const nextKey = () => attemptKeyOf(batchId, p.station.station_id, p.port, startedAt.getTime(), ++seq)
         if (p.problem) {
           if (!(yield* claim)) return
           const now = new Date(yield* Clock.currentTimeMillis).toISOString()
@@ -238,17 +251,19 @@ export const runBatch = (options: BatchOptions) =>
             tests: [],
             startedAt: now,
             finishedAt: now
-          })
+          }, nextKey())
         }
         let first = true
         while (yield* claim) {
           if (!first && !(yield* awaitNextBoard(p))) {
             yield* Ref.update(remaining, (n) => n + 1)
-            options.hooks.progress.update(p.port, "idle (no new board)")
+            hooks.progress.update(p.port, "idle (no new board)")
             return
           }
           first = false
-          yield* finish(yield* processBoard(job(p), options.hooks))
+          const attemptKey = nextKey()
+          if (store) yield* store.boardStarted({ attemptKey, batchId, stationId: p.station.station_id, port: p.port })
+          yield* finish(yield* processBoard(job(p), hooks), attemptKey)
         }
       })
 
@@ -269,6 +284,7 @@ export const runBatch = (options: BatchOptions) =>
       },
       all
     )
+    if (store) yield* store.batchFinished({ batchId, stationIds, finishedAt, report })
     const reportFile = yield* writeBatchReport(path.join(options.root, "var", "reports"), report, startedAt)
     yield* options.hooks.log.info(
       `batch ${batchId} done: total=${report.totals.total} passed=${report.totals.passed} failed=${report.totals.failed} queued=${report.totals.queued} report=${path.relative(options.root, reportFile)}`

@@ -132,6 +132,15 @@ export const FactoryConfigSchema = Schema.Struct({
     }),
     { default: () => ({ enabled: true, tests: [{ name: "boot_test", command: "info", expected_response: "OK", timeout: 5 }] }) }
   ),
+  /** The shared store for many stations (PostgreSQL); absent: files only. `--database` / PROVISION_DATABASE_URL override `url`. */
+  database: Schema.optional(
+    Schema.Struct({
+      /** postgres://USER:PASSWORD@HOST:PORT/DB — the password is a secret: prefer PROVISION_DATABASE_URL for it. */
+      url: Schema.optional(Schema.String),
+      /** Seconds between station heartbeats; a station is stale after three missed ones. */
+      heartbeat_s: Schema.optionalWith(Seconds, { default: () => 2 })
+    })
+  ),
   logging: Schema.optionalWith(
     Schema.Struct({
       level: Schema.optionalWith(Schema.Literal("DEBUG", "INFO", "WARNING", "ERROR"), { default: () => "INFO" as const }),

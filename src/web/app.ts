@@ -17,6 +17,7 @@ import {
 import { clientScript } from "./client.js"
 import { isPlainFileName, loadFactory, RECORDS_DIR, REPORTS_DIR } from "./factory.js"
 import { factoryPage, inventoryPage, lockBanner, loginPage } from "./pages.js"
+import { boardPage, type LineDashboard, lineEvent, linePage, lineScript } from "./line.js"
 import { makeRuns, sseMessage } from "./runs.js"
 import { CSRF_HEADER, isLoopbackHost, makeSessions, sameSecret, type Session, SESSION_COOKIE } from "./session.js"
 
@@ -30,6 +31,8 @@ export interface WebOptions {
   readonly adminPassword: Redacted.Redacted<string> | undefined
   /** Ask for the password on loopback too (shared machines). */
   readonly requirePassword?: boolean | undefined
+  /** The shared database's live line view; absent: the factory page shows this machine's files. */
+  readonly line?: LineDashboard | undefined
 }
 
 const statusOf = (tag: string): number =>
@@ -122,6 +125,39 @@ export const makeWebApp = (options: WebOptions) =>
         })
       })
 
+    // The live line dashboard (shared database): its script, board search, overview JSON and SSE.
+    const lineRouter = HttpRouter.empty.pipe(
+      HttpRouter.get(
+        "/line.js",
+        Effect.succeed(HttpServerResponse.text(lineScript, { contentType: "text/javascript; charset=utf-8" }))
+      ),
+      HttpRouter.get(
+        "/factory/board",
+        guarded("page", (session) =>
+          Effect.gen(function*() {
+            if (!options.line) return errorBody(404, "board search needs the shared database (database.url)", "not_found")
+            const query = (yield* HttpServerRequest.schemaSearchParams(Schema.Struct({ q: Schema.String }))).q
+            return page(boardPage(query, yield* options.line.search(query), session.csrf))
+          }))
+      ),
+      HttpRouter.get(
+        "/api/line",
+        guarded("api", () => (options.line ? Effect.map(options.line.overview, (o) => HttpServerResponse.unsafeJson(o)) : Effect.succeed(errorBody(404, "no shared database configured", "not_found"))))
+      ),
+      HttpRouter.get(
+        "/api/line/events",
+        guarded("api", () =>
+          Effect.succeed(
+            options.line
+              ? HttpServerResponse.stream(Stream.map(options.line.events, lineEvent).pipe(Stream.encodeText), {
+                contentType: "text/event-stream",
+                headers: { "cache-control": "no-store", "x-accel-buffering": "no" }
+              })
+              : errorBody(404, "no shared database configured", "not_found")
+          ))
+      )
+    )
+
     return HttpRouter.empty.pipe(
       HttpRouter.get(
         "/app.js",
@@ -159,8 +195,15 @@ export const makeWebApp = (options: WebOptions) =>
       HttpRouter.get(
         "/factory",
         guarded("page", (session) =>
-          Effect.map(loadFactory(), ({ overview }) => page(factoryPage(overview, session.csrf))))
+          options.line
+            ? Effect.map(options.line.overview, (overview) => page(linePage(overview, options.line!.label, session.csrf)))
+            : Effect.map(loadFactory(), ({ overview }) => page(factoryPage(overview, session.csrf))))
       ),
+      HttpRouter.get(
+        "/factory/files",
+        guarded("page", (session) => Effect.map(loadFactory(), ({ overview }) => page(factoryPage(overview, session.csrf))))
+      ),
+      HttpRouter.concat(lineRouter),
       HttpRouter.get(
         "/files/:kind/:name",
         guarded("api", () =>

@@ -1,0 +1,338 @@
+/**
+ * The shared store on PostgreSQL (see RecordStore.ts for the contract).
+ *
+ * - A board's record is one transaction: the record row (unique per board
+ *   attempt: `ON CONFLICT DO NOTHING`, so a replay is a no-op), its attempt
+ *   marked done, a run event, and a NOTIFY for the live dashboard.
+ * - When a write fails the store goes offline: records go to the local spool
+ *   at once (boards never wait on a dead database); the heartbeat keeps
+ *   trying, and the first one that reaches the database replays the spool.
+ * - Stations register with host, pid and a per-process instance id; a live
+ *   process holding the same station id (fresh heartbeat) refuses the start.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Clock, Duration, Effect, Fiber, Ref, Schedule, type Scope } from "effect"
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
+import { DatabaseError, StationIdTaken } from "../domain/errors/store.js"
+import { causeText } from "./connect.js"
+import type { BatchEnd, BatchStart, BoardRecordRow, RecordOutcome, RecordStoreService, StationClaim, StepTiming } from "./RecordStore.js"
+import { makeSpool, type SpoolEntry } from "./spool.js"
+
+/** NOTIFY channel the dashboard listens on. */
+export const LINE_CHANNEL = "provision_line"
+
+export interface PgStoreOptions {
+  /** The display form of the URL (for `label`). */
+  readonly display: string
+  /** Local spool file (var/records/db-spool.jsonl). */
+  readonly spoolFile: string
+  readonly heartbeat?: Duration.DurationInput
+  /** Per database call. */
+  readonly callTimeout?: Duration.DurationInput
+  /** A station whose heartbeat is older than this is no longer live. */
+  readonly staleAfter?: Duration.DurationInput
+  /** Log lines for the operator (database lost / back / replayed). */
+  readonly notice?: (text: string) => Effect.Effect<void>
+}
+
+/** The name this machine shows in `provision stations` (PROVISION_STATION_HOST overrides the hostname). */
+export const stationHost = (): string => process.env.PROVISION_STATION_HOST?.trim() || hostname()
+
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
+interface PortState {
+  step: string
+  since: number
+  board?: { startedAt: number; steps: Array<StepTiming> } | undefined
+}
+
+export const makePgRecordStore = (options: PgStoreOptions) =>
+  Effect.gen(function* () {
+    const sql = yield* PgClient.PgClient
+    const spool = yield* makeSpool(options.spoolFile)
+    const instance = randomUUID()
+    const host = stationHost()
+    const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(2))
+    const staleMs = Duration.toMillis(options.staleAfter ?? Duration.times(heartbeat, 3))
+    const callTimeout = Duration.decode(options.callTimeout ?? Duration.seconds(3))
+    const notice = options.notice ?? (() => Effect.void)
+    const online = yield* Ref.make(true)
+    const claimed = yield* Ref.make<ReadonlyArray<StationClaim>>([])
+    const currentBatch = new Map<string, string>()
+    /** station → port → live step */
+    const live = new Map<string, Map<string, PortState>>()
+    let dirty = false
+
+    /** A database call with a deadline; its failure in words (StationIdTaken passes through). */
+    const call = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(
+        // A transaction whose connection died fails its ROLLBACK as a defect: still just "database away".
+        Effect.catchAllDefect((defect) => Effect.fail(new DatabaseError({ operation, detail: causeText(defect) }))),
+        Effect.timeoutFail({ duration: callTimeout, onTimeout: () => new DatabaseError({ operation, detail: `no answer within ${Duration.format(callTimeout)}` }) }),
+        Effect.mapError((error): Exclude<E, { readonly _tag: "SqlError" }> | DatabaseError =>
+          error instanceof DatabaseError || (error as { _tag?: string })._tag === "StationIdTaken"
+            ? (error as Exclude<E, { readonly _tag: "SqlError" }>)
+            : new DatabaseError({ operation, detail: causeText(error) }))
+      )
+
+    const goOffline = (error: DatabaseError) =>
+      Ref.getAndSet(online, false).pipe(
+        Effect.flatMap((was) => (was ? notice(`database lost (${error.detail}); records go to ${options.spoolFile} and are replayed when it is back`) : Effect.void))
+      )
+
+    const portsJson = (stationId: string, ports: ReadonlyArray<string>) => {
+      const states = live.get(stationId)
+      return JSON.stringify(ports.map((port) => {
+        const s = states?.get(port)
+        return { port, step: s?.step ?? "idle", since: s ? new Date(s.since).toISOString() : null }
+      }))
+    }
+
+    const notify = (payload: Record<string, unknown>) => sql`SELECT pg_notify(${LINE_CHANNEL}, ${JSON.stringify(payload)})`
+
+    // ── records ────────────────────────────────────────────────────────────
+    const writeRecord = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const inserted = yield* sql`
+            INSERT INTO board_records (attempt_key, batch_id, station_id, port, device_id, mac, board, platform, chip, firmware_version,
+              status, error_code, failure_step, registration, flash_s, total_s, attempts, retries, steps, day, started_at, finished_at, csv_row, result)
+            VALUES (${row.attemptKey}, ${row.batchId}, ${row.stationId}, ${row.port}, ${row.deviceId ?? null}, ${row.mac ?? null}, ${row.board},
+              ${row.platform}, ${row.chip ?? null}, ${row.firmwareVersion}, ${row.status}, ${row.errorCode ?? null}, ${row.failureStep ?? null},
+              ${row.registration ?? null}, ${row.flashSeconds ?? null}, ${row.totalSeconds}, ${row.attempts}, ${row.retries},
+              ${JSON.stringify(steps)}::jsonb, ${row.day}, ${row.startedAt}::timestamptz, ${row.finishedAt}::timestamptz, ${row.csvRow},
+              ${JSON.stringify(row.result)}::jsonb)
+            ON CONFLICT (attempt_key) DO NOTHING
+            RETURNING attempt_key`
+          yield* sql`
+            INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at, ended_at)
+            VALUES (${row.attemptKey}, ${row.batchId}, ${row.stationId}, ${row.port}, 'done', ${row.startedAt}::timestamptz, ${row.finishedAt}::timestamptz)
+            ON CONFLICT (attempt_key) DO UPDATE SET state = 'done', ended_at = EXCLUDED.ended_at`
+          if (inserted.length > 0) {
+            const detail = { attempt_key: row.attemptKey, device_id: row.deviceId ?? null, port: row.port, status: row.status, error_code: row.errorCode ?? null }
+            yield* sql`INSERT INTO run_events (station_id, batch_id, kind, detail) VALUES (${row.stationId}, ${row.batchId}, 'board_finished', ${JSON.stringify(detail)}::jsonb)`
+            yield* notify({ kind: "board", station_id: row.stationId, ...detail })
+          }
+          return inserted.length > 0
+        })
+      )
+
+    const writeBatch = (entry: { readonly batchId: string; readonly stationIds: ReadonlyArray<string>; readonly configFile?: string; readonly requested?: number; readonly startedAt?: string; readonly finishedAt?: string; readonly report?: unknown }) =>
+      sql.withTransaction(
+        Effect.forEach(entry.stationIds, (stationId) =>
+          Effect.gen(function* () {
+            yield* sql`
+              INSERT INTO batches (batch_id, station_id, config_file, requested, started_at, finished_at, report)
+              VALUES (${entry.batchId}, ${stationId}, ${entry.configFile ?? ""}, ${entry.requested ?? 0}, ${entry.startedAt ?? entry.finishedAt ?? new Date().toISOString()}::timestamptz,
+                ${entry.finishedAt ?? null}::timestamptz, ${entry.report === undefined ? null : JSON.stringify(entry.report)}::jsonb)
+              ON CONFLICT (batch_id, station_id) DO UPDATE SET
+                finished_at = COALESCE(EXCLUDED.finished_at, batches.finished_at),
+                report = COALESCE(EXCLUDED.report, batches.report)`
+            yield* sql`INSERT INTO run_events (station_id, batch_id, kind) VALUES (${stationId}, ${entry.batchId}, ${entry.finishedAt ? "batch_finished" : "batch_started"})`
+          }), { discard: true }).pipe(Effect.zipRight(notify({ kind: "batch", batch_id: entry.batchId })))
+      )
+
+    const replay = Effect.gen(function* () {
+      const entries = yield* spool.entries
+      const done = new Set<string>()
+      let failure: DatabaseError | undefined
+      for (const entry of entries) {
+        const written = yield* call("replay", writeSpooled(entry)).pipe(Effect.either)
+        if (written._tag === "Left") {
+          failure = written.left
+          break
+        }
+        done.add(entry.key)
+      }
+      if (done.size > 0) {
+        yield* spool.remove(done)
+        yield* notice(`replayed ${done.size} spooled record(s) into the database`)
+      }
+      if (failure) return yield* Effect.fail(failure)
+      return { replayed: done.size, remaining: entries.length - done.size }
+    })
+
+    const writeSpooled = (entry: SpoolEntry) =>
+      entry.kind === "record"
+        ? Effect.asVoid(writeRecord(entry.row as BoardRecordRow, entry.steps as ReadonlyArray<StepTiming>))
+        : Effect.asVoid(writeBatch(entry.batch as Parameters<typeof writeBatch>[0]))
+
+    /** Back online: replay first, so the spool keeps its order before new writes. */
+    const tryOnline = Effect.gen(function* () {
+      const result = yield* replay.pipe(Effect.either)
+      if (result._tag === "Left") return false
+      const was = yield* Ref.getAndSet(online, true)
+      if (!was) yield* notice("database is back")
+      return true
+    })
+
+    const spoolOrWrite = (entry: SpoolEntry, operation: string): Effect.Effect<RecordOutcome> =>
+      Effect.gen(function* () {
+        if (yield* Ref.get(online)) {
+          const written = yield* call(operation, writeSpooled(entry)).pipe(Effect.either)
+          if (written._tag === "Right") return "stored" as const
+          yield* goOffline(written.left)
+        }
+        const spooled = yield* spool.append(entry).pipe(Effect.either)
+        if (spooled._tag === "Left") yield* notice(`cannot keep the record in the spool: ${spooled.left.message}`)
+        return "spooled" as const
+      })
+
+    // ── stations ───────────────────────────────────────────────────────────
+    const claimOne = (claim: StationClaim) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          yield* sql`INSERT INTO stations (station_id, host, pid, instance, ports) VALUES (${claim.stationId}, ${host}, ${process.pid}, ${instance}, '[]'::jsonb)
+                     ON CONFLICT (station_id) DO NOTHING`
+          const rows = yield* sql<{ host: string; pid: number; instance: string; age_ms: number; stopped: boolean }>`
+            SELECT host, pid, instance, (extract(epoch FROM now() - last_seen) * 1000)::float8 AS age_ms, stopped_at IS NOT NULL AS stopped
+            FROM stations WHERE station_id = ${claim.stationId} FOR UPDATE`
+          const other = rows[0]!
+          const otherIsDeadHere = other.host === host && !pidAlive(other.pid)
+          if (other.instance !== instance && !other.stopped && other.age_ms < staleMs && !otherIsDeadHere) {
+            return yield* new StationIdTaken({ stationId: claim.stationId, host: other.host, pid: other.pid, lastSeenSeconds: other.age_ms / 1000 })
+          }
+          yield* sql`UPDATE stations SET host = ${host}, pid = ${process.pid}, instance = ${instance}, ports = ${portsJson(claim.stationId, claim.ports)}::jsonb,
+                       current_batch = NULL, started_at = now(), last_seen = now(), stopped_at = NULL
+                     WHERE station_id = ${claim.stationId}`
+          // Boards its previous process left half-done (killed): never a record, now marked.
+          const interrupted = yield* sql`UPDATE board_attempts SET state = 'interrupted', ended_at = now()
+                                         WHERE station_id = ${claim.stationId} AND state = 'running' RETURNING attempt_key`
+          yield* sql`INSERT INTO run_events (station_id, kind, detail) VALUES (${claim.stationId}, 'station_started',
+                       ${JSON.stringify({ host, pid: process.pid, interrupted: interrupted.length })}::jsonb)`
+          yield* notify({ kind: "station", station_id: claim.stationId })
+          return interrupted.length
+        })
+      )
+
+    const beat = Effect.gen(function* () {
+      const claims = yield* Ref.get(claimed)
+      if (!(yield* Ref.get(online)) && !(yield* tryOnline)) return
+      const wasDirty = dirty
+      dirty = false
+      const result = yield* call(
+        "heartbeat",
+        Effect.forEach(claims, (c) =>
+          sql`UPDATE stations SET last_seen = now(), ports = ${portsJson(c.stationId, c.ports)}::jsonb, current_batch = ${currentBatch.get(c.stationId) ?? null}
+              WHERE station_id = ${c.stationId} AND instance = ${instance}`, { discard: true }).pipe(
+          Effect.zipRight(wasDirty ? Effect.asVoid(notify({ kind: "ports" })) : Effect.void)
+        )
+      ).pipe(Effect.either)
+      if (result._tag === "Left") {
+        dirty = dirty || wasDirty
+        yield* goOffline(result.left)
+      }
+    })
+
+    const openStations = (stations: ReadonlyArray<StationClaim>): Effect.Effect<void, StationIdTaken | DatabaseError, Scope.Scope> =>
+      Effect.gen(function* () {
+        for (const claim of stations) {
+          const interrupted = yield* call(`registering station ${claim.stationId}`, claimOne(claim))
+          if (interrupted > 0) yield* notice(`station ${claim.stationId}: ${interrupted} board(s) of its previous run were interrupted (no record)`)
+        }
+        yield* Ref.set(claimed, stations)
+        // A spool left by an earlier run goes in now.
+        yield* replay.pipe(Effect.ignore)
+        const beats = yield* beat.pipe(Effect.repeat(Schedule.spaced(heartbeat)), Effect.forkScoped)
+        // Step changes reach the dashboard within ~300 ms, batched.
+        const flusher = yield* Effect.gen(function* () {
+          if (dirty && (yield* Ref.get(online))) yield* beat
+        }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(300))), Effect.forkScoped)
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function* () {
+            yield* Fiber.interrupt(beats)
+            yield* Fiber.interrupt(flusher)
+            for (const [, ports] of live) ports.clear()
+            yield* call(
+              "station stop",
+              Effect.forEach(stations, (c) =>
+                sql`UPDATE stations SET stopped_at = now(), last_seen = now(), ports = ${portsJson(c.stationId, c.ports)}::jsonb WHERE station_id = ${c.stationId} AND instance = ${instance}`, { discard: true }).pipe(
+                Effect.zipRight(notify({ kind: "station" }))
+              )
+            ).pipe(Effect.ignore)
+          })
+        )
+      })
+
+    const portState = (stationId: string, port: string): PortState => {
+      let ports = live.get(stationId)
+      if (!ports) live.set(stationId, (ports = new Map()))
+      let state = ports.get(port)
+      if (!state) ports.set(port, (state = { step: "idle", since: Date.now() }))
+      return state
+    }
+
+    const service: RecordStoreService = {
+      kind: "postgres",
+      label: options.display,
+      openStations,
+      batchStarted: (batch: BatchStart) =>
+        Effect.gen(function* () {
+          for (const id of batch.stationIds) currentBatch.set(id, batch.batchId)
+          dirty = true
+          yield* spoolOrWrite(
+            { kind: "batch", key: `batch-start/${batch.batchId}/${instance}`, batch: { batchId: batch.batchId, stationIds: batch.stationIds, configFile: batch.configFile, requested: batch.requested, startedAt: batch.startedAt.toISOString() } },
+            "batch start"
+          )
+        }),
+      boardStarted: (attempt) =>
+        Effect.gen(function* () {
+          const state = portState(attempt.stationId, attempt.port)
+          const now = yield* Clock.currentTimeMillis
+          state.board = { startedAt: now, steps: [] }
+          if (!(yield* Ref.get(online))) return
+          const written = yield* call(
+            "board start",
+            sql`INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at)
+                VALUES (${attempt.attemptKey}, ${attempt.batchId}, ${attempt.stationId}, ${attempt.port}, 'running', now())
+                ON CONFLICT (attempt_key) DO NOTHING`
+          ).pipe(Effect.either)
+          if (written._tag === "Left") yield* goOffline(written.left)
+        }),
+      stepChanged: (stationId, port, step) => {
+        const state = portState(stationId, port)
+        if (state.step === step) return
+        const now = Date.now()
+        if (state.board && state.step !== "idle") state.board.steps.push({ step: state.step, ms: now - state.since })
+        state.step = step
+        state.since = now
+        dirty = true
+      },
+      boardFinished: (row) =>
+        Effect.gen(function* () {
+          const state = portState(row.stationId, row.port)
+          const now = yield* Clock.currentTimeMillis
+          const steps = state.board ? [...state.board.steps, ...(state.step !== "idle" ? [{ step: state.step, ms: now - state.since }] : [])] : []
+          state.board = undefined
+          state.step = row.status === "pass" ? "done: pass" : `done: fail ${row.errorCode ?? ""}`.trim()
+          state.since = now
+          dirty = true
+          return yield* spoolOrWrite({ kind: "record", key: row.attemptKey, row, steps }, "record")
+        }),
+      batchFinished: (batch: BatchEnd) =>
+        Effect.gen(function* () {
+          for (const id of batch.stationIds) currentBatch.delete(id)
+          dirty = true
+          yield* spoolOrWrite(
+            { kind: "batch", key: `batch-end/${batch.batchId}/${instance}`, batch: { batchId: batch.batchId, stationIds: batch.stationIds, finishedAt: batch.finishedAt.toISOString(), report: batch.report } },
+            "batch end"
+          )
+          // Last chance to empty the spool before the process ends.
+          if (!(yield* Ref.get(online))) yield* tryOnline
+        }),
+      pending: spool.entries.pipe(Effect.map((e) => e.length), Effect.orElseSucceed(() => 0)),
+      replay: replay.pipe(
+        Effect.tap(() => Ref.set(online, true)),
+        Effect.catchAll(() => spool.entries.pipe(Effect.map((e) => ({ replayed: 0, remaining: e.length })), Effect.orElseSucceed(() => ({ replayed: 0, remaining: 0 }))))
+      )
+    }
+    return service
+  })

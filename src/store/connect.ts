@@ -1,0 +1,48 @@
+/**
+ * Opens the shared database: a pool (@effect/sql-pg), a first `SELECT 1`
+ * within the connect timeout, then the migrations. Any failure here is
+ * `DatabaseUnreachable` with the fix (or `--offline`); the URL in it is the
+ * display form, the password never leaves the Redacted.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Reactivity } from "@effect/experimental"
+import { SqlClient } from "@effect/sql"
+import { Context, Duration, Effect, Layer } from "effect"
+import { DatabaseUnreachable } from "../domain/errors/store.js"
+import type { DatabaseTarget } from "./databaseUrl.js"
+import { migrate } from "./migrations.js"
+
+export interface ConnectOptions {
+  readonly connectTimeout?: Duration.DurationInput
+  readonly maxConnections?: number
+  /** Shown in pg_stat_activity. */
+  readonly applicationName?: string
+}
+
+/** Why a connection failed, in words, without the URL (pg's messages never hold the password). */
+export const causeText = (error: unknown): string => {
+  const cause = (error as { cause?: unknown })?.cause
+  const inner = cause instanceof Error ? cause : error instanceof Error ? error : undefined
+  const text = inner?.message || (cause as { code?: string })?.code || String((error as { message?: unknown })?.message ?? error)
+  const code = (inner as { code?: string } | undefined)?.code
+  return code && !text.includes(code) ? `${text} (${code})` : text
+}
+
+export const pgLayer = (target: DatabaseTarget, options: ConnectOptions = {}): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseUnreachable> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const client = yield* PgClient.make({
+        url: target.url,
+        connectTimeout: options.connectTimeout ?? Duration.seconds(5),
+        maxConnections: options.maxConnections ?? 4,
+        idleTimeout: Duration.seconds(30),
+        applicationName: options.applicationName ?? "provision"
+      })
+      // Two stations starting at once may both try to create the migrations table; a retry settles it.
+      yield* migrate.pipe(Effect.retry({ times: 2 }), Effect.provideService(SqlClient.SqlClient, client))
+      return Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
+    }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.mapError((error) => new DatabaseUnreachable({ url: target.display, source: target.source, detail: causeText(error) }))
+    )
+  )

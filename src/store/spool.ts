@@ -1,0 +1,68 @@
+/**
+ * The local spool: records (and batch ends) the database could not take,
+ * one JSON line each, until a replay writes them in. Replays are idempotent
+ * (unique key per board attempt), so a crash between the database commit and
+ * the spool rewrite repeats a no-op, never a duplicate.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { Effect, Either, Schema } from "effect"
+import { DatabaseError } from "../domain/errors/store.js"
+
+export const SpoolEntry = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("record"), key: Schema.String, row: Schema.Unknown, steps: Schema.Unknown }),
+  Schema.Struct({ kind: Schema.Literal("batch"), key: Schema.String, batch: Schema.Unknown })
+)
+export type SpoolEntry = typeof SpoolEntry.Type
+const Line = Schema.parseJson(SpoolEntry)
+const decodeLine = Schema.decodeUnknownEither(Line)
+
+const spoolError = (file: string, operation: string) => (error: { readonly message: string }) =>
+  new DatabaseError({ operation: `spool ${operation} (${file})`, detail: error.message })
+
+export const makeSpool = (file: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const lock = yield* Effect.makeSemaphore(1)
+    const readAll = fs.readFileString(file).pipe(
+      Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed("")),
+      Effect.map((text) =>
+        text
+          .split("\n")
+          .filter((line) => line.trim() !== "")
+          .flatMap((line) => {
+            const entry = decodeLine(line)
+            return Either.isRight(entry) ? [{ line, entry: entry.right }] : []
+          })
+      ),
+      Effect.mapError(spoolError(file, "reading"))
+    )
+    const append = (entry: SpoolEntry) =>
+      lock.withPermits(1)(
+        Effect.scoped(
+          Effect.gen(function* () {
+            yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+            const handle = yield* fs.open(file, { flag: "a" })
+            yield* handle.writeAll(new TextEncoder().encode(`${JSON.stringify(entry)}\n`))
+            yield* handle.sync
+          })
+        ).pipe(Effect.mapError(spoolError(file, "appending")))
+      )
+    /** Entries in file order. */
+    const entries = lock.withPermits(1)(readAll).pipe(Effect.map((all) => all.map((e) => e.entry)))
+    /** Drops entries by key (written to the database), keeping the rest byte for byte. */
+    const remove = (keys: ReadonlySet<string>) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          const all = yield* readAll
+          const kept = all.filter((e) => !keys.has(e.entry.key)).map((e) => `${e.line}\n`).join("")
+          if (kept === "") return yield* fs.remove(file).pipe(Effect.catchAll(() => Effect.void))
+          const tmp = `${file}.tmp`
+          yield* fs.writeFileString(tmp, kept).pipe(Effect.mapError(spoolError(file, "rewriting")))
+          yield* fs.rename(tmp, file).pipe(Effect.mapError(spoolError(file, "rewriting")))
+        })
+      )
+    return { file, append, entries, remove }
+  })
+
+export type Spool = Effect.Effect.Success<ReturnType<typeof makeSpool>>

@@ -1,0 +1,232 @@
+// The PostgreSQL store against a real server (a throwaway cluster): schema by
+// migrations, one row per board attempt, station claims, interrupted boards,
+// the spool while the database is away, and the registration outbox drained
+// by several stations at once while the backend flaps.
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Redacted, Schedule, Scope } from "effect"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { startBackendSim } from "../../sim/backend/server.js"
+import { BackendLive } from "../../src/factory/BackendLive.js"
+import { drainOutbox } from "../../src/factory/outbox.js"
+import type { Registration } from "../../src/factory/registration.js"
+import { pgLayer } from "../../src/store/connect.js"
+import { displayUrl, parseDatabaseUrl, resolveDatabase } from "../../src/store/databaseUrl.js"
+import { migrate } from "../../src/store/migrations.js"
+import { outboxEnqueue } from "../../src/store/outbox.js"
+import { makePgRecordStore } from "../../src/store/PgRecordStore.js"
+import type { BoardRecordRow } from "../../src/store/RecordStore.js"
+import { tempDir } from "../factory/support.js"
+import { freshDatabase, usePgCluster } from "../support/pg.js"
+
+const pg = usePgCluster()
+
+const target = (url: string) => Effect.runSync(parseDatabaseUrl(url, "--database"))
+
+const row = (n: number, over: Partial<BoardRecordRow> = {}): BoardRecordRow => ({
+  attemptKey: `batch-1/s1/port${n}/1000-1`,
+  batchId: "batch-1",
+  stationId: "s1",
+  port: `/dev/pty${n}`,
+  deviceId: `esp32-00000000000${n}`,
+  mac: `24:0a:c4:00:00:0${n}`,
+  board: "esp32",
+  platform: "esp32",
+  chip: "ESP32",
+  firmwareVersion: "1.0.0",
+  status: "pass",
+  totalSeconds: 1.5,
+  flashSeconds: 1.2,
+  attempts: 1,
+  retries: 0,
+  day: "20261205",
+  startedAt: "2026-12-05T10:00:00.000Z",
+  finishedAt: "2026-12-05T10:00:01.500Z",
+  csvRow: `2026-12-05T10:00:01.500Z,batch-1,esp32-00000000000${n},...`,
+  result: { n },
+  ...over
+})
+
+// A pooled connection that died with the server fails its next query once.
+const count = (table: string) =>
+  Effect.flatMap(PgClient.PgClient, (sql) => sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)}`.pipe(Effect.map((r) => r[0]!.n), Effect.retry({ times: 2 })))
+
+const withHost = <A, E, R>(host: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const before = process.env.PROVISION_STATION_HOST
+      process.env.PROVISION_STATION_HOST = host
+      return before
+    }),
+    () => effect,
+    (before) => Effect.sync(() => (before === undefined ? delete process.env.PROVISION_STATION_HOST : (process.env.PROVISION_STATION_HOST = before)))
+  )
+
+describe("database URL", () => {
+  it("keeps the password out of the display form and errors", () => {
+    const t = target("postgres://line:s3cret-pw@127.0.0.1:5432/factory")
+    expect(t.display).toBe("postgres://line:***@127.0.0.1:5432/factory")
+    expect(Redacted.value(t.url)).toContain("s3cret-pw")
+    expect(String(t.url)).not.toContain("s3cret-pw")
+    expect(displayUrl("postgresql://a@h/db")).toBe("postgresql://a@h/db")
+    const bad = Effect.runSync(Effect.flip(parseDatabaseUrl("mysql://u:s3cret-pw@h/db", "PROVISION_DATABASE_URL")))
+    expect(bad.message).toContain("PROVISION_DATABASE_URL")
+    expect(bad.message).not.toContain("s3cret-pw")
+    // --database wins over the environment, which wins over the config file.
+    expect(Effect.runSync(resolveDatabase({ flag: "postgres://a@f/x", env: "postgres://a@e/x", config: "postgres://a@c/x" }))?.source).toBe("--database")
+    expect(Effect.runSync(resolveDatabase({ env: "postgres://a@e/x", config: "postgres://a@c/x" }))?.source).toBe("PROVISION_DATABASE_URL")
+    expect(Effect.runSync(resolveDatabase({ config: "postgres://a@c/x", configFile: "f.yaml" }))?.source).toBe("database.url (f.yaml)")
+    expect(Effect.runSync(resolveDatabase({}))).toBeUndefined()
+  })
+})
+
+describe("PostgreSQL store (real server)", () => {
+  it.live("an unreachable database is a clear error with the fix, without the password", () =>
+    Effect.gen(function* () {
+      const t = target(`postgres://postgres:${pg.current().password}@127.0.0.1:1/nowhere`)
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(pgLayer(t, { connectTimeout: "2 seconds" }))))
+      expect(error._tag).toBe("DatabaseUnreachable")
+      expect(error.message).toContain("postgres://postgres:***@127.0.0.1:1/nowhere")
+      expect(error.message).toMatch(/ECONNREFUSED/)
+      expect(error.hint).toContain("--offline")
+      expect(`${error.message} ${error.hint}`).not.toContain(pg.current().password)
+    }))
+
+  it.live("migrations create the schema once; a second start applies nothing", () =>
+    Effect.gen(function* () {
+      const t = target(freshDatabase(pg.current()))
+      yield* Effect.gen(function* () {
+        for (const table of ["stations", "batches", "board_records", "board_attempts", "registration_outbox", "run_events"]) expect(yield* count(table)).toBe(0)
+        expect(yield* migrate).toEqual([])
+      }).pipe(Effect.provide(Layer.fresh(pgLayer(t))))
+    }))
+
+  it.live("a record is one row per board attempt: a replay of the same attempt is a no-op", () =>
+    Effect.gen(function* () {
+      const t = target(freshDatabase(pg.current()))
+      const dir = tempDir("fp-store-")
+      yield* Effect.gen(function* () {
+        const store = yield* makePgRecordStore({ display: t.display, spoolFile: join(dir, "spool.jsonl") })
+        yield* store.openStations([{ stationId: "s1", ports: ["/dev/pty1", "/dev/pty2"] }])
+        yield* store.boardStarted({ attemptKey: row(1).attemptKey, batchId: "batch-1", stationId: "s1", port: "/dev/pty1" })
+        store.stepChanged("s1", "/dev/pty1", "flash")
+        store.stepChanged("s1", "/dev/pty1", "test")
+        expect(yield* store.boardFinished(row(1))).toBe("stored")
+        expect(yield* store.boardFinished(row(1))).toBe("stored")
+        expect(yield* store.boardFinished(row(2))).toBe("stored")
+        expect(yield* count("board_records")).toBe(2)
+        const sql = yield* PgClient.PgClient
+        const [r] = yield* sql<{ steps: Array<{ step: string }>; state: string }>`
+          SELECT r.steps, a.state FROM board_records r JOIN board_attempts a USING (attempt_key) WHERE attempt_key = ${row(1).attemptKey}`
+        expect(r!.state).toBe("done")
+        expect(r!.steps.map((s) => s.step)).toEqual(["flash", "test"])
+        const events = yield* sql<{ kind: string }>`SELECT kind FROM run_events WHERE kind = 'board_finished'`
+        expect(events).toHaveLength(2)
+      }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+    }))
+
+  it.live("two stations with the same id: the second is refused, naming the other host; a stopped one frees the id and its running boards show as interrupted", () =>
+    Effect.gen(function* () {
+      const t = target(freshDatabase(pg.current()))
+      const dir = tempDir("fp-store-")
+      const program = Effect.gen(function* () {
+        const scopeA = yield* Scope.make()
+        const a = yield* withHost("bench-pc-a", makePgRecordStore({ display: t.display, spoolFile: join(dir, "a.jsonl") }))
+        yield* a.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }]).pipe(Scope.extend(scopeA))
+        yield* a.boardStarted({ attemptKey: "k-running", batchId: "b", stationId: "s1", port: "/dev/pty1" })
+
+        const b = yield* withHost("bench-pc-b", makePgRecordStore({ display: t.display, spoolFile: join(dir, "b.jsonl") }))
+        const refused = yield* Effect.flip(Effect.scoped(b.openStations([{ stationId: "s1", ports: ["/dev/ttyUSB0"] }])))
+        expect(refused._tag).toBe("StationIdTaken")
+        expect(refused.message).toContain('station "s1" is already running on host bench-pc-a')
+
+        // A's process ends without finishing its board (as if killed between start and record).
+        yield* Scope.close(scopeA, Exit.void)
+        yield* Effect.scoped(b.openStations([{ stationId: "s1", ports: ["/dev/ttyUSB0"] }]))
+        const sql = yield* PgClient.PgClient
+        const [attempt] = yield* sql<{ state: string }>`SELECT state FROM board_attempts WHERE attempt_key = 'k-running'`
+        expect(attempt!.state).toBe("interrupted")
+        expect(yield* count("board_records")).toBe(0)
+        const [station] = yield* sql<{ host: string }>`SELECT host FROM stations WHERE station_id = 's1'`
+        expect(station!.host).toBe("bench-pc-b")
+      })
+      yield* program.pipe(Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+    }))
+
+  it.live("database lost mid-batch: records go to the spool and are replayed when it is back — nothing lost, nothing doubled", () =>
+    Effect.gen(function* () {
+      const cluster = pg.current()
+      const t = target(freshDatabase(cluster))
+      const dir = tempDir("fp-store-")
+      const spoolFile = join(dir, "spool.jsonl")
+      yield* Effect.gen(function* () {
+        const store = yield* makePgRecordStore({ display: t.display, spoolFile, heartbeat: "200 millis", callTimeout: "2 seconds" })
+        yield* store.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }])
+        expect(yield* store.boardFinished(row(1))).toBe("stored")
+        yield* Effect.sync(() => cluster.stop())
+        expect(yield* store.boardFinished(row(2))).toBe("spooled")
+        expect(yield* store.boardFinished(row(3))).toBe("spooled")
+        expect(yield* store.boardFinished(row(1))).toBe("spooled") // a repeat of a stored attempt
+        expect(yield* store.pending).toBe(3)
+        yield* Effect.sync(() => cluster.start())
+        // The heartbeat finds the database again and replays the spool by itself.
+        yield* store.pending.pipe(Effect.repeat({ until: (n) => n === 0, schedule: Schedule.spaced("100 millis"), times: 150 }))
+        expect(existsSync(spoolFile)).toBe(false)
+        expect(yield* count("board_records")).toBe(3)
+        expect(yield* store.boardFinished(row(4))).toBe("stored")
+        expect(yield* count("board_records")).toBe(4)
+      }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+    }))
+
+  it.live("registration outbox: four stations drain at once while the backend flaps; the backend sees each device exactly once", () =>
+    Effect.gen(function* () {
+      const t = target(freshDatabase(pg.current()))
+      const token = "outbox-token-0001"
+      const backend = yield* Effect.acquireRelease(Effect.promise(() => startBackendSim({ token })), (b) => Effect.promise(() => b.close()))
+      const devices = Array.from({ length: 40 }, (_, i) => `esp32-aabbcc0000${String(i).padStart(2, "0")}`)
+      const registration = (id: string): Registration => ({
+        device_id: id,
+        identity: { kind: "mac", value: id.slice(6) },
+        platform: "esp32",
+        board: "esp32",
+        board_model: "ESP32-WROOM-32",
+        firmware_version: "1.0.0",
+        station_id: "s1",
+        batch_id: "batch-1",
+        device_secret: Redacted.make(`secret-${id}-0123456789abcdef0123456789`),
+        provisioning_token: Redacted.make(`token-${id}-0123456789`)
+      })
+      const { Registration: RegistrationSchema } = yield* Effect.promise(() => import("../../src/factory/registration.js"))
+      const { Schema } = yield* Effect.promise(() => import("effect"))
+      const encode = Schema.encodeSync(Schema.parseJson(RegistrationSchema))
+      const backendLayer = BackendLive({ url: backend.url, token: Redacted.make(token), retries: 3, retryBase: "10 millis", timeout: "2 seconds" }).pipe(Layer.provide(NodeHttpClient.layer))
+      yield* Effect.gen(function* () {
+        yield* Effect.forEach(devices, (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }), { discard: true })
+        // Flapping: bursts of 500s and a full outage while the drains run.
+        backend.failNext(7)
+        const flap = Effect.gen(function* () {
+          yield* Effect.sleep("30 millis")
+          yield* Effect.promise(() => backend.down())
+          yield* Effect.sleep("150 millis")
+          yield* Effect.promise(() => backend.up())
+          backend.failNext(5)
+        })
+        const drains = Effect.forEach([1, 2, 3, 4], (n) => drainOutbox({ by: `station-${n}`, chunk: 3 }), { concurrency: "unbounded" })
+        const [summaries] = yield* Effect.all([drains, flap], { concurrency: "unbounded" })
+        // Devices a drain could not deliver during the outage stay pending; a later drain (sync) delivers them.
+        const last = yield* drainOutbox({ by: "sync" })
+        expect(last.remaining).toBe(0)
+        const delivered = summaries.reduce((n, s) => n + s.delivered, 0) + last.delivered
+        expect(delivered).toBe(devices.length)
+        const attempts = backend.attempts()
+        expect([...attempts.keys()].sort()).toEqual(devices)
+        for (const id of devices) expect(attempts.get(id)).toBe(1)
+        expect(backend.registrations()).toHaveLength(devices.length)
+        const sql = yield* PgClient.PgClient
+        const by = yield* sql<{ delivered_by: string }>`SELECT DISTINCT delivered_by FROM registration_outbox`
+        expect(by.length).toBeGreaterThan(1)
+      }).pipe(Effect.provide(Layer.mergeAll(Layer.fresh(pgLayer(t)), backendLayer)))
+    }).pipe(Effect.scoped))
+})
