@@ -6,6 +6,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Either, Layer, Option } from "effect"
 import { loadAppConfig, loadSecrets } from "../config/index.js"
+import { printableOutput } from "../domain/printable.js"
 import { parseIpv4 } from "../domain/ipv4.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
@@ -72,8 +73,10 @@ export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<Reado
  * The whole run; returns the exit code (0 or 1). Operator errors (config,
  * lock, state file) fail the effect and are mapped to exit codes by main.ts.
  */
-export const stage3Program = (flags: Stage3Flags, output: Stage3Output = processOutput()) =>
+export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processOutput()) =>
   Effect.gen(function* () {
+    // Device-supplied text reaches the terminal escaped (issue 13).
+    const output = printableOutput(given)
     const ips = parseIpFlags(flags.ips)
     if (Either.isLeft(ips)) {
       output.err(`error: ${ips.left}`)
