@@ -1,5 +1,6 @@
 import { ParseResult, Schema } from "effect"
 import type { Platform } from "../flash/Flasher.js"
+import { MAX_SECONDS } from "../config/fields.js"
 
 /**
  * factory-config.yaml: every key of the factory runbook, with its default.
@@ -21,7 +22,11 @@ export const Offset = Schema.transformOrFail(Schema.Union(Schema.Number, Schema.
 })
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
-const Seconds = Schema.Number.pipe(Schema.positive())
+/** Bounded like every duration field (config/fields.ts: Node's timers stop at 2³¹−1 ms). */
+const Seconds = Schema.Number.pipe(
+  Schema.positive(),
+  Schema.filter((n) => n <= MAX_SECONDS || `expected at most ${MAX_SECONDS} seconds (about 24 days), found ${n}`)
+)
 
 /** A port with its own board type: a mixed station (AVR + STM32 + Pico on one bench). */
 export const TypedPortSchema = Schema.Struct({
