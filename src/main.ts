@@ -5,6 +5,7 @@ import { createRequire } from "node:module"
 import { subcommands } from "./cli/commands.js"
 import { ExitCodes } from "./cli/exit.js"
 import { describeError, isOperatorError } from "./domain/errors.js"
+import { printableLines } from "./domain/printable.js"
 
 const packageJson = createRequire(import.meta.url)("../package.json") as { version: string }
 
@@ -47,7 +48,7 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<number> =>
           error._tag === "LockHeld" ? ExitCodes.lockHeld
           : error._tag === "StateWriteError" || error._tag === "InventoryReadError" || error._tag === "LockFailed" ? ExitCodes.fileError
           : ExitCodes.invalidInput
-        return Console.error(`error: ${describeError(error)}`).pipe(Effect.as(code))
+        return Console.error(`error: ${printableLines(describeError(error))}`).pipe(Effect.as(code))
       }
     }
     // @effect/cli validation errors have already printed their help text.

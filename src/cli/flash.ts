@@ -35,6 +35,7 @@ import { SerialPortsLive } from "../serial/SerialPortsLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 import { databaseOptions, databaseTarget, withSharedStore } from "./flashStore.js"
 import { syncSharedOutbox } from "./flashSync.js"
+import { integerFlag, MAX_FLAG_SECONDS } from "./flagValues.js"
 
 export const DEFAULT_FACTORY_CONFIG = "data/factory-config.yaml"
 export const QUEUE_FILE = "var/records/registration-queue.jsonl"
@@ -51,11 +52,11 @@ const flashOptions = {
   ...databaseOptions,
   testMode: Options.boolean("test-mode").pipe(Options.withDescription("detect only: port, chip, MAC, flash size; writes nothing")),
   station: Options.text("station").pipe(Options.withDescription("run only this station_id"), Options.optional),
-  batchSize: Options.integer("batch-size").pipe(
+  batchSize: integerFlag("batch-size", { min: 1, max: 100_000 }).pipe(
     Options.withDescription("boards in this batch, over all selected ports (default: one per port); a port takes its next board once the operator swapped it"),
     Options.optional
   ),
-  baud: Options.integer("baud").pipe(Options.withDescription("bootloader baud rate for every board (overrides board_configs.*.baud)"), Options.optional),
+  baud: integerFlag("baud", { min: 300, max: 16_000_000 }).pipe(Options.withDescription("bootloader baud rate for every board (overrides board_configs.*.baud)"), Options.optional),
   before: Options.choice("before", ["default_reset", "usb_reset", "no_reset"]).pipe(
     Options.withDescription("how to enter the bootloader (overrides reset_mode); no_reset for ptys and boards held in download mode"),
     Options.optional
@@ -64,7 +65,7 @@ const flashOptions = {
   noStub: Options.boolean("no-stub").pipe(
     Options.withDescription("ESP: flash through the ROM loader only, without Espressif's flasher stub (slower; like esptool --no-stub)")
   ),
-  swapTimeout: Options.integer("swap-timeout").pipe(
+  swapTimeout: integerFlag("swap-timeout", { min: 0, max: MAX_FLAG_SECONDS }).pipe(
     Options.withDescription("seconds a port waits for the next board when the batch needs more boards than ports (0: do not wait)"),
     Options.withDefault(60)
   )

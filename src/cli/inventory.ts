@@ -7,6 +7,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
 import { Console, Effect, Layer, Option } from "effect"
+import { printable } from "../domain/printable.js"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { InventoryInputInvalid } from "../domain/errors/web.js"
 import { InventoryLive, ProjectLockLive, safeWriteFile } from "../inventory/index.js"
@@ -112,9 +113,9 @@ const show = Command.make(
         const { doc } = yield* loadRows(settings)
         const device = yield* resolveDevice(doc, f.device)
         if (f.json) return yield* json({ mac: device.key, ...device.record })
-        yield* Console.log(`mac: ${device.key}`)
+        yield* Console.log(`mac: ${printable(device.key)}`)
         for (const [key, value] of Object.entries(device.record)) {
-          yield* Console.log(`${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`)
+          yield* Console.log(printable(`${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`))
         }
       }))
 ).pipe(Command.withDescription("Everything ip_state.json holds about one device."))

@@ -18,6 +18,7 @@ import { makeWebApp } from "../web/app.js"
 import { isLoopbackHost } from "../web/session.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 import { lineDashboardFor } from "./serveLine.js"
+import { integerFlag } from "./flagValues.js"
 
 export interface ServeOptions {
   readonly host: string
@@ -63,7 +64,7 @@ export const serveCommand = Command.make(
       Options.withDefault("127.0.0.1"),
       Options.withDescription("Address to bind (default 127.0.0.1; anything else requires web.admin_password in secrets).")
     ),
-    port: Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("TCP port (0 = any free port).")),
+    port: integerFlag("port", { min: 0, max: 65535 }).pipe(Options.withDefault(8080), Options.withDescription("TCP port (0 = any free port).")),
     auth: Options.boolean("auth").pipe(
       Options.withDescription("Require the admin password on loopback too (always required on other addresses).")
     ),

@@ -10,6 +10,7 @@ import { CommandExecutor, FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Deferred, Duration, Effect, Either, Exit, Layer, Option, Ref } from "effect"
 import { loadAppConfig, loadSecrets, missingSecret, ssidMatcher } from "../config/index.js"
+import { printable, printableOutput } from "../domain/printable.js"
 import { ConfigInvalid } from "../domain/errors/config.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
@@ -49,8 +50,10 @@ const processOutput: Stage1Output = {
 /** The runbook prints Python's booleans. */
 const pyBool = (b: boolean) => (b ? "True" : "False")
 
-export const stage1Program = (flags: Stage1Flags, output: Stage1Output = processOutput) =>
+export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processOutput) =>
   Effect.gen(function* () {
+    // Device-supplied text reaches the terminal escaped (issue 13).
+    const output = printableOutput(given)
     const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
     for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
     const config = loaded.value.stage1
@@ -83,7 +86,7 @@ export const stage1Program = (flags: Stage1Flags, output: Stage1Output = process
     yield* fs.makeDirectory(path.dirname(logPath), { recursive: true }).pipe(Effect.ignore)
     const say = (line: string) =>
       Effect.sync(() => output.out(line)).pipe(
-        Effect.zipRight(fs.writeFileString(logPath, `${new Date().toISOString()} ${line}\n`, { flag: "a" }).pipe(Effect.ignore))
+        Effect.zipRight(fs.writeFileString(logPath, `${new Date().toISOString()} ${printable(line)}\n`, { flag: "a" }).pipe(Effect.ignore))
       )
 
     const mqttSecrets = secrets.value.mqtt

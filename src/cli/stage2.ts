@@ -9,6 +9,7 @@ import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Either, Layer, Option, Ref } from "effect"
 import { loadAppConfig, loadSecrets } from "../config/index.js"
 import { requireStage2Network } from "../config/stage2.js"
+import { printableOutput } from "../domain/printable.js"
 import { describeError } from "../domain/errors/base.js"
 import { ConfigInvalid } from "../domain/errors/config.js"
 import { parseMac } from "../domain/mac.js"
@@ -39,8 +40,10 @@ const processOutput: Stage2Output = {
   err: (line) => void process.stderr.write(`${line}\n`)
 }
 
-export const stage2Program = (flags: Stage2Flags, output: Stage2Output = processOutput) =>
+export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processOutput) =>
   Effect.gen(function* () {
+    // Device-supplied text reaches the terminal escaped (issue 13).
+    const output = printableOutput(given)
     const macs: Array<Mac> = []
     for (const text of flags.macs.flatMap((m) => m.split(",")).filter((m) => m.trim() !== "")) {
       const mac = parseMac(text)

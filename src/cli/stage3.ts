@@ -6,6 +6,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Either, Layer, Option } from "effect"
 import { loadAppConfig, loadSecrets } from "../config/index.js"
+import { printableOutput } from "../domain/printable.js"
 import { parseIpv4 } from "../domain/ipv4.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
@@ -23,6 +24,7 @@ import {
 import { openStage3Log } from "../report/stage3Log.js"
 import { keepHeapWithin } from "../runtime/heapBudget.js"
 import { ExitCodes, ExitWith } from "./exit.js"
+import { emptyFlagValue, integerFlag } from "./flagValues.js"
 
 export interface Stage3Flags {
   readonly dryRun: boolean
@@ -64,6 +66,10 @@ const processOutput = (): Stage3Output => ({
 /** `--ip a b,c` → ["a","b","c"]; every entry must be an IPv4 address. */
 export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
   const ips = values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "")
+  // `--ip ""` (an unset shell variable) must not mean "every device".
+  if (values.length > 0 && ips.length === 0) {
+    return Either.left(`--ip: no address given (an empty --ip would select the whole fleet; leave --ip out for that)`)
+  }
   const bad = ips.map(parseIpv4).find(Either.isLeft)
   return bad === undefined ? Either.right(ips) : Either.left(`--ip: ${bad.left}`)
 }
@@ -72,8 +78,10 @@ export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<Reado
  * The whole run; returns the exit code (0 or 1). Operator errors (config,
  * lock, state file) fail the effect and are mapped to exit codes by main.ts.
  */
-export const stage3Program = (flags: Stage3Flags, output: Stage3Output = processOutput()) =>
+export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processOutput()) =>
   Effect.gen(function* () {
+    // Device-supplied text reaches the terminal escaped (issue 13).
+    const output = printableOutput(given)
     const ips = parseIpFlags(flags.ips)
     if (Either.isLeft(ips)) {
       output.err(`error: ${ips.left}`)
@@ -183,7 +191,7 @@ const flags = {
   json: Options.boolean("json").pipe(
     Options.withDescription("JSON Lines: one object per device (type \"device\") and a summary (type \"summary\").")
   ),
-  concurrency: Options.integer("concurrency").pipe(
+  concurrency: integerFlag("concurrency", { min: 1, max: 65_536 }).pipe(
     Options.optional,
     Options.withDescription("Devices handled at once (default: stage3.concurrency, 256).")
   ),
@@ -200,6 +208,12 @@ const flags = {
 
 export const stage3Command = Command.make("stage3", flags, (f) =>
   Effect.gen(function* () {
+    // @effect/cli drops `--ip ""` (e.g. an unset shell variable) as if no
+    // --ip were given, which would select the whole fleet.
+    if (emptyFlagValue(process.argv, "ip")) {
+      yield* Console.error(`error: --ip: no address given (an empty --ip would select the whole fleet; leave --ip out for that)`)
+      return yield* new ExitWith({ exitCode: ExitCodes.invalidInput })
+    }
     if (f.moreIps.length > 0 && f.ip.length === 0) {
       yield* Console.error(`error: unexpected argument ${f.moreIps[0]} (IPs go after --ip)`)
       return yield* new ExitWith({ exitCode: ExitCodes.invalidInput })

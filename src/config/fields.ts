@@ -14,14 +14,30 @@ export const FilePath = Schema.String.pipe(
   Schema.filter((s) => s.trim().length > 0 || "expected a file path, found an empty string")
 )
 
-/** A duration in seconds (runbook style: `timeout: 20`). */
+/**
+ * The longest timer Node keeps: 2³¹−1 ms (about 24.8 days). A longer one
+ * fires after 1 ms (with a warning), so a typo such as `3000000000` would turn
+ * every timeout into "at once" — duration fields refuse it instead.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+export const MAX_SECONDS = Math.floor(MAX_TIMER_MS / 1000)
+
+/** A duration in seconds (runbook style: `timeout: 20`), at most MAX_SECONDS (about 24 days). */
 export const Seconds = Schema.Number.pipe(
-  Schema.filter((n) => (Number.isFinite(n) && n > 0) || `expected a positive number of seconds, found ${n}`)
+  Schema.filter((n) => (Number.isFinite(n) && n > 0) || `expected a positive number of seconds, found ${n}`),
+  Schema.filter((n) => n <= MAX_SECONDS || `expected at most ${MAX_SECONDS} seconds (about 24 days), found ${n}`)
 )
 
-/** A duration in milliseconds. */
+/** 0 (off) or a duration in seconds, at most MAX_SECONDS. */
+export const SecondsOrOff = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isFinite(n) && n >= 0) || `expected 0 (off) or a positive number of seconds, found ${n}`),
+  Schema.filter((n) => n <= MAX_SECONDS || `expected at most ${MAX_SECONDS} seconds (about 24 days), found ${n}`)
+)
+
+/** A duration in milliseconds, at most MAX_TIMER_MS. */
 export const Millis = Schema.Int.pipe(
-  Schema.filter((n) => n > 0 || `expected a positive whole number of milliseconds, found ${n}`)
+  Schema.filter((n) => n > 0 || `expected a positive whole number of milliseconds, found ${n}`),
+  Schema.filter((n) => n <= MAX_TIMER_MS || `expected at most ${MAX_TIMER_MS} ms (about 24 days), found ${n}`)
 )
 
 export const PositiveInt = Schema.Int.pipe(

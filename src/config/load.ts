@@ -3,7 +3,7 @@
 // warnings. Used for config.yaml, secrets.yaml and factory-config.yaml.
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, ParseResult, Schema, SchemaAST } from "effect"
-import { LineCounter, parseDocument } from "yaml"
+import { isMap, isScalar, LineCounter, parseDocument, visit } from "yaml"
 import { ConfigInvalid, ConfigMissing } from "../domain/errors/config.js"
 
 export interface Loaded<A> {
@@ -26,6 +26,14 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
     (acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`),
     ""
   )
+
+const fileKind = (type: FileSystem.File.Type): string =>
+  type === "Directory" ? "a directory"
+  : type === "CharacterDevice" ? "a character device such as /dev/zero or /dev/null"
+  : type === "FIFO" ? "a named pipe"
+  : type === "BlockDevice" ? "a block device"
+  : type === "Socket" ? "a socket"
+  : "not a plain file"
 
 const isPlainObject = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
@@ -134,6 +142,9 @@ const editDistance = (a: string, b: string): number => {
 export interface UnknownKey {
   /** Dotted path, e.g. `stage3.ota.mdoe`. */
   readonly key: string
+  /** The path of the mapping holding it, and its place there (1-based): named instead of the key in secrets files. */
+  readonly parent: string
+  readonly position: number
   /** A known key one or two typos away, as a dotted path. */
   readonly suggestion?: string | undefined
 }
@@ -151,13 +162,17 @@ export const findUnknownKeys = (ast: SchemaAST.AST, value: unknown): ReadonlyArr
       case "TypeLiteral": {
         if (!isPlainObject(u)) return
         const known = new Map(node.propertySignatures.map((ps) => [String(ps.name), ps.type]))
+        let position = 0
         for (const [key, child] of Object.entries(u)) {
+          position += 1
           const type = known.get(key)
           if (type !== undefined) walk(type, child, [...path, key])
           else if (node.indexSignatures.length === 0) {
             const close = [...known.keys()].find((k) => editDistance(k, key) <= 2)
             out.push({
               key: formatPath([...path, key]),
+              parent: formatPath(path),
+              position,
               suggestion: close !== undefined ? formatPath([...path, close]) : undefined
             })
           }
@@ -196,8 +211,37 @@ export const parseYamlText = (
   text: string,
   options: { readonly secret?: boolean } = {}
 ): Either.Either<unknown, ReadonlyArray<string>> => {
+  if (text.slice(0, 64).includes("\u0000")) {
+    return Either.left(["the file looks UTF-16 encoded; save it as UTF-8 (YAML config files are UTF-8)"])
+  }
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  // yaml's own `uniqueKeys` compares every key with every other one (a 20k-key
+  // file took seconds); duplicates are found below in one pass instead.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false })
+  if (doc.errors.length === 0) {
+    const duplicates: Array<string> = []
+    visit(doc, {
+      Map: (_key, map) => {
+        if (!isMap(map)) return
+        const seen = new Map<unknown, number>()
+        for (const pair of map.items) {
+          const key = isScalar(pair.key) ? pair.key.value : pair.key
+          const at = isScalar(pair.key) ? pair.key.range?.[0] : undefined
+          const first = seen.get(key)
+          if (first !== undefined && at !== undefined) {
+            const here = lineCounter.linePos(at)
+            const before = lineCounter.linePos(first)
+            // Same words as yaml's own check; a secrets file gets no key text.
+            const what = options.secret
+              ? "YAML syntax error (DUPLICATE_KEY)"
+              : `YAML syntax error: Map keys must be unique (${JSON.stringify(String(key))} again)`
+            duplicates.push(`line ${here.line}, column ${here.col}: ${what}; first at line ${before.line}, column ${before.col}`)
+          } else if (at !== undefined) seen.set(key, at)
+        }
+      }
+    })
+    if (duplicates.length > 0) return Either.left(duplicates)
+  }
   if (doc.errors.length > 0) {
     return Either.left(
       doc.errors.map((error) => {
@@ -216,6 +260,12 @@ export const parseYamlText = (
   }
 }
 
+/** Unknown keys warned about one by one; more are counted in one line. */
+const MAX_UNKNOWN_KEY_WARNINGS = 20
+
+/** Config files are a few KB; anything this large is the wrong file (and YAML parsing it would take minutes). */
+export const MAX_CONFIG_BYTES = 256 * 1024
+
 /** Decodes already-parsed data (exported for tests and for files merged from several sources). */
 export const decodeConfig = <A, I>(
   file: string,
@@ -225,13 +275,19 @@ export const decodeConfig = <A, I>(
 ): Either.Either<Loaded<A>, ConfigInvalid> =>
   Either.match(Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })(raw), {
     onLeft: (error) => Either.left(new ConfigInvalid({ file, problems: formatParseError(error, raw, options) })),
-    onRight: (value) =>
-      Either.right({
-        value,
-        warnings: findUnknownKeys(schema.ast, raw).map(({ key, suggestion }) =>
-          `config: unknown key ${key} in ${file} (ignored${suggestion !== undefined ? `; did you mean ${suggestion}?` : ""})`
-        )
-      })
+    onRight: (value) => {
+      const unknown = findUnknownKeys(schema.ast, raw)
+      // A password pasted as a key must not be printed: secrets files name the place, not the text.
+      const warnings = unknown.slice(0, MAX_UNKNOWN_KEY_WARNINGS).map(({ key, parent, position, suggestion }) =>
+        options.secret
+          ? `config: unknown key (key #${position} of ${parent === "" ? "the top level" : parent}; text not shown) in ${file} (ignored)`
+          : `config: unknown key ${key} in ${file} (ignored${suggestion !== undefined ? `; did you mean ${suggestion}?` : ""})`
+      )
+      if (unknown.length > MAX_UNKNOWN_KEY_WARNINGS) {
+        warnings.push(`config: ${unknown.length - MAX_UNKNOWN_KEY_WARNINGS} more unknown keys in ${file} (ignored)`)
+      }
+      return Either.right({ value, warnings })
+    }
   })
 
 /**
@@ -245,6 +301,18 @@ export const loadYaml = <A, I>(
 ): Effect.Effect<Loaded<A>, ConfigInvalid | ConfigMissing, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
+    // Refused before reading: /dev/zero would be read until memory runs out,
+    // a FIFO blocks, a huge file takes minutes to parse.
+    const info = yield* fs.stat(file).pipe(Effect.option)
+    if (info._tag === "Some" && info.value.type !== "File") {
+      return yield* new ConfigInvalid({ file, problems: [`not a regular file (${fileKind(info.value.type)}); expected a YAML file`] })
+    }
+    if (info._tag === "Some" && Number(info.value.size) > MAX_CONFIG_BYTES) {
+      return yield* new ConfigInvalid({
+        file,
+        problems: [`the file has ${Number(info.value.size)} bytes, more than the ${MAX_CONFIG_BYTES} a config file may have; is this the right file?`]
+      })
+    }
     const text = yield* fs.readFileString(file).pipe(
       Effect.mapError((error) =>
         error._tag === "SystemError" && error.reason === "NotFound"

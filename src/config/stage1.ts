@@ -1,6 +1,6 @@
 // config.yaml `stage1:` — factory AP → production WiFi (stage1 runbook, issue 4 §3).
 import { Either, Schema } from "effect"
-import { CidrFromString, FilePath, Ipv4FromString, Port, Seconds, withDefaults } from "./fields.js"
+import { CidrFromString, FilePath, Ipv4FromString, Port, Seconds, SecondsOrOff, withDefaults } from "./fields.js"
 
 /**
  * SSID pattern of a factory AP: a glob (`*` any run, `?` one character) or a
@@ -57,10 +57,7 @@ export const Stage1Timeouts = Schema.Struct({
    * After the join, how long to watch the device for restarting on its own
    * (the runbook's I4 reboot loop, about every 90 s); 0 switches the watch off.
    */
-  stability: Schema.optionalWith(
-    Schema.Number.pipe(Schema.filter((n) => (Number.isFinite(n) && n >= 0) || `expected 0 (off) or a positive number of seconds, found ${n}`)),
-    { default: () => 100 }
-  )
+  stability: Schema.optionalWith(SecondsOrOff, { default: () => 100 })
 })
 
 /** mDNS browse beside the subnet scan when looking for a device after its reboot (src/shelly/mdns.ts). */

@@ -1,6 +1,7 @@
 import { ParseResult, Schema } from "effect"
 import type { Platform } from "../flash/Flasher.js"
 import { defaultOffsetsForPlatform } from "../flash/esp/chips.js"
+import { MAX_SECONDS } from "../config/fields.js"
 
 /**
  * factory-config.yaml: every key of the factory runbook, with its default.
@@ -22,7 +23,24 @@ export const Offset = Schema.transformOrFail(Schema.Union(Schema.Number, Schema.
 })
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
-const Seconds = Schema.Number.pipe(Schema.positive())
+/** Bounded like every duration field (config/fields.ts: Node's timers stop at 2³¹−1 ms). */
+const Seconds = Schema.Number.pipe(
+  Schema.positive(),
+  Schema.filter((n) => n <= MAX_SECONDS || `expected at most ${MAX_SECONDS} seconds (about 24 days), found ${n}`)
+)
+
+/**
+ * An http(s) service address. Anything else used to be accepted and every
+ * registration went to the queue as "backend down"; now it is a config error.
+ */
+const HttpUrl = Schema.String.pipe(
+  Schema.filter((text) => {
+    const problem = `expected an http:// or https:// URL such as http://localhost:3002, found ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}`
+    if (!URL.canParse(text)) return problem
+    const url = new URL(text)
+    return ((url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "") || problem
+  })
+)
 
 /** A port with its own board type: a mixed station (AVR + STM32 + Pico on one bench). */
 export const TypedPortSchema = Schema.Struct({
@@ -106,8 +124,8 @@ export const DeviceTestSchema = Schema.Struct({
 export type DeviceTest = typeof DeviceTestSchema.Type
 
 export const FactoryConfigSchema = Schema.Struct({
-  provisioning_service_url: Schema.optionalWith(Schema.String, { default: () => "http://localhost:3002" }),
-  ota_service_url: Schema.optionalWith(Schema.String, { default: () => "http://localhost:3004" }),
+  provisioning_service_url: Schema.optionalWith(HttpUrl, { default: () => "http://localhost:3002" }),
+  ota_service_url: Schema.optionalWith(HttpUrl, { default: () => "http://localhost:3004" }),
   stations: Schema.Array(StationSchema).pipe(Schema.minItems(1)),
   board_configs: Schema.Record({ key: Schema.String, value: BoardConfigSchema }),
   quality_gates: Schema.optionalWith(

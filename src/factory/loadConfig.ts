@@ -77,6 +77,16 @@ export const resolveFactoryConfig = (file: string, raw: FactoryConfigFile) =>
             "build the image or fix the path; paths are relative to the config file"
           )
         }
+        // /dev/zero or a FIFO as an image would be read until memory runs out (or forever).
+        const kind = yield* fs.stat(absolute).pipe(Effect.map((info) => info.type), Effect.orElseSucceed(() => "File" as const))
+        if (kind !== "File") {
+          return yield* invalid(
+            file,
+            field,
+            `${imageName} image is not a regular file: ${absolute} is ${kind === "Directory" ? "a directory" : kind === "CharacterDevice" ? "a character device (such as /dev/zero)" : kind === "FIFO" ? "a named pipe" : `of type ${kind}`} (board config "${name}")`,
+            "point the path at the built image file; paths are relative to the config file"
+          )
+        }
         images.push({ name: imageName, path: absolute, offset: offset ?? fallback })
       }
       boards[name] = { name, platform: board.platform, config: board, images, firmwarePath: images[images.length - 1]!.path }

@@ -6,6 +6,7 @@ import { emptyInventory, parseInventory, serializeInventory } from "./document.j
 import { Inventory } from "./Inventory.js"
 import type { InventoryDocument, InventoryService } from "./Inventory.js"
 import { makeLockFiles, platformReason } from "./lockFile.js"
+import { fileTypeName } from "./fileType.js"
 import { safeWriteFile } from "./safeWrite.js"
 
 export interface InventoryOptions {
@@ -30,14 +31,28 @@ export const makeInventory = (
     const runDir = options.runDir ?? "var/run"
     const lockWait = options.lockWait ?? "3 seconds"
 
+    // A device, FIFO or directory as the state file is refused before reading
+    // (/dev/zero would be read until memory runs out, a FIFO blocks forever).
+    const regularFile = (file: string) =>
+      fs.stat(file).pipe(
+        Effect.flatMap((info) =>
+          info.type === "File"
+            ? Effect.void
+            : Effect.fail(
+              new InventoryReadError({ path: file, reason: `not a regular file (${fileTypeName(info.type)}); point ip_state_file at a JSON file` })
+            )
+        ),
+        Effect.catchIf((e) => e._tag === "SystemError", () => Effect.void)
+      )
+
     const load = (file: string): Effect.Effect<InventoryDocument, InventoryReadError> =>
-      fs.readFileString(file).pipe(
+      Effect.zipRight(regularFile(file), fs.readFileString(file)).pipe(
         Effect.map((text) => parseInventory(file, text)),
         Effect.catchIf(
           (e) => e._tag === "SystemError" && e.reason === "NotFound",
           () => Effect.succeed(Either.right(emptyInventory(file)))
         ),
-        Effect.mapError((e) => new InventoryReadError({ path: file, reason: platformReason(e) })),
+        Effect.mapError((e) => (e._tag === "InventoryReadError" ? e : new InventoryReadError({ path: file, reason: platformReason(e) }))),
         Effect.flatMap((parsed) => parsed)
       )
 

@@ -2,6 +2,7 @@
 // are read and written back the way they were found.
 import { Either } from "effect"
 import { InventoryReadError } from "../domain/errors/inventory.js"
+import { describeJsonProblem, scanJson } from "../domain/safeJson.js"
 import { parseMac } from "../domain/mac.js"
 import type { Mac } from "../domain/mac.js"
 import type { DeviceRecord, InventoryDevice, InventoryDocument, Json } from "./Inventory.js"
@@ -77,7 +78,39 @@ const describeJson = (value: Json): string =>
  * kept as the envelope. In the flat layout every top-level key must be a MAC;
  * in the wrapped layout every key under `devices` must be.
  */
+/** Nesting accepted in ip_state.json (a device record is 3 levels deep; custom fields get the rest). */
+export const MAX_INVENTORY_DEPTH = 64
+
+/**
+ * UTF-16 read as UTF-8 shows as NUL bytes between the characters (and a
+ * replacement pair where the byte-order mark was).
+ */
+export const looksUtf16 = (text: string): boolean => text.slice(0, 64).includes("\u0000")
+
 export const parseInventory = (path: string, text: string): Either.Either<InventoryDocument, InventoryReadError> => {
+  if (looksUtf16(text)) {
+    return Either.left(
+      new InventoryReadError({ path, reason: "the file looks UTF-16 encoded; save it as UTF-8 (JSON files are UTF-8)" })
+    )
+  }
+  // Before JSON.parse: it would keep the last of two equal keys (the next
+  // write then drops a device) and accept nesting no later step survives.
+  const problem = scanJson(text, { maxDepth: MAX_INVENTORY_DEPTH, rejectDuplicateKeys: true })
+  if (problem !== undefined && problem._tag === "DuplicateKey") {
+    return Either.left(
+      new InventoryReadError({
+        path,
+        reason: `${describeJsonProblem(problem)}; JSON keeps only the last, so remove or merge one of them`,
+        line: problem.second.line,
+        column: problem.second.column
+      })
+    )
+  }
+  if (problem !== undefined && problem._tag === "TooDeep") {
+    return Either.left(
+      new InventoryReadError({ path, reason: describeJsonProblem(problem), line: problem.at.line, column: problem.at.column })
+    )
+  }
   let parsed: Json
   try {
     parsed = JSON.parse(text) as Json

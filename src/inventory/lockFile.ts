@@ -21,6 +21,12 @@ type LockContent = typeof LockContent.Type
 
 const decodeLock = Schema.decodeUnknownOption(Schema.parseJson(LockContent))
 
+/** The taker named in a takeover file: lock JSON, or a bare PID (the format before) meaning this host. */
+const takeoverHolder = (text: string): Option.Option<LockContent> =>
+  /^\d+\s*$/.test(text)
+    ? Option.some({ pid: Number(text.trim()), command: "lock takeover", since: "", host: hostname() })
+    : decodeLock(text)
+
 /** Tokens of the locks this process holds now; a lock with our PID but another token is a leftover. */
 const heldHere = new Set<string>()
 
@@ -89,16 +95,50 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
      * that another taker linked in meanwhile is never deleted. (Renaming the
      * stale lock aside without this mutex loses a live lock when three
      * processes race: measured in test/inventory/projectLock.test.ts.)
-     * A takeover lock left by a taker that died is cleared after 10 s.
+     * A takeover lock is held for milliseconds; one left by a taker that was
+     * killed is cleared like a stale lock: at once when it names a dead
+     * process of this host, else after 10 s.
      */
+    /** Removes `file` only while it still holds `expected` (another taker may have replaced it). */
+    const removeIfUnchanged = (file: string, expected: Option.Option<string>) =>
+      readRaw(file).pipe(
+        Effect.flatMap((now) =>
+          Option.isSome(now) && Option.isSome(expected) && now.value === expected.value ? fs.remove(file) : Effect.void
+        ),
+        Effect.ignore
+      )
+
+    /**
+     * Temp files of attempts whose process was killed (SIGKILL between write
+     * and cleanup). An attempt keeps its temp file for well under a second,
+     * so one older than a minute is a leftover, whoever made it.
+     */
+    const sweepTemps = (lockPath: string) =>
+      Effect.gen(function*() {
+        const dir = path.dirname(lockPath)
+        const prefix = `${path.basename(lockPath)}.`
+        const names = yield* fs.readDirectory(dir)
+        for (const name of names) {
+          if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue
+          const file = path.join(dir, name)
+          const info = yield* fs.stat(file).pipe(Effect.option)
+          if (info._tag === "None") continue
+          const age = Date.now() - Option.getOrElse(info.value.mtime, () => new Date()).getTime()
+          if (age > 60_000) yield* fs.remove(file).pipe(Effect.ignore)
+        }
+      }).pipe(Effect.ignore)
+
     const removeStale = (lockPath: string, staleText: string, fail: (e: PlatformError) => LockFailed) => {
       const mutex = `${lockPath}.takeover`
-      const takeMutex = fs.writeFileString(mutex, `${process.pid}\n`, { flag: "wx" }).pipe(
+      const mutexText = JSON.stringify({ pid: process.pid, command: "lock takeover", since: new Date().toISOString(), host: hostname() }) + "\n"
+      const takeMutex = fs.writeFileString(mutex, mutexText, { flag: "wx" }).pipe(
         Effect.catchIf(isReason("AlreadyExists"), () =>
-          fs.stat(mutex).pipe(
-            Effect.flatMap((info) => {
+          Effect.all([fs.stat(mutex), readRaw(mutex)]).pipe(
+            Effect.flatMap(([info, text]) => {
               const age = Date.now() - Option.getOrElse(info.mtime, () => new Date()).getTime()
-              return age > 10_000 ? fs.remove(mutex).pipe(Effect.ignore) : Effect.void
+              const holder = Option.flatMap(text, takeoverHolder)
+              const dead = Option.isSome(holder) && !isHolderAlive(holder.value)
+              return dead || age > 10_000 ? removeIfUnchanged(mutex, text) : Effect.void
             }),
             Effect.ignore,
             Effect.zipRight(Effect.fail(new Contended()))
@@ -161,6 +201,7 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
 
       return Effect.acquireUseRelease(
         fs.makeDirectory(path.dirname(lockPath), { recursive: true }).pipe(
+          Effect.zipRight(sweepTemps(lockPath)),
           Effect.zipRight(fs.writeFileString(temp, text, { flag: "wx" })),
           Effect.mapError(fail)
         ),

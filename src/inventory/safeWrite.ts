@@ -7,6 +7,27 @@ import { Effect } from "effect"
 import { StateWriteError } from "../domain/errors/inventory.js"
 import { platformReason } from "./lockFile.js"
 
+/** Errors a full or protected disk gives, in words (libuv may only say "unknown error"). */
+const readableCodes: Readonly<Record<string, string>> = {
+  EDQUOT: "disk quota exceeded (EDQUOT): this user may not use more space on that file system; free some or ask for a larger quota",
+  ENOSPC: "no space left on the device (ENOSPC)",
+  EROFS: "the file system is read-only (EROFS)",
+  EIO: "input/output error from the disk (EIO)",
+  EFBIG: "the file is too large for this file system (EFBIG)"
+}
+
+const errnoCode = (error: PlatformError): string | undefined => {
+  if (error._tag !== "SystemError") return undefined
+  const cause = error.cause
+  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") return cause.code
+  return /^([A-Z][A-Z0-9]+):/.exec(error.description ?? "")?.[1]
+}
+
+export const writeReason = (error: PlatformError): string => {
+  const code = errnoCode(error)
+  return code !== undefined && readableCodes[code] !== undefined ? readableCodes[code] : platformReason(error)
+}
+
 export const safeWriteFile = (
   target: string,
   content: string
@@ -15,8 +36,8 @@ export const safeWriteFile = (
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const temp = `${target}.tmp`
-    const step = (what: string) => (error: PlatformError) =>
-      new StateWriteError({ path: target, reason: `${what}: ${platformReason(error)}` })
+    const step = (what: string, replaced = false) => (error: PlatformError) =>
+      new StateWriteError({ path: target, reason: `${what}: ${writeReason(error)}`, replaced })
 
     const existing = yield* fs.stat(target).pipe(
       Effect.map((info) => (info.type === "File" ? info : undefined)),
@@ -43,5 +64,5 @@ export const safeWriteFile = (
 
     yield* Effect.scoped(
       fs.open(path.dirname(target) || ".", { flag: "r" }).pipe(Effect.flatMap((dir) => dir.sync))
-    ).pipe(Effect.mapError(step("renamed, but cannot fsync the directory")))
+    ).pipe(Effect.mapError(step("the new content is in place, but the directory cannot be synced", true)))
   })

@@ -18,6 +18,7 @@ import {
   Redacted,
   Ref
 } from "effect"
+import { printableLines } from "../domain/printable.js"
 
 export interface LogFileOptions {
   /** Relative paths: to the current directory (the project root). */
@@ -100,7 +101,9 @@ export const makeLogFile = (
       yield* Ref.set(size, 0)
     })
 
-    const append = (lines: string): Effect.Effect<void> => {
+    const append = (given: string): Effect.Effect<void> => {
+      // Device text in a log line must not drive the terminal of whoever runs `tail -f` on it.
+      const lines = printableLines(given)
       const bytes = Buffer.byteLength(lines)
       return lock.withPermits(1)(
         Effect.gen(function*() {

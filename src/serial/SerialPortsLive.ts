@@ -14,6 +14,9 @@ export const classifyOpenError = (message: string): PortUnavailableReason => {
   if (/no such file|ENOENT|not found|no such device|ENODEV|ENXIO/i.test(message)) return "not_found"
   if (/permission denied|EACCES|EPERM|operation not permitted/i.test(message)) return "permission"
   if (/cannot lock|resource temporarily unavailable|EAGAIN|resource busy|EBUSY|device or resource busy/i.test(message)) return "busy"
+  if (/is a directory|EISDIR/i.test(message)) return "directory"
+  // termios calls on something that is not a terminal (/dev/null, a regular file).
+  if (/inappropriate ioctl|ENOTTY/i.test(message)) return "not_a_tty"
   return "other"
 }
 

@@ -20,6 +20,7 @@
 import { Duration, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
+import { BadHttpResponse, ResponseTooLarge } from "../domain/errors/deviceResponse.js"
 import {
   AuthRequired,
   DeviceUnreachable,
@@ -39,6 +40,7 @@ import {
   parseDigestChallenge
 } from "./digest.js"
 import { isUrlNormalPath, rpcGetPath } from "./query.js"
+import { defaultResponseLimits, httpParserFailure, loadResponseLimits, parseDeviceJson, readBody, type ResponseLimits } from "./responseBody.js"
 import { type CallOptions, type DeviceTarget, ShellyRpc, type ShellyRpcService } from "./ShellyRpc.js"
 import { ResponseFrame, RpcErrorBody, ShellyIdentity } from "./schemas.js"
 
@@ -49,6 +51,8 @@ export interface ShellyRpcConfig {
   readonly source: string
   /** Digest nonce reuse per device; defaults: 10,000 devices, 50 min, 30,000 uses per nonce. */
   readonly nonceCache?: Partial<NonceCacheOptions> | undefined
+  /** Caps on answers (body, headers, JSON depth); defaults in responseBody.ts. */
+  readonly limits?: ResponseLimits | undefined
 }
 
 export const defaultShellyRpcConfig: ShellyRpcConfig = { defaultTimeout: "5 seconds", source: "fleet-provision" }
@@ -94,7 +98,6 @@ const transportReason = (cause: unknown): string => {
   }
 }
 
-const parseJson = Schema.decodeUnknownEither(Schema.parseJson())
 
 const describeParseError = (error: ParseResult.ParseError): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
@@ -109,11 +112,11 @@ const decodeErrorBody = Schema.decodeUnknownEither(RpcErrorBody)
 const decodeFrame = Schema.decodeUnknown(ResponseFrame)
 
 /** The body of an HTTP error answer: `{code,message}` when the device sent one. */
-const errorBody = (body: string): RpcErrorBody | undefined =>
-  Either.getOrUndefined(Either.flatMap(parseJson(body), decodeErrorBody))
+const errorBody = (body: string, maxDepth: number): RpcErrorBody | undefined =>
+  Either.getOrUndefined(Either.flatMap(parseDeviceJson(body, maxDepth), decodeErrorBody))
 
-const failForStatus = (ctx: CallContext, exchange: Exchange): RpcFailure => {
-  const parsed = errorBody(exchange.body)
+const failForStatus = (ctx: CallContext, exchange: Exchange, maxDepth: number): RpcFailure => {
+  const parsed = errorBody(exchange.body, maxDepth)
   if (exchange.status === 500) {
     return new RpcHttp500({
       ...ctx,
@@ -150,12 +153,12 @@ const decodeResult = <A, I>(ctx: CallContext, schema: Schema.Schema<A, I>, value
     (error) => new ResponseInvalid({ ...ctx, reason: describeParseError(error), excerpt: excerpt(raw) })
   )
 
-const parseBody = (ctx: CallContext, body: string): Effect.Effect<unknown, ResponseInvalid> =>
+const parseBody = (ctx: CallContext, body: string, maxDepth: number): Effect.Effect<unknown, ResponseInvalid> =>
   // A method that returns nothing may answer with an empty body over GET.
   body.trim() === ""
     ? Effect.succeed(null)
-    : Either.match(parseJson(body), {
-        onLeft: () => Effect.fail(new ResponseInvalid({ ...ctx, reason: "not JSON", excerpt: excerpt(body) })),
+    : Either.match(parseDeviceJson(body, maxDepth), {
+        onLeft: (reason) => Effect.fail(new ResponseInvalid({ ...ctx, reason, excerpt: excerpt(body) })),
         onRight: Effect.succeed
       })
 
@@ -175,6 +178,7 @@ interface Link {
   readonly timeoutMs: number
   /** `CallOptions.connectTimeout` in ms, per exchange. */
   readonly connectTimeoutMs: number | undefined
+  readonly limits: ResponseLimits
 }
 
 /**
@@ -230,6 +234,7 @@ const exchange = (
         method: outgoing.method,
         path: outgoing.path,
         headers,
+        maxHeaderSize: link.limits.maxHeaderBytes,
         // No agent: devices close every connection, so pooling buys nothing.
         createConnection: (options) => {
           link.connected = false
@@ -255,9 +260,14 @@ const exchange = (
       return
     }
     request.once("error", (cause) => {
+      const parser = httpParserFailure(cause)
       settle(
         Effect.fail(
-          answered
+          parser?._tag === "HeadersTooLarge"
+            ? new ResponseTooLarge({ ...ctx, part: "headers", limitBytes: link.limits.maxHeaderBytes })
+            : parser !== undefined
+            ? new BadHttpResponse({ ...ctx, reason: parser.reason })
+            : answered
             ? new ResponseInvalid({ ...ctx, reason: `answer broke off: ${transportReason(cause)}`, excerpt: "" })
             : new DeviceUnreachable({ ...ctx, reason: transportReason(cause) })
         )
@@ -265,17 +275,27 @@ const exchange = (
     })
     request.once("response", (response) => {
       answered = true
-      response.setEncoding("utf8")
-      let body = ""
-      response.on("data", (chunk: string) => {
-        body += chunk
-      })
-      response.once("end", () => {
-        const wwwAuthenticate = response.headers["www-authenticate"]
-        settle(Effect.succeed({ status: response.statusCode ?? 0, wwwAuthenticate, body }))
-      })
+      readBody(
+        response,
+        link.limits.maxBodyBytes,
+        (body) => {
+          const wwwAuthenticate = response.headers["www-authenticate"]
+          settle(Effect.succeed({ status: response.statusCode ?? 0, wwwAuthenticate, body }))
+        },
+        () => {
+          settle(Effect.fail(new ResponseTooLarge({ ...ctx, part: "body", limitBytes: link.limits.maxBodyBytes })))
+          request.destroy()
+        }
+      )
       response.once("error", (cause) => {
-        settle(Effect.fail(new ResponseInvalid({ ...ctx, reason: `answer broke off: ${transportReason(cause)}`, excerpt: "" })))
+        const parser = httpParserFailure(cause)
+        settle(
+          Effect.fail(
+            parser?._tag === "BadHttp"
+              ? new BadHttpResponse({ ...ctx, reason: parser.reason })
+              : new ResponseInvalid({ ...ctx, reason: `answer broke off: ${transportReason(cause)}`, excerpt: "" })
+          )
+        )
       })
     })
     timer = setTimeout(() => {
@@ -292,6 +312,7 @@ const exchange = (
 
 export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig): ShellyRpcService => {
   let nextFrameId = 1
+  const limits = config.limits ?? defaultResponseLimits
 
   // Per client instance, never module-wide: each layer build starts empty,
   // and its size is bounded however many devices one run meets.
@@ -328,7 +349,7 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
     const connectTimeoutMs = options?.connectTimeout === undefined ? undefined : Duration.toMillis(Duration.decode(options.connectTimeout))
     return Effect.suspend(() => {
       const now = performance.now()
-      const link: Link = { connected: false, deadline: now + timeoutMs, timeoutMs, connectTimeoutMs }
+      const link: Link = { connected: false, deadline: now + timeoutMs, timeoutMs, connectTimeoutMs, limits }
       const password = target.password
       // `ctx.device` is the target's host:port, the device the nonce belongs to.
       const key = ctx.device
@@ -398,8 +419,8 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
       Effect.flatMap((sent) => run(target, ctx, { method: "GET", path: sent }, options)),
       Effect.flatMap((exchange) =>
         exchange.status >= 200 && exchange.status < 300
-          ? Effect.flatMap(parseBody(ctx, exchange.body), (value) => decodeResult(ctx, schema, value, exchange.body))
-          : Effect.fail(failForStatus(ctx, exchange))
+          ? Effect.flatMap(parseBody(ctx, exchange.body, limits.maxJsonDepth), (value) => decodeResult(ctx, schema, value, exchange.body))
+          : Effect.fail(failForStatus(ctx, exchange, limits.maxJsonDepth))
       )
     )
 
@@ -424,8 +445,8 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
     const frame = JSON.stringify({ id, src: config.source, method, ...(params === undefined ? {} : { params }) })
     return run(target, ctx, { method: "POST", path: "/rpc", body: frame }, options).pipe(
       Effect.flatMap((exchange) => {
-        if (exchange.status < 200 || exchange.status >= 300) return Effect.fail(failForStatus(ctx, exchange))
-        return parseBody(ctx, exchange.body).pipe(
+        if (exchange.status < 200 || exchange.status >= 300) return Effect.fail(failForStatus(ctx, exchange, limits.maxJsonDepth))
+        return parseBody(ctx, exchange.body, limits.maxJsonDepth).pipe(
           Effect.flatMap((value) =>
             Effect.mapError(
               decodeFrame(value),
@@ -485,7 +506,10 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
 }
 
 export const layer = (config: Partial<ShellyRpcConfig> = {}): Layer.Layer<ShellyRpc> =>
-  Layer.sync(ShellyRpc, () => makeShellyRpc({ ...defaultShellyRpcConfig, ...config }))
+  Layer.effect(
+    ShellyRpc,
+    Effect.map(loadResponseLimits, (limits) => makeShellyRpc({ ...defaultShellyRpcConfig, limits, ...config }))
+  )
 
 /** The client with its defaults: 5 s per call, frames from `fleet-provision`. */
 export const ShellyRpcLive: Layer.Layer<ShellyRpc> = layer()

@@ -14,11 +14,13 @@ import {
   setFriendlyName,
   setPlannedIp
 } from "../inventory/commands/operations.js"
+import { cappedBodyForm, cappedBodyJson } from "./body.js"
 import { clientScript } from "./client.js"
 import { isPlainFileName, loadFactory, RECORDS_DIR, REPORTS_DIR } from "./factory.js"
 import { factoryPage, inventoryPage, lockBanner, loginPage } from "./pages.js"
 import { boardPage, type LineDashboard, lineEvent, linePage, lineScript } from "./line.js"
 import { makeRuns, sseMessage } from "./runs.js"
+import { clipMessage, makeLoginThrottle, MAX_BODY_BYTES, SECURITY_HEADERS } from "./limits.js"
 import { CSRF_HEADER, isLoopbackHost, makeSessions, sameSecret, type Session, SESSION_COOKIE } from "./session.js"
 
 export interface WebOptions {
@@ -39,15 +41,27 @@ const statusOf = (tag: string): number =>
   tag === "DeviceNotFound" ? 404
   : tag === "LockHeld" ? 423
   : tag === "RunBusy" ? 409
+  : tag === "BodyTooLarge" ? 413
   : tag === "InventoryReadError" || tag === "StateWriteError" || tag === "LockFailed" || tag === "ConfigInvalid" || tag === "ConfigMissing" ? 500
   : 400
 
 const errorBody = (status: number, error: string, code: string, hint = "") =>
-  HttpServerResponse.unsafeJson({ error, code, hint }, { status })
+  HttpServerResponse.unsafeJson({ error: clipMessage(error), code, hint }, { status })
+
+// The rest of an oversized body is read and dropped by node (never kept), so
+// the client still gets to read this answer.
+const tooLarge = () => errorBody(413, `request body over ${MAX_BODY_BYTES} bytes`, "body_too_large", "send a smaller request")
+
+/** The node reader's failure when a body passes `MaxBodySize`. */
+const isBodyTooLarge = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "RequestError" &&
+  "cause" in error && error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
 
 /** Operator errors keep their message; anything else is a generic 500 (details stay in the server log). */
 const toErrorResponse = (error: unknown) =>
-  typeof error === "object" && error !== null && "_tag" in error && error._tag === "RouteNotFound"
+  isBodyTooLarge(error)
+    ? Effect.succeed(tooLarge())
+    : typeof error === "object" && error !== null && "_tag" in error && error._tag === "RouteNotFound"
     ? Effect.succeed(errorBody(404, "no such page", "not_found"))
     : isOperatorError(error)
     ? Effect.succeed(errorBody(statusOf(error._tag), error.message, error.code, error.hint))
@@ -71,6 +85,7 @@ const hostOf = (header: string | undefined): string | undefined => {
 export const makeWebApp = (options: WebOptions) =>
   Effect.gen(function*() {
     const sessions = makeSessions()
+    const logins = makeLoginThrottle()
     const runs = makeRuns(options.configFile)
     const loopback = isLoopbackHost(options.host)
     const needsPassword = !loopback || options.requirePassword === true
@@ -94,10 +109,12 @@ export const makeWebApp = (options: WebOptions) =>
               ? HttpServerResponse.redirect("/login", { status: 303 })
               : errorBody(401, "sign in first", "unauthorized", "open /login")
           }
-          session = sessions.create()
-          fresh = true
+          // Only a page visit opens a session: cookieless API calls get none
+          // (writes then fail the CSRF check), so they cannot fill the table.
+          session = mode === "page" ? sessions.create() : { id: "", csrf: "" }
+          fresh = mode === "page"
         }
-        if (mode === "write" && request.headers[CSRF_HEADER] !== session.csrf) {
+        if (mode === "write" && (session.csrf === "" || request.headers[CSRF_HEADER] !== session.csrf)) {
           return errorBody(403, "missing or wrong CSRF token", "csrf", "reload the page and try again")
         }
         const response = yield* handler(session)
@@ -110,15 +127,25 @@ export const makeWebApp = (options: WebOptions) =>
       Effect.flatMap(HttpRouter.params, (params) =>
         params[name] === undefined ? Effect.fail(new BadRequest({ reason: `missing ${name}` })) : Effect.succeed(params[name]!))
 
-    const download = (dir: string, name: string, type: string) =>
+    /**
+     * A file of `dir` only when, links resolved, it is a regular file inside
+     * `root` (the folder itself resolved too): a link to data/secrets.yaml,
+     * a FIFO or a directory is "no file".
+     */
+    const download = (dir: string, name: string, type: string, root: string = dir) =>
       Effect.gen(function*() {
         if (!isPlainFileName(name)) return yield* new BadRequest({ reason: `not a file name: ${name}` })
         const path = yield* Path.Path
         const fs = yield* FileSystem.FileSystem
         const file = path.join(dir, name)
-        const exists = yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false))
-        if (!exists) return errorBody(404, `no file ${name} in ${dir}`, "not_found")
-        const bytes = yield* fs.readFile(file)
+        const missing = errorBody(404, `no file ${name} in ${dir}`, "not_found")
+        const real = yield* Effect.all([fs.realPath(root), fs.realPath(file)]).pipe(Effect.option)
+        if (real._tag === "None") return missing
+        const [realRoot, realFile] = real.value
+        if (!realFile.startsWith(realRoot + path.sep)) return missing
+        const info = yield* fs.stat(realFile).pipe(Effect.option)
+        if (info._tag === "None" || info.value.type !== "File") return missing
+        const bytes = yield* fs.readFile(realFile)
         return HttpServerResponse.uint8Array(bytes, {
           contentType: type,
           headers: { "content-disposition": `attachment; filename="${name}"` }
@@ -168,10 +195,20 @@ export const makeWebApp = (options: WebOptions) =>
         "/login",
         Effect.gen(function*() {
           if (!needsPassword) return HttpServerResponse.redirect("/", { status: 303 })
-          const form = yield* HttpServerRequest.schemaBodyUrlParams(Schema.Struct({ password: Schema.String }))
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const client = Option.getOrElse(request.remoteAddress, () => "unknown")
+          const wait = logins.retryAfter(client)
+          if (wait > 0) {
+            return page(loginPage(`too many attempts; try again in ${wait} s`), 429).pipe(
+              HttpServerResponse.setHeader("retry-after", String(wait))
+            )
+          }
+          const form = yield* cappedBodyForm(Schema.Struct({ password: Schema.String }))
           if (options.adminPassword === undefined || !sameSecret(form.password, options.adminPassword)) {
+            logins.failed(client)
             return page(loginPage("wrong password"), 401)
           }
+          logins.succeeded(client)
           const session = sessions.create()
           return HttpServerResponse.unsafeSetCookie(
             HttpServerResponse.redirect("/", { status: 303 }),
@@ -221,10 +258,13 @@ export const makeWebApp = (options: WebOptions) =>
           Effect.gen(function*() {
             const file = yield* pathParam("file")
             const { qr } = yield* loadFactory()
-            const recorded = qr[file.replace(/\.png$/, "")]
+            const id = file.replace(/\.png$/, "")
+            // Own keys only: `constructor`, `__proto__` are not labels.
+            const recorded = Object.hasOwn(qr, id) ? qr[id] : undefined
             if (recorded === undefined) return errorBody(404, `no QR label for ${file}`, "not_found")
             const path = yield* Path.Path
-            return yield* download(path.dirname(recorded), path.basename(recorded), "image/png")
+            // Labels live where the factory config put them, but always under var/.
+            return yield* download(path.dirname(recorded), path.basename(recorded), "image/png", "var")
           }))
       ),
       HttpRouter.get("/api/devices", guarded("api", () => Effect.map(loadRows(settings), ({ rows }) => HttpServerResponse.unsafeJson(rows)))),
@@ -248,7 +288,7 @@ export const makeWebApp = (options: WebOptions) =>
         guarded("write", () =>
           Effect.gen(function*() {
             const mac = yield* pathParam("mac")
-            const body = yield* HttpServerRequest.schemaBodyJson(NameBody)
+            const body = yield* cappedBodyJson(NameBody)
             const done = yield* setFriendlyName(settings, mac, body.name, "web rename")
             return HttpServerResponse.unsafeJson({ mac: done.device.mac, name: done.name, previous: done.previous })
           }))
@@ -258,7 +298,7 @@ export const makeWebApp = (options: WebOptions) =>
         guarded("write", () =>
           Effect.gen(function*() {
             const mac = yield* pathParam("mac")
-            const body = yield* HttpServerRequest.schemaBodyJson(IpBody)
+            const body = yield* cappedBodyJson(IpBody)
             const done = yield* setPlannedIp(settings, mac, body.ip, "web set-ip")
             return HttpServerResponse.unsafeJson(done)
           }))
@@ -267,7 +307,7 @@ export const makeWebApp = (options: WebOptions) =>
         "/api/stage3",
         guarded("write", () =>
           Effect.gen(function*() {
-            const body = yield* HttpServerRequest.schemaBodyJson(RunBody)
+            const body = yield* cappedBodyJson(RunBody)
             const bad = body.ips.find((ip) => Either.isLeft(parseIpv4(ip)))
             if (bad !== undefined) return yield* new BadRequest({ reason: `not an IPv4 address: ${bad}` })
             if (!body.dryRun) {
@@ -293,6 +333,12 @@ export const makeWebApp = (options: WebOptions) =>
       ),
       HttpRouter.catchAll((error) => toErrorResponse(error)),
       // An unknown path fails the router itself, outside every route.
-      Effect.catchAll(toErrorResponse)
+      Effect.catchAll(toErrorResponse),
+      HttpServerRequest.withMaxBodySize(Option.some(MAX_BODY_BYTES)),
+      // An announced oversized body is refused before a byte of it is read.
+      (app) =>
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES ? Effect.succeed(tooLarge()) : app),
+      Effect.map(HttpServerResponse.setHeaders(SECURITY_HEADERS))
     )
   })

@@ -45,10 +45,24 @@ export interface FactoryOverview {
 /** A file name we serve: no directories, no dot files. */
 export const isPlainFileName = (name: string): boolean => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)
 
+/**
+ * Whether `dir/name` is, links resolved, a regular file inside `dir`: a FIFO
+ * would block the reader forever, a link could show data/secrets.yaml.
+ */
+export const isRegularFileInside = (dir: string, name: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const [root, file] = yield* Effect.all([fs.realPath(dir), fs.realPath(path.join(dir, name))])
+    if (!file.startsWith(root + path.sep)) return false
+    return (yield* fs.stat(file)).type === "File"
+  }).pipe(Effect.orElseSucceed(() => false))
+
 const listDir = (dir: string, suffix: string) =>
   Effect.flatMap(FileSystem.FileSystem, (fs) =>
     fs.readDirectory(dir).pipe(
       Effect.map((names) => names.filter((n) => n.endsWith(suffix) && isPlainFileName(n)).sort().reverse()),
+      Effect.flatMap((names) => Effect.filter(names, (name) => isRegularFileInside(dir, name))),
       Effect.orElseSucceed((): Array<string> => [])
     ))
 

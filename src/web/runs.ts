@@ -5,6 +5,7 @@ import { Effect, Option, PubSub, Stream } from "effect"
 import { defaultStage3Flags, stage3Program } from "../cli/stage3.js"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { RunBusy } from "../domain/errors/web.js"
+import { printable } from "../domain/printable.js"
 
 export interface RunEvent {
   readonly seq: number
@@ -45,7 +46,7 @@ export const makeRuns = (configFile: string | undefined, keep = 20) => {
       ).pipe(
         Effect.catchAll((error: unknown) =>
           Effect.sync(() => {
-            emit("failure", isOperatorError(error) ? describeError(error) : "internal error")
+            emit("failure", isOperatorError(error) ? printable(describeError(error)) : "internal error")
             return 2
           })
         ),

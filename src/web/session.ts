@@ -15,20 +15,41 @@ const token = () => randomBytes(24).toString("base64url")
 
 export interface Sessions {
   readonly create: () => Session
+  /** The session of a cookie; a session seen again with its cookie is kept in preference to new ones. */
   readonly get: (id: string | undefined) => Session | undefined
 }
 
-/** At most `limit` sessions; the oldest is dropped first, so a flood of visits cannot grow memory without bound. */
+/**
+ * At most `limit` new sessions plus `limit` sessions in use, so a flood of
+ * visits cannot grow memory without bound. A session is "new" until a request
+ * comes back with its cookie; cookieless requests only ever create new
+ * sessions, so however many arrive they push out other new ones, never a
+ * session an operator is using. In use, the least recently seen goes first.
+ */
 export const makeSessions = (limit = 1000): Sessions => {
-  const sessions = new Map<string, Session>()
+  const fresh = new Map<string, Session>()
+  const used = new Map<string, Session>()
+  const bounded = (map: Map<string, Session>) => {
+    if (map.size > limit) map.delete(map.keys().next().value!)
+  }
   return {
     create: () => {
       const session = { id: token(), csrf: token() }
-      sessions.set(session.id, session)
-      if (sessions.size > limit) sessions.delete(sessions.keys().next().value!)
+      fresh.set(session.id, session)
+      bounded(fresh)
       return session
     },
-    get: (id) => (id === undefined ? undefined : sessions.get(id))
+    get: (id) => {
+      if (id === undefined) return undefined
+      const session = used.get(id) ?? fresh.get(id)
+      if (session === undefined) return undefined
+      // Most recently seen last: re-insert.
+      fresh.delete(id)
+      used.delete(id)
+      used.set(id, session)
+      bounded(used)
+      return session
+    }
   }
 }
 

@@ -163,7 +163,7 @@ describe("config.yaml loading", () => {
       const dir = yield* fs.makeTempDirectoryScoped()
       const error = yield* Effect.flip(loadAppConfig(dir))
       expect(error._tag).toBe("ConfigInvalid")
-      expect(error.message).toContain("cannot read the file: EISDIR")
+      expect(error.message).toContain("not a regular file (a directory)")
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it("loadYaml stays generic: any schema, unknown keys inside lists of mappings found too", () => {

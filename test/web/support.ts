@@ -25,6 +25,8 @@ export interface Client {
   readonly post: (path: string, body: unknown, headers?: Record<string, string>) => Promise<Response>
   /** Loads `/` and remembers the session cookie and CSRF token. */
   readonly open: () => Promise<string>
+  /** The session cookie and CSRF token as request headers (for raw node:http requests). */
+  readonly sessionHeaders: () => Record<string, string>
   csrf: string
 }
 
@@ -37,6 +39,7 @@ export const makeClient = (base: string): Client => {
   }
   const client: Client = {
     csrf: "",
+    sessionHeaders: () => ({ cookie, "x-csrf-token": client.csrf }),
     get: (path, headers = {}) =>
       fetch(new URL(path, base), { headers: { cookie, ...headers }, redirect: "manual", signal: AbortSignal.timeout(20_000) }).then(
         remember

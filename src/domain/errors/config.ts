@@ -29,9 +29,11 @@ export class ConfigMissing extends Data.TaggedError("ConfigMissing")<{
 }> implements OperatorError {
   readonly code = "config_missing"
   get hint() {
-    return this.example !== undefined
+    // The sample and the missing file can be the same path (the default one):
+    // "copy X to X" helps nobody; the run is then likely outside the project.
+    return this.example !== undefined && this.example !== this.file
       ? `copy ${this.example} to ${this.file} and fill it in`
-      : `create ${this.file} or pass another file with --config FILE`
+      : `run provision from the project root (the folder holding data/), create ${this.file}, or pass another file with --config FILE`
   }
   override get message() {
     return `config file ${this.file} not found`

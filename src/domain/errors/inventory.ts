@@ -21,14 +21,21 @@ export class InventoryReadError extends Data.TaggedError("InventoryReadError")<{
   }
 }
 
-/** A safe write failed; the previous file is still in place. */
+/**
+ * A safe write failed: before the rename the previous file is still in place;
+ * after it (`replaced`) the new content is, but may not survive a power cut.
+ */
 export class StateWriteError extends Data.TaggedError("StateWriteError")<{
   readonly path: string
   readonly reason: string
+  /** The rename had happened: the file holds the new content (only the directory sync failed). */
+  readonly replaced?: boolean | undefined
 }> implements OperatorError {
   readonly code = "state_write_failed"
   get hint() {
-    return "check permissions (root vs. normal user), a read-only file system and free space; the previous file is intact"
+    return this.replaced === true
+      ? `${this.path} already holds the new content, but the file system did not confirm the rename (directory fsync failed), so it may not survive a power cut; check the disk and its mount (the previous content is in ${this.path}.bak)`
+      : "check permissions (root vs. normal user), a read-only file system, free space and disk quota; the previous file is intact"
   }
   override get message() {
     return `cannot write state file ${this.path}: ${this.reason}`

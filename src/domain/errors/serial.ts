@@ -6,7 +6,7 @@ import type { OperatorError } from "./base.js"
  * Why a port could not be opened. Each maps to a different operator fix, so
  * they are told apart from the OS error (ENOENT, EACCES, EBUSY/lock).
  */
-export type PortUnavailableReason = "not_found" | "permission" | "busy" | "other"
+export type PortUnavailableReason = "not_found" | "permission" | "busy" | "directory" | "not_a_tty" | "other"
 
 export class PortUnavailable extends Data.TaggedError("PortUnavailable")<{
   readonly port: string
@@ -22,6 +22,10 @@ export class PortUnavailable extends Data.TaggedError("PortUnavailable")<{
         return "no permission to open the port: add the user to the dialout group (sudo usermod -aG dialout $USER) and log in again"
       case "busy":
         return "the port is in use by another program (serial monitor, another flasher, ModemManager); close it and retry"
+      case "directory":
+        return `${this.port} is a directory, not a serial port: name the port itself (e.g. /dev/ttyUSB0 or a /dev/serial/by-id/... link)`
+      case "not_a_tty":
+        return `${this.port} is not a serial port (not a terminal device, e.g. /dev/null or a plain file): name the board's port (e.g. /dev/ttyUSB0); \`provision flash --test-mode\` lists what answers`
       case "other":
         return "check the cable and the USB hub; unplug and replug the board"
     }

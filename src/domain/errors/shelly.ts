@@ -3,6 +3,7 @@
 // a run of thousands of devices says on its own what went wrong where.
 import { Data } from "effect"
 import type { OperatorError } from "./base.js"
+import type { BadHttpResponse, ResponseTooLarge } from "./deviceResponse.js"
 
 /** Nothing accepted the connection: refused, connect timeout, host or network unreachable. */
 export class DeviceUnreachable
@@ -131,4 +132,12 @@ export class ResponseInvalid
   }
 }
 
-export type RpcFailure = DeviceUnreachable | RpcTimeout | RpcHttp500 | RpcError | AuthRequired | ResponseInvalid
+export type RpcFailure =
+  | DeviceUnreachable
+  | RpcTimeout
+  | RpcHttp500
+  | RpcError
+  | AuthRequired
+  | ResponseInvalid
+  | ResponseTooLarge
+  | BadHttpResponse

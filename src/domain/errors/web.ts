@@ -81,3 +81,14 @@ export class WebPasswordMissing extends Data.TaggedError("WebPasswordMissing")<{
     return `refusing to serve on ${this.host} without an admin password`
   }
 }
+
+/** A request body over the web UI's cap; it was not kept (answered 413). */
+export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limitBytes: number }> implements OperatorError {
+  readonly code = "body_too_large"
+  get hint() {
+    return "send a smaller request; the page's forms never come near this"
+  }
+  override get message() {
+    return `request body over ${this.limitBytes} bytes`
+  }
+}

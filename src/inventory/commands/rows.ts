@@ -1,5 +1,6 @@
 // What the inventory views (CLI table, --json, web page) show of a device:
 // a flat row read from the record, leaving the record itself untouched.
+import { printable } from "../../domain/printable.js"
 import type { InventoryDevice, Json } from "../Inventory.js"
 
 export interface InventoryRow {
@@ -95,16 +96,19 @@ export const formatTable = (
   online?: ReadonlyMap<string, boolean>
 ): ReadonlyArray<string> => {
   const header = ["MAC", "IP", "MODEL", "FW", "NAME", ...(online ? ["ONLINE"] : []), "STATUS", "LAST RUN"]
-  const body = rows.map((row) => [
-    row.key,
-    row.ip,
-    row.app !== "" ? row.app : row.model,
-    row.fw,
-    row.friendlyName,
-    ...(online ? [online.get(row.mac) === true ? "yes" : "no"] : []),
-    statusSummary(row),
-    row.lastRun
-  ])
+  // Cells come from a file devices helped write: shown with controls escaped.
+  const body = rows.map((row) =>
+    [
+      row.key,
+      row.ip,
+      row.app !== "" ? row.app : row.model,
+      row.fw,
+      row.friendlyName,
+      ...(online ? [online.get(row.mac) === true ? "yes" : "no"] : []),
+      statusSummary(row),
+      row.lastRun
+    ].map(printable)
+  )
   const widths = header.map((cell, i) => Math.max([...cell].length, ...body.map((line) => [...line[i]!].length)))
   const render = (cells: ReadonlyArray<string>) =>
     cells.map((cell, i) => (i === cells.length - 1 ? cell : cell + " ".repeat(widths[i]! - [...cell].length))).join("  ").trimEnd()

@@ -18,5 +18,9 @@ export const shortRpcError = (error: RpcFailure): string => {
       return error.passwordSent ? "password rejected" : "password required"
     case "ResponseInvalid":
       return "invalid response"
+    case "ResponseTooLarge":
+      return error.part === "body" ? "response too large" : "headers too large"
+    case "BadHttpResponse":
+      return "bad HTTP from device"
   }
 }
