@@ -66,7 +66,7 @@ export const parseQueryParams = (query: string): JsonObject => {
   return params
 }
 
-const masked = (value: Json): Json => {
+export const masked = (value: Json): Json => {
   if (Array.isArray(value)) return value.map(masked)
   if (!isJsonObject(value)) return value
   const out: JsonObject = {}
