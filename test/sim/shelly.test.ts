@@ -62,7 +62,7 @@ describe("identity and shapes", () => {
     const reply = await request(url(1, "/shelly"))
     expect(reply.status).toBe(200)
     expect(reply.headers.get("connection")).toBe("close")
-    expect(reply.headers.get("server")).toBe("Mongoose/6.18")
+    expect(reply.headers.get("server")).toBe("ShellyHTTP/1.0.0")
     expect(reply.headers.get("content-type")).toBe("application/json")
     expect(reply.json).toEqual((await request(url(1, "/rpc/Shelly.GetDeviceInfo"))).json)
   })
