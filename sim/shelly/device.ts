@@ -6,7 +6,7 @@
 import type { Socket } from "node:net"
 import { namesFor } from "../../src/shelly/identity.js"
 import type { ModelSpec } from "./models.js"
-import { fwIdFor } from "./models.js"
+import { fwIdFor, runsFirmware2x } from "./models.js"
 import type { Fault } from "./rules.js"
 
 export type Json = null | boolean | number | string | Array<Json> | JsonObject
@@ -223,8 +223,9 @@ export class SimDevice {
     const sta: JsonObject = production
       ? { ...staBlank, ssid: this.initialNetwork.ssid, pass: this.initialNetwork.password, is_open: false, enable: true }
       : staBlank
-    const ble: JsonObject = { enable: true, rpc: { enable: true } }
-    if (this.model.gen >= 3) ble.observer = { enable: false }
+    // Firmware 2.x has no `ble.enable` (issue 11); Gen3 adds `observer`, which the published 1PM Gen4 dump lacks.
+    const ble: JsonObject = runsFirmware2x(this.model, this.ver) ? { rpc: { enable: true } } : { enable: true, rpc: { enable: true } }
+    if (this.model.gen === 3) ble.observer = { enable: false }
     return {
       sys: {
         device: { name: this.initialName, mac: this.reportedMac, fw_id: this.fwId, discoverable: true, eco_mode: false, addon_type: null },

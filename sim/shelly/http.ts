@@ -9,6 +9,7 @@ import type { Socket } from "node:net"
 import { challengeHeader, verifyFrameAuth, verifyHeader } from "./auth.js"
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import { isJsonObject } from "./device.js"
+import { gen1Shelly } from "./gen1.js"
 import type { RpcEnv, RpcOutcome } from "./rpc.js"
 import { deviceInfo, dispatch, isOpenMethod, knownMethod } from "./rpc.js"
 
@@ -132,6 +133,10 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
   if (res.destroyed) return
   if (body === undefined) return send(res, 413, { code: -103, message: "Request too large" })
 
+  if (device.model.gen === 1) {
+    // Gen1 firmware has no /rpc; unknown paths answer 404 (Shelly API docs gen1).
+    return path === "/shelly" && httpMethod === "GET" ? send(res, 200, gen1Shelly(device)) : send(res, 404, undefined)
+  }
   if (path === "/shelly" && httpMethod === "GET") return send(res, 200, deviceInfo(device))
 
   if (path === "/rpc" && httpMethod === "POST") return serveFrame(env, device, via, req, res, body)

@@ -30,7 +30,8 @@ export type ComponentKind =
 export interface ModelSpec {
   readonly app: string
   readonly model: string
-  readonly gen: 2 | 3 | 4
+  /** 1 = first generation: `GET /shelly` in the Gen1 form and no RPC API (sim/shelly/gen1.ts). */
+  readonly gen: 1 | 2 | 3 | 4
   /** Numbered components (`switch:0`…): kind and count. */
   readonly components: ReadonlyArray<readonly [ComponentKind, number]>
   /** Singleton services beyond ble/cloud/mqtt/sys/wifi/ws that the firmware carries. */
@@ -45,7 +46,13 @@ export interface ModelSpec {
   readonly ver: string
   /** Build date and hash of that version's `fw_id`, when a real one is published. */
   readonly build?: string
+  /** Versions of its own line (Wall Display 2.7.4 is not the 2.x firmware of the relays). */
+  readonly ownVersioning?: true
 }
+
+/** Firmware 2.x of the main line: nc tracked per nonce, no `ble.enable` (issue 11). */
+export const runsFirmware2x = (model: ModelSpec, ver: string): boolean =>
+  model.ownVersioning !== true && Number.parseInt(ver, 10) >= 2
 
 const gen3Services = ["bthome", "knx"] as const
 const gen4Services = ["bthome", "knx", "matter"] as const
@@ -70,8 +77,12 @@ const table: ReadonlyArray<ModelSpec> = [
   { app: "Pro4PM", model: "SPSW-004PE16EU", gen: 2, components: [["input", 4], ["switch", 4]], services: ["ui"], ver: "1.4.4" },
   {
     app: "WallDisplay", model: "SAWD-0A1XX10EU1", gen: 2,
-    components: [["input", 1], ["switch_nopm", 1], ["temperature", 1], ["humidity", 1], ["illuminance", 1]], services: ["ui"], ver: "2.4.4"
-  }
+    components: [["input", 1], ["switch_nopm", 1], ["temperature", 1], ["humidity", 1], ["illuminance", 1]], services: ["ui"], ver: "2.7.4",
+    // A published Wall Display status dump: `"fw_id":"20260803-150127/2.7.4-b7b6bc07"` (no `g` before the hash).
+    build: "20260803-150127/2.7.4-b7b6bc07", ownVersioning: true
+  },
+  // Shelly 1 (Gen1): only `GET /shelly` is modelled, to test that Gen1 is refused clearly.
+  { app: "SHSW-1", model: "SHSW-1", gen: 1, components: [], services: [], ver: "1.14.0", build: "20230913-112003/v1.14.0-gcb84623" }
 ]
 
 export const modelApps: ReadonlyArray<string> = table.map((m) => m.app)
@@ -93,7 +104,7 @@ export const defaultUpdateVersion = "1.7.5"
  * in the aioshelly Plus 1PM fixture), deterministic per version so reruns compare equal.
  */
 export const fwIdFor = (ver: string, build?: string): string => {
-  if (build !== undefined && build.includes(`/${ver}-g`)) return build
+  if (build !== undefined && build.includes(`${ver}-`)) return build
   let hash = 0x811c9dc5
   for (const ch of ver) hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193) >>> 0
   return `20250508-110823/${ver}-g${hash.toString(16).padStart(8, "0").slice(0, 7)}`

@@ -24,6 +24,7 @@ import { issueNonce, verifyFrameAuth } from "./auth.js"
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import { isJsonObject } from "./device.js"
 import { masked } from "./http.js"
+import { runsFirmware2x } from "./models.js"
 import type { RpcEnv } from "./rpc.js"
 import { dispatch, isOpenMethod, knownMethod } from "./rpc.js"
 
@@ -45,7 +46,7 @@ const parse = (text: string): Json | undefined => {
 }
 
 /** Firmware 2.0 tracks `nc` per nonce (RFC 7616); before it the count was not checked (see auth.ts). */
-const tracksNc = (device: SimDevice): boolean => Number.parseInt(device.ver, 10) >= 2
+const tracksNc = (device: SimDevice): boolean => runsFirmware2x(device.model, device.ver)
 
 /**
  * The 401 error of the frame channel: the message is the challenge as JSON text.
@@ -123,7 +124,7 @@ export const makeWsRpc = (env: RpcEnv): WsRpc => {
   return {
     upgrade: (device, via, req, socket, head) => {
       const path = (req.url ?? "/").split("?")[0]
-      if (path !== "/rpc") {
+      if (path !== "/rpc" || device.model.gen === 1) {
         socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         return
       }

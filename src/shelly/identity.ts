@@ -38,7 +38,9 @@ const apps: Readonly<Record<string, AppNames>> = {
   // `shellyemminig4` is from a published model table, not a device capture.
   miniemg4: { idPrefix: "shellyemminig4", apPrefix: "ShellyEMMiniG4" },
   // Wall Display: host/instance `ShellyWallDisplay-00082291A2B3` (home-assistant/core shelly config-flow tests).
-  walldisplay: { idPrefix: "shellywalldisplay", apPrefix: "ShellyWallDisplay" }
+  walldisplay: { idPrefix: "shellywalldisplay", apPrefix: "ShellyWallDisplay" },
+  // Gen1 Shelly 1 (unsupported; simulated only to be refused): real Gen1 names end in 6 hex digits, `shelly1-68B743`.
+  "shsw-1": { idPrefix: "shelly1", apPrefix: "shelly1" }
 }
 
 /** The id prefix and AP/mDNS host prefix of an app (`S2PMG3` → `shelly2pmg3`, `Shelly2PMG3`). */

@@ -18,5 +18,7 @@ export const shortRpcError = (error: RpcFailure): string => {
       return error.passwordSent ? "password rejected" : "password required"
     case "ResponseInvalid":
       return "invalid response"
+    case "Gen1Unsupported":
+      return "Gen1 not supported"
   }
 }
