@@ -59,8 +59,11 @@ const takeNc = (state: NonceState, nc: number): boolean => {
   return true
 }
 
-/** Accepts the nonce with this `nc`: issued here, not expired or used up, and that `nc` not used before. */
-const acceptNonce = (device: SimDevice, nonce: string, nc: number): boolean => {
+/**
+ * Accepts the nonce with this `nc`: issued here, not expired or used up, and
+ * (with `trackNc`) that `nc` not used before.
+ */
+const acceptNonce = (device: SimDevice, nonce: string, nc: number, trackNc = true): boolean => {
   const state = device.nonces?.get(nonce)
   if (state === undefined) return false
   if (Date.now() > state.expiresAt || state.uses >= nonceMaxUses) {
@@ -68,7 +71,7 @@ const acceptNonce = (device: SimDevice, nonce: string, nc: number): boolean => {
     return false
   }
   if (!Number.isInteger(nc) || nc < 1) return false
-  if (!takeNc(state, nc)) {
+  if (trackNc && !takeNc(state, nc)) {
     device.ncRefused += 1
     return false
   }
@@ -114,18 +117,27 @@ export const verifyHeader = (device: SimDevice, header: string | undefined, http
   return acceptNonce(device, nonce, parseInt(nc, 16))
 }
 
-/** The frame form: `"auth": {realm, username, nonce, cnonce, response, algorithm, nc}` with nc an integer. */
-export const verifyFrameAuth = (device: SimDevice, auth: JsonObject): boolean => {
+/**
+ * The frame form: `"auth": {realm, username, nonce, cnonce, response, algorithm, nc}` with nc an integer
+ * (absent = 1: shellies-ng `rpc/auth.ts` omits it and hashes `params.nc || 1`).
+ * `trackNc: false` accepts a repeated `nc` while the nonce lives: firmware before
+ * 2.0 ignored the count (windkh/node-red-contrib-shelly#297), and clients that
+ * resend one `auth` object for every frame until the nonce expires after an hour
+ * work against it (alexryd/node-shellies-ng#12).
+ */
+export const verifyFrameAuth = (device: SimDevice, auth: JsonObject, options: { readonly trackNc?: boolean } = {}): boolean => {
   if (device.ha1 === null) return true
   const { cnonce, nc, nonce, realm, response, username } = auth
-  if (typeof cnonce !== "string" || typeof response !== "string") return false
+  // shellies-ng sends cnonce as a number.
+  if ((typeof cnonce !== "string" && typeof cnonce !== "number") || typeof response !== "string") return false
   if (typeof nonce !== "string" && typeof nonce !== "number") return false
-  const ncNumber = typeof nc === "number" ? nc : typeof nc === "string" ? Number(nc) : NaN
+  const ncValue = nc ?? 1
+  const ncNumber = typeof ncValue === "number" ? ncValue : typeof ncValue === "string" ? Number(ncValue) : NaN
   if ((username ?? DIGEST_USER) !== DIGEST_USER || realm !== device.reportedId) return false
   if (auth.algorithm !== undefined && String(auth.algorithm).toUpperCase() !== "SHA-256") return false
   const expected = digestResponse({
-    ha1: device.ha1, nonce: String(nonce), nc: String(nc), cnonce, qop: "auth", ha2: frameHa2
+    ha1: device.ha1, nonce: String(nonce), nc: String(ncValue), cnonce: String(cnonce), qop: "auth", ha2: frameHa2
   })
   if (!sameHex(expected, response)) return false
-  return acceptNonce(device, String(nonce), ncNumber)
+  return acceptNonce(device, String(nonce), ncNumber, options.trackNc ?? true)
 }

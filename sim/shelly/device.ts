@@ -4,8 +4,9 @@
  * only probed stays small.
  */
 import type { Socket } from "node:net"
+import { namesFor } from "../../src/shelly/identity.js"
 import type { ModelSpec } from "./models.js"
-import { fwIdFor } from "./models.js"
+import { fwIdFor, runsFirmware2x } from "./models.js"
 import type { Fault } from "./rules.js"
 
 export type Json = null | boolean | number | string | Array<Json> | JsonObject
@@ -30,7 +31,7 @@ export interface RpcLogEntry {
   readonly method: string
   readonly params: Json
   readonly via: "sta" | "ap"
-  readonly transport: "get" | "post" | "frame"
+  readonly transport: "get" | "post" | "frame" | "ws"
   readonly at: string
 }
 
@@ -132,7 +133,7 @@ export class SimDevice {
   }
 
   get id(): string {
-    return `${this.model.idPrefix}-${this.mac.toLowerCase()}`
+    return `${namesFor(this.model.app).idPrefix}-${this.mac.toLowerCase()}`
   }
 
   /** The MAC this device claims; `wrong_mac` makes another device's identity answer here. */
@@ -143,16 +144,16 @@ export class SimDevice {
   }
 
   get reportedId(): string {
-    return `${this.model.idPrefix}-${this.reportedMac.toLowerCase()}`
+    return `${namesFor(this.model.app).idPrefix}-${this.reportedMac.toLowerCase()}`
   }
 
   get fwId(): string {
-    return fwIdFor(this.ver)
+    return fwIdFor(this.ver, this.model.build)
   }
 
-  /** `Shelly<App>-<MAC12>`, the factory AP's SSID. */
+  /** The factory AP's SSID, `Shelly2PMG3-<MAC12>` (identity table in src/shelly/identity.ts). */
   get apSsid(): string {
-    return `Shelly${this.model.app}-${this.reportedMac}`
+    return `${namesFor(this.model.app).apPrefix}-${this.reportedMac}`
   }
 
   /** The AP's BSSID: the MAC with the locally administered bit set. */
@@ -222,8 +223,9 @@ export class SimDevice {
     const sta: JsonObject = production
       ? { ...staBlank, ssid: this.initialNetwork.ssid, pass: this.initialNetwork.password, is_open: false, enable: true }
       : staBlank
-    const ble: JsonObject = { enable: true, rpc: { enable: true } }
-    if (this.model.gen >= 3) ble.observer = { enable: false }
+    // Firmware 2.x has no `ble.enable` (issue 11); Gen3 adds `observer`, which the published 1PM Gen4 dump lacks.
+    const ble: JsonObject = runsFirmware2x(this.model, this.ver) ? { rpc: { enable: true } } : { enable: true, rpc: { enable: true } }
+    if (this.model.gen === 3) ble.observer = { enable: false }
     return {
       sys: {
         device: { name: this.initialName, mac: this.reportedMac, fw_id: this.fwId, discoverable: true, eco_mode: false, addon_type: null },

@@ -4,9 +4,11 @@
  * control functions of `FleetHandle`. API summary: `index.ts`.
  */
 import { Effect, Either, Scope } from "effect"
+import type { IncomingMessage } from "node:http"
 import { createServer as createHttpServer } from "node:http"
 import type { Server as NetServer, Socket } from "node:net"
 import { createServer as createNetServer } from "node:net"
+import type { Duplex } from "node:stream"
 import type { Ipv4 } from "../../src/domain/ipv4.js"
 import { parseMac } from "../../src/domain/mac.js"
 import { ha1For } from "../../src/shelly/digest.js"
@@ -29,6 +31,7 @@ import { formatItem, isFault, parseItem, parseRule } from "./rules.js"
 import type { Scenario } from "./scenario.js"
 import type { MdnsResponder, MdnsResponderOptions } from "./mdns.js"
 import { makeMdnsResponder } from "./mdns.js"
+import { makeWsRpc } from "./ws.js"
 
 export interface Delays {
   /** Offline time of a reboot (listener closed). */
@@ -182,6 +185,8 @@ class Fleet implements RpcEnv {
     if (owner === undefined) return void res.destroy()
     serveRequest(this, owner.device, owner.via, req, res)
   })
+  /** `ws://<device>/rpc` (sim/shelly/ws.ts) on the same sockets as HTTP. */
+  private readonly wsRpc = makeWsRpc(this)
   private stopped = false
   port = 0
   controlUrl: string | undefined
@@ -200,6 +205,11 @@ class Fleet implements RpcEnv {
   ) {
     this.devices = devices
     this.currentNetwork = network
+    this.httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const owner = this.socketOwner.get(req.socket)
+      if (owner === undefined || !owner.device.up) return void socket.destroy()
+      this.wsRpc.upgrade(owner.device, owner.via, req, socket, head)
+    })
     for (const d of devices) {
       this.byMac.set(d.mac, d)
       d.timeScale = timeScale
@@ -622,6 +632,7 @@ class Fleet implements RpcEnv {
       this.clearTimers(d)
       for (const socket of d.sockets ?? []) socket.destroy()
     }
+    this.wsRpc.close()
     await Promise.all([this.closeListeners(), this.dropAp(), this.controlStop?.() ?? Promise.resolve(), this.mdnsResponder?.stop() ?? Promise.resolve()])
   }
 

@@ -9,6 +9,7 @@ import type { Socket } from "node:net"
 import { challengeHeader, verifyFrameAuth, verifyHeader } from "./auth.js"
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import { isJsonObject } from "./device.js"
+import { gen1Shelly } from "./gen1.js"
 import type { RpcEnv, RpcOutcome } from "./rpc.js"
 import { deviceInfo, dispatch, isOpenMethod, knownMethod } from "./rpc.js"
 
@@ -19,8 +20,13 @@ const maxBodyBytes = 64 * 1024
 /** Sockets whose response is complete; a reboot lets them finish instead of cutting them. */
 export const answeredSockets = new WeakSet<Socket>()
 
+/**
+ * Headers of current firmware: `Server: ShellyHTTP/1.0.0`, no Date (a 1 Mini Gen3's
+ * answer headers as its own HTTP.GET reports them, in a published Shelly script;
+ * older captures show `Mongoose/6.18`).
+ */
 const baseHeaders = {
-  Server: "Mongoose/6.18",
+  Server: "ShellyHTTP/1.0.0",
   "Content-Type": "application/json",
   "Access-Control-Allow-Origin": "*",
   "Access-Control-Allow-Headers": "*",
@@ -66,7 +72,7 @@ export const parseQueryParams = (query: string): JsonObject => {
   return params
 }
 
-const masked = (value: Json): Json => {
+export const masked = (value: Json): Json => {
   if (Array.isArray(value)) return value.map(masked)
   if (!isJsonObject(value)) return value
   const out: JsonObject = {}
@@ -127,12 +133,20 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
   if (res.destroyed) return
   if (body === undefined) return send(res, 413, { code: -103, message: "Request too large" })
 
+  if (device.model.gen === 1) {
+    // Gen1 firmware has no /rpc; unknown paths answer 404 (Shelly API docs gen1).
+    return path === "/shelly" && httpMethod === "GET" ? send(res, 200, gen1Shelly(device)) : send(res, 404, undefined)
+  }
   if (path === "/shelly" && httpMethod === "GET") return send(res, 200, deviceInfo(device))
 
   if (path === "/rpc" && httpMethod === "POST") return serveFrame(env, device, via, req, res, body)
 
   if (path.startsWith("/rpc/") && (httpMethod === "GET" || httpMethod === "POST")) {
     const method = decodeComponent(path.slice(5))
+    // Auth before the body or query is parsed: a protected device answers 401 to an unsigned call whatever it carries.
+    if (device.ha1 !== null && !isOpenMethod(knownMethod(method)) && !verifyHeader(device, req.headers.authorization, httpMethod, target)) {
+      return sendChallenge(res, device)
+    }
     let params: JsonObject
     if (httpMethod === "GET") {
       if (device.has("http500_on_spaces") && /(%20|\+| )/i.test(query)) {
@@ -143,9 +157,6 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
       const parsed = body.trim().length === 0 ? {} : parseJson(body)
       if (!isJsonObject(parsed)) return send(res, 500, { code: -103, message: "Invalid params: expected a JSON object" })
       params = parsed
-    }
-    if (device.ha1 !== null && !isOpenMethod(knownMethod(method)) && !verifyHeader(device, req.headers.authorization, httpMethod, target)) {
-      return sendChallenge(res, device)
     }
     device.log({ method, params: masked(params), via, transport: httpMethod === "GET" ? "get" : "post", at: new Date().toISOString() })
     const outcome: RpcOutcome = dispatch(device, env, { method, params, via })

@@ -94,7 +94,7 @@
  * Errors: 4xx `{error: "<message>"}`.
  *
  * ## Fidelity choices
- * - `Connection: close`, `Server: Mongoose/6.18`, `Content-Type: application/json` on every response.
+ * - `Connection: close`, `Server: ShellyHTTP/1.0.0`, `Content-Type: application/json` on every response.
  * - More than 6 requests in flight on one device → HTTP 429 `{"code":-108,"message":"Too many requests"}` (all forms).
  * - `GET|POST /rpc/<Method>`: bare result (200) ; RPC error → 500 `{code,message}` ; unknown method → 404
  *   `{code:404,message:"No handler for <Method>"}`. `POST /rpc` frames: always 200 `{id,src,dst,result|error}`.
@@ -102,7 +102,15 @@
  *   `delays.nonceLifetimeMs` × timeScale (1 h) and 30,000 uses, forgotten at reboot or password change; each `nc`
  *   accepted once per nonce, out of order within 32 below the highest; `Authorization` header (GET/POST) or the frame's `auth` object
  *   (HA2 = sha256("dummy_method:dummy_uri"), nc integer). Missing/invalid → 401, empty body, `WWW-Authenticate`.
- *   Open without auth: `GET /shelly`, Shelly.GetDeviceInfo.
+ *   Open without auth: `GET /shelly`, Shelly.GetDeviceInfo, WiFi.ListAPClients. `GET|POST /rpc/<M>`: auth is checked
+ *   before the query or body is parsed.
+ * - `ws://<device>/rpc` (ws.ts): the same frames over a WebSocket; an unsigned call to a protected device answers
+ *   error 401 whose message is the JSON challenge; firmware < 2.0 accepts one `auth` object repeatedly while its nonce
+ *   lives (nc not tracked), 2.x tracks nc. `*.SetConfig` success → `NotifyStatus {ts, sys:{cfg_rev}}` to every client
+ *   that sent a `src`.
+ * - Models (models.ts, components.ts): per-model components and GetDeviceInfo keys (`profile`, `matter`, `provision`);
+ *   Shelly.GetComponents `{components:[{key,status?,config?}], cfg_rev, offset, total}`; ids and AP SSIDs from
+ *   src/shelly/identity.ts.
  * - `http500_on_spaces`: a GET query holding a space (`%20`, `+` or raw) → 500 `{code:-103}`.
  * - `fail:<M>`: M answers error -114 (GET: HTTP 500; frame: error).
  * - `slow:<ms>`: each request is answered after ms (not scaled by timeScale). `blackhole`: connections are accepted

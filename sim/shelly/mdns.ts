@@ -1,10 +1,11 @@
 /**
  * mDNS responder for the simulated fleet: every device on the production
  * network answers for its own DNS-SD instance, as a Gen2+ Shelly does
- * (shared/reference/shelly-rpc.md §4): PTR `_shelly._tcp.local` and
- * `_http._tcp.local` → `<instance>`, SRV → `<AP-SSID form>.local` on the
- * fleet's HTTP port, TXT `gen`/`app`/`ver`, A → the device's loopback address.
- * The instance is the device id, or the device's own name when it has one.
+ * (shared/reference/shelly-rpc.md §4 and the captures cited at `announcementOf`):
+ * PTR `_shelly._tcp.local` and `_http._tcp.local` → the id-named instance,
+ * SRV → `<AP-SSID form>.local` on the fleet's HTTP port, A → the device's
+ * loopback address; a named device adds a name-named `_http` instance with its
+ * own host. TXT per service as the captures show.
  * Devices in AP/factory mode, joining, rebooting or offline stay silent;
  * `blackhole` devices do answer (their network stack is up, their HTTP is not).
  *
@@ -70,20 +71,48 @@ const META_QUERY = nameFromDotted("_services._dns-sd._udp.local")
 /** RFC 6762 §6.7: answers to legacy (non-5353) queriers carry a TTL of at most 10 s. */
 const LEGACY_TTL = 10
 
-interface Announcement {
+/** One DNS-SD instance of a device: `<instance>.<service>` → SRV host, TXT. */
+interface Entry {
+  readonly service: Name
   readonly instance: Name
   readonly host: Name
-  readonly ip: string
-  readonly port: number
   readonly txt: ReadonlyArray<string>
 }
 
+interface Announcement {
+  readonly entries: ReadonlyArray<Entry>
+  readonly ip: string
+  readonly port: number
+}
+
+const [SHELLY_SERVICE, HTTP_SERVICE] = SERVICES as [Name, Name]
+
+/**
+ * The instances a device announces, as published captures of real devices
+ * show them (matterbridge-shelly `src/mock/shelly1pmg3-34B7DAC68344.mdns.json`,
+ * `shelly2pmg3-34CDB0770C4C.mdns.json`, firmware 1.6.2):
+ * - `_http._tcp`: the id-named instance (`shelly1pmg3-34b7dac68344`, host
+ *   `Shelly1PMG3-34B7DAC68344.local`, TXT `gen` only) and, once the device has
+ *   a name, the name-named instance (`1PM Gen3`) with its own host, the name
+ *   with `-` for blanks (`1PM-Gen3.local`), TXT `gen`, `app`, `ver`;
+ * - `_shelly._tcp`: the id-named instance with TXT `gen`, `app`, `ver`
+ *   (reference §4; home-assistant/core shelly tests announce `gen` and `app` there).
+ */
 const announcementOf = (d: DeviceView): Announcement | undefined => {
   if (d.mode !== "sta" || d.ip === null) return undefined
   // A `wrong_mac` device is, to the network, the device it claims to be.
   const id = d.id.replace(/[0-9a-f]{12}$/, d.reportedMac.toLowerCase())
-  const instance = d.name !== null && d.name.trim().length > 0 ? d.name : id
-  return { instance: [instance], host: [d.apSsid, "local"], ip: d.ip, port: d.port, txt: [`gen=${d.gen}`, `app=${d.app}`, `ver=${d.fw}`] }
+  const host: Name = [d.apSsid, "local"]
+  const full = [`gen=${d.gen}`, `app=${d.app}`, `ver=${d.fw}`]
+  const entries: Array<Entry> = [
+    { service: SHELLY_SERVICE, instance: [id], host, txt: full },
+    { service: HTTP_SERVICE, instance: [id], host, txt: [`gen=${d.gen}`] }
+  ]
+  const name = d.name?.trim() ?? ""
+  if (name.length > 0) {
+    entries.push({ service: HTTP_SERVICE, instance: [name], host: [name.replace(/\s+/g, "-"), "local"], txt: full })
+  }
+  return { entries, ip: d.ip, port: d.port }
 }
 
 const record = (name: Name, data: ResourceRecord["data"], ttl: number, unique: boolean): ResourceRecord => ({
@@ -100,29 +129,29 @@ const wants = (q: Question, type: number) => q.type === type || q.type === Recor
 const answerFor = (a: Announcement, questions: ReadonlyArray<Question>, ttl: number, multicast: boolean) => {
   const answers: Array<ResourceRecord> = []
   const additionals: Array<ResourceRecord> = []
-  const srv = (service: Name) => record([...a.instance, ...service], { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: a.host }, ttl, multicast)
-  const txt = (service: Name) => record([...a.instance, ...service], { _tag: "TXT", entries: a.txt.map(txtEntry) }, ttl, multicast)
-  const address = record(a.host, { _tag: "A", address: a.ip }, ttl, multicast)
+  const srv = (e: Entry) => record([...e.instance, ...e.service], { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: e.host }, ttl, multicast)
+  const txt = (e: Entry) => record([...e.instance, ...e.service], { _tag: "TXT", entries: e.txt.map(txtEntry) }, ttl, multicast)
+  const address = (e: Entry) => record(e.host, { _tag: "A", address: a.ip }, ttl, multicast)
   for (const q of questions) {
     if (q.class !== CLASS_IN && q.class !== RecordType.ANY) continue
     if (sameName(q.name, META_QUERY) && wants(q, RecordType.PTR)) {
       for (const service of SERVICES) answers.push(record(META_QUERY, { _tag: "PTR", target: service }, ttl, false))
     }
-    for (const service of SERVICES) {
-      const instanceName = [...a.instance, ...service]
-      if (sameName(q.name, service) && wants(q, RecordType.PTR)) {
-        answers.push(record(service, { _tag: "PTR", target: instanceName }, ttl, false))
-        additionals.push(srv(service), txt(service), address)
+    for (const e of a.entries) {
+      const instanceName = [...e.instance, ...e.service]
+      if (sameName(q.name, e.service) && wants(q, RecordType.PTR)) {
+        answers.push(record(e.service, { _tag: "PTR", target: instanceName }, ttl, false))
+        additionals.push(srv(e), txt(e), address(e))
       }
       if (sameName(q.name, instanceName)) {
         if (wants(q, RecordType.SRV)) {
-          answers.push(srv(service))
-          additionals.push(address)
+          answers.push(srv(e))
+          additionals.push(address(e))
         }
-        if (wants(q, RecordType.TXT)) answers.push(txt(service))
+        if (wants(q, RecordType.TXT)) answers.push(txt(e))
       }
+      if (sameName(q.name, e.host) && wants(q, RecordType.A)) answers.push(address(e))
     }
-    if (sameName(q.name, a.host) && wants(q, RecordType.A)) answers.push(address)
   }
   const same = (x: ResourceRecord, y: ResourceRecord) =>
     sameName(x.name, y.name) && typeOf(x.data) === typeOf(y.data) && JSON.stringify(x.data) === JSON.stringify(y.data)
@@ -187,13 +216,14 @@ export const makeMdnsResponder = (
       const a = announcementOf(device)
       if (a === undefined) return
       const answers: Array<ResourceRecord> = []
-      for (const service of SERVICES) {
-        const instanceName = [...a.instance, ...service]
-        answers.push(record(service, { _tag: "PTR", target: instanceName }, ttl, false))
-        answers.push(record(instanceName, { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: a.host }, ttl, true))
-        answers.push(record(instanceName, { _tag: "TXT", entries: a.txt.map(txtEntry) }, ttl, true))
+      for (const e of a.entries) {
+        const instanceName = [...e.instance, ...e.service]
+        answers.push(record(e.service, { _tag: "PTR", target: instanceName }, ttl, false))
+        answers.push(record(instanceName, { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: e.host }, ttl, true))
+        answers.push(record(instanceName, { _tag: "TXT", entries: e.txt.map(txtEntry) }, ttl, true))
       }
-      answers.push(record(a.host, { _tag: "A", address: a.ip }, ttl, true))
+      const hosts = a.entries.map((e) => e.host).filter((h, i, all) => all.findIndex((o) => sameName(o, h)) === i)
+      for (const host of hosts) answers.push(record(host, { _tag: "A", address: a.ip }, ttl, true))
       const message = encodeMessage({ id: 0, flags: Flags.response | Flags.authoritative, questions: [], answers, authorities: [], additionals: [] })
       if (message._tag === "Left") return
       announced += 1

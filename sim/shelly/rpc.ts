@@ -7,6 +7,7 @@ import { Either } from "effect"
 import { isLoopback, parseIpv4 } from "../../src/domain/ipv4.js"
 import type { Json, JsonObject, SimDevice, WifiNetwork } from "./device.js"
 import { isJsonObject, mergeConfig, publicConfig } from "./device.js"
+import { modelComponents } from "./components.js"
 import { fwIdFor } from "./models.js"
 
 export type RpcOutcome =
@@ -51,8 +52,12 @@ export const deviceInfo = (d: SimDevice): JsonObject => ({
   fw_id: d.fwId,
   ver: d.ver,
   app: d.model.app,
+  ...(d.model.profile === undefined ? {} : { profile: d.model.profile }),
   auth_en: d.authEnabled,
-  auth_domain: d.authEnabled ? d.reportedId : null
+  auth_domain: d.authEnabled ? d.reportedId : null,
+  ...(d.model.matter === undefined ? {} : { matter: d.model.matter }),
+  // The value of the published dump (matterbridge-shelly shelly1pmg3 mock); other values are not documented.
+  ...(d.model.provision === true ? { provision: "complete" } : {})
 })
 
 const availableUpdates = (d: SimDevice): JsonObject => {
@@ -82,19 +87,55 @@ const wifiStatus = (d: SimDevice, env: RpcEnv, via: "sta" | "ap"): JsonObject =>
   return status
 }
 
-const components = (d: SimDevice, kind: "status" | "config"): JsonObject => {
-  const out: JsonObject = {}
-  for (let id = 0; id < d.model.inputs; id++) {
-    out[`input:${id}`] = kind === "status"
-      ? { id, state: false }
-      : { id, name: null, type: "switch", enable: true, invert: false, factory_reset: true }
+const components = (d: SimDevice, kind: "status" | "config"): JsonObject => modelComponents(d.model, kind)
+
+const fullStatus = (d: SimDevice, env: RpcEnv, via: "sta" | "ap"): JsonObject => ({
+  ble: {}, cloud: { connected: false }, mqtt: { connected: false }, sys: sysStatus(d),
+  wifi: wifiStatus(d, env, via), ws: { connected: false }, ...components(d, "status")
+})
+
+const fullConfig = (d: SimDevice): JsonObject => ({
+  ble: publicConfig(d.config.ble), cloud: publicConfig(d.config.cloud), mqtt: publicConfig(d.config.mqtt),
+  sys: publicConfig(d.config.sys), wifi: publicConfig(d.config.wifi),
+  ws: { enable: false, server: null, ssl_ca: "ca.pem" }, ...components(d, "config")
+})
+
+/**
+ * Shelly.GetComponents (docs gen2/ComponentsAndServices/Shelly): params
+ * `offset`, `include` (["status","config"]), `keys`; result
+ * `{components:[{key, status?, config?}], cfg_rev, offset, total}`.
+ */
+const getComponents = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome => {
+  const { include, keys, offset } = req.params
+  if (offset !== undefined && (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0)) return invalid("Argument 'offset' is invalid")
+  if (include !== undefined && (!Array.isArray(include) || include.some((i) => i !== "status" && i !== "config"))) {
+    return invalid("Argument 'include' is invalid")
   }
-  for (let id = 0; id < d.model.switches; id++) {
-    out[`switch:${id}`] = kind === "status"
-      ? { id, source: "init", output: false, apower: 0, voltage: 229.8, current: 0, aenergy: { total: 0 }, temperature: { tC: 41.2, tF: 106.2 } }
-      : { id, name: null, in_mode: "follow", initial_state: "match_input", auto_on: false, auto_off: false, power_limit: 4480 }
-  }
-  return out
+  if (keys !== undefined && (!Array.isArray(keys) || keys.some((k) => typeof k !== "string"))) return invalid("Argument 'keys' is invalid")
+  const wanted = new Set(Array.isArray(include) ? include : [])
+  const status = fullStatus(d, env, req.via)
+  const config = fullConfig(d)
+  const all = Object.keys(config).filter((key) => !Array.isArray(keys) || keys.includes(key))
+  const start = typeof offset === "number" ? offset : 0
+  const listed = all.slice(start).map((key): JsonObject => ({
+    key,
+    ...(wanted.has("status") && status[key] !== undefined ? { status: status[key]! } : {}),
+    ...(wanted.has("config") ? { config: config[key]! } : {})
+  }))
+  const sys = config.sys
+  return ok({ components: listed, cfg_rev: isJsonObject(sys) && typeof sys.cfg_rev === "number" ? sys.cfg_rev : 0, offset: start, total: all.length })
+}
+
+/**
+ * WiFi.ListAPClients (docs gen2/ComponentsAndServices/WiFi): `{ts, ap_clients:[{mac, ip, ip_static, mport, since}]}`.
+ * The simulated AP has one client, the provisioning host, while a request came over it.
+ */
+const listApClients = (d: SimDevice, req: RpcRequest): RpcOutcome => {
+  const ts = Math.floor(Date.now() / 1000)
+  const clients: Array<Json> = d.apActive && req.via === "ap"
+    ? [{ mac: "02:00:5e:33:00:02", ip: "192.168.33.2", ip_static: false, mport: 0, since: ts - 5 }]
+    : []
+  return ok({ ts, ap_clients: clients })
 }
 
 const setConfigOf = (d: SimDevice, section: "sys" | "cloud" | "ble" | "mqtt" | "wifi", params: JsonObject): RpcOutcome => {
@@ -123,17 +164,9 @@ const setConfigOf = (d: SimDevice, section: "sys" | "cloud" | "ble" | "mqtt" | "
 
 const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => RpcOutcome> = {
   "Shelly.GetDeviceInfo": (d) => ok(deviceInfo(d)),
-  "Shelly.GetStatus": (d, env, req) =>
-    ok({
-      ble: {}, cloud: { connected: false }, mqtt: { connected: false }, sys: sysStatus(d),
-      wifi: wifiStatus(d, env, req.via), ws: { connected: false }, ...components(d, "status")
-    }),
-  "Shelly.GetConfig": (d) =>
-    ok({
-      ble: publicConfig(d.config.ble), cloud: publicConfig(d.config.cloud), mqtt: publicConfig(d.config.mqtt),
-      sys: publicConfig(d.config.sys), wifi: publicConfig(d.config.wifi),
-      ws: { enable: false, server: null, ssl_ca: "ca.pem" }, ...components(d, "config")
-    }),
+  "Shelly.GetStatus": (d, env, req) => ok(fullStatus(d, env, req.via)),
+  "Shelly.GetConfig": (d) => ok(fullConfig(d)),
+  "Shelly.GetComponents": (d, env, req) => getComponents(d, env, req),
   "Shelly.ListMethods": () => ok({ methods: Object.keys(methods) }),
   "Shelly.CheckForUpdate": (d) => {
     const out: JsonObject = {}
@@ -189,6 +222,7 @@ const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => Rp
   "WiFi.GetStatus": (d, env, req) => ok(wifiStatus(d, env, req.via)),
   "WiFi.GetConfig": (d) => ok(publicConfig(d.config.wifi)),
   "WiFi.SetConfig": (d, _env, { params }) => setConfigOf(d, "wifi", params),
+  "WiFi.ListAPClients": (d, _env, req) => listApClients(d, req),
   "WiFi.Scan": (d, env) => ok({ results: env.scan(d).map((ap) => ({ ...ap })) }),
   "Cloud.GetStatus": () => ok({ connected: false }),
   "Cloud.GetConfig": (d) => ok(publicConfig(d.config.cloud)),
@@ -205,8 +239,9 @@ const byLowerName = new Map(Object.keys(methods).map((name) => [name.toLowerCase
 /** The method's canonical spelling (Mongoose matches names case-insensitively), or undefined. */
 export const knownMethod = (method: string): string | undefined => byLowerName.get(method.toLowerCase())
 
-/** Methods that answer without auth when a password is set. */
-export const isOpenMethod = (canonical: string | undefined): boolean => canonical === "Shelly.GetDeviceInfo"
+/** Methods that answer without auth when a password is set (reference §2: GetDeviceInfo; WiFi.ListAPClients per the docs' WiFi page). */
+export const isOpenMethod = (canonical: string | undefined): boolean =>
+  canonical === "Shelly.GetDeviceInfo" || canonical === "WiFi.ListAPClients"
 
 export const dispatch = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome => {
   const canonical = knownMethod(req.method)

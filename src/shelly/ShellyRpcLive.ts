@@ -42,7 +42,8 @@ import {
 import { isUrlNormalPath, rpcGetPath } from "./query.js"
 import { defaultResponseLimits, httpParserFailure, loadResponseLimits, parseDeviceJson, readBody, type ResponseLimits } from "./responseBody.js"
 import { type CallOptions, type DeviceTarget, ShellyRpc, type ShellyRpcService } from "./ShellyRpc.js"
-import { ResponseFrame, RpcErrorBody, ShellyIdentity } from "./schemas.js"
+import { refuseGen1, ShellyAnswer } from "./gen1.js"
+import { ResponseFrame, RpcErrorBody } from "./schemas.js"
 
 export interface ShellyRpcConfig {
   /** Timeout of a call (both exchanges when digest auth answers 401 first). */
@@ -477,8 +478,11 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
       ? callPost(target, method, params, schema, options)
       : callGet(target, method, params, schema, options)
 
-  const getShelly: ShellyRpcService["getShelly"] = (target, options) =>
-    getThen(target, { device: hostPort(target), method: "GET /shelly" }, "/shelly", ShellyIdentity, options)
+  const getShelly: ShellyRpcService["getShelly"] = (target, options) => {
+    const ctx = { device: hostPort(target), method: "GET /shelly" }
+    // A Gen1 answer is a typed Gen1Unsupported, not an invalid response (gen1.ts).
+    return Effect.flatMap(getThen(target, ctx, "/shelly", ShellyAnswer, options), (answer) => refuseGen1(ctx, answer))
+  }
 
   // A plain timer for the same reason as in `exchange`: no fibers forked per probe.
   const probe: ShellyRpcService["probe"] = (target, timeout) =>

@@ -11,6 +11,7 @@
 import { Duration, Effect, Either, Option, Stream } from "effect"
 import type { Scope } from "effect"
 import { type Ipv4, ipv4ToNumber, isLoopback, numberToIpv4, parseIpv4 } from "../domain/ipv4.js"
+import type { RpcFailure } from "../domain/errors/shelly.js"
 import type { Mac } from "../domain/mac.js"
 import { sameMac } from "./identity.js"
 import { type BrowseOptions, type ListenOptions, Mdns, type MdnsDevice, type MdnsService } from "./mdns.js"
@@ -83,6 +84,15 @@ export const expandTargets = (specs: ReadonlyArray<string>): Either.Either<Reado
       : Either.right(unique)
   })
 
+/**
+ * Not a find. A Gen1 device (`GET /shelly` without `gen`) is named in a warning
+ * with the fix, so the operator learns why a device on the network was skipped.
+ */
+const notFound = (error: RpcFailure): Effect.Effect<Option.Option<Found>> =>
+  error._tag === "Gen1Unsupported"
+    ? Effect.as(Effect.logWarning(`${error.message}; ${error.hint}`).pipe(Effect.annotateLogs("code", error.code)), Option.none<Found>())
+    : Effect.succeed(Option.none<Found>())
+
 /** Every address that answers `GET /shelly` like a Shelly device, as they answer. */
 export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): Stream.Stream<Found, never, ShellyRpc> => {
   const port = options.port ?? defaults.port
@@ -98,8 +108,8 @@ export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): 
         accepted
           ? rpc.getShelly({ host: ip, port }, { timeout }).pipe(
               Effect.map((identity): Option.Option<Found> => Option.some({ ip, port, identity, source: "scan" })),
-              // Anything that is not a Shelly answering is simply not a find.
-              Effect.orElseSucceed(() => Option.none<Found>())
+              // Anything that is not a Shelly answering is simply not a find; a Gen1 device is said so.
+              Effect.catchAll(notFound)
             )
           : Effect.succeed(Option.none<Found>())
       )
@@ -130,7 +140,7 @@ const verify = (device: MdnsDevice, mac: Mac, timeout: Duration.DurationInput) =
     Effect.map((identity) =>
       sameMac(identity.mac, mac) ? Option.some<Found>({ ip: device.ip, port: device.port, identity, source: "mdns" }) : Option.none<Found>()
     ),
-    Effect.orElseSucceed(() => Option.none<Found>())
+    Effect.catchAll(notFound)
   )
 
 /** Without an interface, a search of loopback addresses stays on 127.0.0.1 (tests and demo stay on loopback). */

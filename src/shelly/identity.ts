@@ -6,7 +6,7 @@
 import { Either } from "effect"
 import { type Mac, parseMac } from "../domain/mac.js"
 
-interface AppNames {
+export interface AppNames {
   /** Lowercase device id prefix. */
   readonly idPrefix: string
   /** Mixed-case prefix of the AP SSID and mDNS host name. */
@@ -29,10 +29,22 @@ const apps: Readonly<Record<string, AppNames>> = {
   plugsg3: { idPrefix: "shellyplugsg3", apPrefix: "ShellyPlugSG3" },
   htg3: { idPrefix: "shellyhtg3", apPrefix: "ShellyHTG3" },
   minipmg3: { idPrefix: "shellypmminig3", apPrefix: "ShellyPMMiniG3" },
-  s1pmg4: { idPrefix: "shelly1pmg4", apPrefix: "Shelly1PMG4" }
+  s1pmg4: { idPrefix: "shelly1pmg4", apPrefix: "Shelly1PMG4" },
+  // Pro 4PM: AP SSID `ShellyPro4PM-34987A47A1DC` (reference §4).
+  pro4pm: { idPrefix: "shellypro4pm", apPrefix: "ShellyPro4PM" },
+  // 2PM Gen4: "Device SSID: Shelly2PMG4-XXXXXXXXXXXX" (Shelly KB, 2PM Gen4 page).
+  s2pmg4: { idPrefix: "shelly2pmg4", apPrefix: "Shelly2PMG4" },
+  // EM Mini Gen4 (app `MiniEMG4` in published scans of 2.0.0 devices); the prefix
+  // `shellyemminig4` is from a published model table, not a device capture.
+  miniemg4: { idPrefix: "shellyemminig4", apPrefix: "ShellyEMMiniG4" },
+  // Wall Display: host/instance `ShellyWallDisplay-00082291A2B3` (home-assistant/core shelly config-flow tests).
+  walldisplay: { idPrefix: "shellywalldisplay", apPrefix: "ShellyWallDisplay" },
+  // Gen1 Shelly 1 (unsupported; simulated only to be refused): real Gen1 names end in 6 hex digits, `shelly1-68B743`.
+  "shsw-1": { idPrefix: "shelly1", apPrefix: "shelly1" }
 }
 
-const namesFor = (appOrPrefix: string): AppNames => {
+/** The id prefix and AP/mDNS host prefix of an app (`S2PMG3` → `shelly2pmg3`, `Shelly2PMG3`). */
+export const namesFor = (appOrPrefix: string): AppNames => {
   const key = appOrPrefix.trim()
   const known = apps[key.toLowerCase()]
   if (known !== undefined) return known

@@ -3,7 +3,7 @@
  * Each returns `Effect<Result, RpcFailure, ShellyRpc>` and takes the call's
  * `CallOptions` last (timeout, transport).
  */
-import { Effect, Redacted, Schema } from "effect"
+import { Duration, Effect, Redacted, Schema } from "effect"
 import type { RpcFailure } from "../domain/errors/shelly.js"
 import { ha1For } from "./digest.js"
 import { type CallOptions, type DeviceTarget, ShellyRpc } from "./ShellyRpc.js"
@@ -27,13 +27,30 @@ import {
 type Rpc<A> = Effect.Effect<A, RpcFailure, ShellyRpc>
 type Params = Readonly<Record<string, unknown>>
 
+/**
+ * The least time a method gets, whatever timeout the caller passes (a stage's
+ * general RPC timeout fits quick calls, not these). WiFi.Scan takes about 20 s
+ * on a real device (shared/reference/shelly-rpc.md §3); aioshelly gives it 30 s.
+ */
+export const methodMinTimeouts: Readonly<Record<string, Duration.Duration>> = {
+  "WiFi.Scan": Duration.seconds(30)
+}
+
+/** The call's options with the method's floor applied to its timeout. */
+export const withMethodTimeout = (method: string, options: CallOptions | undefined): CallOptions | undefined => {
+  const floor = methodMinTimeouts[method]
+  if (floor === undefined) return options
+  const asked = options?.timeout === undefined ? undefined : Duration.decode(options.timeout)
+  return { ...options, timeout: asked === undefined ? floor : Duration.max(asked, floor) }
+}
+
 const call = <A, I>(
   target: DeviceTarget,
   method: string,
   params: Params | undefined,
   schema: Schema.Schema<A, I>,
   options?: CallOptions
-): Rpc<A> => Effect.flatMap(ShellyRpc, (rpc) => rpc.call(target, method, params, schema, options))
+): Rpc<A> => Effect.flatMap(ShellyRpc, (rpc) => rpc.call(target, method, params, schema, withMethodTimeout(method, options)))
 
 /**
  * Passwords stay Redacted up to the moment they go on the wire; JSON of a
@@ -172,7 +189,7 @@ export const wifiSetConfig = (
     options
   )
 
-/** Can take about 20 s on a real device; give it a long timeout (aioshelly uses 30 s). */
+/** Can take about 20 s on a real device: at least 30 s whatever the caller asks (`methodMinTimeouts`). */
 export const wifiScan = (target: DeviceTarget, options?: CallOptions): Rpc<WifiScanResult> =>
   call(target, "WiFi.Scan", undefined, WifiScanResult, options)
 

@@ -176,8 +176,9 @@ export type WifiScanResult = typeof WifiScanResult.Type
 export const CloudConfig = Schema.Struct({ enable: Schema.Boolean, server: optional(NullableString) }, Rest)
 export type CloudConfig = typeof CloudConfig.Type
 
+/** Firmware 2.x answers BLE.GetConfig without `enable` (issue 11), so it is optional. */
 export const BleConfig = Schema.Struct(
-  { enable: Schema.Boolean, rpc: optional(Schema.Struct({ enable: Schema.Boolean }, Rest)) },
+  { enable: optional(Schema.Boolean), rpc: optional(Schema.Struct({ enable: Schema.Boolean }, Rest)) },
   Rest
 )
 export type BleConfig = typeof BleConfig.Type

@@ -119,9 +119,13 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
       if (error._tag === "DeviceUnreachable") {
         return done({ ota: "offline", details: [`TCP probe: no connection (${error.reason})`] })
       }
-      return error._tag === "RpcTimeout"
-        ? done({ ota: "offline", details: [describeError(error)] })
-        : done({ ota: "error", errors: [`identity: ${shortRpcError(error)}`], details: [describeError(error)] })
+      if (error._tag === "RpcTimeout") return done({ ota: "offline", details: [describeError(error)] })
+      // A Gen1 device has no /rpc: `GET /shelly` tells it apart, so its line says Gen1 instead of "invalid response".
+      const noRpc = (error._tag === "RpcError" && error.rpcCode === 404) || error._tag === "ResponseInvalid"
+      const gen1 = !noRpc ? Option.none<RpcFailure>() : yield* Effect.flip(Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly(target, { timeout: settings.identityTimeout })))
+        .pipe(Effect.option, Effect.map(Option.filter((e) => e._tag === "Gen1Unsupported")))
+      const shown = Option.getOrElse(gen1, () => error)
+      return done({ ota: "error", errors: [`identity: ${shortRpcError(shown)}`], details: [describeError(shown)] })
     }
     const info = identity.right
     const reported = parseMac(info.mac)

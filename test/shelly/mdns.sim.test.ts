@@ -114,9 +114,9 @@ describe("mDNS browse against the simulated fleet", () => {
       const byMac = new Map(found.map((f) => [f.mac, f]))
       const first = fleet.device(1)!
       expect(byMac.get(first.mac as Mac)).toMatchObject({ id: first.id, gen: first.gen, app: first.app, ver: first.fw })
-      // The renamed device is still found: its MAC comes from the host label.
+      // The renamed device is still found, by the id-named instance it keeps announcing beside its name-named one.
       const renamed = fleet.device(4)!
-      expect(byMac.get(renamed.mac as Mac)).toMatchObject({ id: undefined, instance: expect.stringMatching(/^Küche Licht\._(shelly|http)\._tcp\.local$/) })
+      expect(byMac.get(renamed.mac as Mac)).toMatchObject({ id: renamed.id, instance: expect.stringMatching(new RegExp(`^${renamed.id}\\._(shelly|http)\\._tcp\\.local$`)) })
       expect(fleet.mdns!.answered()).toBeGreaterThan(0)
     }))
 
@@ -182,6 +182,56 @@ describe("mDNS browse against the simulated fleet", () => {
       expect(reply.questions.map((q) => q.name.join("."))).toEqual(["_shelly._tcp.local"])
       expect(Math.max(...[...reply.answers, ...reply.additionals].map((r) => r.ttl))).toBeLessThanOrEqual(10)
     }
+  })
+})
+
+describe("the responder's records, as real devices send them", () => {
+  /** One legacy (unicast) PTR query for `service`; the replies of every device on the production network. */
+  const ask = async (service: string): Promise<ReadonlyArray<DnsMessage>> => {
+    const socket = Dgram.createSocket("udp4")
+    await new Promise<void>((resolve) => socket.bind(0, LO, () => resolve()))
+    socket.setBroadcast(true)
+    const replies: Array<DnsMessage> = []
+    socket.on("message", (bytes) => Either.map(decodeMessage(bytes), (m) => replies.push(m)))
+    const query = Either.getOrThrow(
+      encodeMessage({ id: 7, flags: 0, questions: [{ name: nameFromDotted(service), type: RecordType.PTR, class: CLASS_IN, unicastResponse: false }], answers: [], authorities: [], additionals: [] })
+    )
+    socket.send(query, fleet.mdns!.port, GROUP)
+    const online = fleet.devices.filter((d) => d.mode === "sta").length
+    for (let i = 0; i < 50 && replies.length < online; i++) await new Promise((r) => setTimeout(r, 20))
+    await new Promise<void>((resolve) => socket.close(() => resolve()))
+    return replies
+  }
+  const records = (reply: DnsMessage) => [...reply.answers, ...reply.additionals]
+  const txtOf = (reply: DnsMessage, instance: string) =>
+    records(reply).flatMap((r) => (r.data._tag === "TXT" && r.name.join(".") === instance ? r.data.entries.map((e) => new TextDecoder().decode(e)) : []))
+  const srvOf = (reply: DnsMessage, instance: string) =>
+    records(reply).flatMap((r) => (r.data._tag === "SRV" && r.name.join(".") === instance ? [r.data.target.join(".")] : []))
+
+  it("_http._tcp: the id-named instance (TXT gen), and for a renamed device also the name-named one with its own host (TXT gen, app, ver)", async () => {
+    const renamed = fleet.device(4)!
+    const replies = await ask("_http._tcp.local")
+    const reply = replies.find((m) => records(m).some((r) => r.data._tag === "A" && r.data.address === renamed.ip))!
+    const ptrs = reply.answers.flatMap((r) => (r.data._tag === "PTR" ? [r.data.target.join(".")] : []))
+    expect(ptrs.sort()).toEqual(["Küche Licht._http._tcp.local", `${renamed.id}._http._tcp.local`].sort())
+    expect(srvOf(reply, `${renamed.id}._http._tcp.local`)).toEqual([`${renamed.apSsid}.local`])
+    expect(txtOf(reply, `${renamed.id}._http._tcp.local`)).toEqual([`gen=${renamed.gen}`])
+    expect(srvOf(reply, "Küche Licht._http._tcp.local")).toEqual(["Küche-Licht.local"])
+    expect(txtOf(reply, "Küche Licht._http._tcp.local")).toEqual([`gen=${renamed.gen}`, `app=${renamed.app}`, `ver=${renamed.fw}`])
+    // Both hosts resolve to the device.
+    const hosts = records(reply).flatMap((r) => (r.data._tag === "A" ? [r.name.join(".")] : []))
+    expect(hosts.sort()).toEqual(["Küche-Licht.local", `${renamed.apSsid}.local`].sort())
+    // A device without a name has only its id-named instance.
+    const plain = fleet.device(1)!
+    const other = replies.find((m) => records(m).some((r) => r.data._tag === "A" && r.data.address === plain.ip))!
+    expect(other.answers.flatMap((r) => (r.data._tag === "PTR" ? [r.data.target.join(".")] : []))).toEqual([`${plain.id}._http._tcp.local`])
+  })
+
+  it("_shelly._tcp: the id-named instance only, TXT gen, app, ver", async () => {
+    const renamed = fleet.device(4)!
+    const reply = (await ask("_shelly._tcp.local")).find((m) => records(m).some((r) => r.data._tag === "A" && r.data.address === renamed.ip))!
+    expect(reply.answers.flatMap((r) => (r.data._tag === "PTR" ? [r.data.target.join(".")] : []))).toEqual([`${renamed.id}._shelly._tcp.local`])
+    expect(txtOf(reply, `${renamed.id}._shelly._tcp.local`)).toEqual([`gen=${renamed.gen}`, `app=${renamed.app}`, `ver=${renamed.fw}`])
   })
 })
 

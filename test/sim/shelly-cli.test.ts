@@ -80,7 +80,7 @@ describe("provision sim shelly", () => {
     expect((await request(`${control}/devices/42`)).status).toBe(404)
 
     const scan = (await request(`${control}/wifi/scan`)).json as { aps: Array<{ ssid: string }> }
-    expect(scan.aps.map((a) => a.ssid)).toEqual(["Shop", `ShellyS2PMG3-${devices[5]!.mac}`])
+    expect(scan.aps.map((a) => a.ssid)).toEqual(["Shop", `Shelly2PMG3-${devices[5]!.mac}`])
     const connect = await request(`${control}/wifi/connect`, { method: "POST", body: JSON.stringify({ ssid: scan.aps[1]!.ssid }) })
     expect(connect.json).toEqual({ ssid: scan.aps[1]!.ssid, ip: "127.12.33.1", port, mac: devices[5]!.mac })
     expect(((await request(`http://127.12.33.1:${port}/shelly`)).json as { mac: string }).mac).toBe(devices[5]!.mac)

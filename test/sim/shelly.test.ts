@@ -62,7 +62,7 @@ describe("identity and shapes", () => {
     const reply = await request(url(1, "/shelly"))
     expect(reply.status).toBe(200)
     expect(reply.headers.get("connection")).toBe("close")
-    expect(reply.headers.get("server")).toBe("Mongoose/6.18")
+    expect(reply.headers.get("server")).toBe("ShellyHTTP/1.0.0")
     expect(reply.headers.get("content-type")).toBe("application/json")
     expect(reply.json).toEqual((await request(url(1, "/rpc/Shelly.GetDeviceInfo"))).json)
   })
@@ -103,7 +103,8 @@ describe("identity and shapes", () => {
     expect(Object.keys(wifiConfig)).toEqual(["ap", "sta", "sta1", "roam"])
     expect(wifiConfig.sta).toMatchObject({ ssid: "ProdNet", enable: true, ipv4mode: "dhcp", is_open: false })
     expect(wifiConfig.sta).not.toHaveProperty("pass")
-    expect(wifiConfig.ap!.ssid).toBe(`ShellyS2PMG3-${fleet.device(1)!.mac}`)
+    // Real SSIDs follow the identity table, not the app name: Shelly2PMG3-<MAC> (Shelly KB; reference §4).
+    expect(wifiConfig.ap!.ssid).toBe(`Shelly2PMG3-${fleet.device(1)!.mac}`)
     const full = (await request(url(1, "/rpc/Shelly.GetConfig"))).json as Record<string, unknown>
     expect(Object.keys(full)).toEqual(expect.arrayContaining(["ble", "cloud", "mqtt", "sys", "wifi", "switch:0"]))
     expect((await request(url(1, "/rpc/Cloud.GetConfig"))).json).toMatchObject({ enable: true })

@@ -132,6 +132,30 @@ export class ResponseInvalid
   }
 }
 
+/**
+ * `GET /shelly` answered in the Gen1 form (`type`, `mac`, `auth`, `fw`, no `gen`;
+ * Shelly API docs gen1 "/shelly"): a first-generation device, which has no RPC API.
+ */
+export class Gen1Unsupported
+  extends Data.TaggedError("Gen1Unsupported")<{
+    readonly device: string
+    readonly method: string
+    /** Gen1 model code from `type`, e.g. `SHSW-1`. */
+    readonly type: string
+    readonly mac: string
+    readonly fw: string
+  }>
+  implements OperatorError
+{
+  readonly code = "gen1_unsupported"
+  get hint() {
+    return "fleet-provision handles Shelly Gen2 and newer (RPC API) only; set up Gen1 devices with the Shelly app or their own web page, and leave them out of the inventory and scan ranges"
+  }
+  override get message() {
+    return `${this.method} on ${this.device}: a Gen1 device (${this.type}, MAC ${this.mac}, firmware ${this.fw}) — Gen1 is not supported`
+  }
+}
+
 export type RpcFailure =
   | DeviceUnreachable
   | RpcTimeout
@@ -141,3 +165,4 @@ export type RpcFailure =
   | ResponseInvalid
   | ResponseTooLarge
   | BadHttpResponse
+  | Gen1Unsupported

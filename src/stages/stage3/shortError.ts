@@ -22,5 +22,7 @@ export const shortRpcError = (error: RpcFailure): string => {
       return error.part === "body" ? "response too large" : "headers too large"
     case "BadHttpResponse":
       return "bad HTTP from device"
+    case "Gen1Unsupported":
+      return "Gen1 not supported"
   }
 }
