@@ -85,6 +85,13 @@ export class SimDevice {
   /** The DHCP lease this MAC holds (sticky across reboots). */
   lease: string | null
   joining = false
+  /**
+   * A live WiFi.SetConfig is bringing the station up (the AP stays up beside
+   * it unless disabled): WiFi.GetStatus says "connecting".
+   */
+  staConnecting = false
+  /** Bumped by every join attempt and power loss, so a stale join timer does nothing. */
+  joinAttempt = 0
   /** Version to run after the next boot (set by Shelly.Update). */
   installOnBoot: string | null = null
   updating = false
@@ -176,10 +183,16 @@ export class SimDevice {
     return isJsonObject(device) && typeof device.name === "string" ? device.name : null
   }
 
-  /** AP visible and reachable: up, not busy joining, and AP enabled or not on a station network. */
+  /**
+   * AP visible and reachable: up, not busy joining after a boot, and either
+   * enabled, or (fallback) the device has no station link and is not trying
+   * to get one. `ap.enable: false` takes the AP down at once, also while a
+   * live station join is under way (docs WiFi; shared/reference §5).
+   */
   get apActive(): boolean {
     if (!this.up || this.joining || this.has("offline")) return false
-    return this.staIp === null || this.wifiBool("ap", "enable")
+    if (this.wifiBool("ap", "enable")) return true
+    return this.staIp === null && !this.staConnecting
   }
 
   get authEnabled(): boolean {

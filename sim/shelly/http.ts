@@ -100,6 +100,23 @@ const parseJson = (text: string): Json | undefined => {
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
+ * Answers, running the call's link change (AP down, address moved) after the
+ * answer has been written, or before it with `drop_before_answer` (then the
+ * caller's connection is cut and the answer never arrives).
+ */
+const answerThenRelink = (device: SimDevice, res: ServerResponse, outcome: RpcOutcome, answer: () => void): void => {
+  const relink = outcome.ok ? outcome.relink : undefined
+  if (relink === undefined) return answer()
+  if (device.has("drop_before_answer")) {
+    relink()
+    if (!res.destroyed) res.destroy()
+    return
+  }
+  res.once("finish", relink)
+  answer()
+}
+
+/**
  * Serves one request for `device`. `via` says whether it arrived over the
  * device's AP link or its production address (WiFi.GetStatus differs).
  */
@@ -149,8 +166,9 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
     }
     device.log({ method, params: masked(params), via, transport: httpMethod === "GET" ? "get" : "post", at: new Date().toISOString() })
     const outcome: RpcOutcome = dispatch(device, env, { method, params, via })
-    if (outcome.ok) return send(res, 200, outcome.result)
-    return send(res, outcome.code === 404 ? 404 : 500, { code: outcome.code, message: outcome.message })
+    return answerThenRelink(device, res, outcome, () =>
+      outcome.ok ? send(res, 200, outcome.result) : send(res, outcome.code === 404 ? 404 : 500, { code: outcome.code, message: outcome.message })
+    )
   }
 
   send(res, 404, { code: 404, message: `No handler for ${path}` })
@@ -184,5 +202,7 @@ const serveFrame = (
   }
   device.log({ method: frame.method, params: masked(params), via, transport: "frame", at: new Date().toISOString() })
   const outcome = dispatch(device, env, { method: frame.method, params, via })
-  reply(outcome.ok ? { result: outcome.result } : { error: { code: outcome.code, message: outcome.message } })
+  answerThenRelink(device, res, outcome, () =>
+    reply(outcome.ok ? { result: outcome.result } : { error: { code: outcome.code, message: outcome.message } })
+  )
 }

@@ -109,7 +109,14 @@
  *   and never read. `offline`: no listener (refused), AP invisible. `wrong_mac`: identity (mac, id, realm, AP SSID) of
  *   a device whose MAC differs in the last byte (`reportedMac` in the view).
  * - Shelly.Update without a pending version for that stage → -109; while updating → -109.
- * - WiFi.SetConfig (sta, sta1, ap) takes effect at the next reboot (result `{restart_required:true}`).
+ * - WiFi.SetConfig (sta, sta1, ap) is applied live, as on real firmware (result `{restart_required:false}`):
+ *   a new station config joins after `staJoinMs` (WiFi.GetStatus "connecting" meanwhile, the AP stays up unless
+ *   disabled), a static address or DHCP change moves the address at once, `ap.enable:false` drops the AP at once.
+ *   The link change comes after the answer; with `drop_before_answer` before it (the answer is lost).
+ *   Credentials that do not fit: "connecting" until joinTimeoutMs, then given up (AP back as fallback).
+ *   `static_unreachable`: a static address is taken but not reachable (as with a wrong netmask/VLAN).
+ *   BLE.SetConfig changing `enable` and MQTT.SetConfig changing anything answer `restart_required:true`
+ *   (applied at the next boot); Sys/Cloud/WiFi false.
  *   After boot: sta/sta1 ssid+pass match the production network → joins (DHCP lease from the pool, sticky per MAC,
  *   or the static `ip`, loopback only); otherwise "joining" for joinTimeoutMs, then back to AP mode.
  * - Shelly.Update: after updateMs the device reboots (listener closed → refused) for bootMs, then runs the new version.

@@ -10,7 +10,17 @@ import { isJsonObject, mergeConfig, publicConfig } from "./device.js"
 import { fwIdFor } from "./models.js"
 
 export type RpcOutcome =
-  | { readonly ok: true; readonly result: Json }
+  | {
+    readonly ok: true
+    readonly result: Json
+    /**
+     * A change of the link the call came over (AP taken down, address moved)
+     * that real firmware applies at once: by default after the answer has
+     * gone out; with the `drop_before_answer` fault before it, so the answer
+     * is lost (both orders happen on real devices).
+     */
+    readonly relink?: (() => void) | undefined
+  }
   | { readonly ok: false; readonly code: number; readonly message: string }
 
 export interface ScanResult {
@@ -29,6 +39,12 @@ export interface RpcEnv {
   readonly reboot: (device: SimDevice, delayMs: number) => void
   /** Download + install `version`, then reboot. */
   readonly update: (device: SimDevice, version: string) => void
+  /**
+   * Applies a WiFi configuration live (no reboot): the station joins within
+   * seconds, a static address moves at once, `ap.enable: false` drops the AP.
+   * Returns the link change to run around the answer.
+   */
+  readonly applyWifi: (device: SimDevice, before: JsonObject) => () => void
 }
 
 export interface RpcRequest {
@@ -77,7 +93,7 @@ const wifiStatus = (d: SimDevice, env: RpcEnv, via: "sta" | "ap"): JsonObject =>
   const joined = d.staIp !== null
   const status: JsonObject = joined
     ? { sta_ip: d.staIp, status: "got ip", ssid: env.network().ssid, bssid: "02:00:5e:10:00:01", rssi: d.rssi, sta_ip6: [] }
-    : { sta_ip: null, status: "disconnected", ssid: null, rssi: 0 }
+    : { sta_ip: null, status: d.staConnecting ? "connecting" : "disconnected", ssid: null, rssi: 0 }
   if (d.apActive) status.ap_client_count = via === "ap" ? 1 : 0
   return status
 }
@@ -97,7 +113,35 @@ const components = (d: SimDevice, kind: "status" | "config"): JsonObject => {
   return out
 }
 
-const setConfigOf = (d: SimDevice, section: "sys" | "cloud" | "ble" | "mqtt" | "wifi", params: JsonObject): RpcOutcome => {
+type Section = "sys" | "cloud" | "ble" | "mqtt" | "wifi"
+
+const sameJson = (a: Json | undefined, b: Json | undefined): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
+
+/**
+ * `restart_required` of a *.SetConfig as real firmware reports it, per component:
+ * - WiFi: false — applied live (the issue's captures; aioshelly `wifi_setconfig`
+ *   uses the answer without rebooting; shelly-homekit#850: "At this point the
+ *   shelly connects to the network ... and returns an IP" after a plain save).
+ * - Sys (name, location, sntp): false — the RPC Protocol doc's example result.
+ * - BLE: true when `enable` changes — aioshelly `ble/async_ensure_ble_enabled`
+ *   reboots the device when BLE.SetConfig answers `restart_required` after
+ *   switching BLE on (the Bluetooth stack starts at boot).
+ * - MQTT: true when anything changes — the MQTT client connects at boot
+ *   (the device web UI asks for a restart after saving MQTT; unverified by capture).
+ * - Cloud: false — the cloud connection follows `enable` at runtime (unverified by capture).
+ */
+const restartRequired = (section: Section, before: JsonObject, after: JsonObject): boolean => {
+  switch (section) {
+    case "ble":
+      return !sameJson(before.enable, after.enable)
+    case "mqtt":
+      return !sameJson(before, after)
+    default:
+      return false
+  }
+}
+
+const setConfigOf = (d: SimDevice, env: RpcEnv, section: Section, params: JsonObject): RpcOutcome => {
   const patch = params.config
   if (patch === undefined) return invalid("Argument 'config' is missing")
   if (!isJsonObject(patch)) return invalid("Argument 'config' is invalid")
@@ -116,9 +160,11 @@ const setConfigOf = (d: SimDevice, section: "sys" | "cloud" | "ble" | "mqtt" | "
       if (typeof sta.pass === "string") sta.is_open = sta.pass.length === 0
     }
   }
+  const before = d.config[section]
   d.config[section] = next
   d.bumpCfgRev()
-  return ok({ restart_required: section === "wifi" })
+  const result = { restart_required: restartRequired(section, before, next) }
+  return section === "wifi" ? { ok: true, result, relink: env.applyWifi(d, before) } : ok(result)
 }
 
 const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => RpcOutcome> = {
@@ -185,19 +231,19 @@ const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => Rp
   },
   "Sys.GetStatus": (d) => ok(sysStatus(d)),
   "Sys.GetConfig": (d) => ok(publicConfig(d.config.sys)),
-  "Sys.SetConfig": (d, _env, { params }) => setConfigOf(d, "sys", params),
+  "Sys.SetConfig": (d, env, { params }) => setConfigOf(d, env, "sys", params),
   "WiFi.GetStatus": (d, env, req) => ok(wifiStatus(d, env, req.via)),
   "WiFi.GetConfig": (d) => ok(publicConfig(d.config.wifi)),
-  "WiFi.SetConfig": (d, _env, { params }) => setConfigOf(d, "wifi", params),
+  "WiFi.SetConfig": (d, env, { params }) => setConfigOf(d, env, "wifi", params),
   "WiFi.Scan": (d, env) => ok({ results: env.scan(d).map((ap) => ({ ...ap })) }),
   "Cloud.GetStatus": () => ok({ connected: false }),
   "Cloud.GetConfig": (d) => ok(publicConfig(d.config.cloud)),
-  "Cloud.SetConfig": (d, _env, { params }) => setConfigOf(d, "cloud", params),
+  "Cloud.SetConfig": (d, env, { params }) => setConfigOf(d, env, "cloud", params),
   "BLE.GetConfig": (d) => ok(publicConfig(d.config.ble)),
-  "BLE.SetConfig": (d, _env, { params }) => setConfigOf(d, "ble", params),
+  "BLE.SetConfig": (d, env, { params }) => setConfigOf(d, env, "ble", params),
   "MQTT.GetStatus": () => ok({ connected: false }),
   "MQTT.GetConfig": (d) => ok(publicConfig(d.config.mqtt)),
-  "MQTT.SetConfig": (d, _env, { params }) => setConfigOf(d, "mqtt", params)
+  "MQTT.SetConfig": (d, env, { params }) => setConfigOf(d, env, "mqtt", params)
 }
 
 const byLowerName = new Map(Object.keys(methods).map((name) => [name.toLowerCase(), name]))
