@@ -104,6 +104,8 @@ export class SimDevice {
   reboots = 0
   lastError: string | null = null
   rpcLog: Array<RpcLogEntry> | undefined
+  /** The last HTTP request lines as received (`GET /rpc/…?…`): lets tests see what travelled in URLs. */
+  requestLines: Array<string> | undefined
 
   private initialName: string | null
   private initialFactory: boolean
@@ -220,6 +222,12 @@ export class SimDevice {
     if (this.rpcLog === undefined) this.rpcLog = []
     this.rpcLog.push(entry)
     if (this.rpcLog.length > 50) this.rpcLog.shift()
+  }
+
+  logRequestLine(line: string): void {
+    if (this.requestLines === undefined) this.requestLines = []
+    this.requestLines.push(line)
+    if (this.requestLines.length > 100) this.requestLines.shift()
   }
 
   bumpCfgRev(): void {

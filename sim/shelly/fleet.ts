@@ -22,7 +22,7 @@ import type { InventoryFormat } from "./inventory.js"
 import { writeInventoryFile } from "./inventory.js"
 import type { ModelSpec } from "./models.js"
 import { defaultModelMix, findModel } from "./models.js"
-import type { RpcEnv, ScanResult } from "./rpc.js"
+import type { Relink, RpcEnv, ScanResult } from "./rpc.js"
 import { usableStaticIp } from "./rpc.js"
 import type { Fault, Rule, RuleItem } from "./rules.js"
 import { formatItem, isFault, parseItem, parseRule } from "./rules.js"
@@ -97,6 +97,8 @@ export interface DeviceState extends DeviceView {
   /** Full configuration as the device holds it; write-only `pass` fields appear as `pass_set: true`. */
   readonly config: JsonObject
   readonly rpcLog: ReadonlyArray<RpcLogEntry>
+  /** The last 100 HTTP request lines (method and target, query included) as the device received them. */
+  readonly requestLines: ReadonlyArray<string>
   readonly reboots: number
   readonly lastError: string | null
   /** Digest auth counters: 401s sent, refused `nc` values, live nonces. */
@@ -239,7 +241,7 @@ class Fleet implements RpcEnv {
    * the caller sees (AP gone, old address gone) is returned, for the HTTP
    * layer to run around the answer.
    */
-  applyWifi = (device: SimDevice, before: JsonObject): (() => void) => {
+  applyWifi = (device: SimDevice, before: JsonObject, via: "sta" | "ap"): Relink => {
     const sta = (config: JsonObject, key: "sta" | "sta1") => JSON.stringify(config[key] ?? null)
     const staChanged = sta(before, "sta") !== sta(device.config.wifi, "sta") || sta(before, "sta1") !== sta(device.config.wifi, "sta1")
     let move: (() => void) | undefined
@@ -250,12 +252,19 @@ class Fleet implements RpcEnv {
         const next = this.addressFor(device, fits)
         if (next !== device.staIp) move = () => void this.moveTo(device, next)
       } else {
+        // Connecting from now on (the AP, if disabled, does not come back as fallback meanwhile).
+        device.staConnecting = this.enabledStas(device).length > 0
         move = () => void this.liveJoin(device)
       }
     }
-    return () => {
-      move?.()
-      if (!device.apActive && this.apRoute === device) void this.dropAp()
+    const apGoes = this.apRoute === device && !device.apActive
+    return {
+      run: () => {
+        move?.()
+        if (!device.apActive && this.apRoute === device) void this.dropAp()
+      },
+      // The caller loses its link when it came over the AP that goes, or over the address that moves.
+      cutsCaller: via === "ap" ? apGoes : move !== undefined
     }
   }
 
@@ -626,6 +635,7 @@ class Fleet implements RpcEnv {
       ...this.view(d),
       config: isJsonObject(config) ? config : {},
       rpcLog: [...(d.rpcLog ?? [])],
+      requestLines: [...(d.requestLines ?? [])],
       reboots: d.reboots,
       lastError: d.lastError,
       auth: authState(d)

@@ -107,12 +107,12 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const answerThenRelink = (device: SimDevice, res: ServerResponse, outcome: RpcOutcome, answer: () => void): void => {
   const relink = outcome.ok ? outcome.relink : undefined
   if (relink === undefined) return answer()
-  if (device.has("drop_before_answer")) {
-    relink()
+  if (relink.cutsCaller && device.has("drop_before_answer")) {
+    relink.run()
     if (!res.destroyed) res.destroy()
     return
   }
-  res.once("finish", relink)
+  res.once("finish", relink.run)
   answer()
 }
 
@@ -138,6 +138,7 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
   const path = q < 0 ? target : target.slice(0, q)
   const query = q < 0 ? "" : target.slice(q + 1)
   const httpMethod = (req.method ?? "GET").toUpperCase()
+  device.logRequestLine(`${httpMethod} ${target}`)
   const body = httpMethod === "POST" ? await readBody(req) : ""
   const slow = device.slowMs()
   if (slow > 0) await delay(slow)

@@ -19,9 +19,15 @@ export type RpcOutcome =
      * gone out; with the `drop_before_answer` fault before it, so the answer
      * is lost (both orders happen on real devices).
      */
-    readonly relink?: (() => void) | undefined
+    readonly relink?: Relink | undefined
   }
   | { readonly ok: false; readonly code: number; readonly message: string }
+
+/** A link change of a call and whether it cuts the link that very call came over. */
+export interface Relink {
+  readonly run: () => void
+  readonly cutsCaller: boolean
+}
 
 export interface ScanResult {
   readonly ssid: string
@@ -44,7 +50,7 @@ export interface RpcEnv {
    * seconds, a static address moves at once, `ap.enable: false` drops the AP.
    * Returns the link change to run around the answer.
    */
-  readonly applyWifi: (device: SimDevice, before: JsonObject) => () => void
+  readonly applyWifi: (device: SimDevice, before: JsonObject, via: "sta" | "ap") => Relink
 }
 
 export interface RpcRequest {
@@ -141,7 +147,7 @@ const restartRequired = (section: Section, before: JsonObject, after: JsonObject
   }
 }
 
-const setConfigOf = (d: SimDevice, env: RpcEnv, section: Section, params: JsonObject): RpcOutcome => {
+const setConfigOf = (d: SimDevice, env: RpcEnv, section: Section, params: JsonObject, via: "sta" | "ap"): RpcOutcome => {
   const patch = params.config
   if (patch === undefined) return invalid("Argument 'config' is missing")
   if (!isJsonObject(patch)) return invalid("Argument 'config' is invalid")
@@ -164,7 +170,7 @@ const setConfigOf = (d: SimDevice, env: RpcEnv, section: Section, params: JsonOb
   d.config[section] = next
   d.bumpCfgRev()
   const result = { restart_required: restartRequired(section, before, next) }
-  return section === "wifi" ? { ok: true, result, relink: env.applyWifi(d, before) } : ok(result)
+  return section === "wifi" ? { ok: true, result, relink: env.applyWifi(d, before, via) } : ok(result)
 }
 
 const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => RpcOutcome> = {
@@ -231,19 +237,19 @@ const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => Rp
   },
   "Sys.GetStatus": (d) => ok(sysStatus(d)),
   "Sys.GetConfig": (d) => ok(publicConfig(d.config.sys)),
-  "Sys.SetConfig": (d, env, { params }) => setConfigOf(d, env, "sys", params),
+  "Sys.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "sys", params, via),
   "WiFi.GetStatus": (d, env, req) => ok(wifiStatus(d, env, req.via)),
   "WiFi.GetConfig": (d) => ok(publicConfig(d.config.wifi)),
-  "WiFi.SetConfig": (d, env, { params }) => setConfigOf(d, env, "wifi", params),
+  "WiFi.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "wifi", params, via),
   "WiFi.Scan": (d, env) => ok({ results: env.scan(d).map((ap) => ({ ...ap })) }),
   "Cloud.GetStatus": () => ok({ connected: false }),
   "Cloud.GetConfig": (d) => ok(publicConfig(d.config.cloud)),
-  "Cloud.SetConfig": (d, env, { params }) => setConfigOf(d, env, "cloud", params),
+  "Cloud.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "cloud", params, via),
   "BLE.GetConfig": (d) => ok(publicConfig(d.config.ble)),
-  "BLE.SetConfig": (d, env, { params }) => setConfigOf(d, env, "ble", params),
+  "BLE.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "ble", params, via),
   "MQTT.GetStatus": () => ok({ connected: false }),
   "MQTT.GetConfig": (d) => ok(publicConfig(d.config.mqtt)),
-  "MQTT.SetConfig": (d, env, { params }) => setConfigOf(d, env, "mqtt", params)
+  "MQTT.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "mqtt", params, via)
 }
 
 const byLowerName = new Map(Object.keys(methods).map((name) => [name.toLowerCase(), name]))

@@ -32,7 +32,11 @@ import { adoptDevice, markStage1 } from "./stage1/adoption.js"
 import { makeRebootWatch } from "./stage1/rebootWatch.js"
 import type { RebootWatch, UptimeAnswer, WatchedDevice, WatchReport } from "./stage1/rebootWatch.js"
 import { announcedDevice, findByMac, subscribeAnnouncements } from "../shelly/discovery.js"
-import type { DiscoveryOptions } from "../shelly/discovery.js"
+import type { DiscoveryOptions, Found } from "../shelly/discovery.js"
+import type { DeviceInfo } from "../shelly/schemas.js"
+import { sameMac } from "../shelly/identity.js"
+import { ShellyRpc as ShellyRpcTag } from "../shelly/ShellyRpc.js"
+import { answerUnlessLinkLost, awaitStation, rebootAndAwait } from "./stage1/liveWifi.js"
 import type { MdnsDevice } from "../shelly/mdns.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
@@ -183,7 +187,24 @@ interface PrefetchedScan {
  */
 const PREFETCH_MAX_AGE_MS = 30_000
 
-const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeReboot: Effect.Effect<void> = Effect.void) =>
+/** What the AP session leaves for the rest of the device's run. */
+interface ConfiguredOverAp {
+  readonly info: DeviceInfo
+  /** Some call answered `restart_required: true`: reboot once the device is reachable on the production network. */
+  readonly restartRequired: boolean
+  /** Where the station got its address, as the device reported it over the AP (none: link lost before it said). */
+  readonly staIp: Option.Option<string>
+}
+
+/**
+ * The AP session. Firmware applies WiFi.SetConfig live, so the order matters:
+ * every other setting first (Cloud, BLE, MQTT, then Shelly.SetAuth) while the
+ * AP link is up; then the station; then, once the device reports an address,
+ * `ap.enable: false` as the very last call — its link (and maybe its answer)
+ * goes away with the AP, which is the expected outcome. Nothing is rebooted
+ * here: settings that need it are rebooted at the production address.
+ */
+const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStation: Effect.Effect<void> = Effect.void) =>
   Effect.gen(function* () {
     const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
     const options = { timeout: settings.timeouts.rpc }
@@ -202,12 +223,9 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeReboot
     const [info] = yield* overAp(Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 }))
     yield* settings.say("[rpc: read device info]")
 
-    const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
-    const sta1 = settings.sta1 && { ssid: settings.sta1.ssid, pass: settings.sta1.password ?? null, enable: true, ipv4mode: "dhcp" as const }
-    yield* Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }), ...(settings.disable.ap && { ap: { enable: false } }) }, options)
     // Independent components: sent together (the device serves up to 6 RPC channels at once), in one round trip's time.
     const m = settings.mqtt
-    const components: ReadonlyArray<Effect.Effect<unknown, RpcFailure, ShellyRpc>> = [
+    const components: ReadonlyArray<Effect.Effect<{ readonly restart_required: boolean }, RpcFailure, ShellyRpc>> = [
       ...(settings.disable.cloud ? [Methods.cloudSetConfig(target, { enable: false }, options)] : []),
       ...(settings.disable.ble ? [Methods.bleSetConfig(target, { enable: false }, options)] : []),
       ...(m !== undefined
@@ -222,15 +240,40 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeReboot
           ? [Methods.mqttSetConfig(target, { enable: false }, options)]
           : [])
     ]
-    yield* Effect.all(components, { concurrency: "unbounded", discard: true })
+    const answers = yield* Effect.all(components, { concurrency: "unbounded" })
+    // After the components: from here on the device wants a signed request (the target carries the password).
     if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
+
+    // WiFi last. The station first, with the AP left up, so a station that cannot join leaves the device reachable on its AP.
+    yield* beforeStation
+    const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
+    const sta1 = settings.sta1 && { ssid: settings.sta1.ssid, pass: settings.sta1.password ?? null, enable: true, ipv4mode: "dhcp" as const }
+    const staAnswer = yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }) }, options))
+    // Even when that answer was lost, the AP may still be there to ask.
+    const staIp = yield* awaitStation(target, { mac: info.mac, ssid: settings.sta.ssid, rpc: options, pollInterval: settings.pollInterval, join: settings.timeouts.join })
+    const apAnswer = settings.disable.ap && Option.isSome(staIp)
+      ? yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { ap: { enable: false } }, options))
+      : Option.none<{ readonly restart_required: boolean }>()
     yield* settings.say(applyLine(settings.disable))
-    yield* beforeReboot
-    yield* Methods.reboot(target, undefined, options)
-    yield* settings.say("[rpc: rebooting]")
-    return info
+    const restartRequired = [...answers, ...Option.toArray(staAnswer), ...Option.toArray(apAnswer)].some((a) => a.restart_required)
+    return { info, restartRequired, staIp } satisfies ConfiguredOverAp
   })
 
+/**
+ * The device at the address it reported over the AP, when it answers there
+ * with its own MAC: found at once, without a subnet scan.
+ */
+const atReportedAddress = (settings: Stage1Settings, mac: Mac, staIp: Option.Option<string>) =>
+  Option.match(staIp, {
+    onNone: () => Effect.succeed(Option.none<Found>()),
+    onSome: (ip) =>
+      Effect.flatMap(ShellyRpcTag, (rpc) => rpc.getShelly({ host: ip, port: settings.devicePort }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })).pipe(
+        Effect.map((identity) =>
+          sameMac(identity.mac, mac) ? Option.some<Found>({ ip: ip as Ipv4, port: settings.devicePort, identity }) : Option.none<Found>()
+        ),
+        Effect.orElseSucceed(() => Option.none<Found>())
+      )
+  })
 
 /**
  * Polls the production subnets until the device's MAC answers `GET /shelly`;
@@ -343,7 +386,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     // as it is back); the socket is opened while the Pi joins the AP.
     const subscribing = yield* Effect.forkScoped(subscribeAnnouncements(settings.discovery?.mdns, settings.productionIps))
     const previous = yield* wifi.current()
-    const info = yield* Effect.gen(function* () {
+    const { info, restartRequired, staIp } = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
       yield* settings.say("[stage1: connected to Shelly AP]")
       return yield* configureOverAp(settings, ap, Effect.asVoid(Fiber.join(subscribing)))
@@ -363,9 +406,20 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
       )
     }
     const announcements = yield* Fiber.join(subscribing)
-    const found = yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
-    const joinedAt = yield* Clock.currentTimeMillis
+    const reported = yield* atReportedAddress(settings, mac.right, staIp)
+    const found = Option.isSome(reported) ? reported.value : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
+    if (restartRequired) {
+      // Only now, where the device is reachable again: the settings that take effect at boot (BLE, MQTT).
+      yield* settings.say("[rpc: rebooting]")
+      const back = yield* rebootAndAwait(
+        { host: found.ip, port: found.port, password: settings.adminPassword },
+        { rpc: { timeout: settings.timeouts.rpc }, pollInterval: settings.pollInterval, within: settings.timeouts.join }
+      )
+      if (!back) return yield* Effect.fail(new DeviceNeverJoined({ mac: mac.right, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) }))
+      yield* settings.say(`[stage1: device back at ${found.ip} after its reboot]`)
+    }
+    const joinedAt = yield* Clock.currentTimeMillis
     const watched = watch !== undefined && watchIsOn(settings)
     const baseline = watched ? yield* uptimeAtJoin(settings, found.ip, found.port) : Option.none<UptimeAnswer>()
     const status = watched ? "unverified" : "ok"
@@ -458,7 +512,8 @@ const watchReport = (
 
 /** What an operator needs to know about a device whose work a second Ctrl+C cut off, by the last step it reached. */
 const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
-  const rebooted = lastLine === "[rpc: rebooting]" || lastLine.startsWith("[stage1: device joined WiFi")
+  // From the WiFi call on, the device is configured (applied live) and may be on the production network already.
+  const rebooted = lastLine.startsWith("[rpc: apply WiFi") || lastLine === "[rpc: rebooting]" || lastLine.startsWith("[stage1: device")
   return {
     ssid,
     status: "failed",
@@ -466,8 +521,8 @@ const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
       code: "interrupted",
       message: `aborted by Ctrl+C after ${lastLine || "[stage1: waiting for Shelly AP]"}`,
       hint: rebooted
-        ? "the device was configured and rebooted but not recorded in ip_state.json: give it a 10 s reset (short press) and run Stage 1 again"
-        : "the device was not rebooted into the production WiFi; run Stage 1 again (its AP is still up, or comes back after a 10 s reset)"
+        ? "the device was configured (and may have joined the production WiFi) but not recorded in ip_state.json: give it a 10 s reset (short press) and run Stage 1 again"
+        : "the device's WiFi was not configured yet; run Stage 1 again (its AP is still up, or comes back after a 10 s reset)"
     }
   }
 }
