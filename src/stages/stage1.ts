@@ -522,7 +522,7 @@ const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
       message: `aborted by Ctrl+C after ${lastLine || "[stage1: waiting for Shelly AP]"}`,
       hint: rebooted
         ? "the device was configured (and may have joined the production WiFi) but not recorded in ip_state.json: give it a 10 s reset (short press) and run Stage 1 again"
-        : "the device's WiFi was not configured yet; run Stage 1 again (its AP is still up, or comes back after a 10 s reset)"
+        : "the device may hold part of its configuration but has not left its AP; run Stage 1 again (its AP is still up, or comes back after a 10 s reset)"
     }
   }
 }

@@ -15,6 +15,14 @@ import type { CallOptions, DeviceTarget, ShellyRpc } from "../../shelly/ShellyRp
 
 type LinkLost = DeviceUnreachable | RpcTimeout | ResponseInvalid
 
+/**
+ * Spacing of the polls of one device that is known to be busy for a few
+ * seconds (station joining, rebooting): one cheap call each, so no longer
+ * than half a second even when the run's scan interval is long.
+ */
+const devicePollSpacing = (pollInterval: Duration.DurationInput): Duration.Duration =>
+  Duration.min(Duration.decode(pollInterval), Duration.millis(500))
+
 /** The failures that mean "the link went away" (refused, reset, cut mid-answer, no answer) rather than "the device said no". */
 export const isLinkLost = (e: unknown): e is LinkLost =>
   Predicate.isTagged(e, "DeviceUnreachable") || Predicate.isTagged(e, "RpcTimeout") || Predicate.isTagged(e, "ResponseInvalid")
@@ -55,7 +63,7 @@ export const awaitStation = (
         ? Effect.succeed(Option.some(status.sta_ip))
         : Effect.fail("connecting" as const)
     ),
-    Effect.retry({ schedule: Schedule.spaced(settings.pollInterval), while: (e) => e === "connecting" }),
+    Effect.retry({ schedule: Schedule.spaced(devicePollSpacing(settings.pollInterval)), while: (e) => e === "connecting" }),
     Effect.catchIf(isLinkLost, () => Effect.succeed(Option.none<string>())),
     Effect.timeoutFail({
       duration: settings.join,
@@ -81,7 +89,7 @@ export const rebootAndAwait = (
     const back = Methods.sysGetStatus(target, options.rpc).pipe(
       Effect.tapError(() => Effect.sync(() => (wentDown = true))),
       Effect.flatMap((status) => (wentDown || (status.uptime ?? 0) < (before.uptime ?? 0) ? Effect.void : Effect.fail("still up" as const))),
-      Effect.retry(Schedule.spaced(options.pollInterval))
+      Effect.retry(Schedule.spaced(devicePollSpacing(options.pollInterval)))
     )
     const done = yield* back.pipe(Effect.timeout(options.within), Effect.option)
     yield* Effect.logDebug(`reboot of ${target.host} took ${(yield* Clock.currentTimeMillis) - sentAt} ms`)
