@@ -73,6 +73,9 @@ export class SimDevice {
   nonces: Map<string, NonceState> | undefined
   /** Nominal nonce lifetime (firmware 2.x: 1 h), scaled by `timeScale` like every device-side delay. */
   nonceLifetimeMs = 60 * 60 * 1000
+  /** Firmware 2.x throttling: times of recent 401 challenges, and until when 429 is answered. */
+  recentChallenges: Array<number> = []
+  throttledUntil = 0
   /** 401 challenges sent (each with a fresh nonce). */
   authChallenges = 0
   /** Signed requests refused for an `nc` already used with that nonce (a replay) or too far behind. */

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
-import { challengeHeader, verifyFrameAuth, verifyHeader } from "./auth.js"
+import { challengeHeader, signedWithStaleNonce, throttled, verifyFrameAuth, verifyHeader } from "./auth.js"
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import { isJsonObject } from "./device.js"
 import type { RpcEnv, RpcOutcome } from "./rpc.js"
@@ -37,8 +37,16 @@ const send = (res: ServerResponse, status: number, body: Json | undefined, extra
   res.end(text)
 }
 
-const sendChallenge = (res: ServerResponse, device: SimDevice): void =>
-  send(res, 401, undefined, { "WWW-Authenticate": challengeHeader(device) })
+/**
+ * 401 with a fresh challenge — `stale=true` (2.x) when the request was signed
+ * correctly with a nonce that is gone — or, while a 2.x device throttles,
+ * 429 "Too many requests" (shared/reference §1 error table, HA core#177257).
+ */
+const sendChallenge = (res: ServerResponse, device: SimDevice, req: IncomingMessage, httpMethod: string): void => {
+  if (throttled(device)) return send(res, 429, { code: 429, message: "Too many requests" })
+  const stale = signedWithStaleNonce(device, req.headers.authorization, httpMethod)
+  send(res, 401, undefined, { "WWW-Authenticate": challengeHeader(device, stale) })
+}
 
 /** Mongoose decodes query values form-style (`+` is a space), then JSON, else a plain string. */
 const decodeComponent = (text: string): string => {
@@ -163,7 +171,7 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
       params = parsed
     }
     if (device.ha1 !== null && !isOpenMethod(knownMethod(method)) && !verifyHeader(device, req.headers.authorization, httpMethod, target)) {
-      return sendChallenge(res, device)
+      return sendChallenge(res, device, req, httpMethod)
     }
     device.log({ method, params: masked(params), via, transport: httpMethod === "GET" ? "get" : "post", at: new Date().toISOString() })
     const outcome: RpcOutcome = dispatch(device, env, { method, params, via })
@@ -199,7 +207,7 @@ const serveFrame = (
   if (device.ha1 !== null && !isOpenMethod(knownMethod(frame.method))) {
     const viaHeader = req.headers.authorization !== undefined && verifyHeader(device, req.headers.authorization, "POST", req.url ?? "/rpc")
     const viaFrame = isJsonObject(frame.auth) && verifyFrameAuth(device, frame.auth)
-    if (!viaHeader && !viaFrame) return sendChallenge(res, device)
+    if (!viaHeader && !viaFrame) return sendChallenge(res, device, req, "POST")
   }
   device.log({ method: frame.method, params: masked(params), via, transport: "frame", at: new Date().toISOString() })
   const outcome = dispatch(device, env, { method: frame.method, params, via })

@@ -19,6 +19,7 @@ export type Fault =
   | { readonly _tag: "reboot_loop" }
   | { readonly _tag: "drop_before_answer" }
   | { readonly _tag: "static_unreachable" }
+  | { readonly _tag: "fw2" }
 
 export type Trait =
   | { readonly _tag: "update"; readonly version: string }
@@ -43,12 +44,12 @@ export interface Rule {
 }
 
 const simpleFaults = [
-  "offline", "blackhole", "http500_on_spaces", "wrong_mac", "protected", "ap_http_dead", "reboot_loop", "drop_before_answer", "static_unreachable"
+  "offline", "blackhole", "http500_on_spaces", "wrong_mac", "protected", "ap_http_dead", "reboot_loop", "drop_before_answer", "static_unreachable", "fw2"
 ] as const
 
 const itemHelp =
   "offline, blackhole, slow:<ms>, http500_on_spaces, fail:<Method>, wrong_mac, protected, ap_http_dead, reboot_loop, " +
-  "drop_before_answer, static_unreachable, " +
+  "drop_before_answer, static_unreachable, fw2, " +
   "update[:<ver>], beta[:<ver>], factory, model:<App>, name:<text>, friendly:<text>"
 
 /** One item such as `slow:300` or `fail:Sys.SetConfig`. */
