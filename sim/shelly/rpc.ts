@@ -260,10 +260,30 @@ export const knownMethod = (method: string): string | undefined => byLowerName.g
 /** Methods that answer without auth when a password is set. */
 export const isOpenMethod = (canonical: string | undefined): boolean => canonical === "Shelly.GetDeviceInfo"
 
+/** Firmware 1.8+ (or the `setup_window` trait): setup over the AP only within this long after power-on. */
+export const setupWindowS = 15 * 60
+
+const versionAtLeast18 = (ver: string): boolean => {
+  const m = /^(\d+)\.(\d+)/.exec(ver)
+  return m !== null && (Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 8))
+}
+
+/**
+ * EU firmware 1.8+ (RED, EN 18031-1): "adds a 15-minute setup window"
+ * (kb.shelly.cloud, Network Design Guide for Shelly Gen2+ Devices). Modelled:
+ * writes over the AP without auth are refused once the device has been up
+ * longer than that; a power cycle reopens it. The refusal's exact code and
+ * text are not documented — -109 FAILED_PRECONDITION is our choice.
+ */
+const setupWindowClosed = (d: SimDevice, req: RpcRequest, canonical: string): boolean =>
+  req.via === "ap" && d.ha1 === null && (versionAtLeast18(d.ver) || d.has("setup_window")) &&
+  (canonical.endsWith(".SetConfig") || canonical === "Shelly.SetAuth") && d.uptimeS() >= setupWindowS
+
 export const dispatch = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome => {
   const canonical = knownMethod(req.method)
   if (canonical === undefined) return fail(404, `No handler for ${req.method}`)
   if (d.failsMethod(canonical)) return fail(-114, `${canonical} failed (simulated fault)`)
+  if (setupWindowClosed(d, req, canonical)) return fail(-109, "Setup window closed: power cycle the device to configure it over its AP")
   return methods[canonical]!(d, env, { ...req, method: canonical })
 }
 

@@ -19,7 +19,7 @@ import type { DeviceUnreachable, RpcFailure, RpcTimeout } from "../domain/errors
 import type { Redacted } from "effect"
 import { isOperatorError } from "../domain/errors/base.js"
 import type { OperatorError } from "../domain/errors/base.js"
-import { ApNotFound, ApUnreachable, DeviceNeverJoined, RebootLoopDetected } from "../domain/errors/wifi.js"
+import { ApNotFound, ApUnreachable, DeviceNeverJoined, RebootLoopDetected, SetupWindowClosed } from "../domain/errors/wifi.js"
 import type { WifiError } from "../domain/errors/wifi.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { parseMac } from "../domain/mac.js"
@@ -36,7 +36,7 @@ import type { DiscoveryOptions, Found } from "../shelly/discovery.js"
 import type { DeviceInfo } from "../shelly/schemas.js"
 import { sameMac } from "../shelly/identity.js"
 import { ShellyRpc as ShellyRpcTag } from "../shelly/ShellyRpc.js"
-import { answerUnlessLinkLost, awaitStation, rebootAndAwait } from "./stage1/liveWifi.js"
+import { answerUnlessLinkLost, awaitStation, hasSetupWindow, isSetupWindowRefusal, rebootAndAwait, SETUP_WINDOW_S } from "./stage1/liveWifi.js"
 import type { MdnsDevice } from "../shelly/mdns.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
@@ -220,8 +220,11 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
             )
         )
       )
-    const [info] = yield* overAp(Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 }))
+    const [info, sys] = yield* overAp(Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 }))
     yield* settings.say("[rpc: read device info]")
+    // Firmware 1.8+ takes setup over the AP only within 15 min of power-on: say so before writing anything.
+    const windowClosed = new SetupWindowClosed({ mac: info.mac, ver: info.ver, uptimeS: sys.uptime ?? 0, windowS: SETUP_WINDOW_S })
+    if (hasSetupWindow(info.ver) && (sys.uptime ?? 0) >= SETUP_WINDOW_S) return yield* Effect.fail(windowClosed)
 
     // Independent components: sent together (the device serves up to 6 RPC channels at once), in one round trip's time.
     const m = settings.mqtt
@@ -240,7 +243,10 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
           ? [Methods.mqttSetConfig(target, { enable: false }, options)]
           : [])
     ]
-    const answers = yield* Effect.all(components, { concurrency: "unbounded" })
+    // The window can also close during the session: a refusal that says so gets the same clear error.
+    const answers = yield* Effect.all(components, { concurrency: "unbounded" }).pipe(
+      Effect.catchIf(isSetupWindowRefusal, () => Effect.fail(windowClosed))
+    )
     // After the components: from here on the device wants a signed request (the target carries the password).
     if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
 

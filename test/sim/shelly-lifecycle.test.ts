@@ -129,6 +129,21 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     expect(f.scan().map((a) => a.ssid)).not.toContain(f.devices[0]!.apSsid)
   })
 
+  it("setup_window (firmware 1.8+): writes over the AP refused (-109) 15 device-minutes after power-on; a power cycle reopens it", async () => {
+    const f = await start({ devices: 1, baseIp: "127.11.10.1", faults: ["1=factory,setup_window"], timeScale: 0.001 })
+    Either.getOrThrow(await f.connectAp(f.devices[0]!.apSsid))
+    const ap = `http://127.11.33.1:${f.port}`
+    expect((await post(ap, "Cloud.SetConfig", { config: { enable: false } })).json).toMatchObject({ result: { restart_required: false } })
+    await new Promise((r) => setTimeout(r, 1000))
+    expect((await post(ap, "Cloud.SetConfig", { config: { enable: true } })).json).toMatchObject({ error: { code: -109, message: expect.stringContaining("Setup window closed") } })
+    // Reads stay open.
+    expect((await post(ap, "Shelly.GetDeviceInfo", {})).json).toMatchObject({ result: { mac: f.devices[0]!.mac } })
+    await f.powerCycle(1)
+    await waitFor(() => expect(f.device(1)!.mode).toBe("ap"))
+    Either.getOrThrow(await f.connectAp(f.devices[0]!.apSsid))
+    expect((await post(ap, "Cloud.SetConfig", { config: { enable: true } })).json).toMatchObject({ result: { restart_required: false } })
+  })
+
   it("a wrong WiFi password: 'connecting' while the AP stays up, then given up; AP still reachable, no reboot", async () => {
     const f = await start({ devices: 1, baseIp: "127.11.4.1", faults: ["1=factory"] })
     const ssid = f.devices[0]!.apSsid

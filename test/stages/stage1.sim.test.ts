@@ -179,6 +179,22 @@ describe("Stage 1 against the simulator", () => {
     expect(s.requestLines.filter((l) => l === "POST /rpc").length).toBeGreaterThanOrEqual(4)
   })
 
+  it("firmware 1.8+ past its 15-min setup window: SetupWindowClosed with the fix (power-cycle), nothing written", async () => {
+    // Time scale 0.001: 15 device-minutes pass in 0.9 s.
+    p = await harness.start({ devices: 1, faults: ["1=factory,setup_window"], timeScale: 0.001 })
+    const f = p.fleet
+    await new Promise((r) => setTimeout(r, 1200))
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines))
+    expect(results).toMatchObject([{ status: "failed", error: { code: "setup_window_closed" } }])
+    expect(results[0]!.error!.hint).toContain("power-cycle the device")
+    expect(results[0]!.error!.message).toContain("setup window (15 min after power-on) has closed")
+    // (The trait on a 1.6 model: Stage 1 learns it from the device's refusal of its first write, which changed nothing.)
+    expect(f.state(1)!.config).toMatchObject({ cloud: { enable: true }, wifi: { sta: { ssid: null }, ap: { enable: true } } })
+    expect(f.state(1)!.rpcLog.some((c) => c.method === "WiFi.SetConfig")).toBe(false)
+    expect(f.apLink()).toBeNull()
+  })
+
   it("AP visible but HTTP dead → ApUnreachable with the runbook's fix; WiFi restored", async () => {
     const f = await setup(1, ["1=factory,ap_http_dead"])
     const lines: Array<string> = []

@@ -95,3 +95,20 @@ export const rebootAndAwait = (
     yield* Effect.logDebug(`reboot of ${target.host} took ${(yield* Clock.currentTimeMillis) - sentAt} ms`)
     return Option.isSome(done)
   })
+
+/** Setup window after power-on on firmware 1.8+ (kb.shelly.cloud network design guide, FW 1.8 / EU RED). */
+export const SETUP_WINDOW_S = 15 * 60
+
+/** `1.8.0` and later (2.x included); beta tags such as `1.8.0-beta1` count as their release. */
+export const hasSetupWindow = (ver: string): boolean => {
+  const match = /^(\d+)\.(\d+)/.exec(ver)
+  if (match === null) return false
+  const major = Number(match[1])
+  const minor = Number(match[2])
+  return major > 1 || (major === 1 && minor >= 8)
+}
+
+/** Refused by firmware 1.8+ because the setup window has closed (the simulator's and, presumably, the device's -109 answer). */
+export const isSetupWindowRefusal = (e: unknown): boolean =>
+  (Predicate.isTagged(e, "RpcError") || Predicate.isTagged(e, "RpcHttp500")) &&
+  /setup window/i.test(String((e as { readonly rpcMessage?: unknown }).rpcMessage ?? ""))
