@@ -458,7 +458,17 @@ class Fleet implements RpcEnv {
       }
     }
     device.staIp = ip
-    if (!device.has("offline") && (await this.bindAddress(device, ip))) this.announce(device)
+    if (device.has("offline")) return
+    if (await this.bindAddress(device, ip)) return this.announce(device)
+    if (fits.ipv4mode === "static" && device.lease !== null && device.lease !== ip && device.up) {
+      // Address conflict on a static address (something else answers there):
+      // the device stays at its previous DHCP lease. A simulator choice — how
+      // real firmware handles the conflict is not documented (unverified).
+      const conflict = device.lastError
+      device.staIp = device.lease
+      if (await this.bindAddress(device, device.lease)) this.announce(device)
+      device.lastError = `static address ${ip} in use (${conflict ?? "bind failed"}); still at ${device.lease}`
+    }
   }
 
   /** A live address change: the old address goes away at once, the new one answers. */

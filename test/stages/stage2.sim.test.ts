@@ -123,6 +123,22 @@ describe("Stage 2 against the simulator", () => {
     expect(f.device(2)!.ip).toBe(pool(2))
   })
 
+  it("its planned address is taken by something else: not there → found by MAC at its old address and reverted to DHCP", async () => {
+    const f = await setup(1)
+    const pool = (n: number) => `127.53.${150 + p.block}.${n}`
+    squatter = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => squatter!.listen(f.port, pool(5), resolve))
+    const device = f.devices[0]!
+    const before = device.ip
+    const plan = new Map<Mac, PlanEntry>([[device.mac as Mac, { ip: pool(5) as Ipv4, name: "Hall" }]])
+    const results = await stage2(settings(f, { plan, timeouts: { rpc: "1 second", verify: "500 millis" } }))
+    expect(results).toMatchObject([{ status: "failed" }])
+    expect(results[0]!.error).toBe(`did not answer at ${pool(5)} within 500ms; found at ${before} by MAC and reverted to DHCP`)
+    expect(f.device(1)!.ip).toBe(before)
+    expect(f.state(1)!.config).toMatchObject({ wifi: { sta: { ipv4mode: "dhcp" } } })
+    expect(state()[device.mac.replace(/:/g, "").toUpperCase()] ?? Object.values(state())[0]).toMatchObject({ ip: before, stage2: { status: "failed" } })
+  })
+
   it("a device that fails is marked failed and keeps its address; the others go on", async () => {
     const f = await setup(2, ["1=fail:WiFi.SetConfig"])
     const before = f.devices[0]!.ip
