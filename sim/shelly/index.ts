@@ -98,6 +98,11 @@
  * - More than 6 requests in flight on one device → HTTP 429 `{"code":-108,"message":"Too many requests"}` (all forms).
  * - `GET|POST /rpc/<Method>`: bare result (200) ; RPC error → 500 `{code,message}` ; unknown method → 404
  *   `{code:404,message:"No handler for <Method>"}`. `POST /rpc` frames: always 200 `{id,src,dst,result|error}`.
+ * - Firmware 2.x auth (version 2.x or the `fw2` trait): base64 nonces, 4 nonce slots, `stale=true` on a correctly
+ *   signed request with a dropped nonce, 429 after 20 challenges within 10 s (device time) for 5 s.
+ * - Setup window (version >= 1.8 or the `setup_window` trait): *.SetConfig / Shelly.SetAuth over the AP without
+ *   auth answer -109 once the device has been up 15 min (device time); a power cycle reopens it.
+ * - Every request line is recorded (`state().requestLines`, last 100).
  * - Digest auth (SHA-256, qop=auth, realm = device id, user admin): fresh decimal nonce per 401, valid
  *   `delays.nonceLifetimeMs` × timeScale (1 h) and 30,000 uses, forgotten at reboot or password change; each `nc`
  *   accepted once per nonce, out of order within 32 below the highest; `Authorization` header (GET/POST) or the frame's `auth` object

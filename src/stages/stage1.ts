@@ -1,13 +1,16 @@
 /**
  * Stage 1 (stage1-runbook.md "Workflow"): factory AP → production WiFi.
  * Per device: wait for a factory AP → join it on the Pi's WiFi → read
- * Shelly.GetDeviceInfo + Sys.GetStatus → WiFi/Cloud/BLE/MQTT SetConfig (+ SetAuth)
- * → reboot → restore the Pi's WiFi → find the device on the production network
- * by MAC → record it in ip_state.json → put it on the reboot-loop watch
- * (stage1/rebootWatch.ts) and go on to the next device. The Pi's previous WiFi
+ * Shelly.GetDeviceInfo + Sys.GetStatus (setup window check) → Cloud/BLE/MQTT
+ * SetConfig, then SetAuth → WiFi last, applied live by the firmware (station,
+ * wait for its address, then the AP off; stage1/liveWifi.ts) → restore the
+ * Pi's WiFi → find the device at the address it reported, else on the
+ * production network by MAC → reboot there only if a call answered
+ * `restart_required` → record it in ip_state.json → put it on the reboot-loop
+ * watch (stage1/rebootWatch.ts) and go on to the next device. The Pi's previous WiFi
  * is restored on every path out of the AP session, interruption included.
- * The device is found by whichever comes first: its mDNS announcement as it
- * comes back (listened for from before the reboot) or a poll round (subnet
+ * Without a reported address the device is found by whichever comes first: its
+ * mDNS announcement (listened for from before the station joined) or a poll round (subnet
  * scan + mDNS browse), each confirmed by `GET /shelly`; once a device of the
  * run has been found by its announcement, the polls are spaced wider. In a run, the
  * ip_state.json writes go on in the background (stage1/serialWrites.ts) while

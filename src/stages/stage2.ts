@@ -1,11 +1,13 @@
 /**
  * Stage 2 (issue 4 §4): every adopted device not yet placed gets its planned
- * (or next free) static address and its name. A placement counts only after
- * the same MAC answers at the new address; otherwise the device is put back
- * on DHCP and marked failed. Devices go one at a time, so two devices can
- * never be given the same free address. The check at the new address is
- * polled, and (with mDNS) also answered at once by the device's announcement
- * as it comes back, listened for from before its reboot.
+ * (or next free) static address and its name. The firmware applies the
+ * address live (no reboot), so the name goes first and the address last. A
+ * placement counts only after the same MAC answers at the new address;
+ * otherwise the device is looked for by MAC, put back on DHCP and marked
+ * failed — and if it is nowhere to be found its planned address stays taken.
+ * Devices go one at a time, so two devices can never be given the same free
+ * address. The check at the new address is polled, and (with mDNS) also
+ * answered at once by the device's announcement, listened for from before the move.
  */
 import { Clock, Duration, Effect, Option, Schedule } from "effect"
 import type { Stream } from "effect"
