@@ -3,7 +3,7 @@
  * `admin`, realm = device id). The hash math is shared with the client
  * (`src/shelly/digest.ts`); nonce issue, expiry and `nc` replay checks live here.
  */
-import { randomInt } from "node:crypto"
+import { randomBytes, randomInt } from "node:crypto"
 import { digestResponse, DIGEST_USER, ha2For, parseAuthParams, sha256Hex } from "../../src/shelly/digest.js"
 import type { JsonObject, NonceState, SimDevice } from "./device.js"
 
@@ -18,18 +18,64 @@ const nonceMaxUses = 30_000
  * replay protection). The exact rule of real firmware is not documented.
  */
 const ncWindow = 32
-/** Bounded per device so a client that never authenticates cannot grow memory. */
-const maxNonces = 32
-
 /** HA2 of the JSON-RPC `auth` object form. */
 export const frameHa2 = sha256Hex("dummy_method:dummy_uri")
 
+/** Bounded per device so a client that never authenticates cannot grow memory (firmware 1.x style). */
+const maxNonces = 32
+/**
+ * Firmware 2.x keeps a small nonce table: a client that takes a fresh nonce
+ * for each overlapping call pushes its own older ones out (they then answer
+ * `stale=true`). The exact size is not documented; openhab#21179 quotes the
+ * 2.0.1-beta1 changelog "Fix digest nonce table slot leak on TTL expiry".
+ */
+const maxNonces2x = 4
+
+/**
+ * Firmware 2.x digest behaviour (changelog 2.0.0, quoted in
+ * iobroker.shelly#1588 and openhab-addons#21179): opaque base64 nonces (with
+ * `+ / =`), `stale=true` for a correctly signed request whose nonce expired or
+ * was dropped, RFC 7616 `nc` per nonce, and 429 "Too many requests" under a
+ * burst of requests that need a challenge (brute-force protection;
+ * iobroker.shelly#1589, HA core#177257). Chosen per device: version 2.x, or the
+ * `fw2` trait on a 1.x model.
+ */
+export const authStyle2x = (device: SimDevice): boolean => device.ver.startsWith("2.") || device.has("fw2")
+
+/** 2.x: more than this many 401 challenges within `throttleWindowMs` (device time) start throttling. */
+const throttleChallenges = 20
+const throttleWindowMs = 10_000
+/** How long (device time) a throttled device answers 429 to every request that needs auth. */
+export const throttleMs = 5_000
+
+/** 2.x: true while the device answers 429; counts a challenge about to be sent. */
+export const throttled = (device: SimDevice): boolean => {
+  if (!authStyle2x(device)) return false
+  const now = Date.now()
+  return device.throttledUntil > now
+}
+
+const noteChallenge = (device: SimDevice): void => {
+  if (!authStyle2x(device)) return
+  const now = Date.now()
+  const window = throttleWindowMs * device.timeScale
+  device.recentChallenges = device.recentChallenges.filter((at) => now - at < window)
+  device.recentChallenges.push(now)
+  if (device.recentChallenges.length > throttleChallenges) {
+    device.throttledUntil = now + throttleMs * device.timeScale
+    device.recentChallenges = []
+  }
+}
+
 export const issueNonce = (device: SimDevice): string => {
-  const nonce = String(randomInt(1_000_000_000, 9_999_999_999))
+  const style2 = authStyle2x(device)
+  const nonce = style2 ? randomBytes(16).toString("base64") : String(randomInt(1_000_000_000, 9_999_999_999))
   if (device.nonces === undefined) device.nonces = new Map()
-  if (device.nonces.size >= maxNonces) {
+  const slots = style2 ? maxNonces2x : maxNonces
+  while (device.nonces.size >= slots) {
     const oldest = device.nonces.keys().next().value
-    if (oldest !== undefined) device.nonces.delete(oldest)
+    if (oldest === undefined) break
+    device.nonces.delete(oldest)
   }
   const lifetimeMs = device.nonceLifetimeMs * device.timeScale
   device.nonces.set(nonce, { expiresAt: Date.now() + lifetimeMs, highestNc: 0, window: 0, uses: 0 })
@@ -37,9 +83,11 @@ export const issueNonce = (device: SimDevice): string => {
 }
 
 /** The `WWW-Authenticate` value of a 401; counted per device so tests can see what auth cost. */
-export const challengeHeader = (device: SimDevice): string => {
+export const challengeHeader = (device: SimDevice, stale = false): string => {
   device.authChallenges += 1
-  return `Digest qop="auth", realm="${device.reportedId}", nonce="${issueNonce(device)}", algorithm=SHA-256`
+  noteChallenge(device)
+  const staleParam = stale && authStyle2x(device) ? ", stale=true" : ""
+  return `Digest qop="auth", realm="${device.reportedId}", nonce="${issueNonce(device)}", algorithm=SHA-256${staleParam}`
 }
 
 /** Records `nc` as used in `state`; false when it was used before or lies below the window. */
@@ -98,6 +146,20 @@ export const authState = (device: SimDevice): AuthState => ({
 })
 
 const sameHex = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase()
+
+/**
+ * A correctly signed request whose nonce is no longer live (expired, used up,
+ * pushed out of the table): what firmware 2.x answers with `stale=true`.
+ */
+export const signedWithStaleNonce = (device: SimDevice, header: string | undefined, httpMethod: string): boolean => {
+  if (device.ha1 === null || header === undefined || !/^digest\s/i.test(header.trim())) return false
+  const p = parseAuthParams(header.trim().slice(6))
+  const { cnonce, nc, nonce, response, uri } = p
+  if (!cnonce || !nc || !nonce || !response || uri === undefined) return false
+  if (device.nonces?.has(nonce) === true && Date.now() <= device.nonces.get(nonce)!.expiresAt) return false
+  const expected = digestResponse({ ha1: device.ha1, nonce, nc, cnonce, qop: "auth", ha2: ha2For(httpMethod, uri) })
+  return sameHex(expected, response)
+}
 
 /** `Authorization: Digest …` on a GET or POST; `requestUri` is the request target as received. */
 export const verifyHeader = (device: SimDevice, header: string | undefined, httpMethod: string, requestUri: string): boolean => {

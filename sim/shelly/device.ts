@@ -74,6 +74,9 @@ export class SimDevice {
   nonces: Map<string, NonceState> | undefined
   /** Nominal nonce lifetime (firmware 2.x: 1 h), scaled by `timeScale` like every device-side delay. */
   nonceLifetimeMs = 60 * 60 * 1000
+  /** Firmware 2.x throttling: times of recent 401 challenges, and until when 429 is answered. */
+  recentChallenges: Array<number> = []
+  throttledUntil = 0
   /** 401 challenges sent (each with a fresh nonce). */
   authChallenges = 0
   /** Signed requests refused for an `nc` already used with that nonce (a replay) or too far behind. */
@@ -86,6 +89,13 @@ export class SimDevice {
   /** The DHCP lease this MAC holds (sticky across reboots). */
   lease: string | null
   joining = false
+  /**
+   * A live WiFi.SetConfig is bringing the station up (the AP stays up beside
+   * it unless disabled): WiFi.GetStatus says "connecting".
+   */
+  staConnecting = false
+  /** Bumped by every join attempt and power loss, so a stale join timer does nothing. */
+  joinAttempt = 0
   /** Version to run after the next boot (set by Shelly.Update). */
   installOnBoot: string | null = null
   updating = false
@@ -98,6 +108,8 @@ export class SimDevice {
   reboots = 0
   lastError: string | null = null
   rpcLog: Array<RpcLogEntry> | undefined
+  /** The last HTTP request lines as received (`GET /rpc/…?…`): lets tests see what travelled in URLs. */
+  requestLines: Array<string> | undefined
 
   private initialName: string | null
   private initialFactory: boolean
@@ -177,10 +189,16 @@ export class SimDevice {
     return isJsonObject(device) && typeof device.name === "string" ? device.name : null
   }
 
-  /** AP visible and reachable: up, not busy joining, and AP enabled or not on a station network. */
+  /**
+   * AP visible and reachable: up, not busy joining after a boot, and either
+   * enabled, or (fallback) the device has no station link and is not trying
+   * to get one. `ap.enable: false` takes the AP down at once, also while a
+   * live station join is under way (docs WiFi; shared/reference §5).
+   */
   get apActive(): boolean {
     if (!this.up || this.joining || this.has("offline")) return false
-    return this.staIp === null || this.wifiBool("ap", "enable")
+    if (this.wifiBool("ap", "enable")) return true
+    return this.staIp === null && !this.staConnecting
   }
 
   get authEnabled(): boolean {
@@ -208,6 +226,12 @@ export class SimDevice {
     if (this.rpcLog === undefined) this.rpcLog = []
     this.rpcLog.push(entry)
     if (this.rpcLog.length > 50) this.rpcLog.shift()
+  }
+
+  logRequestLine(line: string): void {
+    if (this.requestLines === undefined) this.requestLines = []
+    this.requestLines.push(line)
+    if (this.requestLines.length > 100) this.requestLines.shift()
   }
 
   bumpCfgRev(): void {

@@ -24,7 +24,7 @@ import type { InventoryFormat } from "./inventory.js"
 import { writeInventoryFile } from "./inventory.js"
 import type { ModelSpec } from "./models.js"
 import { defaultModelMix, findModel } from "./models.js"
-import type { RpcEnv, ScanResult } from "./rpc.js"
+import type { Relink, RpcEnv, ScanResult } from "./rpc.js"
 import { usableStaticIp } from "./rpc.js"
 import type { Fault, Rule, RuleItem } from "./rules.js"
 import { formatItem, isFault, parseItem, parseRule } from "./rules.js"
@@ -40,6 +40,11 @@ export interface Delays {
   readonly updateMs: number
   /** How long a device with wrong WiFi credentials tries before it returns to AP mode. */
   readonly joinTimeoutMs: number
+  /**
+   * How long a live WiFi.SetConfig takes to bring the station up (real
+   * devices: "within seconds", no reboot).
+   */
+  readonly staJoinMs: number
   /** Period of the `reboot_loop` fault. */
   readonly rebootLoopMs: number
   /** How long a digest nonce stays valid (firmware 2.x: 1 h); a reboot forgets every nonce. */
@@ -95,6 +100,8 @@ export interface DeviceState extends DeviceView {
   /** Full configuration as the device holds it; write-only `pass` fields appear as `pass_set: true`. */
   readonly config: JsonObject
   readonly rpcLog: ReadonlyArray<RpcLogEntry>
+  /** The last 100 HTTP request lines (method and target, query included) as the device received them. */
+  readonly requestLines: ReadonlyArray<string>
   readonly reboots: number
   readonly lastError: string | null
   /** Digest auth counters: 401s sent, refused `nc` values, live nonces. */
@@ -143,7 +150,9 @@ export interface FleetHandle {
   readonly mdns?: Pick<MdnsResponder, "group" | "port" | "answered" | "announced"> | undefined
 }
 
-const defaultDelays: Delays = { bootMs: 5000, updateMs: 10_000, joinTimeoutMs: 20_000, rebootLoopMs: 90_000, nonceLifetimeMs: 3_600_000 }
+const defaultDelays: Delays = {
+  bootMs: 5000, updateMs: 10_000, joinTimeoutMs: 20_000, staJoinMs: 2000, rebootLoopMs: 90_000, nonceLifetimeMs: 3_600_000
+}
 /** Spacing of a device's two mDNS announcements (RFC 6762 §8.3: one second), before the time scale. */
 const announceRepeatMs = 1000
 const productionBssid = "02:00:5e:10:00:01"
@@ -232,6 +241,41 @@ class Fleet implements RpcEnv {
       this.goOffline(device)
       this.after(device, this.delays.bootMs, () => void this.boot(device))
     })
+  }
+
+  /**
+   * WiFi.SetConfig applied live, as real firmware does (no reboot): the
+   * station (re)joins within `staJoinMs`, a new static address or a change
+   * back to DHCP moves the device's address at once, and `ap.enable: false`
+   * takes the AP down at once. The station part starts now; the link change
+   * the caller sees (AP gone, old address gone) is returned, for the HTTP
+   * layer to run around the answer.
+   */
+  applyWifi = (device: SimDevice, before: JsonObject, via: "sta" | "ap"): Relink => {
+    const sta = (config: JsonObject, key: "sta" | "sta1") => JSON.stringify(config[key] ?? null)
+    const staChanged = sta(before, "sta") !== sta(device.config.wifi, "sta") || sta(before, "sta1") !== sta(device.config.wifi, "sta1")
+    let move: (() => void) | undefined
+    if (staChanged) {
+      const fits = this.fittingSta(device)
+      if (device.staIp !== null && fits !== undefined) {
+        // Joined and still on the same network: only the address can change, at once.
+        const next = this.addressFor(device, fits)
+        if (next !== device.staIp) move = () => void this.moveTo(device, next)
+      } else {
+        // Connecting from now on (the AP, if disabled, does not come back as fallback meanwhile).
+        device.staConnecting = this.enabledStas(device).length > 0
+        move = () => void this.liveJoin(device)
+      }
+    }
+    const apGoes = this.apRoute === device && !device.apActive
+    return {
+      run: () => {
+        move?.()
+        if (!device.apActive && this.apRoute === device) void this.dropAp()
+      },
+      // The caller loses its link when it came over the AP that goes, or over the address that moves.
+      cutsCaller: via === "ap" ? apGoes : move !== undefined
+    }
   }
 
   update = (device: SimDevice, version: string): void => {
@@ -327,6 +371,20 @@ class Fleet implements RpcEnv {
     await Promise.all(closing)
   }
 
+  /** Closes the device's production listeners (not its AP) and cuts the requests that came in over them. */
+  private async unbindAddresses(device: SimDevice): Promise<void> {
+    const closing: Array<Promise<void>> = []
+    for (const [ip, entry] of this.listeners) {
+      if (entry.device !== device) continue
+      this.listeners.delete(ip)
+      closing.push(closeServer(entry.server))
+    }
+    for (const socket of device.sockets ?? []) {
+      if (this.socketOwner.get(socket)?.via === "sta" && !answeredSockets.has(socket)) socket.destroy()
+    }
+    await Promise.all(closing)
+  }
+
   isOnline(device: SimDevice): boolean {
     return device.staIp !== null && this.listeners.get(device.staIp)?.device === device
   }
@@ -336,6 +394,8 @@ class Fleet implements RpcEnv {
   private goOffline(device: SimDevice): void {
     device.up = false
     device.joining = false
+    device.staConnecting = false
+    device.joinAttempt += 1
     this.clearTimers(device)
     void this.unbindDevice(device)
   }
@@ -363,18 +423,116 @@ class Fleet implements RpcEnv {
     await this.joinNetwork(device)
   }
 
+  /** The sta/sta1 section whose SSID and password fit the production network, if any. */
+  private fittingSta(device: SimDevice): JsonObject | undefined {
+    const net = this.currentNetwork
+    return this.enabledStas(device).find((sta) => sta.ssid === net.ssid && (typeof sta.pass === "string" ? sta.pass : "") === net.password)
+  }
+
+  private enabledStas(device: SimDevice): Array<JsonObject> {
+    return [device.wifiSection("sta"), device.wifiSection("sta1")].filter(
+      (sta) => sta.enable === true && typeof sta.ssid === "string" && sta.ssid.length > 0
+    )
+  }
+
+  /**
+   * The address `fits` gives the device: its static `ip` (the string, even
+   * when the simulator cannot bind it), or its DHCP lease (allocated on first
+   * use, sticky per MAC); null when the pool is exhausted.
+   */
+  private addressFor(device: SimDevice, fits: JsonObject): string | null {
+    if (fits.ipv4mode === "static") return typeof fits.ip === "string" ? fits.ip : null
+    if (device.lease === null) device.lease = this.allocateLease() ?? null
+    return device.lease
+  }
+
+  /** Takes `ip` as the device's station address and binds it; records why when it cannot. */
+  private async takeAddress(device: SimDevice, fits: JsonObject, ip: string | null): Promise<void> {
+    if (ip === null) {
+      device.staIp = null
+      device.lastError = "DHCP pool exhausted"
+      return
+    }
+    if (fits.ipv4mode === "static") {
+      if (usableStaticIp(ip) === undefined) {
+        device.staIp = null
+        device.lastError = `static address ${ip} is not loopback; the simulator does not bind it`
+        return
+      }
+      if (device.has("static_unreachable")) {
+        // As with a netmask, gateway or VLAN that does not fit: the device
+        // holds the address but nothing on the production network reaches it.
+        device.staIp = ip
+        device.lastError = `static address ${ip} is unreachable from the production network (static_unreachable)`
+        return
+      }
+    }
+    device.staIp = ip
+    if (device.has("offline")) return
+    if (await this.bindAddress(device, ip)) return this.announce(device)
+    if (fits.ipv4mode === "static" && device.lease !== null && device.lease !== ip && device.up) {
+      // Address conflict on a static address (something else answers there):
+      // the device stays at its previous DHCP lease. A simulator choice — how
+      // real firmware handles the conflict is not documented (unverified).
+      const conflict = device.lastError
+      device.staIp = device.lease
+      if (await this.bindAddress(device, device.lease)) this.announce(device)
+      device.lastError = `static address ${ip} in use (${conflict ?? "bind failed"}); still at ${device.lease}`
+    }
+  }
+
+  /** A live address change: the old address goes away at once, the new one answers. */
+  private async moveTo(device: SimDevice, next: string | null): Promise<void> {
+    await this.unbindAddresses(device)
+    const fits = this.fittingSta(device)
+    if (fits === undefined) return
+    await this.takeAddress(device, fits, next)
+  }
+
+  /**
+   * A live station join after WiFi.SetConfig: connecting for `staJoinMs`
+   * (the AP stays up beside it unless disabled), then on the network — or,
+   * with credentials that do not fit, still connecting until `joinTimeoutMs`
+   * and then giving up (the AP comes back as fallback if it was disabled).
+   */
+  private async liveJoin(device: SimDevice): Promise<void> {
+    if (device.staIp !== null) {
+      await this.unbindAddresses(device)
+      device.staIp = null
+    }
+    const stas = this.enabledStas(device)
+    if (stas.length === 0) {
+      device.staConnecting = false
+      return
+    }
+    device.staConnecting = true
+    const attempt = ++device.joinAttempt
+    this.after(device, this.delays.staJoinMs, () => {
+      if (attempt !== device.joinAttempt) return
+      const fits = this.fittingSta(device)
+      if (fits !== undefined) {
+        device.staConnecting = false
+        void this.takeAddress(device, fits, this.addressFor(device, fits))
+        return
+      }
+      this.after(device, Math.max(0, this.delays.joinTimeoutMs - this.delays.staJoinMs), () => {
+        if (attempt !== device.joinAttempt) return
+        device.staConnecting = false
+        device.lastError = `could not join ${String(stas[0]!.ssid)}: wrong SSID or password`
+      })
+    })
+  }
+
   /** After boot: join the production WiFi with sta/sta1 if the credentials fit, else AP mode. */
   private async joinNetwork(device: SimDevice): Promise<void> {
+    device.staConnecting = false
     if (!device.configTouched) {
       device.staIp = device.lease
       if (device.staIp !== null && !device.has("offline") && (await this.bindAddress(device, device.staIp))) this.announce(device)
       return
     }
-    const sections = [device.wifiSection("sta"), device.wifiSection("sta1")].filter(
-      (sta) => sta.enable === true && typeof sta.ssid === "string" && sta.ssid.length > 0
-    )
-    const net = this.currentNetwork
-    const fits = sections.find((sta) => sta.ssid === net.ssid && (typeof sta.pass === "string" ? sta.pass : "") === net.password)
+    const sections = this.enabledStas(device)
+    const fits = this.fittingSta(device)
     if (fits === undefined) {
       device.staIp = null
       if (sections.length > 0) {
@@ -386,25 +544,7 @@ class Fleet implements RpcEnv {
       }
       return
     }
-    let ip: string | undefined
-    if (fits.ipv4mode === "static") {
-      ip = usableStaticIp(fits.ip)
-      if (ip === undefined) {
-        device.staIp = null
-        device.lastError = `static address ${String(fits.ip)} is not loopback; the simulator does not bind it`
-        return
-      }
-    } else {
-      if (device.lease === null) device.lease = this.allocateLease() ?? null
-      if (device.lease === null) {
-        device.staIp = null
-        device.lastError = "DHCP pool exhausted"
-        return
-      }
-      ip = device.lease
-    }
-    device.staIp = ip
-    if (!device.has("offline") && (await this.bindAddress(device, ip))) this.announce(device)
+    await this.takeAddress(device, fits, this.addressFor(device, fits))
   }
 
   /**
@@ -500,7 +640,7 @@ class Fleet implements RpcEnv {
 
   view(d: SimDevice): DeviceView {
     const online = this.isOnline(d)
-    const mode: DeviceMode = !d.up || d.has("offline") ? "offline" : d.joining ? "joining" : online ? "sta" : "ap"
+    const mode: DeviceMode = !d.up || d.has("offline") ? "offline" : d.joining || (d.staConnecting && !online) ? "joining" : online ? "sta" : "ap"
     return {
       index: d.index, mac: d.mac, id: d.id, ip: d.staIp, port: this.port, app: d.model.app, model: d.model.model,
       gen: d.model.gen, fw: d.ver, fwId: d.fwId, name: d.name, friendlyName: d.friendlyName ?? null, apSsid: d.apSsid,
@@ -515,6 +655,7 @@ class Fleet implements RpcEnv {
       ...this.view(d),
       config: isJsonObject(config) ? config : {},
       rpcLog: [...(d.rpcLog ?? [])],
+      requestLines: [...(d.requestLines ?? [])],
       reboots: d.reboots,
       lastError: d.lastError,
       auth: authState(d)

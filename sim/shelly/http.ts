@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
-import { challengeHeader, verifyFrameAuth, verifyHeader } from "./auth.js"
+import { challengeHeader, signedWithStaleNonce, throttled, verifyFrameAuth, verifyHeader } from "./auth.js"
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import { isJsonObject } from "./device.js"
 import { gen1Shelly } from "./gen1.js"
@@ -43,8 +43,16 @@ const send = (res: ServerResponse, status: number, body: Json | undefined, extra
   res.end(text)
 }
 
-const sendChallenge = (res: ServerResponse, device: SimDevice): void =>
-  send(res, 401, undefined, { "WWW-Authenticate": challengeHeader(device) })
+/**
+ * 401 with a fresh challenge — `stale=true` (2.x) when the request was signed
+ * correctly with a nonce that is gone — or, while a 2.x device throttles,
+ * 429 "Too many requests" (shared/reference §1 error table, HA core#177257).
+ */
+const sendChallenge = (res: ServerResponse, device: SimDevice, req: IncomingMessage, httpMethod: string): void => {
+  if (throttled(device)) return send(res, 429, { code: 429, message: "Too many requests" })
+  const stale = signedWithStaleNonce(device, req.headers.authorization, httpMethod)
+  send(res, 401, undefined, { "WWW-Authenticate": challengeHeader(device, stale) })
+}
 
 /** Mongoose decodes query values form-style (`+` is a space), then JSON, else a plain string. */
 const decodeComponent = (text: string): string => {
@@ -106,6 +114,23 @@ const parseJson = (text: string): Json | undefined => {
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
+ * Answers, running the call's link change (AP down, address moved) after the
+ * answer has been written, or before it with `drop_before_answer` (then the
+ * caller's connection is cut and the answer never arrives).
+ */
+const answerThenRelink = (device: SimDevice, res: ServerResponse, outcome: RpcOutcome, answer: () => void): void => {
+  const relink = outcome.ok ? outcome.relink : undefined
+  if (relink === undefined) return answer()
+  if (relink.cutsCaller && device.has("drop_before_answer")) {
+    relink.run()
+    if (!res.destroyed) res.destroy()
+    return
+  }
+  res.once("finish", relink.run)
+  answer()
+}
+
+/**
  * Serves one request for `device`. `via` says whether it arrived over the
  * device's AP link or its production address (WiFi.GetStatus differs).
  */
@@ -127,6 +152,7 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
   const path = q < 0 ? target : target.slice(0, q)
   const query = q < 0 ? "" : target.slice(q + 1)
   const httpMethod = (req.method ?? "GET").toUpperCase()
+  device.logRequestLine(`${httpMethod} ${target}`)
   const body = httpMethod === "POST" ? await readBody(req) : ""
   const slow = device.slowMs()
   if (slow > 0) await delay(slow)
@@ -145,7 +171,7 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
     const method = decodeComponent(path.slice(5))
     // Auth before the body or query is parsed: a protected device answers 401 to an unsigned call whatever it carries.
     if (device.ha1 !== null && !isOpenMethod(knownMethod(method)) && !verifyHeader(device, req.headers.authorization, httpMethod, target)) {
-      return sendChallenge(res, device)
+      return sendChallenge(res, device, req, httpMethod)
     }
     let params: JsonObject
     if (httpMethod === "GET") {
@@ -160,8 +186,9 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
     }
     device.log({ method, params: masked(params), via, transport: httpMethod === "GET" ? "get" : "post", at: new Date().toISOString() })
     const outcome: RpcOutcome = dispatch(device, env, { method, params, via })
-    if (outcome.ok) return send(res, 200, outcome.result)
-    return send(res, outcome.code === 404 ? 404 : 500, { code: outcome.code, message: outcome.message })
+    return answerThenRelink(device, res, outcome, () =>
+      outcome.ok ? send(res, 200, outcome.result) : send(res, outcome.code === 404 ? 404 : 500, { code: outcome.code, message: outcome.message })
+    )
   }
 
   send(res, 404, { code: 404, message: `No handler for ${path}` })
@@ -191,9 +218,11 @@ const serveFrame = (
   if (device.ha1 !== null && !isOpenMethod(knownMethod(frame.method))) {
     const viaHeader = req.headers.authorization !== undefined && verifyHeader(device, req.headers.authorization, "POST", req.url ?? "/rpc")
     const viaFrame = isJsonObject(frame.auth) && verifyFrameAuth(device, frame.auth)
-    if (!viaHeader && !viaFrame) return sendChallenge(res, device)
+    if (!viaHeader && !viaFrame) return sendChallenge(res, device, req, "POST")
   }
   device.log({ method: frame.method, params: masked(params), via, transport: "frame", at: new Date().toISOString() })
   const outcome = dispatch(device, env, { method: frame.method, params, via })
-  reply(outcome.ok ? { result: outcome.result } : { error: { code: outcome.code, message: outcome.message } })
+  answerThenRelink(device, res, outcome, () =>
+    reply(outcome.ok ? { result: outcome.result } : { error: { code: outcome.code, message: outcome.message } })
+  )
 }

@@ -98,6 +98,11 @@
  * - More than 6 requests in flight on one device → HTTP 429 `{"code":-108,"message":"Too many requests"}` (all forms).
  * - `GET|POST /rpc/<Method>`: bare result (200) ; RPC error → 500 `{code,message}` ; unknown method → 404
  *   `{code:404,message:"No handler for <Method>"}`. `POST /rpc` frames: always 200 `{id,src,dst,result|error}`.
+ * - Firmware 2.x auth (version 2.x or the `fw2` trait): base64 nonces, 4 nonce slots, `stale=true` on a correctly
+ *   signed request with a dropped nonce, 429 after 20 challenges within 10 s (device time) for 5 s.
+ * - Setup window (version >= 1.8 or the `setup_window` trait): *.SetConfig / Shelly.SetAuth over the AP without
+ *   auth answer -109 once the device has been up 15 min (device time); a power cycle reopens it.
+ * - Every request line is recorded (`state().requestLines`, last 100).
  * - Digest auth (SHA-256, qop=auth, realm = device id, user admin): fresh decimal nonce per 401, valid
  *   `delays.nonceLifetimeMs` × timeScale (1 h) and 30,000 uses, forgotten at reboot or password change; each `nc`
  *   accepted once per nonce, out of order within 32 below the highest; `Authorization` header (GET/POST) or the frame's `auth` object
@@ -117,7 +122,14 @@
  *   and never read. `offline`: no listener (refused), AP invisible. `wrong_mac`: identity (mac, id, realm, AP SSID) of
  *   a device whose MAC differs in the last byte (`reportedMac` in the view).
  * - Shelly.Update without a pending version for that stage → -109; while updating → -109.
- * - WiFi.SetConfig (sta, sta1, ap) takes effect at the next reboot (result `{restart_required:true}`).
+ * - WiFi.SetConfig (sta, sta1, ap) is applied live, as on real firmware (result `{restart_required:false}`):
+ *   a new station config joins after `staJoinMs` (WiFi.GetStatus "connecting" meanwhile, the AP stays up unless
+ *   disabled), a static address or DHCP change moves the address at once, `ap.enable:false` drops the AP at once.
+ *   The link change comes after the answer; with `drop_before_answer` before it (the answer is lost).
+ *   Credentials that do not fit: "connecting" until joinTimeoutMs, then given up (AP back as fallback).
+ *   `static_unreachable`: a static address is taken but not reachable (as with a wrong netmask/VLAN).
+ *   BLE.SetConfig changing `enable` and MQTT.SetConfig changing anything answer `restart_required:true`
+ *   (applied at the next boot); Sys/Cloud/WiFi false.
  *   After boot: sta/sta1 ssid+pass match the production network → joins (DHCP lease from the pool, sticky per MAC,
  *   or the static `ip`, loopback only); otherwise "joining" for joinTimeoutMs, then back to AP mode.
  * - Shelly.Update: after updateMs the device reboots (listener closed → refused) for bootMs, then runs the new version.

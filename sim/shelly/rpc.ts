@@ -11,8 +11,24 @@ import { modelComponents } from "./components.js"
 import { fwIdFor } from "./models.js"
 
 export type RpcOutcome =
-  | { readonly ok: true; readonly result: Json }
+  | {
+    readonly ok: true
+    readonly result: Json
+    /**
+     * A change of the link the call came over (AP taken down, address moved)
+     * that real firmware applies at once: by default after the answer has
+     * gone out; with the `drop_before_answer` fault before it, so the answer
+     * is lost (both orders happen on real devices).
+     */
+    readonly relink?: Relink | undefined
+  }
   | { readonly ok: false; readonly code: number; readonly message: string }
+
+/** A link change of a call and whether it cuts the link that very call came over. */
+export interface Relink {
+  readonly run: () => void
+  readonly cutsCaller: boolean
+}
 
 export interface ScanResult {
   readonly ssid: string
@@ -30,6 +46,12 @@ export interface RpcEnv {
   readonly reboot: (device: SimDevice, delayMs: number) => void
   /** Download + install `version`, then reboot. */
   readonly update: (device: SimDevice, version: string) => void
+  /**
+   * Applies a WiFi configuration live (no reboot): the station joins within
+   * seconds, a static address moves at once, `ap.enable: false` drops the AP.
+   * Returns the link change to run around the answer.
+   */
+  readonly applyWifi: (device: SimDevice, before: JsonObject, via: "sta" | "ap") => Relink
 }
 
 export interface RpcRequest {
@@ -82,7 +104,7 @@ const wifiStatus = (d: SimDevice, env: RpcEnv, via: "sta" | "ap"): JsonObject =>
   const joined = d.staIp !== null
   const status: JsonObject = joined
     ? { sta_ip: d.staIp, status: "got ip", ssid: env.network().ssid, bssid: "02:00:5e:10:00:01", rssi: d.rssi, sta_ip6: [] }
-    : { sta_ip: null, status: "disconnected", ssid: null, rssi: 0 }
+    : { sta_ip: null, status: d.staConnecting ? "connecting" : "disconnected", ssid: null, rssi: 0 }
   if (d.apActive) status.ap_client_count = via === "ap" ? 1 : 0
   return status
 }
@@ -138,7 +160,35 @@ const listApClients = (d: SimDevice, req: RpcRequest): RpcOutcome => {
   return ok({ ts, ap_clients: clients })
 }
 
-const setConfigOf = (d: SimDevice, section: "sys" | "cloud" | "ble" | "mqtt" | "wifi", params: JsonObject): RpcOutcome => {
+type Section = "sys" | "cloud" | "ble" | "mqtt" | "wifi"
+
+const sameJson = (a: Json | undefined, b: Json | undefined): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
+
+/**
+ * `restart_required` of a *.SetConfig as real firmware reports it, per component:
+ * - WiFi: false — applied live (the issue's captures; aioshelly `wifi_setconfig`
+ *   uses the answer without rebooting; shelly-homekit#850: "At this point the
+ *   shelly connects to the network ... and returns an IP" after a plain save).
+ * - Sys (name, location, sntp): false — the RPC Protocol doc's example result.
+ * - BLE: true when `enable` changes — aioshelly `ble/async_ensure_ble_enabled`
+ *   reboots the device when BLE.SetConfig answers `restart_required` after
+ *   switching BLE on (the Bluetooth stack starts at boot).
+ * - MQTT: true when anything changes — the MQTT client connects at boot
+ *   (the device web UI asks for a restart after saving MQTT; unverified by capture).
+ * - Cloud: false — the cloud connection follows `enable` at runtime (unverified by capture).
+ */
+const restartRequired = (section: Section, before: JsonObject, after: JsonObject): boolean => {
+  switch (section) {
+    case "ble":
+      return !sameJson(before.enable, after.enable)
+    case "mqtt":
+      return !sameJson(before, after)
+    default:
+      return false
+  }
+}
+
+const setConfigOf = (d: SimDevice, env: RpcEnv, section: Section, params: JsonObject, via: "sta" | "ap"): RpcOutcome => {
   const patch = params.config
   if (patch === undefined) return invalid("Argument 'config' is missing")
   if (!isJsonObject(patch)) return invalid("Argument 'config' is invalid")
@@ -157,9 +207,11 @@ const setConfigOf = (d: SimDevice, section: "sys" | "cloud" | "ble" | "mqtt" | "
       if (typeof sta.pass === "string") sta.is_open = sta.pass.length === 0
     }
   }
+  const before = d.config[section]
   d.config[section] = next
   d.bumpCfgRev()
-  return ok({ restart_required: section === "wifi" })
+  const result = { restart_required: restartRequired(section, before, next) }
+  return section === "wifi" ? { ok: true, result, relink: env.applyWifi(d, before, via) } : ok(result)
 }
 
 const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => RpcOutcome> = {
@@ -218,20 +270,20 @@ const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => Rp
   },
   "Sys.GetStatus": (d) => ok(sysStatus(d)),
   "Sys.GetConfig": (d) => ok(publicConfig(d.config.sys)),
-  "Sys.SetConfig": (d, _env, { params }) => setConfigOf(d, "sys", params),
+  "Sys.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "sys", params, via),
   "WiFi.GetStatus": (d, env, req) => ok(wifiStatus(d, env, req.via)),
   "WiFi.GetConfig": (d) => ok(publicConfig(d.config.wifi)),
-  "WiFi.SetConfig": (d, _env, { params }) => setConfigOf(d, "wifi", params),
+  "WiFi.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "wifi", params, via),
   "WiFi.ListAPClients": (d, _env, req) => listApClients(d, req),
   "WiFi.Scan": (d, env) => ok({ results: env.scan(d).map((ap) => ({ ...ap })) }),
   "Cloud.GetStatus": () => ok({ connected: false }),
   "Cloud.GetConfig": (d) => ok(publicConfig(d.config.cloud)),
-  "Cloud.SetConfig": (d, _env, { params }) => setConfigOf(d, "cloud", params),
+  "Cloud.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "cloud", params, via),
   "BLE.GetConfig": (d) => ok(publicConfig(d.config.ble)),
-  "BLE.SetConfig": (d, _env, { params }) => setConfigOf(d, "ble", params),
+  "BLE.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "ble", params, via),
   "MQTT.GetStatus": () => ok({ connected: false }),
   "MQTT.GetConfig": (d) => ok(publicConfig(d.config.mqtt)),
-  "MQTT.SetConfig": (d, _env, { params }) => setConfigOf(d, "mqtt", params)
+  "MQTT.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "mqtt", params, via)
 }
 
 const byLowerName = new Map(Object.keys(methods).map((name) => [name.toLowerCase(), name]))
@@ -243,10 +295,30 @@ export const knownMethod = (method: string): string | undefined => byLowerName.g
 export const isOpenMethod = (canonical: string | undefined): boolean =>
   canonical === "Shelly.GetDeviceInfo" || canonical === "WiFi.ListAPClients"
 
+/** Firmware 1.8+ (or the `setup_window` trait): setup over the AP only within this long after power-on. */
+export const setupWindowS = 15 * 60
+
+const versionAtLeast18 = (ver: string): boolean => {
+  const m = /^(\d+)\.(\d+)/.exec(ver)
+  return m !== null && (Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 8))
+}
+
+/**
+ * EU firmware 1.8+ (RED, EN 18031-1): "adds a 15-minute setup window"
+ * (kb.shelly.cloud, Network Design Guide for Shelly Gen2+ Devices). Modelled:
+ * writes over the AP without auth are refused once the device has been up
+ * longer than that; a power cycle reopens it. The refusal's exact code and
+ * text are not documented — -109 FAILED_PRECONDITION is our choice.
+ */
+const setupWindowClosed = (d: SimDevice, req: RpcRequest, canonical: string): boolean =>
+  req.via === "ap" && d.ha1 === null && (versionAtLeast18(d.ver) || d.has("setup_window")) &&
+  (canonical.endsWith(".SetConfig") || canonical === "Shelly.SetAuth") && d.uptimeS() >= setupWindowS
+
 export const dispatch = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome => {
   const canonical = knownMethod(req.method)
   if (canonical === undefined) return fail(404, `No handler for ${req.method}`)
   if (d.failsMethod(canonical)) return fail(-114, `${canonical} failed (simulated fault)`)
+  if (setupWindowClosed(d, req, canonical)) return fail(-109, "Setup window closed: power cycle the device to configure it over its AP")
   return methods[canonical]!(d, env, { ...req, method: canonical })
 }
 

@@ -17,6 +17,10 @@ export type Fault =
   | { readonly _tag: "protected" }
   | { readonly _tag: "ap_http_dead" }
   | { readonly _tag: "reboot_loop" }
+  | { readonly _tag: "drop_before_answer" }
+  | { readonly _tag: "static_unreachable" }
+  | { readonly _tag: "fw2" }
+  | { readonly _tag: "setup_window" }
 
 export type Trait =
   | { readonly _tag: "update"; readonly version: string }
@@ -40,10 +44,13 @@ export interface Rule {
   readonly items: ReadonlyArray<RuleItem>
 }
 
-const simpleFaults = ["offline", "blackhole", "http500_on_spaces", "wrong_mac", "protected", "ap_http_dead", "reboot_loop"] as const
+const simpleFaults = [
+  "offline", "blackhole", "http500_on_spaces", "wrong_mac", "protected", "ap_http_dead", "reboot_loop", "drop_before_answer", "static_unreachable", "fw2", "setup_window"
+] as const
 
 const itemHelp =
   "offline, blackhole, slow:<ms>, http500_on_spaces, fail:<Method>, wrong_mac, protected, ap_http_dead, reboot_loop, " +
+  "drop_before_answer, static_unreachable, fw2, setup_window, " +
   "update[:<ver>], beta[:<ver>], factory, model:<App>, name:<text>, friendly:<text>"
 
 /** One item such as `slow:300` or `fail:Sys.SetConfig`. */

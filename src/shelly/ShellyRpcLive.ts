@@ -17,7 +17,7 @@
  * (nothing answered the SYN) and `RpcTimeout` (connected, no answer).
  * When time is up, or the call is interrupted, the request and its socket are destroyed.
  */
-import { Duration, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
+import { Duration, Effect, Either, Layer, ParseResult, Redacted, Schedule, Schema } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import { BadHttpResponse, ResponseTooLarge } from "../domain/errors/deviceResponse.js"
@@ -54,7 +54,33 @@ export interface ShellyRpcConfig {
   readonly nonceCache?: Partial<NonceCacheOptions> | undefined
   /** Caps on answers (body, headers, JSON depth); defaults in responseBody.ts. */
   readonly limits?: ResponseLimits | undefined
+  /**
+   * Waits between tries while a device answers HTTP 429 (firmware 2.x
+   * throttling); bounded, and within the call's timeout. Default: 100 ms
+   * doubling, jittered, 4 retries.
+   */
+  readonly throttleRetry?: Schedule.Schedule<unknown, unknown> | undefined
 }
+
+/** 100, 200, 400, 800 ms (jittered): about 1.5 s of backing off before the 429 stands. */
+export const defaultThrottleRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential(Duration.millis(100), 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(4))
+)
+
+/** An exchange answered 429: retried by the throttle schedule, then returned as the call's answer. */
+class Throttled {
+  readonly _tag = "Throttled"
+  constructor(readonly exchange: Exchange) {}
+}
+
+/** A signed request answered 401 `stale=true`: re-sign with the new challenge. */
+class StaleNonce {
+  readonly _tag = "StaleNonce"
+}
+
+/** Re-signs after `stale=true` at most this often per call (2.x nonce table churn); then the 401 stands. */
+const STALE_RESIGNS = 2
 
 export const defaultShellyRpcConfig: ShellyRpcConfig = { defaultTimeout: "5 seconds", source: "fleet-provision" }
 
@@ -318,8 +344,26 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
   // Per client instance, never module-wide: each layer build starts empty,
   // and its size is bounded however many devices one run meets.
   const nonces = new NonceCache({ ...defaultNonceCacheOptions, ...config.nonceCache })
-  /** Authenticated calls under way per device (host:port). */
-  const authInFlight = new Map<string, number>()
+  const throttleRetry = config.throttleRetry ?? defaultThrottleRetry
+  /**
+   * Authenticated calls go one at a time per device (host:port): each signs
+   * with the cached nonce and the next `nc`, in order, instead of overlapping
+   * calls each spending a fresh nonce (firmware 2.x keeps only a few and
+   * answers `stale=true`, or throttles with 429, when they churn).
+   */
+  const deviceLocks = new Map<string, Effect.Semaphore>()
+  const lockFor = (key: string): Effect.Semaphore => {
+    let lock = deviceLocks.get(key)
+    if (lock === undefined) {
+      lock = Effect.unsafeMakeSemaphore(1)
+      deviceLocks.set(key, lock)
+      if (deviceLocks.size > (config.nonceCache?.maxEntries ?? defaultNonceCacheOptions.maxEntries)) {
+        const oldest = deviceLocks.keys().next()
+        if (oldest.done !== true) deviceLocks.delete(oldest.value)
+      }
+    }
+    return lock
+  }
 
   const sign = (outgoing: Outgoing, use: NonceUse, password: Redacted.Redacted<string>): string =>
     authorizationHeader({
@@ -331,14 +375,38 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
       nc: use.nc
     })
 
+  /** Retries an exchange answered 429 on the throttle schedule; the last 429 stands as the answer. */
+  // The retry machinery is entered only after a 429: Stage 3's thousands of
+  // calls per run pay nothing for it (its per-call CPU is measured, README).
+  const unlessThrottled = (attempt: Effect.Effect<Exchange, RpcFailure>): Effect.Effect<Exchange, RpcFailure> =>
+    Effect.flatMap(attempt, (first) => {
+      if (first.status !== 429) return Effect.succeed(first)
+      // The schedule's first run replays this 429, so its first delay comes before the next try.
+      let replay: Exchange | undefined = first
+      const tryAgain = Effect.suspend((): Effect.Effect<Exchange, RpcFailure> => {
+        const answered = replay
+        replay = undefined
+        return answered === undefined ? attempt : Effect.succeed(answered)
+      })
+      return tryAgain.pipe(
+        Effect.flatMap((answer): Effect.Effect<Exchange, RpcFailure | Throttled> =>
+          answer.status === 429 ? Effect.fail(new Throttled(answer)) : Effect.succeed(answer)
+        ),
+        Effect.retry({ schedule: throttleRetry, while: (e) => e instanceof Throttled }),
+        Effect.catchIf((e): e is Throttled => e instanceof Throttled, (e) => Effect.succeed(e.exchange))
+      )
+    })
+
   /**
    * Runs one call under one timeout. With a password and a cached nonce for
    * the device, the first exchange is signed already (nc one higher than the
    * last use); otherwise it goes out unsigned. A 401 to it (no nonce yet,
    * nonce expired, device rebooted, password changed) brings a fresh
-   * challenge: exactly one more exchange signed with that, and a 401 to
-   * that one is `AuthRequired`. So N calls to a protected device cost N + 1
-   * exchanges instead of 2N while the nonce lives.
+   * challenge and one exchange signed with that; a 401 to that one is
+   * `AuthRequired` — unless it says `stale=true` (firmware 2.x: the nonce was
+   * dropped meanwhile), which is signed again with the newer nonce (twice at
+   * most). So N calls to a protected device cost N + 1 exchanges instead of
+   * 2N while the nonce lives. 429 answers are retried with backoff.
    */
   const run = (
     target: DeviceTarget,
@@ -355,7 +423,7 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
       // `ctx.device` is the target's host:port, the device the nonce belongs to.
       const key = ctx.device
       if (password === undefined) {
-        return Effect.flatMap(exchange(target, ctx, outgoing, undefined, link), (only) =>
+        return Effect.flatMap(unlessThrottled(exchange(target, ctx, outgoing, undefined, link)), (only) =>
           only.status === 401
             ? Effect.fail(
                 new AuthRequired({ ...ctx, passwordSent: false, realm: parseDigestChallenge(only.wwwAuthenticate)?.realm ?? null })
@@ -363,35 +431,36 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
             : Effect.succeed(only)
         )
       }
-      // Only one signed-up-front call per device at a time: some firmware
-      // wants a nonce's nc values in order, and parallel requests can overtake
-      // each other on the way. The others go unsigned and pay the 401.
-      const alone = (authInFlight.get(key) ?? 0) === 0
-      const cached = alone ? nonces.next(key, now) : undefined
-      const upFront = cached === undefined ? undefined : sign(outgoing, cached, password)
-      authInFlight.set(key, (authInFlight.get(key) ?? 0) + 1)
-      return Effect.flatMap(exchange(target, ctx, outgoing, upFront, link), (first) => {
-        if (first.status !== 401) return Effect.succeed(first)
-        const challenge = parseDigestChallenge(first.wwwAuthenticate)
-        if (challenge === undefined) {
-          if (upFront !== undefined) nonces.forget(key)
-          return Effect.fail(new AuthRequired({ ...ctx, passwordSent: upFront !== undefined, realm: null }))
-        }
-        const use = nonces.fresh(key, challenge, performance.now())
-        return Effect.flatMap(exchange(target, ctx, outgoing, sign(outgoing, use, password), link), (second) =>
-          second.status === 401
-            ? Effect.fail(new AuthRequired({ ...ctx, passwordSent: true, realm: challenge.realm }))
-            : Effect.succeed(second)
-        )
-      }).pipe(
-        Effect.ensuring(
-          Effect.sync(() => {
-            const left = (authInFlight.get(key) ?? 1) - 1
-            if (left === 0) authInFlight.delete(key)
-            else authInFlight.set(key, left)
+      const signedCall: Effect.Effect<Exchange, RpcFailure> = Effect.gen(function* () {
+        const cached = nonces.next(key, performance.now())
+        const upFront = cached === undefined ? undefined : sign(outgoing, cached, password)
+        const first = yield* exchange(target, ctx, outgoing, upFront, link)
+        if (first.status !== 401) return first
+        let latest = first.wwwAuthenticate
+        const signedAttempt = Effect.suspend((): Effect.Effect<Exchange, RpcFailure | StaleNonce> => {
+          const challenge = parseDigestChallenge(latest)
+          if (challenge === undefined) {
+            nonces.forget(key)
+            return Effect.fail(new AuthRequired({ ...ctx, passwordSent: upFront !== undefined, realm: null }))
+          }
+          const use = nonces.fresh(key, challenge, performance.now())
+          return Effect.flatMap(exchange(target, ctx, outgoing, sign(outgoing, use, password), link), (answer): Effect.Effect<Exchange, RpcFailure | StaleNonce> => {
+            if (answer.status !== 401) return Effect.succeed(answer)
+            latest = answer.wwwAuthenticate
+            return parseDigestChallenge(latest)?.stale === true
+              ? Effect.fail(new StaleNonce())
+              : Effect.fail(new AuthRequired({ ...ctx, passwordSent: true, realm: challenge.realm }))
           })
+        })
+        return yield* signedAttempt.pipe(
+          Effect.retry({ times: STALE_RESIGNS, while: (e) => e instanceof StaleNonce }),
+          Effect.catchIf(
+            (e): e is StaleNonce => e instanceof StaleNonce,
+            () => Effect.fail(new AuthRequired({ ...ctx, passwordSent: true, realm: parseDigestChallenge(latest)?.realm ?? null }))
+          )
         )
-      )
+      })
+      return lockFor(key).withPermits(1)(unlessThrottled(signedCall))
     })
   }
 

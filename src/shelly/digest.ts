@@ -33,6 +33,12 @@ export interface DigestChallenge {
   readonly qop: string | undefined
   readonly algorithm: string | undefined
   readonly opaque: string | undefined
+  /**
+   * RFC 7616 `stale=true`: the request was signed correctly but its nonce is
+   * gone (expired, or pushed out of firmware 2.x's small nonce table) — sign
+   * again with this challenge's nonce; not a password error.
+   */
+  readonly stale?: boolean | undefined
 }
 
 /** Splits `k="v", k2=v2` parameter lists (quoted values may hold commas and escaped quotes). */
@@ -54,7 +60,7 @@ export const parseDigestChallenge = (header: string | undefined): DigestChalleng
   const params = parseAuthParams(trimmed.slice(6))
   const { realm, nonce } = params
   if (realm === undefined || nonce === undefined) return undefined
-  return { realm, nonce, qop: params.qop, algorithm: params.algorithm, opaque: params.opaque }
+  return { realm, nonce, qop: params.qop, algorithm: params.algorithm, opaque: params.opaque, stale: params.stale?.toLowerCase() === "true" }
 }
 
 export const freshCnonce = (): string => randomBytes(16).toString("hex")

@@ -59,6 +59,13 @@ const call = <A, I>(
 const revealPass = <T extends { readonly pass?: Redacted.Redacted<string> | null }>(section: T) =>
   section.pass === undefined || section.pass === null ? section : { ...section, pass: Redacted.value(section.pass) }
 
+/**
+ * Calls that carry a secret (WiFi and MQTT passwords, the admin HA1) always go
+ * as a POST body: a GET puts its params in the URL, which proxies, device
+ * logs and our own error excerpts may keep.
+ */
+const secretBearing = (options: CallOptions | undefined): CallOptions => ({ ...options, transport: "post" })
+
 /** A partial config object as `*.SetConfig` takes it (only the keys to change). */
 export type ConfigPatch = Params
 
@@ -140,7 +147,7 @@ export const setAuth = (
     "Shelly.SetAuth",
     { user: "admin", realm: deviceId, ha1: password === null ? null : ha1For(deviceId, Redacted.value(password)) },
     EmptyResult,
-    options
+    secretBearing(options)
   )
 
 // --- Sys.* ------------------------------------------------------------------
@@ -186,7 +193,7 @@ export const wifiSetConfig = (
       }
     },
     SetConfigResult,
-    options
+    secretBearing(options)
   )
 
 /** Can take about 20 s on a real device: at least 30 s whatever the caller asks (`methodMinTimeouts`). */
@@ -220,4 +227,4 @@ export const mqttSetConfig = (
   target: DeviceTarget,
   config: MqttConfigPatch,
   options?: CallOptions
-): Rpc<SetConfigResult> => call(target, "MQTT.SetConfig", { config: revealPass(config) }, SetConfigResult, options)
+): Rpc<SetConfigResult> => call(target, "MQTT.SetConfig", { config: revealPass(config) }, SetConfigResult, secretBearing(options))

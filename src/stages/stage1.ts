@@ -1,13 +1,16 @@
 /**
  * Stage 1 (stage1-runbook.md "Workflow"): factory AP → production WiFi.
  * Per device: wait for a factory AP → join it on the Pi's WiFi → read
- * Shelly.GetDeviceInfo + Sys.GetStatus → WiFi/Cloud/BLE/MQTT SetConfig (+ SetAuth)
- * → reboot → restore the Pi's WiFi → find the device on the production network
- * by MAC → record it in ip_state.json → put it on the reboot-loop watch
- * (stage1/rebootWatch.ts) and go on to the next device. The Pi's previous WiFi
+ * Shelly.GetDeviceInfo + Sys.GetStatus (setup window check) → Cloud/BLE/MQTT
+ * SetConfig, then SetAuth → WiFi last, applied live by the firmware (station,
+ * wait for its address, then the AP off; stage1/liveWifi.ts) → restore the
+ * Pi's WiFi → find the device at the address it reported, else on the
+ * production network by MAC → reboot there only if a call answered
+ * `restart_required` → record it in ip_state.json → put it on the reboot-loop
+ * watch (stage1/rebootWatch.ts) and go on to the next device. The Pi's previous WiFi
  * is restored on every path out of the AP session, interruption included.
- * The device is found by whichever comes first: its mDNS announcement as it
- * comes back (listened for from before the reboot) or a poll round (subnet
+ * Without a reported address the device is found by whichever comes first: its
+ * mDNS announcement (listened for from before the station joined) or a poll round (subnet
  * scan + mDNS browse), each confirmed by `GET /shelly`; once a device of the
  * run has been found by its announcement, the polls are spaced wider. In a run, the
  * ip_state.json writes go on in the background (stage1/serialWrites.ts) while
@@ -19,7 +22,7 @@ import type { DeviceUnreachable, RpcFailure, RpcTimeout } from "../domain/errors
 import type { Redacted } from "effect"
 import { isOperatorError } from "../domain/errors/base.js"
 import type { OperatorError } from "../domain/errors/base.js"
-import { ApNotFound, ApUnreachable, DeviceNeverJoined, RebootLoopDetected } from "../domain/errors/wifi.js"
+import { ApNotFound, ApUnreachable, DeviceNeverJoined, RebootLoopDetected, SetupWindowClosed } from "../domain/errors/wifi.js"
 import type { WifiError } from "../domain/errors/wifi.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { parseMac } from "../domain/mac.js"
@@ -32,7 +35,11 @@ import { adoptDevice, markStage1 } from "./stage1/adoption.js"
 import { makeRebootWatch } from "./stage1/rebootWatch.js"
 import type { RebootWatch, UptimeAnswer, WatchedDevice, WatchReport } from "./stage1/rebootWatch.js"
 import { announcedDevice, findByMac, subscribeAnnouncements } from "../shelly/discovery.js"
-import type { DiscoveryOptions } from "../shelly/discovery.js"
+import type { DiscoveryOptions, Found } from "../shelly/discovery.js"
+import type { DeviceInfo } from "../shelly/schemas.js"
+import { sameMac } from "../shelly/identity.js"
+import { ShellyRpc as ShellyRpcTag } from "../shelly/ShellyRpc.js"
+import { answerUnlessLinkLost, awaitStation, hasSetupWindow, isSetupWindowRefusal, rebootAndAwait, SETUP_WINDOW_S } from "./stage1/liveWifi.js"
 import type { MdnsDevice } from "../shelly/mdns.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
@@ -183,7 +190,24 @@ interface PrefetchedScan {
  */
 const PREFETCH_MAX_AGE_MS = 30_000
 
-const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeReboot: Effect.Effect<void> = Effect.void) =>
+/** What the AP session leaves for the rest of the device's run. */
+interface ConfiguredOverAp {
+  readonly info: DeviceInfo
+  /** Some call answered `restart_required: true`: reboot once the device is reachable on the production network. */
+  readonly restartRequired: boolean
+  /** Where the station got its address, as the device reported it over the AP (none: link lost before it said). */
+  readonly staIp: Option.Option<string>
+}
+
+/**
+ * The AP session. Firmware applies WiFi.SetConfig live, so the order matters:
+ * every other setting first (Cloud, BLE, MQTT, then Shelly.SetAuth) while the
+ * AP link is up; then the station; then, once the device reports an address,
+ * `ap.enable: false` as the very last call — its link (and maybe its answer)
+ * goes away with the AP, which is the expected outcome. Nothing is rebooted
+ * here: settings that need it are rebooted at the production address.
+ */
+const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStation: Effect.Effect<void> = Effect.void) =>
   Effect.gen(function* () {
     const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
     const options = { timeout: settings.timeouts.rpc }
@@ -199,15 +223,15 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeReboot
             )
         )
       )
-    const [info] = yield* overAp(Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 }))
+    const [info, sys] = yield* overAp(Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 }))
     yield* settings.say("[rpc: read device info]")
+    // Firmware 1.8+ takes setup over the AP only within 15 min of power-on: say so before writing anything.
+    const windowClosed = new SetupWindowClosed({ mac: info.mac, ver: info.ver, uptimeS: sys.uptime ?? 0, windowS: SETUP_WINDOW_S })
+    if (hasSetupWindow(info.ver) && (sys.uptime ?? 0) >= SETUP_WINDOW_S) return yield* Effect.fail(windowClosed)
 
-    const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
-    const sta1 = settings.sta1 && { ssid: settings.sta1.ssid, pass: settings.sta1.password ?? null, enable: true, ipv4mode: "dhcp" as const }
-    yield* Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }), ...(settings.disable.ap && { ap: { enable: false } }) }, options)
     // Independent components: sent together (the device serves up to 6 RPC channels at once), in one round trip's time.
     const m = settings.mqtt
-    const components: ReadonlyArray<Effect.Effect<unknown, RpcFailure, ShellyRpc>> = [
+    const components: ReadonlyArray<Effect.Effect<{ readonly restart_required: boolean }, RpcFailure, ShellyRpc>> = [
       ...(settings.disable.cloud ? [Methods.cloudSetConfig(target, { enable: false }, options)] : []),
       ...(settings.disable.ble ? [Methods.bleSetConfig(target, { enable: false }, options)] : []),
       ...(m !== undefined
@@ -222,15 +246,43 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeReboot
           ? [Methods.mqttSetConfig(target, { enable: false }, options)]
           : [])
     ]
-    yield* Effect.all(components, { concurrency: "unbounded", discard: true })
+    // The window can also close during the session: a refusal that says so gets the same clear error.
+    const answers = yield* Effect.all(components, { concurrency: "unbounded" }).pipe(
+      Effect.catchIf(isSetupWindowRefusal, () => Effect.fail(windowClosed))
+    )
+    // After the components: from here on the device wants a signed request (the target carries the password).
     if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
+
+    // WiFi last. The station first, with the AP left up, so a station that cannot join leaves the device reachable on its AP.
+    yield* beforeStation
+    const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
+    const sta1 = settings.sta1 && { ssid: settings.sta1.ssid, pass: settings.sta1.password ?? null, enable: true, ipv4mode: "dhcp" as const }
+    const staAnswer = yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }) }, options))
+    // Even when that answer was lost, the AP may still be there to ask.
+    const staIp = yield* awaitStation(target, { mac: info.mac, ssid: settings.sta.ssid, rpc: options, pollInterval: settings.pollInterval, join: settings.timeouts.join })
+    const apAnswer = settings.disable.ap && Option.isSome(staIp)
+      ? yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { ap: { enable: false } }, options))
+      : Option.none<{ readonly restart_required: boolean }>()
     yield* settings.say(applyLine(settings.disable))
-    yield* beforeReboot
-    yield* Methods.reboot(target, undefined, options)
-    yield* settings.say("[rpc: rebooting]")
-    return info
+    const restartRequired = [...answers, ...Option.toArray(staAnswer), ...Option.toArray(apAnswer)].some((a) => a.restart_required)
+    return { info, restartRequired, staIp } satisfies ConfiguredOverAp
   })
 
+/**
+ * The device at the address it reported over the AP, when it answers there
+ * with its own MAC: found at once, without a subnet scan.
+ */
+const atReportedAddress = (settings: Stage1Settings, mac: Mac, staIp: Option.Option<string>) =>
+  Option.match(staIp, {
+    onNone: () => Effect.succeed(Option.none<Found>()),
+    onSome: (ip) =>
+      Effect.flatMap(ShellyRpcTag, (rpc) => rpc.getShelly({ host: ip, port: settings.devicePort }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })).pipe(
+        Effect.map((identity) =>
+          sameMac(identity.mac, mac) ? Option.some<Found>({ ip: ip as Ipv4, port: settings.devicePort, identity }) : Option.none<Found>()
+        ),
+        Effect.orElseSucceed(() => Option.none<Found>())
+      )
+  })
 
 /**
  * Polls the production subnets until the device's MAC answers `GET /shelly`;
@@ -343,7 +395,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     // as it is back); the socket is opened while the Pi joins the AP.
     const subscribing = yield* Effect.forkScoped(subscribeAnnouncements(settings.discovery?.mdns, settings.productionIps))
     const previous = yield* wifi.current()
-    const info = yield* Effect.gen(function* () {
+    const { info, restartRequired, staIp } = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
       yield* settings.say("[stage1: connected to Shelly AP]")
       return yield* configureOverAp(settings, ap, Effect.asVoid(Fiber.join(subscribing)))
@@ -363,9 +415,20 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
       )
     }
     const announcements = yield* Fiber.join(subscribing)
-    const found = yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
-    const joinedAt = yield* Clock.currentTimeMillis
+    const reported = yield* atReportedAddress(settings, mac.right, staIp)
+    const found = Option.isSome(reported) ? reported.value : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
+    if (restartRequired) {
+      // Only now, where the device is reachable again: the settings that take effect at boot (BLE, MQTT).
+      yield* settings.say("[rpc: rebooting]")
+      const back = yield* rebootAndAwait(
+        { host: found.ip, port: found.port, password: settings.adminPassword },
+        { rpc: { timeout: settings.timeouts.rpc }, pollInterval: settings.pollInterval, within: settings.timeouts.join }
+      )
+      if (!back) return yield* Effect.fail(new DeviceNeverJoined({ mac: mac.right, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) }))
+      yield* settings.say(`[stage1: device back at ${found.ip} after its reboot]`)
+    }
+    const joinedAt = yield* Clock.currentTimeMillis
     const watched = watch !== undefined && watchIsOn(settings)
     const baseline = watched ? yield* uptimeAtJoin(settings, found.ip, found.port) : Option.none<UptimeAnswer>()
     const status = watched ? "unverified" : "ok"
@@ -458,7 +521,8 @@ const watchReport = (
 
 /** What an operator needs to know about a device whose work a second Ctrl+C cut off, by the last step it reached. */
 const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
-  const rebooted = lastLine === "[rpc: rebooting]" || lastLine.startsWith("[stage1: device joined WiFi")
+  // From the WiFi call on, the device is configured (applied live) and may be on the production network already.
+  const rebooted = lastLine.startsWith("[rpc: apply WiFi") || lastLine === "[rpc: rebooting]" || lastLine.startsWith("[stage1: device")
   return {
     ssid,
     status: "failed",
@@ -466,8 +530,8 @@ const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
       code: "interrupted",
       message: `aborted by Ctrl+C after ${lastLine || "[stage1: waiting for Shelly AP]"}`,
       hint: rebooted
-        ? "the device was configured and rebooted but not recorded in ip_state.json: give it a 10 s reset (short press) and run Stage 1 again"
-        : "the device was not rebooted into the production WiFi; run Stage 1 again (its AP is still up, or comes back after a 10 s reset)"
+        ? "the device was configured (and may have joined the production WiFi) but not recorded in ip_state.json: give it a 10 s reset (short press) and run Stage 1 again"
+        : "the device may hold part of its configuration but has not left its AP; run Stage 1 again (its AP is still up, or comes back after a 10 s reset)"
     }
   }
 }

@@ -1,11 +1,13 @@
 /**
  * Stage 2 (issue 4 §4): every adopted device not yet placed gets its planned
- * (or next free) static address and its name. A placement counts only after
- * the same MAC answers at the new address; otherwise the device is put back
- * on DHCP and marked failed. Devices go one at a time, so two devices can
- * never be given the same free address. The check at the new address is
- * polled, and (with mDNS) also answered at once by the device's announcement
- * as it comes back, listened for from before its reboot.
+ * (or next free) static address and its name. The firmware applies the
+ * address live (no reboot), so the name goes first and the address last. A
+ * placement counts only after the same MAC answers at the new address;
+ * otherwise the device is looked for by MAC, put back on DHCP and marked
+ * failed — and if it is nowhere to be found its planned address stays taken.
+ * Devices go one at a time, so two devices can never be given the same free
+ * address. The check at the new address is polled, and (with mDNS) also
+ * answered at once by the device's announcement, listened for from before the move.
  */
 import { Clock, Duration, Effect, Option, Schedule } from "effect"
 import type { Stream } from "effect"
@@ -17,7 +19,8 @@ import { ipv4ToNumber, numberToIpv4 } from "../domain/ipv4.js"
 import type { Mac } from "../domain/mac.js"
 import type { InventoryDevice, InventoryDocument } from "../inventory/Inventory.js"
 import { setDeviceFields } from "../inventory/edit.js"
-import { announcedDevice, subscribeAnnouncements } from "../shelly/discovery.js"
+import { announcedDevice, findByMac, subscribeAnnouncements } from "../shelly/discovery.js"
+import { answerUnlessLinkLost, rebootAndAwait } from "./stage1/liveWifi.js"
 import { sameMac } from "../shelly/identity.js"
 import type { BrowseOptions, MdnsDevice } from "../shelly/mdns.js"
 import * as Methods from "../shelly/methods.js"
@@ -117,6 +120,32 @@ const verifyAt = (settings: Stage2Settings, ip: string, mac: Mac, announcements:
 
 const describe = (error: unknown): string => (isOperatorError(error) ? error.message : String(error))
 
+/** Subnet addresses searched for a device lost after its static-address call: the ones named, then the pool. */
+const searchAddresses = (settings: Stage2Settings, first: ReadonlyArray<string>): Array<Ipv4> => {
+  const out = new Set<Ipv4>(first as ReadonlyArray<Ipv4>)
+  const { start, end } = settings.network.pool
+  for (let n = ipv4ToNumber(start); n <= ipv4ToNumber(end) && out.size < 4096; n++) out.add(numberToIpv4(n))
+  return [...out]
+}
+
+/**
+ * Finds the device by MAC (`GET /shelly` across the addresses) and switches
+ * it back to DHCP there; the address it was found at, or none.
+ */
+const revertWhereFound = (settings: Stage2Settings, mac: Mac, first: ReadonlyArray<string>, options: { readonly timeout: Duration.DurationInput }) =>
+  findByMac(mac, searchAddresses(settings, first), { port: settings.devicePort, timeout: Duration.millis(500), mdns: false }).pipe(
+    Effect.flatMap(
+      Option.match({
+        onNone: () => Effect.succeed(Option.none<string>()),
+        onSome: (found) =>
+          answerUnlessLinkLost(Methods.wifiSetConfig(deviceTarget(settings, found.ip), { sta: { ipv4mode: "dhcp" } }, options)).pipe(
+            Effect.as(Option.some<string>(found.ip)),
+            Effect.orElseSucceed(() => Option.none<string>())
+          )
+      })
+    )
+  )
+
 /** Places one device; `taken` holds every address in use (updated on success). */
 export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, taken: Set<string>) =>
   Effect.gen(function* () {
@@ -153,40 +182,48 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
     taken.add(ip.value)
     if (settings.dryRun || Option.isNone(identity)) return { ...base, ip: ip.value, name, status: "dry_run" } satisfies Stage2DeviceResult
     const net = settings.network
+    // Firmware applies WiFi.SetConfig live: the name first (at the current
+    // address), then the static address, which moves the device at once — the
+    // link of that call, and maybe its answer, goes with it (expected).
     const applied = yield* Effect.gen(function* () {
       const info = yield* identity.value
       if (!sameMac(info.mac, device.mac)) return yield* Effect.fail(`another device (${info.mac}) answers at ${fromIp}`)
-      // Independent settings, both taking effect with the reboot: sent together (the device serves up to 6 RPC channels).
-      yield* Effect.all(
-        [
-          Methods.wifiSetConfig(
-            current,
-            { sta: { ipv4mode: "static", ip: ip.value, netmask: net.netmask, gw: net.gateway, nameserver: net.dns ?? net.gateway } },
-            options
-          ),
-          Methods.setDeviceName(current, name, options)
-        ],
-        { concurrency: 2, discard: true }
+      const named = yield* Methods.setDeviceName(current, name, options)
+      const moved = yield* answerUnlessLinkLost(
+        Methods.wifiSetConfig(
+          current,
+          { sta: { ipv4mode: "static", ip: ip.value, netmask: net.netmask, gw: net.gateway, nameserver: net.dns ?? net.gateway } },
+          options
+        )
       )
-      yield* Methods.reboot(current, undefined, options)
-      return info
+      return { info, restartRequired: named.restart_required || Option.exists(moved, (m) => m.restart_required) }
     }).pipe(Effect.either)
     if (applied._tag === "Left") {
       taken.delete(ip.value)
       return { ...base, status: "failed", error: describe(applied.left) } satisfies Stage2DeviceResult
     }
+    // Looked for at the new address at once (same MAC).
     const verified = yield* verifyAt(settings, ip.value, device.mac, announcements)
     if (Option.isNone(verified)) {
-      taken.delete(ip.value)
-      // Back to DHCP wherever the device answers, so it is not lost at a wrong static address.
-      yield* Effect.firstSuccessOf(
-        [ip.value, fromIp].map((host) =>
-          Methods.wifiSetConfig(deviceTarget(settings, host), { sta: { ipv4mode: "dhcp" } }, options).pipe(
-            Effect.zipRight(Methods.reboot(deviceTarget(settings, host), undefined, options))
-          )
-        )
-      ).pipe(Effect.ignore)
-      return { ...base, status: "failed", error: `did not answer at ${ip.value} within ${Duration.format(Duration.decode(settings.timeouts.verify))}; reverted to DHCP` } satisfies Stage2DeviceResult
+      // Not there: find it by MAC and put it back on DHCP. Until it is found
+      // elsewhere its planned address stays taken — it may hold it.
+      const reverted = yield* revertWhereFound(settings, device.mac, [ip.value, fromIp], options)
+      const waited = Duration.format(Duration.decode(settings.timeouts.verify))
+      if (Option.isSome(reverted)) {
+        taken.delete(ip.value)
+        return { ...base, status: "failed", error: `did not answer at ${ip.value} within ${waited}; found at ${reverted.value} by MAC and reverted to DHCP` } satisfies Stage2DeviceResult
+      }
+      return {
+        ...base,
+        status: "failed",
+        error: `did not answer at ${ip.value} within ${waited} and was not found by MAC on the subnet; ${ip.value} stays reserved (the device may hold it) — check the netmask/gateway, or reach the device on its AP after a 10 s reset`
+      } satisfies Stage2DeviceResult
+    }
+    if (applied.right.restartRequired) {
+      const back = yield* rebootAndAwait(deviceTarget(settings, ip.value), { rpc: options, pollInterval: settings.pollInterval, within: settings.timeouts.verify }).pipe(
+        Effect.orElseSucceed(() => false)
+      )
+      if (!back) return { ...base, ip: ip.value, status: "failed", error: `placed at ${ip.value}, but did not come back after the reboot its settings need` } satisfies Stage2DeviceResult
     }
     taken.delete(fromIp)
     const info = verified.value

@@ -331,7 +331,8 @@ export const makeWebApp = (options: WebOptions) =>
             })
           }))
       ),
-      HttpRouter.catchAll((error) => toErrorResponse(error)),
+      HttpRouter.catchAll((error) => toErrorResponse(error))
+    ).pipe(
       // An unknown path fails the router itself, outside every route.
       Effect.catchAll(toErrorResponse),
       HttpServerRequest.withMaxBodySize(Option.some(MAX_BODY_BYTES)),

@@ -82,7 +82,7 @@ describe("ShellyRpcLive against hand-made servers", () => {
       }
     }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
 
-  it.live("sends Connection: close and no keep-alive; 429 → RpcError 429", () =>
+  it.live("sends Connection: close and no keep-alive; 429 retried with backoff (4 times), then RpcError 429 with the throttling hint", () =>
     Effect.gen(function* () {
       const seen: Array<string | undefined> = []
       const server = yield* answering("127.20.9.4", (req, res) => {
@@ -92,8 +92,11 @@ describe("ShellyRpcLive against hand-made servers", () => {
       })
       const error = failureOf(yield* Effect.exit(Methods.sysGetStatus({ host: server.host, port: server.port })))
       expect(error._tag).toBe("RpcError")
-      if (error._tag === "RpcError") expect(error.rpcCode).toBe(429)
-      expect(seen).toEqual(["close"])
+      if (error._tag === "RpcError") {
+        expect(error.rpcCode).toBe(429)
+        expect(error.hint).toContain("retries with backoff")
+      }
+      expect(seen).toEqual(["close", "close", "close", "close", "close"])
     }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
 
   it.live("accepts but never answers → RpcTimeout; nothing listening → DeviceUnreachable", () =>

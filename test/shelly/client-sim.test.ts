@@ -155,7 +155,7 @@ describe("ShellyRpcLive ↔ simulator: writes", () => {
         expect(mqtt.server).toBe("127.20.0.9:1883")
         expect(JSON.stringify(mqtt)).not.toContain("mqtt pw")
         const wifi = yield* Methods.wifiSetConfig(t, { ap: { enable: false } }, { transport: "post" })
-        expect(wifi.restart_required).toBe(true)
+        expect(wifi.restart_required).toBe(false)
         const rebootsBefore = fleet.state(9)!.reboots
         const reboot = yield* Methods.reboot(t, 500)
         expect(reboot === null || typeof reboot === "object").toBe(true)

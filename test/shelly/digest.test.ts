@@ -35,7 +35,10 @@ describe("digest math", () => {
     const numeric = parseDigestChallenge(
       'Digest qop="auth", realm="shellyplus1pm-44179394d4d4", nonce="603", algorithm=SHA-256'
     )
-    expect(numeric).toEqual({ realm: "shellyplus1pm-44179394d4d4", nonce: "603", qop: "auth", algorithm: "SHA-256", opaque: undefined })
+    expect(numeric).toEqual({ realm: "shellyplus1pm-44179394d4d4", nonce: "603", qop: "auth", algorithm: "SHA-256", opaque: undefined, stale: false })
+    // Firmware 2.x: stale=true (re-sign, not a password error), base64 nonce with padding kept whole.
+    const stale = parseDigestChallenge('Digest qop="auth", realm="r", nonce="q+/Zx0==", algorithm=SHA-256, stale=true')
+    expect(stale).toMatchObject({ nonce: "q+/Zx0==", stale: true })
     const base64 = parseDigestChallenge('Digest qop="auth", realm="shelly1pmg3-34b7dac68344", nonce="Ac2aagAAAAAWqUM3+/x=", algorithm=SHA-256')
     expect(base64?.nonce).toBe("Ac2aagAAAAAWqUM3+/x=")
     expect(parseDigestChallenge('Basic realm="x"')).toBeUndefined()

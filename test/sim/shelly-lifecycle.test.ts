@@ -67,8 +67,8 @@ describe("firmware update", () => {
   })
 })
 
-describe("factory AP flow", () => {
-  it("announces its AP, takes WiFi settings over the AP address and joins the production network from the DHCP pool", async () => {
+describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
+  it("announces its AP; the station joins live from the DHCP pool while the AP stays up; ap.enable:false drops the AP at once after the answer", async () => {
     const f = await start({ devices: 3, baseIp: "127.11.3.1", models: ["S2PMG3"], faults: ["1-2=factory"] })
     const [d1, d2, d3] = f.devices
     expect(d1!.ip).toBeNull()
@@ -84,71 +84,116 @@ describe("factory AP flow", () => {
     expect(((await request(`${ap}/shelly`)).json as { mac: string }).mac).toBe(d1!.mac)
     expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: null, status: "disconnected", ap_client_count: 1 })
 
-    const set = await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "right-pw", enable: true }, ap: { enable: false } } })
-    expect(set.json).toMatchObject({ result: { restart_required: true } })
+    // Station first: answered at once with restart_required false; "connecting", then "got ip" — no reboot.
+    const set = await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "right-pw", enable: true } } })
+    expect(set.json).toMatchObject({ result: { restart_required: false } })
     expect((await post(ap, "Cloud.SetConfig", { config: { enable: false } })).json).toMatchObject({ result: { restart_required: false } })
-    expect((await post(ap, "Shelly.Reboot", {})).json).toMatchObject({ result: null })
-
-    await waitFor(() => expect(f.device(1)!.mode).toBe("sta"))
-    expect(f.apLink()).toBeNull()
-    expect(await failureOf(`${ap}/shelly`)).toBe("refused")
-    const joined = f.device(1)!
-    expect(joined.ip).toBe("127.11.200.10")
-    const info = (await request(`http://${joined.ip}:${f.port}/shelly`)).json as { mac: string }
+    await waitFor(async () => expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ status: "got ip", sta_ip: "127.11.200.10" }))
+    expect(f.device(1)!.mode).toBe("sta")
+    expect(f.state(1)!.reboots).toBe(0)
+    // The AP stays up beside the station until it is disabled (shared/reference §5).
+    expect(f.scan().map((a) => a.ssid)).toContain(`ShellyS2PMG3-${d1!.mac}`)
+    const info = (await request(`http://127.11.200.10:${f.port}/shelly`)).json as { mac: string }
     expect(info.mac).toBe(d1!.mac)
-    expect((await request(`http://${joined.ip}:${f.port}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: "127.11.200.10", status: "got ip", ssid: "FactoryNet" })
-    // AP disabled in the same call: no longer visible.
-    expect(f.scan().map((a) => a.ssid)).not.toContain(`ShellyS2PMG3-${d1!.mac}`)
-    expect(f.state(1)!.config).toMatchObject({ cloud: { enable: false }, wifi: { ap: { enable: false }, sta: { ssid: "FactoryNet", pass_set: true } } })
 
-    // The lease is sticky, and the next device gets the next address.
+    // AP off: the answer arrives, then the AP is gone at once (the Pi's link with it).
+    const off = await post(ap, "WiFi.SetConfig", { config: { ap: { enable: false } } })
+    expect(off.json).toMatchObject({ result: { restart_required: false } })
+    await waitFor(() => expect(f.apLink()).toBeNull())
+    expect(await failureOf(`${ap}/shelly`)).toBe("refused")
+    expect(f.scan().map((a) => a.ssid)).not.toContain(`ShellyS2PMG3-${d1!.mac}`)
+    expect((await request(`http://127.11.200.10:${f.port}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: "127.11.200.10", status: "got ip", ssid: "FactoryNet" })
+    expect(f.state(1)!.config).toMatchObject({ cloud: { enable: false }, wifi: { ap: { enable: false }, sta: { ssid: "FactoryNet", pass_set: true } } })
+    expect(f.state(1)!.reboots).toBe(0)
+
+    // The lease is sticky across a power cycle, and the next device gets the next address.
     await f.powerCycle(1)
     await waitFor(() => expect(f.device(1)!.mode).toBe("sta"))
     expect(f.device(1)!.ip).toBe("127.11.200.10")
     Either.getOrThrow(await f.connectAp(`ShellyS2PMG3-${d2!.mac}`))
     await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "right-pw", enable: true } } })
-    await post(ap, "Shelly.Reboot", { delay_ms: 500 })
     await waitFor(() => expect(f.device(2)!.mode).toBe("sta"))
     expect(f.device(2)!.ip).toBe("127.11.200.11")
-    // AP left enabled: still visible (the firmware quirk), and reachable again over the AP link.
     expect(f.scan().map((a) => a.ssid)).toContain(`ShellyS2PMG3-${d2!.mac}`)
   })
 
-  it("goes back to AP mode after a timeout when the WiFi password is wrong", async () => {
+  it("drop_before_answer: ap.enable:false takes the AP down before the answer goes out — the caller's connection is cut", async () => {
+    const f = await start({ devices: 1, baseIp: "127.11.8.1", faults: ["1=factory,drop_before_answer"] })
+    Either.getOrThrow(await f.connectAp(f.devices[0]!.apSsid))
+    const ap = `http://127.11.33.1:${f.port}`
+    expect((await post(ap, "MQTT.SetConfig", { config: { enable: true, server: "127.0.0.1:1883" } })).json).toMatchObject({ result: { restart_required: true } })
+    expect(await failureOf(`${ap}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ssid":"FactoryNet","pass":"right-pw","enable":true},"ap":{"enable":false}}')}`)).toBe("reset")
+    expect(f.apLink()).toBeNull()
+    // Applied all the same: the station joins, the AP stays down.
+    await waitFor(() => expect(f.device(1)!.mode).toBe("sta"))
+    expect(f.scan().map((a) => a.ssid)).not.toContain(f.devices[0]!.apSsid)
+  })
+
+  it("setup_window (firmware 1.8+): writes over the AP refused (-109) 15 device-minutes after power-on; a power cycle reopens it", async () => {
+    const f = await start({ devices: 1, baseIp: "127.11.10.1", faults: ["1=factory,setup_window"], timeScale: 0.001 })
+    Either.getOrThrow(await f.connectAp(f.devices[0]!.apSsid))
+    const ap = `http://127.11.33.1:${f.port}`
+    expect((await post(ap, "Cloud.SetConfig", { config: { enable: false } })).json).toMatchObject({ result: { restart_required: false } })
+    await new Promise((r) => setTimeout(r, 1000))
+    expect((await post(ap, "Cloud.SetConfig", { config: { enable: true } })).json).toMatchObject({ error: { code: -109, message: expect.stringContaining("Setup window closed") } })
+    // Reads stay open.
+    expect((await post(ap, "Shelly.GetDeviceInfo", {})).json).toMatchObject({ result: { mac: f.devices[0]!.mac } })
+    await f.powerCycle(1)
+    await waitFor(() => expect(f.device(1)!.mode).toBe("ap"))
+    Either.getOrThrow(await f.connectAp(f.devices[0]!.apSsid))
+    expect((await post(ap, "Cloud.SetConfig", { config: { enable: true } })).json).toMatchObject({ result: { restart_required: false } })
+  })
+
+  it("a wrong WiFi password: 'connecting' while the AP stays up, then given up; AP still reachable, no reboot", async () => {
     const f = await start({ devices: 1, baseIp: "127.11.4.1", faults: ["1=factory"] })
     const ssid = f.devices[0]!.apSsid
     Either.getOrThrow(await f.connectAp(ssid))
     const ap = `http://127.11.33.1:${f.port}`
     await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "wrong-pw", enable: true } } })
-    await post(ap, "Shelly.Reboot", {})
-    await waitFor(() => expect(f.device(1)!.mode).toBe("joining"))
-    expect(f.scan().map((a) => a.ssid)).not.toContain(ssid)
-    await waitFor(() => expect(f.device(1)!.mode).toBe("ap"))
-    expect(f.device(1)!.ip).toBeNull()
+    expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ status: "connecting", sta_ip: null })
     expect(f.scan().map((a) => a.ssid)).toContain(ssid)
-    expect(f.state(1)!.lastError).toMatch(/wrong SSID or password/)
+    await waitFor(() => expect(f.state(1)!.lastError).toMatch(/wrong SSID or password/))
+    expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ status: "disconnected", sta_ip: null })
+    expect(f.device(1)!.mode).toBe("ap")
+    expect(f.device(1)!.ip).toBeNull()
+    expect(f.state(1)!.reboots).toBe(0)
+    expect((await request(`${ap}/shelly`)).status).toBe(200)
+  })
+
+  it("a rebooted device with wrong credentials tries for joinTimeoutMs (AP down), then falls back to AP mode", async () => {
+    const f = await start({ devices: 1, baseIp: "127.11.9.1", faults: ["1=factory"] })
+    const ssid = f.devices[0]!.apSsid
+    Either.getOrThrow(await f.connectAp(ssid))
+    const ap = `http://127.11.33.1:${f.port}`
+    await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "wrong-pw", enable: true } } })
+    await post(ap, "Shelly.Reboot", {})
+    await waitFor(() => expect(f.state(1)!.reboots).toBe(1))
+    await waitFor(() => expect(f.scan().map((a) => a.ssid)).not.toContain(ssid))
+    expect(f.device(1)!.mode).not.toBe("sta")
+    await waitFor(() => expect(f.device(1)!.mode).toBe("ap"))
+    expect(f.scan().map((a) => a.ssid)).toContain(ssid)
     expect(Either.isRight(await f.connectAp(ssid))).toBe(true)
     expect((await request(`${ap}/shelly`)).status).toBe(200)
   })
 
-  it("moves to a static address after WiFi.SetConfig + reboot", async () => {
+  it("moves to a static address at once (answer first, then the old address is gone), and back to its DHCP lease", async () => {
     const f = await start({ devices: 2, baseIp: "127.11.5.1" })
     const old = `http://127.11.5.2:${f.port}`
     const params = { config: { sta: { ipv4mode: "static", ip: "127.11.6.50", netmask: "255.255.255.0", gw: "127.11.6.1", nameserver: "127.0.0.53" } } }
     const compact = encodeURIComponent(JSON.stringify(params.config))
-    expect((await request(`${old}/rpc/WiFi.SetConfig?config=${compact}`)).json).toEqual({ restart_required: true })
     const bad = await request(`${old}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ipv4mode":"static","ip":"nope"}}')}`)
     expect(bad.status).toBe(500)
-    await request(`${old}/rpc/Shelly.Reboot`)
+    expect((await request(`${old}/rpc/WiFi.SetConfig?config=${compact}`)).json).toEqual({ restart_required: false })
     await waitFor(async () => expect((await request(`http://127.11.6.50:${f.port}/shelly`)).status).toBe(200))
     expect(await failureOf(`${old}/shelly`)).toBe("refused")
     expect(f.device(2)!.ip).toBe("127.11.6.50")
     expect(f.device("127.11.6.50")!.index).toBe(2)
+    expect(f.state(2)!.reboots).toBe(0)
     expect((await request(`http://127.11.6.50:${f.port}/rpc/WiFi.GetConfig`)).json).toMatchObject({ sta: { ipv4mode: "static", ip: "127.11.6.50" } })
-    // Back to DHCP: the old lease again.
+    // Back to DHCP: the old lease again, at once.
     await request(`http://127.11.6.50:${f.port}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ipv4mode":"dhcp"}}')}`)
-    await request(`http://127.11.6.50:${f.port}/rpc/Shelly.Reboot`)
     await waitFor(async () => expect((await request(`${old}/shelly`)).status).toBe(200))
+    expect(await failureOf(`http://127.11.6.50:${f.port}/shelly`)).toBe("refused")
   })
 })
 

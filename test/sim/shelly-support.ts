@@ -32,6 +32,8 @@ export const failureOf = async (url: string, timeoutMs = 300): Promise<string> =
     const err = e as { name?: string; cause?: { code?: string } }
     if (err.name === "TimeoutError") return "timeout"
     if (err.cause?.code === "ECONNREFUSED") return "refused"
+    // The connection was cut before an answer (undici names a socket closed mid-request UND_ERR_SOCKET).
+    if (err.cause?.code === "ECONNRESET" || err.cause?.code === "UND_ERR_SOCKET") return "reset"
     return String(e)
   }
 }

@@ -82,7 +82,7 @@ const slowInventory = (events: Array<string>) =>
   ).pipe(Layer.provide(inventoryLayer({ runDir: join(p.dir, "var/run") })), Layer.provide(NodeContext.layer))
 
 describe("Stage 1 with mDNS announcements", () => {
-  it("finds a rejoined device by its announcement where the subnet scan cannot see it", async () => {
+  it("finds a device outside production_subnets at the address it reported over the AP; it announces itself on joining (live, no reboot needed for that)", async () => {
     const mdnsPort = await freeUdpPort()
     // Away 1.2 s per reboot (6 s × 0.2): the one poll round right after the WiFi restore finds nothing.
     p = await harness.start({ devices: 1, faults: ["1=factory"], timeScale: 0.2, mdns: { group: GROUP, port: mdnsPort, iface: LO } })
@@ -101,11 +101,13 @@ describe("Stage 1 with mDNS announcements", () => {
     const device = f.device(1)!
     expect(device.mode).toBe("sta")
     expect(device.ip!.startsWith(`127.67.${200 + p.block}.`)).toBe(true)
-    expect(lines.at(-1)).toBe(`[stage1: device joined WiFi at ${device.ip}]`)
     expect(Ref.get(results).pipe(Effect.runSync)).toMatchObject([{ status: "ok", ip: device.ip, mac: device.mac }])
     expect(p.state()[device.mac]).toMatchObject({ ip: device.ip, stage1: { status: "ok" } })
-    // Announced (RFC 6762 §8.3), and no browse answer found it: the device was still away when the one browse asked.
-    expect(f.mdns!.announced()).toBeGreaterThanOrEqual(1)
+    // BLE off answered restart_required: rebooted once at its production address, and back.
+    expect(f.state(1)!.reboots).toBe(1)
+    expect(lines.slice(-3)).toEqual([`[stage1: device joined WiFi at ${device.ip}]`, "[rpc: rebooting]", `[stage1: device back at ${device.ip} after its reboot]`])
+    // Announced (RFC 6762 §8.3) on joining and after the reboot; no browse was needed.
+    expect(f.mdns!.announced()).toBeGreaterThanOrEqual(2)
     expect(f.mdns!.answered()).toBe(0)
   })
 })
@@ -228,8 +230,8 @@ describe("Stage 2 with mDNS announcements and dry runs", () => {
   })
 })
 
-describe("Stage 1 next-AP scan during the reboot", () => {
-  it("loop mode scans for the next AP while the device is away, so the next device starts without a scan", async () => {
+describe("Stage 1 next-AP scan while the device is being found", () => {
+  it("loop mode scans for the next AP once the device's AP session is over, so the next device starts without a scan", async () => {
     p = await harness.start({ devices: 3, faults: ["1-3=factory"] })
     const f = p.fleet
     const events: Array<string> = []
@@ -255,7 +257,8 @@ describe("Stage 1 next-AP scan during the reboot", () => {
     expect(exit._tag, events.join("\n")).toBe("Success")
     expect(Ref.get(results).pipe(Effect.runSync).map((r) => r.status)).toEqual(["ok", "ok", "ok"])
     const at = (line: string, from = 0) => events.findIndex((e, i) => i >= from && e === line)
-    const rebooting = events.map((e, i) => [e, i] as const).filter(([e]) => e === "[rpc: rebooting]").map(([, i]) => i)
+    // WiFi is applied live (no reboot): the AP session ends with the apply line.
+    const rebooting = events.map((e, i) => [e, i] as const).filter(([e]) => e.startsWith("[rpc: apply WiFi")).map(([, i]) => i)
     const connected = events.map((e, i) => [e, i] as const).filter(([e]) => e === "[stage1: connected to Shelly AP]").map(([, i]) => i)
     expect(rebooting).toHaveLength(3)
     for (const device of [0, 1]) {

@@ -51,7 +51,6 @@ describe("provision stage1 (program)", () => {
       "[stage1: connected to Shelly AP]",
       "[rpc: read device info]",
       "[rpc: apply WiFi + disable cloud/ap/mqtt]",
-      "[rpc: rebooting]",
       `[stage1: device joined WiFi at ${ip}]`,
       "Stage 1 summary: total=1 ok=1 failed=0"
     ])

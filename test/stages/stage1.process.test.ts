@@ -91,13 +91,13 @@ describe("provision stage1 as a process", () => {
   })
 
   it("a second Ctrl+C aborts the device in progress: reported as interrupted with what to do, WiFi restored, lock released, nothing recorded, exit 130", async () => {
-    // A wrong password: the device never joins, so the run sits in the join wait.
+    // A wrong password: the station never joins, so the run sits in the join wait (polling WiFi.GetStatus over the AP).
     const p = await harness.start(
       { devices: 1, faults: ["1=factory"] },
       { wifiPassword: "wrong-pw", config: (q) => ({ stage1: stage1Section(q, { timeouts: { join: 60 } }) }) }
     )
     const run = provision(p.dir, ["stage1", "--loop", "--wifi-sim", p.fleet.controlUrl!])
-    await until(() => run.stdout().includes("[rpc: rebooting]"), 30_000, "rebooting")
+    await until(() => (p.fleet.state(1)?.rpcLog ?? []).some((c) => c.method === "WiFi.GetStatus"), 30_000, "join wait")
     run.child.kill("SIGINT")
     await until(() => run.stdout().includes("[stage1: stopping — finishing"), 10_000, "finishing line")
     run.child.kill("SIGINT")

@@ -67,14 +67,20 @@ describe("Stage 1 against the simulator", () => {
     expect(results[0]!.error).toBeUndefined()
     const device = f.devices[0]!
     expect(device.mode).toBe("sta")
+    // WiFi.SetConfig is applied live and nothing answered restart_required: no reboot.
     expect(lines).toEqual([
       "[stage1: waiting for Shelly AP]",
       "[stage1: connected to Shelly AP]",
       "[rpc: read device info]",
       "[rpc: apply WiFi + disable cloud/ap/mqtt]",
-      "[rpc: rebooting]",
       `[stage1: device joined WiFi at ${device.ip}]`
     ])
+    expect(f.state(1)!.reboots).toBe(0)
+    // Every other setting first, then the station, then (once joined) the AP off as the very last call.
+    const writes = f.state(1)!.rpcLog.filter((c) => c.method.endsWith("SetConfig") || c.method === "Shelly.Reboot")
+    expect(writes.map((c) => c.method).slice(-2)).toEqual(["WiFi.SetConfig", "WiFi.SetConfig"])
+    expect(writes.slice(0, -2).map((c) => c.method).sort()).toEqual(["Cloud.SetConfig", "MQTT.SetConfig"])
+    expect(writes.at(-1)!.params).toEqual({ config: { ap: { enable: false } } })
     expect(results).toMatchObject([{ status: "ok", ip: device.ip, ssid: device.apSsid }])
     expect(summaryLine({ results })).toBe("Stage 1 summary: total=1 ok=1 failed=0")
     const config = f.state(1)!.config as Record<string, Record<string, unknown>>
@@ -126,6 +132,66 @@ describe("Stage 1 against the simulator", () => {
     expect(results[0]!.error!.hint).toContain("WiFi password")
     expect(lines.join("\n")).not.toContain("wrong-pw")
     expect(existsSync(join(p.dir, "data/ip_state.json"))).toBe(false)
+    expect(f.apLink()).toBeNull()
+    // The AP was never disabled (the station did not join): the device stays reachable on its AP for a rerun.
+    expect(f.state(1)!.rpcLog.filter((c) => c.method === "WiFi.SetConfig").map((c) => c.params)).not.toContainEqual({ config: { ap: { enable: false } } })
+    expect(f.scan().map((ap) => ap.ssid)).toContain(f.devices[0]!.apSsid)
+    expect(f.state(1)!.reboots).toBe(0)
+  })
+
+  it("the AP drops before the answer to ap.enable:false arrives: the expected outcome; the device is found at the address it reported", async () => {
+    const f = await setup(1, ["1=factory,drop_before_answer"])
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines))
+    expect(results).toMatchObject([{ status: "ok" }])
+    const device = f.devices[0]!
+    expect(lines.at(-1)).toBe(`[stage1: device joined WiFi at ${device.ip}]`)
+    expect(f.state(1)!.config).toMatchObject({ wifi: { ap: { enable: false } }, cloud: { enable: false } })
+    expect(f.scan().map((ap) => ap.ssid)).not.toContain(device.apSsid)
+    expect(f.state(1)!.reboots).toBe(0)
+  })
+
+  it("a call answers restart_required (MQTT): the reboot happens at the production address, after the AP is gone; secrets only in POST bodies", async () => {
+    const f = await setup(1, ["1=factory"])
+    const lines: Array<string> = []
+    const mqtt = { server: "127.0.0.1:1883", user: "broker-user", password: Redacted.make("mqtt-secret-pw") }
+    const { results } = await run(f, baseSettings(f, lines, { mqtt, adminPassword: Redacted.make("admin-secret-pw") }))
+    expect(results).toMatchObject([{ status: "ok" }])
+    const device = f.devices[0]!
+    expect(lines.slice(-3)).toEqual([
+      `[stage1: device joined WiFi at ${device.ip}]`,
+      "[rpc: rebooting]",
+      `[stage1: device back at ${device.ip} after its reboot]`
+    ])
+    const s = f.state(1)!
+    expect(s.reboots).toBe(1)
+    expect(s.authEnabled).toBe(true)
+    expect(s.config).toMatchObject({ mqtt: { enable: true, server: "127.0.0.1:1883", pass_set: true }, wifi: { ap: { enable: false } } })
+    // Shelly.SetAuth before the WiFi calls (they were signed), the reboot last of all.
+    const order = s.rpcLog.map((c) => c.method).filter((m) => m !== "WiFi.GetStatus" && m !== "Sys.GetStatus")
+    expect(order.indexOf("Shelly.SetAuth")).toBeLessThan(order.indexOf("WiFi.SetConfig"))
+    expect(order.at(-1)).toBe("Shelly.Reboot")
+    // No password, HA1 or SSID secret in any request line (they travel as POST bodies).
+    expect(s.requestLines.length).toBeGreaterThan(5)
+    for (const line of s.requestLines) {
+      expect(line).not.toMatch(/mqtt-secret-pw|admin-secret-pw|prod-wifi-pw|pass|ha1/i)
+    }
+    expect(s.requestLines.filter((l) => l === "POST /rpc").length).toBeGreaterThanOrEqual(4)
+  })
+
+  it("firmware 1.8+ past its 15-min setup window: SetupWindowClosed with the fix (power-cycle), nothing written", async () => {
+    // Time scale 0.001: 15 device-minutes pass in 0.9 s.
+    p = await harness.start({ devices: 1, faults: ["1=factory,setup_window"], timeScale: 0.001 })
+    const f = p.fleet
+    await new Promise((r) => setTimeout(r, 1200))
+    const lines: Array<string> = []
+    const { results } = await run(f, baseSettings(f, lines))
+    expect(results).toMatchObject([{ status: "failed", error: { code: "setup_window_closed" } }])
+    expect(results[0]!.error!.hint).toContain("power-cycle the device")
+    expect(results[0]!.error!.message).toContain("setup window (15 min after power-on) has closed")
+    // (The trait on a 1.6 model: Stage 1 learns it from the device's refusal of its first write, which changed nothing.)
+    expect(f.state(1)!.config).toMatchObject({ cloud: { enable: true }, wifi: { sta: { ssid: null }, ap: { enable: true } } })
+    expect(f.state(1)!.rpcLog.some((c) => c.method === "WiFi.SetConfig")).toBe(false)
     expect(f.apLink()).toBeNull()
   })
 

@@ -100,6 +100,45 @@ describe("Stage 2 against the simulator", () => {
     expect(f.devices[1]!.name).toBe("Kitchen")
   })
 
+  it("the static address takes effect at once (no reboot), also when the move cuts the call before its answer", async () => {
+    const f = await setup(2, ["2=drop_before_answer"])
+    const results = await stage2(settings(f))
+    const pool = (n: number) => `127.53.${150 + p.block}.${n}`
+    expect(results.map((r) => [r.status, r.ip])).toEqual([["ok", pool(1)], ["ok", pool(2)]])
+    expect(f.devices.map((d) => d.ip)).toEqual([pool(1), pool(2)])
+    expect([f.state(1)!.reboots, f.state(2)!.reboots]).toEqual([0, 0])
+    // Name first, the address last; no reboot.
+    const writes = f.state(2)!.rpcLog.map((c) => c.method).filter((m) => m.endsWith("SetConfig") || m === "Shelly.Reboot")
+    expect(writes).toEqual(["Sys.SetConfig", "WiFi.SetConfig"])
+  })
+
+  it("a device not found at its new address nor by MAC: failed, and its planned address is not handed to the next device", async () => {
+    const f = await setup(2, ["1=static_unreachable"])
+    const results = await stage2(settings(f, { timeouts: { rpc: "1 second", verify: "500 millis" } }))
+    const pool = (n: number) => `127.53.${150 + p.block}.${n}`
+    expect(results.map((r) => r.status)).toEqual(["failed", "ok"])
+    expect(results[0]!.error).toContain(`${pool(1)} stays reserved`)
+    // Device 2 gets the next address: pool(1) may be held by device 1.
+    expect(results[1]!.ip).toBe(pool(2))
+    expect(f.device(2)!.ip).toBe(pool(2))
+  })
+
+  it("its planned address is taken by something else: not there → found by MAC at its old address and reverted to DHCP", async () => {
+    const f = await setup(1)
+    const pool = (n: number) => `127.53.${150 + p.block}.${n}`
+    squatter = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => squatter!.listen(f.port, pool(5), resolve))
+    const device = f.devices[0]!
+    const before = device.ip
+    const plan = new Map<Mac, PlanEntry>([[device.mac as Mac, { ip: pool(5) as Ipv4, name: "Hall" }]])
+    const results = await stage2(settings(f, { plan, timeouts: { rpc: "1 second", verify: "500 millis" } }))
+    expect(results).toMatchObject([{ status: "failed" }])
+    expect(results[0]!.error).toBe(`did not answer at ${pool(5)} within 500ms; found at ${before} by MAC and reverted to DHCP`)
+    expect(f.device(1)!.ip).toBe(before)
+    expect(f.state(1)!.config).toMatchObject({ wifi: { sta: { ipv4mode: "dhcp" } } })
+    expect(state()[device.mac.replace(/:/g, "").toUpperCase()] ?? Object.values(state())[0]).toMatchObject({ ip: before, stage2: { status: "failed" } })
+  })
+
   it("a device that fails is marked failed and keeps its address; the others go on", async () => {
     const f = await setup(2, ["1=fail:WiFi.SetConfig"])
     const before = f.devices[0]!.ip

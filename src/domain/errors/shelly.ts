@@ -79,7 +79,7 @@ export class RpcError
       case 404:
         return "this firmware has no such method; check the model and firmware version"
       case 429:
-        return "the device is rate-limiting; lower the concurrency per device"
+        return "the device kept answering 429 Too many requests after the client's retries with backoff (firmware 2.x throttles bursts and failed logins): lower the concurrency per device, check the admin password, and try again in a minute"
       case -103:
         return "the device rejected an argument; check the value sent"
       default:

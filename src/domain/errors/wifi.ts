@@ -122,4 +122,20 @@ export class RebootLoopDetected extends operatorError("RebootLoopDetected", "reb
   message: (e) => `device ${e.mac} is in a reboot loop (restarted on its own after ${e.uptimeS} s)`
 }) {}
 
+/**
+ * Firmware 1.8+ (EU RED, EN 18031-1) accepts setup over the AP only for a
+ * while after power-on (15 minutes: kb.shelly.cloud "Network Design Guide
+ * for Shelly Gen2+ Devices", FW 1.8 notes); after that, writes are refused.
+ */
+export class SetupWindowClosed extends operatorError("SetupWindowClosed", "setup_window_closed")<{
+  readonly mac: string
+  readonly ver: string
+  readonly uptimeS: number
+  readonly windowS: number
+}>({
+  hint: (e) =>
+    `power-cycle the device (switch it off and on again) and run Stage 1 within ${Math.round(e.windowS / 60)} minutes of power-on; firmware ${e.ver} accepts setup over its AP only in that window`,
+  message: (e) => `device ${e.mac} has been up ${e.uptimeS} s: its setup window (${Math.round(e.windowS / 60)} min after power-on) has closed`
+}) {}
+
 export type WifiError = NmcliMissing | WifiInterfaceMissing | WifiNotAuthorized | WifiConnectFailed | WifiCommandFailed

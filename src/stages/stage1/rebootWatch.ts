@@ -174,7 +174,7 @@ export const makeRebootWatch = (options: RebootWatchOptions) =>
         const leftMs = Math.max(0, lastWindowEnd - now)
         // One more round after the last window ends: a device is judged stable only on a poll sent after its window.
         const budgetMs = leftMs + Duration.toMillis(options.pollInterval) + Duration.toMillis(options.pollTimeout)
-        yield* report.say(
+        const announce = report.say(
           `[stage1: watching ${current.length} device(s) for reboot loops, up to ${Math.ceil(leftMs / 1000)}s left — Ctrl+C to skip]`
         )
         const rounds = Effect.zipRight(poll, Ref.get(watched)).pipe(
@@ -184,9 +184,13 @@ export const makeRebootWatch = (options: RebootWatchOptions) =>
         )
         const skipWanted = skip === undefined ? Effect.never : Deferred.await(skip).pipe(Effect.as("skipped" as const))
         // Interruptible inside: the end-of-run wait also runs as a finalizer (Ctrl+C in loop mode), where only `skip` may end it.
-        const outcome = yield* Effect.raceFirst(Effect.interruptible(rounds), Effect.interruptible(skipWanted)).pipe(
-          Effect.onInterrupt(() => skipped)
-        )
+        // The line and the wait under one interrupt handler: a Ctrl+C that lands
+        // right after the line is printed (before the race has started) still
+        // reports the devices as cut short instead of leaving them unreported.
+        const outcome = yield* Effect.zipRight(
+          announce,
+          Effect.raceFirst(Effect.interruptible(rounds), Effect.interruptible(skipWanted))
+        ).pipe(Effect.onInterrupt(() => skipped))
         if (outcome === "skipped") return yield* skipped
         const silent = yield* takeAll
         if (silent.length > 0) yield* report.unverified(silent, "silent")
