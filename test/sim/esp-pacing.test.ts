@@ -47,7 +47,11 @@ describe("ESP emulator pacing", () => {
 
   it("CHANGE_BAUDRATE switches the pacing rate", async () => {
     const { board, client } = await connect(115200)
-    await client.command(0x0f, u32le(460800, 0))
+    // The ESP32 ROM divides the crystal it calibrated at boot: ask as esptool does
+    // (esp32.py change_baud: new × rom_calculated_freq // 40 MHz, from RTCCALICFG1 and eFuse word 4).
+    const readReg = async (address: number) => (await client.command(0x0a, u32le(address))).value >>> 0
+    const romXtal = ((((await readReg(0x3ff5f06c)) >>> 7) & 0x01ffffff) * 15625 * ((await readReg(0x3ff5a010)) & 0xff)) / 40
+    await client.command(0x0f, u32le(Math.floor((460800 * romXtal) / 40_000_000), 0))
     expect(board.emulator.baud).toBe(460800)
     const inBefore = board.emulator.stats.bytesIn
     const elapsed = await sendBlocks(client, 16)
