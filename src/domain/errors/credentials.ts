@@ -25,9 +25,9 @@ export class RotationFailed extends Data.TaggedError("RotationFailed")<{
 }> implements OperatorError {
   readonly code = "rotation_failed"
   get hint() {
-    return this.step === "verify"
-      ? "the new password is kept as pending beside the old one; run `provision credentials rotate --mac` again once the device answers"
-      : "the stored password is unchanged and still valid; check the device is online and run the rotation again"
+    return this.step === "reach"
+      ? "nothing was changed; check the device is online at that address and its password is in data/device-secrets.yaml or secrets.yaml"
+      : `both the old and the new password stay in data/device-secrets.yaml (the device has one of them); run \`provision credentials rotate --mac ${this.mac}\` again once it answers`
   }
   override get message() {
     return `rotating the password of ${this.mac} failed at ${this.step}: ${this.reason}`
