@@ -77,4 +77,4 @@ it("a SIGKILL after any step leaves the device with a stored password; the next 
   const sent = p.fleet.state(d.mac)!.rpcLog.filter((e) => e.method === "Shelly.SetAuth")
   expect(sent.length).toBeGreaterThan(0)
   expect(sent.every((e) => e.transport !== "get")).toBe(true)
-}, 120_000)
+}, 400_000)
