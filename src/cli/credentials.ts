@@ -11,7 +11,7 @@ import { DeviceCredentials } from "../credentials/DeviceCredentials.js"
 import { rotateDevice, type RotationStep } from "../credentials/rotate.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { inventoryTarget, type InventoryTarget } from "../credentials/targets.js"
-import { describeError, isOperatorError } from "../domain/errors/base.js"
+import { describeError } from "../domain/errors/base.js"
 import { CredentialUnknown } from "../domain/errors/credentials.js"
 import { DeviceNotFound, InventoryInputInvalid } from "../domain/errors/web.js"
 import { parseMac } from "../domain/mac.js"
@@ -21,23 +21,9 @@ import { loadInventorySettings } from "../inventory/commands/operations.js"
 import { findByMac } from "../inventory/edit.js"
 import { makeShellyRpc } from "../shelly/ShellyRpcLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
+import { reportErrors } from "./operatorErrors.js"
 
 export const credentialsLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
-
-const exitCodeFor = (tag: string): number =>
-  tag === "LockHeld" ? ExitCodes.lockHeld
-  : tag === "StateWriteError" || tag === "InventoryReadError" || tag === "LockFailed" ? ExitCodes.fileError
-  : ExitCodes.invalidInput
-
-/** Operator errors → `error: …` on stderr and their exit code; an ExitWith passes through. */
-const reportErrors = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, ExitWith, R> =>
-  body.pipe(
-    Effect.catchAll((error: unknown) =>
-      isOperatorError(error)
-        ? Effect.zipRight(Console.error(`error: ${describeError(error)}`), Effect.fail(new ExitWith({ exitCode: exitCodeFor(error._tag) })))
-        : error instanceof ExitWith ? Effect.fail(error) : Effect.die(error)
-    )
-  )
 
 /**
  * Crash injection for the SIGKILL tests (test/credentials/rotate.process.test.ts):
