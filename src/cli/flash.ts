@@ -27,6 +27,7 @@ import { makeFactoryLog } from "../factory/log.js"
 import { portProgress } from "../factory/progress.js"
 import { terminalQr } from "../factory/qr.js"
 import { syncQueue } from "../factory/register.js"
+import { failedPorts } from "../factory/retryFailed.js"
 import { RegistrationQueueLive } from "../factory/RegistrationQueue.js"
 import { Backend } from "../factory/Backend.js"
 import { FlasherLive } from "../flash/FlasherLive.js"
@@ -58,6 +59,10 @@ const flashOptions = {
     Options.optional
   ),
   qr: Options.boolean("qr").pipe(Options.withDescription("print each board's QR label in the terminal")),
+  retryFailed: Options.file("retry-failed").pipe(
+    Options.withDescription("rerun only the ports whose boards failed in this batch report (var/reports/batch_report_*.json)"),
+    Options.optional
+  ),
   swapTimeout: Options.integer("swap-timeout").pipe(
     Options.withDescription("seconds a port waits for the next board when the batch needs more boards than ports (0: do not wait)"),
     Options.withDefault(60)
@@ -84,7 +89,12 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
     const color = !o.json && useColor(process.stdout)
     const { config, warnings } = yield* loadFactoryConfig(o.config)
     for (const warning of warnings) yield* Console.error(`warning: ${warning}`)
-    const line = { config, station: Option.getOrUndefined(o.station), before: Option.getOrUndefined(o.before), baud: Option.getOrUndefined(o.baud) }
+    const retry = Option.isSome(o.retryFailed) ? yield* failedPorts(o.retryFailed.value) : undefined
+    if (retry !== undefined && retry.length === 0) {
+      yield* Console.log(`Nothing to retry: no board failed in ${o.retryFailed.pipe(Option.getOrElse(() => ""))}`)
+      return
+    }
+    const line = { config, station: Option.getOrUndefined(o.station), before: Option.getOrUndefined(o.before), baud: Option.getOrUndefined(o.baud), ports: retry }
 
     if (o.testMode) {
       const found = yield* detectAll(line).pipe(Effect.provide(flashLayer))
@@ -121,7 +131,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
       console: config.raw.logging.console_output && !o.json ? (text) => process.stderr.write(`${text}\n`) : undefined
     })
     const stations = line.station === undefined ? config.stations : config.stations.filter((s) => s.station_id === line.station)
-    const progress = o.json ? portProgress({ isTTY: false, write: () => true }, []) : portProgress(process.stderr, stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))))
+    const progress = o.json ? portProgress({ isTTY: false, write: () => true }, []) : portProgress(process.stderr, stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))).filter((p) => retry === undefined || retry.some((r) => r.station === p.station && r.port === p.port)))
     const outcome = yield* runBatch({
       ...line,
       batchSize: Option.getOrUndefined(o.batchSize),
