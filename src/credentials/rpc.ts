@@ -37,14 +37,6 @@ export const withDeviceCredentials = (inner: ShellyRpcService, credentials: Devi
   const learned = new Map<string, Mac>()
   const keyOf = (target: DeviceTarget) => `${target.host}:${target.port}`
 
-  const firstPassword = (target: DeviceTarget) =>
-    Effect.gen(function*() {
-      const mac = learned.get(keyOf(target))
-      if (mac === undefined) return target.password
-      const [stored] = yield* credentials.candidates(mac)
-      return stored ?? target.password
-    })
-
   /** After a 401: the device's other known passwords, each tried once, in order. */
   const retryWithStored = <A>(
     target: DeviceTarget,
@@ -71,14 +63,20 @@ export const withDeviceCredentials = (inner: ShellyRpcService, credentials: Devi
       return yield* Effect.fail(failure)
     })
 
-  const call: ShellyRpcService["call"] = (target, method, params, schema, options) =>
-    Effect.flatMap(firstPassword(target), (password) =>
+  // Stage 3 makes thousands of calls: a host never refused (no 401 seen) goes
+  // straight to the client with the caller's password, with no extra effect step.
+  const call: ShellyRpcService["call"] = (target, method, params, schema, options) => {
+    const attempt = (password: Redacted.Redacted<string> | undefined) =>
       inner.call({ ...target, password }, method, params, schema, options).pipe(
         Effect.catchTag("AuthRequired", (refused) =>
           retryWithStored(target, password, refused, (other) => inner.call({ ...target, password: other }, method, params, schema, options))
         )
       )
-    )
+    const mac = learned.get(keyOf(target))
+    return mac === undefined
+      ? attempt(target.password)
+      : Effect.flatMap(credentials.candidates(mac), ([stored]) => attempt(stored ?? target.password))
+  }
 
   return { call, getShelly: inner.getShelly, probe: inner.probe }
 }
