@@ -9,6 +9,7 @@ import type { Json, JsonObject, SimDevice, WifiNetwork } from "./device.js"
 import { isJsonObject, mergeConfig, publicConfig } from "./device.js"
 import { modelComponents } from "./components.js"
 import { fwIdFor } from "./models.js"
+import { automationMethods, automationRevs, withComponentSettings } from "./automation.js"
 
 export type RpcOutcome =
   | {
@@ -95,8 +96,8 @@ const sysStatus = (d: SimDevice): JsonObject => {
   return {
     mac: d.reportedMac, restart_required: false, time: new Date(unixtime * 1000).toISOString().slice(11, 16),
     unixtime, last_sync_ts: unixtime - 60, uptime: d.uptimeS(), ram_size: 260_000, ram_free: 150_000,
-    ram_min_free: 120_000, fs_size: 1_048_576, fs_free: 600_000, cfg_rev: cfgRev, kvs_rev: 0, schedule_rev: 0,
-    webhook_rev: 0, btrelay_rev: 0, available_updates: availableUpdates(d), reset_reason: 3, utc_offset: 3600
+    ram_min_free: 120_000, fs_size: 1_048_576, fs_free: 600_000, cfg_rev: cfgRev, kvs_rev: 0,
+    ...automationRevs(d), btrelay_rev: 0, available_updates: availableUpdates(d), reset_reason: 3, utc_offset: 3600
   }
 }
 
@@ -119,7 +120,7 @@ const fullStatus = (d: SimDevice, env: RpcEnv, via: "sta" | "ap"): JsonObject =>
 const fullConfig = (d: SimDevice): JsonObject => ({
   ble: publicConfig(d.config.ble), cloud: publicConfig(d.config.cloud), mqtt: publicConfig(d.config.mqtt),
   sys: publicConfig(d.config.sys), wifi: publicConfig(d.config.wifi),
-  ws: { enable: false, server: null, ssl_ca: "ca.pem" }, ...components(d, "config")
+  ws: { enable: false, server: null, ssl_ca: "ca.pem" }, ...withComponentSettings(d, components(d, "config"))
 })
 
 /**
@@ -283,7 +284,9 @@ const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => Rp
   "BLE.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "ble", params, via),
   "MQTT.GetStatus": () => ok({ connected: false }),
   "MQTT.GetConfig": (d) => ok(publicConfig(d.config.mqtt)),
-  "MQTT.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "mqtt", params, via)
+  "MQTT.SetConfig": (d, env, { params, via }) => setConfigOf(d, env, "mqtt", params, via),
+  // Script.*, Webhook.*, Schedule.*, Switch/Input.Get/SetConfig: automation.ts.
+  ...automationMethods((d) => components(d, "config"))
 }
 
 const byLowerName = new Map(Object.keys(methods).map((name) => [name.toLowerCase(), name]))

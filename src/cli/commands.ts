@@ -9,5 +9,7 @@ import { demoCommand } from "./demo.js"
 import { inventoryCommand } from "./inventory.js"
 import { serveCommand } from "./serve.js"
 import { reportCommand, stationsCommand } from "./stations.js"
+import { credentialsCommand } from "./credentials.js"
+import { backupCommand, restoreCommand } from "./backup.js"
 
-export const subcommands = [stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand, stationsCommand, reportCommand] as const
+export const subcommands = [stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand, stationsCommand, reportCommand, credentialsCommand, backupCommand, restoreCommand] as const

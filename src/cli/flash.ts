@@ -27,6 +27,7 @@ import { makeFactoryLog } from "../factory/log.js"
 import { portProgress } from "../factory/progress.js"
 import { terminalQr } from "../factory/qr.js"
 import { syncQueue } from "../factory/register.js"
+import { failedPorts } from "../factory/retryFailed.js"
 import { RegistrationQueueLive } from "../factory/RegistrationQueue.js"
 import { Backend } from "../factory/Backend.js"
 import { FlasherLive } from "../flash/FlasherLive.js"
@@ -65,6 +66,10 @@ const flashOptions = {
   noStub: Options.boolean("no-stub").pipe(
     Options.withDescription("ESP: flash through the ROM loader only, without Espressif's flasher stub (slower; like esptool --no-stub)")
   ),
+  retryFailed: Options.file("retry-failed").pipe(
+    Options.withDescription("rerun only the ports whose boards failed in this batch report (var/reports/batch_report_*.json)"),
+    Options.optional
+  ),
   swapTimeout: integerFlag("swap-timeout", { min: 0, max: MAX_FLAG_SECONDS }).pipe(
     Options.withDescription("seconds a port waits for the next board when the batch needs more boards than ports (0: do not wait)"),
     Options.withDefault(60)
@@ -91,7 +96,12 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
     const color = !o.json && useColor(process.stdout)
     const { config, warnings } = yield* loadFactoryConfig(o.config)
     for (const warning of warnings) yield* Console.error(`warning: ${warning}`)
-    const line = { config, station: Option.getOrUndefined(o.station), before: Option.getOrUndefined(o.before), baud: Option.getOrUndefined(o.baud), noStub: o.noStub }
+    const retry = Option.isSome(o.retryFailed) ? yield* failedPorts(o.retryFailed.value) : undefined
+    if (retry !== undefined && retry.length === 0) {
+      yield* Console.log(`Nothing to retry: no board failed in ${o.retryFailed.pipe(Option.getOrElse(() => ""))}`)
+      return
+    }
+    const line = { config, station: Option.getOrUndefined(o.station), before: Option.getOrUndefined(o.before), baud: Option.getOrUndefined(o.baud), noStub: o.noStub, ports: retry }
 
     if (o.testMode) {
       const found = yield* detectAll(line).pipe(Effect.provide(flashLayer))
@@ -128,7 +138,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
       console: config.raw.logging.console_output && !o.json ? (text) => process.stderr.write(`${text}\n`) : undefined
     })
     const stations = line.station === undefined ? config.stations : config.stations.filter((s) => s.station_id === line.station)
-    const progress = o.json ? portProgress({ isTTY: false, write: () => true }, []) : portProgress(process.stderr, stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))))
+    const progress = o.json ? portProgress({ isTTY: false, write: () => true }, []) : portProgress(process.stderr, stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))).filter((p) => retry === undefined || retry.some((r) => r.station === p.station && r.port === p.port)))
     const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
     const outcome = yield* withSharedStore({ target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log }, runBatch({
       ...line,

@@ -24,10 +24,10 @@ import {
   setPlannedIp
 } from "../inventory/commands/operations.js"
 import { formatTable, matchesFilter } from "../inventory/commands/rows.js"
-import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
+import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 
-export const inventoryLayer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive)
+export const inventoryLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
 
 const configOption = Options.text("config").pipe(
   Options.optional,

@@ -13,7 +13,7 @@ import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { WebPasswordMissing } from "../domain/errors/web.js"
 import { loadInventorySettings } from "../inventory/commands/operations.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
-import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
+import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { makeWebApp } from "../web/app.js"
 import { isLoopbackHost } from "../web/session.js"
 import { ExitCodes, ExitWith } from "./exit.js"
@@ -29,7 +29,7 @@ export interface ServeOptions {
   readonly database?: string | undefined
 }
 
-export const webLayer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive)
+export const webLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
 
 const urlOf = (address: HttpServer.Address): string =>
   address._tag === "TcpAddress"

@@ -18,7 +18,8 @@ import { ProjectLock } from "../inventory/Inventory.js"
 import { expandTargets } from "../shelly/discovery.js"
 import type { DiscoveryOptions } from "../shelly/discovery.js"
 import { MdnsLive } from "../shelly/mdnsLive.js"
-import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
+import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
+import { perDeviceAuth } from "../credentials/stage1Auth.js"
 import { runStage1, summaryLine } from "../stages/stage1.js"
 import type { Stage1DeviceResult, Stage1Settings } from "../stages/stage1.js"
 import { NmcliWifiLive } from "../wifi/NmcliWifi.js"
@@ -114,6 +115,7 @@ export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processO
             }
           : undefined,
       adminPassword: secrets.value.device?.admin_password,
+      setDeviceAuth: config.auth === "per_device" ? yield* perDeviceAuth : undefined,
       dryRun: flags.dryRun,
       loop: Option.getOrElse(flags.loop, () => config.loop_mode),
       timeouts: {
@@ -176,7 +178,7 @@ const abortOnSecondSignal = (abort: Deferred.Deferred<void>) =>
       })
   )
 
-export const stage1Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive, NodeHttpClient.layer, MdnsLive)
+export const stage1Layer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive, NodeHttpClient.layer, MdnsLive)
 
 const flags = {
   secrets: Options.file("secrets").pipe(

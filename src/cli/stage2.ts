@@ -17,7 +17,7 @@ import type { Mac } from "../domain/mac.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { MdnsLive } from "../shelly/mdnsLive.js"
-import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
+import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { applyStage2Results, needsPlacement, runStage2, stage2Line, stage2Summary, stage2Timestamp } from "../stages/stage2.js"
 import type { PlanEntry, Stage2DeviceResult, Stage2Settings } from "../stages/stage2.js"
 import { parsePlan } from "../stages/stage2/plan.js"
@@ -123,7 +123,7 @@ export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processO
     return yield* recordAndSummarise
   }).pipe(Effect.scoped)
 
-export const stage2Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive, MdnsLive)
+export const stage2Layer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive, MdnsLive)
 
 const flags = {
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the planned address and name per device; change nothing.")),

@@ -12,7 +12,7 @@ import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { makeStage3Reporter } from "../report/stage3Reporter.js"
 import { useColor } from "../report/terminal.js"
-import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
+import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import {
   applyStage3Results,
   runStage3,
@@ -173,7 +173,7 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
   }).pipe(Effect.scoped)
 
 /** The Live services Stage 3 runs on (FileSystem/Path come from main's NodeContext). */
-export const stage3Layer = Layer.mergeAll(ShellyRpcLive, InventoryLive, ProjectLockLive)
+export const stage3Layer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
 
 const flags = {
   dryRun: Options.boolean("dry-run").pipe(

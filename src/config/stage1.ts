@@ -76,6 +76,11 @@ export const Stage1Discovery = Schema.Struct({ mdns: withDefaults(Stage1Mdns) })
 
 export const Stage1Config = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /**
+   * Admin password set on each device: `fleet` = secrets.yaml device.admin_password
+   * for all; `per_device` = a random one per device, kept in data/device-secrets.yaml.
+   */
+  auth: Schema.optionalWith(Schema.Literal("fleet", "per_device"), { default: () => "fleet" as const }),
   ap_ip: Schema.optionalWith(Ipv4FromString, { default: () => "192.168.33.1" as Schema.Schema.Type<typeof Ipv4FromString> }),
   ap_ssid_pattern: Schema.optionalWith(SsidPattern, { default: () => "Shelly*-*" }),
   disable: withDefaults(Stage1Disable),

@@ -26,6 +26,8 @@ export interface LineOptions {
   readonly baud?: number | undefined
   /** `--no-stub`: ESP boards stay with the ROM loader (esptool's --no-stub). */
   readonly noStub?: boolean | undefined
+  /** `--retry-failed`: only these ports (by station and selector or resolved path). */
+  readonly ports?: ReadonlyArray<{ readonly station: string; readonly port: string }> | undefined
 }
 
 export interface StationPort {
@@ -60,6 +62,19 @@ export const selectPorts = (options: LineOptions) =>
         const resolved = yield* Effect.either(resolveAmong(selector, listed))
         out.push(resolved._tag === "Right" ? { station, board, selector, port: resolved.right } : { station, board, selector, port: selector, problem: resolved.left })
       }
+    }
+    const wanted = options.ports
+    if (wanted !== undefined) {
+      const kept = out.filter((p) => wanted.some((w) => w.station === p.station.station_id && (w.port === p.port || w.port === p.selector)))
+      if (kept.length === 0) {
+        return yield* new FactoryConfigInvalid({
+          file: config.file,
+          field: "stations[].ports",
+          problem: `none of the failed ports (${wanted.map((w) => `${w.station} ${w.port}`).join(", ")}) is in this config`,
+          fix: "run the retry with the factory config of that batch"
+        })
+      }
+      out.splice(0, out.length, ...kept)
     }
     const paths = out.filter((p) => !p.problem).map((p) => p.port)
     const twice = paths.find((p, i) => paths.indexOf(p) !== i)

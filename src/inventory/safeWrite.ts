@@ -28,9 +28,15 @@ export const writeReason = (error: PlatformError): string => {
   return code !== undefined && readableCodes[code] !== undefined ? readableCodes[code] : platformReason(error)
 }
 
+export interface SafeWriteOptions {
+  /** Mode of the written file (e.g. 0o600 for secrets); default: the current file's, or 0o644. */
+  readonly mode?: number | undefined
+}
+
 export const safeWriteFile = (
   target: string,
-  content: string
+  content: string,
+  options: SafeWriteOptions = {}
 ): Effect.Effect<void, StateWriteError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -48,9 +54,12 @@ export const safeWriteFile = (
       yield* fs.copyFile(target, `${target}.bak`).pipe(Effect.mapError(step(`cannot make backup ${target}.bak`)))
     }
 
+    // `open` applies a mode only when it creates the file: a .tmp left by a
+    // killed run would keep its old mode, so with a mode asked for it goes first.
+    if (options.mode !== undefined) yield* fs.remove(temp).pipe(Effect.ignore)
     const writeTemp = Effect.scoped(
       Effect.gen(function*() {
-        const file = yield* fs.open(temp, { flag: "w", mode: existing ? existing.mode & 0o7777 : 0o644 })
+        const file = yield* fs.open(temp, { flag: "w", mode: options.mode ?? (existing ? existing.mode & 0o7777 : 0o644) })
         yield* file.writeAll(new TextEncoder().encode(content))
         yield* file.sync
       })

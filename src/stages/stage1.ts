@@ -44,6 +44,7 @@ import type { MdnsDevice } from "../shelly/mdns.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
 import * as Methods from "../shelly/methods.js"
+import type { SetDeviceAuth } from "../credentials/stage1Auth.js"
 import type { DeviceTarget, ShellyRpc } from "../shelly/ShellyRpc.js"
 import { Wifi } from "../wifi/Wifi.js"
 import type { AccessPoint, WifiCredentials } from "../wifi/Wifi.js"
@@ -68,6 +69,8 @@ export interface Stage1Settings {
       }
     | undefined
   readonly adminPassword?: Redacted.Redacted<string> | undefined
+  /** `stage1.auth: per_device`: sets the device's own password in place of `adminPassword` (credentials/stage1Auth.ts). */
+  readonly setDeviceAuth?: SetDeviceAuth | undefined
   readonly dryRun: boolean
   readonly loop: boolean
   readonly timeouts: {
@@ -251,7 +254,8 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
       Effect.catchIf(isSetupWindowRefusal, () => Effect.fail(windowClosed))
     )
     // After the components: from here on the device wants a signed request (the target carries the password).
-    if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
+    if (settings.setDeviceAuth !== undefined && !info.auth_en) yield* settings.setDeviceAuth(target, info, options)
+    else if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
 
     // WiFi last. The station first, with the AP left up, so a station that cannot join leaves the device reachable on its AP.
     yield* beforeStation

@@ -15,6 +15,8 @@ import {
   setPlannedIp
 } from "../inventory/commands/operations.js"
 import { cappedBodyForm, cappedBodyJson } from "./body.js"
+import { backupsPage, deviceBackups, macParam } from "./backups.js"
+import { DEFAULT_BACKUP_DIR } from "../backup/files.js"
 import { clientScript } from "./client.js"
 import { isPlainFileName, loadFactory, RECORDS_DIR, REPORTS_DIR } from "./factory.js"
 import { factoryPage, inventoryPage, lockBanner, loginPage } from "./pages.js"
@@ -265,6 +267,28 @@ export const makeWebApp = (options: WebOptions) =>
             const path = yield* Path.Path
             // Labels live where the factory config put them, but always under var/.
             return yield* download(path.dirname(recorded), path.basename(recorded), "image/png", "var")
+          }))
+      ),
+      HttpRouter.get(
+        "/devices/:mac/backups",
+        guarded("page", (session) =>
+          Effect.gen(function*() {
+            const mac = yield* Effect.flatMap(pathParam("mac"), macParam)
+            return page(backupsPage(mac, yield* deviceBackups(mac), session.csrf))
+          }))
+      ),
+      HttpRouter.get(
+        "/api/devices/:mac/backups",
+        guarded("api", () =>
+          Effect.map(Effect.flatMap(Effect.flatMap(pathParam("mac"), macParam), (mac) => deviceBackups(mac)), (list) => HttpServerResponse.unsafeJson(list)))
+      ),
+      HttpRouter.get(
+        "/devices/:mac/backups/:name",
+        guarded("api", () =>
+          Effect.gen(function*() {
+            const mac = yield* Effect.flatMap(pathParam("mac"), macParam)
+            const path = yield* Path.Path
+            return yield* download(path.join(DEFAULT_BACKUP_DIR, mac), yield* pathParam("name"), "application/json")
           }))
       ),
       HttpRouter.get("/api/devices", guarded("api", () => Effect.map(loadRows(settings), ({ rows }) => HttpServerResponse.unsafeJson(rows)))),

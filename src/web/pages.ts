@@ -28,7 +28,7 @@ export const inventoryPage = (options: {
     .map(
       (row) => `<tr data-mac="${e(row.mac)}" data-ip="${e(row.ip)}" data-model="${e(row.app !== "" ? row.app : row.model)}" data-statuses="${e(Object.values(row.statuses).join(" "))}">
 <td><input type="checkbox" class="pick" value="${e(row.ip)}" aria-label="select ${e(row.key)}"${row.ip === "" ? " disabled" : ""}></td>
-<td class="mac">${e(row.key)}</td>
+<td class="mac">${e(row.key)} <small><a class="backups" href="/devices/${e(row.mac)}/backups">backups</a></small></td>
 <td class="ip"><input class="ip" value="${e(row.ip)}" aria-label="planned address of ${e(row.key)}"${disabled}>
 <button class="save-ip"${disabled}>Set</button><div class="error ip-error" role="alert"></div></td>
 <td>${e(row.app !== "" ? row.app : row.model)}<br><small>${e(row.model)}</small></td>

@@ -126,8 +126,8 @@ export const provisionProcesses = () => {
   afterEach(() => {
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
   })
-  return (cwd: string, args: ReadonlyArray<string>): CliRun => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
+  return (cwd: string, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): CliRun => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", ...env } })
     children.push(child)
     let out = ""
     let err = ""
