@@ -8,5 +8,6 @@ import { flashRootCommand } from "./flash.js"
 import { demoCommand } from "./demo.js"
 import { inventoryCommand } from "./inventory.js"
 import { serveCommand } from "./serve.js"
+import { firmwareCommand } from "./firmware.js"
 
-export const subcommands = [stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand] as const
+export const subcommands = [stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand, firmwareCommand] as const
