@@ -17,6 +17,9 @@ export type Fault =
   | { readonly _tag: "protected" }
   | { readonly _tag: "ap_http_dead" }
   | { readonly _tag: "reboot_loop" }
+  /** OTA faults (ota.ts): never back after the update's reboot / back on the old version. */
+  | { readonly _tag: "ota_no_return" }
+  | { readonly _tag: "ota_old_version" }
 
 export type Trait =
   | { readonly _tag: "update"; readonly version: string }
@@ -40,10 +43,10 @@ export interface Rule {
   readonly items: ReadonlyArray<RuleItem>
 }
 
-const simpleFaults = ["offline", "blackhole", "http500_on_spaces", "wrong_mac", "protected", "ap_http_dead", "reboot_loop"] as const
+const simpleFaults = ["offline", "blackhole", "http500_on_spaces", "wrong_mac", "protected", "ap_http_dead", "reboot_loop", "ota_no_return", "ota_old_version"] as const
 
 const itemHelp =
-  "offline, blackhole, slow:<ms>, http500_on_spaces, fail:<Method>, wrong_mac, protected, ap_http_dead, reboot_loop, " +
+  "offline, blackhole, slow:<ms>, http500_on_spaces, fail:<Method>, wrong_mac, protected, ap_http_dead, reboot_loop, ota_no_return, ota_old_version, " +
   "update[:<ver>], beta[:<ver>], factory, model:<App>, name:<text>, friendly:<text>"
 
 /** One item such as `slow:300` or `fail:Sys.SetConfig`. */
