@@ -14,7 +14,9 @@ import {
   setFriendlyName,
   setPlannedIp
 } from "../inventory/commands/operations.js"
+import { DEFAULT_FIRMWARE_DIR } from "../firmware/cache.js"
 import { clientScript } from "./client.js"
+import { withFirmwareRoute } from "./firmware.js"
 import { isPlainFileName, loadFactory, RECORDS_DIR, REPORTS_DIR } from "./factory.js"
 import { factoryPage, inventoryPage, lockBanner, loginPage } from "./pages.js"
 import { makeRuns, sseMessage } from "./runs.js"
@@ -30,6 +32,8 @@ export interface WebOptions {
   readonly adminPassword: Redacted.Redacted<string> | undefined
   /** Ask for the password on loopback too (shared machines). */
   readonly requirePassword?: boolean | undefined
+  /** The firmware cache served at /firmware/<sha256>.zip (stage3.ota.firmware_dir). */
+  readonly firmwareDir?: string | undefined
 }
 
 const statusOf = (tag: string): number =>
@@ -123,6 +127,7 @@ export const makeWebApp = (options: WebOptions) =>
       })
 
     return HttpRouter.empty.pipe(
+      withFirmwareRoute(options.firmwareDir ?? DEFAULT_FIRMWARE_DIR),
       HttpRouter.get(
         "/app.js",
         Effect.succeed(HttpServerResponse.text(clientScript, { contentType: "text/javascript; charset=utf-8" }))
