@@ -28,7 +28,7 @@ export const Stage3Rollout = Schema.Struct({
   waves: Schema.optionalWith(WaveList, { default: () => [] as ReadonlyArray<string> }),
   /** A wave with more than this many failed devices halts the rollout. */
   halt_after: Schema.optionalWith(NonNegativeInt, { default: () => 0 }),
-  /** Inventory field that groups devices (e.g. `room`): a group never spans two waves' boundary unless it must. */
+  /** Inventory field that groups devices (e.g. `room`): ordered by it, and a wave that would cut a group takes all of it. */
   group_by: Schema.optional(Schema.NonEmptyTrimmedString),
   /** Where the rollout's plan and progress live (safe write), for `--resume`. */
   state_file: Schema.optionalWith(FilePath, { default: () => "var/rollout/state.json" })
