@@ -82,7 +82,9 @@ export const checkUpdateUrl = (url: string): string | undefined => {
 /** GET `url` (bounded in size and time); the body or the failure. */
 const download = (url: string): Promise<Either.Either<Buffer, string>> =>
   new Promise((resolve) => {
-    const request = get(url, { timeout: downloadTimeoutMs }, (res) => {
+    // agent: false — each device is its own HTTP client with its own connection;
+    // a process-wide keep-alive pool would reuse sockets the server is closing (ECONNRESET).
+    const request = get(url, { timeout: downloadTimeoutMs, agent: false }, (res) => {
       if (res.statusCode !== 200) {
         res.resume()
         return resolve(Either.left(`download failed: HTTP ${res.statusCode}`))

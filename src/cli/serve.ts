@@ -65,9 +65,15 @@ const firmwareDirOf = (configFile: string | undefined) =>
  * `serve --rollout-only`: only `GET /firmware/<sha256>.zip` from the cache —
  * no UI, no API, no login — so it may listen on the LAN for devices to update from.
  */
-export const startFirmwareServer = (options: { readonly host: string; readonly port: number; readonly configFile?: string | undefined }) =>
+export const startFirmwareServer = (options: {
+  readonly host: string
+  readonly port: number
+  readonly configFile?: string | undefined
+  /** The cache folder; default stage3.ota.firmware_dir of the config. */
+  readonly dir?: string | undefined
+}) =>
   Effect.gen(function*() {
-    const dir = yield* firmwareDirOf(options.configFile)
+    const dir = options.dir ?? (yield* firmwareDirOf(options.configFile))
     const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
     yield* HttpServer.serveEffect(firmwareOnlyApp(dir)).pipe(Effect.provide(server))
     const address = yield* HttpServer.HttpServer.pipe(Effect.map((s) => s.address), Effect.provide(server))

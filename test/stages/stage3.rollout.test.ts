@@ -97,7 +97,7 @@ describe("pinned versions", () => {
     const { p } = await setup(1, "127.17.3.1", ["1=ota_old_version"])
     const run = await p.run({})
     expect(run.code).toBe(1)
-    expect(run.line("127.17.3.1")).toContain("came back on 1.6.2")
+    expect(run.line("127.17.3.1")).toContain("ERR=OTA: still on 1.6.2")
   })
 })
 

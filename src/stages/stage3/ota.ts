@@ -97,7 +97,7 @@ export const awaitVersion = (
 const notVerified = (version: string, seen: Seen, wait: WaitSettings): { error: string; detail: string } =>
   seen._tag === "on"
     ? {
-      error: `OTA: came back on ${seen.info.ver}, not ${version}`,
+      error: `OTA: still on ${seen.info.ver}`,
       detail: `after Shelly.Update the device runs ${seen.info.ver} (${seen.info.fw_id}); wanted ${version} within ${Duration.format(wait.timeout)}`
     }
     : {
