@@ -12,14 +12,14 @@
  *   bench rollout devices=1000 waves=3 wall_s=<x> device_wait_s=<y> overhead_pct=<(x-y)/y·100>
  *
  * The simulator runs as its own process (`provision sim shelly`) on
- * 127.102.0.0/16, so its work does not count as ours; the firmware server
- * and Stage 3 run here, in-process, on the real Live layers.
+ * 127.102.0.0/16 and the firmware server as `provision serve --rollout-only`
+ * (as on the Pi), so their work does not count as ours; Stage 3 runs here,
+ * in-process, on the real Live layers.
  */
 import { Command, FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Option, Stream } from "effect"
 import { findModel, makeFirmwareImage } from "../sim/shelly/index.js"
-import { startFirmwareServer } from "../src/cli/serve.js"
 import { defaultStage3Flags, stage3Program } from "../src/cli/stage3.js"
 import { addFirmware } from "../src/firmware/cache.js"
 import { inventoryLayer, projectLockLayer } from "../src/inventory/index.js"
@@ -52,7 +52,7 @@ const startSimulator = (stateFile: string) =>
       Effect.timeoutFail({ duration: "180 seconds", onTimeout: () => new Error("simulator did not get ready in 180 s") }),
       Effect.flatMap((l) => (l._tag === "Some" ? Effect.succeed(l.value) : Effect.fail(new Error("simulator exited before ready"))))
     )
-    return { port: Number(/port=(\d+)/.exec(ready)?.[1]), ready }
+    return { port: Number(/port=(\d+)/.exec(ready)?.[1]), control: /control=(\S+)/.exec(ready)?.[1], ready }
   })
 
 const bench = Effect.scoped(
@@ -73,7 +73,19 @@ const bench = Effect.scoped(
       yield* addFirmware({ file, model: app, version: TARGET, dir: firmwareDir, now: new Date().toISOString() })
     }
     yield* fs.writeFileString(configFile, `stage3:\n  ota:\n    firmware_dir: ${firmwareDir}\n`)
-    const served = yield* startFirmwareServer({ host: "127.0.0.1", port: 0, configFile })
+    // The firmware server in its own process, as on the Pi (`provision serve --rollout-only`).
+    const serve = yield* Command.make("node", "bin/provision.mjs", "serve", "--rollout-only", "--host", "127.0.0.1", "--port", "0", "--config", configFile).pipe(
+      Command.start
+    )
+    yield* Effect.addFinalizer(() => serve.kill("SIGTERM").pipe(Effect.ignore))
+    yield* lines(serve.stderr).pipe(Stream.runForEach((l) => Console.error(`[serve] ${l}`)), Effect.forkScoped)
+    const servedLine = yield* lines(serve.stdout).pipe(
+      Stream.filter((l) => l.startsWith("provision firmware server: ")),
+      Stream.runHead,
+      Effect.timeoutFail({ duration: "120 seconds", onTimeout: () => new Error("serve --rollout-only did not start in 120 s") }),
+      Effect.flatMap((l) => (l._tag === "Some" ? Effect.succeed(l.value) : Effect.fail(new Error("serve exited before ready"))))
+    )
+    const served = { url: /(http:\/\/\S+?)firmware\//.exec(servedLine)![1]! }
     yield* fs.writeFileString(
       configFile,
       [
@@ -86,6 +98,8 @@ const bench = Effect.scoped(
         // offline device; this bench measures the rollout, not offline detection.
         "  probe_timeout_ms: 5000",
         "  fallback_timeout_ms: 10000",
+        "  friendly:",
+        "    enabled: false",
         "  ota:",
         "    mode: check_and_update",
         `    firmware_dir: ${firmwareDir}`,
@@ -116,7 +130,12 @@ const bench = Effect.scoped(
     for (const line of out.filter((l) => l.startsWith("  ")).slice(0, 8)) yield* Console.log(line)
     if (code !== 0) {
       const log = (yield* fs.readFileString(path.join(dir, "stage3.log"))).split("\n").filter((l) => / failed| ERR| error/i.test(l))
-      for (const line of log.slice(0, 6)) yield* Console.error(`[log] ${line}`)
+      for (const line of log.slice(0, 3)) yield* Console.error(`[log] ${line}`)
+      // What the simulator says about the first failed devices (its control API).
+      for (const mac of out.filter((l) => l.startsWith("  ")).slice(0, 3).map((l) => l.trim().split(" ")[0]!)) {
+        const state = yield* Effect.promise(() => fetch(`${sim.control}/devices/${mac}`).then((r) => r.json() as Promise<{ fw: string; reboots: number; lastError: string | null }>))
+        yield* Console.error(`[sim] ${mac} fw=${state.fw} reboots=${state.reboots} lastError=${state.lastError}`)
+      }
     }
     const waves = out.filter((l) => /^\[rollout\] wave \d+\/\d+ done/.test(l)).length
     if (code !== 0 || waves !== 3) return yield* Effect.fail(new Error(`rollout did not finish cleanly (exit ${code}, ${waves} waves done)`))

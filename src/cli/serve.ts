@@ -48,7 +48,13 @@ export const startWebUi = (options: ServeOptions) =>
       return yield* new WebPasswordMissing({ host: options.host, secretsFile: secrets.file ?? "data/secrets.yaml" })
     }
     const firmwareDir = yield* firmwareDirOf(options.configFile)
-    const app = yield* makeWebApp({ settings, configFile: options.configFile, host: options.host, adminPassword, requirePassword: options.requirePassword, firmwareDir })
+    const rolloutStateFile = yield* loadAppConfig(options.configFile).pipe(
+      Effect.map((loaded) => loaded.value.stage3.rollout.state_file),
+      Effect.orElseSucceed(() => "var/rollout/state.json")
+    )
+    const app = yield* makeWebApp({
+      settings, configFile: options.configFile, host: options.host, adminPassword, requirePassword: options.requirePassword, firmwareDir, rolloutStateFile
+    })
     const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
     yield* HttpServer.serveEffect(app).pipe(Effect.provide(server))
     const address = yield* HttpServer.HttpServer.pipe(Effect.map((s) => s.address), Effect.provide(server))
