@@ -108,7 +108,8 @@ const bench = Effect.scoped(
         ...APPS.map((app) => `      ${app}: ${TARGET}`),
         "  update_wait:",
         "    timeout: 120",
-        "    interval: 0.2",
+        // Poll every 0.5 s: finer polling costs more requests than it saves in latency.
+        "    interval: 0.5",
         "  rollout:",
         `    state_file: ${path.join(dir, "rollout.json")}`,
         "    halt_after: 0",
@@ -119,11 +120,20 @@ const bench = Effect.scoped(
     )
 
     const out: Array<string> = []
+    /** When each rollout line arrived, for the per-wave figures. */
+    const at = new Map<string, number>()
     const layer = Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: path.join(dir, "run") }), projectLockLayer({ runDir: path.join(dir, "run") }))
     const started = performance.now()
     const code = yield* stage3Program(
       { ...defaultStage3Flags, config: Option.some(configFile), quiet: true, rollout: WAVES },
-      { out: (l) => out.push(l), err: (l) => out.push(l), color: false }
+      {
+        out: (l) => {
+          out.push(l)
+          if (l.startsWith("[rollout]")) at.set(l.replace(/ (done|failed):.*| \d+ devices$/, ""), performance.now())
+        },
+        err: (l) => out.push(l),
+        color: false
+      }
     ).pipe(Effect.provide(layer))
     const wall = (performance.now() - started) / 1000
     for (const line of out.filter((l) => l.startsWith("[rollout") || l.startsWith("Stage 3 summary"))) yield* Console.log(line)
@@ -141,6 +151,14 @@ const bench = Effect.scoped(
     if (code !== 0 || waves !== 3) return yield* Effect.fail(new Error(`rollout did not finish cleanly (exit ${code}, ${waves} waves done)`))
     const state = JSON.parse(yield* fs.readFileString(path.join(dir, "rollout.json"))) as { waves: Array<{ devices: Array<string> }> }
     const perDevice = ((UPDATE_MS + BOOT_MS) * TIME_SCALE) / 1000
+    for (const [i, wave] of state.waves.entries()) {
+      const start = at.get(`[rollout] wave ${i + 1}/${state.waves.length}:`), end = at.get(`[rollout] wave ${i + 1}/${state.waves.length}`)
+      if (start !== undefined && end !== undefined) {
+        yield* Console.log(
+          `wave ${i + 1}: devices=${wave.devices.length} wall_s=${((end - start) / 1000).toFixed(2)} device_s=${(Math.ceil(wave.devices.length / CONCURRENCY) * perDevice).toFixed(2)}`
+        )
+      }
+    }
     const deviceWait = state.waves.reduce((s, w) => s + Math.ceil(w.devices.length / CONCURRENCY) * perDevice, 0)
     yield* Console.log(
       `bench rollout devices=${DEVICES} waves=${state.waves.length} wall_s=${wall.toFixed(2)} device_wait_s=${deviceWait.toFixed(2)}` +
