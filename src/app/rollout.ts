@@ -39,6 +39,8 @@ export interface RolloutRequest {
   readonly onResult: (result: Stage3DeviceOutcome) => Effect.Effect<void>
   /** Rollout lines (`[rollout] …`), or JSON objects with `--json`. */
   readonly out: (line: string) => void
+  /** Warnings (stderr), so `--json` output stays JSON Lines. */
+  readonly err: (line: string) => void
   readonly json: boolean
 }
 
@@ -132,7 +134,7 @@ export const runRollout = (request: RolloutRequest) =>
         return yield* new RolloutStateInvalid({ path: request.stateFile, reason: `--rollout: ${percents.left}`, fix: "give waves as --rollout 5%,25%,100%" })
       }
       if (previous !== undefined && previous.status !== "done" && !dryRun) {
-        request.out(`warning: rollout ${previous.id} (${previous.status}) in ${request.stateFile} is replaced by a new one; --resume would have continued it`)
+        request.err(`warning: rollout ${previous.id} (${previous.status}) in ${request.stateFile} is replaced by a new one; --resume would have continued it`)
       }
       const waves = planWaves(request.devices, percents.right, request.plan.groupBy)
       state = {
@@ -166,7 +168,7 @@ export const runRollout = (request: RolloutRequest) =>
       )
       const todo = wave.devices.filter((mac) => !marked.has(mac)).map((mac) => byMac.get(mac)).filter((d) => d !== undefined)
       const missing = wave.devices.filter((mac) => !marked.has(mac) && !byMac.has(mac))
-      for (const mac of missing) request.out(`warning: ${mac} of wave ${wave.index} is no longer in ${request.ipStateFile}; skipped`)
+      for (const mac of missing) request.err(`warning: ${mac} of wave ${wave.index} is no longer in ${request.ipStateFile}; skipped`)
       state = withWave(state, i, { ...wave, status: "running" })
       yield* save(state)
       say(`[rollout] wave ${wave.index}/${total}: ${todo.length} devices${todo.length < wave.devices.length ? ` (${wave.devices.length - todo.length} already done)` : ""}`, {
@@ -196,7 +198,7 @@ export const runRollout = (request: RolloutRequest) =>
           event: "halted", wave: wave.index, reason, untouched, failures: failures.map((f) => ({ ...f }))
         })
         if (!request.json) for (const f of failures) request.out(`  ${f.mac} @ ${f.ip}: ${f.error}`)
-        if (!dryRun) request.out(`[rollout] continue with: provision stage3 --resume   (failed devices: --retry-failed)`)
+        if (!dryRun && !request.json) request.out(`[rollout] continue with: provision stage3 --resume   (failed devices: --retry-failed)`)
       }
       yield* save(state)
     }

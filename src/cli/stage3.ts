@@ -171,7 +171,7 @@ export const stage3Program = (flags: Stage3Flags, output: Stage3Output = process
       : (yield* runRollout({
         devices: rollout === "resume" ? document.devices : chosen.selected, settings, plan: rollout, onResult,
         stateFile: config.rollout.state_file, ipStateFile: config.ip_state_file, startedAt,
-        target: config.ota.target, channel: settings.channel ?? "stable", out: output.out, json: flags.json
+        target: config.ota.target, channel: settings.channel ?? "stable", out: output.out, err: output.err, json: flags.json
       })).results
     const summary = summarize(results)
 
