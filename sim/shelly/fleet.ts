@@ -32,6 +32,7 @@ import type { Scenario } from "./scenario.js"
 import type { MdnsResponder, MdnsResponderOptions } from "./mdns.js"
 import { makeMdnsResponder } from "./mdns.js"
 import { makeWsRpc } from "./ws.js"
+import { otaLanding, updateFromUrl } from "./ota.js"
 
 export interface Delays {
   /** Offline time of a reboot (listener closed). */
@@ -280,10 +281,23 @@ class Fleet implements RpcEnv {
 
   update = (device: SimDevice, version: string): void => {
     device.updating = true
-    this.after(device, this.delays.updateMs, () => {
-      device.installOnBoot = version
-      this.reboot(device, 0)
-    })
+    this.after(device, this.delays.updateMs, () => this.flashAndReboot(device, version))
+  }
+
+  updateFromUrl = (device: SimDevice, url: string): void =>
+    updateFromUrl(device, url, (version) => this.after(device, this.delays.updateMs, () => this.flashAndReboot(device, version)))
+
+  /** The update's reboot; the OTA faults decide what comes back (ota.ts). */
+  private flashAndReboot(device: SimDevice, version: string): void {
+    const landing = otaLanding(device)
+    if (landing === "no_return") {
+      device.reboots += 1
+      device.lastError = `rebooted to install ${version} and did not come back (ota_no_return)`
+      this.goOffline(device)
+      return
+    }
+    device.installOnBoot = landing === "new_version" ? version : null
+    this.reboot(device, 0)
   }
 
   // ---- timers ----

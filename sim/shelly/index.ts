@@ -45,7 +45,7 @@
  * take disjoint devices, in order), `i` or `i-j` (1-based device numbers),
  * a production IPv4, or a MAC in any spelling.
  * ITEMs (faults): `offline`, `blackhole`, `slow:<ms>`, `http500_on_spaces`,
- * `fail:<Method>`, `wrong_mac`, `protected`, `ap_http_dead`, `reboot_loop`.
+ * `fail:<Method>`, `wrong_mac`, `protected`, `ap_http_dead`, `reboot_loop`, `ota_no_return`, `ota_old_version`.
  * ITEMs (traits): `update[:<ver>]` (pending stable update, default 1.7.5),
  * `beta[:<ver>]`, `factory` (factory state: AP mode, no production address),
  * `model:<App>`, `name:<text>` (device's own name), `friendly:<text>` (inventory friendly_name).
@@ -133,7 +133,12 @@
  *   After boot: sta/sta1 ssid+pass match the production network → joins (DHCP lease from the pool, sticky per MAC,
  *   or the static `ip`, loopback only); otherwise "joining" for joinTimeoutMs, then back to AP mode.
  * - Shelly.Update: after updateMs the device reboots (listener closed → refused) for bootMs, then runs the new version.
+ * - Shelly.Update `{url}` (loopback http only, else -103): the device downloads the package, checks its manifest
+ *   (model, size, sha256; `makeFirmwareImage` in ota.ts makes one) and installs the version it names; a failed
+ *   download or check leaves it on the old version with `lastError` set. Faults `ota_no_return` (never back after
+ *   the update's reboot) and `ota_old_version` (back on the old version) apply to every update.
  */
+export { makeFirmwareImage } from "./ota.js"
 export * from "./fleet.js"
 export type { Scenario } from "./scenario.js"
 export { loadScenario, parseScenarioText } from "./scenario.js"

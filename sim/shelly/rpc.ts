@@ -10,6 +10,7 @@ import { isJsonObject, mergeConfig, publicConfig } from "./device.js"
 import { modelComponents } from "./components.js"
 import { fwIdFor } from "./models.js"
 import { automationMethods, automationRevs, withComponentSettings } from "./automation.js"
+import { checkUpdateUrl } from "./ota.js"
 
 export type RpcOutcome =
   | {
@@ -53,6 +54,8 @@ export interface RpcEnv {
    * Returns the link change to run around the answer.
    */
   readonly applyWifi: (device: SimDevice, before: JsonObject, via: "sta" | "ap") => Relink
+  /** Download the package at `url`, check it, install, reboot (ota.ts). */
+  readonly updateFromUrl: (device: SimDevice, url: string) => void
 }
 
 export interface RpcRequest {
@@ -231,10 +234,13 @@ const methods: Record<string, (d: SimDevice, env: RpcEnv, req: RpcRequest) => Rp
     if (d.updating) return fail(-109, "Update already in progress")
     const { stage, url } = params
     let version: string | undefined
-    if (typeof url === "string" && url.length > 0) {
-      const named = /(\d+\.\d+\.\d+(?:-[A-Za-z0-9]+)?)/.exec(url)
-      version = named?.[1] ?? d.pending.stable ?? d.pending.beta
-      if (version === undefined) return fail(-109, "No firmware found at url")
+    if (url !== undefined) {
+      // The package's own manifest names the version; the device reads it after the download (ota.ts).
+      if (stage !== undefined) return invalid("Give either 'stage' or 'url'")
+      const bad = typeof url === "string" ? checkUpdateUrl(url) : "Argument 'url' is invalid"
+      if (bad !== undefined || typeof url !== "string") return invalid(bad ?? "Argument 'url' is invalid")
+      env.updateFromUrl(d, url)
+      return ok(null)
     } else if (stage === undefined || stage === "stable" || stage === "beta") {
       const channel = stage === "beta" ? "beta" : "stable"
       version = d.pending[channel]

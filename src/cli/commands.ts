@@ -10,6 +10,7 @@ import { inventoryCommand } from "./inventory.js"
 import { serveCommand } from "./serve.js"
 import { reportCommand, stationsCommand } from "./stations.js"
 import { credentialsCommand } from "./credentials.js"
+import { firmwareCommand } from "./firmware.js"
 import { backupCommand, restoreCommand } from "./backup.js"
 
-export const subcommands = [stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand, stationsCommand, reportCommand, credentialsCommand, backupCommand, restoreCommand] as const
+export const subcommands = [stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand, stationsCommand, reportCommand, credentialsCommand, backupCommand, restoreCommand, firmwareCommand] as const

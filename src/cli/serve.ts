@@ -8,7 +8,9 @@ import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Console, Effect, Layer, Option } from "effect"
 import { createServer } from "node:http"
-import { loadSecrets } from "../config/index.js"
+import { loadAppConfig, loadSecrets } from "../config/index.js"
+import { DEFAULT_FIRMWARE_DIR } from "../firmware/cache.js"
+import { firmwareOnlyApp } from "../web/firmware.js"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { WebPasswordMissing } from "../domain/errors/web.js"
 import { loadInventorySettings } from "../inventory/commands/operations.js"
@@ -50,11 +52,43 @@ export const startWebUi = (options: ServeOptions) =>
       return yield* new WebPasswordMissing({ host: options.host, secretsFile: secrets.file ?? "data/secrets.yaml" })
     }
     const line = yield* lineDashboardFor(options.database)
-    const app = yield* makeWebApp({ settings, configFile: options.configFile, host: options.host, adminPassword, requirePassword: options.requirePassword, line })
+    const firmwareDir = yield* firmwareDirOf(options.configFile)
+    const rolloutStateFile = yield* loadAppConfig(options.configFile).pipe(
+      Effect.map((loaded) => loaded.value.stage3.rollout.state_file),
+      Effect.orElseSucceed(() => "var/rollout/state.json")
+    )
+    const app = yield* makeWebApp({
+      settings, configFile: options.configFile, host: options.host, adminPassword, requirePassword: options.requirePassword, firmwareDir, rolloutStateFile, line
+    })
     const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
     yield* HttpServer.serveEffect(app).pipe(Effect.provide(server))
     const address = yield* HttpServer.HttpServer.pipe(Effect.map((s) => s.address), Effect.provide(server))
     return urlOf(address)
+  })
+
+const firmwareDirOf = (configFile: string | undefined) =>
+  loadAppConfig(configFile).pipe(
+    Effect.map((loaded) => loaded.value.stage3.ota.firmware_dir),
+    Effect.catchTag("ConfigMissing", (e) => (configFile === undefined ? Effect.succeed(DEFAULT_FIRMWARE_DIR) : Effect.fail(e)))
+  )
+
+/**
+ * `serve --rollout-only`: only `GET /firmware/<sha256>.zip` from the cache —
+ * no UI, no API, no login — so it may listen on the LAN for devices to update from.
+ */
+export const startFirmwareServer = (options: {
+  readonly host: string
+  readonly port: number
+  readonly configFile?: string | undefined
+  /** The cache folder; default stage3.ota.firmware_dir of the config. */
+  readonly dir?: string | undefined
+}) =>
+  Effect.gen(function*() {
+    const dir = options.dir ?? (yield* firmwareDirOf(options.configFile))
+    const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
+    yield* HttpServer.serveEffect(firmwareOnlyApp(dir)).pipe(Effect.provide(server))
+    const address = yield* HttpServer.HttpServer.pipe(Effect.map((s) => s.address), Effect.provide(server))
+    return { url: urlOf(address), dir }
   })
 
 export const serveCommand = Command.make(
@@ -69,11 +103,21 @@ export const serveCommand = Command.make(
       Options.withDescription("Require the admin password on loopback too (always required on other addresses).")
     ),
     config: Options.text("config").pipe(Options.optional, Options.withDescription("Config file (default data/config.yaml).")),
-    database: Options.text("database").pipe(Options.optional, Options.withDescription("Shared PostgreSQL of the factory line for the live dashboard (else PROVISION_DATABASE_URL, else database.url)."))
+    database: Options.text("database").pipe(Options.optional, Options.withDescription("Shared PostgreSQL of the factory line for the live dashboard (else PROVISION_DATABASE_URL, else database.url).")),
+    rolloutOnly: Options.boolean("rollout-only").pipe(
+      Options.withDescription(
+        "Serve only the firmware cache (GET /firmware/<sha256>.zip, read-only, no login) for devices updating in a rollout; no UI. Safe to bind beyond loopback."
+      )
+    )
   },
   (f) =>
     Effect.scoped(
       Effect.gen(function*() {
+        if (f.rolloutOnly) {
+          const served = yield* startFirmwareServer({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config) })
+          yield* Console.log(`provision firmware server: ${served.url}firmware/ (files of ${served.dir}; rollout only, Ctrl+C to stop)`)
+          return yield* Effect.never
+        }
         const url = yield* startWebUi({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config), requirePassword: f.auth, database: Option.getOrUndefined(f.database) })
         yield* Console.log(`provision web UI: ${url} (Ctrl+C to stop)`)
         return yield* Effect.never

@@ -23,6 +23,10 @@ import {
 } from "../stages/stage3.js"
 import { openStage3Log } from "../report/stage3Log.js"
 import { keepHeapWithin } from "../runtime/heapBudget.js"
+import { runRollout } from "../app/rollout.js"
+import { firmwareSettings } from "../app/stage3Firmware.js"
+import type { Stage3DeviceOutcome } from "../stages/stage3.js"
+import { retryFailedOnly, rolloutFlagProblem, rolloutFlags, rolloutPlanOf } from "./stage3Rollout.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 import { emptyFlagValue, integerFlag } from "./flagValues.js"
 
@@ -35,6 +39,14 @@ export interface Stage3Flags {
   readonly concurrency: Option.Option<number>
   readonly config: Option.Option<string>
   readonly waitUpdate: boolean
+  /** Firmware control and rollouts (src/app/rollout.ts, src/stages/stage3/ota.ts). */
+  readonly channel?: "stable" | "beta" | undefined
+  readonly allowDowngrade?: boolean | undefined
+  readonly rollout?: string | undefined
+  readonly haltAfter?: number | undefined
+  readonly rolloutGroup?: string | undefined
+  readonly resume?: boolean | undefined
+  readonly retryFailed?: boolean | undefined
 }
 
 export const defaultStage3Flags: Stage3Flags = {
@@ -91,6 +103,11 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
       output.err(`error: --concurrency must be 1 or more (got ${flags.concurrency.value})`)
       return ExitCodes.invalidInput
     }
+    const badRollout = rolloutFlagProblem(flags, ips.right.length > 0)
+    if (badRollout !== undefined) {
+      output.err(`error: ${badRollout}`)
+      return ExitCodes.invalidInput
+    }
     const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
     for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
     const config = loaded.value.stage3
@@ -106,11 +123,14 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
 
     const inventory = yield* Inventory
     const document = yield* inventory.load(config.ip_state_file)
-    const chosen = ips.right.length === 0 ? { selected: document.devices, unknown: [] } : selectByIp(document.devices, ips.right)
+    const picked = ips.right.length === 0 ? { selected: document.devices, unknown: [] } : selectByIp(document.devices, ips.right)
+    const chosen = flags.retryFailed === true ? retryFailedOnly(picked, output.err) : picked
     for (const ip of chosen.unknown) output.err(`warning: no device with ip ${ip} in ${config.ip_state_file}`)
     if (document.devices.length === 0) output.err(`warning: no devices in ${config.ip_state_file}`)
 
-    const waitUpdate = flags.waitUpdate || config.update_wait.enabled
+    const rollout = rolloutPlanOf(flags, config)
+    // In a rollout a wave ends only when each device is verified or failed, so updates are always read back.
+    const waitUpdate = flags.waitUpdate || config.update_wait.enabled || rollout !== undefined
     const settings: Stage3Settings = {
       devicePort: config.device_port,
       password: secrets.value.device?.admin_password,
@@ -127,9 +147,9 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
       },
       waitUpdate: waitUpdate
         ? { timeout: Duration.seconds(config.update_wait.timeout), interval: Duration.seconds(config.update_wait.interval) }
-        : undefined
+        : undefined,
+      ...yield* firmwareSettings(config, flags)
     }
-
     const log = yield* openStage3Log(config.logging.base_path, loaded.value.logging)
     const startedAt = yield* runTimestamp
     yield* log.line(
@@ -149,15 +169,22 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
       output.progress
     )
     const heap = yield* keepHeapWithin({ budgetMb: config.heap_budget_mb })
-    const results = yield* runStage3(chosen.selected, settings, (result) =>
+    const onResult = (result: Stage3DeviceOutcome) =>
       Effect.zipRight(
         Effect.sync(() => reporter.device(result)),
         log.device(result)
       )
-    )
+    const results = rollout === undefined
+      ? yield* runStage3(chosen.selected, settings, onResult)
+      : (yield* runRollout({
+        devices: rollout === "resume" ? document.devices : chosen.selected, settings, plan: rollout, onResult,
+        stateFile: config.rollout.state_file, ipStateFile: config.ip_state_file, startedAt,
+        target: config.ota.target, channel: settings.channel ?? "stable", out: output.out, err: output.err, json: flags.json
+      })).results
     const summary = summarize(results)
 
-    if (!flags.dryRun && results.length > 0) {
+    // A rollout writes ip_state.json after each wave itself.
+    if (!flags.dryRun && results.length > 0 && rollout === undefined) {
       yield* inventory
         .update(config.ip_state_file, (current) => applyStage3Results(current, results, startedAt))
         .pipe(Effect.tapError((e) => log.line(`state write failed: ${e.message}`)))
@@ -203,7 +230,8 @@ const flags = {
     Options.withDescription(
       "After Shelly.Update, wait until the device runs the new firmware (OTA=updated); timeout/interval from stage3.update_wait."
     )
-  )
+  ),
+  ...rolloutFlags
 }
 
 export const stage3Command = Command.make("stage3", flags, (f) =>
@@ -226,7 +254,14 @@ export const stage3Command = Command.make("stage3", flags, (f) =>
       json: f.json,
       concurrency: f.concurrency,
       config: f.config,
-      waitUpdate: f.waitUpdate
+      waitUpdate: f.waitUpdate,
+      channel: Option.getOrUndefined(f.channel),
+      allowDowngrade: f.allowDowngrade,
+      rollout: Option.getOrUndefined(f.rollout),
+      haltAfter: Option.getOrUndefined(f.haltAfter),
+      rolloutGroup: Option.getOrUndefined(f.rolloutGroup),
+      resume: f.resume,
+      retryFailed: f.retryFailed
     })
     if (code !== ExitCodes.ok) return yield* new ExitWith({ exitCode: code })
   }).pipe(Effect.provide(stage3Layer))

@@ -1,15 +1,61 @@
 // config.yaml `stage3:` — runbook Stage 3 §2 plus the successor's own knobs.
 import { Schema } from "effect"
-import { FilePath, Millis, Port, PositiveInt, Seconds, withDefaults } from "./fields.js"
+import { FilePath, Millis, NonNegativeInt, Port, PositiveInt, Seconds, withDefaults } from "./fields.js"
 
 export const OtaMode = Schema.Literal("check_only", "check_and_update")
 export type OtaMode = typeof OtaMode.Type
+
+export const OtaChannel = Schema.Literal("stable", "beta")
+export type OtaChannel = typeof OtaChannel.Type
+
+const FirmwareVersionText = Schema.String.pipe(
+  Schema.filter((v) => /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(v) || `expected a firmware version such as 1.7.5 or 1.8.0-beta1, found "${v}"`)
+)
+
+const HttpBaseUrl = Schema.String.pipe(
+  Schema.filter((v) => /^http:\/\/[^/\s?#]+(?::\d+)?\/?$/.test(v) || `expected http://HOST:PORT of provision serve (no path), found "${v}"`)
+)
+
+/** Waves as cumulative shares of the selected devices: `5%,25%,100%` (a string or a list). */
+const WaveList = Schema.Union(Schema.String, Schema.Array(Schema.String))
+
+/**
+ * `stage3.rollout` (and `--rollout/--halt-after/--rollout-group`): staged
+ * updates that stop when a wave goes wrong (src/stages/stage3/rollout.ts).
+ */
+export const Stage3Rollout = Schema.Struct({
+  /** Empty: no rollout (all devices at once, as the runbook does). */
+  waves: Schema.optionalWith(WaveList, { default: () => [] as ReadonlyArray<string> }),
+  /** A wave with more than this many failed devices halts the rollout. */
+  halt_after: Schema.optionalWith(NonNegativeInt, { default: () => 0 }),
+  /** Inventory field that groups devices (e.g. `room`): ordered by it, and a wave that would cut a group takes all of it. */
+  group_by: Schema.optional(Schema.NonEmptyTrimmedString),
+  /** Where the rollout's plan and progress live (safe write), for `--resume`. */
+  state_file: Schema.optionalWith(FilePath, { default: () => "var/rollout/state.json" })
+})
 
 export const Stage3Ota = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   mode: Schema.optionalWith(OtaMode, { default: () => "check_only" as const }),
   /** Seconds for the OTA RPCs (Shelly.CheckForUpdate, Shelly.Update). */
-  timeout: Schema.optionalWith(Seconds, { default: () => 20 })
+  timeout: Schema.optionalWith(Seconds, { default: () => 20 }),
+  /** Vendor channel for `Shelly.Update {stage}` when no version is pinned (`--channel`). */
+  channel: Schema.optionalWith(OtaChannel, { default: () => "stable" as const }),
+  /**
+   * Pinned versions: model (app such as S2PMG3, or model code) → version. A
+   * device of that model on another version gets exactly this one, from the
+   * firmware cache (`provision firmware add`), served by `provision serve`.
+   */
+  target: Schema.optionalWith(Schema.Record({ key: Schema.String, value: FirmwareVersionText }), { default: () => ({}) }),
+  /** Pinned versions older than the device's are refused unless this (or `--allow-downgrade`) is set. */
+  allow_downgrade: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** The firmware cache folder (`provision firmware add/list`). */
+  firmware_dir: Schema.optionalWith(FilePath, { default: () => "var/firmware" }),
+  /**
+   * How devices reach this machine's `provision serve` (e.g. http://192.168.1.2:8080);
+   * pinned updates send `<firmware_url>/firmware/<sha256>.zip`. Needed for pinned versions.
+   */
+  firmware_url: Schema.optional(HttpBaseUrl)
 })
 
 export const Stage3Friendly = Schema.Struct({
@@ -57,6 +103,7 @@ export const Stage3Config = Schema.Struct({
   /** The runbook's 1 s HTTP fallback: Shelly.GetDeviceInfo must answer within this, else offline. */
   fallback_timeout_ms: Schema.optionalWith(Millis, { default: () => 1000 }),
   update_wait: withDefaults(Stage3UpdateWait),
+  rollout: withDefaults(Stage3Rollout),
   /**
    * Heap in use (MB) above which a run asks V8 for a full collection, so a
    * 10,000-device run stays small on a Pi (src/runtime/heapBudget.ts); 0 = off.

@@ -129,6 +129,14 @@ export const checkForUpdate = (target: DeviceTarget, options?: CallOptions): Rpc
 export const update = (target: DeviceTarget, stage: UpdateStage, options?: CallOptions): Rpc<EmptyResult> =>
   call(target, "Shelly.Update", { stage }, EmptyResult, options)
 
+/**
+ * Starts an OTA update from a package at `url` (docs: Shelly.Update `url`; a
+ * LAN server such as `provision serve`); the device downloads, flashes, reboots.
+ * Sent as a POST frame, so the URL needs no query-string escaping.
+ */
+export const updateFromUrl = (target: DeviceTarget, url: string, options?: CallOptions): Rpc<EmptyResult> =>
+  call(target, "Shelly.Update", { url }, EmptyResult, { transport: "post", ...options })
+
 export const reboot = (target: DeviceTarget, delayMs?: number, options?: CallOptions): Rpc<EmptyResult> =>
   call(target, "Shelly.Reboot", delayMs === undefined ? undefined : { delay_ms: delayMs }, EmptyResult, options)
 

@@ -26,6 +26,7 @@ import {
   type OtaStatus,
   type Stage3DeviceResult
 } from "./stage3/result.js"
+import { offeredUpdate, type OtaChannel, pinnedOta, pinnedVersionFor, type PinnedSettings } from "./stage3/ota.js"
 import { shortRpcError } from "./stage3/shortError.js"
 
 export * from "./stage3/result.js"
@@ -55,6 +56,10 @@ export interface Stage3Settings {
     /** true: the device's name wins, write only when it has none; false: the inventory wins. */
     readonly backfill: boolean
   }
+  /** Vendor channel for Shelly.Update {stage} (stage3.ota.channel / --channel); default stable. */
+  readonly channel?: OtaChannel | undefined
+  /** Pinned versions from the firmware cache (stage3.ota.target); src/stages/stage3/ota.ts. */
+  readonly pinned?: PinnedSettings | undefined
   /** `--wait-update`: poll Shelly.GetDeviceInfo until the new version shows (→ `updated`). */
   readonly waitUpdate?: { readonly timeout: Duration.DurationInput; readonly interval: Duration.DurationInput } | undefined
 }
@@ -147,7 +152,8 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
     // asked only when a firmware leaves `name` out. Both reads run together.
     const wantedName = friendlyWanted(device.record, settings)
     const needsName = settings.friendly.enabled && wantedName !== undefined && Either.isRight(wantedName)
-    const checkRead = settings.ota.enabled
+    const pinnedVersion = settings.ota.enabled ? pinnedVersionFor(info, settings.pinned) : undefined
+    const checkRead = settings.ota.enabled && pinnedVersion === undefined
       ? Methods.checkForUpdate(target, { timeout: settings.ota.timeout }).pipe(Effect.either)
       : Effect.succeed(undefined)
     const nameRead: Effect.Effect<Either.Either<NameOnDevice, RpcFailure> | undefined, never, ShellyRpc> = !needsName
@@ -206,18 +212,33 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
     let otaVersion: string | undefined
     let startedUpdate = false
     let finalMetadata = metadata
-    if (check === undefined) {
+    const offered = check !== undefined && Either.isRight(check) ? offeredUpdate(check.right, settings.channel ?? "stable") : undefined
+    if (pinnedVersion !== undefined && settings.pinned !== undefined) {
+      const pinned = yield* pinnedOta(target, info, pinnedVersion, {
+        pinned: settings.pinned,
+        mode: settings.ota.mode,
+        dryRun: settings.dryRun,
+        rpcTimeout: settings.ota.timeout,
+        identityTimeout: settings.identityTimeout
+      })
+      ota = { status: pinned.status, error: pinned.error, detail: pinned.detail }
+      otaVersion = pinned.version
+      startedUpdate = pinned.startedUpdate
+      if (pinned.installed !== undefined) {
+        finalMetadata = { model: pinned.installed.model, fw: pinned.installed.ver, hostname: pinned.installed.id }
+      }
+    } else if (check === undefined) {
       ota = { status: "skipped" }
     } else if (Either.isLeft(check)) {
       ota = { status: "check_failed", error: `OTA: ${shortRpcError(check.left)}`, detail: describeError(check.left) }
-    } else if (check.right.stable === undefined) {
+    } else if (offered === undefined) {
       ota = { status: "up_to_date" }
     } else {
-      otaVersion = check.right.stable.version
+      otaVersion = offered.version
       if (settings.ota.mode !== "check_and_update" || settings.dryRun) {
         ota = { status: "update_available" }
       } else {
-        const started = yield* Methods.update(target, "stable", { timeout: settings.ota.timeout }).pipe(Effect.either)
+        const started = yield* Methods.update(target, offered.stage, { timeout: settings.ota.timeout }).pipe(Effect.either)
         if (Either.isLeft(started)) {
           ota = { status: "error", error: `OTA: ${shortRpcError(started.left)}`, detail: describeError(started.left) }
         } else {

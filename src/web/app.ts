@@ -17,7 +17,11 @@ import {
 import { cappedBodyForm, cappedBodyJson } from "./body.js"
 import { backupsPage, deviceBackups, macParam } from "./backups.js"
 import { DEFAULT_BACKUP_DIR } from "../backup/files.js"
+import { loadRolloutState } from "../app/rollout.js"
+import { DEFAULT_FIRMWARE_DIR, loadFirmwareIndex } from "../firmware/cache.js"
 import { clientScript } from "./client.js"
+import { withFirmwareRoute } from "./firmware.js"
+import { firmwarePage, rolloutEvents, rolloutScript } from "./rollout.js"
 import { isPlainFileName, loadFactory, RECORDS_DIR, REPORTS_DIR } from "./factory.js"
 import { factoryPage, inventoryPage, lockBanner, loginPage } from "./pages.js"
 import { boardPage, type LineDashboard, lineEvent, linePage, lineScript } from "./line.js"
@@ -37,6 +41,10 @@ export interface WebOptions {
   readonly requirePassword?: boolean | undefined
   /** The shared database's live line view; absent: the factory page shows this machine's files. */
   readonly line?: LineDashboard | undefined
+  /** The firmware cache served at /firmware/<sha256>.zip (stage3.ota.firmware_dir). */
+  readonly firmwareDir?: string | undefined
+  /** The rollout state the firmware page follows (stage3.rollout.state_file). */
+  readonly rolloutStateFile?: string | undefined
 }
 
 const statusOf = (tag: string): number =>
@@ -187,7 +195,39 @@ export const makeWebApp = (options: WebOptions) =>
       )
     )
 
+    const firmwareDir = options.firmwareDir ?? DEFAULT_FIRMWARE_DIR
+    const rolloutStateFile = options.rolloutStateFile ?? "var/rollout/state.json"
+    // The firmware cache and the rollout's waves (src/web/rollout.ts).
+    const firmwarePages = <E, R>(router: HttpRouter.HttpRouter<E, R>) =>
+      router.pipe(
+        HttpRouter.get("/rollout.js", Effect.succeed(HttpServerResponse.text(rolloutScript, { contentType: "text/javascript; charset=utf-8" }))),
+        HttpRouter.get(
+          "/rollout",
+          guarded("page", (session) =>
+            Effect.gen(function*() {
+              const entries = yield* loadFirmwareIndex(firmwareDir)
+              const state = yield* loadRolloutState(rolloutStateFile)
+              return page(firmwarePage({ entries, firmwareDir, state, stateFile: rolloutStateFile, csrf: session.csrf }))
+            }))
+        ),
+        HttpRouter.get("/api/firmware", guarded("api", () => Effect.map(loadFirmwareIndex(firmwareDir), (entries) => HttpServerResponse.unsafeJson(entries)))),
+        HttpRouter.get(
+          "/api/rollout",
+          guarded("api", () => Effect.map(loadRolloutState(rolloutStateFile), (state) => HttpServerResponse.unsafeJson(state ?? null)))
+        ),
+        HttpRouter.get(
+          "/api/rollout/events",
+          guarded("api", () =>
+            Effect.map(FileSystem.FileSystem, (fs) =>
+              HttpServerResponse.stream(rolloutEvents(rolloutStateFile).pipe(Stream.provideService(FileSystem.FileSystem, fs)), {
+                contentType: "text/event-stream",
+                headers: { "cache-control": "no-store", "x-accel-buffering": "no" }
+              })))
+        )
+      )
     return HttpRouter.empty.pipe(
+      withFirmwareRoute(firmwareDir),
+      firmwarePages,
       HttpRouter.get(
         "/app.js",
         Effect.succeed(HttpServerResponse.text(clientScript, { contentType: "text/javascript; charset=utf-8" }))
@@ -241,7 +281,8 @@ export const makeWebApp = (options: WebOptions) =>
       HttpRouter.get(
         "/factory/files",
         guarded("page", (session) => Effect.map(loadFactory(), ({ overview }) => page(factoryPage(overview, session.csrf))))
-      ),
+      )
+    ).pipe(
       HttpRouter.concat(lineRouter),
       HttpRouter.get(
         "/files/:kind/:name",

@@ -32,6 +32,7 @@ ${options.csrf !== undefined ? `<meta name="csrf-token" content="${escapeHtml(op
 <title>${escapeHtml(options.title)} · provision</title><style>${style}</style></head>
 <body><header><strong>provision</strong>
 <a href="/" class="${options.active === "inventory" ? "active" : ""}">Inventory</a>
-<a href="/factory" class="${options.active === "factory" ? "active" : ""}">Factory</a></header>
+<a href="/factory" class="${options.active === "factory" ? "active" : ""}">Factory</a>
+<a href="/rollout">Firmware</a></header>
 <main>${options.banner !== undefined ? `<div class="banner" id="lock-banner">${escapeHtml(options.banner)}</div>` : ""}
 ${body}</main><script src="/app.js" defer></script></body></html>`

@@ -71,7 +71,12 @@ describe("config.yaml loading", () => {
         "stage3:\n  ota:\n    mode: check_and_update\n  friendly: { backfill: true }\n  device_port: 18080\nlogging:\n  max_file_size: 512KB\n"
       )
       const c = Either.getOrThrow(result).value
-      expect(c.stage3.ota).toEqual({ enabled: true, mode: "check_and_update", timeout: 20 })
+      expect(c.stage3.ota).toEqual({
+        enabled: true, mode: "check_and_update", timeout: 20,
+        // Firmware control (README "Firmware control and staged rollouts"): stable, nothing pinned.
+        channel: "stable", target: {}, allow_downgrade: false, firmware_dir: "var/firmware"
+      })
+      expect(c.stage3.rollout).toEqual({ waves: [], halt_after: 0, state_file: "var/rollout/state.json" })
       expect(c.stage3.friendly.backfill).toBe(true)
       expect(c.stage3.device_port).toBe(18080)
       expect(c.logging.max_file_size).toBe(512 * 1024)

@@ -54,6 +54,16 @@ it("adopts the devices one after another, reports the reboot loop with the runbo
   expect(text).toMatch(/Stage 3 summary: total=\d ok=\d failed=0/)
   const loopingMac = /ShellyI4G3-([0-9A-F]{12})/.exec(failed[0]!)![1]!
 
+  // The pinned-version rollout: wave 1 halts on the device that came back on its old firmware,
+  // --resume finishes wave 2, --retry-failed redoes the failed one; all end on the pinned version.
+  expect(text).toMatch(/\[rollout\] HALTED: 1 failed in wave 1\/2, more than --halt-after 0; \d+ devices in later waves untouched/)
+  expect(text).toContain("ERR=OTA: still on 1.6.2")
+  expect(text).toMatch(/resuming \(halted\)[\s\S]*\[rollout\] wave 2\/2 done: ok=\d+ failed=0/)
+  expect(text).toContain("retry-failed: 1 of")
+  const firmware = lines.find((l) => l.startsWith("firmware now: "))!
+  expect(firmware, text).toBeDefined()
+  expect(firmware.split(", ").every((part) => part.endsWith("=1.8.0")), firmware).toBe(true)
+
   const records = JSON.parse(readFileSync(join(dir, "shelly/data/ip_state.json"), "utf8")) as Record<string, StateRecord>
   const good = Object.entries(records).filter(([mac]) => mac !== loopingMac)
   expect(good).toHaveLength(4)

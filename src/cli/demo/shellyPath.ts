@@ -19,6 +19,7 @@ import { stage1Layer, stage1Program } from "../stage1.js"
 import { stage2Program } from "../stage2.js"
 import { defaultStage3Flags, stage3Program } from "../stage3.js"
 import { LOOPBACK_SEGMENT } from "../../shelly/mdns.js"
+import { demoRollout } from "./rolloutPath.js"
 
 /** Loopback addresses of the section (the demo's own block; tests pass another). */
 export interface ShellyPathAddresses {
@@ -216,6 +217,11 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
       )
       yield* print(`(exit code ${stage3})`)
 
+      // Firmware control: a pinned version rolled out in two waves (src/cli/demo/rolloutPath.ts).
+      yield* demoRollout({
+        fleet, project, configFile, baseConfig: configYaml(project, fleet, a), ips: placedIps, firmwareHost: a.controlHost, print: options.print
+      })
+
       yield* print(`\n$ provision inventory list --config ${configFile}`)
       const { rows } = yield* loadRows(settings)
       for (const line of formatTable(rows)) yield* print(line)
@@ -228,7 +234,7 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
   )
 
 export const shellyPathSection: DemoSection = {
-  title: "Shelly path: 5 factory-new devices → Stage 1 loop → Stage 2 → Stage 3 → inventory",
+  title: "Shelly path: 5 factory-new devices → Stage 1 loop → Stage 2 → Stage 3 → pinned-firmware rollout → inventory",
   run: ({ dir }) =>
     runShellyPath(dir, {
       addresses: demoAddresses,
