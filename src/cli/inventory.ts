@@ -10,7 +10,7 @@ import { Console, Effect, Layer, Option } from "effect"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { InventoryInputInvalid } from "../domain/errors/web.js"
 import { InventoryLive, ProjectLockLive, safeWriteFile } from "../inventory/index.js"
-import { rowsToCsv } from "../inventory/commands/csv.js"
+import { rowsToCsv } from "../app/inventory/csv.js"
 import {
   forgetDevice,
   importCsv,
@@ -21,8 +21,8 @@ import {
   resolveDevice,
   setFriendlyName,
   setPlannedIp
-} from "../inventory/commands/operations.js"
-import { formatTable, matchesFilter } from "../inventory/commands/rows.js"
+} from "../app/inventory/operations.js"
+import { formatTable, matchesFilter } from "../app/inventory/rows.js"
 import { ShellyRpcLive } from "../shelly/ShellyRpcLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 

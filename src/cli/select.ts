@@ -13,7 +13,7 @@ export const SUBCOMMANDS = {
   flash: { module: "flash", export: "flashRootCommand" },
   inventory: { module: "inventory", export: "inventoryCommand" },
   serve: { module: "serve", export: "serveCommand" },
-  demo: { module: "demo", export: "demoCommand" }
+  demo: { module: "demo/command", export: "demoCommand" }
 } as const
 
 export type SubcommandName = keyof typeof SUBCOMMANDS

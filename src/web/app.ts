@@ -13,7 +13,7 @@ import {
   probeRows,
   setFriendlyName,
   setPlannedIp
-} from "../inventory/commands/operations.js"
+} from "../app/inventory/operations.js"
 import { clientScript } from "./client.js"
 import { isPlainFileName, loadFactory, RECORDS_DIR, REPORTS_DIR } from "./factory.js"
 import { factoryPage, inventoryPage, lockBanner, loginPage } from "./pages.js"

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process"
 import { resolve } from "node:path"
 import { describe, expect, it } from "vitest"
 import { loadSubcommands } from "../../src/cli/commands.js"
-import { demoCommand } from "../../src/cli/demo.js"
+import { demoCommand } from "../../src/cli/demo/command.js"
 import { flashRootCommand } from "../../src/cli/flash.js"
 import { inventoryCommand } from "../../src/cli/inventory.js"
 import { SUBCOMMAND_NAMES, subcommandsFor } from "../../src/cli/select.js"
@@ -18,8 +18,16 @@ import { stage3Command } from "../../src/cli/stage3.js"
 import { stripAnsi } from "../../src/cli/helpColor.js"
 
 // Compile-time: every subcommand runs on the platform layer the root provides.
-const platformCovered: ReadonlyArray<Command.Command<string, NodeContext.NodeContext, unknown, unknown>> = [
-  stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand
+const runsOnPlatform = <Name extends string, A>(command: Command.Command<Name, NodeContext.NodeContext, unknown, A>) => command
+const platformCovered = [
+  runsOnPlatform(stage1Command),
+  runsOnPlatform(stage2Command),
+  runsOnPlatform(stage3Command),
+  runsOnPlatform(simCommand),
+  runsOnPlatform(flashRootCommand),
+  runsOnPlatform(inventoryCommand),
+  runsOnPlatform(serveCommand),
+  runsOnPlatform(demoCommand)
 ]
 
 const cli = resolve("bin/provision.mjs")

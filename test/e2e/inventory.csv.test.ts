@@ -2,7 +2,7 @@
 import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { csvCell, csvToPatches, parseCsv } from "../../src/inventory/commands/csv.js"
+import { csvCell, csvToPatches, parseCsv } from "../../src/app/inventory/csv.js"
 
 describe("CSV codec", () => {
   it("parses what csvCell writes, for any cell text (commas, quotes, newlines)", () => {

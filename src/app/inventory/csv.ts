@@ -5,8 +5,8 @@ import { Either } from "effect"
 import { parseIpv4 } from "../../domain/ipv4.js"
 import { type Mac, parseMac } from "../../domain/mac.js"
 import { normalizeFriendlyName } from "../../stages/friendlyName.js"
-import type { DeviceRecord, InventoryDocument, Json } from "../Inventory.js"
-import { addDevice, findByMac } from "../edit.js"
+import type { DeviceRecord, InventoryDocument, Json } from "../../inventory/Inventory.js"
+import { addDevice, findByMac } from "../../inventory/edit.js"
 import type { InventoryRow } from "./rows.js"
 
 export const csvCell = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
