@@ -3,7 +3,7 @@
 // Read only; a file that cannot be parsed is listed for download but skipped.
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
-import { parseCsv } from "../app/inventory/csv.js"
+import { parseCsv } from "../domain/csv.js"
 
 export const REPORTS_DIR = "var/reports"
 export const RECORDS_DIR = "var/records"

@@ -31,6 +31,12 @@ describe("CSV codec", () => {
     expect(parsed).toEqual(Either.left("line 2: a quoted field is never closed"))
   })
 
+  it("reads semicolon-separated files (German-locale spreadsheets) and a BOM", () => {
+    const parsed = Either.getOrThrow(parseCsv('\uFEFFmac;friendly_name\r\nAABBCCDDEEFF;"Küche; links"\r\n'))
+    expect(parsed.header).toEqual(["mac", "friendly_name"])
+    expect(parsed.rows).toEqual([{ line: 2, cells: ["AABBCCDDEEFF", "Küche; links"] }])
+  })
+
   it("numbers data rows by their physical line, also after a quoted newline", () => {
     const parsed = parseCsv('mac,notes\n"a\nb",x\nc,y\n')
     expect(Either.getOrThrow(parsed).rows.map((r) => r.line)).toEqual([2, 4])
