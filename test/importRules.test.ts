@@ -4,7 +4,7 @@
 // never reaches into the product's upper layers, and no module imports
 // itself through others (type-only imports count: they couple modules too).
 import { readdirSync, readFileSync } from "node:fs"
-import { dirname, join, normalize, relative } from "node:path"
+import { dirname, join, normalize } from "node:path"
 import { describe, expect, it } from "vitest"
 
 const root = join(import.meta.dirname, "..")
@@ -46,7 +46,7 @@ const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^"'`;]*?\bfrom\s*["']([^"']+)["']
  * `dynamic: false` leaves out `import()`, which runs once every module has
  * loaded (a family's flasher from flash/families.ts) and so cannot close a cycle.
  */
-export const importsOf = (file: string, text: string, options: { readonly dynamic: boolean } = { dynamic: true }): Array<string> =>
+const importsOf = (file: string, text: string, options: { readonly dynamic: boolean } = { dynamic: true }): Array<string> =>
   [...text.matchAll(IMPORT)]
     .filter((match) => options.dynamic || match[2] === undefined)
     .map((match) => match[1] ?? match[2] ?? match[3]!)
@@ -61,7 +61,7 @@ const staticGraph = new Map(files.map((file) => [file, importsOf(file, texts.get
 const topOf = (file: string): string => file.split("/")[1]!
 
 /** Why `from` may not import `to`, or undefined when it may. */
-export const violation = (from: string, to: string): string | undefined => {
+const violation = (from: string, to: string): string | undefined => {
   if (from.startsWith("src/")) {
     if (to.startsWith("sim/")) {
       const mayUseSim = /^src\/cli\/sim[^/]*\.ts$/.test(from) || from.startsWith("src/cli/demo/")
@@ -83,7 +83,7 @@ export const violation = (from: string, to: string): string | undefined => {
 }
 
 /** Strongly connected groups of more than one module (Tarjan). */
-export const cyclesOf = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Array<string>> => {
+const cyclesOf = (edges: ReadonlyMap<string, ReadonlyArray<string>>): Array<Array<string>> => {
   const index = new Map<string, number>()
   const low = new Map<string, number>()
   const stack: Array<string> = []

@@ -6,7 +6,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Effect, Option } from "effect"
 import { fleetScoped } from "../../../sim/shelly/index.js"
 import { factoryDemo } from "./factoryLine.js"
 import { shellyPathSection } from "./shellyPath.js"
