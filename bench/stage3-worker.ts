@@ -6,7 +6,7 @@
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Option } from "effect"
-import { defaultStage3Flags, stage3Layer, stage3Program } from "../src/cli/stage3.js"
+import { defaultStage3Flags, stage3Layer, stage3Program } from "../src/app/stage3.js"
 
 const [configFile, concurrency] = process.argv.slice(2)
 if (configFile === undefined) {

@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-// Starts the CLI. `npm ci` / `npm test` / `npm start` bundle src/ into
-// dist/provision.mjs (scripts/build.mjs; dependencies stay external), which
-// starts several times faster and uses far less memory than transpiling at
-// run time. When the bundle is missing or older than any source file (an edit
-// since the last build), the sources run directly through tsx instead, so a
-// stale bundle never runs.
-import { existsSync, readdirSync, statSync } from "node:fs"
+// Starts the CLI. `npm ci` / `npm test` / `npm start` bundle src/ into dist/
+// (scripts/build.mjs): one self-contained file per subcommand, `version.mjs`
+// and `all.mjs`, and `select.mjs`, which says which of them a command line
+// needs. A bundle starts several times faster and uses far less memory than
+// transpiling at run time. When the build is missing, incomplete, or older
+// than any source file (an edit since the last build), the sources run
+// directly through tsx instead, so a stale bundle never runs.
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-const bundle = join(root, "dist", "provision.mjs")
+const dist = join(root, "dist")
+const manifest = join(dist, "build.json")
 
 const newestSource = (dir) => {
   let newest = 0
@@ -22,12 +24,21 @@ const newestSource = (dir) => {
   return newest
 }
 
-const bundleIsFresh = () =>
-  process.env.PROVISION_FROM_SOURCE !== "1" &&
-  existsSync(bundle) &&
-  statSync(bundle).mtimeMs >= Math.max(newestSource(join(root, "src")), newestSource(join(root, "sim")))
+/** The bundle for this command line, or undefined when the build is missing, incomplete or stale. */
+const freshBundle = async () => {
+  if (process.env.PROVISION_FROM_SOURCE === "1" || !existsSync(manifest)) return undefined
+  // build.json is written last: older than a source file means an edit since the build.
+  if (statSync(manifest).mtimeMs < Math.max(newestSource(join(root, "src")), newestSource(join(root, "sim")))) return undefined
+  const { bundles } = JSON.parse(readFileSync(manifest, "utf8"))
+  const select = join(dist, "select.mjs")
+  if (!existsSync(select) || Object.values(bundles).some((file) => !existsSync(join(dist, file)))) return undefined
+  const { subcommandsFor } = await import(pathToFileURL(select).href)
+  const wanted = subcommandsFor(process.argv.slice(2))
+  return join(dist, bundles[wanted.length === 0 ? "version" : wanted.length === 1 ? wanted[0] : "all"])
+}
 
-if (bundleIsFresh()) {
+const bundle = await freshBundle()
+if (bundle !== undefined) {
   await import(pathToFileURL(bundle).href)
 } else {
   const { register } = await import("tsx/esm/api")

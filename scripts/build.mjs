@@ -1,18 +1,77 @@
-// Bundles the CLI (src/main.ts and the simulators it can start) into one ESM
-// file. Dependencies stay external: serialport's native binding and the
-// Effect packages load from node_modules as usual.
-import { buildSync } from "esbuild"
+// Bundles the CLI into dist/: one self-contained file per choice that
+// src/cli/select.ts can make — one per subcommand (`stage3.mjs` holds the root
+// and Stage 3 only), `version.mjs` (the root alone, for `--version`) and
+// `all.mjs` (every subcommand: help, completions, mistyped names) — plus
+// `select.mjs`, with which bin/provision.mjs picks the file to load. Each file
+// is tree-shaken for its own command, so a subcommand loads only its code.
+//
+// Pure-JavaScript dependencies (the Effect packages, yaml, qrcode, …) are
+// bundled: loading whole packages from node_modules is what made start-up
+// slow. External stays only what cannot be bundled: serialport (its native
+// binding is found relative to its own package directory).
+//
+// dist/build.json (written last) lists the outputs; bin/provision.mjs runs the
+// bundle only when it is complete and newer than every source file.
+import { build, transformSync } from "esbuild"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-buildSync({
-  entryPoints: [join(root, "src", "main.ts")],
+const outdir = join(root, "dist")
+const cli = join(root, "src", "cli")
+
+export const external = ["serialport", "@serialport/*"]
+
+const selectSource = transformSync(readFileSync(join(cli, "select.ts"), "utf8"), { loader: "ts", format: "esm", target: "node20" }).code
+const { SUBCOMMANDS } = await import(`data:text/javascript;base64,${Buffer.from(selectSource).toString("base64")}`)
+
+/** Entry source of a bundle with these subcommands; it runs from dist/, so `../package.json` is the project's. */
+const entrySource = (names) =>
+  [
+    `import { createRequire } from "node:module"`,
+    `import { runCli } from "./run.ts"`,
+    ...names.map((name, i) => `import { ${SUBCOMMANDS[name].export} as c${i} } from "./${SUBCOMMANDS[name].module}.ts"`),
+    `runCli([${names.map((_, i) => `c${i}`).join(", ")}], createRequire(import.meta.url)("../package.json").version)`
+  ].join("\n")
+
+const bundles = {
+  version: [],
+  all: Object.keys(SUBCOMMANDS),
+  ...Object.fromEntries(Object.keys(SUBCOMMANDS).map((name) => [name, [name]]))
+}
+
+const ENTRY = "provision-entry:"
+const entries = {
+  name: "provision-entries",
+  setup(build) {
+    build.onResolve({ filter: /^provision-entry:/ }, (args) => ({ path: args.path.slice(ENTRY.length), namespace: "provision-entry" }))
+    build.onLoad({ filter: /.*/, namespace: "provision-entry" }, (args) => ({
+      contents: entrySource(bundles[args.path]),
+      loader: "ts",
+      resolveDir: cli
+    }))
+  }
+}
+
+rmSync(outdir, { recursive: true, force: true })
+mkdirSync(outdir, { recursive: true })
+await build({
+  entryPoints: Object.fromEntries(Object.keys(bundles).map((name) => [name, `${ENTRY}${name}`])),
+  plugins: [entries],
   bundle: true,
   platform: "node",
   format: "esm",
   target: "node20",
-  packages: "external",
-  outfile: join(root, "dist", "provision.mjs"),
+  external,
+  outdir,
+  outExtension: { ".js": ".mjs" },
+  // CommonJS packages inside an ESM bundle still call require() for Node built-ins.
+  banner: { js: 'import { createRequire as __provisionRequire } from "node:module"; const require = __provisionRequire(import.meta.url);' },
   logLevel: "warning"
 })
+writeFileSync(join(outdir, "select.mjs"), selectSource)
+writeFileSync(
+  join(outdir, "build.json"),
+  `${JSON.stringify({ bundles: Object.fromEntries(Object.keys(bundles).map((name) => [name, `${name}.mjs`])) }, null, 2)}\n`
+)

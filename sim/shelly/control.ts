@@ -5,7 +5,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { createServer } from "node:http"
-import type { FleetHandle } from "./fleet.js"
+import type { FleetHandle } from "./handle.js"
 
 const ItemsBody = Schema.Struct({ items: Schema.Array(Schema.String) })
 const PendingBody = Schema.NullOr(Schema.Struct({ stable: Schema.optional(Schema.String), beta: Schema.optional(Schema.String) }))

@@ -13,15 +13,16 @@ import type { Ipv4 } from "../../src/domain/ipv4.js"
 import { parseMac } from "../../src/domain/mac.js"
 import { ha1For } from "../../src/shelly/digest.js"
 import { firstFree, loopbackAddress } from "./addresses.js"
-import { type AuthState, authState } from "./auth.js"
+import { authState } from "./auth.js"
 import { buildSeeds } from "./build.js"
 import { startControlServer } from "./control.js"
-import type { Json, JsonObject, PendingUpdate, RpcLogEntry, WifiNetwork } from "./device.js"
+import type { Json, JsonObject, PendingUpdate, WifiNetwork } from "./device.js"
 import { isJsonObject, SimDevice, withoutSecrets } from "./device.js"
 import { SimStartError } from "./errors.js"
 import { answeredSockets, serveRequest } from "./http.js"
-import type { InventoryFormat } from "./inventory.js"
 import { writeInventoryFile } from "./inventory.js"
+import type { FleetHandle } from "./handle.js"
+import type { ApConnection, ApInfo, DeviceMode, DeviceState, DeviceView } from "./view.js"
 import type { ModelSpec } from "./models.js"
 import { defaultModelMix, findModel } from "./models.js"
 import type { Relink, RpcEnv, ScanResult } from "./rpc.js"
@@ -72,84 +73,11 @@ export interface FleetOptions {
   readonly mdns?: MdnsResponderOptions | false
 }
 
-export type DeviceMode = "sta" | "ap" | "joining" | "offline"
+// The fleet's public types live in view.ts and handle.ts (control.ts and
+// mdns.ts need them without importing this module: no import cycle).
+export type { ApConnection, ApInfo, DeviceMode, DeviceState, DeviceView } from "./view.js"
+export type { FleetHandle } from "./handle.js"
 
-export interface DeviceView {
-  readonly index: number
-  readonly mac: string
-  readonly id: string
-  /** Production address; null while in factory/AP state. */
-  readonly ip: string | null
-  readonly port: number
-  readonly app: string
-  readonly model: string
-  readonly gen: number
-  readonly fw: string
-  readonly fwId: string
-  readonly name: string | null
-  readonly friendlyName: string | null
-  readonly apSsid: string
-  readonly online: boolean
-  readonly mode: DeviceMode
-  readonly faults: ReadonlyArray<string>
-  readonly pendingUpdate: PendingUpdate
-  readonly authEnabled: boolean
-  readonly reportedMac: string
-}
-
-export interface DeviceState extends DeviceView {
-  /** Full configuration as the device holds it; write-only `pass` fields appear as `pass_set: true`. */
-  readonly config: JsonObject
-  readonly rpcLog: ReadonlyArray<RpcLogEntry>
-  /** The last 100 HTTP request lines (method and target, query included) as the device received them. */
-  readonly requestLines: ReadonlyArray<string>
-  readonly reboots: number
-  readonly lastError: string | null
-  /** Digest auth counters: 401s sent, refused `nc` values, live nonces. */
-  readonly auth: AuthState
-}
-
-export interface ApInfo {
-  readonly ssid: string
-  readonly bssid: string
-  readonly signal: number
-  readonly security: "open" | "wpa2"
-  /** The device behind a Shelly AP (absent for the production network). */
-  readonly mac?: string
-}
-
-export interface ApConnection {
-  readonly ssid: string
-  /** Where the device now answers (the AP address); null for the production network. */
-  readonly ip: string | null
-  readonly port: number
-  readonly mac: string | null
-}
-
-export interface FleetHandle {
-  readonly port: number
-  readonly apIp: string
-  readonly controlUrl: string | undefined
-  readonly network: { readonly ssid: string }
-  readonly devices: ReadonlyArray<DeviceView>
-  readonly device: (key: string | number) => DeviceView | undefined
-  readonly state: (key: string | number) => DeviceState | undefined
-  readonly setFaults: (key: string | number, items: ReadonlyArray<string>) => Promise<Either.Either<DeviceView, string>>
-  readonly addFaults: (key: string | number, items: ReadonlyArray<string>) => Promise<Either.Either<DeviceView, string>>
-  readonly clearFaults: (key: string | number) => Promise<Either.Either<DeviceView, string>>
-  readonly setPendingUpdate: (key: string | number, pending: PendingUpdate | null) => Promise<Either.Either<DeviceView, string>>
-  readonly setPassword: (key: string | number, password: string | null) => Promise<Either.Either<DeviceView, string>>
-  readonly powerCycle: (key: string | number) => Promise<Either.Either<DeviceView, string>>
-  readonly scan: () => ReadonlyArray<ApInfo>
-  readonly connectAp: (ssid: string, password?: string) => Promise<Either.Either<ApConnection, string>>
-  readonly disconnectAp: () => Promise<void>
-  readonly apLink: () => { readonly ssid: string; readonly mac: string } | null
-  readonly setNetwork: (network: WifiNetwork) => void
-  readonly writeInventory: (path: string, format?: InventoryFormat, options?: { readonly all?: boolean }) => Promise<void>
-  readonly stop: () => Promise<void>
-  /** The mDNS responder, when started with the `mdns` option. */
-  readonly mdns?: Pick<MdnsResponder, "group" | "port" | "answered" | "announced"> | undefined
-}
 
 const defaultDelays: Delays = {
   bootMs: 5000, updateMs: 10_000, joinTimeoutMs: 20_000, staJoinMs: 2000, rebootLoopMs: 90_000, nonceLifetimeMs: 3_600_000

@@ -38,7 +38,7 @@ import {
 } from "../../src/shelly/dnsMessage.js"
 import { groupKind, MDNS_GROUP, MDNS_PORT, SHELLY_SERVICES } from "../../src/shelly/mdns.js"
 import { SimStartError } from "./errors.js"
-import type { DeviceView } from "./fleet.js"
+import type { DeviceView } from "./view.js"
 
 export interface MdnsResponderOptions {
   /** Multicast group (default 224.0.0.251), or a loopback address: then a unicast-only responder bound there. */

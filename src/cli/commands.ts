@@ -1,16 +1,17 @@
-// Registry of subcommands. Each lives in its own file under src/cli/.
-// Add one line per subcommand (import + entry in `subcommands`).
-import { stage1Command } from "./stage1.js"
-import { stage2Command } from "./stage2.js"
-import { stage3Command } from "./stage3.js"
-import { simCommand } from "./sim.js"
-import { flashRootCommand } from "./flash.js"
-import { demoCommand } from "./demo.js"
-import { inventoryCommand } from "./inventory.js"
-import { serveCommand } from "./serve.js"
-import { reportCommand, stationsCommand } from "./stations.js"
-import { credentialsCommand } from "./credentials.js"
-import { firmwareCommand } from "./firmware.js"
-import { backupCommand, restoreCommand } from "./backup.js"
+// Loads subcommand modules on demand (sources run through tsx; the bundles in
+// dist/ import theirs statically, scripts/build.mjs). The list itself is
+// cli/select.ts.
+import type { Command } from "@effect/cli"
+import { SUBCOMMANDS, type SubcommandName } from "./select.js"
 
-export const subcommands = [stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand, stationsCommand, reportCommand, credentialsCommand, backupCommand, restoreCommand, firmwareCommand] as const
+/** Any subcommand (their flags, requirements and errors differ; the root only needs the name). */
+export type Subcommand = Command.Command<string, never, unknown, unknown>
+
+export const loadSubcommands = (wanted: ReadonlyArray<SubcommandName>): Promise<ReadonlyArray<Subcommand>> =>
+  Promise.all(
+    wanted.map(async (name) => {
+      const entry = SUBCOMMANDS[name]
+      const module = (await import(/* @vite-ignore */ `./${entry.module}.js`)) as Record<string, Subcommand>
+      return module[entry.export]!
+    })
+  )

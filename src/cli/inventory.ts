@@ -11,7 +11,7 @@ import { printable } from "../domain/printable.js"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { InventoryInputInvalid } from "../domain/errors/web.js"
 import { InventoryLive, ProjectLockLive, safeWriteFile } from "../inventory/index.js"
-import { rowsToCsv } from "../inventory/commands/csv.js"
+import { rowsToCsv } from "../app/inventory/csv.js"
 import {
   forgetDevice,
   importCsv,
@@ -22,8 +22,8 @@ import {
   resolveDevice,
   setFriendlyName,
   setPlannedIp
-} from "../inventory/commands/operations.js"
-import { formatTable, matchesFilter } from "../inventory/commands/rows.js"
+} from "../app/inventory/operations.js"
+import { formatTable, matchesFilter } from "../app/inventory/rows.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 

@@ -1,4 +1,5 @@
 import { Path } from "@effect/platform"
+import { mcuOptionsOf } from "../flash/families.js"
 import { Clock, Duration, Effect, Option, Ref, Schedule } from "effect"
 import type { OperatorError } from "../domain/errors/base.js"
 import { FactoryConfigInvalid } from "../domain/errors/factory.js"
@@ -95,14 +96,7 @@ const sessionOptions = (options: LineOptions, board: ResolvedBoardConfig): Sessi
   before: options.before ?? board.config.reset_mode,
   connectAttempts: board.config.connect_attempts,
   stub: options.noStub === true ? false : undefined,
-  mcu: {
-    expectedChip: board.config.mcu ?? board.config.part,
-    resetMapping: board.config.reset_mapping,
-    volumeRoots: board.config.volume_roots,
-    appBaudRate: board.config.app_baud,
-    bootWaitSeconds: board.config.boot_wait,
-    rp2040Method: board.config.rp2040_method
-  }
+  mcu: mcuOptionsOf(board.config)
 })
 
 export interface DetectResult {

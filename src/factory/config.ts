@@ -1,14 +1,14 @@
 import { ParseResult, Schema } from "effect"
-import type { Platform } from "../flash/Flasher.js"
-import { defaultOffsetsForPlatform } from "../flash/esp/chips.js"
 import { MAX_SECONDS } from "../config/fields.js"
+import { familyConfigFields, PlatformSchema } from "../flash/families.js"
 
 /**
  * factory-config.yaml: every key of the factory runbook, with its default.
  * Keys stay snake_case as in the runbook so existing files load unchanged.
  */
 
-export const PlatformSchema = Schema.Literal("esp32", "esp8266", "avr", "stm32", "rp2040")
+// The platforms, their default offsets and each family's own board-config fields come from the family registry.
+export { defaultOffsets, PlatformSchema } from "../flash/families.js"
 
 /** Flash offsets are written as numbers (`4096`, YAML `0x1000`) or hex strings (`"0x1000"`). */
 export const Offset = Schema.transformOrFail(Schema.Union(Schema.Number, Schema.String), Schema.Number, {
@@ -99,18 +99,8 @@ export const BoardConfigSchema = Schema.Struct({
   /** Text the application prints once it runs; empty: any output counts. */
   boot_banner: Schema.optionalWith(Schema.String, { default: () => "" }),
   boot_timeout: Schema.optionalWith(Seconds, { default: () => 5 }),
-  /** AVR: the MCU the signature must match (`atmega328p`, `atmega2560`, or a signature `1e950f`); unset accepts what answers. */
-  mcu: Schema.optional(Schema.NonEmptyTrimmedString),
-  /** STM32: the product id GET_ID must report (`"0x410"` = F10x medium density); unset accepts what answers. */
-  part: Schema.optional(Schema.NonEmptyTrimmedString),
-  /** STM32: which modem line drives BOOT0 and which NRST on this station's adapters. */
-  reset_mapping: Schema.optional(Schema.Literal("rts_boot0_dtr_nrst", "dtr_boot0_rts_nrst")),
-  /** RP2040: where BOOTSEL volumes get mounted (`*` = one directory level); unset: /media/*\/*, /run/media/*\/*, /mnt/*. */
-  volume_roots: Schema.optional(Schema.Array(Schema.NonEmptyTrimmedString).pipe(Schema.minItems(1))),
-  /** RP2040: seconds to wait for the BOOTSEL volume, and for the CDC port after the copy. */
-  boot_wait: Schema.optional(Seconds),
-  /** RP2040: `auto` uses picotool when it is on PATH, else the UF2 copy; `picotool` / `uf2_copy` force one. */
-  rp2040_method: Schema.optionalWith(Schema.Literal("auto", "picotool", "uf2_copy"), { default: () => "auto" as const })
+  /** Fields only one family reads (AVR `mcu`, STM32 `part`/`reset_mapping`, RP2040 `volume_roots`/`boot_wait`/`rp2040_method`): flash/<family>/family.ts. */
+  ...familyConfigFields
 })
 export type BoardConfig = typeof BoardConfigSchema.Type
 
@@ -170,20 +160,6 @@ export const FactoryConfigSchema = Schema.Struct({
   )
 })
 export type FactoryConfigFile = typeof FactoryConfigSchema.Type
-
-/** Where each image goes when the config does not say (the chip's boot ROM expectations). */
-export const defaultOffsets = (platform: Platform): { bootloader: number; partitionTable: number; firmware: number } => {
-  switch (platform) {
-    case "esp32":
-    case "esp8266": {
-      const esp = defaultOffsetsForPlatform(platform)
-      return { bootloader: esp.bootloader, partitionTable: esp.partitionTable, firmware: esp.app }
-    }
-    default:
-      // Single-image families: the image starts at the beginning of flash.
-      return { bootloader: 0x0, partitionTable: 0x0, firmware: 0x0 }
-  }
-}
 
 export const parseFlashSize = (text: string): number | undefined => {
   const match = /^(\d+)(KB|MB)$/.exec(text)

@@ -6,7 +6,7 @@ import type { BoardResult } from "./result.js"
 
 const mark = (ok: boolean, color: boolean) => (ok ? paint("●", "green", color) : paint("✖", "red", color))
 
-export const boardLine = (result: BoardResult, root: string, relative: (file: string) => string, color: boolean): string => {
+export const boardLine = (result: BoardResult, _root: string, relative: (file: string) => string, color: boolean): string => {
   const who = result.deviceId ? `${result.deviceId}${result.identity ? ` (${displayIdentity({ identity: result.identity })})` : ""}` : "(no board)"
   const where = `${result.stationId} ${result.port}`
   if (result.status === "pass") {

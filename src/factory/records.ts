@@ -1,4 +1,5 @@
 import { Path } from "@effect/platform"
+import { csvCell, csvLine } from "../domain/csv.js"
 import { Effect } from "effect"
 import { displayIdentity } from "./identity.js"
 import { appendFile, fileSize } from "./files.js"
@@ -25,8 +26,8 @@ export const CSV_COLUMNS = [
   "retries"
 ] as const
 
-/** RFC 4180 quoting: only fields holding a comma, quote or line break are quoted. */
-export const csvField = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
+/** RFC 4180 quoting: only fields holding a comma, quote or line break are quoted (domain/csv.ts). */
+export const csvField = csvCell
 
 export const csvRow = (result: BoardResult, relative: (file: string) => string): string => {
   const fields: Record<(typeof CSV_COLUMNS)[number], string> = {
@@ -49,7 +50,7 @@ export const csvRow = (result: BoardResult, relative: (file: string) => string):
     error_code: result.failure?.code ?? "",
     retries: String(result.retries)
   }
-  return CSV_COLUMNS.map((column) => csvField(fields[column])).join(",")
+  return csvLine(CSV_COLUMNS.map((column) => fields[column]))
 }
 
 const pad = (n: number) => String(n).padStart(2, "0")

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { Path } from "@effect/platform"
 import { writeFileAtomic } from "./files.js"
 import { timeStamp } from "./records.js"
@@ -112,6 +112,26 @@ export const buildBatchReport = (meta: BatchMeta, results: ReadonlyArray<BoardRe
   }
 }
 export type BatchReport = ReturnType<typeof buildBatchReport>
+
+/**
+ * The part of a batch report (var/reports/batch_report_*.json) that readers
+ * rely on — the web UI's factory page decodes it with this Schema, and the
+ * writer's output is checked against it at compile time (below), so the two
+ * cannot drift apart.
+ */
+export const BatchReportSummary = Schema.Struct({
+  batch_id: Schema.String,
+  finished_at: Schema.String,
+  totals: Schema.Struct({ total: Schema.Number, passed: Schema.Number, failed: Schema.Number }),
+  pass_rate: Schema.NullOr(Schema.Number),
+  stations: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ total: Schema.Number, passed: Schema.Number, failed: Schema.Number, retries: Schema.Number })
+  })
+})
+
+/** Compile-time: every report the writer builds decodes as a BatchReportSummary. */
+export const asReportSummary = (report: BatchReport): typeof BatchReportSummary.Encoded => report
 
 export const writeBatchReport = (dir: string, report: BatchReport, at: Date) =>
   Effect.gen(function* () {

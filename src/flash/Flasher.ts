@@ -1,8 +1,10 @@
 import type { Effect, Scope } from "effect"
 import { Context } from "effect"
 import type { FlashFailure } from "../domain/errors/flash.js"
+import type { McuOptions, Platform } from "./families.js"
 
-export type Platform = "esp32" | "esp8266" | "avr" | "stm32" | "rp2040"
+// Both derive from the family registry (families.ts).
+export type { McuOptions, Platform } from "./families.js"
 
 /** What identifies a board where there is no MAC (AVR serial, STM32 UID, RP2040 flash id). */
 export interface BoardIdentity {
@@ -65,22 +67,6 @@ export interface SessionOptions {
   readonly stub?: boolean | undefined
   /** Settings of the AVR / STM32 / RP2040 families (see `McuOptions`); the ESP flasher ignores them. */
   readonly mcu?: McuOptions | undefined
-}
-
-/** Board-config settings the single-image families need (from `board_configs.<type>` in factory-config.yaml). */
-export interface McuOptions {
-  /** AVR: `atmega328p`, `atmega2560`, … or a signature `1e950f`; STM32: product id `0x410`. Unset: accept what answers. */
-  readonly expectedChip?: string | undefined
-  /** STM32: which modem line drives BOOT0 and which NRST (documented in src/flash/stm32/reset.ts). */
-  readonly resetMapping?: "rts_boot0_dtr_nrst" | "dtr_boot0_rts_nrst" | undefined
-  /** RP2040: where BOOTSEL volumes get mounted; `*` matches one directory level. */
-  readonly volumeRoots?: ReadonlyArray<string> | undefined
-  /** Application console baud rate (RP2040: the identity query after the reboot). */
-  readonly appBaudRate?: number | undefined
-  /** RP2040: seconds to wait for the BOOTSEL volume, and for the CDC port after the copy. */
-  readonly bootWaitSeconds?: number | undefined
-  /** RP2040: `auto` (picotool when on PATH, else UF2 copy), `picotool`, `uf2_copy`. */
-  readonly rp2040Method?: "auto" | "picotool" | "uf2_copy" | undefined
 }
 
 /** A connected bootloader session on one port (closed with its scope). */

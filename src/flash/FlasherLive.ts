@@ -1,22 +1,10 @@
 import { Effect, Layer } from "effect"
 import { UnsupportedPlatform } from "../domain/errors/flash.js"
-import { makeEspFlasher } from "./esp/EspFlasher.js"
-import { makeAvrFlasher } from "./avr/AvrFlasher.js"
-import { makeStm32Flasher } from "./stm32/Stm32Flasher.js"
-import { makeRp2040FlasherNode } from "./rp2040/Rp2040Flasher.js"
+import { loadFlashers } from "./families.js"
 import { Flasher, type FlasherService } from "./Flasher.js"
 
-/**
- * The flasher of every board family, by platform. Each family registers one
- * line here: an Effect building its FlasherService from the services it needs.
- */
-const implementations = Effect.all([
-  makeEspFlasher(),
-  makeAvrFlasher(),
-  makeStm32Flasher(),
-  makeRp2040FlasherNode()
-  // add other families here, one line each: makeAvrFlasher(), makeStm32Flasher(), makeRp2040Flasher()
-])
+/** The flasher of every family in the registry (flash/families.ts), each built from the services it needs. */
+const implementations = Effect.flatMap(Effect.promise(loadFlashers), (makers) => Effect.all(makers))
 
 /** Dispatch over a given list (tests and the demo build one with tuned flashers). */
 export const flasherFrom = (services: ReadonlyArray<FlasherService>) => {

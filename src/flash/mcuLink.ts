@@ -1,4 +1,5 @@
 import { Duration, Effect, Schedule } from "effect"
+import { bootloaderHint } from "./families.js"
 import { FlashTimeout, SyncFailed } from "../domain/errors/flash.js"
 import type { SerialIoError } from "../domain/errors/serial.js"
 import type { SerialConnection } from "../serial/SerialPorts.js"
@@ -76,7 +77,14 @@ export const syncOrFail = <E extends { readonly _tag: string }, R>(
     Effect.retry({ schedule: Schedule.recurs(Math.max(0, failure.attempts - 1)), while: (e) => e._tag !== "SerialIoError" }),
     Effect.catchIf(
       (e) => e._tag === "FlashTimeout" || e._tag === "ProtocolError",
-      () => new SyncFailed({ port: failure.port, attempts: failure.attempts, platform: failure.platform, detail: failure.detail() })
+      () =>
+        new SyncFailed({
+          port: failure.port,
+          attempts: failure.attempts,
+          platform: failure.platform,
+          bootloaderHint: bootloaderHint(failure.platform),
+          detail: failure.detail()
+        })
     )
   )
 

@@ -7,7 +7,7 @@
  * together; the name is written and read back; Shelly.Update is sent last,
  * because the device reboots into the new firmware and would drop a later write.
  */
-import { Clock, Duration, Effect, Either, Option, Schedule, Stream } from "effect"
+import { Clock, Duration, Effect, Either, Option, Schedule } from "effect"
 import type { Redacted } from "effect"
 import { describeError } from "../domain/errors/base.js"
 import type { RpcFailure } from "../domain/errors/shelly.js"

@@ -13,7 +13,7 @@ import {
   probeRows,
   setFriendlyName,
   setPlannedIp
-} from "../inventory/commands/operations.js"
+} from "../app/inventory/operations.js"
 import { cappedBodyForm, cappedBodyJson } from "./body.js"
 import { backupsPage, deviceBackups, macParam } from "./backups.js"
 import { DEFAULT_BACKUP_DIR } from "../backup/files.js"

@@ -3,22 +3,14 @@
 // Read only; a file that cannot be parsed is listed for download but skipped.
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
-import { parseCsv } from "../inventory/commands/csv.js"
+import { parseCsv } from "../domain/csv.js"
+import { BatchReportSummary } from "../factory/report.js"
 
 export const REPORTS_DIR = "var/reports"
 export const RECORDS_DIR = "var/records"
 
-const ReportSummary = Schema.Struct({
-  batch_id: Schema.String,
-  finished_at: Schema.String,
-  totals: Schema.Struct({ total: Schema.Number, passed: Schema.Number, failed: Schema.Number }),
-  pass_rate: Schema.NullOr(Schema.Number),
-  stations: Schema.Record({
-    key: Schema.String,
-    value: Schema.Struct({ total: Schema.Number, passed: Schema.Number, failed: Schema.Number, retries: Schema.Number })
-  })
-})
-const decodeReport = Schema.decodeUnknownEither(Schema.parseJson(ReportSummary))
+// The batch report's Schema is the writer's (factory/report.ts).
+const decodeReport = Schema.decodeUnknownEither(Schema.parseJson(BatchReportSummary))
 
 export interface FactoryOverview {
   readonly reports: ReadonlyArray<{

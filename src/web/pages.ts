@@ -1,7 +1,7 @@
 // The pages. Data arrives rendered; /app.js adds sorting, filtering,
 // inline edits and the Stage 3 stream on top.
 import type { LockHolder } from "../inventory/Inventory.js"
-import type { InventoryRow } from "../inventory/commands/rows.js"
+import type { InventoryRow } from "../app/inventory/rows.js"
 import { escapeHtml as e, layout } from "./html.js"
 import type { FactoryOverview } from "./factory.js"
 

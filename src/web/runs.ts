@@ -2,7 +2,7 @@
 // behind `provision stage3`, with its output lines captured as events; the
 // page follows them over SSE. One run at a time per server.
 import { Effect, Option, PubSub, Stream } from "effect"
-import { defaultStage3Flags, stage3Program } from "../cli/stage3.js"
+import { defaultStage3Flags, stage3Program } from "../app/stage3.js"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { RunBusy } from "../domain/errors/web.js"
 import { printable } from "../domain/printable.js"

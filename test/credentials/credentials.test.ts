@@ -94,7 +94,6 @@ describe("the RPC client with per-device passwords", () => {
 
   it.effect("authenticates with the device's stored password whatever the caller passed", () =>
     Effect.gen(function*() {
-      const file = fileIn("rpc.yaml")
       const d1 = fleet.device(1)!
       const d2 = fleet.device(2)!
       yield* Effect.promise(() => fleet.setPassword(1, "device-one-pw"))

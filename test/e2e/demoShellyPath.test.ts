@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, expect, it } from "vitest"
 import { runShellyPath } from "../../src/cli/demo/shellyPath.js"
-import { stage3Layer } from "../../src/cli/stage3.js"
+import { stage3Layer } from "../../src/app/stage3.js"
 
 let dir: string | undefined
 afterEach(() => {

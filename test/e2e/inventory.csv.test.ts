@@ -2,7 +2,7 @@
 import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { csvCell, csvToPatches, parseCsv } from "../../src/inventory/commands/csv.js"
+import { csvCell, csvToPatches, parseCsv } from "../../src/app/inventory/csv.js"
 
 describe("CSV codec", () => {
   it("parses what csvCell writes, for any cell text (commas, quotes, newlines)", () => {
@@ -29,6 +29,12 @@ describe("CSV codec", () => {
   it("reports an unterminated quote with its line", () => {
     const parsed = parseCsv('mac,friendly_name\nAABBCCDDEEFF,"offen\n')
     expect(parsed).toEqual(Either.left("line 2: a quoted field is never closed"))
+  })
+
+  it("reads semicolon-separated files (German-locale spreadsheets) and a BOM", () => {
+    const parsed = Either.getOrThrow(parseCsv('\uFEFFmac;friendly_name\r\nAABBCCDDEEFF;"Küche; links"\r\n'))
+    expect(parsed.header).toEqual(["mac", "friendly_name"])
+    expect(parsed.rows).toEqual([{ line: 2, cells: ["AABBCCDDEEFF", "Küche; links"] }])
   })
 
   it("numbers data rows by their physical line, also after a quoted newline", () => {

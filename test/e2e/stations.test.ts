@@ -9,7 +9,7 @@ import { Duration, Effect, Schedule } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { emulatedLine, type EmulatedLineSpec } from "../../src/factory/demo.js"
+import { emulatedLine, type EmulatedLineSpec } from "../../src/cli/demo/factoryLine.js"
 import { tempDir } from "../factory/support.js"
 import { freshDatabase, usePgCluster } from "../support/pg.js"
 

@@ -7,11 +7,13 @@ import { stringify } from "yaml"
 import { loadFactoryConfig } from "../../src/factory/loadConfig.js"
 import { tempDir } from "./support.js"
 
+// biome-ignore lint/suspicious/noExplicitAny: each test patches the nested YAML document freely
 const setup = (patch: (config: Record<string, any>) => void = () => {}) => {
   const dir = tempDir("fp-fcfg-")
   mkdirSync(join(dir, "fw"), { recursive: true })
   mkdirSync(join(dir, "data"), { recursive: true })
   for (const name of ["boot.bin", "parts.bin", "app32.bin", "app8266.bin"]) writeFileSync(join(dir, "fw", name), new Uint8Array(64))
+  // biome-ignore lint/suspicious/noExplicitAny: see setup
   const config: Record<string, any> = {
     stations: [
       { station_id: "s1", ports: ["/dev/ttyUSB0", "/dev/ttyUSB1"], board_type: "esp32" },

@@ -1,10 +1,10 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { runBatch } from "../../src/factory/batch.js"
-import { emulatedLine } from "../../src/factory/demo.js"
+import { emulatedLine } from "../../src/cli/demo/factoryLine.js"
 import { loadFactoryConfig } from "../../src/factory/loadConfig.js"
 import { liveLineLayer, noProgress, tempDir, testLog } from "./support.js"
 

@@ -1,13 +1,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import fc from "fast-check"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeFactoryLog } from "../../src/factory/log.js"
 import { parseQrPayload, qrPayload } from "../../src/factory/qr.js"
 import { CSV_COLUMNS, csvField, makeRecordWriter } from "../../src/factory/records.js"
-import { buildBatchReport, percentile } from "../../src/factory/report.js"
+import { BatchReportSummary, buildBatchReport, percentile } from "../../src/factory/report.js"
 import type { BoardResult } from "../../src/factory/result.js"
 import { Redacted } from "effect"
 import { tempDir } from "./support.js"
@@ -134,6 +134,10 @@ describe("records", () => {
     expect(report.failures).toEqual([
       { device_id: "d", identity: "240AC4000001", station_id: "station_2", port: "/dev/ttyUSB0", step: "flash", code: "verify_failed", reason: "MD5 mismatch", hint: "cable" }
     ])
+     // What the web UI's factory page reads back is decoded with the writer's own Schema.
+    const summary = Schema.decodeUnknownSync(Schema.parseJson(BatchReportSummary))(JSON.stringify(report))
+    expect(summary).toMatchObject({ batch_id: "b1", totals: { total: 4, passed: 3, failed: 1 }, pass_rate: 0.75 })
+    expect(summary.stations.station_2).toEqual({ total: 2, passed: 1, failed: 1, retries: 0 })
   })
 
   it.effect("the log rotates by size and keeps backup_count files", () =>

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { readdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { emulatedLine } from "../../src/factory/demo.js"
+import { emulatedLine } from "../../src/cli/demo/factoryLine.js"
 import { tempDir } from "./support.js"
 
 const BIN = resolve("bin/provision.mjs")

@@ -106,4 +106,18 @@ describe("plan.csv", () => {
     expect(Either.isLeft(bad) && bad.left.map((p) => p.split(":").slice(0, 2).join(":"))).toEqual(["data/plan.csv:2", "data/plan.csv:4"])
     expect(Either.isLeft(parsePlan("p.csv", "ip,name\n"))).toBe(true)
   })
+
+  it("keeps a quoted line break inside its cell and counts lines after it right", () => {
+    const text = 'mac,ip,name,room\nA1:B2:C3:D4:E5:F6,192.0.2.5,"Küche\nlinks",Küche\nnot-a-mac,192.0.2.6,x,y\n'
+    const parsed = parsePlan("data/plan.csv", text)
+    expect(Either.isLeft(parsed) && parsed.left.map((p) => p.split(":").slice(0, 2).join(":"))).toEqual(["data/plan.csv:4"])
+    const ok = parsePlan("data/plan.csv", text.split("\n").slice(0, 3).join("\n"))
+    expect(Either.isRight(ok) && [...ok.right.values()]).toEqual([{ ip: "192.0.2.5", name: "Küche\nlinks", room: "Küche" }])
+  })
+
+  it("reads a German-locale spreadsheet's semicolons, comment lines and CRLF", () => {
+    const parsed = parsePlan("data/plan.csv", '# Haus 2\r\nmac;ip;name;room\r\nA1:B2:C3:D4:E5:F6;192.0.2.5;"Bad; oben";Bad\r\n# spare\r\n')
+    expect(Either.isRight(parsed) && [...parsed.right.values()]).toEqual([{ ip: "192.0.2.5", name: "Bad; oben", room: "Bad" }])
+    expect(parsePlan("p.csv", 'mac\n"A1:B2\n')).toEqual(Either.left(["p.csv: line 2: a quoted field is never closed"]))
+  })
 })

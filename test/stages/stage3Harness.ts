@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type FleetHandle, type FleetOptions, startFleet } from "../../sim/shelly/index.js"
-import { defaultStage3Flags, type Stage3Flags, stage3Program } from "../../src/cli/stage3.js"
+import { defaultStage3Flags, type Stage3Flags, stage3Program } from "../../src/app/stage3.js"
 import { inventoryLayer, projectLockLayer } from "../../src/inventory/index.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 

@@ -10,21 +10,14 @@ export class SyncFailed extends Data.TaggedError("SyncFailed")<{
   readonly attempts: number
   /** What was seen instead, e.g. an application boot log. */
   readonly detail: string
-  /** The family whose bootloader was expected; the hint names its way into the bootloader (unset: ESP). */
-  readonly platform?: "esp32" | "esp8266" | "avr" | "stm32" | "rp2040" | undefined
+  /** The platform whose bootloader was expected (unset: ESP). */
+  readonly platform?: string | undefined
+  /** How to get that family's boards into the bootloader (its `bootloaderHint` in flash/families.ts). */
+  readonly bootloaderHint?: string | undefined
 }> implements OperatorError {
   readonly code = "sync_failed"
   get hint() {
-    switch (this.platform) {
-      case "avr":
-        return "optiboot did not answer: check the board has a bootloader (a blank ATmega needs one burnt with an ISP programmer), that DTR auto-reset works (or press RESET just before flashing, with --before no_reset), the USB cable and the baud rate (Uno 115200, older boards 57600)"
-      case "stm32":
-        return "the STM32 system bootloader did not answer: BOOT0 must be high at reset (set the BOOT0 jumper and press RESET, or fix reset_mapping to match how the adapter's RTS/DTR drive BOOT0/NRST), with the adapter on USART1 (PA9/PA10)"
-      case "rp2040":
-        return "the Pico did not come up in BOOTSEL: hold BOOTSEL while plugging it in, check the USB cable and that volume_roots covers where RPI-RP2 gets mounted"
-      default:
-        return "the board did not enter its bootloader: hold BOOT (IO0) while tapping RESET, check the USB cable and that this port is the board's UART, or try another --before reset mode"
-    }
+    return this.bootloaderHint ?? "the board did not enter its bootloader: check the boot mode, the USB cable and that this is the board's port"
   }
   override get message() {
     return `no answer from the ROM bootloader on ${this.port} after ${this.attempts} connect attempt(s)${this.detail ? `: ${this.detail}` : ""}`

@@ -1,4 +1,5 @@
-import type { Platform } from "../Flasher.js"
+// The ESP platforms (flash/families.ts lists them; importing it here would make a cycle through esp/family.ts).
+type Platform = "esp32" | "esp8266"
 
 /**
  * What the flasher needs to know per chip (esptool targets/*.py, espflash
@@ -112,7 +113,7 @@ export const chipByMagic = (magic: number): ChipSpec | undefined => CHIPS.find((
 export const chipByImageId = (id: number): ChipSpec | undefined => CHIPS.find((chip) => chip.imageChipId === id)
 
 /** Whether a board of this chip may be flashed under a configured platform. */
-export const chipFitsPlatform = (chip: ChipSpec, platform: Platform): boolean =>
+export const chipFitsPlatform = (chip: ChipSpec, platform: string): boolean =>
   chip.platform === platform || (platform === "esp32" && chip.platform === "esp32-family")
 
 /**

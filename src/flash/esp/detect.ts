@@ -2,6 +2,7 @@ import { Effect, Schedule } from "effect"
 import { CommandRejected, type FlashTimeout, ProtocolError, SyncFailed } from "../../domain/errors/flash.js"
 import type { SerialIoError, SignalsUnsupported } from "../../domain/errors/serial.js"
 import * as Cmd from "./commands.js"
+import { espFamily } from "./family.js"
 import { CHIP_DETECT_MAGIC_REG, type ChipSpec, chipByImageId, chipByMagic, ESP8266_MAC } from "./chips.js"
 import type { CommandError, EspConnection } from "./connection.js"
 import { type BeforeMode, resetForAttempt, runReset } from "./reset.js"
@@ -63,6 +64,7 @@ export const connectRom = (
             new SyncFailed({
               port: conn.port,
               attempts: Math.max(1, options.connectAttempts),
+              bootloaderHint: espFamily.bootloaderHint,
               detail: bootLog
                 ? `the board booted normally instead (boot log: "${seen.slice(0, 120)}"): it is not in download mode`
                 : seen

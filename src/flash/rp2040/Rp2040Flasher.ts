@@ -292,7 +292,7 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
         // open it (udev still applying its rules, or the address moving once
         // more): "no accessible device" looks the board up again and asks
         // again, within the same wait.
-        const { bootsel, info } = yield* findBootsel.pipe(
+        const { info } = yield* findBootsel.pipe(
           Effect.flatMap((found) => Effect.map(run(["info", "-d", ...found]), (answer) => ({ bootsel: found, info: answer }))),
           Effect.retry({
             while: (error) => error._tag === "NoBootselDevice",

@@ -1,7 +1,7 @@
 // What the inventory views (CLI table, --json, web page) show of a device:
 // a flat row read from the record, leaving the record itself untouched.
 import { printable } from "../../domain/printable.js"
-import type { InventoryDevice, Json } from "../Inventory.js"
+import type { InventoryDevice, Json } from "../../inventory/Inventory.js"
 
 export interface InventoryRow {
   readonly mac: string

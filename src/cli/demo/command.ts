@@ -6,26 +6,15 @@
  */
 import { Command, Options } from "@effect/cli"
 import { FileSystem, Path } from "@effect/platform"
-import { Console, Effect, Layer, Option } from "effect"
-import { fleetScoped } from "../../sim/shelly/index.js"
-import { factoryDemo } from "../factory/demo.js"
-import { shellyPathSection } from "./demo/shellyPath.js"
-import { startWebUi, webLayer } from "./serve.js"
-import { defaultStage3Flags, stage3Layer, stage3Program } from "./stage3.js"
+import { Console, Effect, Option } from "effect"
+import { fleetScoped } from "../../../sim/shelly/index.js"
+import { factoryDemo } from "./factoryLine.js"
+import { shellyPathSection } from "./shellyPath.js"
+import { startWebUi, webLayer } from "../serve.js"
+import { defaultStage3Flags, stage3Layer, stage3Program } from "../../app/stage3.js"
+import type { DemoSection } from "./section.js"
 
-export interface DemoContext {
-  /** Scratch project directory for the demo's files (config, ip_state.json, logs), relative to the project root. */
-  readonly dir: string
-  /** `--no-serve`: do not start long-running servers (reserved for the web UI section). */
-  readonly serve: boolean
-}
-
-export interface DemoSection {
-  readonly title: string
-  readonly run: (context: DemoContext) => Effect.Effect<void, unknown, DemoServices>
-}
-
-type DemoServices = FileSystem.FileSystem | Path.Path | Layer.Layer.Success<typeof stage3Layer>
+export type { DemoContext, DemoSection } from "./section.js"
 
 const heading = (text: string) => Console.log(`\n=== ${text} ${"=".repeat(Math.max(3, 70 - text.length))}`)
 

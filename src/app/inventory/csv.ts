@@ -1,77 +1,26 @@
-// CSV for `inventory import/export` (RFC 4180: comma, double-quote escaping,
-// CRLF or LF line ends). Import turns rows into validated patches first, so a
-// bad row stops the import before anything is written.
+// CSV for `inventory import/export` (RFC 4180: comma or semicolon, double-quote
+// escaping, CRLF or LF line ends). Import turns rows into validated patches
+// first, so a bad row stops the import before anything is written.
 import { Either } from "effect"
+import { csvLine, type CsvTable } from "../../domain/csv.js"
 import { parseIpv4 } from "../../domain/ipv4.js"
 import { type Mac, parseMac } from "../../domain/mac.js"
 import { normalizeFriendlyName } from "../../stages/friendlyName.js"
-import type { DeviceRecord, InventoryDocument, Json } from "../Inventory.js"
-import { addDevice, findByMac } from "../edit.js"
+import type { DeviceRecord, InventoryDocument, Json } from "../../inventory/Inventory.js"
+import { addDevice, findByMac } from "../../inventory/edit.js"
 import type { InventoryRow } from "./rows.js"
 
-export const csvCell = (value: string): string => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value)
-
-export interface CsvTable {
-  readonly header: ReadonlyArray<string>
-  /** Data rows with their 1-based line number in the file. */
-  readonly rows: ReadonlyArray<{ readonly line: number; readonly cells: ReadonlyArray<string> }>
-}
-
-/** Splits CSV text into records; fails on an unterminated quote (with its line). */
-export const parseCsv = (text: string): Either.Either<CsvTable, string> => {
-  const records: Array<{ line: number; cells: Array<string> }> = []
-  let cells: Array<string> = []
-  let cell = ""
-  let quoted = false
-  let line = 1
-  let recordLine = 1
-  let quoteLine = 1
-  const body = text.startsWith("\uFEFF") ? text.slice(1) : text
-  const endRecord = () => {
-    cells.push(cell)
-    if (!(cells.length === 1 && cells[0] === "")) records.push({ line: recordLine, cells })
-    cells = []
-    cell = ""
-  }
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i]!
-    if (quoted) {
-      if (c === '"' && body[i + 1] === '"') {
-        cell += '"'
-        i++
-      } else if (c === '"') quoted = false
-      else {
-        if (c === "\n") line++
-        cell += c
-      }
-    } else if (c === '"' && cell === "") {
-      quoted = true
-      quoteLine = line
-    } else if (c === ",") {
-      cells.push(cell)
-      cell = ""
-    } else if (c === "\n" || c === "\r") {
-      if (c === "\r" && body[i + 1] === "\n") i++
-      endRecord()
-      line++
-      recordLine = line
-    } else cell += c
-  }
-  if (quoted) return Either.left(`line ${quoteLine}: a quoted field is never closed`)
-  if (cell !== "" || cells.length > 0) endRecord()
-  const [first, ...rest] = records
-  if (first === undefined) return Either.left("the file is empty (expected a header line with a mac column)")
-  return Either.right({ header: first.cells.map((h) => h.trim()), rows: rest })
-}
+// The codec itself is domain/csv.ts (shared with data/plan.csv and the factory records).
+export { csvCell, type CsvTable, parseCsv } from "../../domain/csv.js"
 
 export const exportColumns = (friendlyField: string) =>
   ["mac", "ip", "model", "app", "fw", friendlyField, "status", "last_run"] as const
 
 export const rowsToCsv = (rows: ReadonlyArray<InventoryRow>, friendlyField: string): string => {
-  const lines = [exportColumns(friendlyField).join(",")]
+  const lines = [csvLine(exportColumns(friendlyField))]
   for (const row of rows) {
     const status = Object.entries(row.statuses).map(([path, value]) => `${path}=${value}`).join(" ")
-    lines.push([row.key, row.ip, row.model, row.app, row.fw, row.friendlyName, status, row.lastRun].map(csvCell).join(","))
+    lines.push(csvLine([row.key, row.ip, row.model, row.app, row.fw, row.friendlyName, status, row.lastRun]))
   }
   return `${lines.join("\n")}\n`
 }
