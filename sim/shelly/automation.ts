@@ -25,7 +25,7 @@
  */
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import { isJsonObject, mergeConfig } from "./device.js"
-import type { RpcEnv, RpcOutcome, RpcRequest } from "./rpc.js"
+import type { RpcEnv, RpcOutcome, RpcRequest } from "./rpcTypes.js"
 
 interface Script {
   readonly id: number

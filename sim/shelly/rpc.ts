@@ -5,64 +5,15 @@
  */
 import { Either } from "effect"
 import { isLoopback, parseIpv4 } from "../../src/domain/ipv4.js"
-import type { Json, JsonObject, SimDevice, WifiNetwork } from "./device.js"
+import type { Json, JsonObject, SimDevice } from "./device.js"
+import type { RpcEnv, RpcOutcome, RpcRequest } from "./rpcTypes.js"
 import { isJsonObject, mergeConfig, publicConfig } from "./device.js"
 import { modelComponents } from "./components.js"
 import { fwIdFor } from "./models.js"
 import { automationMethods, automationRevs, withComponentSettings } from "./automation.js"
 import { checkUpdateUrl } from "./ota.js"
 
-export type RpcOutcome =
-  | {
-    readonly ok: true
-    readonly result: Json
-    /**
-     * A change of the link the call came over (AP taken down, address moved)
-     * that real firmware applies at once: by default after the answer has
-     * gone out; with the `drop_before_answer` fault before it, so the answer
-     * is lost (both orders happen on real devices).
-     */
-    readonly relink?: Relink | undefined
-  }
-  | { readonly ok: false; readonly code: number; readonly message: string }
-
-/** A link change of a call and whether it cuts the link that very call came over. */
-export interface Relink {
-  readonly run: () => void
-  readonly cutsCaller: boolean
-}
-
-export interface ScanResult {
-  readonly ssid: string
-  readonly bssid: string
-  readonly auth: number
-  readonly channel: number
-  readonly rssi: number
-}
-
-/** What a device needs from the fleet around it. */
-export interface RpcEnv {
-  readonly network: () => WifiNetwork
-  readonly scan: (self: SimDevice) => ReadonlyArray<ScanResult>
-  /** Reboot after `delayMs` (scaled by the fleet); optionally installing a version on the way. */
-  readonly reboot: (device: SimDevice, delayMs: number) => void
-  /** Download + install `version`, then reboot. */
-  readonly update: (device: SimDevice, version: string) => void
-  /**
-   * Applies a WiFi configuration live (no reboot): the station joins within
-   * seconds, a static address moves at once, `ap.enable: false` drops the AP.
-   * Returns the link change to run around the answer.
-   */
-  readonly applyWifi: (device: SimDevice, before: JsonObject, via: "sta" | "ap") => Relink
-  /** Download the package at `url`, check it, install, reboot (ota.ts). */
-  readonly updateFromUrl: (device: SimDevice, url: string) => void
-}
-
-export interface RpcRequest {
-  readonly method: string
-  readonly params: JsonObject
-  readonly via: "sta" | "ap"
-}
+export type { Relink, RpcEnv, RpcOutcome, RpcRequest, ScanResult } from "./rpcTypes.js"
 
 const ok = (result: Json): RpcOutcome => ({ ok: true, result })
 const fail = (code: number, message: string): RpcOutcome => ({ ok: false, code, message })

@@ -16,6 +16,10 @@ import { stage1Command } from "../../src/cli/stage1.js"
 import { stage2Command } from "../../src/cli/stage2.js"
 import { stage3Command } from "../../src/cli/stage3.js"
 import { stripAnsi } from "../../src/cli/helpColor.js"
+import { backupCommand, restoreCommand } from "../../src/cli/backup.js"
+import { credentialsCommand } from "../../src/cli/credentials.js"
+import { firmwareCommand } from "../../src/cli/firmware.js"
+import { reportCommand, stationsCommand } from "../../src/cli/stations.js"
 
 // Compile-time: every subcommand runs on the platform layer the root provides.
 const runsOnPlatform = <Name extends string, A>(command: Command.Command<Name, NodeContext.NodeContext, unknown, A>) => command
@@ -27,7 +31,13 @@ const platformCovered = [
   runsOnPlatform(flashRootCommand),
   runsOnPlatform(inventoryCommand),
   runsOnPlatform(serveCommand),
-  runsOnPlatform(demoCommand)
+  runsOnPlatform(demoCommand),
+  runsOnPlatform(stationsCommand),
+  runsOnPlatform(reportCommand),
+  runsOnPlatform(credentialsCommand),
+  runsOnPlatform(backupCommand),
+  runsOnPlatform(restoreCommand),
+  runsOnPlatform(firmwareCommand)
 ]
 
 const cli = resolve("bin/provision.mjs")
@@ -53,7 +63,10 @@ describe("loadSubcommands", () => {
   it("finds every registered subcommand under its own name", async () => {
     const loaded = await loadSubcommands(SUBCOMMAND_NAMES)
     expect(loaded).toHaveLength(platformCovered.length)
-    expect(loaded).toEqual([stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand])
+    expect(loaded).toEqual([
+      stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand,
+      stationsCommand, reportCommand, credentialsCommand, backupCommand, restoreCommand, firmwareCommand
+    ])
   })
 })
 
