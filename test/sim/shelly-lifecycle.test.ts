@@ -122,7 +122,7 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     Either.getOrThrow(await f.connectAp(f.devices[0]!.apSsid))
     const ap = `http://127.11.33.1:${f.port}`
     expect((await post(ap, "MQTT.SetConfig", { config: { enable: true, server: "127.0.0.1:1883" } })).json).toMatchObject({ result: { restart_required: true } })
-    expect(await failureOf(`${ap}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ssid":"FactoryNet","pass":"right-pw","enable":true},"ap":{"enable":false}}')}`)).toBe("reset")
+    expect(await failureOf(`${ap}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ssid":"FactoryNet","pass":"right-pw","enable":true},"ap":{"enable":false}}')}`, 5000)).toBe("reset")
     expect(f.apLink()).toBeNull()
     // Applied all the same: the station joins, the AP stays down.
     await waitFor(() => expect(f.device(1)!.mode).toBe("sta"))
