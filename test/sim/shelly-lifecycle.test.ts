@@ -74,12 +74,13 @@ describe("factory AP flow", () => {
     expect(d1!.ip).toBeNull()
     expect(d3!.ip).toBe("127.11.3.1")
     const ssids = f.scan().map((ap) => ap.ssid)
-    expect(ssids).toEqual(["FactoryNet", `ShellyS2PMG3-${d1!.mac}`, `ShellyS2PMG3-${d2!.mac}`])
+    // AP SSIDs as real devices name them (identity table): Shelly2PMG3-<MAC>.
+    expect(ssids).toEqual(["FactoryNet", `Shelly2PMG3-${d1!.mac}`, `Shelly2PMG3-${d2!.mac}`])
     expect(f.scan()[1]).toMatchObject({ security: "open", mac: d1!.mac, bssid: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/) })
 
     expect(await failureOf(`http://127.11.33.1:${f.port}/shelly`)).toBe("refused")
-    const link = await f.connectAp(`ShellyS2PMG3-${d1!.mac}`)
-    expect(Either.getOrThrow(link)).toEqual({ ssid: `ShellyS2PMG3-${d1!.mac}`, ip: "127.11.33.1", port: f.port, mac: d1!.mac })
+    const link = await f.connectAp(`Shelly2PMG3-${d1!.mac}`)
+    expect(Either.getOrThrow(link)).toEqual({ ssid: `Shelly2PMG3-${d1!.mac}`, ip: "127.11.33.1", port: f.port, mac: d1!.mac })
     const ap = `http://127.11.33.1:${f.port}`
     expect(((await request(`${ap}/shelly`)).json as { mac: string }).mac).toBe(d1!.mac)
     expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: null, status: "disconnected", ap_client_count: 1 })
@@ -98,20 +99,20 @@ describe("factory AP flow", () => {
     expect(info.mac).toBe(d1!.mac)
     expect((await request(`http://${joined.ip}:${f.port}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: "127.11.200.10", status: "got ip", ssid: "FactoryNet" })
     // AP disabled in the same call: no longer visible.
-    expect(f.scan().map((a) => a.ssid)).not.toContain(`ShellyS2PMG3-${d1!.mac}`)
+    expect(f.scan().map((a) => a.ssid)).not.toContain(`Shelly2PMG3-${d1!.mac}`)
     expect(f.state(1)!.config).toMatchObject({ cloud: { enable: false }, wifi: { ap: { enable: false }, sta: { ssid: "FactoryNet", pass_set: true } } })
 
     // The lease is sticky, and the next device gets the next address.
     await f.powerCycle(1)
     await waitFor(() => expect(f.device(1)!.mode).toBe("sta"))
     expect(f.device(1)!.ip).toBe("127.11.200.10")
-    Either.getOrThrow(await f.connectAp(`ShellyS2PMG3-${d2!.mac}`))
+    Either.getOrThrow(await f.connectAp(`Shelly2PMG3-${d2!.mac}`))
     await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "right-pw", enable: true } } })
     await post(ap, "Shelly.Reboot", { delay_ms: 500 })
     await waitFor(() => expect(f.device(2)!.mode).toBe("sta"))
     expect(f.device(2)!.ip).toBe("127.11.200.11")
     // AP left enabled: still visible (the firmware quirk), and reachable again over the AP link.
-    expect(f.scan().map((a) => a.ssid)).toContain(`ShellyS2PMG3-${d2!.mac}`)
+    expect(f.scan().map((a) => a.ssid)).toContain(`Shelly2PMG3-${d2!.mac}`)
   })
 
   it("goes back to AP mode after a timeout when the WiFi password is wrong", async () => {
