@@ -127,8 +127,14 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
       if (error._tag === "RpcTimeout") return done({ ota: "offline", details: [describeError(error)] })
       // A Gen1 device has no /rpc: `GET /shelly` tells it apart, so its line says Gen1 instead of "invalid response".
       const noRpc = (error._tag === "RpcError" && error.rpcCode === 404) || error._tag === "ResponseInvalid"
-      const gen1 = !noRpc ? Option.none<RpcFailure>() : yield* Effect.flip(Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly(target, { timeout: settings.identityTimeout })))
-        .pipe(Effect.option, Effect.map(Option.filter((e) => e._tag === "Gen1Unsupported")))
+      const gen1 = noRpc
+        ? yield* ShellyRpc.pipe(
+          Effect.flatMap((rpc) => rpc.getShelly(target, { timeout: settings.identityTimeout })),
+          Effect.flip,
+          Effect.option,
+          Effect.map(Option.filter((e: RpcFailure) => e._tag === "Gen1Unsupported"))
+        )
+        : Option.none<RpcFailure>()
       const shown = Option.getOrElse(gen1, () => error)
       return done({ ota: "error", errors: [`identity: ${shortRpcError(shown)}`], details: [describeError(shown)] })
     }

@@ -74,12 +74,13 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     expect(d1!.ip).toBeNull()
     expect(d3!.ip).toBe("127.11.3.1")
     const ssids = f.scan().map((ap) => ap.ssid)
-    expect(ssids).toEqual(["FactoryNet", `ShellyS2PMG3-${d1!.mac}`, `ShellyS2PMG3-${d2!.mac}`])
+    // AP SSIDs as real devices name them (identity table): Shelly2PMG3-<MAC>.
+    expect(ssids).toEqual(["FactoryNet", `Shelly2PMG3-${d1!.mac}`, `Shelly2PMG3-${d2!.mac}`])
     expect(f.scan()[1]).toMatchObject({ security: "open", mac: d1!.mac, bssid: expect.stringMatching(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/) })
 
     expect(await failureOf(`http://127.11.33.1:${f.port}/shelly`)).toBe("refused")
-    const link = await f.connectAp(`ShellyS2PMG3-${d1!.mac}`)
-    expect(Either.getOrThrow(link)).toEqual({ ssid: `ShellyS2PMG3-${d1!.mac}`, ip: "127.11.33.1", port: f.port, mac: d1!.mac })
+    const link = await f.connectAp(`Shelly2PMG3-${d1!.mac}`)
+    expect(Either.getOrThrow(link)).toEqual({ ssid: `Shelly2PMG3-${d1!.mac}`, ip: "127.11.33.1", port: f.port, mac: d1!.mac })
     const ap = `http://127.11.33.1:${f.port}`
     expect(((await request(`${ap}/shelly`)).json as { mac: string }).mac).toBe(d1!.mac)
     expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: null, status: "disconnected", ap_client_count: 1 })
@@ -92,7 +93,7 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     expect(f.device(1)!.mode).toBe("sta")
     expect(f.state(1)!.reboots).toBe(0)
     // The AP stays up beside the station until it is disabled (shared/reference §5).
-    expect(f.scan().map((a) => a.ssid)).toContain(`ShellyS2PMG3-${d1!.mac}`)
+    expect(f.scan().map((a) => a.ssid)).toContain(`Shelly2PMG3-${d1!.mac}`)
     const info = (await request(`http://127.11.200.10:${f.port}/shelly`)).json as { mac: string }
     expect(info.mac).toBe(d1!.mac)
 
@@ -101,7 +102,7 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     expect(off.json).toMatchObject({ result: { restart_required: false } })
     await waitFor(() => expect(f.apLink()).toBeNull())
     expect(await failureOf(`${ap}/shelly`)).toBe("refused")
-    expect(f.scan().map((a) => a.ssid)).not.toContain(`ShellyS2PMG3-${d1!.mac}`)
+    expect(f.scan().map((a) => a.ssid)).not.toContain(`Shelly2PMG3-${d1!.mac}`)
     expect((await request(`http://127.11.200.10:${f.port}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: "127.11.200.10", status: "got ip", ssid: "FactoryNet" })
     expect(f.state(1)!.config).toMatchObject({ cloud: { enable: false }, wifi: { ap: { enable: false }, sta: { ssid: "FactoryNet", pass_set: true } } })
     expect(f.state(1)!.reboots).toBe(0)
@@ -110,11 +111,11 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     await f.powerCycle(1)
     await waitFor(() => expect(f.device(1)!.mode).toBe("sta"))
     expect(f.device(1)!.ip).toBe("127.11.200.10")
-    Either.getOrThrow(await f.connectAp(`ShellyS2PMG3-${d2!.mac}`))
+    Either.getOrThrow(await f.connectAp(`Shelly2PMG3-${d2!.mac}`))
     await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "right-pw", enable: true } } })
     await waitFor(() => expect(f.device(2)!.mode).toBe("sta"))
     expect(f.device(2)!.ip).toBe("127.11.200.11")
-    expect(f.scan().map((a) => a.ssid)).toContain(`ShellyS2PMG3-${d2!.mac}`)
+    expect(f.scan().map((a) => a.ssid)).toContain(`Shelly2PMG3-${d2!.mac}`)
   })
 
   it("drop_before_answer: ap.enable:false takes the AP down before the answer goes out — the caller's connection is cut", async () => {
@@ -236,7 +237,7 @@ describe("lifecycle faults", () => {
 
   it("refuses to connect to an AP that is not visible", async () => {
     const f = await start({ devices: 1, baseIp: "127.11.10.1" })
-    const result = await f.connectAp("ShellyS2PMG3-000000000000")
-    expect(Either.isLeft(result) && result.left).toMatch(/no access point named ShellyS2PMG3-000000000000/)
+    const result = await f.connectAp("Shelly2PMG3-000000000000")
+    expect(Either.isLeft(result) && result.left).toMatch(/no access point named Shelly2PMG3-000000000000/)
   })
 })
