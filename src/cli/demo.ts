@@ -9,6 +9,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { Console, Effect, Layer, Option } from "effect"
 import { fleetScoped } from "../../sim/shelly/index.js"
 import { factoryDemo } from "../factory/demo.js"
+import { sharedStoreSection } from "./demo/sharedStore.js"
 import { shellyPathSection } from "./demo/shellyPath.js"
 import { startWebUi, webLayer } from "./serve.js"
 import { defaultStage3Flags, stage3Layer, stage3Program } from "./stage3.js"
@@ -159,7 +160,7 @@ const webSection: DemoSection = {
     )
 }
 
-export const demoSections: ReadonlyArray<DemoSection> = [shellyPathSection, stage3Section, factorySection, webSection]
+export const demoSections: ReadonlyArray<DemoSection> = [shellyPathSection, stage3Section, factorySection, sharedStoreSection, webSection]
 
 export const demoCommand = Command.make(
   "demo",
