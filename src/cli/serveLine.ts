@@ -6,8 +6,9 @@
 import { Effect } from "effect"
 import { loadFactoryConfig } from "../factory/loadConfig.js"
 import { resolveDatabase } from "../store/databaseUrl.js"
-import { makeLineDashboard } from "../web/line.js"
-import { DEFAULT_FACTORY_CONFIG } from "./flash.js"
+
+/** As `provision flash` (not imported from flash.ts: that would load the driver eagerly). */
+const DEFAULT_FACTORY_CONFIG = "data/factory-config.yaml"
 
 export const lineDashboardFor = (flag: string | undefined) =>
   Effect.gen(function* () {
@@ -15,5 +16,7 @@ export const lineDashboardFor = (flag: string | undefined) =>
     const config = flag || env ? undefined : yield* loadFactoryConfig(DEFAULT_FACTORY_CONFIG).pipe(Effect.map((c) => c.config), Effect.orElseSucceed(() => undefined))
     const target = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file })
     if (!target) return undefined
+    // Loaded only now: without a shared database the web UI never loads the PostgreSQL driver.
+    const { makeLineDashboard } = yield* Effect.promise(() => import("../web/lineDashboard.js"))
     return yield* makeLineDashboard(target, 3000 * (config?.raw.database?.heartbeat_s ?? 2))
   })

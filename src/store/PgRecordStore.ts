@@ -254,7 +254,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
             yield* call(
               "station stop",
               Effect.forEach(stations, (c) =>
-                sql`UPDATE stations SET stopped_at = now(), last_seen = now(), ports = ${portsJson(c.stationId, c.ports)}::jsonb WHERE station_id = ${c.stationId} AND instance = ${instance}`, { discard: true }).pipe(
+                sql`UPDATE stations SET stopped_at = now(), last_seen = now(), current_batch = NULL, ports = ${portsJson(c.stationId, c.ports)}::jsonb WHERE station_id = ${c.stationId} AND instance = ${instance}`, { discard: true }).pipe(
                 Effect.zipRight(notify({ kind: "station" }))
               )
             ).pipe(Effect.ignore)

@@ -7,7 +7,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Reactivity } from "@effect/experimental"
 import { SqlClient } from "@effect/sql"
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { DatabaseUnreachable } from "../domain/errors/store.js"
 import type { DatabaseTarget } from "./databaseUrl.js"
 import { migrate } from "./migrations.js"
@@ -33,13 +33,13 @@ export const pgLayer = (target: DatabaseTarget, options: ConnectOptions = {}): L
     Effect.gen(function* () {
       const client = yield* PgClient.make({
         url: target.url,
-        connectTimeout: options.connectTimeout ?? Duration.seconds(5),
+        connectTimeout: options.connectTimeout ?? Duration.seconds(10),
         maxConnections: options.maxConnections ?? 4,
         idleTimeout: Duration.seconds(30),
         applicationName: options.applicationName ?? "provision"
       })
-      // Two stations starting at once may both try to create the migrations table; a retry settles it.
-      yield* migrate.pipe(Effect.retry({ times: 2 }), Effect.provideService(SqlClient.SqlClient, client))
+      // Stations starting at once may race to create the migrations table; a retry after the winner commits settles it.
+      yield* migrate.pipe(Effect.retry(Schedule.spaced(Duration.millis(250)).pipe(Schedule.intersect(Schedule.recurs(5)))), Effect.provideService(SqlClient.SqlClient, client))
       return Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
     }).pipe(
       Effect.provide(Reactivity.layer),

@@ -3,15 +3,13 @@
 // yield and top failure codes, pushed over SSE whenever a station NOTIFYs
 // (PostgreSQL LISTEN/NOTIFY on `provision_line`); history per batch and day;
 // a board's full record by device id or MAC.
-import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
-import { DatabaseError } from "../domain/errors/store.js"
-import { causeText, pgLayer } from "../store/connect.js"
-import type { DatabaseTarget } from "../store/databaseUrl.js"
-import { LINE_CHANNEL } from "../store/PgRecordStore.js"
-import { findBoard, type LineOverview, lineOverview } from "../store/queries.js"
+import type { Effect, Stream } from "effect"
+import type { DatabaseError } from "../domain/errors/store.js"
+import type { LineOverview } from "../store/queries.js"
 import { escapeHtml as e, layout } from "./html.js"
 
+// Rendering only: the database side is lineDashboard.ts, loaded on demand
+// (a web UI without a shared database never loads the PostgreSQL driver).
 export interface LineDashboard {
   /** The database URL without its password. */
   readonly label: string
@@ -21,34 +19,6 @@ export interface LineDashboard {
   readonly events: Stream.Stream<LineOverview, DatabaseError>
 }
 
-/** Opens its own pool for the life of the scope. */
-export const makeLineDashboard = (target: DatabaseTarget, staleMs: number) =>
-  Effect.gen(function* () {
-    const context = yield* Layer.build(pgLayer(target, { applicationName: "provision web" }))
-    const sql = Context.get(context, PgClient.PgClient)
-    const run = <A, E>(operation: string, effect: Effect.Effect<A, E, PgClient.PgClient>) =>
-      effect.pipe(
-        Effect.provideService(PgClient.PgClient, sql),
-        Effect.timeout(Duration.seconds(5)),
-        Effect.mapError((error) => new DatabaseError({ operation, detail: causeText(error) }))
-      )
-    const overview = run("line overview", lineOverview(staleMs))
-    const ticks = Stream.merge(
-      sql.listen(LINE_CHANNEL).pipe(Stream.mapError((error) => new DatabaseError({ operation: "listen", detail: causeText(error) }))),
-      // Stale stations turn stale without a NOTIFY; a slow refresh catches that.
-      Stream.fromSchedule(Schedule.spaced(Duration.seconds(5)))
-    )
-    const dashboard: LineDashboard = {
-      label: target.display,
-      overview,
-      search: (query) => run("board search", findBoard(query)) as Effect.Effect<ReadonlyArray<Record<string, unknown>>, DatabaseError>,
-      events: Stream.concat(
-        Stream.fromEffect(overview),
-        ticks.pipe(Stream.debounce(Duration.millis(300)), Stream.mapEffect(() => overview))
-      )
-    }
-    return dashboard
-  })
 
 const pct = (n: number | null) => (n === null ? "-" : `${(n * 100).toFixed(1)} %`)
 

@@ -13,6 +13,7 @@ import { shellyPathSection } from "./shellyPath.js"
 import { startWebUi, webLayer } from "../serve.js"
 import { defaultStage3Flags, stage3Layer, stage3Program } from "../../app/stage3.js"
 import type { DemoSection } from "./section.js"
+import { sharedStoreSection } from "./sharedStore.js"
 
 export type { DemoContext, DemoSection } from "./section.js"
 
@@ -148,7 +149,7 @@ const webSection: DemoSection = {
     )
 }
 
-export const demoSections: ReadonlyArray<DemoSection> = [shellyPathSection, stage3Section, factorySection, webSection]
+export const demoSections: ReadonlyArray<DemoSection> = [shellyPathSection, stage3Section, factorySection, sharedStoreSection, webSection]
 
 export const demoCommand = Command.make(
   "demo",
