@@ -168,7 +168,14 @@ const makeSession = (
    * start). The boot log / self-test is the confirmation, not a reply.
    */
   const runUserCode = Effect.gen(function* () {
-    if (loader.kind === "stub") return yield* conn.send(Cmd.runUserCode(t))
+    if (loader.kind === "stub") {
+      yield* conn.send(Cmd.runUserCode(t))
+      // No reply to wait for: the first bytes of the boot log show the jump
+      // happened, so whoever writes next (the self-test) reaches the app and
+      // not the stub still parsing SLIP (a real app needs its boot time too).
+      yield* conn.serial.read(Duration.seconds(2)).pipe(Effect.ignore)
+      return
+    }
     yield* conn.command(Cmd.flashBegin(t, { eraseSize: 0, blocks: 0, blockSize: ROM_BLOCK_SIZE, offset: 0, withEncryptedWord: chip.beginHasEncryptedWord }))
     const end = Cmd.flashEnd(t, true)
     yield* conn.send(end)
