@@ -26,7 +26,11 @@ const target = (o: { readonly config: string; readonly database: Option.Option<s
   Effect.gen(function* () {
     const flag = Option.getOrUndefined(o.database)
     const env = process.env.PROVISION_DATABASE_URL
-    const config = flag || env ? undefined : (yield* loadFactoryConfig(o.config)).config
+    // With the URL from the flag or the environment the config is optional, but
+    // still read when present: its heartbeat_s says when a station counts as stale.
+    const config = flag || env
+      ? Option.getOrUndefined(yield* loadFactoryConfig(o.config).pipe(Effect.map((loaded) => loaded.config), Effect.option))
+      : (yield* loadFactoryConfig(o.config)).config
     const resolved = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file })
     if (!resolved) {
       return yield* new DatabaseUrlInvalid({ source: `${o.config}`, problem: "no shared database configured (database.url, --database or PROVISION_DATABASE_URL)" })

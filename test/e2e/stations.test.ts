@@ -188,7 +188,7 @@ describe("many stations into one PostgreSQL (CLI end to end)", () => {
       expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(0)
       // Once its heartbeat is stale (3 × 0.5 s), the killed station and its board show as such.
       yield* Effect.sleep("2 seconds")
-      const listed = yield* provision(root, ["stations", "--json", "--database", url])
+      const listed = yield* provision(root, ["stations", "--json", "--config", l.configFile, "--database", url])
       const station = JSON.parse(listed.stdout).stations[0]
       expect(station).toMatchObject({ stationId: "station_1", host: "bench-a", state: "stale", interrupted: 1, boards: 0 })
     }).pipe(Effect.provide(NodeContext.layer)), 240_000)
