@@ -26,6 +26,7 @@
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import { isJsonObject, mergeConfig } from "./device.js"
 import type { RpcEnv, RpcOutcome, RpcRequest } from "./rpcTypes.js"
+import { fail, ok } from "./rpcTypes.js"
 
 interface Script {
   readonly id: number
@@ -65,8 +66,6 @@ const of = (d: SimDevice): Automation => {
   return a
 }
 
-const ok = (result: Json): RpcOutcome => ({ ok: true, result })
-const fail = (code: number, message: string): RpcOutcome => ({ ok: false, code, message })
 const missing = (name: string) => fail(-103, `Argument '${name}' is missing`)
 const invalid = (name: string) => fail(-103, `Argument '${name}' is invalid`)
 const notFound = (id: Json) => fail(-105, `Argument 'id', value ${JSON.stringify(id)} not found!`)

@@ -7,6 +7,7 @@ import { Either } from "effect"
 import { isLoopback, parseIpv4 } from "../../src/domain/ipv4.js"
 import type { Json, JsonObject, SimDevice } from "./device.js"
 import type { RpcEnv, RpcOutcome, RpcRequest } from "./rpcTypes.js"
+import { fail, ok } from "./rpcTypes.js"
 import { isJsonObject, mergeConfig, publicConfig } from "./device.js"
 import { modelComponents } from "./components.js"
 import { fwIdFor } from "./models.js"
@@ -15,8 +16,6 @@ import { checkUpdateUrl } from "./ota.js"
 
 export type { Relink, RpcEnv, RpcOutcome, RpcRequest, ScanResult } from "./rpcTypes.js"
 
-const ok = (result: Json): RpcOutcome => ({ ok: true, result })
-const fail = (code: number, message: string): RpcOutcome => ({ ok: false, code, message })
 const invalid = (message: string): RpcOutcome => fail(-103, message)
 
 export const deviceInfo = (d: SimDevice): JsonObject => ({

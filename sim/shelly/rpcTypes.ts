@@ -56,3 +56,8 @@ export interface RpcRequest {
   readonly params: JsonObject
   readonly via: "sta" | "ap"
 }
+
+/** A successful answer. */
+export const ok = (result: Json): RpcOutcome => ({ ok: true, result })
+/** An RPC error answer (`code`, `message`), as the firmware's error object. */
+export const fail = (code: number, message: string): RpcOutcome => ({ ok: false, code, message })
