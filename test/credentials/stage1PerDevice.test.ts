@@ -7,10 +7,9 @@ import { Effect, Exit, Option } from "effect"
 import { readFileSync, statSync } from "node:fs"
 import { expect, it } from "vitest"
 import YAML from "yaml"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
 import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
 import { ha1For } from "../../src/shelly/digest.js"
-import { shellyPathHarness, stage1Section } from "../stages/shellyPathHarness.js"
+import { runStage1Once, shellyPathHarness, stage1Section, stage2PoolSection } from "../stages/shellyPathHarness.js"
 
 const harness = shellyPathHarness({ net: "127.91", portBase: 19150, chdir: true })
 
@@ -20,24 +19,14 @@ it("stage1 per_device: a distinct random password per device, stored 0600 by MAC
     {
       config: (q) => ({
         stage1: stage1Section(q, { auth: "per_device" }),
-        stage2: {
-          subnet: "127.91.0.0/16",
-          gateway: "127.91.0.254",
-          pool: { start: "127.91.90.1", end: "127.91.90.9" },
-          device_port: q.fleet.port,
-          timeouts: { rpc: 1, verify: 3 }
-        }
+        stage2: stage2PoolSection(91, q.fleet.port)
       })
     }
   )
   const out: Array<string> = []
   const output = { out: (l: string) => out.push(l), err: (l: string) => out.push(`ERR ${l}`) }
-  const stage1 = stage1Program(
-    { secrets: Option.none(), config: Option.none(), dryRun: false, log: Option.none(), loop: Option.some(false), wifiSim: Option.some(fleet.controlUrl!) },
-    output
-  ).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
-  expect(await Effect.runPromiseExit(stage1)).toEqual(Exit.succeed(0))
-  expect(await Effect.runPromiseExit(stage1)).toEqual(Exit.succeed(0))
+  expect(await runStage1Once(fleet.controlUrl!, output)).toEqual(Exit.succeed(0))
+  expect(await runStage1Once(fleet.controlUrl!, output)).toEqual(Exit.succeed(0))
 
   expect(statSync("data/device-secrets.yaml").mode & 0o777).toBe(0o600)
   const file = YAML.parse(readFileSync("data/device-secrets.yaml", "utf8")) as { devices: Record<string, { password: string; pending?: string }> }

@@ -6,6 +6,8 @@
 // Within a file's /16 (`net`), test n uses: devices at net.n.1…, the factory
 // AP address net.(100+n).1, the DHCP pool of the production WiFi
 // net.(200+n).1-30, the simulator's control API on net.0.1.
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Option } from "effect"
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -16,6 +18,7 @@ import YAML from "yaml"
 import { startFleet } from "../../sim/shelly/index.js"
 import type { FleetHandle } from "../../sim/shelly/index.js"
 import type { FleetOptions } from "../../sim/shelly/fleet.js"
+import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
 
 export interface BlockAddresses {
   readonly baseIp: string
@@ -146,3 +149,21 @@ export const until = async (check: () => boolean, ms: number, what = "condition"
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+/** A Stage 2 section on `127.<octet>.0.0/16` with its pool at `.90.1–.90.9`, for the harness's fleet port. */
+export const stage2PoolSection = (octet: number, devicePort: number): Record<string, unknown> => ({
+  subnet: `127.${octet}.0.0/16`,
+  gateway: `127.${octet}.0.254`,
+  pool: { start: `127.${octet}.90.1`, end: `127.${octet}.90.9` },
+  device_port: devicePort,
+  timeouts: { rpc: 1, verify: 3 }
+})
+
+/** Runs Stage 1 once in-process on the fleet's simulated WiFi (data/ of the current directory); its exit. */
+export const runStage1Once = (controlUrl: string, output: { readonly out: (l: string) => void; readonly err: (l: string) => void }) =>
+  Effect.runPromiseExit(
+    stage1Program(
+      { secrets: Option.none(), config: Option.none(), dryRun: false, log: Option.none(), loop: Option.some(false), wifiSim: Option.some(controlUrl) },
+      output
+    ).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
+  )

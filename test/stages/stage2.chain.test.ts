@@ -5,9 +5,8 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, Option } from "effect"
 import { readFileSync } from "node:fs"
 import { expect, it } from "vitest"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
 import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
-import { shellyPathHarness, stage1Section } from "./shellyPathHarness.js"
+import { runStage1Once, shellyPathHarness, stage1Section, stage2PoolSection } from "./shellyPathHarness.js"
 
 const harness = shellyPathHarness({ net: "127.56", portBase: 18950, chdir: true })
 
@@ -17,24 +16,14 @@ it("stage1 adopts two factory devices, stage2 moves them to static pool addresse
     {
       config: (q) => ({
         stage1: stage1Section(q),
-        stage2: {
-          subnet: "127.56.0.0/16",
-          gateway: "127.56.0.254",
-          pool: { start: "127.56.90.1", end: "127.56.90.9" },
-          device_port: q.fleet.port,
-          timeouts: { rpc: 1, verify: 3 }
-        }
+        stage2: stage2PoolSection(56, q.fleet.port)
       })
     }
   )
   const out: Array<string> = []
   const output = { out: (l: string) => out.push(l), err: (l: string) => out.push(`ERR ${l}`) }
-  const stage1 = stage1Program(
-    { secrets: Option.none(), config: Option.none(), dryRun: false, log: Option.none(), loop: Option.some(false), wifiSim: Option.some(fleet.controlUrl!) },
-    output
-  ).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
-  expect(await Effect.runPromiseExit(stage1)).toEqual(Exit.succeed(0))
-  expect(await Effect.runPromiseExit(stage1)).toEqual(Exit.succeed(0))
+  expect(await runStage1Once(fleet.controlUrl!, output)).toEqual(Exit.succeed(0))
+  expect(await runStage1Once(fleet.controlUrl!, output)).toEqual(Exit.succeed(0))
   expect(fleet.devices.map((d) => d.ip?.startsWith("127.56.201."))).toEqual([true, true])
 
   const stage2 = stage2Program({ dryRun: false, macs: [], json: false, config: Option.none() }, output).pipe(
