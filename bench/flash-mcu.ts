@@ -141,7 +141,8 @@ const pingLink = (spec: BoardSpec, bitsPerByte: number, setup: ReadonlyArray<num
       if (setup.length > 0) await exchange(setup, 1)
       const before = await board.figures()
       const extra: Array<number> = []
-      for (let i = 0; i < PINGS; i++) extra.push((await exchange(ping, replyLength)) - ((ping.length + replyLength) * bitsPerByte * 1000) / BAUD)
+      for (let i = 0; i < PINGS; i++)
+        extra.push((await exchange(ping, replyLength)) - ((ping.length + replyLength) * bitsPerByte * 1000) / BAUD)
       // Should a pacing timer have run after all, its lateness is counted apart (it is in `late`), not in τ_link.
       const lateEach = ((await board.figures()).line.lateMs - before.line.lateMs) / PINGS
       extra.sort((a, b) => a - b)
@@ -152,7 +153,13 @@ const pingLink = (spec: BoardSpec, bitsPerByte: number, setup: ReadonlyArray<num
   })
 
 /** Connect + write (incl. verify) + start the app with our flasher; the write phase timed and accounted alone. */
-const ours = (make: Effect.Effect<FlasherService, never, SerialPorts>, board: BoardProcess, platform: "avr" | "stm32", options: SessionOptions, data: Uint8Array) =>
+const ours = (
+  make: Effect.Effect<FlasherService, never, SerialPorts>,
+  board: BoardProcess,
+  platform: "avr" | "stm32",
+  options: SessionOptions,
+  data: Uint8Array
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       const flasher = yield* make
@@ -175,13 +182,32 @@ const benchAvr = async (): Promise<Figures> => {
   const spec: BoardSpec = { kind: "avr", options: { pace: true, baud: BAUD } }
   const tauMs = await pingLink(spec, 10, [], [0x30, 0x20], 2)
   const mine = await withBoard(spec, async (board) => {
-    const measured = await Effect.runPromise(ours(makeAvrFlasher(), board, "avr", { baudRate: BAUD, before: "no_reset", connectAttempts: 2, mcu: { expectedChip: "atmega328p" } }, data))
+    const measured = await Effect.runPromise(
+      ours(
+        makeAvrFlasher(),
+        board,
+        "avr",
+        { baudRate: BAUD, before: "no_reset", connectAttempts: 2, mcu: { expectedChip: "atmega328p" } },
+        data
+      )
+    )
     return { ...measured, oursOk: await sameBytes(board, data) }
   })
   const hex = tempFile("bench.hex", encodeIntelHex([{ address: 0, data }]))
   try {
     const theirs = await withBoard(spec, async (board) => {
-      const tool = await runTool("avrdude", ["-c", "arduino", "-p", "m328p", "-P", board.hostPath, "-b", String(BAUD), "-U", `flash:w:${hex.file}:i`])
+      const tool = await runTool("avrdude", [
+        "-c",
+        "arduino",
+        "-p",
+        "m328p",
+        "-P",
+        board.hostPath,
+        "-b",
+        String(BAUD),
+        "-U",
+        `flash:w:${hex.file}:i`
+      ])
       return { tool, phase: between(zero, await board.figures()), ok: tool.ok && (await sameBytes(board, data)) }
     })
     const pages = AVR_IMAGE / 128
@@ -209,7 +235,15 @@ const benchStm32 = async (): Promise<Figures> => {
   // after the 0x7F sync another 0x7F is an invalid command: one byte out, NACK back
   const tauMs = await pingLink(spec, 11, [0x7f], [0x7f], 1)
   const mine = await withBoard(spec, async (board) => {
-    const measured = await Effect.runPromise(ours(makeStm32Flasher(), board, "stm32", { baudRate: BAUD, before: "no_reset", connectAttempts: 2, mcu: { expectedChip: "0x410" } }, data))
+    const measured = await Effect.runPromise(
+      ours(
+        makeStm32Flasher(),
+        board,
+        "stm32",
+        { baudRate: BAUD, before: "no_reset", connectAttempts: 2, mcu: { expectedChip: "0x410" } },
+        data
+      )
+    )
     return { ...measured, oursOk: await sameBytes(board, data) }
   })
   const bin = tempFile("bench.bin", data)

@@ -76,7 +76,13 @@ const flashOne = (board: EspBoard, region: FlashRegion, stub = true) =>
 
 const withBoards = <A, E, R>(count: number, use: (boards: ReadonlyArray<EspBoard>) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
-    Effect.promise(() => Promise.all(Array.from({ length: count }, (_, i) => startEspBoard({ chip: "esp32", pace: true, baud: ROM_BAUD, mac: `24:0a:c4:00:01:${(i + 1).toString(16).padStart(2, "0")}` })))),
+    Effect.promise(() =>
+      Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          startEspBoard({ chip: "esp32", pace: true, baud: ROM_BAUD, mac: `24:0a:c4:00:01:${(i + 1).toString(16).padStart(2, "0")}` })
+        )
+      )
+    ),
     use,
     (boards) => Effect.promise(() => Promise.all(boards.map((board) => board.stop())))
   )
@@ -164,7 +170,9 @@ const program = Effect.gen(function* () {
     for (const line of yield* Effect.promise(section.run)) console.log(line)
   }
   console.log(`bench flash rom-only ports=${PORTS} line_util=${romLineUtil.toFixed(3)} scaling=${romScaling.toFixed(2)}`)
-  console.log(`bench flash ports=${PORTS} line_util=${lineUtil.toFixed(3)} scaling=${scaling.toFixed(2)} vs_esptool=${vsEsptool.toFixed(2)}`)
+  console.log(
+    `bench flash ports=${PORTS} line_util=${lineUtil.toFixed(3)} scaling=${scaling.toFixed(2)} vs_esptool=${vsEsptool.toFixed(2)}`
+  )
 })
 
 const isMain = import.meta.url === `file://${process.argv[1]}`

@@ -39,13 +39,32 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 256)
 const lines = (stream: Stream.Stream<Uint8Array, unknown>) => stream.pipe(Stream.decodeText(), Stream.splitLines)
 
 const startSimulator = (stateFile: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const sim = yield* Command.make(
-      "node", "bin/provision.mjs", "sim", "shelly", "--devices", String(DEVICES), "--base-ip", "127.102.0.1",
-      "--port", "28180", "--seed", "7", "--time-scale", String(TIME_SCALE), "--state-file", stateFile, "--control-port", "0"
+      "node",
+      "bin/provision.mjs",
+      "sim",
+      "shelly",
+      "--devices",
+      String(DEVICES),
+      "--base-ip",
+      "127.102.0.1",
+      "--port",
+      "28180",
+      "--seed",
+      "7",
+      "--time-scale",
+      String(TIME_SCALE),
+      "--state-file",
+      stateFile,
+      "--control-port",
+      "0"
     ).pipe(Command.start)
     yield* Effect.addFinalizer(() => sim.kill("SIGTERM").pipe(Effect.ignore))
-    yield* lines(sim.stderr).pipe(Stream.runForEach((l) => Console.error(`[sim] ${l}`)), Effect.forkScoped)
+    yield* lines(sim.stderr).pipe(
+      Stream.runForEach((l) => Console.error(`[sim] ${l}`)),
+      Effect.forkScoped
+    )
     const ready = yield* lines(sim.stdout).pipe(
       Stream.filter((l) => l.startsWith("sim shelly ready")),
       Stream.runHead,
@@ -56,7 +75,7 @@ const startSimulator = (stateFile: string) =>
   })
 
 const bench = Effect.scoped(
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const dir = yield* fs.makeTempDirectoryScoped({ prefix: "bench-rollout-" })
@@ -74,11 +93,23 @@ const bench = Effect.scoped(
     }
     yield* fs.writeFileString(configFile, `stage3:\n  ota:\n    firmware_dir: ${firmwareDir}\n`)
     // The firmware server in its own process, as on the Pi (`provision serve --rollout-only`).
-    const serve = yield* Command.make("node", "bin/provision.mjs", "serve", "--rollout-only", "--host", "127.0.0.1", "--port", "0", "--config", configFile).pipe(
-      Command.start
-    )
+    const serve = yield* Command.make(
+      "node",
+      "bin/provision.mjs",
+      "serve",
+      "--rollout-only",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--config",
+      configFile
+    ).pipe(Command.start)
     yield* Effect.addFinalizer(() => serve.kill("SIGTERM").pipe(Effect.ignore))
-    yield* lines(serve.stderr).pipe(Stream.runForEach((l) => Console.error(`[serve] ${l}`)), Effect.forkScoped)
+    yield* lines(serve.stderr).pipe(
+      Stream.runForEach((l) => Console.error(`[serve] ${l}`)),
+      Effect.forkScoped
+    )
     const servedLine = yield* lines(serve.stdout).pipe(
       Stream.filter((l) => l.startsWith("provision firmware server: ")),
       Stream.runHead,
@@ -122,7 +153,11 @@ const bench = Effect.scoped(
     const out: Array<string> = []
     /** When each rollout line arrived, for the per-wave figures. */
     const at = new Map<string, number>()
-    const layer = Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: path.join(dir, "run") }), projectLockLayer({ runDir: path.join(dir, "run") }))
+    const layer = Layer.mergeAll(
+      ShellyRpcLive,
+      inventoryLayer({ runDir: path.join(dir, "run") }),
+      projectLockLayer({ runDir: path.join(dir, "run") })
+    )
     const started = performance.now()
     const code = yield* stage3Program(
       { ...defaultStage3Flags, config: Option.some(configFile), quiet: true, rollout: WAVES },
@@ -142,17 +177,24 @@ const bench = Effect.scoped(
       const log = (yield* fs.readFileString(path.join(dir, "stage3.log"))).split("\n").filter((l) => / failed| ERR| error/i.test(l))
       for (const line of log.slice(0, 3)) yield* Console.error(`[log] ${line}`)
       // What the simulator says about the first failed devices (its control API).
-      for (const mac of out.filter((l) => l.startsWith("  ")).slice(0, 3).map((l) => l.trim().split(" ")[0]!)) {
-        const state = yield* Effect.promise(() => fetch(`${sim.control}/devices/${mac}`).then((r) => r.json() as Promise<{ fw: string; reboots: number; lastError: string | null }>))
+      for (const mac of out
+        .filter((l) => l.startsWith("  "))
+        .slice(0, 3)
+        .map((l) => l.trim().split(" ")[0]!)) {
+        const state = yield* Effect.promise(() =>
+          fetch(`${sim.control}/devices/${mac}`).then((r) => r.json() as Promise<{ fw: string; reboots: number; lastError: string | null }>)
+        )
         yield* Console.error(`[sim] ${mac} fw=${state.fw} reboots=${state.reboots} lastError=${state.lastError}`)
       }
     }
     const waves = out.filter((l) => /^\[rollout\] wave \d+\/\d+ done/.test(l)).length
-    if (code !== 0 || waves !== 3) return yield* Effect.fail(new Error(`rollout did not finish cleanly (exit ${code}, ${waves} waves done)`))
+    if (code !== 0 || waves !== 3)
+      return yield* Effect.fail(new Error(`rollout did not finish cleanly (exit ${code}, ${waves} waves done)`))
     const state = JSON.parse(yield* fs.readFileString(path.join(dir, "rollout.json"))) as { waves: Array<{ devices: Array<string> }> }
     const perDevice = ((UPDATE_MS + BOOT_MS) * TIME_SCALE) / 1000
     for (const [i, wave] of state.waves.entries()) {
-      const start = at.get(`[rollout] wave ${i + 1}/${state.waves.length}:`), end = at.get(`[rollout] wave ${i + 1}/${state.waves.length}`)
+      const start = at.get(`[rollout] wave ${i + 1}/${state.waves.length}:`),
+        end = at.get(`[rollout] wave ${i + 1}/${state.waves.length}`)
       if (start !== undefined && end !== undefined) {
         yield* Console.log(
           `wave ${i + 1}: devices=${wave.devices.length} wall_s=${((end - start) / 1000).toFixed(2)} device_s=${(Math.ceil(wave.devices.length / CONCURRENCY) * perDevice).toFixed(2)}`

@@ -138,7 +138,10 @@ const startSimulator = Effect.gen(function* () {
     ...(MDNS ? ["--mdns", "--mdns-group", LOOPBACK_SEGMENT, "--mdns-port", String(MDNS_PORT), "--mdns-iface", "127.0.0.1"] : [])
   ).pipe(Command.start)
   yield* Effect.addFinalizer(() => child.kill("SIGTERM").pipe(Effect.ignore))
-  yield* lines(child.stderr).pipe(Stream.runForEach((l) => Console.error(`[sim] ${l}`)), Effect.forkScoped)
+  yield* lines(child.stderr).pipe(
+    Stream.runForEach((l) => Console.error(`[sim] ${l}`)),
+    Effect.forkScoped
+  )
   const ready = yield* lines(child.stdout).pipe(
     Stream.filter((l) => l.startsWith("sim shelly ready")),
     Stream.runHead,
@@ -157,7 +160,11 @@ const startSimulator = Effect.gen(function* () {
       Effect.scoped
     )
   const reboots = Effect.map(
-    Effect.forEach(Array.from({ length: DEVICES }, (_, i) => i + 1), rebootsOf, { concurrency: 4 }),
+    Effect.forEach(
+      Array.from({ length: DEVICES }, (_, i) => i + 1),
+      rebootsOf,
+      { concurrency: 4 }
+    ),
     (counts) => counts.reduce((a, b) => a + b, 0)
   )
   return { port, controlUrl, apIp, network: { ssid: "ProdNet" }, reboots }
@@ -206,7 +213,8 @@ const stage1Phases = (marks: ReadonlyArray<{ readonly line: string; readonly at:
     apMs: mean(ap),
     joinMs: mean(join),
     tailMs: mean(tail),
-    steps: `AP scan + connect ${mean(steps.connect).toFixed(0)}, reads ${mean(steps.read).toFixed(0)}, SetConfigs + live station join ${mean(steps.apply).toFixed(0)}` +
+    steps:
+      `AP scan + connect ${mean(steps.connect).toFixed(0)}, reads ${mean(steps.read).toFixed(0)}, SetConfigs + live station join ${mean(steps.apply).toFixed(0)}` +
       (steps.reboot.length > 0 ? `, reboot ${mean(steps.reboot).toFixed(0)}` : "")
   }
 }
@@ -241,7 +249,7 @@ const pipelineRun = Effect.scoped(
     const mdnsConfig = config.stage1.discovery.mdns
     const mdns = mdnsConfig.enabled
       ? { group: mdnsConfig.group, port: mdnsConfig.port, iface: mdnsConfig.interface, timeout: Duration.seconds(mdnsConfig.timeout) }
-      : false as const
+      : (false as const)
 
     const waiting = yield* Ref.make(0)
     // Every runbook line with its time: splits each device's Stage 1 time into its phases.
@@ -267,7 +275,10 @@ const pipelineRun = Effect.scoped(
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           marks.push({ line, at: now })
           if (line !== "[stage1: waiting for Shelly AP]") return Effect.void
-          return Effect.flatMap(Ref.updateAndGet(waiting, (n) => n + 1), (n) => (n > DEVICES ? Deferred.succeed(stop, undefined) : Effect.void))
+          return Effect.flatMap(
+            Ref.updateAndGet(waiting, (n) => n + 1),
+            (n) => (n > DEVICES ? Deferred.succeed(stop, undefined) : Effect.void)
+          )
         })
     }
     const results = yield* Ref.make<ReadonlyArray<Stage1DeviceResult>>([])
@@ -279,7 +290,9 @@ const pipelineRun = Effect.scoped(
     const adopted = yield* Ref.get(results)
     const failed1 = adopted.filter((r) => r.status !== "ok")
     if (adopted.length !== DEVICES || failed1.length > 0) {
-      return yield* fail(`Stage 1: ${adopted.length - failed1.length}/${DEVICES} ok; ${failed1.map((r) => `${r.ssid}: ${r.error?.message}`).join("; ")}`)
+      return yield* fail(
+        `Stage 1: ${adopted.length - failed1.length}/${DEVICES} ok; ${failed1.map((r) => `${r.ssid}: ${r.error?.message}`).join("; ")}`
+      )
     }
 
     const inventory = yield* Inventory
@@ -300,7 +313,9 @@ const pipelineRun = Effect.scoped(
     const t2 = yield* Clock.currentTimeMillis
     const failed2 = placed.filter((r) => r.status !== "ok")
     if (placed.length !== DEVICES || failed2.length > 0) {
-      return yield* fail(`Stage 2: ${placed.length - failed2.length}/${DEVICES} ok; ${failed2.map((r) => `${r.mac}: ${r.error}`).join("; ")}`)
+      return yield* fail(
+        `Stage 2: ${placed.length - failed2.length}/${DEVICES} ok; ${failed2.map((r) => `${r.mac}: ${r.error}`).join("; ")}`
+      )
     }
 
     const phases = stage1Phases(marks)
@@ -343,9 +358,14 @@ const discoveryRun = (kind: "silent" | "refused") =>
       const times: Array<number> = []
       for (let run = 0; run < DISCOVERY_RUNS; run++) {
         const start = performance.now()
-        const found = yield* findByMac(mac, ips, { port: fleet.port, mdns: false }).pipe(Effect.timeout("10 seconds"), Effect.option, Effect.map(Option.flatten))
+        const found = yield* findByMac(mac, ips, { port: fleet.port, mdns: false }).pipe(
+          Effect.timeout("10 seconds"),
+          Effect.option,
+          Effect.map(Option.flatten)
+        )
         const seconds = (performance.now() - start) / 1000
-        if (Option.isNone(found) || found.value.ip !== target.ip) return yield* fail(`discovery (${kind}): device at ${target.ip} not found (run ${run + 1})`)
+        if (Option.isNone(found) || found.value.ip !== target.ip)
+          return yield* fail(`discovery (${kind}): device at ${target.ip} not found (run ${run + 1})`)
         times.push(seconds)
       }
       yield* Console.log(`discovery ${kind}: /24, device at ${target.ip}: ${times.map((t) => t.toFixed(3)).join(" ")} s`)
@@ -364,7 +384,9 @@ const main = Effect.gen(function* () {
   if (only !== "discovery") {
     const pipeline = yield* pipelineRun
     overhead = ((pipeline.wallMs - pipeline.deviceWaitMs) / pipeline.deviceWaitMs) * 100
-    yield* Console.log(`overhead: ${((pipeline.wallMs - pipeline.deviceWaitMs) / 1000).toFixed(2)} s = ${overhead.toFixed(1)} % of device_wait (target < 5 %)`)
+    yield* Console.log(
+      `overhead: ${((pipeline.wallMs - pipeline.deviceWaitMs) / 1000).toFixed(2)} s = ${overhead.toFixed(1)} % of device_wait (target < 5 %)`
+    )
   }
   let discovery = Number.NaN
   if (only !== "pipeline") {

@@ -70,12 +70,17 @@ const startSimulator = (devices: number, stateFile: string) =>
       "0"
     ).pipe(Command.start)
     yield* Effect.addFinalizer(() => process_.kill("SIGTERM").pipe(Effect.ignore))
-    yield* lines(process_.stderr).pipe(Stream.runForEach((l) => Console.error(`[sim] ${l}`)), Effect.forkScoped)
+    yield* lines(process_.stderr).pipe(
+      Stream.runForEach((l) => Console.error(`[sim] ${l}`)),
+      Effect.forkScoped
+    )
     const ready = yield* lines(process_.stdout).pipe(
       Stream.filter((l) => l.startsWith("sim shelly ready")),
       Stream.runHead,
       Effect.timeoutFail({ duration: "180 seconds", onTimeout: () => new Error("simulator did not get ready in 180 s") }),
-      Effect.flatMap((line) => (line._tag === "Some" ? Effect.succeed(line.value) : Effect.fail(new Error("simulator exited before ready"))))
+      Effect.flatMap((line) =>
+        line._tag === "Some" ? Effect.succeed(line.value) : Effect.fail(new Error("simulator exited before ready"))
+      )
     )
     const port = Number(/port=(\d+)/.exec(ready)?.[1])
     return { port, ready }

@@ -84,9 +84,18 @@ const median = (values: ReadonlyArray<number>): number => {
 }
 
 const main = async () => {
-  if (!existsSync(resolve("dist/build.json"))) throw new Error("no bundle in dist/: run `node scripts/build.mjs` (npm run bench:startup does)")
+  if (!existsSync(resolve("dist/build.json")))
+    throw new Error("no bundle in dist/: run `node scripts/build.mjs` (npm run bench:startup does)")
   // Loopback block of this bench: 127.77.0.0/16.
-  const fleet = await startFleet({ devices: 7, baseIp: "127.77.0.1", port: 0, timeScale: 0.01, control: false, seed: 14, faults: ["7=blackhole"] })
+  const fleet = await startFleet({
+    devices: 7,
+    baseIp: "127.77.0.1",
+    port: 0,
+    timeScale: 0.01,
+    control: false,
+    seed: 14,
+    faults: ["7=blackhole"]
+  })
   const dir = mkdtempSync(join(tmpdir(), "bench-startup-"))
   try {
     mkdirSync(join(dir, "data"))
@@ -103,7 +112,8 @@ const main = async () => {
     const last = runs.stage3.at(-1)!
     const summary = last.stdout.trim().split("\n").pop()
     // Exit 1 is the expected outcome: the blackholed device is a failed device.
-    if (summary !== "Stage 3 summary: total=7 ok=6 failed=1") throw new Error(`stage3 --dry-run did not run the fleet (exit ${last.code}): ${summary}`)
+    if (summary !== "Stage 3 summary: total=7 ok=6 failed=1")
+      throw new Error(`stage3 --dry-run did not run the fleet (exit ${last.code}): ${summary}`)
     if (runs.version.some((r) => r.code !== 0 || r.stdout.trim() === "")) throw new Error("provision --version failed")
 
     const nodeS = median(runs.node.map((r) => r.wallS))

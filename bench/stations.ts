@@ -39,14 +39,20 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
 const run = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stderr: string }>((done) => {
     execFile("node", [BIN, ...args], { cwd, timeout: 300_000, env: { ...process.env, NO_COLOR: "1" } }, (error, _stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 70) : 0, stderr }))
+      done({ code: error ? (typeof error.code === "number" ? error.code : 70) : 0, stderr })
+    )
   })
 
 const cluster = await startPgCluster({ durable: true, maxConnections: 200 })
 try {
   const psql = (db: string, sql: string) =>
     new Promise<string>((done, fail) =>
-      execFile("runuser", ["-u", "postgres", "--", "psql", "-h", cluster.dir, "-p", String(cluster.port), "-d", db, "-At", "-c", sql], (e, out) => (e ? fail(e) : done(out.trim()))))
+      execFile(
+        "runuser",
+        ["-u", "postgres", "--", "psql", "-h", cluster.dir, "-p", String(cluster.port), "-d", db, "-At", "-c", sql],
+        (e, out) => (e ? fail(e) : done(out.trim()))
+      )
+    )
 
   // ── (b) 100 simulated stations writing records only ─────────────────────
   const urlB = cluster.createDatabase("bench_b")
@@ -59,12 +65,21 @@ try {
       let written = 0
       let spooled = 0
       // Stations register first (a few at a time, as a line starts up), then all write at once.
-      const stores = yield* Effect.forEach(Array.from({ length: STATIONS_B }, (_, i) => i + 1), (n) =>
-        Effect.gen(function* () {
-          const store = yield* makePgRecordStore({ display: target.display, spoolFile: join(spoolDir, `s${n}.jsonl`), heartbeat: "2 seconds", callTimeout: "10 seconds" })
-          yield* store.openStations([{ stationId: `sim_${n}`, ports: ["/dev/ttyUSB0"] }])
-          return store
-        }).pipe(Effect.provide(context)), { concurrency: 4 })
+      const stores = yield* Effect.forEach(
+        Array.from({ length: STATIONS_B }, (_, i) => i + 1),
+        (n) =>
+          Effect.gen(function* () {
+            const store = yield* makePgRecordStore({
+              display: target.display,
+              spoolFile: join(spoolDir, `s${n}.jsonl`),
+              heartbeat: "2 seconds",
+              callTimeout: "10 seconds"
+            })
+            yield* store.openStations([{ stationId: `sim_${n}`, ports: ["/dev/ttyUSB0"] }])
+            return store
+          }).pipe(Effect.provide(context)),
+        { concurrency: 4 }
+      )
       const station = (n: number) =>
         Effect.gen(function* () {
           const store = stores[n - 1]!
@@ -72,10 +87,26 @@ try {
           for (let i = 1; Date.now() < until; i++) {
             const now = new Date().toISOString()
             const row: BoardRecordRow = {
-              attemptKey: `bench/sim_${n}/p/0-${i}`, batchId: "bench", stationId: `sim_${n}`, port: "/dev/ttyUSB0", deviceId: `esp32-${String(n).padStart(4, "0")}${String(i).padStart(8, "0")}`,
-              mac: "aa:bb:cc:dd:ee:ff", board: "esp32", platform: "esp32", firmwareVersion: "1.0.0", status: i % 50 === 0 ? "fail" : "pass", errorCode: i % 50 === 0 ? "self_test_failed" : undefined,
-              totalSeconds: 8, flashSeconds: 6, attempts: 1, retries: 0, day: "20261205", startedAt: now, finishedAt: now,
-              csvRow: `${now},bench,esp32-${n}-${i},…`, result: { n, i, tests: [{ name: "boot_test", passed: true }] }
+              attemptKey: `bench/sim_${n}/p/0-${i}`,
+              batchId: "bench",
+              stationId: `sim_${n}`,
+              port: "/dev/ttyUSB0",
+              deviceId: `esp32-${String(n).padStart(4, "0")}${String(i).padStart(8, "0")}`,
+              mac: "aa:bb:cc:dd:ee:ff",
+              board: "esp32",
+              platform: "esp32",
+              firmwareVersion: "1.0.0",
+              status: i % 50 === 0 ? "fail" : "pass",
+              errorCode: i % 50 === 0 ? "self_test_failed" : undefined,
+              totalSeconds: 8,
+              flashSeconds: 6,
+              attempts: 1,
+              retries: 0,
+              day: "20261205",
+              startedAt: now,
+              finishedAt: now,
+              csvRow: `${now},bench,esp32-${n}-${i},…`,
+              result: { n, i, tests: [{ name: "boot_test", passed: true }] }
             }
             const t0 = performance.now()
             const outcome = yield* store.boardFinished(row)
@@ -85,11 +116,17 @@ try {
           }
         }).pipe(Effect.provide(context))
       const t0 = Date.now()
-      yield* Effect.forEach(Array.from({ length: STATIONS_B }, (_, i) => i + 1), station, { concurrency: "unbounded", discard: true })
+      yield* Effect.forEach(
+        Array.from({ length: STATIONS_B }, (_, i) => i + 1),
+        station,
+        { concurrency: "unbounded", discard: true }
+      )
       const elapsed = (Date.now() - t0) / 1000
       const rows = Number(yield* Effect.promise(() => psql("bench_b", "SELECT count(*) FROM board_records")))
       const distinct = Number(yield* Effect.promise(() => psql("bench_b", "SELECT count(DISTINCT attempt_key) FROM board_records")))
-      console.log(`# (b) ${STATIONS_B} stations for ${DURATION_S} s: ${written} stored, ${spooled} spooled, elapsed ${elapsed.toFixed(1)} s`)
+      console.log(
+        `# (b) ${STATIONS_B} stations for ${DURATION_S} s: ${written} stored, ${spooled} spooled, elapsed ${elapsed.toFixed(1)} s`
+      )
       console.log(
         `bench stations stations=${STATIONS_B} boards=${written + spooled} records_per_s=${(rows / elapsed).toFixed(0)} p95_commit_ms=${percentile(latencies, 95).toFixed(1)} lost=${Math.max(0, written + spooled - distinct)} dup=${rows - distinct} overhead_pct=-`
       )
@@ -104,34 +141,73 @@ try {
       const root = mkdtempSync(join(tmpdir(), "fp-bench-stations-"))
       const line = yield* emulatedLine({
         dir: root,
-        stations: Array.from({ length: STATIONS_A }, (_, i) => ({ id: `station_${i + 1}`, boardType: "esp32" as const, boards: [{ chip: "esp32" as const, mac: `24:0a:c4:70:00:${String(i + 1).padStart(2, "0")}` }] }))
+        stations: Array.from({ length: STATIONS_A }, (_, i) => ({
+          id: `station_${i + 1}`,
+          boardType: "esp32" as const,
+          boards: [{ chip: "esp32" as const, mac: `24:0a:c4:70:00:${String(i + 1).padStart(2, "0")}` }]
+        }))
       })
       const cycle = async (database: string | undefined) => {
         const before = new Set(readdirSync(join(root, "var/reports"), { withFileTypes: false }).map(String))
         const started = Date.now()
         const results = await Promise.all(
           Array.from({ length: STATIONS_A }, (_, i) =>
-            run(root, ["flash", "--config", line.configFile, "--secrets", line.secretsFile, "--before", "no_reset", "--station", `station_${i + 1}`, ...(database ? ["--database", database] : ["--offline"])])
+            run(root, [
+              "flash",
+              "--config",
+              line.configFile,
+              "--secrets",
+              line.secretsFile,
+              "--before",
+              "no_reset",
+              "--station",
+              `station_${i + 1}`,
+              ...(database ? ["--database", database] : ["--offline"])
+            ])
           )
         )
         const elapsed = (Date.now() - started) / 1000
         const reports = readdirSync(join(root, "var/reports")).filter((f) => !before.has(f))
-        const boards = reports.flatMap((f) => JSON.parse(readFileSync(join(root, "var/reports", f), "utf8")).boards as Array<{ device_id: string; status: string }>)
-        const totals = reports.map((f) => JSON.parse(readFileSync(join(root, "var/reports", f), "utf8")) as { duration_s: number; boards: Array<unknown> })
+        const boards = reports.flatMap(
+          (f) => JSON.parse(readFileSync(join(root, "var/reports", f), "utf8")).boards as Array<{ device_id: string; status: string }>
+        )
+        const totals = reports.map(
+          (f) => JSON.parse(readFileSync(join(root, "var/reports", f), "utf8")) as { duration_s: number; boards: Array<unknown> }
+        )
         const cycleMean = totals.reduce((n, r) => n + r.duration_s, 0) / Math.max(totals.length, 1)
         return { results, elapsed, boards, cycleMean }
       }
-      yield* Effect.promise(() => run(root, ["flash", "--config", line.configFile, "--secrets", line.secretsFile, "--before", "no_reset", "--station", "station_1", "--offline"]))
+      yield* Effect.promise(() =>
+        run(root, [
+          "flash",
+          "--config",
+          line.configFile,
+          "--secrets",
+          line.secretsFile,
+          "--before",
+          "no_reset",
+          "--station",
+          "station_1",
+          "--offline"
+        ])
+      )
       const files = yield* Effect.promise(() => cycle(undefined))
       const db = yield* Effect.promise(() => cycle(urlA))
       const failedRuns = db.results.filter((r) => r.code !== 0 && r.code !== 1)
       for (const f of failedRuns) console.error(`a station run failed: ${f.stderr.slice(-400)}`)
       const rows = Number(yield* Effect.promise(() => psql("bench_a", "SELECT count(*) FROM board_records")))
       const distinct = Number(yield* Effect.promise(() => psql("bench_a", "SELECT count(DISTINCT attempt_key) FROM board_records")))
-      const commits = (yield* Effect.promise(() => psql("bench_a", "SELECT (extract(epoch FROM recorded_at - finished_at) * 1000)::float8 FROM board_records"))).split("\n").filter(Boolean).map(Number)
+      const commits = (yield* Effect.promise(() =>
+        psql("bench_a", "SELECT (extract(epoch FROM recorded_at - finished_at) * 1000)::float8 FROM board_records")
+      ))
+        .split("\n")
+        .filter(Boolean)
+        .map(Number)
       const expected = db.boards.length
       const overhead = files.cycleMean > 0 ? ((db.cycleMean - files.cycleMean) / files.cycleMean) * 100 : 0
-      console.log(`# (a) files run: ${files.boards.length} boards, mean batch cycle ${files.cycleMean.toFixed(2)} s; database run: ${db.boards.length} boards, mean batch cycle ${db.cycleMean.toFixed(2)} s, wall ${db.elapsed.toFixed(1)} s`)
+      console.log(
+        `# (a) files run: ${files.boards.length} boards, mean batch cycle ${files.cycleMean.toFixed(2)} s; database run: ${db.boards.length} boards, mean batch cycle ${db.cycleMean.toFixed(2)} s, wall ${db.elapsed.toFixed(1)} s`
+      )
       console.log(
         `bench stations stations=${STATIONS_A} boards=${expected} records_per_s=${(rows / db.elapsed).toFixed(2)} p95_commit_ms=${percentile(commits, 95).toFixed(1)} lost=${Math.max(0, expected - distinct)} dup=${rows - distinct} overhead_pct=${overhead.toFixed(2)}`
       )
@@ -139,7 +215,6 @@ try {
     })
   ).pipe(Effect.provide(NodeContext.layer))
   if (PARTS.includes("a")) await Effect.runPromise(partA)
-
 } finally {
   cluster.destroy()
 }

@@ -252,7 +252,10 @@ export interface PtyBoard<E> {
 }
 
 /** A socat pty pair with an emulator started on its device end. */
-export const startOnPty = async <E extends { readonly stop: () => Promise<void> }>(prefix: string, start: (devicePath: string) => Promise<E>): Promise<PtyBoard<E>> => {
+export const startOnPty = async <E extends { readonly stop: () => Promise<void> }>(
+  prefix: string,
+  start: (devicePath: string) => Promise<E>
+): Promise<PtyBoard<E>> => {
   const pair = await openSocatPair({ prefix })
   try {
     const emulator = await start(pair.devicePath)

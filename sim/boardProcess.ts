@@ -37,7 +37,10 @@ export interface BoardProcess {
   readonly stop: () => Promise<void>
 }
 
-type Request = { readonly id: number; readonly op: "figures" } | { readonly id: number; readonly op: "flash"; readonly from: number; readonly length: number } | { readonly id: number; readonly op: "stop" }
+type Request =
+  | { readonly id: number; readonly op: "figures" }
+  | { readonly id: number; readonly op: "flash"; readonly from: number; readonly length: number }
+  | { readonly id: number; readonly op: "stop" }
 type Reply = { readonly id: number; readonly figures?: BoardFigures; readonly flash?: string; readonly error?: string }
 
 const START_TIMEOUT_MS = 15_000
@@ -102,9 +105,15 @@ const serve = async (spec: BoardSpec) => {
   process.on("message", (request: Request) => {
     switch (request.op) {
       case "figures":
-        return reply({ id: request.id, figures: { busyMs: board.emulator.stats.busyMs, line: { ...board.emulator.line }, commands: { ...board.emulator.stats.commands } } })
+        return reply({
+          id: request.id,
+          figures: { busyMs: board.emulator.stats.busyMs, line: { ...board.emulator.line }, commands: { ...board.emulator.stats.commands } }
+        })
       case "flash":
-        return reply({ id: request.id, flash: Buffer.from(board.emulator.flash.subarray(request.from, request.from + request.length)).toString("base64") })
+        return reply({
+          id: request.id,
+          flash: Buffer.from(board.emulator.flash.subarray(request.from, request.from + request.length)).toString("base64")
+        })
       case "stop":
         return void board.stop().then(() => {
           reply({ id: request.id })

@@ -48,4 +48,3 @@ export const openSocatPair = async (options: { readonly hostPath?: string; reado
     }
   }
 }
-

@@ -42,7 +42,8 @@ const sourceFiles = (dir: string): Array<string> =>
     return entry.name.endsWith(".ts") ? [path] : []
   })
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^"'`;]*?\bfrom\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s*["']([^"']+)["']/g
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\b[^"'`;]*?\bfrom\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s*["']([^"']+)["']/g
 
 /**
  * Relative imports of a file, resolved to project paths (src/…, sim/…);
@@ -74,7 +75,8 @@ const violation = (from: string, to: string): string | undefined => {
     const [a, b] = [topOf(from), topOf(to)]
     if (a === b) return undefined
     if (a === "web" && b === "cli") return "web/ never imports cli/"
-    if (a === "cli" && b === "web" && !/^src\/cli\/serve[^/]*\.ts$/.test(from)) return "cli/ reaches web/ only through `provision serve` (src/cli/serve*.ts)"
+    if (a === "cli" && b === "web" && !/^src\/cli\/serve[^/]*\.ts$/.test(from))
+      return "cli/ reaches web/ only through `provision serve` (src/cli/serve*.ts)"
     const [ra, rb] = [RANK[a], RANK[b]]
     if (ra === undefined || rb === undefined) return `src/${ra === undefined ? a : b} has no layer in test/importRules.test.ts`
     return rb > ra ? `${a}/ (layer ${ra}) may not import ${b}/ (layer ${rb}): the arrows point down` : undefined
@@ -148,13 +150,18 @@ describe("import rules (DESIGN.md)", () => {
     expect(violation("src/cli/simulators.ts", "sim/esp/index.ts")).toBeUndefined()
     expect(violation("sim/esp/rom.ts", "src/stages/stage3.ts")).toMatch(/sim\/ may use/)
     expect(violation("src/app/stage3.ts", "src/stages/stage3.ts")).toBeUndefined()
-    expect(importsOf("src/a/b.ts", 'import type { X } from "../c/d.js"\nexport { y } from "./e.js"\nconst m = import("./f.js")\nimport "../g.js"')).toEqual([
-      "src/c/d.ts",
-      "src/a/e.ts",
-      "src/a/f.ts",
-      "src/g.ts"
+    expect(
+      importsOf(
+        "src/a/b.ts",
+        'import type { X } from "../c/d.js"\nexport { y } from "./e.js"\nconst m = import("./f.js")\nimport "../g.js"'
+      )
+    ).toEqual(["src/c/d.ts", "src/a/e.ts", "src/a/f.ts", "src/g.ts"])
+    const cyclic = new Map([
+      ["a", ["b"]],
+      ["b", ["c"]],
+      ["c", ["a"]],
+      ["d", ["a"]]
     ])
-    const cyclic = new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["a"]]])
     expect(cyclesOf(cyclic)).toEqual([["a", "b", "c"]])
   })
 })

@@ -1,5 +1,16 @@
 import { type AvrMcu, findAvrMcu } from "../../src/flash/avr/mcus.js"
-import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type McuState, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import {
+  type AppIdentity,
+  type ByteProtocol,
+  type ConsoleControls,
+  consoleControls,
+  McuConsole,
+  type McuSelfTests,
+  type McuState,
+  type PtyBoard,
+  startOnPty,
+  versionIn
+} from "../appConsole.js"
 import { PacedLink } from "../pacedLink.js"
 
 /**
@@ -111,8 +122,17 @@ export interface AvrEmulatorHandle extends ConsoleControls {
 
 const STK = { OK: 0x10, INSYNC: 0x14, CRC_EOP: 0x20 } as const
 const NAMES: Record<number, string> = {
-  0x30: "GET_SYNC", 0x41: "GET_PARAMETER", 0x42: "SET_DEVICE", 0x45: "SET_DEVICE_EXT", 0x50: "ENTER_PROGMODE",
-  0x51: "LEAVE_PROGMODE", 0x55: "LOAD_ADDRESS", 0x56: "UNIVERSAL", 0x64: "PROG_PAGE", 0x74: "READ_PAGE", 0x75: "READ_SIGN"
+  0x30: "GET_SYNC",
+  0x41: "GET_PARAMETER",
+  0x42: "SET_DEVICE",
+  0x45: "SET_DEVICE_EXT",
+  0x50: "ENTER_PROGMODE",
+  0x51: "LEAVE_PROGMODE",
+  0x55: "LOAD_ADDRESS",
+  0x56: "UNIVERSAL",
+  0x64: "PROG_PAGE",
+  0x74: "READ_PAGE",
+  0x75: "READ_SIGN"
 }
 
 export const startAvrEmulator = async (options: AvrEmulatorOptions): Promise<AvrEmulatorHandle> => {

@@ -9,8 +9,14 @@ export const simBackendCommand = Command.make(
     host: Options.text("host").pipe(Options.withDescription("loopback address to listen on"), Options.withDefault("127.0.0.1")),
     port: Options.integer("port").pipe(Options.withDescription("port (0 = any free port)"), Options.withDefault(3002)),
     token: Options.redacted("token").pipe(Options.withDescription("bearer token the simulator accepts (backend.token in secrets.yaml)")),
-    failFirst: Options.integer("fail-first").pipe(Options.withDescription("answer the first N API requests with HTTP 500"), Options.withDefault(0)),
-    delay: Options.integer("delay-ms").pipe(Options.withDescription("delay every answer by this many ms (slow backend)"), Options.withDefault(0))
+    failFirst: Options.integer("fail-first").pipe(
+      Options.withDescription("answer the first N API requests with HTTP 500"),
+      Options.withDefault(0)
+    ),
+    delay: Options.integer("delay-ms").pipe(
+      Options.withDescription("delay every answer by this many ms (slow backend)"),
+      Options.withDefault(0)
+    )
   },
   (o) =>
     Effect.scoped(
@@ -22,4 +28,6 @@ export const simBackendCommand = Command.make(
         return yield* Effect.never
       })
     )
-).pipe(Command.withDescription("Provisioning backend simulator (/api/admin/device-registrations, /provisioning/bulk, /provisioning/batches)"))
+).pipe(
+  Command.withDescription("Provisioning backend simulator (/api/admin/device-registrations, /provisioning/bulk, /provisioning/batches)")
+)

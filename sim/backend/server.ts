@@ -51,7 +51,17 @@ export interface BackendSim {
   readonly close: () => Promise<void>
 }
 
-const required = ["device_id", "identity", "platform", "board", "firmware_version", "station_id", "batch_id", "device_secret", "provisioning_token"] as const
+const required = [
+  "device_id",
+  "identity",
+  "platform",
+  "board",
+  "firmware_version",
+  "station_id",
+  "batch_id",
+  "device_secret",
+  "provisioning_token"
+] as const
 
 const validate = (body: unknown): { ok: true; value: Omit<StoredRegistration, "registered_at"> } | { ok: false; error: string } => {
   if (typeof body !== "object" || body === null) return { ok: false, error: "body must be a JSON object" }
@@ -167,7 +177,10 @@ export const startBackendSim = async (options: BackendSimOptions): Promise<Backe
         return send(response, 200, { results })
       }
       case "GET /api/admin/provisioning/batches": {
-        const batches = new Map<string, { batch_id: string; device_count: number; first_registered_at: string; last_registered_at: string }>()
+        const batches = new Map<
+          string,
+          { batch_id: string; device_count: number; first_registered_at: string; last_registered_at: string }
+        >()
         for (const registration of store.values()) {
           const batch = batches.get(registration.batch_id)
           if (batch) {

@@ -69,7 +69,17 @@ const crc8 = (bytes: Uint8Array): number => {
   return crc
 }
 
-const SPI_SUPPORTED_COMMON = [Op.FLASH_BEGIN, Op.FLASH_DATA, Op.FLASH_END, Op.MEM_BEGIN, Op.MEM_END, Op.MEM_DATA, Op.SYNC, Op.WRITE_REG, Op.READ_REG]
+const SPI_SUPPORTED_COMMON = [
+  Op.FLASH_BEGIN,
+  Op.FLASH_DATA,
+  Op.FLASH_END,
+  Op.MEM_BEGIN,
+  Op.MEM_END,
+  Op.MEM_DATA,
+  Op.SYNC,
+  Op.WRITE_REG,
+  Op.READ_REG
+]
 
 /**
  * Plausible, not a dump of one chip: CK8M_FREQ 51 and a calibration count of

@@ -45,7 +45,9 @@ export class FlashMemory {
   }
 
   md5(offset: number, length: number): Buffer {
-    return createHash("md5").update(this.bytes.subarray(offset, offset + length)).digest()
+    return createHash("md5")
+      .update(this.bytes.subarray(offset, offset + length))
+      .digest()
   }
 
   flipBit(offset: number): void {

@@ -95,7 +95,7 @@ interface ReadStream {
 }
 
 const u32 = (bytes: Uint8Array, offset: number): number =>
-  ((bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0)
+  (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -155,9 +155,7 @@ export class EspMachine {
     this.efuses = config.profile.efuses(config.mac)
     this.baud = config.romBaud
     this.strapHeld = config.strapHeld
-    this.failingTests = new Set(
-      config.faults.flatMap((f) => (f.kind === "selftest_fail" ? [f.command] : []))
-    )
+    this.failingTests = new Set(config.faults.flatMap((f) => (f.kind === "selftest_fail" ? [f.command] : [])))
   }
 
   get currentBaud(): number {

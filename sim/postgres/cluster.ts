@@ -92,7 +92,19 @@ export const startPgCluster = async (options: StartOptions = {}): Promise<PgClus
     chownSync(pwfile, uid, gid)
   }
   const data = join(dir, "data")
-  run("initdb", ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", `--pwfile=${pwfile}`, "--no-sync", "-E", "UTF8", "--no-instructions"])
+  run("initdb", [
+    "-D",
+    data,
+    "-U",
+    "postgres",
+    "--auth-local=trust",
+    "--auth-host=scram-sha-256",
+    `--pwfile=${pwfile}`,
+    "--no-sync",
+    "-E",
+    "UTF8",
+    "--no-instructions"
+  ])
   rmSync(pwfile)
   const port = await freePort()
   const settings = [

@@ -126,7 +126,12 @@ export const startPicoBoard = async (options: PicoOptions): Promise<PicoHandle> 
   let cdc: { pair: SocatPair; uart: PacedLink } | undefined
   const seen = new Map<string, number>()
 
-  const app = (): AppIdentity => ({ chip: "RP2040", uniqueId, firmwareName: options.firmwareName ?? "factory-app", version: versionIn(flash) })
+  const app = (): AppIdentity => ({
+    chip: "RP2040",
+    uniqueId,
+    firmwareName: options.firmwareName ?? "factory-app",
+    version: versionIn(flash)
+  })
 
   const link = (at: string, target: string) => {
     mkdirSync(dirname(at), { recursive: true })

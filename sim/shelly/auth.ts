@@ -198,7 +198,12 @@ export const verifyFrameAuth = (device: SimDevice, auth: JsonObject, options: { 
   if ((username ?? DIGEST_USER) !== DIGEST_USER || realm !== device.reportedId) return false
   if (auth.algorithm !== undefined && String(auth.algorithm).toUpperCase() !== "SHA-256") return false
   const expected = digestResponse({
-    ha1: device.ha1, nonce: String(nonce), nc: String(ncValue), cnonce: String(cnonce), qop: "auth", ha2: frameHa2
+    ha1: device.ha1,
+    nonce: String(nonce),
+    nc: String(ncValue),
+    cnonce: String(cnonce),
+    qop: "auth",
+    ha2: frameHa2
   })
   if (!sameHex(expected, response)) return false
   return acceptNonce(device, String(nonce), ncNumber, options.trackNc ?? true)

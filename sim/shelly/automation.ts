@@ -60,7 +60,17 @@ const state = new WeakMap<SimDevice, Automation>()
 const of = (d: SimDevice): Automation => {
   let a = state.get(d)
   if (a === undefined) {
-    a = { scripts: new Map(), nextScript: 1, hooks: new Map(), nextHook: 1, webhookRev: 0, jobs: new Map(), nextJob: 1, scheduleRev: 0, components: new Map() }
+    a = {
+      scripts: new Map(),
+      nextScript: 1,
+      hooks: new Map(),
+      nextHook: 1,
+      webhookRev: 0,
+      jobs: new Map(),
+      nextJob: 1,
+      scheduleRev: 0,
+      components: new Map()
+    }
     state.set(d, a)
   }
   return a
@@ -86,8 +96,7 @@ const hookPatch = (params: JsonObject): { readonly patch: JsonObject } | { reado
 }
 
 const validCalls = (calls: Json | undefined): boolean =>
-  Array.isArray(calls) && calls.length >= 1 && calls.length <= 5 &&
-  calls.every((c) => isJsonObject(c) && typeof c.method === "string")
+  Array.isArray(calls) && calls.length >= 1 && calls.length <= 5 && calls.every((c) => isJsonObject(c) && typeof c.method === "string")
 
 const componentMethods = (type: "switch" | "input", count: (d: SimDevice) => number, defaults: (d: SimDevice) => JsonObject) => {
   const name = type === "switch" ? "Switch" : "Input"
@@ -124,7 +133,8 @@ type Method = (d: SimDevice, env: RpcEnv, req: RpcRequest) => RpcOutcome
  * `Shelly.GetConfig` component part (rpc.ts owns the model's defaults).
  */
 export const automationMethods = (componentDefaults: (d: SimDevice) => JsonObject): Record<string, Method> => ({
-  "Script.List": (d) => ok({ scripts: [...of(d).scripts.values()].map((s) => ({ id: s.id, name: s.name, enable: s.enable, running: s.running })) }),
+  "Script.List": (d) =>
+    ok({ scripts: [...of(d).scripts.values()].map((s) => ({ id: s.id, name: s.name, enable: s.enable, running: s.running })) }),
   "Script.Create": (d, _env, { params }) => {
     const a = of(d)
     if (a.scripts.size >= LIMIT_SCRIPTS) return fail(-108, "Maximum number of scripts reached")
@@ -214,8 +224,16 @@ export const automationMethods = (componentDefaults: (d: SimDevice) => JsonObjec
     if (patch.urls === undefined) return missing("urls")
     const id = a.nextHook++
     a.hooks.set(id, {
-      id, cid: patch.cid!, enable: patch.enable ?? true, event: patch.event!, name: patch.name ?? null, ssl_ca: patch.ssl_ca ?? "ca.pem",
-      urls: patch.urls!, active_between: patch.active_between ?? null, condition: patch.condition ?? null, repeat_period: patch.repeat_period ?? 0
+      id,
+      cid: patch.cid!,
+      enable: patch.enable ?? true,
+      event: patch.event!,
+      name: patch.name ?? null,
+      ssl_ca: patch.ssl_ca ?? "ca.pem",
+      urls: patch.urls!,
+      active_between: patch.active_between ?? null,
+      condition: patch.condition ?? null,
+      repeat_period: patch.repeat_period ?? 0
     })
     a.webhookRev++
     return ok({ id, rev: a.webhookRev })

@@ -81,7 +81,8 @@ export const buildSeeds = (input: BuildInput): Either.Either<Array<DeviceSeed>, 
   for (const rule of input.rules) {
     if (rule.selector._tag !== "ip") continue
     const wanted = rule.selector.ip
-    if (rule.items.some((item) => item._tag === "factory")) return Either.left(`fault rule ${wanted}: factory devices have no address; select them by number or MAC`)
+    if (rule.items.some((item) => item._tag === "factory"))
+      return Either.left(`fault rule ${wanted}: factory devices have no address; select them by number or MAC`)
     const entry = [...ipOf.entries()].find(([, ip]) => ip === wanted)
     if (entry === undefined) return Either.left(`fault rule selects ${wanted}, which is no device address in this fleet`)
     items[entry[0]]!.push(...rule.items)

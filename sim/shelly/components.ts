@@ -15,8 +15,16 @@ const statusOf = (kind: ComponentKind, id: number): JsonObject => {
   switch (kind) {
     case "switch":
       return {
-        id, source: "init", output: false, apower: 0, voltage: 229.8, freq: 50, current: 0,
-        aenergy: energy(), ret_aenergy: energy(), temperature: { tC: 41.2, tF: 106.2 }
+        id,
+        source: "init",
+        output: false,
+        apower: 0,
+        voltage: 229.8,
+        freq: 50,
+        current: 0,
+        aenergy: energy(),
+        ret_aenergy: energy(),
+        temperature: { tC: 41.2, tF: 106.2 }
       }
     case "switch_nopm":
       return { id, source: "init", output: false, temperature: { tC: 38.4, tF: 101.1 } }
@@ -42,7 +50,13 @@ const configOf = (kind: ComponentKind, id: number, model: ModelSpec): JsonObject
       const hasInput = model.components.some(([k]) => k === "input")
       const base: JsonObject = { id, name: null }
       if (hasInput) base.in_mode = "follow"
-      Object.assign(base, { initial_state: hasInput ? "match_input" : "restore_last", auto_on: false, auto_on_delay: 60, auto_off: false, auto_off_delay: 60 })
+      Object.assign(base, {
+        initial_state: hasInput ? "match_input" : "restore_last",
+        auto_on: false,
+        auto_on_delay: 60,
+        auto_off: false,
+        auto_off_delay: 60
+      })
       if (kind === "switch") {
         Object.assign(base, { power_limit: 4480, voltage_limit: 280, autorecover_voltage_errors: false, current_limit: 16 })
       }

@@ -41,7 +41,10 @@ const fromEither = <A>(result: Either.Either<A, string>, status = 200): Reply =>
   Either.match(result, { onLeft: (e) => problem(e.startsWith("no device") ? 404 : 400, e), onRight: (v) => json(status, v) })
 
 const route = async (fleet: FleetHandle, method: string, path: string, body: string): Promise<Reply> => {
-  const parts = path.split("/").filter((p) => p.length > 0).map(decodeURIComponent)
+  const parts = path
+    .split("/")
+    .filter((p) => p.length > 0)
+    .map(decodeURIComponent)
   const [head, key, sub] = parts
   if (method === "GET" && path === "/health") return json(200, { port: fleet.port, devices: fleet.devices.length })
   if (head === "devices") {
@@ -74,7 +77,8 @@ const route = async (fleet: FleetHandle, method: string, path: string, body: str
       case "POST connect":
         return Either.match(decode(ConnectBody, body), {
           onLeft: async (e) => problem(400, e),
-          onRight: async (b) => Either.match(await fleet.connectAp(b.ssid, b.password), { onLeft: (e) => problem(409, e), onRight: (c) => json(200, c) })
+          onRight: async (b) =>
+            Either.match(await fleet.connectAp(b.ssid, b.password), { onLeft: (e) => problem(409, e), onRight: (c) => json(200, c) })
         })
       case "POST disconnect":
         await fleet.disconnectAp()
@@ -123,17 +127,21 @@ export const startControlServer = (
         res.end(text)
       })()
     })
-    server.once("error", (e: NodeJS.ErrnoException) => resolve(Either.left(`cannot start the control API on ${host}:${port}: ${e.code ?? e.message}`)))
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      resolve(Either.left(`cannot start the control API on ${host}:${port}: ${e.code ?? e.message}`))
+    )
     server.listen({ host, port }, () => {
       const address = server.address()
       const actual = typeof address === "object" && address !== null ? address.port : port
-      resolve(Either.right({
-        url: `http://${host}:${actual}`,
-        stop: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections()
-            server.close(() => done())
-          })
-      }))
+      resolve(
+        Either.right({
+          url: `http://${host}:${actual}`,
+          stop: () =>
+            new Promise<void>((done) => {
+              server.closeAllConnections()
+              server.close(() => done())
+            })
+        })
+      )
     })
   })

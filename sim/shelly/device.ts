@@ -14,8 +14,7 @@ export interface JsonObject {
   [key: string]: Json
 }
 
-export const isJsonObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+export const isJsonObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value)
 
 export interface WifiNetwork {
   readonly ssid: string
@@ -242,7 +241,14 @@ export class SimDevice {
   private defaultConfig(): Record<"sys" | "wifi" | "cloud" | "ble" | "mqtt", JsonObject> {
     const production = !this.initialFactory
     const staBlank: JsonObject = {
-      ssid: null, is_open: true, enable: false, ipv4mode: "dhcp", ip: null, netmask: null, gw: null, nameserver: null
+      ssid: null,
+      is_open: true,
+      enable: false,
+      ipv4mode: "dhcp",
+      ip: null,
+      netmask: null,
+      gw: null,
+      nameserver: null
     }
     const sta: JsonObject = production
       ? { ...staBlank, ssid: this.initialNetwork.ssid, pass: this.initialNetwork.password, is_open: false, enable: true }
@@ -269,8 +275,17 @@ export class SimDevice {
       cloud: { enable: true, server: "shelly-103-eu.shelly.cloud:6022/jrpc" },
       ble,
       mqtt: {
-        enable: false, server: null, client_id: this.reportedId, user: null, ssl_ca: null, topic_prefix: this.reportedId,
-        rpc_ntf: true, status_ntf: false, use_client_cert: false, enable_rpc: true, enable_control: true
+        enable: false,
+        server: null,
+        client_id: this.reportedId,
+        user: null,
+        ssl_ca: null,
+        topic_prefix: this.reportedId,
+        rpc_ntf: true,
+        status_ntf: false,
+        use_client_cert: false,
+        enable_rpc: true,
+        enable_control: true
       }
     }
   }

@@ -78,9 +78,13 @@ export interface FleetOptions {
 export type { ApConnection, ApInfo, DeviceMode, DeviceState, DeviceView } from "./view.js"
 export type { FleetHandle } from "./handle.js"
 
-
 const defaultDelays: Delays = {
-  bootMs: 5000, updateMs: 10_000, joinTimeoutMs: 20_000, staJoinMs: 2000, rebootLoopMs: 90_000, nonceLifetimeMs: 3_600_000
+  bootMs: 5000,
+  updateMs: 10_000,
+  joinTimeoutMs: 20_000,
+  staJoinMs: 2000,
+  rebootLoopMs: 90_000,
+  nonceLifetimeMs: 3_600_000
 }
 /** Spacing of a device's two mDNS announcements (RFC 6762 §8.3: one second), before the time scale. */
 const announceRepeatMs = 1000
@@ -162,7 +166,13 @@ class Fleet implements RpcEnv {
   scan = (self: SimDevice): ReadonlyArray<ScanResult> =>
     this.visibleAps()
       .filter((ap) => ap.mac !== self.mac)
-      .map((ap, k) => ({ ssid: ap.ssid, bssid: ap.bssid, auth: ap.security === "open" ? 0 : 3, channel: [1, 6, 11][k % 3]!, rssi: ap.signal }))
+      .map((ap, k) => ({
+        ssid: ap.ssid,
+        bssid: ap.bssid,
+        auth: ap.security === "open" ? 0 : 3,
+        channel: [1, 6, 11][k % 3]!,
+        rssi: ap.signal
+      }))
 
   reboot = (device: SimDevice, delayMs: number): void => {
     this.after(device, delayMs, () => {
@@ -232,10 +242,13 @@ class Fleet implements RpcEnv {
 
   private after(device: SimDevice, nominalMs: number, run: () => void): void {
     if (this.stopped) return
-    const timer = setTimeout(() => {
-      device.timers?.delete(timer)
-      if (!this.stopped) run()
-    }, Math.max(1, Math.round(nominalMs * this.timeScale)))
+    const timer = setTimeout(
+      () => {
+        device.timers?.delete(timer)
+        if (!this.stopped) run()
+      },
+      Math.max(1, Math.round(nominalMs * this.timeScale))
+    )
     if (device.timers === undefined) device.timers = new Set()
     device.timers.add(timer)
   }
@@ -582,11 +595,27 @@ class Fleet implements RpcEnv {
 
   view(d: SimDevice): DeviceView {
     const online = this.isOnline(d)
-    const mode: DeviceMode = !d.up || d.has("offline") ? "offline" : d.joining || (d.staConnecting && !online) ? "joining" : online ? "sta" : "ap"
+    const mode: DeviceMode =
+      !d.up || d.has("offline") ? "offline" : d.joining || (d.staConnecting && !online) ? "joining" : online ? "sta" : "ap"
     return {
-      index: d.index, mac: d.mac, id: d.id, ip: d.staIp, port: this.port, app: d.model.app, model: d.model.model,
-      gen: d.model.gen, fw: d.ver, fwId: d.fwId, name: d.name, friendlyName: d.friendlyName ?? null, apSsid: d.apSsid,
-      online, mode, faults: d.faults.map(formatItem), pendingUpdate: { ...d.pending }, authEnabled: d.authEnabled,
+      index: d.index,
+      mac: d.mac,
+      id: d.id,
+      ip: d.staIp,
+      port: this.port,
+      app: d.model.app,
+      model: d.model.model,
+      gen: d.model.gen,
+      fw: d.ver,
+      fwId: d.fwId,
+      name: d.name,
+      friendlyName: d.friendlyName ?? null,
+      apSsid: d.apSsid,
+      online,
+      mode,
+      faults: d.faults.map(formatItem),
+      pendingUpdate: { ...d.pending },
+      authEnabled: d.authEnabled,
       reportedMac: d.reportedMac
     }
   }
@@ -651,7 +680,7 @@ class Fleet implements RpcEnv {
   bindAll(port: number, attempts: number): Effect.Effect<void, SimStartError> {
     const online = this.devices.filter((d) => d.staIp !== null && !d.has("offline"))
     const tryPort = (candidate: number): Effect.Effect<void, BindFailure> =>
-      Effect.gen(this, function*() {
+      Effect.gen(this, function* () {
         let chosen = candidate
         const [first, ...rest] = online
         if (first !== undefined) {
@@ -670,20 +699,21 @@ class Fleet implements RpcEnv {
             }),
           { concurrency: 256, discard: true }
         )
-      }).pipe(
-        Effect.tapError(() => Effect.promise(() => this.closeListeners()))
-      )
+      }).pipe(Effect.tapError(() => Effect.promise(() => this.closeListeners())))
     const loop = (k: number): Effect.Effect<void, SimStartError> => {
       const candidate = port === 0 ? 0 : port + k
       return tryPort(candidate).pipe(
         Effect.catchAll((failure) =>
           failure.code === "EADDRINUSE" && k + 1 < attempts
             ? loop(k + 1)
-            : Effect.fail(new SimStartError({
-              reason: failure.code === "EADDRINUSE"
-                ? `ports ${port}..${port + attempts - 1} are all in use on the device addresses; choose another --port`
-                : `cannot listen on the device addresses (port ${candidate}): ${failure.message}`
-            }))
+            : Effect.fail(
+                new SimStartError({
+                  reason:
+                    failure.code === "EADDRINUSE"
+                      ? `ports ${port}..${port + attempts - 1} are all in use on the device addresses; choose another --port`
+                      : `cannot listen on the device addresses (port ${candidate}): ${failure.message}`
+                })
+              )
         )
       )
     }
@@ -716,7 +746,12 @@ class Fleet implements RpcEnv {
       for (const socket of d.sockets ?? []) socket.destroy()
     }
     this.wsRpc.close()
-    await Promise.all([this.closeListeners(), this.dropAp(), this.controlStop?.() ?? Promise.resolve(), this.mdnsResponder?.stop() ?? Promise.resolve()])
+    await Promise.all([
+      this.closeListeners(),
+      this.dropAp(),
+      this.controlStop?.() ?? Promise.resolve(),
+      this.mdnsResponder?.stop() ?? Promise.resolve()
+    ])
   }
 
   private handleValue: FleetHandle | undefined
@@ -788,7 +823,11 @@ class Fleet implements RpcEnv {
       apLink: () => fleet.apLink(),
       setNetwork: (network) => fleet.setNetwork(network),
       writeInventory: (path, format = "flat", options) =>
-        writeInventoryFile(path, format, fleet.devices.filter((d) => options?.all === true || d.staIp !== null || d.lease !== null).map((d) => fleet.view(d))),
+        writeInventoryFile(
+          path,
+          format,
+          fleet.devices.filter((d) => options?.all === true || d.staIp !== null || d.lease !== null).map((d) => fleet.view(d))
+        ),
       stop: () => fleet.stop()
     }
     return this.handleValue
@@ -799,13 +838,15 @@ const resolveModels = (names: ReadonlyArray<string>): Either.Either<Array<ModelS
   Either.all(
     names.map((name) => {
       const model = findModel(name)
-      return model ? Either.right(model) : Either.left(`unknown model ${name} (use an app such as S2PMG3 or a model code such as S3SW-002P16EU)`)
+      return model
+        ? Either.right(model)
+        : Either.left(`unknown model ${name} (use an app such as S2PMG3 or a model code such as S3SW-002P16EU)`)
     })
   )
 
 /** Starts a fleet; the caller must `stop()` it. */
 export const makeFleet = (options: FleetOptions = {}): Effect.Effect<FleetHandle, SimStartError> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fail = (reason: string) => new SimStartError({ reason })
     const scenario = options.scenario
     const count = options.devices ?? scenario?.devices ?? 10

@@ -187,21 +187,16 @@ const handle = async (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: In
     device.log({ method, params: masked(params), via, transport: httpMethod === "GET" ? "get" : "post", at: new Date().toISOString() })
     const outcome: RpcOutcome = dispatch(device, env, { method, params, via })
     return answerThenRelink(device, res, outcome, () =>
-      outcome.ok ? send(res, 200, outcome.result) : send(res, outcome.code === 404 ? 404 : 500, { code: outcome.code, message: outcome.message })
+      outcome.ok
+        ? send(res, 200, outcome.result)
+        : send(res, outcome.code === 404 ? 404 : 500, { code: outcome.code, message: outcome.message })
     )
   }
 
   send(res, 404, { code: 404, message: `No handler for ${path}` })
 }
 
-const serveFrame = (
-  env: RpcEnv,
-  device: SimDevice,
-  via: "sta" | "ap",
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: string
-): void => {
+const serveFrame = (env: RpcEnv, device: SimDevice, via: "sta" | "ap", req: IncomingMessage, res: ServerResponse, body: string): void => {
   const src = device.reportedId
   const frame = parseJson(body)
   if (!isJsonObject(frame)) {

@@ -25,7 +25,13 @@ export const inventoryDocument = (rows: ReadonlyArray<InventoryRow>, format: Inv
   const devices: JsonObject = {}
   for (const row of rows) {
     const record: JsonObject = {
-      ip: row.ip, model: row.model, app: row.app, gen: row.gen, fw: row.fw, hostname: row.id, id: row.id
+      ip: row.ip,
+      model: row.model,
+      app: row.app,
+      gen: row.gen,
+      fw: row.fw,
+      hostname: row.id,
+      id: row.id
     }
     // Real devices answer on 80; the simulator's port goes into the record only when it differs.
     if (row.port !== 80) record.port = row.port

@@ -129,7 +129,8 @@ const wants = (q: Question, type: number) => q.type === type || q.type === Recor
 const answerFor = (a: Announcement, questions: ReadonlyArray<Question>, ttl: number, multicast: boolean) => {
   const answers: Array<ResourceRecord> = []
   const additionals: Array<ResourceRecord> = []
-  const srv = (e: Entry) => record([...e.instance, ...e.service], { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: e.host }, ttl, multicast)
+  const srv = (e: Entry) =>
+    record([...e.instance, ...e.service], { _tag: "SRV", priority: 0, weight: 0, port: a.port, target: e.host }, ttl, multicast)
   const txt = (e: Entry) => record([...e.instance, ...e.service], { _tag: "TXT", entries: e.txt.map(txtEntry) }, ttl, multicast)
   const address = (e: Entry) => record(e.host, { _tag: "A", address: a.ip }, ttl, multicast)
   for (const q of questions) {
@@ -224,7 +225,14 @@ export const makeMdnsResponder = (
       }
       const hosts = a.entries.map((e) => e.host).filter((h, i, all) => all.findIndex((o) => sameName(o, h)) === i)
       for (const host of hosts) answers.push(record(host, { _tag: "A", address: a.ip }, ttl, true))
-      const message = encodeMessage({ id: 0, flags: Flags.response | Flags.authoritative, questions: [], answers, authorities: [], additionals: [] })
+      const message = encodeMessage({
+        id: 0,
+        flags: Flags.response | Flags.authoritative,
+        questions: [],
+        answers,
+        authorities: [],
+        additionals: []
+      })
       if (message._tag === "Left") return
       announced += 1
       socket.send(message.right, port, group)

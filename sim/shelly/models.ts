@@ -17,15 +17,7 @@
  * - EM Mini Gen4 on 2.0.0: app `MiniEMG4`, `ver` 2.0.0, build
  *   `20260710-101108/2.0.0-g87fbfa4` (ioBroker.shelly#1543 quotes this build id).
  */
-export type ComponentKind =
-  | "switch"
-  | "switch_nopm"
-  | "input"
-  | "em1"
-  | "em1data"
-  | "temperature"
-  | "humidity"
-  | "illuminance"
+export type ComponentKind = "switch" | "switch_nopm" | "input" | "em1" | "em1data" | "temperature" | "humidity" | "illuminance"
 
 export interface ModelSpec {
   readonly app: string
@@ -51,35 +43,188 @@ export interface ModelSpec {
 }
 
 /** Firmware 2.x of the main line: nc tracked per nonce, no `ble.enable` (issue 11). */
-export const runsFirmware2x = (model: ModelSpec, ver: string): boolean =>
-  model.ownVersioning !== true && Number.parseInt(ver, 10) >= 2
+export const runsFirmware2x = (model: ModelSpec, ver: string): boolean => model.ownVersioning !== true && Number.parseInt(ver, 10) >= 2
 
 const gen3Services = ["bthome", "knx"] as const
 const gen4Services = ["bthome", "knx", "matter"] as const
 
 const table: ReadonlyArray<ModelSpec> = [
-  { app: "S2PMG3", model: "S3SW-002P16EU", gen: 3, components: [["input", 2], ["switch", 2]], services: gen3Services, profile: "switch", matter: false, provision: true, ver: "1.6.2" },
-  { app: "S1PMG3", model: "S3SW-001P16EU", gen: 3, components: [["input", 1], ["switch", 1]], services: gen3Services, matter: false, provision: true, ver: "1.6.2" },
-  { app: "Mini1PMG3", model: "S3SW-001P8EU", gen: 3, components: [["input", 1], ["switch", 1]], services: gen3Services, matter: false, provision: true, ver: "1.6.2" },
-  { app: "I4G3", model: "S3SN-0024X", gen: 3, components: [["input", 4]], services: gen3Services, matter: false, provision: true, ver: "1.6.2" },
-  { app: "S1G3", model: "S3SW-001X16EU", gen: 3, components: [["input", 1], ["switch_nopm", 1]], services: gen3Services, matter: false, provision: true, ver: "1.6.2" },
-  { app: "PlugSG3", model: "S3PL-00112EU", gen: 3, components: [["switch", 1]], services: gen3Services, matter: false, provision: true, ver: "1.6.2" },
-  { app: "S1PMG4", model: "S4SW-001P16EU", gen: 4, components: [["input", 1], ["switch", 1]], services: gen4Services, matter: true, provision: true, ver: "1.7.1" },
-  { app: "S2PMG4", model: "S4SW-002P16EU", gen: 4, components: [["input", 2], ["switch", 2]], services: gen4Services, profile: "switch", matter: true, provision: true, ver: "1.7.1" },
   {
-    app: "MiniEMG4", model: "S4EM-001PXCEU16", gen: 4, components: [["em1", 1], ["em1data", 1]], services: gen4Services,
-    matter: true, provision: true, ver: "2.0.0", build: "20260710-101108/2.0.0-g87fbfa4"
+    app: "S2PMG3",
+    model: "S3SW-002P16EU",
+    gen: 3,
+    components: [
+      ["input", 2],
+      ["switch", 2]
+    ],
+    services: gen3Services,
+    profile: "switch",
+    matter: false,
+    provision: true,
+    ver: "1.6.2"
   },
-  { app: "Plus1PM", model: "SNSW-001P16EU", gen: 2, components: [["input", 1], ["switch", 1]], services: [], ver: "1.4.4" },
-  { app: "Plus1", model: "SNSW-001X16EU", gen: 2, components: [["input", 1], ["switch_nopm", 1]], services: [], ver: "1.4.4" },
-  { app: "Plus2PM", model: "SNSW-102P16EU", gen: 2, components: [["input", 2], ["switch", 2]], services: [], profile: "switch", ver: "1.4.4" },
-  { app: "PlusI4", model: "SNSN-0024X", gen: 2, components: [["input", 4]], services: [], ver: "1.4.4" },
-  { app: "Pro4PM", model: "SPSW-004PE16EU", gen: 2, components: [["input", 4], ["switch", 4]], services: ["ui"], ver: "1.4.4" },
   {
-    app: "WallDisplay", model: "SAWD-0A1XX10EU1", gen: 2,
-    components: [["input", 1], ["switch_nopm", 1], ["temperature", 1], ["humidity", 1], ["illuminance", 1]], services: ["ui"], ver: "2.7.4",
+    app: "S1PMG3",
+    model: "S3SW-001P16EU",
+    gen: 3,
+    components: [
+      ["input", 1],
+      ["switch", 1]
+    ],
+    services: gen3Services,
+    matter: false,
+    provision: true,
+    ver: "1.6.2"
+  },
+  {
+    app: "Mini1PMG3",
+    model: "S3SW-001P8EU",
+    gen: 3,
+    components: [
+      ["input", 1],
+      ["switch", 1]
+    ],
+    services: gen3Services,
+    matter: false,
+    provision: true,
+    ver: "1.6.2"
+  },
+  {
+    app: "I4G3",
+    model: "S3SN-0024X",
+    gen: 3,
+    components: [["input", 4]],
+    services: gen3Services,
+    matter: false,
+    provision: true,
+    ver: "1.6.2"
+  },
+  {
+    app: "S1G3",
+    model: "S3SW-001X16EU",
+    gen: 3,
+    components: [
+      ["input", 1],
+      ["switch_nopm", 1]
+    ],
+    services: gen3Services,
+    matter: false,
+    provision: true,
+    ver: "1.6.2"
+  },
+  {
+    app: "PlugSG3",
+    model: "S3PL-00112EU",
+    gen: 3,
+    components: [["switch", 1]],
+    services: gen3Services,
+    matter: false,
+    provision: true,
+    ver: "1.6.2"
+  },
+  {
+    app: "S1PMG4",
+    model: "S4SW-001P16EU",
+    gen: 4,
+    components: [
+      ["input", 1],
+      ["switch", 1]
+    ],
+    services: gen4Services,
+    matter: true,
+    provision: true,
+    ver: "1.7.1"
+  },
+  {
+    app: "S2PMG4",
+    model: "S4SW-002P16EU",
+    gen: 4,
+    components: [
+      ["input", 2],
+      ["switch", 2]
+    ],
+    services: gen4Services,
+    profile: "switch",
+    matter: true,
+    provision: true,
+    ver: "1.7.1"
+  },
+  {
+    app: "MiniEMG4",
+    model: "S4EM-001PXCEU16",
+    gen: 4,
+    components: [
+      ["em1", 1],
+      ["em1data", 1]
+    ],
+    services: gen4Services,
+    matter: true,
+    provision: true,
+    ver: "2.0.0",
+    build: "20260710-101108/2.0.0-g87fbfa4"
+  },
+  {
+    app: "Plus1PM",
+    model: "SNSW-001P16EU",
+    gen: 2,
+    components: [
+      ["input", 1],
+      ["switch", 1]
+    ],
+    services: [],
+    ver: "1.4.4"
+  },
+  {
+    app: "Plus1",
+    model: "SNSW-001X16EU",
+    gen: 2,
+    components: [
+      ["input", 1],
+      ["switch_nopm", 1]
+    ],
+    services: [],
+    ver: "1.4.4"
+  },
+  {
+    app: "Plus2PM",
+    model: "SNSW-102P16EU",
+    gen: 2,
+    components: [
+      ["input", 2],
+      ["switch", 2]
+    ],
+    services: [],
+    profile: "switch",
+    ver: "1.4.4"
+  },
+  { app: "PlusI4", model: "SNSN-0024X", gen: 2, components: [["input", 4]], services: [], ver: "1.4.4" },
+  {
+    app: "Pro4PM",
+    model: "SPSW-004PE16EU",
+    gen: 2,
+    components: [
+      ["input", 4],
+      ["switch", 4]
+    ],
+    services: ["ui"],
+    ver: "1.4.4"
+  },
+  {
+    app: "WallDisplay",
+    model: "SAWD-0A1XX10EU1",
+    gen: 2,
+    components: [
+      ["input", 1],
+      ["switch_nopm", 1],
+      ["temperature", 1],
+      ["humidity", 1],
+      ["illuminance", 1]
+    ],
+    services: ["ui"],
+    ver: "2.7.4",
     // A published Wall Display status dump: `"fw_id":"20260803-150127/2.7.4-b7b6bc07"` (no `g` before the hash).
-    build: "20260803-150127/2.7.4-b7b6bc07", ownVersioning: true
+    build: "20260803-150127/2.7.4-b7b6bc07",
+    ownVersioning: true
   },
   // Shelly 1 (Gen1): only `GET /shelly` is modelled, to test that Gen1 is refused clearly.
   { app: "SHSW-1", model: "SHSW-1", gen: 1, components: [], services: [], ver: "1.14.0", build: "20230913-112003/v1.14.0-gcb84623" }

@@ -44,7 +44,11 @@ export const makeFirmwareImage = (spec: FirmwareImageSpec): Uint8Array => {
   const seed = createHash("sha256").update(`${spec.model}/${spec.version}`).digest()
   for (let i = 0; i < size; i++) payload[i] = seed[i % seed.length]! ^ (i & 0xff)
   const manifest = {
-    sim_fw: 1, app: spec.app, model: spec.model, version: spec.version, size,
+    sim_fw: 1,
+    app: spec.app,
+    model: spec.model,
+    version: spec.version,
+    size,
     sha256: createHash("sha256").update(payload).digest("hex")
   }
   return Buffer.concat([Buffer.from(`${JSON.stringify(manifest)}\n`), payload])

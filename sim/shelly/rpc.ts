@@ -45,12 +45,26 @@ const availableUpdates = (d: SimDevice): JsonObject => {
 
 const sysStatus = (d: SimDevice): JsonObject => {
   const unixtime = Math.floor(Date.now() / 1000)
-  const cfgRev = d.configTouched ? d.config.sys.cfg_rev ?? 10 : 10
+  const cfgRev = d.configTouched ? (d.config.sys.cfg_rev ?? 10) : 10
   return {
-    mac: d.reportedMac, restart_required: false, time: new Date(unixtime * 1000).toISOString().slice(11, 16),
-    unixtime, last_sync_ts: unixtime - 60, uptime: d.uptimeS(), ram_size: 260_000, ram_free: 150_000,
-    ram_min_free: 120_000, fs_size: 1_048_576, fs_free: 600_000, cfg_rev: cfgRev, kvs_rev: 0,
-    ...automationRevs(d), btrelay_rev: 0, available_updates: availableUpdates(d), reset_reason: 3, utc_offset: 3600
+    mac: d.reportedMac,
+    restart_required: false,
+    time: new Date(unixtime * 1000).toISOString().slice(11, 16),
+    unixtime,
+    last_sync_ts: unixtime - 60,
+    uptime: d.uptimeS(),
+    ram_size: 260_000,
+    ram_free: 150_000,
+    ram_min_free: 120_000,
+    fs_size: 1_048_576,
+    fs_free: 600_000,
+    cfg_rev: cfgRev,
+    kvs_rev: 0,
+    ...automationRevs(d),
+    btrelay_rev: 0,
+    available_updates: availableUpdates(d),
+    reset_reason: 3,
+    utc_offset: 3600
   }
 }
 
@@ -66,14 +80,23 @@ const wifiStatus = (d: SimDevice, env: RpcEnv, via: "sta" | "ap"): JsonObject =>
 const components = (d: SimDevice, kind: "status" | "config"): JsonObject => modelComponents(d.model, kind)
 
 const fullStatus = (d: SimDevice, env: RpcEnv, via: "sta" | "ap"): JsonObject => ({
-  ble: {}, cloud: { connected: false }, mqtt: { connected: false }, sys: sysStatus(d),
-  wifi: wifiStatus(d, env, via), ws: { connected: false }, ...components(d, "status")
+  ble: {},
+  cloud: { connected: false },
+  mqtt: { connected: false },
+  sys: sysStatus(d),
+  wifi: wifiStatus(d, env, via),
+  ws: { connected: false },
+  ...components(d, "status")
 })
 
 const fullConfig = (d: SimDevice): JsonObject => ({
-  ble: publicConfig(d.config.ble), cloud: publicConfig(d.config.cloud), mqtt: publicConfig(d.config.mqtt),
-  sys: publicConfig(d.config.sys), wifi: publicConfig(d.config.wifi),
-  ws: { enable: false, server: null, ssl_ca: "ca.pem" }, ...withComponentSettings(d, components(d, "config"))
+  ble: publicConfig(d.config.ble),
+  cloud: publicConfig(d.config.cloud),
+  mqtt: publicConfig(d.config.mqtt),
+  sys: publicConfig(d.config.sys),
+  wifi: publicConfig(d.config.wifi),
+  ws: { enable: false, server: null, ssl_ca: "ca.pem" },
+  ...withComponentSettings(d, components(d, "config"))
 })
 
 /**
@@ -83,7 +106,8 @@ const fullConfig = (d: SimDevice): JsonObject => ({
  */
 const getComponents = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome => {
   const { include, keys, offset } = req.params
-  if (offset !== undefined && (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0)) return invalid("Argument 'offset' is invalid")
+  if (offset !== undefined && (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0))
+    return invalid("Argument 'offset' is invalid")
   if (include !== undefined && (!Array.isArray(include) || include.some((i) => i !== "status" && i !== "config"))) {
     return invalid("Argument 'include' is invalid")
   }
@@ -93,13 +117,20 @@ const getComponents = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome =
   const config = fullConfig(d)
   const all = Object.keys(config).filter((key) => !Array.isArray(keys) || keys.includes(key))
   const start = typeof offset === "number" ? offset : 0
-  const listed = all.slice(start).map((key): JsonObject => ({
-    key,
-    ...(wanted.has("status") && status[key] !== undefined ? { status: status[key]! } : {}),
-    ...(wanted.has("config") ? { config: config[key]! } : {})
-  }))
+  const listed = all.slice(start).map(
+    (key): JsonObject => ({
+      key,
+      ...(wanted.has("status") && status[key] !== undefined ? { status: status[key]! } : {}),
+      ...(wanted.has("config") ? { config: config[key]! } : {})
+    })
+  )
   const sys = config.sys
-  return ok({ components: listed, cfg_rev: isJsonObject(sys) && typeof sys.cfg_rev === "number" ? sys.cfg_rev : 0, offset: start, total: all.length })
+  return ok({
+    components: listed,
+    cfg_rev: isJsonObject(sys) && typeof sys.cfg_rev === "number" ? sys.cfg_rev : 0,
+    offset: start,
+    total: all.length
+  })
 }
 
 /**
@@ -108,9 +139,8 @@ const getComponents = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome =
  */
 const listApClients = (d: SimDevice, req: RpcRequest): RpcOutcome => {
   const ts = Math.floor(Date.now() / 1000)
-  const clients: Array<Json> = d.apActive && req.via === "ap"
-    ? [{ mac: "02:00:5e:33:00:02", ip: "192.168.33.2", ip_static: false, mport: 0, since: ts - 5 }]
-    : []
+  const clients: Array<Json> =
+    d.apActive && req.via === "ap" ? [{ mac: "02:00:5e:33:00:02", ip: "192.168.33.2", ip_static: false, mport: 0, since: ts - 5 }] : []
   return ok({ ts, ap_clients: clients })
 }
 
@@ -270,8 +300,11 @@ const versionAtLeast18 = (ver: string): boolean => {
  * text are not documented — -109 FAILED_PRECONDITION is our choice.
  */
 const setupWindowClosed = (d: SimDevice, req: RpcRequest, canonical: string): boolean =>
-  req.via === "ap" && d.ha1 === null && (versionAtLeast18(d.ver) || d.has("setup_window")) &&
-  (canonical.endsWith(".SetConfig") || canonical === "Shelly.SetAuth") && d.uptimeS() >= setupWindowS
+  req.via === "ap" &&
+  d.ha1 === null &&
+  (versionAtLeast18(d.ver) || d.has("setup_window")) &&
+  (canonical.endsWith(".SetConfig") || canonical === "Shelly.SetAuth") &&
+  d.uptimeS() >= setupWindowS
 
 export const dispatch = (d: SimDevice, env: RpcEnv, req: RpcRequest): RpcOutcome => {
   const canonical = knownMethod(req.method)

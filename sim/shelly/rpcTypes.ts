@@ -7,16 +7,16 @@ import type { Json, JsonObject, SimDevice, WifiNetwork } from "./device.js"
 
 export type RpcOutcome =
   | {
-    readonly ok: true
-    readonly result: Json
-    /**
-     * A change of the link the call came over (AP taken down, address moved)
-     * that real firmware applies at once: by default after the answer has
-     * gone out; with the `drop_before_answer` fault before it, so the answer
-     * is lost (both orders happen on real devices).
-     */
-    readonly relink?: Relink | undefined
-  }
+      readonly ok: true
+      readonly result: Json
+      /**
+       * A change of the link the call came over (AP taken down, address moved)
+       * that real firmware applies at once: by default after the answer has
+       * gone out; with the `drop_before_answer` fault before it, so the answer
+       * is lost (both orders happen on real devices).
+       */
+      readonly relink?: Relink | undefined
+    }
   | { readonly ok: false; readonly code: number; readonly message: string }
 
 /** A link change of a call and whether it cuts the link that very call came over. */

@@ -48,8 +48,19 @@ export interface Rule {
 }
 
 const simpleFaults = [
-  "offline", "blackhole", "http500_on_spaces", "wrong_mac", "protected", "ap_http_dead", "reboot_loop", "drop_before_answer", "static_unreachable", "fw2", "setup_window",
-  "ota_no_return", "ota_old_version"
+  "offline",
+  "blackhole",
+  "http500_on_spaces",
+  "wrong_mac",
+  "protected",
+  "ap_http_dead",
+  "reboot_loop",
+  "drop_before_answer",
+  "static_unreachable",
+  "fw2",
+  "setup_window",
+  "ota_no_return",
+  "ota_old_version"
 ] as const
 
 const itemHelp =
@@ -83,7 +94,9 @@ export const parseItem = (text: string): Either.Either<RuleItem, string> => {
       return arg === undefined ? Either.right({ _tag: "factory" }) : Either.left(`"${text}": factory takes no argument`)
     case "model": {
       const model = arg === undefined ? undefined : findModel(arg)
-      return model ? Either.right({ _tag: "model", app: model.app }) : Either.left(`"${text}": unknown model (use an app such as S2PMG3 or a model code)`)
+      return model
+        ? Either.right({ _tag: "model", app: model.app })
+        : Either.left(`"${text}": unknown model (use an app such as S2PMG3 or a model code)`)
     }
     case "name":
     case "friendly":
@@ -108,7 +121,9 @@ export const parseSelector = (text: string): Either.Either<Selector, string> => 
   if (range) {
     const from = Number(range[1])
     const to = range[2] === undefined ? from : Number(range[2])
-    return from >= 1 && to >= from ? Either.right({ _tag: "range", from, to }) : Either.left(`"${text}": device numbers start at 1 (ranges as 3-7)`)
+    return from >= 1 && to >= from
+      ? Either.right({ _tag: "range", from, to })
+      : Either.left(`"${text}": device numbers start at 1 (ranges as 3-7)`)
   }
   if (Either.isRight(parseIpv4(trimmed))) return Either.right({ _tag: "ip", ip: trimmed })
   const mac = parseMac(trimmed)
@@ -120,17 +135,27 @@ export const parseSelector = (text: string): Either.Either<Selector, string> => 
 export const parseRule = (text: string): Either.Either<Rule, string> => {
   const eq = text.indexOf("=")
   if (eq < 0) return Either.left(`rule "${text}" needs the form SELECTOR=ITEM[,ITEM…], e.g. 10%=blackhole or 3=slow:300`)
-  return Either.gen(function*() {
+  return Either.gen(function* () {
     const selector = yield* parseSelector(text.slice(0, eq))
-    const items = yield* Either.all(text.slice(eq + 1).split(",").filter((s) => s.trim().length > 0).map(parseItem))
+    const items = yield* Either.all(
+      text
+        .slice(eq + 1)
+        .split(",")
+        .filter((s) => s.trim().length > 0)
+        .map(parseItem)
+    )
     if (items.length === 0) return yield* Either.left(`rule "${text}" names no fault or trait`)
     return { selector, items }
   }).pipe(Either.mapLeft((message) => `fault rule: ${message}`))
 }
 
 export const isFault = (item: RuleItem): item is Fault =>
-  item._tag !== "update" && item._tag !== "beta" && item._tag !== "factory" && item._tag !== "model" &&
-  item._tag !== "name" && item._tag !== "friendly"
+  item._tag !== "update" &&
+  item._tag !== "beta" &&
+  item._tag !== "factory" &&
+  item._tag !== "model" &&
+  item._tag !== "name" &&
+  item._tag !== "friendly"
 
 /** The item as text again (for views and the control API). */
 export const formatItem = (item: RuleItem): string => {

@@ -43,7 +43,7 @@ export interface Scenario {
 }
 
 const ruleFromObject = (obj: typeof RuleObject.Type): Either.Either<Rule, string> =>
-  Either.gen(function*() {
+  Either.gen(function* () {
     const selector = yield* parseSelector(String(obj.select))
     const parsed = yield* Either.all((obj.items ?? []).map(parseItem))
     const items: Array<RuleItem> = [...parsed]
@@ -55,7 +55,7 @@ const ruleFromObject = (obj: typeof RuleObject.Type): Either.Either<Rule, string
 
 /** Parses scenario text; `source` names the file in messages. */
 export const parseScenarioText = (text: string, source: string): Either.Either<Scenario, string> =>
-  Either.gen(function*() {
+  Either.gen(function* () {
     const raw = yield* Either.try({
       try: () => parseYaml(text) as unknown,
       catch: (e) => `${source}: not valid YAML/JSON (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`
@@ -64,9 +64,7 @@ export const parseScenarioText = (text: string, source: string): Either.Either<S
       Either.mapLeft((e) => `${source}: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
     )
     const fromStrings = yield* Either.all((file.faults ?? []).map(parseRule))
-    const fromObjects = yield* Either.all((file.rules ?? []).map(ruleFromObject)).pipe(
-      Either.mapLeft((m) => `${source}: rules: ${m}`)
-    )
+    const fromObjects = yield* Either.all((file.rules ?? []).map(ruleFromObject)).pipe(Either.mapLeft((m) => `${source}: rules: ${m}`))
     return { seed: file.seed, devices: file.devices, models: file.models, rules: [...fromStrings, ...fromObjects] }
   }).pipe(Either.mapLeft((m) => (m.startsWith(source) ? m : `${source}: ${m}`)))
 

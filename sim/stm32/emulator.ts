@@ -1,4 +1,15 @@
-import { type AppIdentity, type ByteProtocol, type ConsoleControls, consoleControls, McuConsole, type McuSelfTests, type McuState, type PtyBoard, startOnPty, versionIn } from "../appConsole.js"
+import {
+  type AppIdentity,
+  type ByteProtocol,
+  type ConsoleControls,
+  consoleControls,
+  McuConsole,
+  type McuSelfTests,
+  type McuState,
+  type PtyBoard,
+  startOnPty,
+  versionIn
+} from "../appConsole.js"
 import { PacedLink } from "../pacedLink.js"
 
 /**
@@ -114,8 +125,18 @@ const INFO_BASE = 0x1ffff7e0
 const OPTION_BASE = 0x1ffff800
 const PAGE = 1024
 const NAMES: Record<number, string> = {
-  0x00: "GET", 0x01: "GET_VERSION", 0x02: "GET_ID", 0x11: "READ_MEMORY", 0x21: "GO", 0x31: "WRITE_MEMORY",
-  0x43: "ERASE", 0x44: "EXTENDED_ERASE", 0x63: "WRITE_PROTECT", 0x73: "WRITE_UNPROTECT", 0x82: "READOUT_PROTECT", 0x92: "READOUT_UNPROTECT"
+  0x00: "GET",
+  0x01: "GET_VERSION",
+  0x02: "GET_ID",
+  0x11: "READ_MEMORY",
+  0x21: "GO",
+  0x31: "WRITE_MEMORY",
+  0x43: "ERASE",
+  0x44: "EXTENDED_ERASE",
+  0x63: "WRITE_PROTECT",
+  0x73: "WRITE_UNPROTECT",
+  0x82: "READOUT_PROTECT",
+  0x92: "READOUT_UNPROTECT"
 }
 
 const xor = (bytes: ArrayLike<number>, seed = 0): number => {
@@ -171,7 +192,12 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
     return undefined
   }
 
-  const app = (): AppIdentity => ({ chip: "STM32F103", uniqueId: uid, firmwareName: options.firmwareName ?? "factory-app", version: versionIn(flash) })
+  const app = (): AppIdentity => ({
+    chip: "STM32F103",
+    uniqueId: uid,
+    firmwareName: options.firmwareName ?? "factory-app",
+    version: versionIn(flash)
+  })
 
   /** Page erase one by one (each takes its erase time), or a mass erase; NACK on a bad checksum or page. */
   const erase = (pages: ReadonlyArray<number> | "all", valid: boolean) => {
@@ -269,7 +295,9 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
           const [checksum] = yield 1
           const target = region(address!, data.length)
           const block = writes++
-          const erased = target !== undefined && (target.kind !== "flash" || target.mem.subarray(target.at, target.at + data.length).every((b) => b === 0xff))
+          const erased =
+            target !== undefined &&
+            (target.kind !== "flash" || target.mem.subarray(target.at, target.at + data.length).every((b) => b === 0xff))
           if (xor(data, n!) !== checksum || target === undefined || target.kind === "ro" || !erased || writeNacks.delete(block)) {
             send([NACK])
             break
@@ -305,7 +333,10 @@ export const startStm32Emulator = async (options: Stm32EmulatorOptions): Promise
           } else {
             const raw = yield (n + 1) * 2
             const [checksum] = yield 1
-            erase(Array.from({ length: n + 1 }, (_, i) => (raw[2 * i]! << 8) | raw[2 * i + 1]!), xor(raw, xor(nn)) === checksum)
+            erase(
+              Array.from({ length: n + 1 }, (_, i) => (raw[2 * i]! << 8) | raw[2 * i + 1]!),
+              xor(raw, xor(nn)) === checksum
+            )
           }
           break
         }

@@ -13,14 +13,7 @@ import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { makeStage3Reporter } from "../report/stage3Reporter.js"
 import { useColor } from "../report/terminal.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
-import {
-  applyStage3Results,
-  runStage3,
-  runTimestamp,
-  selectByIp,
-  type Stage3Settings,
-  summarize
-} from "../stages/stage3.js"
+import { applyStage3Results, runStage3, runTimestamp, selectByIp, type Stage3Settings, summarize } from "../stages/stage3.js"
 import { openStage3Log } from "../report/stage3Log.js"
 import { keepHeapWithin } from "../runtime/heapBudget.js"
 import { runRollout } from "./rollout.js"
@@ -76,7 +69,10 @@ const processOutput = (): Stage3Output => ({
 
 /** `--ip a b,c` → ["a","b","c"]; every entry must be an IPv4 address. */
 export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
-  const ips = values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "")
+  const ips = values
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter((v) => v !== "")
   // `--ip ""` (an unset shell variable) must not mean "every device".
   if (values.length > 0 && ips.length === 0) {
     return Either.left(`--ip: no address given (an empty --ip would select the whole fleet; leave --ip out for that)`)
@@ -147,7 +143,7 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
       waitUpdate: waitUpdate
         ? { timeout: Duration.seconds(config.update_wait.timeout), interval: Duration.seconds(config.update_wait.interval) }
         : undefined,
-      ...yield* firmwareSettings(config, flags)
+      ...(yield* firmwareSettings(config, flags))
     }
     const log = yield* openStage3Log(config.logging.base_path, loaded.value.logging)
     const startedAt = yield* runTimestamp
@@ -173,13 +169,23 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
         Effect.sync(() => reporter.device(result)),
         log.device(result)
       )
-    const results = rollout === undefined
-      ? yield* runStage3(chosen.selected, settings, onResult)
-      : (yield* runRollout({
-        devices: rollout === "resume" ? document.devices : chosen.selected, settings, plan: rollout, onResult,
-        stateFile: config.rollout.state_file, ipStateFile: config.ip_state_file, startedAt,
-        target: config.ota.target, channel: settings.channel ?? "stable", out: output.out, err: output.err, json: flags.json
-      })).results
+    const results =
+      rollout === undefined
+        ? yield* runStage3(chosen.selected, settings, onResult)
+        : (yield* runRollout({
+            devices: rollout === "resume" ? document.devices : chosen.selected,
+            settings,
+            plan: rollout,
+            onResult,
+            stateFile: config.rollout.state_file,
+            ipStateFile: config.ip_state_file,
+            startedAt,
+            target: config.ota.target,
+            channel: settings.channel ?? "stable",
+            out: output.out,
+            err: output.err,
+            json: flags.json
+          })).results
     const summary = summarize(results)
 
     // A rollout writes ip_state.json after each wave itself.

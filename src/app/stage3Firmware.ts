@@ -13,7 +13,7 @@ export interface FirmwareFlags {
 }
 
 export const firmwareSettings = (config: Stage3Config, flags: FirmwareFlags) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const channel: OtaChannel = flags.channel ?? config.ota.channel
     const targets = config.ota.target
     if (Object.keys(targets).length === 0) return { channel, pinned: undefined as PinnedSettings | undefined }

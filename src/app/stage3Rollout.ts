@@ -16,7 +16,10 @@ export interface RolloutFlagValues {
 }
 
 /** Flag combinations that cannot work, as an error text (checked before anything is loaded). */
-export const rolloutFlagProblem = (flags: RolloutFlagValues & { readonly retryFailed?: boolean | undefined }, withIps: boolean): string | undefined => {
+export const rolloutFlagProblem = (
+  flags: RolloutFlagValues & { readonly retryFailed?: boolean | undefined },
+  withIps: boolean
+): string | undefined => {
   if (flags.haltAfter !== undefined && flags.haltAfter < 0) return `--halt-after must be 0 or more (got ${flags.haltAfter})`
   if (flags.rollout !== undefined) {
     const waves = parseWaves(flags.rollout)

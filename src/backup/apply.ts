@@ -24,20 +24,23 @@ export const applyPlan = (
   options: CallOptions,
   say: (line: string) => Effect.Effect<void>
 ): Effect.Effect<number, RpcFailure, ShellyRpc> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const rpc = yield* ShellyRpc
-    const call = <A, I>(method: string, params: Record<string, unknown> | undefined, schema: Schema.Schema<A, I> = AnyResult as unknown as Schema.Schema<A, I>) =>
-      rpc.call(target, method, params, schema, { ...options, transport: "post" })
+    const call = <A, I>(
+      method: string,
+      params: Record<string, unknown> | undefined,
+      schema: Schema.Schema<A, I> = AnyResult as unknown as Schema.Schema<A, I>
+    ) => rpc.call(target, method, params, schema, { ...options, transport: "post" })
 
     const putCode = (id: number, code: string) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (code.length === 0) return yield* call("Script.PutCode", { id, code: "" })
         for (let at = 0; at < code.length; at += CODE_CHUNK) {
           yield* call("Script.PutCode", { id, code: code.slice(at, at + CODE_CHUNK), ...(at > 0 ? { append: true } : {}) })
         }
       })
     const settle = (id: number, script: BackupScript) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* call("Script.SetConfig", { id, config: { enable: script.enable } })
         if (script.running) yield* call("Script.Start", { id })
       })
@@ -90,7 +93,9 @@ export const applyPlan = (
         const calls = (Array.isArray(job["calls"]) ? job["calls"] : []).map((c: unknown) => {
           const call = c as { method?: unknown; params?: Record<string, unknown> }
           const ref = call.params?.["id"]
-          return typeof ref === "string" && ref.startsWith("script:") ? { ...call, params: { ...call.params, id: idOf(ref.slice(7)) ?? -1 } } : call
+          return typeof ref === "string" && ref.startsWith("script:")
+            ? { ...call, params: { ...call.params, id: idOf(ref.slice(7)) ?? -1 } }
+            : call
         })
         yield* call("Schedule.Create", { ...withoutNulls(job), calls })
       }

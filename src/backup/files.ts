@@ -24,7 +24,7 @@ export const writeBackup = (
   mac: Mac,
   dir: string = DEFAULT_BACKUP_DIR
 ): Effect.Effect<string, StateWriteError, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const folder = path.join(dir, mac)
@@ -40,7 +40,7 @@ export const listBackups = (
   mac: Mac,
   dir: string = DEFAULT_BACKUP_DIR
 ): Effect.Effect<ReadonlyArray<BackupEntry>, never, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const folder = path.join(dir, mac)
@@ -50,19 +50,23 @@ export const listBackups = (
       fs.stat(path.join(folder, name)).pipe(
         Effect.map((info) => ({ file: path.join(folder, name), name, bytes: Number(info.size) })),
         Effect.orElseSucceed(() => ({ file: path.join(folder, name), name, bytes: 0 }))
-      ))
+      )
+    )
   })
 
 const decode = Schema.decodeUnknownEither(Schema.parseJson(DeviceBackup))
 
 export const readBackup = (file: string): Effect.Effect<DeviceBackup, BackupInvalid, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(file).pipe(
-      Effect.mapError((e) => new BackupInvalid({ file, reason: e._tag === "SystemError" ? `cannot read it (${e.reason})` : e.message }))
-    )
+    const text = yield* fs
+      .readFileString(file)
+      .pipe(
+        Effect.mapError((e) => new BackupInvalid({ file, reason: e._tag === "SystemError" ? `cannot read it (${e.reason})` : e.message }))
+      )
     return yield* Either.match(decode(text), {
-      onLeft: (error) => Effect.fail(new BackupInvalid({ file, reason: `not a backup of this tool: ${error.message.split("\n").slice(0, 3).join(" ")}` })),
+      onLeft: (error) =>
+        Effect.fail(new BackupInvalid({ file, reason: `not a backup of this tool: ${error.message.split("\n").slice(0, 3).join(" ")}` })),
       onRight: Effect.succeed
     })
   })

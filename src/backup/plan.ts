@@ -16,12 +16,36 @@
 import type { BackupScript, DeviceBackup, JsonObject } from "./schema.js"
 
 export type Change =
-  | { readonly kind: "config"; readonly component: string; readonly method: string; readonly id: number | undefined; readonly patch: JsonObject; readonly lines: ReadonlyArray<string> }
+  | {
+      readonly kind: "config"
+      readonly component: string
+      readonly method: string
+      readonly id: number | undefined
+      readonly patch: JsonObject
+      readonly lines: ReadonlyArray<string>
+    }
   | { readonly kind: "script-create"; readonly script: BackupScript }
-  | { readonly kind: "script-update"; readonly deviceId: number; readonly script: BackupScript; readonly code: boolean; readonly enable: boolean; readonly running: boolean }
+  | {
+      readonly kind: "script-update"
+      readonly deviceId: number
+      readonly script: BackupScript
+      readonly code: boolean
+      readonly enable: boolean
+      readonly running: boolean
+    }
   | { readonly kind: "script-delete"; readonly deviceId: number; readonly name: string; readonly running: boolean }
-  | { readonly kind: "webhooks"; readonly add: ReadonlyArray<JsonObject>; readonly remove: ReadonlyArray<JsonObject>; readonly target: ReadonlyArray<JsonObject> }
-  | { readonly kind: "schedules"; readonly add: ReadonlyArray<JsonObject>; readonly remove: ReadonlyArray<JsonObject>; readonly target: ReadonlyArray<JsonObject> }
+  | {
+      readonly kind: "webhooks"
+      readonly add: ReadonlyArray<JsonObject>
+      readonly remove: ReadonlyArray<JsonObject>
+      readonly target: ReadonlyArray<JsonObject>
+    }
+  | {
+      readonly kind: "schedules"
+      readonly add: ReadonlyArray<JsonObject>
+      readonly remove: ReadonlyArray<JsonObject>
+      readonly target: ReadonlyArray<JsonObject>
+    }
 
 export interface RestorePlan {
   readonly changes: ReadonlyArray<Change>
@@ -33,18 +57,26 @@ const isObject = (u: unknown): u is JsonObject => typeof u === "object" && u !==
 
 /** Stable JSON (sorted keys) for comparing values. */
 export const canonical = (u: unknown): string =>
-  Array.isArray(u) ? `[${u.map(canonical).join(",")}]`
-  : isObject(u) ? `{${Object.keys(u).sort().map((k) => `${JSON.stringify(k)}:${canonical(u[k])}`).join(",")}}`
-  : JSON.stringify(u) ?? "null"
+  Array.isArray(u)
+    ? `[${u.map(canonical).join(",")}]`
+    : isObject(u)
+      ? `{${Object.keys(u)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${canonical(u[k])}`)
+          .join(",")}}`
+      : (JSON.stringify(u) ?? "null")
 
 /** Every string in `value` with `from` replaced by `to`. */
 export const replaceId = <T>(value: T, from: string, to: string): T => {
   if (from === to) return value
   const walk = (u: unknown): unknown =>
-    typeof u === "string" ? u.split(from).join(to)
-    : Array.isArray(u) ? u.map(walk)
-    : isObject(u) ? Object.fromEntries(Object.entries(u).map(([k, v]) => [k, walk(v)]))
-    : u
+    typeof u === "string"
+      ? u.split(from).join(to)
+      : Array.isArray(u)
+        ? u.map(walk)
+        : isObject(u)
+          ? Object.fromEntries(Object.entries(u).map(([k, v]) => [k, walk(v)]))
+          : u
   return walk(value) as T
 }
 
@@ -67,8 +99,18 @@ const diffPatch = (wanted: JsonObject, current: JsonObject, path: string, lines:
 }
 
 const NAMESPACES: Readonly<Record<string, string>> = {
-  sys: "Sys", mqtt: "MQTT", ble: "BLE", cloud: "Cloud", ws: "WS", eth: "Eth",
-  switch: "Switch", input: "Input", cover: "Cover", light: "Light", pm1: "PM1", em: "EM"
+  sys: "Sys",
+  mqtt: "MQTT",
+  ble: "BLE",
+  cloud: "Cloud",
+  ws: "WS",
+  eth: "Eth",
+  switch: "Switch",
+  input: "Input",
+  cover: "Cover",
+  light: "Light",
+  pm1: "PM1",
+  em: "EM"
 }
 const methodOf = (type: string) => `${NAMESPACES[type] ?? type.charAt(0).toUpperCase() + type.slice(1)}.SetConfig`
 
@@ -95,7 +137,8 @@ const schedulesByScriptName = (jobs: ReadonlyArray<JsonObject>, scripts: Readonl
     return {
       ...job,
       calls: calls.map((call) => {
-        if (!isObject(call) || typeof call["method"] !== "string" || !call["method"].startsWith("Script.") || !isObject(call["params"])) return call
+        if (!isObject(call) || typeof call["method"] !== "string" || !call["method"].startsWith("Script.") || !isObject(call["params"]))
+          return call
         const params = call["params"]
         const script = scripts.find((s) => s.id === params["id"])
         return script === undefined ? call : { ...call, params: { ...params, id: `script:${script.name}` } }
@@ -155,7 +198,8 @@ export const planRestore = (backup: DeviceBackup, current: DeviceBackup): Restor
     }
   }
   for (const there of current.scripts) {
-    if (!wanted.scripts.some((s) => s.name === there.name)) changes.push({ kind: "script-delete", deviceId: there.id, name: there.name, running: there.running })
+    if (!wanted.scripts.some((s) => s.name === there.name))
+      changes.push({ kind: "script-delete", deviceId: there.id, name: there.name, running: there.running })
   }
 
   const hooks = listDiff(withoutId(wanted.webhooks), withoutId(current.webhooks))
@@ -181,10 +225,14 @@ export const describePlan = (plan: RestorePlan): ReadonlyArray<string> => {
         out.push(...change.lines.map((l) => `  ~ ${l}`))
         break
       case "script-create":
-        out.push(`  + script "${change.script.name}" (${Buffer.byteLength(change.script.code)} bytes${change.script.enable ? ", runs on boot" : ""})`)
+        out.push(
+          `  + script "${change.script.name}" (${Buffer.byteLength(change.script.code)} bytes${change.script.enable ? ", runs on boot" : ""})`
+        )
         break
       case "script-update":
-        out.push(`  ~ script "${change.script.name}": ${[change.code && "code", change.enable && "enable", !change.code && !change.enable && "running"].filter(Boolean).join(", ")} differ`)
+        out.push(
+          `  ~ script "${change.script.name}": ${[change.code && "code", change.enable && "enable", !change.code && !change.enable && "running"].filter(Boolean).join(", ")} differ`
+        )
         break
       case "script-delete":
         out.push(`  - script "${change.name}"`)

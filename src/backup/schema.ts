@@ -40,7 +40,12 @@ export type DeviceBackup = typeof DeviceBackup.Type
 // RPC result shapes read by `readDevice` (docs cited in sim/shelly/automation.ts).
 const Rest = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 export const ScriptList = Schema.Struct({
-  scripts: Schema.Array(Schema.Struct({ id: Schema.Number, name: Schema.NullOr(Schema.String), enable: Schema.Boolean, running: Schema.optional(Schema.Boolean) }, Rest))
+  scripts: Schema.Array(
+    Schema.Struct(
+      { id: Schema.Number, name: Schema.NullOr(Schema.String), enable: Schema.Boolean, running: Schema.optional(Schema.Boolean) },
+      Rest
+    )
+  )
 })
 export const ScriptCode = Schema.Struct({ data: Schema.String, left: Schema.Number })
 export const CreatedId = Schema.Struct({ id: Schema.Number }, Rest)

@@ -55,7 +55,7 @@ export interface BackupFlags {
 }
 
 export const backupProgram = (flags: BackupFlags, output: Output = processOutput) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
     const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
     const targets: Array<DeviceTarget> = []
@@ -68,7 +68,8 @@ export const backupProgram = (flags: BackupFlags, output: Output = processOutput
       const device = findByMac(doc, mac)
       if (Option.isNone(device)) return yield* new DeviceNotFound({ query: text, file: doc.path })
       const target = inventoryTarget(device.value, settings.devicePort)
-      if (Option.isNone(target)) return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: ["the device has no ip in the inventory"] })
+      if (Option.isNone(target))
+        return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: ["the device has no ip in the inventory"] })
       targets.push({ host: target.value.host, port: target.value.port })
     }
     if (flags.ips.length === 0 && flags.macs.length === 0) {
@@ -82,8 +83,11 @@ export const backupProgram = (flags: BackupFlags, output: Output = processOutput
         readDevice(target, { timeout: RPC_TIMEOUT }).pipe(
           Effect.flatMap((backup) =>
             Effect.flatMap(macOrFail(backup.mac, `the MAC reported by ${target.host}`), (mac) =>
-              Effect.map(writeBackup(backup, mac), (file) =>
-                `● ${mac} @ ${target.host} - backup ${file} (${backup.scripts.length} scripts, ${backup.webhooks.length} webhooks, ${backup.schedules.length} schedules)`)
+              Effect.map(
+                writeBackup(backup, mac),
+                (file) =>
+                  `● ${mac} @ ${target.host} - backup ${file} (${backup.scripts.length} scripts, ${backup.webhooks.length} webhooks, ${backup.schedules.length} schedules)`
+              )
             )
           ),
           Effect.catchAll((error) => Effect.succeed(`● ${target.host} - FAILED: ${describeError(error)}`)),
@@ -106,7 +110,7 @@ export interface RestoreFlags {
 }
 
 export const restoreProgram = (flags: RestoreFlags, output: Output = processOutput) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
     const mac = yield* macOrFail(flags.mac, flags.mac)
     const destination: Mac = Option.isSome(flags.toMac) ? yield* macOrFail(flags.toMac.value, `--to-mac ${flags.toMac.value}`) : mac
@@ -117,7 +121,8 @@ export const restoreProgram = (flags: RestoreFlags, output: Output = processOutp
     }
     let target: DeviceTarget
     if (Option.isSome(flags.ip)) {
-      if (Either.isLeft(parseIpv4(flags.ip.value))) return yield* new InventoryInputInvalid({ what: `--ip ${flags.ip.value}`, problems: ["not an IPv4 address"] })
+      if (Either.isLeft(parseIpv4(flags.ip.value)))
+        return yield* new InventoryInputInvalid({ what: `--ip ${flags.ip.value}`, problems: ["not an IPv4 address"] })
       target = { host: flags.ip.value, port: settings.devicePort }
     } else {
       const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
@@ -168,10 +173,17 @@ export const backupCommand = Command.make(
   {
     config: configOption,
     ips: Options.text("ip").pipe(Options.repeated, Options.withDescription("Back up the device at this address (repeatable).")),
-    macs: Options.text("mac").pipe(Options.repeated, Options.withDescription("Back up this inventory device (repeatable). Default: every inventory device with an address."))
+    macs: Options.text("mac").pipe(
+      Options.repeated,
+      Options.withDescription("Back up this inventory device (repeatable). Default: every inventory device with an address.")
+    )
   },
   (f) => run(backupProgram(f)).pipe(Effect.provide(backupLayer))
-).pipe(Command.withDescription("Save each device's whole configuration (settings, scripts, webhooks, schedules) to var/backups/<MAC>/<time>.json."))
+).pipe(
+  Command.withDescription(
+    "Save each device's whole configuration (settings, scripts, webhooks, schedules) to var/backups/<MAC>/<time>.json."
+  )
+)
 
 export const restoreCommand = Command.make(
   "restore",
@@ -180,8 +192,15 @@ export const restoreCommand = Command.make(
     mac: Args.text({ name: "MAC" }).pipe(Args.withDescription("The device the backup is of.")),
     file: Args.file({ name: "FILE", exists: "yes" }).pipe(Args.optional, Args.withDescription("Backup file (default: the newest of MAC).")),
     toMac: Options.text("to-mac").pipe(Options.optional, Options.withDescription("Restore onto this device instead (a replacement).")),
-    ip: Options.text("ip").pipe(Options.optional, Options.withDescription("Address of the device to restore onto (default: from the inventory).")),
+    ip: Options.text("ip").pipe(
+      Options.optional,
+      Options.withDescription("Address of the device to restore onto (default: from the inventory).")
+    ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the differences only; write nothing."))
   },
   (f) => run(restoreProgram(f)).pipe(Effect.provide(backupLayer))
-).pipe(Command.withDescription("Put a backup back onto its device (or, with --to-mac, onto a replacement): differences first, then applied and verified."))
+).pipe(
+  Command.withDescription(
+    "Put a backup back onto its device (or, with --to-mac, onto a replacement): differences first, then applied and verified."
+  )
+)

@@ -20,21 +20,25 @@ const cacheDir = (dir: Option.Option<string>, config: Option.Option<string>) =>
   Option.isSome(dir)
     ? Effect.succeed(dir.value)
     : loadAppConfig(Option.getOrUndefined(config)).pipe(
-      Effect.map((loaded) => loaded.value.stage3.ota.firmware_dir),
-      Effect.catchTag("ConfigMissing", (e) => Option.isSome(config) ? Effect.fail(e) : Effect.succeed(DEFAULT_FIRMWARE_DIR))
-    )
+        Effect.map((loaded) => loaded.value.stage3.ota.firmware_dir),
+        Effect.catchTag("ConfigMissing", (e) => (Option.isSome(config) ? Effect.fail(e) : Effect.succeed(DEFAULT_FIRMWARE_DIR)))
+      )
 
 const add = Command.make(
   "add",
   {
     file: Args.file({ name: "FILE", exists: "yes" }).pipe(Args.withDescription("The firmware file (as downloaded from the vendor).")),
     model: Options.text("model").pipe(Options.withDescription("Model it is for: app (S2PMG3) or model code (S3SW-002P16EU).")),
-    version: Options.text("fw-version").pipe(Options.withDescription("(`--version` is the CLI's own flag.) Its version as the device reports it (Shelly.GetDeviceInfo ver), e.g. 1.7.5.")),
+    version: Options.text("fw-version").pipe(
+      Options.withDescription(
+        "(`--version` is the CLI's own flag.) Its version as the device reports it (Shelly.GetDeviceInfo ver), e.g. 1.7.5."
+      )
+    ),
     dir: dirOption,
     config: configOption
   },
   (f) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const dir = yield* cacheDir(f.dir, f.config)
       const now = new Date(yield* Clock.currentTimeMillis).toISOString()
       const { entry, added } = yield* addFirmware({ file: f.file, model: f.model, version: f.version, dir, now })
@@ -46,16 +50,30 @@ const add = Command.make(
 
 const list = Command.make(
   "list",
-  { json: Options.boolean("json").pipe(Options.withDescription("A JSON array instead of the table.")), dir: dirOption, config: configOption },
+  {
+    json: Options.boolean("json").pipe(Options.withDescription("A JSON array instead of the table.")),
+    dir: dirOption,
+    config: configOption
+  },
   (f) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const dir = yield* cacheDir(f.dir, f.config)
       const entries = yield* loadFirmwareIndex(dir)
       if (f.json) return yield* Console.log(JSON.stringify(entries, null, 2))
-      if (entries.length === 0) return yield* Console.log(`no firmware cached in ${dir} (add one: provision firmware add FILE --model M --fw-version V)`)
-      const rows = [["MODEL", "VERSION", "SHA256", "SIZE", "SOURCE"], ...entries.map((e) => [e.model, e.version, e.sha256.slice(0, 16), String(e.size), e.source])]
+      if (entries.length === 0)
+        return yield* Console.log(`no firmware cached in ${dir} (add one: provision firmware add FILE --model M --fw-version V)`)
+      const rows = [
+        ["MODEL", "VERSION", "SHA256", "SIZE", "SOURCE"],
+        ...entries.map((e) => [e.model, e.version, e.sha256.slice(0, 16), String(e.size), e.source])
+      ]
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-      for (const row of rows) yield* Console.log(row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd())
+      for (const row of rows)
+        yield* Console.log(
+          row
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join("  ")
+            .trimEnd()
+        )
     })
 ).pipe(Command.withDescription("The firmware files in the local cache."))
 

@@ -13,17 +13,15 @@ export interface IntegerRange {
 /** Node's timers stop at 2³¹−1 ms; seconds flags stay below that. */
 export const MAX_FLAG_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
 
-const wholeNumber = (range: IntegerRange) =>
-  Schema.NumberFromString.pipe(Schema.int(), Schema.between(range.min, range.max))
+const wholeNumber = (range: IntegerRange) => Schema.NumberFromString.pipe(Schema.int(), Schema.between(range.min, range.max))
 
 /** The one line for a bad value: `--port: expected a whole number from 0 to 65535, got "70000"`. */
 export const flagProblem = (name: string, range: IntegerRange, raw: string): string =>
   `--${name}: expected a whole number from ${range.min} to ${range.max}, got ${JSON.stringify(raw)}`
 
 export const parseIntegerFlag = (name: string, range: IntegerRange, raw: string): Either.Either<number, string> =>
-  Either.mapLeft(
-    ParseResult.decodeUnknownEither(wholeNumber(range))(raw.trim() === "" ? "x" : raw.trim()),
-    () => flagProblem(name, range, raw)
+  Either.mapLeft(ParseResult.decodeUnknownEither(wholeNumber(range))(raw.trim() === "" ? "x" : raw.trim()), () =>
+    flagProblem(name, range, raw)
   )
 
 /** `--name N` with N a whole number in `range`. */

@@ -43,8 +43,14 @@ export const QUEUE_FILE = "var/records/registration-queue.jsonl"
 export const LOG_FILE = "var/log/factory-provisioning.log"
 
 const common = {
-  config: Options.text("config").pipe(Options.withDescription("factory config file (paths inside are relative to it)"), Options.withDefault(DEFAULT_FACTORY_CONFIG)),
-  secrets: Options.text("secrets").pipe(Options.withDescription("secrets file holding backend.token (default data/secrets.yaml)"), Options.optional),
+  config: Options.text("config").pipe(
+    Options.withDescription("factory config file (paths inside are relative to it)"),
+    Options.withDefault(DEFAULT_FACTORY_CONFIG)
+  ),
+  secrets: Options.text("secrets").pipe(
+    Options.withDescription("secrets file holding backend.token (default data/secrets.yaml)"),
+    Options.optional
+  ),
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout instead of lines"))
 }
 
@@ -54,10 +60,15 @@ const flashOptions = {
   testMode: Options.boolean("test-mode").pipe(Options.withDescription("detect only: port, chip, MAC, flash size; writes nothing")),
   station: Options.text("station").pipe(Options.withDescription("run only this station_id"), Options.optional),
   batchSize: integerFlag("batch-size", { min: 1, max: 100_000 }).pipe(
-    Options.withDescription("boards in this batch, over all selected ports (default: one per port); a port takes its next board once the operator swapped it"),
+    Options.withDescription(
+      "boards in this batch, over all selected ports (default: one per port); a port takes its next board once the operator swapped it"
+    ),
     Options.optional
   ),
-  baud: integerFlag("baud", { min: 300, max: 16_000_000 }).pipe(Options.withDescription("bootloader baud rate for every board (overrides board_configs.*.baud)"), Options.optional),
+  baud: integerFlag("baud", { min: 300, max: 16_000_000 }).pipe(
+    Options.withDescription("bootloader baud rate for every board (overrides board_configs.*.baud)"),
+    Options.optional
+  ),
   before: Options.choice("before", ["default_reset", "usb_reset", "no_reset"]).pipe(
     Options.withDescription("how to enter the bootloader (overrides reset_mode); no_reset for ptys and boards held in download mode"),
     Options.optional
@@ -83,7 +94,8 @@ const backendLayer = (url: string, secretsFile: string | undefined) =>
     Effect.gen(function* () {
       const secrets = yield* loadSecrets(secretsFile)
       const token = secrets.value.backend?.token
-      if (token === undefined) return yield* missingSecret(secrets.file ?? secretsFile, "backend.token", "provision flash (backend registration)")
+      if (token === undefined)
+        return yield* missingSecret(secrets.file ?? secretsFile, "backend.token", "provision flash (backend registration)")
       return Layer.mergeAll(BackendLive({ url, token }).pipe(Layer.provide(NodeHttpClient.layer)), RegistrationQueueLive(QUEUE_FILE))
     })
   )
@@ -101,7 +113,14 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
       yield* Console.log(`Nothing to retry: no board failed in ${o.retryFailed.pipe(Option.getOrElse(() => ""))}`)
       return
     }
-    const line = { config, station: Option.getOrUndefined(o.station), before: Option.getOrUndefined(o.before), baud: Option.getOrUndefined(o.baud), noStub: o.noStub, ports: retry }
+    const line = {
+      config,
+      station: Option.getOrUndefined(o.station),
+      before: Option.getOrUndefined(o.before),
+      baud: Option.getOrUndefined(o.baud),
+      noStub: o.noStub,
+      ports: retry
+    }
 
     if (o.testMode) {
       const found = yield* detectAll(line).pipe(Effect.provide(flashLayer))
@@ -124,7 +143,9 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
         )
       } else {
         for (const d of found) yield* Console.log(detectLine(d, color))
-        yield* Console.log(`Detect summary: ports=${found.length} found=${found.filter((d) => d.board).length} missing=${found.filter((d) => !d.board).length}`)
+        yield* Console.log(
+          `Detect summary: ports=${found.length} found=${found.filter((d) => d.board).length} missing=${found.filter((d) => !d.board).length}`
+        )
       }
       if (found.some((d) => !d.board)) return yield* new ExitWith({ exitCode: ExitCodes.devicesFailed })
       return
@@ -138,48 +159,77 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
       console: config.raw.logging.console_output && !o.json ? (text) => process.stderr.write(`${text}\n`) : undefined
     })
     const stations = line.station === undefined ? config.stations : config.stations.filter((s) => s.station_id === line.station)
-    const progress = o.json ? portProgress({ isTTY: false, write: () => true }, []) : portProgress(process.stderr, stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))).filter((p) => retry === undefined || retry.some((r) => r.station === p.station && r.port === p.port)))
+    const progress = o.json
+      ? portProgress({ isTTY: false, write: () => true }, [])
+      : portProgress(
+          process.stderr,
+          stations
+            .flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port })))
+            .filter((p) => retry === undefined || retry.some((r) => r.station === p.station && r.port === p.port))
+        )
     const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
-    const outcome = yield* withSharedStore({ target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log }, runBatch({
-      ...line,
-      batchSize: Option.getOrUndefined(o.batchSize),
-      swapTimeout: `${o.swapTimeout} seconds`,
-      root,
-      hooks: {
-        progress,
-        log,
-        onLabel: o.qr && !o.json
-          ? (credentials, at) =>
-              terminalQr(credentials).pipe(
-                Effect.flatMap((text) => Effect.sync(() => progress.around(() => process.stdout.write(`QR label ${credentials.deviceId} (${at.port}):\n${text}`)))),
-                Effect.ignore
-              )
-          : undefined
-      },
-      onResult: o.json ? undefined : (result) => Effect.sync(() => progress.around(() => process.stdout.write(`${boardLine(result, root, relative, color)}\n`)))
-    })).pipe(Effect.provide(Layer.mergeAll(flashLayer, backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))))
+    const outcome = yield* withSharedStore(
+      { target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log },
+      runBatch({
+        ...line,
+        batchSize: Option.getOrUndefined(o.batchSize),
+        swapTimeout: `${o.swapTimeout} seconds`,
+        root,
+        hooks: {
+          progress,
+          log,
+          onLabel:
+            o.qr && !o.json
+              ? (credentials, at) =>
+                  terminalQr(credentials).pipe(
+                    Effect.flatMap((text) =>
+                      Effect.sync(() =>
+                        progress.around(() => process.stdout.write(`QR label ${credentials.deviceId} (${at.port}):\n${text}`))
+                      )
+                    ),
+                    Effect.ignore
+                  )
+              : undefined
+        },
+        onResult: o.json
+          ? undefined
+          : (result) => Effect.sync(() => progress.around(() => process.stdout.write(`${boardLine(result, root, relative, color)}\n`)))
+      })
+    ).pipe(Effect.provide(Layer.mergeAll(flashLayer, backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))))
 
     const r = outcome.report
     if (o.json) {
-      yield* Console.log(JSON.stringify({ ...r, report_file: relative(outcome.reportFile), record_files: outcome.recordFiles.map(relative) }, null, 2))
+      yield* Console.log(
+        JSON.stringify({ ...r, report_file: relative(outcome.reportFile), record_files: outcome.recordFiles.map(relative) }, null, 2)
+      )
     } else {
       yield* Console.log(
         `Batch summary: total=${r.totals.total} passed=${r.totals.passed} failed=${r.totals.failed} queued=${r.totals.queued} retries=${r.retries} flash_p50=${r.flash_time_s.p50 ?? "-"}s flash_p95=${r.flash_time_s.p95 ?? "-"}s throughput=${r.throughput_boards_per_min}/min`
       )
-      yield* Console.log(`Report: ${relative(outcome.reportFile)}${outcome.recordFiles.length ? `  Records: ${outcome.recordFiles.map(relative).join(", ")}` : ""}`)
-      if (r.totals.queued > 0) yield* Console.log(`${r.totals.queued} registration(s) queued in ${QUEUE_FILE}: run \`provision flash sync\` once the backend is up`)
+      yield* Console.log(
+        `Report: ${relative(outcome.reportFile)}${outcome.recordFiles.length ? `  Records: ${outcome.recordFiles.map(relative).join(", ")}` : ""}`
+      )
+      if (r.totals.queued > 0)
+        yield* Console.log(
+          `${r.totals.queued} registration(s) queued in ${QUEUE_FILE}: run \`provision flash sync\` once the backend is up`
+        )
       for (const error of outcome.recordErrors) yield* Console.error(`error: ${describeError(error)}`)
     }
     if (outcome.recordErrors.length > 0) return yield* new ExitWith({ exitCode: ExitCodes.fileError })
     if (r.totals.failed > 0) return yield* new ExitWith({ exitCode: ExitCodes.devicesFailed })
   })
-).pipe(Command.withDescription("Factory line: detect, flash, verify, self-test, register and label boards on every station port in parallel"))
+).pipe(
+  Command.withDescription("Factory line: detect, flash, verify, self-test, register and label boards on every station port in parallel")
+)
 
 export const flashSyncCommand = Command.make("sync", { ...common, ...databaseOptions }, (o) =>
   Effect.gen(function* () {
     const { config } = yield* loadFactoryConfig(o.config)
     const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
-    if (target) return yield* syncSharedOutbox({ target, json: o.json, queueFile: QUEUE_FILE }).pipe(Effect.provide(backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets))))
+    if (target)
+      return yield* syncSharedOutbox({ target, json: o.json, queueFile: QUEUE_FILE }).pipe(
+        Effect.provide(backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))
+      )
     const { summary, batches } = yield* Effect.gen(function* () {
       const summary = yield* syncQueue()
       const batches = summary.delivered > 0 ? yield* (yield* Backend).listBatches.pipe(Effect.orElseSucceed(() => [])) : []
@@ -187,10 +237,24 @@ export const flashSyncCommand = Command.make("sync", { ...common, ...databaseOpt
     }).pipe(Effect.provide(backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets))))
     if (o.json) {
       yield* Console.log(
-        JSON.stringify({ ...summary, failures: summary.failures.map((f) => ({ batch_id: f.batchId, devices: f.devices, code: f.error.code, error: f.error.message })), batches }, null, 2)
+        JSON.stringify(
+          {
+            ...summary,
+            failures: summary.failures.map((f) => ({
+              batch_id: f.batchId,
+              devices: f.devices,
+              code: f.error.code,
+              error: f.error.message
+            })),
+            batches
+          },
+          null,
+          2
+        )
       )
     } else {
-      for (const failure of summary.failures) yield* Console.log(`✖ batch ${failure.batchId}: ${failure.devices} registration(s) not delivered — ${describeError(failure.error)}`)
+      for (const failure of summary.failures)
+        yield* Console.log(`✖ batch ${failure.batchId}: ${failure.devices} registration(s) not delivered — ${describeError(failure.error)}`)
       for (const batch of batches) yield* Console.log(`● backend batch ${batch.batch_id}: devices=${batch.device_count}`)
       yield* Console.log(
         `Sync summary: pending=${summary.pending} delivered=${summary.delivered} created=${summary.created} existing=${summary.existing} remaining=${summary.remaining}${summary.unreadable ? ` unreadable_lines=${summary.unreadable}` : ""}`

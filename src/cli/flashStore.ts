@@ -23,10 +23,14 @@ export const SPOOL_FILE = "var/records/db-spool.jsonl"
 
 export const databaseOptions = {
   database: Options.text("database").pipe(
-    Options.withDescription("shared PostgreSQL for many stations: postgres://USER:PASSWORD@HOST:PORT/DB (else PROVISION_DATABASE_URL, else database.url; none: files only)"),
+    Options.withDescription(
+      "shared PostgreSQL for many stations: postgres://USER:PASSWORD@HOST:PORT/DB (else PROVISION_DATABASE_URL, else database.url; none: files only)"
+    ),
     Options.optional
   ),
-  offline: Options.boolean("offline").pipe(Options.withDescription("work on the local files only even when a database is configured (records are replayed by a later run)"))
+  offline: Options.boolean("offline").pipe(
+    Options.withDescription("work on the local files only even when a database is configured (records are replayed by a later run)")
+  )
 }
 
 /** The database this run uses, or undefined (files). */
@@ -59,12 +63,24 @@ export const withSharedStore = <A, E, R>(options: SharedStoreOptions, effect: Ef
   const heartbeat = Duration.seconds(options.config.raw.database?.heartbeat_s ?? 2)
   const run = Effect.scoped(
     Effect.gen(function* () {
-      const store = yield* makePgRecordStore({ display: target.display, spoolFile: SPOOL_FILE, heartbeat, notice: (text) => options.log.warn(text) })
+      const store = yield* makePgRecordStore({
+        display: target.display,
+        spoolFile: SPOOL_FILE,
+        heartbeat,
+        notice: (text) => options.log.warn(text)
+      })
       yield* options.log.info(`records: shared database ${target.display} (and the local files)`)
       yield* store.openStations(options.stations)
-      yield* outboxDrainer({ by: `${stationHost()}:${process.pid}`, fallbackFile: options.queueFile, every: Duration.times(heartbeat, 2) }).pipe(Effect.forkScoped)
+      yield* outboxDrainer({
+        by: `${stationHost()}:${process.pid}`,
+        fallbackFile: options.queueFile,
+        every: Duration.times(heartbeat, 2)
+      }).pipe(Effect.forkScoped)
       return yield* Effect.provideService(effect, RecordStore, store)
     })
   )
-  return run.pipe(Effect.provide(PgRegistrationQueueLive(options.queueFile)), Effect.provide(Layer.fresh(pgLayer(target)))) as unknown as Out
+  return run.pipe(
+    Effect.provide(PgRegistrationQueueLive(options.queueFile)),
+    Effect.provide(Layer.fresh(pgLayer(target)))
+  ) as unknown as Out
 }

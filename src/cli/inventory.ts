@@ -35,30 +35,26 @@ const configOption = Options.text("config").pipe(
 )
 
 const exitCodeFor = (tag: string): number =>
-  tag === "LockHeld" ? ExitCodes.lockHeld
-  : tag === "StateWriteError" || tag === "InventoryReadError" || tag === "LockFailed" ? ExitCodes.fileError
-  : ExitCodes.invalidInput
+  tag === "LockHeld"
+    ? ExitCodes.lockHeld
+    : tag === "StateWriteError" || tag === "InventoryReadError" || tag === "LockFailed"
+      ? ExitCodes.fileError
+      : ExitCodes.invalidInput
 
 /**
  * Loads the settings, runs `body`, and turns operator errors into
  * `error: …` on stderr plus the exit code, so the command behaves the same
  * under any CLI root.
  */
-const withSettings = <E, R>(
-  config: Option.Option<string>,
-  body: (settings: InventorySettings) => Effect.Effect<void, E, R>
-) =>
-  Effect.gen(function*() {
+const withSettings = <E, R>(config: Option.Option<string>, body: (settings: InventorySettings) => Effect.Effect<void, E, R>) =>
+  Effect.gen(function* () {
     const settings = yield* loadInventorySettings(Option.getOrUndefined(config))
     for (const warning of settings.warnings) yield* Console.error(`warning: ${warning}`)
     yield* body(settings)
   }).pipe(
     Effect.catchAll((error: unknown) =>
       isOperatorError(error)
-        ? Effect.zipRight(
-          Console.error(`error: ${describeError(error)}`),
-          Effect.fail(new ExitWith({ exitCode: exitCodeFor(error._tag) }))
-        )
+        ? Effect.zipRight(Console.error(`error: ${describeError(error)}`), Effect.fail(new ExitWith({ exitCode: exitCodeFor(error._tag) })))
         : Effect.die(error)
     ),
     Effect.provide(inventoryLayer)
@@ -83,7 +79,7 @@ const list = Command.make(
   },
   (f) =>
     withSettings(f.config, (settings) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const { rows } = yield* loadRows(settings)
         const filtered = rows.filter((row) =>
           matchesFilter(row, {
@@ -97,7 +93,8 @@ const list = Command.make(
         if (f.json) return yield* json(shown.map((row) => (online ? { ...row, online: true } : row)))
         for (const line of formatTable(shown, online)) yield* Console.log(line)
         yield* Console.error(`${shown.length} of ${rows.length} devices (${settings.stateFile})`)
-      }))
+      })
+    )
 ).pipe(Command.withDescription("Table of the devices in ip_state.json (filters: --model, --status, --online, --search)."))
 
 const show = Command.make(
@@ -109,7 +106,7 @@ const show = Command.make(
   },
   (f) =>
     withSettings(f.config, (settings) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const { doc } = yield* loadRows(settings)
         const device = yield* resolveDevice(doc, f.device)
         if (f.json) return yield* json({ mac: device.key, ...device.record })
@@ -117,7 +114,8 @@ const show = Command.make(
         for (const [key, value] of Object.entries(device.record)) {
           yield* Console.log(printable(`${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`))
         }
-      }))
+      })
+    )
 ).pipe(Command.withDescription("Everything ip_state.json holds about one device."))
 
 const setName = Command.make(
@@ -129,40 +127,37 @@ const setName = Command.make(
   },
   (f) =>
     withSettings(f.config, (settings) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const done = yield* setFriendlyName(settings, f.device, f.name)
         yield* Console.log(
           done.previous === done.name
             ? `${done.device.key}: ${settings.friendlyField} already "${done.name}"`
             : `${done.device.key}: ${settings.friendlyField} "${done.previous}" → "${done.name}" (sent to the device by the next stage3 run)`
         )
-      }))
+      })
+    )
 ).pipe(Command.withDescription("Set a device's friendly name, normalised and checked as Stage 3 sends it."))
 
-const setIp = Command.make(
-  "set-ip",
-  { config: configOption, device: Args.text({ name: "MAC|IP" }), ip: Args.text({ name: "IP" }) },
-  (f) =>
-    withSettings(f.config, (settings) =>
-      Effect.gen(function*() {
-        const done = yield* setPlannedIp(settings, f.device, f.ip)
-        yield* Console.log(`${done.mac}: ip ${done.ip}`)
-      }))
+const setIp = Command.make("set-ip", { config: configOption, device: Args.text({ name: "MAC|IP" }), ip: Args.text({ name: "IP" }) }, (f) =>
+  withSettings(f.config, (settings) =>
+    Effect.gen(function* () {
+      const done = yield* setPlannedIp(settings, f.device, f.ip)
+      yield* Console.log(`${done.mac}: ip ${done.ip}`)
+    })
+  )
 ).pipe(Command.withDescription("Assign a planned address (the ip field) to a device."))
 
-const importCommand = Command.make(
-  "import",
-  { config: configOption, file: Args.file({ name: "CSV", exists: "yes" }) },
-  (f) =>
-    withSettings(f.config, (settings) =>
-      Effect.gen(function*() {
-        const fs = yield* FileSystem.FileSystem
-        const text = yield* fs.readFileString(f.file).pipe(
-          Effect.mapError((e) => new InventoryInputInvalid({ what: `cannot read ${f.file}`, problems: [e.message] }))
-        )
-        const done = yield* importCsv(settings, f.file, text)
-        yield* Console.log(`imported ${f.file}: ${done.added} added, ${done.updated} updated (${settings.stateFile})`)
-      }))
+const importCommand = Command.make("import", { config: configOption, file: Args.file({ name: "CSV", exists: "yes" }) }, (f) =>
+  withSettings(f.config, (settings) =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* fs
+        .readFileString(f.file)
+        .pipe(Effect.mapError((e) => new InventoryInputInvalid({ what: `cannot read ${f.file}`, problems: [e.message] })))
+      const done = yield* importCsv(settings, f.file, text)
+      yield* Console.log(`imported ${f.file}: ${done.added} added, ${done.updated} updated (${settings.stateFile})`)
+    })
+  )
 ).pipe(Command.withDescription("Add or update devices from a CSV (header with mac; ip, model, app, fw, hostname, name)."))
 
 const exportCommand = Command.make(
@@ -175,32 +170,39 @@ const exportCommand = Command.make(
   },
   (f) =>
     withSettings(f.config, (settings) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const { doc, rows } = yield* loadRows(settings)
-        const format = f.target === "csv" || f.target.toLowerCase().endsWith(".csv") ? "csv"
-          : f.target === "json" || f.target.toLowerCase().endsWith(".json") ? "json"
-          : undefined
+        const format =
+          f.target === "csv" || f.target.toLowerCase().endsWith(".csv")
+            ? "csv"
+            : f.target === "json" || f.target.toLowerCase().endsWith(".json")
+              ? "json"
+              : undefined
         if (format === undefined) {
           return yield* new InventoryInputInvalid({ what: `export ${f.target}`, problems: ["the file must end in .csv or .json"] })
         }
-        const content = format === "csv"
-          ? rowsToCsv(rows, settings.friendlyField)
-          : `${JSON.stringify(doc.devices.map((d) => ({ mac: d.key, ...d.record })), null, 2)}\n`
+        const content =
+          format === "csv"
+            ? rowsToCsv(rows, settings.friendlyField)
+            : `${JSON.stringify(
+                doc.devices.map((d) => ({ mac: d.key, ...d.record })),
+                null,
+                2
+              )}\n`
         if (f.target === format) return yield* Effect.sync(() => void process.stdout.write(content))
         yield* safeWriteFile(f.target, content)
         yield* Console.error(`exported ${rows.length} devices to ${f.target}`)
-      }))
+      })
+    )
 ).pipe(Command.withDescription("Write the inventory as CSV or JSON."))
 
-const forget = Command.make(
-  "forget",
-  { config: configOption, device: Args.text({ name: "MAC|IP" }) },
-  (f) =>
-    withSettings(f.config, (settings) =>
-      Effect.gen(function*() {
-        const gone = yield* forgetDevice(settings, f.device)
-        yield* Console.log(`${gone.key} (${gone.ip || "no ip"}) removed from ${settings.stateFile}`)
-      }))
+const forget = Command.make("forget", { config: configOption, device: Args.text({ name: "MAC|IP" }) }, (f) =>
+  withSettings(f.config, (settings) =>
+    Effect.gen(function* () {
+      const gone = yield* forgetDevice(settings, f.device)
+      yield* Console.log(`${gone.key} (${gone.ip || "no ip"}) removed from ${settings.stateFile}`)
+    })
+  )
 ).pipe(Command.withDescription("Remove a device from ip_state.json (a .bak copy of the file is kept)."))
 
 export const inventoryCommand = Command.make("inventory").pipe(

@@ -3,9 +3,11 @@ import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 
 const exitCodeFor = (tag: string): number =>
-  tag === "LockHeld" ? ExitCodes.lockHeld
-  : tag === "StateWriteError" || tag === "InventoryReadError" || tag === "LockFailed" ? ExitCodes.fileError
-  : ExitCodes.invalidInput
+  tag === "LockHeld"
+    ? ExitCodes.lockHeld
+    : tag === "StateWriteError" || tag === "InventoryReadError" || tag === "LockFailed"
+      ? ExitCodes.fileError
+      : ExitCodes.invalidInput
 
 /** Operator errors → `error: …` on stderr and their exit code (README "Exit codes"); an ExitWith passes through. */
 export const reportErrors = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, ExitWith, R> =>
@@ -13,6 +15,8 @@ export const reportErrors = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effe
     Effect.catchAll((error: unknown) =>
       isOperatorError(error)
         ? Effect.zipRight(Console.error(`error: ${describeError(error)}`), Effect.fail(new ExitWith({ exitCode: exitCodeFor(error._tag) })))
-        : error instanceof ExitWith ? Effect.fail(error) : Effect.die(error)
+        : error instanceof ExitWith
+          ? Effect.fail(error)
+          : Effect.die(error)
     )
   )

@@ -32,7 +32,12 @@ const noteRunsUntilSignal = (command: Subcommand): Subcommand => {
   // Widened only because a union of commands defeats inference; transformHandler keeps name, requirements, errors and config.
   const widened = command as Command.Command<string, unknown, unknown, unknown>
   if (!HashSet.some(Command.getNames(widened), (name) => RUN_UNTIL_SIGNAL.has(name))) return command
-  return Command.transformHandler(widened, (handler) => Effect.zipRight(Effect.sync(() => (runsUntilSignal = true)), handler)) as unknown as Subcommand
+  return Command.transformHandler(widened, (handler) =>
+    Effect.zipRight(
+      Effect.sync(() => (runsUntilSignal = true)),
+      handler
+    )
+  ) as unknown as Subcommand
 }
 
 /**
@@ -44,17 +49,12 @@ export const runCli = (loaded: ReadonlyArray<Subcommand>, version: string): void
   const subcommands = loaded.map(noteRunsUntilSignal)
 
   const described = Command.make("provision").pipe(
-    Command.withDescription(
-      "Provision and maintain Shelly fleets (stage1/2/3, inventory, web UI) and factory-line boards (flash)."
-    )
+    Command.withDescription("Provision and maintain Shelly fleets (stage1/2/3, inventory, web UI) and factory-line boards (flash).")
   )
   // Widened only because the loaded list's length is known at run time, not to the type checker.
-  const root = (subcommands.length === 0 ? described : Command.withSubcommands(described, subcommands as unknown as readonly [Subcommand])) as Command.Command<
-    "provision",
-    NodeContext.NodeContext,
-    unknown,
-    unknown
-  >
+  const root = (
+    subcommands.length === 0 ? described : Command.withSubcommands(described, subcommands as unknown as readonly [Subcommand])
+  ) as Command.Command<"provision", NodeContext.NodeContext, unknown, unknown>
 
   const cli = Command.run(root, { name: "provision", version })
 
@@ -68,9 +68,11 @@ export const runCli = (loaded: ReadonlyArray<Subcommand>, version: string): void
         if (error._tag === "ExitWith") return Effect.succeed((error as unknown as { exitCode: number }).exitCode)
         if (isOperatorError(error)) {
           const code =
-            error._tag === "LockHeld" ? ExitCodes.lockHeld
-            : error._tag === "StateWriteError" || error._tag === "InventoryReadError" || error._tag === "LockFailed" ? ExitCodes.fileError
-            : ExitCodes.invalidInput
+            error._tag === "LockHeld"
+              ? ExitCodes.lockHeld
+              : error._tag === "StateWriteError" || error._tag === "InventoryReadError" || error._tag === "LockFailed"
+                ? ExitCodes.fileError
+                : ExitCodes.invalidInput
           return Console.error(`error: ${printableLines(describeError(error))}`).pipe(Effect.as(code))
         }
       }
@@ -84,7 +86,11 @@ export const runCli = (loaded: ReadonlyArray<Subcommand>, version: string): void
   const program = Effect.suspend(() => cli(process.argv)).pipe(
     Effect.exit,
     Effect.flatMap(exitCodeOf),
-    Effect.tap((code) => Effect.sync(() => { process.exitCode = code })),
+    Effect.tap((code) =>
+      Effect.sync(() => {
+        process.exitCode = code
+      })
+    ),
     plainConsoleUnlessColor,
     Effect.provide(NodeContext.layer)
   )
@@ -101,4 +107,4 @@ export const runCli = (loaded: ReadonlyArray<Subcommand>, version: string): void
   }
 
   NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true, teardown })
-  }
+}

@@ -43,7 +43,7 @@ const urlOf = (address: HttpServer.Address): string =>
  * uses this too, then waits or closes the scope).
  */
 export const startWebUi = (options: ServeOptions) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const settings = yield* loadInventorySettings(options.configFile)
     for (const warning of settings.warnings) yield* Console.error(`warning: ${warning}`)
     const secrets = yield* loadSecrets()
@@ -58,11 +58,21 @@ export const startWebUi = (options: ServeOptions) =>
       Effect.orElseSucceed(() => "var/rollout/state.json")
     )
     const app = yield* makeWebApp({
-      settings, configFile: options.configFile, host: options.host, adminPassword, requirePassword: options.requirePassword, firmwareDir, rolloutStateFile, line
+      settings,
+      configFile: options.configFile,
+      host: options.host,
+      adminPassword,
+      requirePassword: options.requirePassword,
+      firmwareDir,
+      rolloutStateFile,
+      line
     })
     const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
     yield* HttpServer.serveEffect(app).pipe(Effect.provide(server))
-    const address = yield* HttpServer.HttpServer.pipe(Effect.map((s) => s.address), Effect.provide(server))
+    const address = yield* HttpServer.HttpServer.pipe(
+      Effect.map((s) => s.address),
+      Effect.provide(server)
+    )
     return urlOf(address)
   })
 
@@ -83,11 +93,14 @@ export const startFirmwareServer = (options: {
   /** The cache folder; default stage3.ota.firmware_dir of the config. */
   readonly dir?: string | undefined
 }) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const dir = options.dir ?? (yield* firmwareDirOf(options.configFile))
     const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
     yield* HttpServer.serveEffect(firmwareOnlyApp(dir)).pipe(Effect.provide(server))
-    const address = yield* HttpServer.HttpServer.pipe(Effect.map((s) => s.address), Effect.provide(server))
+    const address = yield* HttpServer.HttpServer.pipe(
+      Effect.map((s) => s.address),
+      Effect.provide(server)
+    )
     return { url: urlOf(address), dir }
   })
 
@@ -98,12 +111,20 @@ export const serveCommand = Command.make(
       Options.withDefault("127.0.0.1"),
       Options.withDescription("Address to bind (default 127.0.0.1; anything else requires web.admin_password in secrets).")
     ),
-    port: integerFlag("port", { min: 0, max: 65535 }).pipe(Options.withDefault(8080), Options.withDescription("TCP port (0 = any free port).")),
+    port: integerFlag("port", { min: 0, max: 65535 }).pipe(
+      Options.withDefault(8080),
+      Options.withDescription("TCP port (0 = any free port).")
+    ),
     auth: Options.boolean("auth").pipe(
       Options.withDescription("Require the admin password on loopback too (always required on other addresses).")
     ),
     config: Options.text("config").pipe(Options.optional, Options.withDescription("Config file (default data/config.yaml).")),
-    database: Options.text("database").pipe(Options.optional, Options.withDescription("Shared PostgreSQL of the factory line for the live dashboard (else PROVISION_DATABASE_URL, else database.url).")),
+    database: Options.text("database").pipe(
+      Options.optional,
+      Options.withDescription(
+        "Shared PostgreSQL of the factory line for the live dashboard (else PROVISION_DATABASE_URL, else database.url)."
+      )
+    ),
     rolloutOnly: Options.boolean("rollout-only").pipe(
       Options.withDescription(
         "Serve only the firmware cache (GET /firmware/<sha256>.zip, read-only, no login) for devices updating in a rollout; no UI. Safe to bind beyond loopback."
@@ -112,13 +133,19 @@ export const serveCommand = Command.make(
   },
   (f) =>
     Effect.scoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (f.rolloutOnly) {
           const served = yield* startFirmwareServer({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config) })
           yield* Console.log(`provision firmware server: ${served.url}firmware/ (files of ${served.dir}; rollout only, Ctrl+C to stop)`)
           return yield* Effect.never
         }
-        const url = yield* startWebUi({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config), requirePassword: f.auth, database: Option.getOrUndefined(f.database) })
+        const url = yield* startWebUi({
+          host: f.host,
+          port: f.port,
+          configFile: Option.getOrUndefined(f.config),
+          requirePassword: f.auth,
+          database: Option.getOrUndefined(f.database)
+        })
         yield* Console.log(`provision web UI: ${url} (Ctrl+C to stop)`)
         return yield* Effect.never
       })
@@ -126,12 +153,17 @@ export const serveCommand = Command.make(
       Effect.catchAll((error: unknown) =>
         typeof error === "object" && error !== null && "_tag" in error && error._tag === "ServeError"
           ? Effect.zipRight(
-            Console.error(`error: cannot listen on ${f.host}:${f.port} (${String((error as { cause?: unknown }).cause)}) — choose another --port or --host`),
-            Effect.fail(new ExitWith({ exitCode: ExitCodes.invalidInput }))
-          )
+              Console.error(
+                `error: cannot listen on ${f.host}:${f.port} (${String((error as { cause?: unknown }).cause)}) — choose another --port or --host`
+              ),
+              Effect.fail(new ExitWith({ exitCode: ExitCodes.invalidInput }))
+            )
           : isOperatorError(error)
-          ? Effect.zipRight(Console.error(`error: ${describeError(error)}`), Effect.fail(new ExitWith({ exitCode: ExitCodes.invalidInput })))
-          : Effect.die(error)
+            ? Effect.zipRight(
+                Console.error(`error: ${describeError(error)}`),
+                Effect.fail(new ExitWith({ exitCode: ExitCodes.invalidInput }))
+              )
+            : Effect.die(error)
       ),
       Effect.provide(webLayer)
     )

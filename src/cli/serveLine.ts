@@ -13,7 +13,13 @@ const DEFAULT_FACTORY_CONFIG = "data/factory-config.yaml"
 export const lineDashboardFor = (flag: string | undefined) =>
   Effect.gen(function* () {
     const env = process.env.PROVISION_DATABASE_URL
-    const config = flag || env ? undefined : yield* loadFactoryConfig(DEFAULT_FACTORY_CONFIG).pipe(Effect.map((c) => c.config), Effect.orElseSucceed(() => undefined))
+    const config =
+      flag || env
+        ? undefined
+        : yield* loadFactoryConfig(DEFAULT_FACTORY_CONFIG).pipe(
+            Effect.map((c) => c.config),
+            Effect.orElseSucceed(() => undefined)
+          )
     const target = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file })
     if (!target) return undefined
     // Loaded only now: without a shared database the web UI never loads the PostgreSQL driver.

@@ -133,10 +133,12 @@ export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processO
     }
 
     const results = yield* Ref.make<ReadonlyArray<Stage1DeviceResult>>([])
-    const wifiLayer: Layer.Layer<Wifi, never, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | HttpClient.HttpClient> = Option.match(flags.wifiSim, {
-      onNone: () => NmcliWifiLive({ iface: config.wifi_interface, connectTimeout: Duration.seconds(config.timeouts.connect) }),
-      onSome: (controlUrl) => SimulatedWifiLive({ controlUrl, iface: config.wifi_interface, initial: { ssid: sta.ssid, profile: sta.ssid } })
-    })
+    const wifiLayer: Layer.Layer<Wifi, never, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | HttpClient.HttpClient> =
+      Option.match(flags.wifiSim, {
+        onNone: () => NmcliWifiLive({ iface: config.wifi_interface, connectTimeout: Duration.seconds(config.timeouts.connect) }),
+        onSome: (controlUrl) =>
+          SimulatedWifiLive({ controlUrl, iface: config.wifi_interface, initial: { ssid: sta.ssid, profile: sta.ssid } })
+      })
     const printSummary = Effect.flatMap(Ref.get(results), (done) => say(summaryLine({ results: done })))
     const stop = yield* Deferred.make<void>()
     const abort = yield* Deferred.make<void>()

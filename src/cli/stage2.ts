@@ -67,9 +67,9 @@ export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processO
     const fs = yield* FileSystem.FileSystem
     let plan: ReadonlyMap<Mac, PlanEntry> = new Map()
     if (yield* fs.exists(config.plan_file).pipe(Effect.orElseSucceed(() => false))) {
-      const text = yield* fs.readFileString(config.plan_file).pipe(
-        Effect.mapError((e) => new ConfigInvalid({ file: config.plan_file, problems: [`cannot read: ${e.message}`] }))
-      )
+      const text = yield* fs
+        .readFileString(config.plan_file)
+        .pipe(Effect.mapError((e) => new ConfigInvalid({ file: config.plan_file, problems: [`cannot read: ${e.message}`] })))
       const parsed = parsePlan(config.plan_file, text)
       if (Either.isLeft(parsed)) return yield* new ConfigInvalid({ file: config.plan_file, problems: [...parsed.left] })
       plan = parsed.right
@@ -79,7 +79,8 @@ export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processO
     const inventory = yield* Inventory
     const document = yield* inventory.load(config.ip_state_file)
     const chosen = document.devices.filter((d) => needsPlacement(d) && (macs.length === 0 || macs.includes(d.mac)))
-    for (const mac of macs) if (!document.devices.some((d) => d.mac === mac)) output.err(`warning: no device ${mac} in ${config.ip_state_file}`)
+    for (const mac of macs)
+      if (!document.devices.some((d) => d.mac === mac)) output.err(`warning: no device ${mac} in ${config.ip_state_file}`)
 
     const mdns = loaded.value.stage1.discovery.mdns
     const settings: Stage2Settings = {

@@ -28,16 +28,13 @@ const flags = {
   ),
   quiet: Options.boolean("quiet").pipe(Options.withDescription("Only lines with ERR=… and the summary.")),
   json: Options.boolean("json").pipe(
-    Options.withDescription("JSON Lines: one object per device (type \"device\") and a summary (type \"summary\").")
+    Options.withDescription('JSON Lines: one object per device (type "device") and a summary (type "summary").')
   ),
   concurrency: integerFlag("concurrency", { min: 1, max: 65_536 }).pipe(
     Options.optional,
     Options.withDescription("Devices handled at once (default: stage3.concurrency, 256).")
   ),
-  config: Options.text("config").pipe(
-    Options.optional,
-    Options.withDescription("Config file (default data/config.yaml).")
-  ),
+  config: Options.text("config").pipe(Options.optional, Options.withDescription("Config file (default data/config.yaml).")),
   waitUpdate: Options.boolean("wait-update").pipe(
     Options.withDescription(
       "After Shelly.Update, wait until the device runs the new firmware (OTA=updated); timeout/interval from stage3.update_wait."

@@ -16,7 +16,10 @@ import { listStations } from "../store/queries.js"
 import { DEFAULT_FACTORY_CONFIG } from "./flash.js"
 
 const dbOptions = {
-  config: Options.text("config").pipe(Options.withDescription("factory config file (its database.url is used when neither --database nor PROVISION_DATABASE_URL is set)"), Options.withDefault(DEFAULT_FACTORY_CONFIG)),
+  config: Options.text("config").pipe(
+    Options.withDescription("factory config file (its database.url is used when neither --database nor PROVISION_DATABASE_URL is set)"),
+    Options.withDefault(DEFAULT_FACTORY_CONFIG)
+  ),
   database: Options.text("database").pipe(Options.withDescription("postgres://USER:PASSWORD@HOST:PORT/DB"), Options.optional),
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout"))
 }
@@ -28,12 +31,21 @@ const target = (o: { readonly config: string; readonly database: Option.Option<s
     const env = process.env.PROVISION_DATABASE_URL
     // With the URL from the flag or the environment the config is optional, but
     // still read when present: its heartbeat_s says when a station counts as stale.
-    const config = flag || env
-      ? Option.getOrUndefined(yield* loadFactoryConfig(o.config).pipe(Effect.map((loaded) => loaded.config), Effect.option))
-      : (yield* loadFactoryConfig(o.config)).config
+    const config =
+      flag || env
+        ? Option.getOrUndefined(
+            yield* loadFactoryConfig(o.config).pipe(
+              Effect.map((loaded) => loaded.config),
+              Effect.option
+            )
+          )
+        : (yield* loadFactoryConfig(o.config)).config
     const resolved = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file })
     if (!resolved) {
-      return yield* new DatabaseUrlInvalid({ source: `${o.config}`, problem: "no shared database configured (database.url, --database or PROVISION_DATABASE_URL)" })
+      return yield* new DatabaseUrlInvalid({
+        source: `${o.config}`,
+        problem: "no shared database configured (database.url, --database or PROVISION_DATABASE_URL)"
+      })
     }
     return { resolved, staleMs: 3000 * (config?.raw.database?.heartbeat_s ?? 2) }
   })
@@ -51,7 +63,9 @@ export const stationsCommand = Command.make("stations", dbOptions, (o) =>
         `${s.state === "live" ? "●" : s.state === "stale" ? "✖" : "○"} ${s.stationId} @ ${s.host} (pid ${s.pid}) ${s.state} last_seen=${age(s.lastSeenSeconds)} batch=${s.currentBatch ?? "-"} ports=${s.ports.length} boards=${s.boards} passed=${s.passed} failed=${s.failed} throughput=${s.lastHour}/h yield=${s.yield === null ? "-" : `${(s.yield * 100).toFixed(1)}%`} interrupted=${s.interrupted}${ports ? `\n    ${ports}` : ""}`
       )
     }
-    yield* Console.log(`Stations: total=${stations.length} live=${stations.filter((s) => s.state === "live").length} database=${resolved.display}`)
+    yield* Console.log(
+      `Stations: total=${stations.length} live=${stations.filter((s) => s.state === "live").length} database=${resolved.display}`
+    )
   })
 ).pipe(Command.withDescription("Stations of the shared database: host, ports, current batch, last seen, throughput, yield"))
 
@@ -69,12 +83,18 @@ const exportCommand = Command.make(
       const path = yield* Path.Path
       const day = Option.getOrUndefined(o.day)
       if (day !== undefined && !/^\d{8}$/.test(day)) {
-        return yield* new FactoryConfigInvalid({ file: "command line", field: "--day", problem: `expected YYYYMMDD, got ${JSON.stringify(day)}`, fix: "give the day as in the CSV file name, e.g. --day 20261205" })
+        return yield* new FactoryConfigInvalid({
+          file: "command line",
+          field: "--day",
+          problem: `expected YYYYMMDD, got ${JSON.stringify(day)}`,
+          fix: "give the day as in the CSV file name, e.g. --day 20261205"
+        })
       }
       const { resolved } = yield* target(o)
-      const summary = yield* exportFromStore({ stationId: Option.getOrUndefined(o.station), day, batchId: Option.getOrUndefined(o.batch) }, path.resolve(o.out)).pipe(
-        Effect.provide(Layer.fresh(pgLayer(resolved)))
-      )
+      const summary = yield* exportFromStore(
+        { stationId: Option.getOrUndefined(o.station), day, batchId: Option.getOrUndefined(o.batch) },
+        path.resolve(o.out)
+      ).pipe(Effect.provide(Layer.fresh(pgLayer(resolved))))
       const files = summary.files.map((f) => path.relative(process.cwd(), f))
       if (o.json) return yield* Console.log(JSON.stringify({ records: summary.records, files }, null, 2))
       for (const file of files) yield* Console.log(`● ${file}`)

@@ -10,9 +10,7 @@ export const withDefaults = <A, I>(schema: Schema.Schema<A, I>) =>
   Schema.optionalWith(schema, { default: () => Schema.decodeUnknownSync(schema)({}) })
 
 /** A path relative to the project root (or absolute). */
-export const FilePath = Schema.String.pipe(
-  Schema.filter((s) => s.trim().length > 0 || "expected a file path, found an empty string")
-)
+export const FilePath = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || "expected a file path, found an empty string"))
 
 /**
  * The longest timer Node keeps: 2³¹−1 ms (about 24.8 days). A longer one
@@ -40,17 +38,11 @@ export const Millis = Schema.Int.pipe(
   Schema.filter((n) => n <= MAX_TIMER_MS || `expected at most ${MAX_TIMER_MS} ms (about 24 days), found ${n}`)
 )
 
-export const PositiveInt = Schema.Int.pipe(
-  Schema.filter((n) => n > 0 || `expected a whole number of at least 1, found ${n}`)
-)
+export const PositiveInt = Schema.Int.pipe(Schema.filter((n) => n > 0 || `expected a whole number of at least 1, found ${n}`))
 
-export const NonNegativeInt = Schema.Int.pipe(
-  Schema.filter((n) => n >= 0 || `expected a whole number of at least 0, found ${n}`)
-)
+export const NonNegativeInt = Schema.Int.pipe(Schema.filter((n) => n >= 0 || `expected a whole number of at least 0, found ${n}`))
 
-export const Port = Schema.Int.pipe(
-  Schema.filter((n) => (n >= 1 && n <= 65535) || `expected a TCP port 1-65535, found ${n}`)
-)
+export const Port = Schema.Int.pipe(Schema.filter((n) => (n >= 1 && n <= 65535) || `expected a TCP port 1-65535, found ${n}`))
 
 export interface Cidr {
   readonly network: string
@@ -91,7 +83,19 @@ export const CidrFromString = Schema.transformOrFail(
   }
 )
 
-const sizeUnits: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
+const sizeUnits: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3
+}
 
 /** Bytes: a number, or a string such as `5MB`, `512 KiB` (binary units). */
 export const ByteSize = Schema.Union(

@@ -22,30 +22,26 @@ export interface LoadYamlOptions {
 type Segment = string | number
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>(
-    (acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`),
-    ""
-  )
+  path.reduce<string>((acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`), "")
 
 const fileKind = (type: FileSystem.File.Type): string =>
-  type === "Directory" ? "a directory"
-  : type === "CharacterDevice" ? "a character device such as /dev/zero or /dev/null"
-  : type === "FIFO" ? "a named pipe"
-  : type === "BlockDevice" ? "a block device"
-  : type === "Socket" ? "a socket"
-  : "not a plain file"
+  type === "Directory"
+    ? "a directory"
+    : type === "CharacterDevice"
+      ? "a character device such as /dev/zero or /dev/null"
+      : type === "FIFO"
+        ? "a named pipe"
+        : type === "BlockDevice"
+          ? "a block device"
+          : type === "Socket"
+            ? "a socket"
+            : "not a plain file"
 
-const isPlainObject = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
+const isPlainObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
   path.reduce<unknown>(
-    (node, key) =>
-      Array.isArray(node) && typeof key === "number"
-        ? node[key]
-        : isPlainObject(node)
-          ? node[String(key)]
-          : undefined,
+    (node, key) => (Array.isArray(node) && typeof key === "number" ? node[key] : isPlainObject(node) ? node[String(key)] : undefined),
     root
   )
 
@@ -207,10 +203,7 @@ export interface ParsedYaml {
 }
 
 /** Parses YAML text; syntax problems come back as lines `line L, column C: …`. */
-export const parseYamlText = (
-  text: string,
-  options: { readonly secret?: boolean } = {}
-): Either.Either<unknown, ReadonlyArray<string>> => {
+export const parseYamlText = (text: string, options: { readonly secret?: boolean } = {}): Either.Either<unknown, ReadonlyArray<string>> => {
   if (text.slice(0, 64).includes("\u0000")) {
     return Either.left(["the file looks UTF-16 encoded; save it as UTF-8 (YAML config files are UTF-8)"])
   }
@@ -278,11 +271,13 @@ export const decodeConfig = <A, I>(
     onRight: (value) => {
       const unknown = findUnknownKeys(schema.ast, raw)
       // A password pasted as a key must not be printed: secrets files name the place, not the text.
-      const warnings = unknown.slice(0, MAX_UNKNOWN_KEY_WARNINGS).map(({ key, parent, position, suggestion }) =>
-        options.secret
-          ? `config: unknown key (key #${position} of ${parent === "" ? "the top level" : parent}; text not shown) in ${file} (ignored)`
-          : `config: unknown key ${key} in ${file} (ignored${suggestion !== undefined ? `; did you mean ${suggestion}?` : ""})`
-      )
+      const warnings = unknown
+        .slice(0, MAX_UNKNOWN_KEY_WARNINGS)
+        .map(({ key, parent, position, suggestion }) =>
+          options.secret
+            ? `config: unknown key (key #${position} of ${parent === "" ? "the top level" : parent}; text not shown) in ${file} (ignored)`
+            : `config: unknown key ${key} in ${file} (ignored${suggestion !== undefined ? `; did you mean ${suggestion}?` : ""})`
+        )
       if (unknown.length > MAX_UNKNOWN_KEY_WARNINGS) {
         warnings.push(`config: ${unknown.length - MAX_UNKNOWN_KEY_WARNINGS} more unknown keys in ${file} (ignored)`)
       }
@@ -299,7 +294,7 @@ export const loadYaml = <A, I>(
   schema: Schema.Schema<A, I>,
   options: LoadYamlOptions = {}
 ): Effect.Effect<Loaded<A>, ConfigInvalid | ConfigMissing, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     // Refused before reading: /dev/zero would be read until memory runs out,
     // a FIFO blocks, a huge file takes minutes to parse.
@@ -310,7 +305,9 @@ export const loadYaml = <A, I>(
     if (info._tag === "Some" && Number(info.value.size) > MAX_CONFIG_BYTES) {
       return yield* new ConfigInvalid({
         file,
-        problems: [`the file has ${Number(info.value.size)} bytes, more than the ${MAX_CONFIG_BYTES} a config file may have; is this the right file?`]
+        problems: [
+          `the file has ${Number(info.value.size)} bytes, more than the ${MAX_CONFIG_BYTES} a config file may have; is this the right file?`
+        ]
       })
     }
     const text = yield* fs.readFileString(file).pipe(
@@ -319,7 +316,7 @@ export const loadYaml = <A, I>(
           ? new ConfigMissing({ file, example: options.example })
           : new ConfigInvalid({
               file,
-              problems: [`cannot read the file: ${error._tag === "SystemError" ? error.description ?? error.reason : error.message}`]
+              problems: [`cannot read the file: ${error._tag === "SystemError" ? (error.description ?? error.reason) : error.message}`]
             })
       )
     )

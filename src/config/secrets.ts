@@ -50,9 +50,7 @@ export interface LoadedSecrets extends Loaded<Secrets> {
  * default `data/secrets.yaml` may be absent (then every secret is unset, which
  * is fine for Stage 3 — a stage that needs one says so).
  */
-export const loadSecrets = (
-  file?: string
-): Effect.Effect<LoadedSecrets, ConfigInvalid | ConfigMissing, FileSystem.FileSystem> => {
+export const loadSecrets = (file?: string): Effect.Effect<LoadedSecrets, ConfigInvalid | ConfigMissing, FileSystem.FileSystem> => {
   const path = file ?? DEFAULT_SECRETS_PATH
   return loadYaml(path, Secrets, { secret: true, example: SECRETS_EXAMPLE_PATH }).pipe(
     Effect.map((loaded): LoadedSecrets => ({ ...loaded, file: path })),

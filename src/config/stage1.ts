@@ -13,7 +13,10 @@ export const ssidMatcher = (pattern: string): Either.Either<(ssid: string) => bo
       const compiled = new RegExp(regex[1]!, regex[2])
       return Either.right((ssid) => compiled.test(ssid))
     }
-    const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")
+    const escaped = pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")
     const compiled = new RegExp(`^${escaped}$`)
     return Either.right((ssid) => compiled.test(ssid))
   } catch (error) {
@@ -40,7 +43,10 @@ export const Stage1Mqtt = Schema.Struct({
   client_id: Schema.optional(Schema.NonEmptyTrimmedString),
   topic_prefix: Schema.optional(Schema.NonEmptyTrimmedString)
 }).pipe(
-  Schema.filter((m) => !m.enable || m.server !== undefined || { path: ["server"], message: "required when mqtt.enable is true (e.g. broker.local:1883)" })
+  Schema.filter(
+    (m) =>
+      !m.enable || m.server !== undefined || { path: ["server"], message: "required when mqtt.enable is true (e.g. broker.local:1883)" }
+  )
 )
 
 /** All in seconds. */
@@ -98,11 +104,12 @@ export const Stage1Config = Schema.Struct({
   adopt: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   ip_state_file: Schema.optionalWith(FilePath, { default: () => "data/ip_state.json" })
 }).pipe(
-  Schema.filter((s) =>
-    !(s.mqtt.enable && s.disable.mqtt) || {
-      path: ["disable", "mqtt"],
-      message: "is true while mqtt.enable is true; set one of them to false"
-    }
+  Schema.filter(
+    (s) =>
+      !(s.mqtt.enable && s.disable.mqtt) || {
+        path: ["disable", "mqtt"],
+        message: "is true while mqtt.enable is true; set one of them to false"
+      }
   )
 )
 export type Stage1Config = typeof Stage1Config.Type

@@ -23,8 +23,9 @@ const NamingPattern = Schema.String.pipe(
 )
 
 export const Stage2Pool = Schema.Struct({ start: Ipv4FromString, end: Ipv4FromString }).pipe(
-  Schema.filter((pool) =>
-    ipv4ToNumber(pool.start) <= ipv4ToNumber(pool.end) || { path: ["end"], message: `${pool.end} is below pool.start ${pool.start}` }
+  Schema.filter(
+    (pool) =>
+      ipv4ToNumber(pool.start) <= ipv4ToNumber(pool.end) || { path: ["end"], message: `${pool.end} is below pool.start ${pool.start}` }
   )
 )
 

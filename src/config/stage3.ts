@@ -9,7 +9,9 @@ export const OtaChannel = Schema.Literal("stable", "beta")
 export type OtaChannel = typeof OtaChannel.Type
 
 const FirmwareVersionText = Schema.String.pipe(
-  Schema.filter((v) => /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(v) || `expected a firmware version such as 1.7.5 or 1.8.0-beta1, found "${v}"`)
+  Schema.filter(
+    (v) => /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/.test(v) || `expected a firmware version such as 1.7.5 or 1.8.0-beta1, found "${v}"`
+  )
 )
 
 const HttpBaseUrl = Schema.String.pipe(

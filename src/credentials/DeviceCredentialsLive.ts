@@ -17,25 +17,27 @@ const now = () => new Date().toISOString()
 export const makeDeviceCredentials = (
   file: string = DEFAULT_DEVICE_SECRETS_PATH
 ): Effect.Effect<DeviceCredentialsService, ConfigInvalid, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
     const state = yield* Ref.make<DeviceSecrets>(yield* readDeviceSecrets(file))
     const writes = yield* Effect.makeSemaphore(1)
 
     const change = (mac: Mac, edit: (entry: DeviceSecret | undefined) => DeviceSecret | undefined) =>
-      writes.withPermits(1)(
-        Effect.gen(function*() {
-          // The file as it is now (a reader's error leaves our copy as the base: a
-          // broken file is then replaced by a good one, its .bak kept).
-          const current = yield* readDeviceSecrets(file).pipe(Effect.orElse(() => Ref.get(state)))
-          const next = new Map(current)
-          const edited = edit(current.get(mac))
-          if (edited === undefined) next.delete(mac)
-          else next.set(mac, edited)
-          yield* writeDeviceSecrets(file, next)
-          yield* Ref.set(state, next)
-        })
-      ).pipe(Effect.provide(context))
+      writes
+        .withPermits(1)(
+          Effect.gen(function* () {
+            // The file as it is now (a reader's error leaves our copy as the base: a
+            // broken file is then replaced by a good one, its .bak kept).
+            const current = yield* readDeviceSecrets(file).pipe(Effect.orElse(() => Ref.get(state)))
+            const next = new Map(current)
+            const edited = edit(current.get(mac))
+            if (edited === undefined) next.delete(mac)
+            else next.set(mac, edited)
+            yield* writeDeviceSecrets(file, next)
+            yield* Ref.set(state, next)
+          })
+        )
+        .pipe(Effect.provide(context))
 
     const get: DeviceCredentialsService["get"] = (mac) => Effect.map(Ref.get(state), (all) => Option.fromNullable(all.get(mac)))
 
@@ -44,10 +46,13 @@ export const makeDeviceCredentials = (
       get,
       macs: Effect.map(Ref.get(state), (all) => [...all.keys()].sort()),
       candidates: (mac) =>
-        Effect.map(get(mac), Option.match({
-          onNone: () => [],
-          onSome: (entry) => [entry.password, entry.pending].filter((p): p is Redacted.Redacted<string> => p !== undefined)
-        })),
+        Effect.map(
+          get(mac),
+          Option.match({
+            onNone: () => [],
+            onSome: (entry) => [entry.password, entry.pending].filter((p): p is Redacted.Redacted<string> => p !== undefined)
+          })
+        ),
       stagePending: (mac, password) => change(mac, (entry) => ({ ...entry, pending: password, updated: now() })),
       confirm: (mac, password) =>
         change(mac, (entry) => ({
@@ -58,9 +63,7 @@ export const makeDeviceCredentials = (
         })),
       dropPending: (mac) =>
         change(mac, (entry) =>
-          entry === undefined ? undefined
-          : entry.password === undefined ? undefined
-          : { password: entry.password, updated: now() }
+          entry === undefined ? undefined : entry.password === undefined ? undefined : { password: entry.password, updated: now() }
         ),
       reload: Effect.flatMap(readDeviceSecrets(file), (all) => Ref.set(state, all)).pipe(Effect.provide(context))
     }

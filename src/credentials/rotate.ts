@@ -51,16 +51,16 @@ export interface RotationOptions {
 const reason = (error: RpcFailure) => describeError(error)
 
 export const rotateDevice = (raw: ShellyRpcService, device: RotationDevice, options: RotationOptions) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const credentials = yield* DeviceCredentials
     const checkpoint = (step: RotationStep) => options.checkpoint?.(step, device.mac) ?? Effect.void
     const at = (password: Redacted.Redacted<string> | undefined): DeviceTarget => ({ host: device.host, port: device.port, password })
     const call = { timeout: options.timeout, transport: "post" as const }
     const fail = (step: RotationFailed["step"], why: string) => Effect.fail(new RotationFailed({ mac: device.mac, step, reason: why }))
 
-    const info = yield* raw.call(at(undefined), "Shelly.GetDeviceInfo", undefined, DeviceInfo, call).pipe(
-      Effect.catchAll((e) => fail("reach", reason(e)))
-    )
+    const info = yield* raw
+      .call(at(undefined), "Shelly.GetDeviceInfo", undefined, DeviceInfo, call)
+      .pipe(Effect.catchAll((e) => fail("reach", reason(e))))
     const reported = Option.getOrUndefined(Option.getRight(parseMac(info.mac)))
     if (reported !== device.mac) return yield* fail("reach", `the device at ${device.host} reports MAC ${info.mac}`)
 
@@ -76,8 +76,9 @@ export const rotateDevice = (raw: ShellyRpcService, device: RotationDevice, opti
     const pending = Option.flatMap(entry, (e) => Option.fromNullable(e.pending))
     let current: Redacted.Redacted<string> | undefined
     if (info.auth_en) {
-      const known = [Option.getOrUndefined(stored), Option.getOrUndefined(pending), options.fleetPassword]
-        .filter((p): p is Redacted.Redacted<string> => p !== undefined)
+      const known = [Option.getOrUndefined(stored), Option.getOrUndefined(pending), options.fleetPassword].filter(
+        (p): p is Redacted.Redacted<string> => p !== undefined
+      )
       for (const password of known) {
         if (yield* accepts(password).pipe(Effect.catchAll((e) => fail("reach", reason(e))))) {
           current = password
@@ -95,13 +96,9 @@ export const rotateDevice = (raw: ShellyRpcService, device: RotationDevice, opti
     yield* credentials.stagePending(device.mac, next)
     yield* checkpoint("staged")
 
-    yield* raw.call(
-      at(current),
-      "Shelly.SetAuth",
-      { user: "admin", realm: info.id, ha1: ha1For(info.id, Redacted.value(next)) },
-      EmptyResult,
-      call
-    ).pipe(Effect.catchAll((e) => fail("set", reason(e))))
+    yield* raw
+      .call(at(current), "Shelly.SetAuth", { user: "admin", realm: info.id, ha1: ha1For(info.id, Redacted.value(next)) }, EmptyResult, call)
+      .pipe(Effect.catchAll((e) => fail("set", reason(e))))
     yield* checkpoint("sent")
 
     const verified = yield* accepts(next).pipe(Effect.catchAll((e) => fail("verify", reason(e))))

@@ -44,15 +44,16 @@ export const withDeviceCredentials = (inner: ShellyRpcService, credentials: Devi
     refused: AuthRequired,
     attempt: (password: Redacted.Redacted<string>) => Effect.Effect<A, RpcFailure>
   ): Effect.Effect<A, RpcFailure> =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const mac = macOfRealm(refused.realm) ?? learned.get(keyOf(target))
       if (mac === undefined) return yield* Effect.fail(refused)
       learned.set(keyOf(target), mac)
       // Another process (Stage 1, a rotation) may have written the file since we read it.
       yield* credentials.reload.pipe(Effect.ignore)
       const stored = yield* credentials.candidates(mac)
-      const others = [...stored, ...(target.password === undefined ? [] : [target.password])]
-        .filter((p, i, all) => !same(p, sent) && all.findIndex((q) => same(p, q)) === i)
+      const others = [...stored, ...(target.password === undefined ? [] : [target.password])].filter(
+        (p, i, all) => !same(p, sent) && all.findIndex((q) => same(p, q)) === i
+      )
       let failure: RpcFailure = refused
       for (const password of others) {
         const outcome = yield* Effect.either(attempt(password))
@@ -67,11 +68,15 @@ export const withDeviceCredentials = (inner: ShellyRpcService, credentials: Devi
   // straight to the client with the caller's password, with no extra effect step.
   const call: ShellyRpcService["call"] = (target, method, params, schema, options) => {
     const attempt = (password: Redacted.Redacted<string> | undefined) =>
-      inner.call({ ...target, password }, method, params, schema, options).pipe(
-        Effect.catchTag("AuthRequired", (refused) =>
-          retryWithStored(target, password, refused, (other) => inner.call({ ...target, password: other }, method, params, schema, options))
+      inner
+        .call({ ...target, password }, method, params, schema, options)
+        .pipe(
+          Effect.catchTag("AuthRequired", (refused) =>
+            retryWithStored(target, password, refused, (other) =>
+              inner.call({ ...target, password: other }, method, params, schema, options)
+            )
+          )
         )
-      )
     const mac = learned.get(keyOf(target))
     return mac === undefined
       ? attempt(target.password)
@@ -82,12 +87,10 @@ export const withDeviceCredentials = (inner: ShellyRpcService, credentials: Devi
 }
 
 /** `ShellyRpc` over the given client layer, consulting `DeviceCredentials`. */
-export const withDeviceCredentialsLayer = <E, R>(
-  client: Layer.Layer<ShellyRpc, E, R>
-): Layer.Layer<ShellyRpc, E, R | DeviceCredentials> =>
+export const withDeviceCredentialsLayer = <E, R>(client: Layer.Layer<ShellyRpc, E, R>): Layer.Layer<ShellyRpc, E, R | DeviceCredentials> =>
   Layer.effect(
     ShellyRpc,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const credentials = yield* DeviceCredentials
       return withDeviceCredentials(yield* ShellyRpc, credentials)
     })
@@ -98,8 +101,5 @@ export const withDeviceCredentialsLayer = <E, R>(
  * with data/device-secrets.yaml behind it (and `DeviceCredentials` itself, for
  * Stage 1 and `provision credentials`).
  */
-export const ShellyRpcWithCredentialsLive: Layer.Layer<
-  ShellyRpc | DeviceCredentials,
-  ConfigInvalid,
-  FileSystem.FileSystem | Path.Path
-> = withDeviceCredentialsLayer(shellyRpcLayer()).pipe(Layer.provideMerge(deviceCredentialsLayer()))
+export const ShellyRpcWithCredentialsLive: Layer.Layer<ShellyRpc | DeviceCredentials, ConfigInvalid, FileSystem.FileSystem | Path.Path> =
+  withDeviceCredentialsLayer(shellyRpcLayer()).pipe(Layer.provideMerge(deviceCredentialsLayer()))

@@ -24,7 +24,7 @@ export type SetDeviceAuth = (
 export const perDeviceAuth: Effect.Effect<SetDeviceAuth, never, DeviceCredentials> = Effect.map(
   DeviceCredentials,
   (credentials) => (target, device, options) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const mac = yield* Either.match(parseMac(device.mac), {
         onLeft: () => Effect.fail(new RotationFailed({ mac: device.mac, step: "set", reason: "the device reports no valid MAC" })),
         onRight: Effect.succeed

@@ -65,7 +65,8 @@ export const readCsvRecords = (text: string, options: CsvReadOptions = {}): Eith
       }))
     )
   } catch (error) {
-    if (error instanceof CsvError && error.code === "CSV_QUOTE_NOT_CLOSED") return Either.left(`line ${lastEnd + 1}: a quoted field is never closed`)
+    if (error instanceof CsvError && error.code === "CSV_QUOTE_NOT_CLOSED")
+      return Either.left(`line ${lastEnd + 1}: a quoted field is never closed`)
     return Either.left(error instanceof Error ? error.message : String(error))
   }
 }
@@ -79,7 +80,8 @@ export const parseCsv = (text: string, options: CsvReadOptions = {}): Either.Eit
   )
 
 /** One record as a CSV line (no line end): fields with a comma, quote or line break are quoted. */
-export const csvLine = (cells: ReadonlyArray<string>): string => stringify([cells as Array<string>], { record_delimiter: "unix" }).replace(/\n$/, "")
+export const csvLine = (cells: ReadonlyArray<string>): string =>
+  stringify([cells as Array<string>], { record_delimiter: "unix" }).replace(/\n$/, "")
 
 /** One cell as CSV writes it. */
 export const csvCell = (value: string): string => csvLine([value])

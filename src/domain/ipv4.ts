@@ -14,11 +14,9 @@ export const parseIpv4 = (input: string): Either.Either<Ipv4, string> => {
     : Either.left(`"${input}" is not an IPv4 address (expected four numbers 0-255, e.g. 192.168.1.35)`)
 }
 
-export const ipv4ToNumber = (ip: Ipv4): number =>
-  ip.split(".").reduce((acc, part) => acc * 256 + Number(part), 0)
+export const ipv4ToNumber = (ip: Ipv4): number => ip.split(".").reduce((acc, part) => acc * 256 + Number(part), 0)
 
-export const numberToIpv4 = (n: number): Ipv4 =>
-  [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".") as Ipv4
+export const numberToIpv4 = (n: number): Ipv4 => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".") as Ipv4
 
 /** True for 127.0.0.0/8, where tests, demo and benchmarks must stay. */
 export const isLoopback = (ip: Ipv4): boolean => ip.startsWith("127.")

@@ -21,13 +21,13 @@ export interface TextPosition {
 export type JsonProblem =
   | { readonly _tag: "TooDeep"; readonly maxDepth: number; readonly at: TextPosition }
   | {
-    readonly _tag: "DuplicateKey"
-    readonly key: string
-    /** Keys from the root to the object holding the duplicate (empty: the top level). */
-    readonly path: ReadonlyArray<string>
-    readonly first: TextPosition
-    readonly second: TextPosition
-  }
+      readonly _tag: "DuplicateKey"
+      readonly key: string
+      /** Keys from the root to the object holding the duplicate (empty: the top level). */
+      readonly path: ReadonlyArray<string>
+      readonly first: TextPosition
+      readonly second: TextPosition
+    }
   | { readonly _tag: "Syntax"; readonly message: string }
 
 export interface SafeJsonOptions {

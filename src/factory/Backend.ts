@@ -9,7 +9,10 @@ export interface BackendService {
   /** `POST /api/admin/device-registrations`; a repeat returns the existing registration (`created: false`). */
   readonly register: (registration: Registration) => Effect.Effect<RegistrationResult, BackendFailure>
   /** `POST /api/admin/provisioning/bulk`: one result per device, each idempotent. */
-  readonly registerBulk: (batchId: string, registrations: ReadonlyArray<Registration>) => Effect.Effect<ReadonlyArray<RegistrationResult>, BackendFailure>
+  readonly registerBulk: (
+    batchId: string,
+    registrations: ReadonlyArray<Registration>
+  ) => Effect.Effect<ReadonlyArray<RegistrationResult>, BackendFailure>
   /** `GET /api/admin/provisioning/batches` */
   readonly listBatches: Effect.Effect<ReadonlyArray<BatchInfo>, BackendFailure>
 }

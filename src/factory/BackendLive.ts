@@ -44,7 +44,13 @@ export const makeBackend = (options: BackendOptions) =>
           Effect.fail(
             error._tag === "TimeoutException"
               ? new BackendUnavailable({ url: base, detail: "no answer in time" })
-              : new BackendUnavailable({ url: base, detail: error._tag === "RequestError" ? `${error.reason}: ${error.cause instanceof Error ? error.cause.message : error.message}` : error.message })
+              : new BackendUnavailable({
+                  url: base,
+                  detail:
+                    error._tag === "RequestError"
+                      ? `${error.reason}: ${error.cause instanceof Error ? error.cause.message : error.message}`
+                      : error.message
+                })
           )
         ),
         Effect.flatMap((response) =>
@@ -66,7 +72,11 @@ export const makeBackend = (options: BackendOptions) =>
       )
 
     const encodeError = (error: { readonly reason: unknown }) =>
-      new BackendRejected({ url: base, status: 0, detail: `cannot encode request: ${String((error.reason as { _tag?: string })?._tag ?? "body error")}` })
+      new BackendRejected({
+        url: base,
+        status: 0,
+        detail: `cannot encode request: ${String((error.reason as { _tag?: string })?._tag ?? "body error")}`
+      })
 
     const service: BackendService = {
       url: base,
@@ -80,7 +90,10 @@ export const makeBackend = (options: BackendOptions) =>
         ),
       registerBulk: (batchId, registrations) =>
         HttpClientRequest.post("/api/admin/provisioning/bulk").pipe(
-          HttpClientRequest.setHeader("idempotency-key", `bulk-${batchId}-${registrations.map((r) => r.device_id).join(",")}`.slice(0, 200)),
+          HttpClientRequest.setHeader(
+            "idempotency-key",
+            `bulk-${batchId}-${registrations.map((r) => r.device_id).join(",")}`.slice(0, 200)
+          ),
           HttpClientRequest.schemaBodyJson(BulkBody)({ batch_id: batchId, devices: registrations }),
           Effect.mapError(encodeError),
           Effect.flatMap((request) => call(request, BulkResponse)),

@@ -41,7 +41,10 @@ export const makeRegistrationQueue = (path: string) =>
     )
     const service: RegistrationQueueService = {
       path,
-      enqueue: (registration) => lock.withPermits(1)(appendFile(path, `${encodeLine(registration)}\n`, { mode: 0o600 })).pipe(provideFs),
+      enqueue: (registration) =>
+        lock
+          .withPermits(1)(appendFile(path, `${encodeLine(registration)}\n`, { mode: 0o600 }))
+          .pipe(provideFs),
       read: lock.withPermits(1)(
         readLines.pipe(
           Effect.map((lines) => {

@@ -61,7 +61,11 @@ export const selectPorts = (options: LineOptions) =>
       for (const [i, selector] of station.ports.entries()) {
         const board = config.boards[station.portBoardTypes[i]!]!
         const resolved = yield* Effect.either(resolveAmong(selector, listed))
-        out.push(resolved._tag === "Right" ? { station, board, selector, port: resolved.right } : { station, board, selector, port: selector, problem: resolved.left })
+        out.push(
+          resolved._tag === "Right"
+            ? { station, board, selector, port: resolved.right }
+            : { station, board, selector, port: selector, problem: resolved.left }
+        )
       }
     }
     const wanted = options.ports
@@ -122,8 +126,7 @@ export const detectAll = (options: LineOptions) =>
                 const session = yield* service.connect(p.port, p.board.platform, sessionOptions(options, p.board))
                 return { station: p.station.station_id, port: p.port, board: session.board }
               })
-            ).pipe(Effect.catchAll((problem) => Effect.succeed({ station: p.station.station_id, port: p.port, problem })))
-      ,
+            ).pipe(Effect.catchAll((problem) => Effect.succeed({ station: p.station.station_id, port: p.port, problem }))),
       { concurrency: "unbounded" }
     )
   })
@@ -179,19 +182,31 @@ export const runBatch = (options: BatchOptions) =>
     const store = Option.getOrUndefined(yield* Effect.serviceOption(RecordStore))
     const stationOfPort = new Map(ports.map((p) => [p.port, p.station.station_id]))
     const hooks = store
-      ? { ...options.hooks, progress: { ...options.hooks.progress, update: (port: string, phase: string, fraction?: number) => (store.stepChanged(stationOfPort.get(port) ?? "", port, phase), options.hooks.progress.update(port, phase, fraction)) } }
+      ? {
+          ...options.hooks,
+          progress: {
+            ...options.hooks.progress,
+            update: (port: string, phase: string, fraction?: number) => (
+              store.stepChanged(stationOfPort.get(port) ?? "", port, phase), options.hooks.progress.update(port, phase, fraction)
+            )
+          }
+        }
       : options.hooks
     const stationIds = [...new Set(ports.map((p) => p.station.station_id))]
-    if (store) yield* store.batchStarted({ batchId, stationIds, configFile: config.file, requested: options.batchSize ?? ports.length, startedAt })
+    if (store)
+      yield* store.batchStarted({ batchId, stationIds, configFile: config.file, requested: options.batchSize ?? ports.length, startedAt })
     const claim = Ref.modify(remaining, (n) => (n > 0 ? [true, n - 1] : [false, n]))
 
     const finish = (result: BoardResult, attemptKey: string) =>
       Effect.gen(function* () {
-        if (result.identity) yield* Ref.update(seen, (s) => new Set([...s, deviceIdOf({ platform: result.platform, identity: result.identity! })]))
+        if (result.identity)
+          yield* Ref.update(seen, (s) => new Set([...s, deviceIdOf({ platform: result.platform, identity: result.identity! })]))
         yield* Ref.update(results, (all) => [...all, result])
         yield* records.append(result).pipe(
           Effect.tap((file) => Ref.update(recordFiles, (s) => new Set([...s, file]))),
-          Effect.catchAll((error) => Ref.update(recordErrors, (all) => [...all, error]).pipe(Effect.zipRight(options.hooks.log.error(error.message))))
+          Effect.catchAll((error) =>
+            Ref.update(recordErrors, (all) => [...all, error]).pipe(Effect.zipRight(options.hooks.log.error(error.message)))
+          )
         )
         if (store) yield* store.boardFinished(boardRow(result, attemptKey, (file) => path.relative(options.root, file)))
         if (options.onResult) yield* options.onResult(result)
@@ -243,24 +258,27 @@ export const runBatch = (options: BatchOptions) =>
         if (p.problem) {
           if (!(yield* claim)) return
           const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-          return yield* finish({
-            batchId,
-            stationId: p.station.station_id,
-            port: p.selector,
-            boardConfig: p.board.name,
-            platform: p.board.platform,
-            boardModel: p.board.config.board_model,
-            firmwareVersion: p.board.config.firmware_version,
-            status: "fail",
-            failure: { step: "port", code: p.problem.code, message: p.problem.message, hint: p.problem.hint },
-            totalSeconds: 0,
-            attempts: 0,
-            retries: 0,
-            wireBytes: 0,
-            tests: [],
-            startedAt: now,
-            finishedAt: now
-          }, nextKey())
+          return yield* finish(
+            {
+              batchId,
+              stationId: p.station.station_id,
+              port: p.selector,
+              boardConfig: p.board.name,
+              platform: p.board.platform,
+              boardModel: p.board.config.board_model,
+              firmwareVersion: p.board.config.firmware_version,
+              status: "fail",
+              failure: { step: "port", code: p.problem.code, message: p.problem.message, hint: p.problem.hint },
+              totalSeconds: 0,
+              attempts: 0,
+              retries: 0,
+              wireBytes: 0,
+              tests: [],
+              startedAt: now,
+              finishedAt: now
+            },
+            nextKey()
+          )
         }
         let first = true
         while (yield* claim) {
@@ -276,7 +294,9 @@ export const runBatch = (options: BatchOptions) =>
         }
       })
 
-    yield* options.hooks.log.info(`batch ${batchId}: ${ports.length} port(s) on ${new Set(ports.map((p) => p.station.station_id)).size} station(s), batch size ${options.batchSize ?? ports.length}`)
+    yield* options.hooks.log.info(
+      `batch ${batchId}: ${ports.length} port(s) on ${new Set(ports.map((p) => p.station.station_id)).size} station(s), batch size ${options.batchSize ?? ports.length}`
+    )
     yield* Effect.forEach(ports, worker, { concurrency: "unbounded", discard: true })
     options.hooks.progress.finish()
 

@@ -49,8 +49,10 @@ class StepFailed {
   readonly _tag = "StepFailed"
   constructor(readonly failure: BoardFailure) {}
 }
-const step = (name: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.mapError(effect, (error) => new StepFailed(failureOf(name, error)))
+const step =
+  (name: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.mapError(effect, (error) => new StepFailed(failureOf(name, error)))
 
 /**
  * One board, start to end: connect + detect, write every region (retried,
@@ -91,7 +93,9 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
         if (session.board.platform !== job.board.platform) {
           return yield* new WrongBoardOnPort({ port: job.port, expected: job.board.platform, detected: session.board.chip })
         }
-        const report = yield* session.write(job.regions, (p) => say(`writing ${p.region}`, total > 0 ? (doneBefore(p.region) + p.written) / total : 1))
+        const report = yield* session.write(job.regions, (p) =>
+          say(`writing ${p.region}`, total > 0 ? (doneBefore(p.region) + p.written) / total : 1)
+        )
         flasherRetries += report.retries
         wireBytes += report.wireBytes
         yield* say("starting application", 1)
@@ -114,7 +118,10 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
             : Effect.void
         ),
         Effect.retry({ schedule, while: (error) => isOperatorError(error) && retryable(error) }),
-        Effect.timeoutFail({ duration: Duration.seconds(job.maxFlashSeconds), onTimeout: () => new FlashTimeExceeded({ port: job.port, limitSeconds: job.maxFlashSeconds }) }),
+        Effect.timeoutFail({
+          duration: Duration.seconds(job.maxFlashSeconds),
+          onTimeout: () => new FlashTimeExceeded({ port: job.port, limitSeconds: job.maxFlashSeconds })
+        }),
         step("flash")
       )
       flashSeconds = ((yield* Clock.currentTimeMillis) - flashStart) / 1000
@@ -128,11 +135,9 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
           // flasher's reboot already started it and its banner went by while the flasher held the port).
           const weReset = job.session.before !== "no_reset"
           if (weReset) {
-            yield* conn.setSignals({ dtr: false, rts: true }).pipe(
-              Effect.zipRight(Effect.sleep(Duration.millis(100))),
-              Effect.zipRight(conn.setSignals({ rts: false })),
-              Effect.ignore
-            )
+            yield* conn
+              .setSignals({ dtr: false, rts: true })
+              .pipe(Effect.zipRight(Effect.sleep(Duration.millis(100))), Effect.zipRight(conn.setSignals({ rts: false })), Effect.ignore)
           }
           yield* say("waiting for boot", 1)
           const bannerWait = weReset || job.tests.length === 0 ? bootTimeoutMs : Math.min(bootTimeoutMs, 1000)
@@ -163,7 +168,9 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
         provisioning_token: credentials.token
       }).pipe(step("register"))
       if (registration.status === "queued") {
-        yield* hooks.log.warn(`${credentials.deviceId}: registration queued (${registration.problem?.code}): ${registration.problem?.message}`)
+        yield* hooks.log.warn(
+          `${credentials.deviceId}: registration queued (${registration.problem?.code}): ${registration.problem?.message}`
+        )
       }
       yield* say("labelling", 1)
       qr = yield* writeQrLabel(job.qrDir, credentials).pipe(step("label"))
@@ -172,7 +179,12 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
 
     const outcome = yield* Effect.either(pipeline)
     const finishedMs = yield* Clock.currentTimeMillis
-    const failure = outcome._tag === "Left" ? (outcome.left instanceof StepFailed ? outcome.left.failure : failureOf("internal", outcome.left)) : undefined
+    const failure =
+      outcome._tag === "Left"
+        ? outcome.left instanceof StepFailed
+          ? outcome.left.failure
+          : failureOf("internal", outcome.left)
+        : undefined
     yield* say(failure ? `FAILED ${failure.code}` : "done", 1)
     const result: BoardResult = {
       batchId: job.batchId,
@@ -199,10 +211,12 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
       startedAt: new Date(startedMs).toISOString(),
       finishedAt: new Date(finishedMs).toISOString()
     }
-    yield* (failure
-      ? hooks.log.error(`${job.stationId} ${job.port} ${result.deviceId ?? "(no board)"}: FAIL at ${failure.step} [${failure.code}] ${failure.message}`)
+    yield* failure
+      ? hooks.log.error(
+          `${job.stationId} ${job.port} ${result.deviceId ?? "(no board)"}: FAIL at ${failure.step} [${failure.code}] ${failure.message}`
+        )
       : hooks.log.info(
           `${job.stationId} ${job.port} ${result.deviceId} (${detected ? displayIdentity(detected) : ""}) PASS flash=${flashSeconds?.toFixed(2)}s tests=${tests.filter((t) => t.passed).length}/${tests.length} registration=${registration?.status}`
-        ))
+        )
     return result
   })

@@ -14,7 +14,14 @@ export { defaultOffsets, PlatformSchema } from "../flash/families.js"
 export const Offset = Schema.transformOrFail(Schema.Union(Schema.Number, Schema.String), Schema.Number, {
   strict: true,
   decode: (input, _options, ast) => {
-    const value = typeof input === "number" ? input : /^0x[0-9a-f]+$/i.test(input.trim()) ? Number.parseInt(input.trim(), 16) : /^\d+$/.test(input.trim()) ? Number(input.trim()) : Number.NaN
+    const value =
+      typeof input === "number"
+        ? input
+        : /^0x[0-9a-f]+$/i.test(input.trim())
+          ? Number.parseInt(input.trim(), 16)
+          : /^\d+$/.test(input.trim())
+            ? Number(input.trim())
+            : Number.NaN
     return Number.isSafeInteger(value) && value >= 0
       ? ParseResult.succeed(value)
       : ParseResult.fail(new ParseResult.Type(ast, input, `expected a flash offset such as 0x10000 or 65536, got ${JSON.stringify(input)}`))
@@ -166,4 +173,3 @@ export const parseFlashSize = (text: string): number | undefined => {
   if (!match) return undefined
   return Number(match[1]) * (match[2] === "MB" ? 1024 * 1024 : 1024)
 }
-

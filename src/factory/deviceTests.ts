@@ -64,7 +64,10 @@ export const runDeviceTests = (conn: SerialConnection, reader: ConsoleReader, te
     for (const test of tests) {
       const started = Date.now()
       yield* conn.write(new TextEncoder().encode(`${test.command}\r\n`))
-      const line = yield* reader.nextLine((candidate) => candidate.includes(test.expected_response) || NEGATIVE.test(candidate), test.timeout * 1000)
+      const line = yield* reader.nextLine(
+        (candidate) => candidate.includes(test.expected_response) || NEGATIVE.test(candidate),
+        test.timeout * 1000
+      )
       const passed = line !== undefined && line.includes(test.expected_response)
       results.push({ name: test.name, command: test.command, passed, response: line ?? "", durationMs: Date.now() - started })
       if (!passed && firstFailure === undefined) {

@@ -14,13 +14,14 @@ export const loadImages = (config: FactoryConfig, boards: ReadonlyArray<Resolved
       const regions: Array<FlashRegion> = []
       for (const image of board.images) {
         const data = yield* fs.readFile(image.path).pipe(
-          Effect.mapError((error) =>
-            new FactoryConfigInvalid({
-              file: config.file,
-              field: `board_configs.${board.name}.${image.name === "firmware" ? "firmware_path" : `${image.name}_path`}`,
-              problem: `cannot read ${image.path}: ${error.message}`,
-              fix: "check the file exists and is readable"
-            })
+          Effect.mapError(
+            (error) =>
+              new FactoryConfigInvalid({
+                file: config.file,
+                field: `board_configs.${board.name}.${image.name === "firmware" ? "firmware_path" : `${image.name}_path`}`,
+                problem: `cannot read ${image.path}: ${error.message}`,
+                fix: "check the file exists and is readable"
+              })
           )
         )
         // Intel HEX carries its own addresses: it becomes one region from its lowest address.
@@ -56,7 +57,15 @@ export const checkFirmwareSize = (
       const limit = config.raw.quality_gates.max_firmware_size[board.platform]
       const firmware = images.get(board.name)?.find((region) => region.name === "firmware")
       return limit !== undefined && firmware !== undefined && firmware.data.length > limit
-        ? Effect.fail(new FirmwareTooLarge({ boardConfig: board.name, platform: board.platform, path: board.firmwarePath, size: firmware.data.length, limit }))
+        ? Effect.fail(
+            new FirmwareTooLarge({
+              boardConfig: board.name,
+              platform: board.platform,
+              path: board.firmwarePath,
+              size: firmware.data.length,
+              limit
+            })
+          )
         : Effect.void
     },
     { discard: true }

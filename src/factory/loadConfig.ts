@@ -3,14 +3,7 @@ import { Effect } from "effect"
 import { loadYaml } from "../config/load.js"
 import { FactoryConfigInvalid } from "../domain/errors/factory.js"
 import type { Platform } from "../flash/Flasher.js"
-import {
-  type BoardConfig,
-  defaultOffsets,
-  type DeviceTest,
-  FactoryConfigSchema,
-  type FactoryConfigFile,
-  type Station
-} from "./config.js"
+import { type BoardConfig, defaultOffsets, type DeviceTest, FactoryConfigSchema, type FactoryConfigFile, type Station } from "./config.js"
 
 /** One image of a board config, with its path resolved against the config file's folder. */
 export interface ImageSpec {
@@ -36,8 +29,7 @@ export interface FactoryConfig {
   readonly tests: ReadonlyArray<DeviceTest>
 }
 
-const invalid = (file: string, field: string, problem: string, fix: string) =>
-  new FactoryConfigInvalid({ file, field, problem, fix })
+const invalid = (file: string, field: string, problem: string, fix: string) => new FactoryConfigInvalid({ file, field, problem, fix })
 
 /**
  * Reads, decodes (generic loader: syntax/field problems as ConfigInvalid) and
@@ -78,7 +70,10 @@ export const resolveFactoryConfig = (file: string, raw: FactoryConfigFile) =>
           )
         }
         // /dev/zero or a FIFO as an image would be read until memory runs out (or forever).
-        const kind = yield* fs.stat(absolute).pipe(Effect.map((info) => info.type), Effect.orElseSucceed(() => "File" as const))
+        const kind = yield* fs.stat(absolute).pipe(
+          Effect.map((info) => info.type),
+          Effect.orElseSucceed(() => "File" as const)
+        )
         if (kind !== "File") {
           return yield* invalid(
             file,
@@ -98,7 +93,12 @@ export const resolveFactoryConfig = (file: string, raw: FactoryConfigFile) =>
     const stations: Array<Station> = []
     for (const [s, station] of raw.stations.entries()) {
       if (station.board_type !== undefined && !(station.board_type in boards)) {
-        return yield* invalid(file, `stations[${s}].board_type`, `unknown board_type "${station.board_type}" for station ${station.station_id}`, useKnown)
+        return yield* invalid(
+          file,
+          `stations[${s}].board_type`,
+          `unknown board_type "${station.board_type}" for station ${station.station_id}`,
+          useKnown
+        )
       }
       const ports: Array<string> = []
       const portBoardTypes: Array<string> = []
@@ -115,11 +115,21 @@ export const resolveFactoryConfig = (file: string, raw: FactoryConfigFile) =>
           )
         }
         if (!(boardType in boards)) {
-          return yield* invalid(file, `${field}.board_type`, `unknown board_type "${boardType}" for port ${port} of station ${station.station_id}`, useKnown)
+          return yield* invalid(
+            file,
+            `${field}.board_type`,
+            `unknown board_type "${boardType}" for port ${port} of station ${station.station_id}`,
+            useKnown
+          )
         }
         const earlier = seen.get(port)
         if (earlier !== undefined) {
-          return yield* invalid(file, field, `port ${port} is listed twice (also at ${earlier})`, "each port belongs to one station exactly once; remove the duplicate")
+          return yield* invalid(
+            file,
+            field,
+            `port ${port} is listed twice (also at ${earlier})`,
+            "each port belongs to one station exactly once; remove the duplicate"
+          )
         }
         seen.set(port, field)
         ports.push(port)
@@ -130,7 +140,12 @@ export const resolveFactoryConfig = (file: string, raw: FactoryConfigFile) =>
     const ids = raw.stations.map((station) => station.station_id)
     const duplicateId = ids.find((id, index) => ids.indexOf(id) !== index)
     if (duplicateId !== undefined) {
-      return yield* invalid(file, `stations[${ids.lastIndexOf(duplicateId)}].station_id`, `station_id "${duplicateId}" is used twice`, "give every station its own station_id")
+      return yield* invalid(
+        file,
+        `stations[${ids.lastIndexOf(duplicateId)}].station_id`,
+        `station_id "${duplicateId}" is used twice`,
+        "give every station its own station_id"
+      )
     }
     const config: FactoryConfig = {
       file,

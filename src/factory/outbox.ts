@@ -35,7 +35,12 @@ export const PgRegistrationQueueLive = (fallbackFile: string) =>
       const service: RegistrationQueueService = {
         path: `registration outbox (shared database; ${fallbackFile} while it is away)`,
         enqueue: (registration) =>
-          outboxEnqueue({ deviceId: registration.device_id, batchId: registration.batch_id, stationId: registration.station_id, payload: encodePayload(registration) }).pipe(
+          outboxEnqueue({
+            deviceId: registration.device_id,
+            batchId: registration.batch_id,
+            stationId: registration.station_id,
+            payload: encodePayload(registration)
+          }).pipe(
             provide,
             Effect.timeout(within),
             Effect.catchAll(() => file.enqueue(registration))
@@ -53,9 +58,11 @@ export const absorbFileQueue = (fallbackFile: string) =>
     const file = yield* makeRegistrationQueue(fallbackFile)
     const { entries } = yield* file.read
     if (entries.length === 0) return 0
-    yield* Effect.forEach(entries, (r) => outboxEnqueue({ deviceId: r.device_id, batchId: r.batch_id, stationId: r.station_id, payload: encodePayload(r) }), { discard: true }).pipe(
-      Effect.mapError(dbError("outbox absorb"))
-    )
+    yield* Effect.forEach(
+      entries,
+      (r) => outboxEnqueue({ deviceId: r.device_id, batchId: r.batch_id, stationId: r.station_id, payload: encodePayload(r) }),
+      { discard: true }
+    ).pipe(Effect.mapError(dbError("outbox absorb")))
     yield* file.remove(new Set(entries.map((e) => e.device_id)))
     return entries.length
   })
@@ -91,7 +98,9 @@ export const drainOutbox = (options: { readonly by: string; readonly chunk?: num
         )
       })
     for (let pass = 0; pass < (options.maxPasses ?? 1000); pass++) {
-      const result = yield* outboxPass({ limit: options.chunk ?? 10, skip, by: options.by, deliver }).pipe(Effect.mapError(dbError("outbox delivery")))
+      const result = yield* outboxPass({ limit: options.chunk ?? 10, skip, by: options.by, deliver }).pipe(
+        Effect.mapError(dbError("outbox delivery"))
+      )
       if (result.claimed === 0) break
       delivered += result.delivered.length
       for (const d of result.delivered) d.created ? (created += 1) : (existing += 1)

@@ -36,7 +36,10 @@ export const portProgress = (
     const lines = [...state.entries()].map(([port, s]) => {
       const filled = Math.round(Math.min(1, Math.max(0, s.fraction)) * width)
       const label = `${s.station} ${port}`.padEnd(labelWidth)
-      return truncate(`${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.round(s.fraction * 100)).padStart(3)}% ${s.phase}`, columns)
+      return truncate(
+        `${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.round(s.fraction * 100)).padStart(3)}% ${s.phase}`,
+        columns
+      )
     })
     stream.write(lines.map((line) => `${line}\n`).join(""))
     drawn = lines.length

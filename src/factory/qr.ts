@@ -10,8 +10,7 @@ import type { DeviceCredentials } from "./identity.js"
  * a pairing app reject labels it cannot read; ':' never occurs in either part
  * (ids are [a-z0-9-], tokens base64url).
  */
-export const qrPayload = (credentials: DeviceCredentials): string =>
-  `fp1:${credentials.deviceId}:${Redacted.value(credentials.token)}`
+export const qrPayload = (credentials: DeviceCredentials): string => `fp1:${credentials.deviceId}:${Redacted.value(credentials.token)}`
 
 export const parseQrPayload = (text: string): { readonly deviceId: string; readonly token: string } | undefined => {
   const match = /^fp1:([a-z0-9-]+):([A-Za-z0-9_-]+)$/.exec(text)
@@ -27,7 +26,8 @@ export interface QrLabel {
 const render = <A>(file: string, run: () => Promise<A>) =>
   Effect.tryPromise({
     try: run,
-    catch: (error) => new RecordFileError({ path: file, operation: "rendering QR label", detail: error instanceof Error ? error.message : String(error) })
+    catch: (error) =>
+      new RecordFileError({ path: file, operation: "rendering QR label", detail: error instanceof Error ? error.message : String(error) })
   })
 
 /** Writes `<dir>/<device-id>.png` and `.svg`. */

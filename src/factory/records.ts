@@ -70,13 +70,15 @@ export const makeRecordWriter = (dir: string, projectRoot: string) =>
     const relative = (file: string) => path.relative(projectRoot, file)
     const fileFor = (date: Date) => path.join(dir, `factory_records_${dayStamp(date)}.csv`)
     const append = (result: BoardResult) =>
-      lock.withPermits(1)(
-        Effect.gen(function* () {
-          const file = fileFor(new Date(result.finishedAt))
-          const header = (yield* fileSize(file)) === 0 ? `${CSV_COLUMNS.join(",")}\n` : ""
-          yield* appendFile(file, `${header}${csvRow(result, relative)}\n`)
-          return file
-        })
-      ).pipe(Effect.provide(context))
+      lock
+        .withPermits(1)(
+          Effect.gen(function* () {
+            const file = fileFor(new Date(result.finishedAt))
+            const header = (yield* fileSize(file)) === 0 ? `${CSV_COLUMNS.join(",")}\n` : ""
+            yield* appendFile(file, `${header}${csvRow(result, relative)}\n`)
+            return file
+          })
+        )
+        .pipe(Effect.provide(context))
     return { append, fileFor }
   })

@@ -18,9 +18,14 @@ const Report = Schema.Struct({
 const decode = Schema.decodeUnknownEither(Schema.parseJson(Report))
 
 export const failedPorts = (file: string): Effect.Effect<ReadonlyArray<FailedPort>, FactoryConfigInvalid, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const invalid = (problem: string) =>
-      new FactoryConfigInvalid({ file, field: "--retry-failed", problem, fix: "pass a batch report written by `provision flash` (var/reports/batch_report_*.json)" })
+      new FactoryConfigInvalid({
+        file,
+        field: "--retry-failed",
+        problem,
+        fix: "pass a batch report written by `provision flash` (var/reports/batch_report_*.json)"
+      })
     const text = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(file)).pipe(
       Effect.mapError((e) => invalid(`cannot read it: ${e._tag === "SystemError" ? e.reason : e.message}`))
     )

@@ -53,13 +53,16 @@ export const findFirmware = (
   entries.find((e) => e.version === version && (sameModel(e.model, device.app) || sameModel(e.model, device.model)))
 
 export const loadFirmwareIndex = (dir: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const file = path.join(dir, INDEX)
     const text = yield* fs.readFileString(file).pipe(
       Effect.map((t): string | undefined => t),
-      Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed(undefined)),
+      Effect.catchIf(
+        (e) => e._tag === "SystemError" && e.reason === "NotFound",
+        () => Effect.succeed(undefined)
+      ),
       Effect.mapError((e) => new FirmwareCacheInvalid({ path: file, reason: e.message }))
     )
     if (text === undefined) return [] as ReadonlyArray<FirmwareEntry>
@@ -73,8 +76,7 @@ export const loadFirmwareIndex = (dir: string) =>
   })
 
 const writeIndex = (dir: string, files: ReadonlyArray<FirmwareEntry>) =>
-  Effect.flatMap(Path.Path, (path) =>
-    safeWriteFile(path.join(dir, INDEX), `${JSON.stringify({ version: 1, files }, null, 2)}\n`))
+  Effect.flatMap(Path.Path, (path) => safeWriteFile(path.join(dir, INDEX), `${JSON.stringify({ version: 1, files }, null, 2)}\n`))
 
 export interface AddFirmware {
   readonly file: string
@@ -95,20 +97,26 @@ export type AddOutcome = { readonly entry: FirmwareEntry; readonly added: boolea
 export const addFirmware = (
   request: AddFirmware
 ): Effect.Effect<AddOutcome, FirmwareAddFailed | FirmwareCacheInvalid | StateWriteError, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const fail = (reason: string, fix: string) => new FirmwareAddFailed({ file: request.file, reason, fix })
     const model = request.model.trim()
     if (model === "" || !/^[A-Za-z0-9-]+$/.test(model)) {
-      return yield* fail(`model ${JSON.stringify(request.model)} is not a model name`, "give --model as the app (S2PMG3) or the model code (S3SW-002P16EU)")
+      return yield* fail(
+        `model ${JSON.stringify(request.model)} is not a model name`,
+        "give --model as the app (S2PMG3) or the model code (S3SW-002P16EU)"
+      )
     }
     if (parseVersion(request.version) === undefined) {
-      return yield* fail(`version ${JSON.stringify(request.version)} is not a firmware version`, "give --fw-version as Shelly.GetDeviceInfo reports it, e.g. 1.7.5 or 1.8.0-beta1")
+      return yield* fail(
+        `version ${JSON.stringify(request.version)} is not a firmware version`,
+        "give --fw-version as Shelly.GetDeviceInfo reports it, e.g. 1.7.5 or 1.8.0-beta1"
+      )
     }
-    const bytes = yield* fs.readFile(request.file).pipe(
-      Effect.mapError((e) => fail(e.message, "check the path and that the file is readable"))
-    )
+    const bytes = yield* fs
+      .readFile(request.file)
+      .pipe(Effect.mapError((e) => fail(e.message, "check the path and that the file is readable")))
     if (bytes.length === 0) return yield* fail("the file is empty", "download the firmware file again")
     const sha256 = createHash("sha256").update(bytes).digest("hex")
     const existing = yield* loadFirmwareIndex(request.dir)
@@ -120,26 +128,34 @@ export const addFirmware = (
         "a pinned version must mean one image: check which file is right; remove the entry from var/firmware/index.json to replace it"
       )
     }
-    yield* fs.makeDirectory(request.dir, { recursive: true }).pipe(
-      Effect.mapError((e) => fail(`cannot create ${request.dir}: ${e.message}`, "check the permissions of var/"))
-    )
+    yield* fs
+      .makeDirectory(request.dir, { recursive: true })
+      .pipe(Effect.mapError((e) => fail(`cannot create ${request.dir}: ${e.message}`, "check the permissions of var/")))
     const name = fileNameFor(sha256)
     const target = path.join(request.dir, name)
     const present = yield* fs.exists(target).pipe(Effect.orElseSucceed(() => false))
     if (!present) {
       const temp = `${target}.tmp`
-      yield* Effect.scoped(Effect.gen(function*() {
-        const out = yield* fs.open(temp, { flag: "w", mode: 0o644 })
-        yield* out.writeAll(bytes)
-        yield* out.sync
-      })).pipe(
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const out = yield* fs.open(temp, { flag: "w", mode: 0o644 })
+          yield* out.writeAll(bytes)
+          yield* out.sync
+        })
+      ).pipe(
         Effect.zipRight(fs.rename(temp, target)),
         Effect.tapError(() => fs.remove(temp).pipe(Effect.ignore)),
         Effect.mapError((e) => fail(`cannot store ${target}: ${e.message}`, "check free space and permissions of var/firmware"))
       )
     }
     const entry: FirmwareEntry = {
-      model, version: request.version, sha256, size: bytes.length, file: name, source: path.basename(request.file), added: request.now
+      model,
+      version: request.version,
+      sha256,
+      size: bytes.length,
+      file: name,
+      source: path.basename(request.file),
+      added: request.now
     }
     yield* writeIndex(request.dir, [...existing, entry])
     return { entry, added: true }

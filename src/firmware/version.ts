@@ -19,16 +19,21 @@ export const parseVersion = (text: string): FirmwareVersion | undefined => {
 
 /** Pre-release identifiers compare numerically when both are numbers (SemVer §11.4). */
 const comparePre = (a: string, b: string): number => {
-  const as = a.split("."), bs = b.split(".")
+  const as = a.split("."),
+    bs = b.split(".")
   for (let i = 0; i < Math.max(as.length, bs.length); i++) {
-    const x = as[i], y = bs[i]
+    const x = as[i],
+      y = bs[i]
     if (x === undefined) return -1
     if (y === undefined) return 1
-    const nx = /^\d+$/.test(x) ? Number(x) : undefined, ny = /^\d+$/.test(y) ? Number(y) : undefined
-    if (nx !== undefined && ny !== undefined) { if (nx !== ny) return nx < ny ? -1 : 1 }
-    else if (x !== y) {
+    const nx = /^\d+$/.test(x) ? Number(x) : undefined,
+      ny = /^\d+$/.test(y) ? Number(y) : undefined
+    if (nx !== undefined && ny !== undefined) {
+      if (nx !== ny) return nx < ny ? -1 : 1
+    } else if (x !== y) {
       // `beta10` after `beta9`: compare the trailing numbers of equal stems.
-      const sx = /^(.*?)(\d+)$/.exec(x), sy = /^(.*?)(\d+)$/.exec(y)
+      const sx = /^(.*?)(\d+)$/.exec(x),
+        sy = /^(.*?)(\d+)$/.exec(y)
       if (sx && sy && sx[1] === sy[1]) return Number(sx[2]) < Number(sy[2]) ? -1 : 1
       return x < y ? -1 : 1
     }
@@ -41,7 +46,8 @@ const comparePre = (a: string, b: string): number => {
  * (then the caller must not guess whether it is a downgrade).
  */
 export const compareVersions = (a: string, b: string): -1 | 0 | 1 | undefined => {
-  const x = parseVersion(a), y = parseVersion(b)
+  const x = parseVersion(a),
+    y = parseVersion(b)
   if (x === undefined || y === undefined) return undefined
   for (let i = 0; i < 3; i++) if (x.core[i] !== y.core[i]) return x.core[i]! < y.core[i]! ? -1 : 1
   if (x.pre === y.pre) return 0

@@ -83,14 +83,13 @@ export interface FlashSession {
 /** One implementation per board family; the factory pipeline picks by platform. */
 export interface FlasherService {
   readonly platform: ReadonlyArray<Platform>
-  readonly connect: (
-    port: string,
-    platform: Platform,
-    options: SessionOptions
-  ) => Effect.Effect<FlashSession, FlashFailure, Scope.Scope>
+  readonly connect: (port: string, platform: Platform, options: SessionOptions) => Effect.Effect<FlashSession, FlashFailure, Scope.Scope>
 }
 
-export class Flasher extends Context.Tag("fleet-provision/Flasher")<Flasher, {
-  /** Dispatch by platform: returns the implementation for that family. */
-  readonly forPlatform: (platform: Platform) => Effect.Effect<FlasherService, FlashFailure>
-}>() {}
+export class Flasher extends Context.Tag("fleet-provision/Flasher")<
+  Flasher,
+  {
+    /** Dispatch by platform: returns the implementation for that family. */
+    readonly forPlatform: (platform: Platform) => Effect.Effect<FlasherService, FlashFailure>
+  }
+>() {}

@@ -24,7 +24,9 @@ export const PLATFORMS: ReadonlyArray<Platform> = FAMILIES.flatMap((family): Rea
 export const PlatformSchema = Schema.Literal(...(PLATFORMS as readonly [Platform, ...Array<Platform>]))
 
 type FieldsOf<T> = T extends readonly [infer Head extends Family, ...infer Rest] ? Head["configFields"] & FieldsOf<Rest> : {}
-type OptionsOf<T> = T extends readonly [infer Head extends Family, ...infer Rest] ? ReturnType<Head["sessionOptions"]> & OptionsOf<Rest> : {}
+type OptionsOf<T> = T extends readonly [infer Head extends Family, ...infer Rest]
+  ? ReturnType<Head["sessionOptions"]> & OptionsOf<Rest>
+  : {}
 
 /** Settings of the families beyond ESP that a flash session takes from the board config (`SessionOptions.mcu`). */
 export type McuOptions = OptionsOf<typeof FAMILIES>
@@ -32,10 +34,12 @@ export type McuOptions = OptionsOf<typeof FAMILIES>
 /** The board-config fields of every family (factory/config.ts adds them to the shared ones). */
 export const familyConfigFields = Object.assign({}, ...FAMILIES.map((family) => family.configFields)) as FieldsOf<typeof FAMILIES>
 
-export const familyOf = (platform: Platform): Family => FAMILIES.find((family) => (family.platforms as ReadonlyArray<string>).includes(platform))!
+export const familyOf = (platform: Platform): Family =>
+  FAMILIES.find((family) => (family.platforms as ReadonlyArray<string>).includes(platform))!
 
 /** Where each image goes when the config does not say (the chip's boot ROM expectations). */
-export const defaultOffsets = (platform: Platform) => (familyOf(platform).defaultOffsets as (p: Platform) => ReturnType<Family["defaultOffsets"]>)(platform)
+export const defaultOffsets = (platform: Platform) =>
+  (familyOf(platform).defaultOffsets as (p: Platform) => ReturnType<Family["defaultOffsets"]>)(platform)
 
 /** How to get a board of this platform into its bootloader. */
 export const bootloaderHint = (platform: Platform): string => familyOf(platform).bootloaderHint

@@ -42,6 +42,14 @@ export interface BoardFamily<
 }
 
 /** Declares a family with its types inferred. */
-export const defineFamily = <Name extends string, P extends string, Fields extends Schema.Struct.Fields, Options extends object, Service, E, R>(
+export const defineFamily = <
+  Name extends string,
+  P extends string,
+  Fields extends Schema.Struct.Fields,
+  Options extends object,
+  Service,
+  E,
+  R
+>(
   family: BoardFamily<Name, P, Fields, Options, Service, E, R>
 ) => family

@@ -87,5 +87,3 @@ export const syncOrFail = <E extends { readonly _tag: string }, R>(
         })
     )
   )
-
-

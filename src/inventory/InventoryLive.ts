@@ -20,10 +20,8 @@ export interface InventoryOptions {
 export const stateLockPath = (path: Path.Path, runDir: string, statePath: string): string =>
   path.join(runDir, `${path.basename(statePath, path.extname(statePath))}.lock`)
 
-export const makeInventory = (
-  options: InventoryOptions = {}
-): Effect.Effect<InventoryService, never, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
+export const makeInventory = (options: InventoryOptions = {}): Effect.Effect<InventoryService, never, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const locks = yield* makeLockFiles
@@ -39,10 +37,16 @@ export const makeInventory = (
           info.type === "File"
             ? Effect.void
             : Effect.fail(
-              new InventoryReadError({ path: file, reason: `not a regular file (${fileTypeName(info.type)}); point ip_state_file at a JSON file` })
-            )
+                new InventoryReadError({
+                  path: file,
+                  reason: `not a regular file (${fileTypeName(info.type)}); point ip_state_file at a JSON file`
+                })
+              )
         ),
-        Effect.catchIf((e) => e._tag === "SystemError", () => Effect.void)
+        Effect.catchIf(
+          (e) => e._tag === "SystemError",
+          () => Effect.void
+        )
       )
 
     const load = (file: string): Effect.Effect<InventoryDocument, InventoryReadError> =>
@@ -61,9 +65,7 @@ export const makeInventory = (
       const takeOnce = locks.tryAcquire(lockPath, `inventory update ${file}`).pipe(
         Effect.mapError((e) => new StateWriteError({ path: file, reason: e.message })),
         Effect.flatMap((outcome) =>
-          outcome._tag === "Acquired"
-            ? Effect.succeed(outcome.token)
-            : Effect.fail(new LockHeld({ lockPath, ...outcome.holder }))
+          outcome._tag === "Acquired" ? Effect.succeed(outcome.token) : Effect.fail(new LockHeld({ lockPath, ...outcome.holder }))
         )
       )
       return Effect.acquireUseRelease(
@@ -81,7 +83,7 @@ export const makeInventory = (
     const update: InventoryService["update"] = (file, change) =>
       withStateLock(
         file,
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const current = yield* load(file)
           const next = change(current)
           const text = serializeInventory(next)

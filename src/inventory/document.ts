@@ -9,8 +9,7 @@ import type { DeviceRecord, InventoryDevice, InventoryDocument, Json } from "./I
 
 type JsonObject = { readonly [key: string]: Json }
 
-const isObject = (value: Json | undefined): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+const isObject = (value: Json | undefined): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** A document with no devices in the flat layout (what a missing file reads as). */
 export const emptyInventory = (path: string): InventoryDocument => ({ path, format: "flat", envelope: {}, devices: [] })
@@ -69,8 +68,7 @@ const readDevices = (
   return Either.right(out)
 }
 
-const describeJson = (value: Json): string =>
-  value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`
+const describeJson = (value: Json): string => (value === null ? "null" : Array.isArray(value) ? "a list" : `a ${typeof value}`)
 
 /**
  * Parses ip_state.json. The wrapped layout is recognised by a `devices` object
@@ -89,9 +87,7 @@ export const looksUtf16 = (text: string): boolean => text.slice(0, 64).includes(
 
 export const parseInventory = (path: string, text: string): Either.Either<InventoryDocument, InventoryReadError> => {
   if (looksUtf16(text)) {
-    return Either.left(
-      new InventoryReadError({ path, reason: "the file looks UTF-16 encoded; save it as UTF-8 (JSON files are UTF-8)" })
-    )
+    return Either.left(new InventoryReadError({ path, reason: "the file looks UTF-16 encoded; save it as UTF-8 (JSON files are UTF-8)" }))
   }
   // Before JSON.parse: it would keep the last of two equal keys (the next
   // write then drops a device) and accept nesting no later step survives.

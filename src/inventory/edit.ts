@@ -6,8 +6,7 @@ import type { DeviceRecord, InventoryDevice, InventoryDocument, Json } from "./I
 
 type JsonObject = { readonly [key: string]: Json }
 
-const isObject = (value: Json | undefined): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+const isObject = (value: Json | undefined): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value)
 
 export const findByMac = (doc: InventoryDocument, mac: Mac): Option.Option<InventoryDevice> =>
   Option.fromNullable(doc.devices.find((device) => device.mac === mac))

@@ -38,16 +38,21 @@ export const safeWriteFile = (
   content: string,
   options: SafeWriteOptions = {}
 ): Effect.Effect<void, StateWriteError, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const temp = `${target}.tmp`
-    const step = (what: string, replaced = false) => (error: PlatformError) =>
-      new StateWriteError({ path: target, reason: `${what}: ${writeReason(error)}`, replaced })
+    const step =
+      (what: string, replaced = false) =>
+      (error: PlatformError) =>
+        new StateWriteError({ path: target, reason: `${what}: ${writeReason(error)}`, replaced })
 
     const existing = yield* fs.stat(target).pipe(
       Effect.map((info) => (info.type === "File" ? info : undefined)),
-      Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed(undefined)),
+      Effect.catchIf(
+        (e) => e._tag === "SystemError" && e.reason === "NotFound",
+        () => Effect.succeed(undefined)
+      ),
       Effect.mapError(step("cannot inspect the current file"))
     )
     if (existing !== undefined) {
@@ -58,7 +63,7 @@ export const safeWriteFile = (
     // killed run would keep its old mode, so with a mode asked for it goes first.
     if (options.mode !== undefined) yield* fs.remove(temp).pipe(Effect.ignore)
     const writeTemp = Effect.scoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const file = yield* fs.open(temp, { flag: "w", mode: options.mode ?? (existing ? existing.mode & 0o7777 : 0o644) })
         yield* file.writeAll(new TextEncoder().encode(content))
         yield* file.sync
@@ -71,7 +76,7 @@ export const safeWriteFile = (
       Effect.tapError(() => fs.remove(temp).pipe(Effect.ignore))
     )
 
-    yield* Effect.scoped(
-      fs.open(path.dirname(target) || ".", { flag: "r" }).pipe(Effect.flatMap((dir) => dir.sync))
-    ).pipe(Effect.mapError(step("the new content is in place, but the directory cannot be synced", true)))
+    yield* Effect.scoped(fs.open(path.dirname(target) || ".", { flag: "r" }).pipe(Effect.flatMap((dir) => dir.sync))).pipe(
+      Effect.mapError(step("the new content is in place, but the directory cannot be synced", true))
+    )
   })

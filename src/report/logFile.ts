@@ -3,21 +3,7 @@
 // of the console, so stages log without disturbing their output lines.
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import {
-  Cause,
-  Context,
-  Effect,
-  Fiber,
-  HashMap,
-  Inspectable,
-  Layer,
-  List,
-  Logger,
-  LogLevel,
-  Queue,
-  Redacted,
-  Ref
-} from "effect"
+import { Cause, Context, Effect, Fiber, HashMap, Inspectable, Layer, List, Logger, LogLevel, Queue, Redacted, Ref } from "effect"
 import { printableLines } from "../domain/printable.js"
 
 export interface LogFileOptions {
@@ -56,10 +42,8 @@ export const logValueText = (value: unknown): string => {
 
 const isNotFound = (error: PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
 
-export const makeLogFile = (
-  options: LogFileOptions
-): Effect.Effect<LogFileService, never, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
+export const makeLogFile = (options: LogFileOptions): Effect.Effect<LogFileService, never, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const lock = yield* Effect.makeSemaphore(1)
@@ -71,30 +55,28 @@ export const makeLogFile = (
         done
           ? Effect.void
           : fs.makeDirectory(path.dirname(options.path), { recursive: true }).pipe(
-            Effect.zipRight(fs.stat(options.path)),
-            Effect.map((info) => ({ isFile: info.type === "File", size: Number(info.size) })),
-            Effect.catchIf(isNotFound, () => Effect.succeed({ isFile: true, size: 0 })),
-            // Never rotate (rename) something that is not our log file.
-            Effect.filterOrFail(
-              (found) => found.isFile,
-              () => new Error(`${options.path} exists but is not a regular file`)
-            ),
-            Effect.map((found) => found.size),
-            Effect.flatMap((bytes) => Ref.set(size, bytes)),
-            Effect.zipRight(Ref.set(ready, true))
-          )
+              Effect.zipRight(fs.stat(options.path)),
+              Effect.map((info) => ({ isFile: info.type === "File", size: Number(info.size) })),
+              Effect.catchIf(isNotFound, () => Effect.succeed({ isFile: true, size: 0 })),
+              // Never rotate (rename) something that is not our log file.
+              Effect.filterOrFail(
+                (found) => found.isFile,
+                () => new Error(`${options.path} exists but is not a regular file`)
+              ),
+              Effect.map((found) => found.size),
+              Effect.flatMap((bytes) => Ref.set(size, bytes)),
+              Effect.zipRight(Ref.set(ready, true))
+            )
       )
     )
 
-    const rotate = Effect.gen(function*() {
+    const rotate = Effect.gen(function* () {
       if (options.backupCount <= 0) {
         yield* fs.writeFileString(options.path, "")
       } else {
         yield* fs.remove(`${options.path}.${options.backupCount}`).pipe(Effect.catchIf(isNotFound, () => Effect.void))
         for (let i = options.backupCount - 1; i >= 1; i--) {
-          yield* fs.rename(`${options.path}.${i}`, `${options.path}.${i + 1}`).pipe(
-            Effect.catchIf(isNotFound, () => Effect.void)
-          )
+          yield* fs.rename(`${options.path}.${i}`, `${options.path}.${i + 1}`).pipe(Effect.catchIf(isNotFound, () => Effect.void))
         }
         yield* fs.rename(options.path, `${options.path}.1`).pipe(Effect.catchIf(isNotFound, () => Effect.void))
       }
@@ -105,18 +87,20 @@ export const makeLogFile = (
       // Device text in a log line must not drive the terminal of whoever runs `tail -f` on it.
       const lines = printableLines(given)
       const bytes = Buffer.byteLength(lines)
-      return lock.withPermits(1)(
-        Effect.gen(function*() {
-          yield* prepare
-          const current = yield* Ref.get(size)
-          if (current > 0 && current + bytes > options.maxFileSize) yield* rotate
-          yield* fs.writeFileString(options.path, lines, { flag: "a" })
-          yield* Ref.update(size, (n) => n + bytes)
-        })
-      ).pipe(
-        // Logging must never break a run: a full disk loses log lines, not devices.
-        Effect.catchAll((error: { readonly message: string }) => options.onError?.(error.message) ?? Effect.void)
-      )
+      return lock
+        .withPermits(1)(
+          Effect.gen(function* () {
+            yield* prepare
+            const current = yield* Ref.get(size)
+            if (current > 0 && current + bytes > options.maxFileSize) yield* rotate
+            yield* fs.writeFileString(options.path, lines, { flag: "a" })
+            yield* Ref.update(size, (n) => n + bytes)
+          })
+        )
+        .pipe(
+          // Logging must never break a run: a full disk loses log lines, not devices.
+          Effect.catchAll((error: { readonly message: string }) => options.onError?.(error.message) ?? Effect.void)
+        )
     }
 
     const write = (text: string, level: LogLevel.LogLevel = LogLevel.Info) =>
@@ -148,7 +132,7 @@ export const fileLoggerLayer = (
   options: LogFileOptions & { readonly minimumLevel?: LogLevel.LogLevel }
 ): Layer.Layer<never, never, FileSystem.FileSystem | Path.Path> =>
   Layer.unwrapScoped(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const file = yield* makeLogFile(options)
       const queue = yield* Queue.unbounded<string>()
       const drain = Queue.takeAll(queue).pipe(
@@ -157,9 +141,7 @@ export const fileLoggerLayer = (
       const writer = yield* Queue.take(queue).pipe(
         Effect.flatMap((first) =>
           // Uninterruptible once taken, so closing the scope never drops lines in flight.
-          Effect.uninterruptible(
-            Queue.takeAll(queue).pipe(Effect.flatMap((rest) => file.append(first + Array.from(rest).join(""))))
-          )
+          Effect.uninterruptible(Queue.takeAll(queue).pipe(Effect.flatMap((rest) => file.append(first + Array.from(rest).join("")))))
         ),
         Effect.forever,
         Effect.forkDaemon
@@ -168,10 +150,7 @@ export const fileLoggerLayer = (
       const logger = Logger.make<unknown, void>((entry) => {
         Queue.unsafeOffer(queue, formatLogLine(entry.date, entry.logLevel, entryText(entry)))
       })
-      return Layer.merge(
-        Logger.replace(Logger.defaultLogger, logger),
-        Logger.minimumLogLevel(options.minimumLevel ?? LogLevel.Info)
-      )
+      return Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(options.minimumLevel ?? LogLevel.Info))
     })
   )
 

@@ -67,12 +67,7 @@ export const formatStage3Line = (result: Stage3DeviceResult, color: boolean): st
   const afterDot = plain.slice(1)
   const otaAt = afterDot.indexOf(ota, head.length)
   if (otaAt < 0) return paint("●", tone, true) + afterDot
-  return (
-    paint("●", tone, true) +
-    afterDot.slice(0, otaAt) +
-    paint(ota, tone, true) +
-    afterDot.slice(otaAt + ota.length)
-  )
+  return paint("●", tone, true) + afterDot.slice(0, otaAt) + paint(ota, tone, true) + afterDot.slice(otaAt + ota.length)
 }
 
 export const formatStage3Summary = (summary: Stage3Summary): string =>

@@ -37,9 +37,10 @@ export const makeStage3Reporter = (
   out: (line: string) => void,
   progress?: ProgressStream
 ): Stage3Reporter => {
-  const bar = progress && !options.json && ProgressBar.enabledFor(progress)
-    ? new ProgressBar(progress, options.total, options.dryRun ? "stage3 (dry run)" : "stage3")
-    : undefined
+  const bar =
+    progress && !options.json && ProgressBar.enabledFor(progress)
+      ? new ProgressBar(progress, options.total, options.dryRun ? "stage3 (dry run)" : "stage3")
+      : undefined
   return {
     device: (result) => {
       if (isShown(result, options)) {

@@ -28,7 +28,10 @@ export interface SerialConnection {
   readonly readExactly: (n: number, timeout: Duration.DurationInput) => Effect.Effect<Uint8Array, SerialIoError>
   /** Drops anything buffered (input) — e.g. boot noise before a sync. */
   readonly discardInput: Effect.Effect<void>
-  readonly setSignals: (signals: { readonly dtr?: boolean; readonly rts?: boolean }) => Effect.Effect<void, SignalsUnsupported | SerialIoError>
+  readonly setSignals: (signals: {
+    readonly dtr?: boolean
+    readonly rts?: boolean
+  }) => Effect.Effect<void, SignalsUnsupported | SerialIoError>
   readonly setBaudRate: (baudRate: number) => Effect.Effect<void, SerialIoError>
   /** Waits until written bytes left the OS buffer. */
   readonly drain: Effect.Effect<void, SerialIoError>

@@ -64,29 +64,31 @@ const makeConnection = (path: string, port: SerialPort): SerialConnection => {
     received.failure === undefined ? Effect.void : Effect.fail(ioError(operation, received.failure))
 
   /** `limit`: a plain timer settles a callback that never comes (cheaper than a timeout fiber race per write). */
-  const callback = (operation: string, run: (done: (error: Error | null | undefined) => void) => void, limit?: { readonly ms: number; readonly detail: string }) =>
-    Effect.flatMap(
-      failIfGone(operation),
-      () =>
-        Effect.async<void, SerialIoError>((resume) => {
-          let settled = false
-          // A vanished port may never call back; its close event settles instead.
-          const onGone = () => settle(Effect.fail(ioError(operation, received.failure ?? "port closed")))
-          const timer = limit === undefined ? undefined : setTimeout(() => settle(Effect.fail(ioError(operation, limit.detail))), limit.ms)
-          const settle = (effect: Effect.Effect<void, SerialIoError>) => {
-            if (settled) return
-            settled = true
-            clearTimeout(timer)
-            port.off("close", onGone)
-            resume(effect)
-          }
-          port.once("close", onGone)
-          run((error) => settle(error ? Effect.fail(ioError(operation, errorText(error))) : Effect.void))
-          return Effect.sync(() => {
-            clearTimeout(timer)
-            port.off("close", onGone)
-          })
+  const callback = (
+    operation: string,
+    run: (done: (error: Error | null | undefined) => void) => void,
+    limit?: { readonly ms: number; readonly detail: string }
+  ) =>
+    Effect.flatMap(failIfGone(operation), () =>
+      Effect.async<void, SerialIoError>((resume) => {
+        let settled = false
+        // A vanished port may never call back; its close event settles instead.
+        const onGone = () => settle(Effect.fail(ioError(operation, received.failure ?? "port closed")))
+        const timer = limit === undefined ? undefined : setTimeout(() => settle(Effect.fail(ioError(operation, limit.detail))), limit.ms)
+        const settle = (effect: Effect.Effect<void, SerialIoError>) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          port.off("close", onGone)
+          resume(effect)
+        }
+        port.once("close", onGone)
+        run((error) => settle(error ? Effect.fail(ioError(operation, errorText(error))) : Effect.void))
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          port.off("close", onGone)
         })
+      })
     )
 
   const read = (maxWait: Duration.DurationInput): Effect.Effect<Uint8Array, SerialIoError> =>
@@ -125,13 +127,14 @@ const makeConnection = (path: string, port: SerialPort): SerialConnection => {
     read,
     readExactly: (n, timeout) =>
       // No timer for an unbounded wait: callers that bound a whole phase themselves save a fiber race per read.
-      !Duration.isFinite(Duration.decode(timeout)) ? waitFor(n) : waitFor(n).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            ioError("read", `expected ${n} bytes within ${Duration.format(timeout)}, ${received.length} arrived`)
-        })
-      ),
+      !Duration.isFinite(Duration.decode(timeout))
+        ? waitFor(n)
+        : waitFor(n).pipe(
+            Effect.timeoutFail({
+              duration: timeout,
+              onTimeout: () => ioError("read", `expected ${n} bytes within ${Duration.format(timeout)}, ${received.length} arrived`)
+            })
+          ),
     discardInput: Effect.sync(() => received.clear()),
     setSignals: (signals) =>
       Effect.flatMap(failIfGone("set DTR/RTS"), () =>
@@ -156,9 +159,6 @@ const makeConnection = (path: string, port: SerialPort): SerialConnection => {
 }
 
 export const SerialPortsLive = Layer.succeed(SerialPorts, {
-  open: (path, options) =>
-    Effect.acquireRelease(openPort(path, options), closePort).pipe(
-      Effect.map((port) => makeConnection(path, port))
-    ),
+  open: (path, options) => Effect.acquireRelease(openPort(path, options), closePort).pipe(Effect.map((port) => makeConnection(path, port))),
   list: listPorts()
 })

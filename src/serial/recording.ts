@@ -23,11 +23,9 @@ export interface RecordingConnection {
  * come from `base` or fail loudly; `signalsSupported: false` behaves like a
  * pseudo-terminal.
  */
-export const makeRecordingConnection = (options: {
-  readonly path?: string
-  readonly signalsSupported?: boolean
-  readonly base?: Partial<SerialConnection>
-} = {}): RecordingConnection => {
+export const makeRecordingConnection = (
+  options: { readonly path?: string; readonly signalsSupported?: boolean; readonly base?: Partial<SerialConnection> } = {}
+): RecordingConnection => {
   const path = options.path ?? "/dev/recording"
   const log: Array<SignalEvent> = []
   const lines = { dtr: true, rts: true }

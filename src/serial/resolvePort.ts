@@ -11,9 +11,7 @@ const VID_PID = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$/
  */
 export const matchPorts = (selector: string, ports: ReadonlyArray<PortInfo>): Array<PortInfo> => {
   const wanted = selector.trim()
-  const byPath = ports.filter(
-    (port) => port.path === wanted || port.byId === wanted || port.path === `/dev/${wanted}`
-  )
+  const byPath = ports.filter((port) => port.path === wanted || port.byId === wanted || port.path === `/dev/${wanted}`)
   if (byPath.length > 0) return byPath
   const vidPid = VID_PID.exec(wanted)
   if (vidPid) {

@@ -40,7 +40,14 @@ import {
   parseDigestChallenge
 } from "./digest.js"
 import { isUrlNormalPath, rpcGetPath } from "./query.js"
-import { defaultResponseLimits, httpParserFailure, loadResponseLimits, parseDeviceJson, readBody, type ResponseLimits } from "./responseBody.js"
+import {
+  defaultResponseLimits,
+  httpParserFailure,
+  loadResponseLimits,
+  parseDeviceJson,
+  readBody,
+  type ResponseLimits
+} from "./responseBody.js"
 import { type CallOptions, type DeviceTarget, ShellyRpc, type ShellyRpcService } from "./ShellyRpc.js"
 import { refuseGen1, ShellyAnswer } from "./gen1.js"
 import { ResponseFrame, RpcErrorBody } from "./schemas.js"
@@ -125,7 +132,6 @@ const transportReason = (cause: unknown): string => {
   }
 }
 
-
 const describeParseError = (error: ParseResult.ParseError): string => {
   const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
   const first = issues[0]
@@ -174,7 +180,12 @@ const decoderFor = <A, I>(schema: Schema.Schema<A, I>): ((value: unknown) => Eit
   return decoder as (value: unknown) => Either.Either<A, ParseResult.ParseError>
 }
 
-const decodeResult = <A, I>(ctx: CallContext, schema: Schema.Schema<A, I>, value: unknown, raw: string): Either.Either<A, ResponseInvalid> =>
+const decodeResult = <A, I>(
+  ctx: CallContext,
+  schema: Schema.Schema<A, I>,
+  value: unknown,
+  raw: string
+): Either.Either<A, ResponseInvalid> =>
   Either.mapLeft(
     decoderFor(schema)(value),
     (error) => new ResponseInvalid({ ...ctx, reason: describeParseError(error), excerpt: excerpt(raw) })
@@ -268,11 +279,15 @@ const exchange = (
           const socket = Net.createConnection(options as Net.NetConnectOpts)
           let connectTimer: ReturnType<typeof setTimeout> | undefined
           if (link.connectTimeoutMs !== undefined) {
-            connectTimer = setTimeout(() => afterPendingIo(() => {
-              if (link.connected) return
-              settle(Effect.fail(new DeviceUnreachable({ ...ctx, reason: `no connection within ${link.connectTimeoutMs} ms` })))
-              request.destroy()
-            }), link.connectTimeoutMs)
+            connectTimer = setTimeout(
+              () =>
+                afterPendingIo(() => {
+                  if (link.connected) return
+                  settle(Effect.fail(new DeviceUnreachable({ ...ctx, reason: `no connection within ${link.connectTimeoutMs} ms` })))
+                  request.destroy()
+                }),
+              link.connectTimeoutMs
+            )
             socket.once("close", () => clearTimeout(connectTimer))
           }
           socket.once("connect", () => {
@@ -293,10 +308,10 @@ const exchange = (
           parser?._tag === "HeadersTooLarge"
             ? new ResponseTooLarge({ ...ctx, part: "headers", limitBytes: link.limits.maxHeaderBytes })
             : parser !== undefined
-            ? new BadHttpResponse({ ...ctx, reason: parser.reason })
-            : answered
-            ? new ResponseInvalid({ ...ctx, reason: `answer broke off: ${transportReason(cause)}`, excerpt: "" })
-            : new DeviceUnreachable({ ...ctx, reason: transportReason(cause) })
+              ? new BadHttpResponse({ ...ctx, reason: parser.reason })
+              : answered
+                ? new ResponseInvalid({ ...ctx, reason: `answer broke off: ${transportReason(cause)}`, excerpt: "" })
+                : new DeviceUnreachable({ ...ctx, reason: transportReason(cause) })
         )
       )
     })
@@ -325,10 +340,13 @@ const exchange = (
         )
       })
     })
-    timer = setTimeout(() => {
-      settle(Effect.fail(timedOut(ctx, link)))
-      request.destroy()
-    }, Math.max(0, link.deadline - performance.now()))
+    timer = setTimeout(
+      () => {
+        settle(Effect.fail(timedOut(ctx, link)))
+        request.destroy()
+      },
+      Math.max(0, link.deadline - performance.now())
+    )
     request.end(outgoing.body)
     return Effect.sync(() => {
       settled = true
@@ -389,11 +407,15 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
         return answered === undefined ? attempt : Effect.succeed(answered)
       })
       return tryAgain.pipe(
-        Effect.flatMap((answer): Effect.Effect<Exchange, RpcFailure | Throttled> =>
-          answer.status === 429 ? Effect.fail(new Throttled(answer)) : Effect.succeed(answer)
+        Effect.flatMap(
+          (answer): Effect.Effect<Exchange, RpcFailure | Throttled> =>
+            answer.status === 429 ? Effect.fail(new Throttled(answer)) : Effect.succeed(answer)
         ),
         Effect.retry({ schedule: throttleRetry, while: (e) => e instanceof Throttled }),
-        Effect.catchIf((e): e is Throttled => e instanceof Throttled, (e) => Effect.succeed(e.exchange))
+        Effect.catchIf(
+          (e): e is Throttled => e instanceof Throttled,
+          (e) => Effect.succeed(e.exchange)
+        )
       )
     })
 
@@ -444,13 +466,16 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
             return Effect.fail(new AuthRequired({ ...ctx, passwordSent: upFront !== undefined, realm: null }))
           }
           const use = nonces.fresh(key, challenge, performance.now())
-          return Effect.flatMap(exchange(target, ctx, outgoing, sign(outgoing, use, password), link), (answer): Effect.Effect<Exchange, RpcFailure | StaleNonce> => {
-            if (answer.status !== 401) return Effect.succeed(answer)
-            latest = answer.wwwAuthenticate
-            return parseDigestChallenge(latest)?.stale === true
-              ? Effect.fail(new StaleNonce())
-              : Effect.fail(new AuthRequired({ ...ctx, passwordSent: true, realm: challenge.realm }))
-          })
+          return Effect.flatMap(
+            exchange(target, ctx, outgoing, sign(outgoing, use, password), link),
+            (answer): Effect.Effect<Exchange, RpcFailure | StaleNonce> => {
+              if (answer.status !== 401) return Effect.succeed(answer)
+              latest = answer.wwwAuthenticate
+              return parseDigestChallenge(latest)?.stale === true
+                ? Effect.fail(new StaleNonce())
+                : Effect.fail(new AuthRequired({ ...ctx, passwordSent: true, realm: challenge.realm }))
+            }
+          )
         })
         return yield* signedAttempt.pipe(
           Effect.retry({ times: STALE_RESIGNS, while: (e) => e instanceof StaleNonce }),
@@ -500,8 +525,7 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
     params: Readonly<Record<string, unknown>> | undefined,
     schema: Schema.Schema<A, I>,
     options: CallOptions | undefined
-  ): Effect.Effect<A, RpcFailure> =>
-    getThen(target, { device: hostPort(target), method }, rpcGetPath(method, params), schema, options)
+  ): Effect.Effect<A, RpcFailure> => getThen(target, { device: hostPort(target), method }, rpcGetPath(method, params), schema, options)
 
   const callPost = <A, I>(
     target: DeviceTarget,
@@ -521,13 +545,21 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
             Effect.mapError(
               decodeFrame(value),
               (error) =>
-                new ResponseInvalid({ ...ctx, reason: `not a JSON-RPC frame: ${describeParseError(error)}`, excerpt: excerpt(exchange.body) })
+                new ResponseInvalid({
+                  ...ctx,
+                  reason: `not a JSON-RPC frame: ${describeParseError(error)}`,
+                  excerpt: excerpt(exchange.body)
+                })
             )
           ),
           Effect.flatMap((answer): Effect.Effect<A, RpcFailure> => {
             if (answer.id !== id) {
               return Effect.fail(
-                new ResponseInvalid({ ...ctx, reason: `frame id ${answer.id} does not match request id ${id}`, excerpt: excerpt(exchange.body) })
+                new ResponseInvalid({
+                  ...ctx,
+                  reason: `frame id ${answer.id} does not match request id ${id}`,
+                  excerpt: excerpt(exchange.body)
+                })
               )
             }
             if (answer.error !== undefined) {
@@ -543,9 +575,7 @@ export const makeShellyRpc = (config: ShellyRpcConfig = defaultShellyRpcConfig):
   }
 
   const call: ShellyRpcService["call"] = (target, method, params, schema, options) =>
-    options?.transport === "post"
-      ? callPost(target, method, params, schema, options)
-      : callGet(target, method, params, schema, options)
+    options?.transport === "post" ? callPost(target, method, params, schema, options) : callGet(target, method, params, schema, options)
 
   const getShelly: ShellyRpcService["getShelly"] = (target, options) => {
     const ctx = { device: hostPort(target), method: "GET /shelly" }

@@ -10,8 +10,7 @@ export const DIGEST_USER = "admin"
 export const sha256Hex = (input: string): string => createHash("sha256").update(input, "utf8").digest("hex")
 
 /** HA1 = sha256(`user:realm:password`); also the `ha1` that Shelly.SetAuth stores. */
-export const ha1For = (realm: string, password: string, user: string = DIGEST_USER): string =>
-  sha256Hex(`${user}:${realm}:${password}`)
+export const ha1For = (realm: string, password: string, user: string = DIGEST_USER): string => sha256Hex(`${user}:${realm}:${password}`)
 
 /** HA2 = sha256(`METHOD:uri`), the uri including its query string. */
 export const ha2For = (httpMethod: string, uri: string): string => sha256Hex(`${httpMethod}:${uri}`)
@@ -60,7 +59,14 @@ export const parseDigestChallenge = (header: string | undefined): DigestChalleng
   const params = parseAuthParams(trimmed.slice(6))
   const { realm, nonce } = params
   if (realm === undefined || nonce === undefined) return undefined
-  return { realm, nonce, qop: params.qop, algorithm: params.algorithm, opaque: params.opaque, stale: params.stale?.toLowerCase() === "true" }
+  return {
+    realm,
+    nonce,
+    qop: params.qop,
+    algorithm: params.algorithm,
+    opaque: params.opaque,
+    stale: params.stale?.toLowerCase() === "true"
+  }
 }
 
 export const freshCnonce = (): string => randomBytes(16).toString("hex")

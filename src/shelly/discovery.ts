@@ -54,7 +54,8 @@ const expandOne = (spec: string): Either.Either<ReadonlyArray<Ipv4>, string> => 
     return Either.flatMap(parseIpv4(cidr[1]!), (base) => {
       if (bits > 32) return Either.left(`"${spec}": prefix length must be 0-32`)
       const size = 2 ** (32 - bits)
-      if (size > MAX_SCAN_HOSTS) return Either.left(`"${spec}": ${size} addresses is more than one scan takes (${MAX_SCAN_HOSTS}); use /16 or smaller`)
+      if (size > MAX_SCAN_HOSTS)
+        return Either.left(`"${spec}": ${size} addresses is more than one scan takes (${MAX_SCAN_HOSTS}); use /16 or smaller`)
       const network = Math.floor(ipv4ToNumber(base) / size) * size
       // Network and broadcast addresses hold no device (blocks of 4 and more).
       const first = size >= 4 ? network + 1 : network
@@ -121,12 +122,13 @@ export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): 
   return Stream.asyncScoped<Found, never, ShellyRpc>((emit) =>
     Effect.forEach(
       ips,
-      (ip) => Effect.flatMap(probeOne(ip), Option.match({ onNone: () => Effect.void, onSome: (found) => Effect.promise(() => emit.single(found)) })),
+      (ip) =>
+        Effect.flatMap(
+          probeOne(ip),
+          Option.match({ onNone: () => Effect.void, onSome: (found) => Effect.promise(() => emit.single(found)) })
+        ),
       { concurrency: options.concurrency ?? defaults.concurrency, discard: true }
-    ).pipe(
-      Effect.ensuring(Effect.promise(() => emit.end())),
-      Effect.forkScoped
-    )
+    ).pipe(Effect.ensuring(Effect.promise(() => emit.end())), Effect.forkScoped)
   )
 }
 
@@ -173,9 +175,10 @@ export const findByMac = (
   Effect.flatMap(Effect.serviceOption(Mdns), (mdns) => {
     const scanned = scan(ips, options).pipe(Stream.filter((found) => sameMac(found.identity.mac, mac)))
     const browse = options?.mdns
-    const searches = Option.isSome(mdns) && browse !== false
-      ? Stream.merge(scanned, browseFor(mdns.value, mac, ips, browse ?? {}, options?.timeout ?? defaults.timeout))
-      : scanned
+    const searches =
+      Option.isSome(mdns) && browse !== false
+        ? Stream.merge(scanned, browseFor(mdns.value, mac, ips, browse ?? {}, options?.timeout ?? defaults.timeout))
+        : scanned
     return Stream.runHead(searches)
   })
 
@@ -191,7 +194,10 @@ export const subscribeAnnouncements = (
 ): Effect.Effect<Option.Option<Stream.Stream<MdnsDevice>>, never, Scope.Scope> =>
   Effect.flatMap(Effect.serviceOption(Mdns), (service) => {
     if (Option.isNone(service) || mdns === false) return Effect.succeed(Option.none())
-    const options: ListenOptions = onInterfaceFor({ group: mdns?.group, port: mdns?.port, iface: mdns?.iface, services: mdns?.services }, ips)
+    const options: ListenOptions = onInterfaceFor(
+      { group: mdns?.group, port: mdns?.port, iface: mdns?.iface, services: mdns?.services },
+      ips
+    )
     return service.value.listen(options).pipe(
       Effect.map(Option.some),
       Effect.catchAll((error) => Effect.as(Effect.logDebug(error.message), Option.none()))

@@ -56,8 +56,7 @@ export interface DnsMessage {
   readonly additionals: ReadonlyArray<ResourceRecord>
 }
 
-export const typeOf = (data: RData): number =>
-  data._tag === "Unknown" ? data.type : RecordType[data._tag]
+export const typeOf = (data: RData): number => (data._tag === "Unknown" ? data.type : RecordType[data._tag])
 
 export const isResponse = (message: DnsMessage): boolean => (message.flags & Flags.response) !== 0
 
@@ -65,8 +64,7 @@ export const isResponse = (message: DnsMessage): boolean => (message.flags & Fla
 export const nameFromDotted = (dotted: string): Name => dotted.split(".").filter((label) => label.length > 0)
 
 /** Dotted form for messages and keys; dots inside a label are escaped as `\.` (RFC 6763 §4.3). */
-export const nameToString = (name: Name): string =>
-  name.map((label) => label.replace(/\\/g, "\\\\").replace(/\./g, "\\.")).join(".")
+export const nameToString = (name: Name): string => name.map((label) => label.replace(/\\/g, "\\\\").replace(/\./g, "\\.")).join(".")
 
 /** DNS names compare case-insensitively in ASCII (RFC 1035 §2.3.3). */
 export const sameName = (a: Name, b: Name): boolean =>
@@ -229,9 +227,10 @@ export const encodeMessage = (message: DnsMessage): Either.Either<Uint8Array, st
   const sections = [message.questions, message.answers, message.authorities, message.additionals]
   if (sections.some((s) => s.length > 0xffff)) return Either.left("a section holds more than 65535 entries")
   for (const [i, q] of message.questions.entries()) {
-    const problem = checkName(q.name, `question ${i + 1}`)
-      ?? (!u16ok(q.type) ? `question ${i + 1}: type ${q.type} is not 0-65535` : undefined)
-      ?? (!u16ok(q.class) || q.class >= TOP_BIT ? `question ${i + 1}: class ${q.class} is not 0-32767` : undefined)
+    const problem =
+      checkName(q.name, `question ${i + 1}`) ??
+      (!u16ok(q.type) ? `question ${i + 1}: type ${q.type} is not 0-65535` : undefined) ??
+      (!u16ok(q.class) || q.class >= TOP_BIT ? `question ${i + 1}: class ${q.class} is not 0-32767` : undefined)
     if (problem !== undefined) return Either.left(problem)
   }
   const records = [...message.answers, ...message.authorities, ...message.additionals]

@@ -146,7 +146,12 @@ export const browseQuery = (services: ReadonlyArray<string>, id = 0): Either.Eit
   encodeMessage({
     id,
     flags: 0,
-    questions: services.map((service) => ({ name: nameFromDotted(service), type: RecordType.PTR, class: CLASS_IN, unicastResponse: false })),
+    questions: services.map((service) => ({
+      name: nameFromDotted(service),
+      type: RecordType.PTR,
+      class: CLASS_IN,
+      unicastResponse: false
+    })),
     answers: [],
     authorities: [],
     additionals: []

@@ -51,7 +51,11 @@ interface Plan {
   readonly destination: string
 }
 
-const planFor = (options: { readonly group?: string | undefined; readonly port?: number | undefined; readonly iface?: string | undefined }): Plan => {
+const planFor = (options: {
+  readonly group?: string | undefined
+  readonly port?: number | undefined
+  readonly iface?: string | undefined
+}): Plan => {
   const group = options.group ?? MDNS_GROUP
   const port = options.port ?? MDNS_PORT
   return { group, port, iface: options.iface, kind: groupKind(group), destination: `${group}:${port}` }
@@ -70,7 +74,9 @@ const bindSocket = (plan: Plan, port: number, address: string | undefined) =>
       const socket = Dgram.createSocket({ type: "udp4", reuseAddr: true })
       const onError = (error: Error) => {
         socket.close()
-        resume(Effect.fail(new MdnsSocketError({ destination: plan.destination, iface: plan.iface, operation: "bind", reason: error.message })))
+        resume(
+          Effect.fail(new MdnsSocketError({ destination: plan.destination, iface: plan.iface, operation: "bind", reason: error.message }))
+        )
       }
       socket.once("error", onError)
       socket.bind({ port, ...(address !== undefined && { address }) }, () => {
@@ -127,7 +133,12 @@ export const browse = (options: BrowseOptions = {}): Stream.Stream<MdnsDevice, M
       const services = options.services ?? SHELLY_SERVICES
       const query = browseQuery(services)
       if (Either.isLeft(query)) {
-        return yield* new MdnsSocketError({ destination: plan.destination, iface: plan.iface, operation: "send", reason: `bad service name: ${query.left}` })
+        return yield* new MdnsSocketError({
+          destination: plan.destination,
+          iface: plan.iface,
+          operation: "send",
+          reason: `bad service name: ${query.left}`
+        })
       }
       const maxPackets = options.maxPackets ?? defaults.maxPackets
       const socket = yield* openSocket(plan)
@@ -181,7 +192,10 @@ export const listen = (options: ListenOptions = {}): Effect.Effect<Stream.Stream
     const services = options.services ?? SHELLY_SERVICES
     return Stream.fromQueue(inbox).pipe(
       Stream.mapConcat((packet) =>
-        Either.match(decodeMessage(packet.bytes), { onLeft: () => [], onRight: (message) => devicesInResponse(message, packet.from, services) })
+        Either.match(decodeMessage(packet.bytes), {
+          onLeft: () => [],
+          onRight: (message) => devicesInResponse(message, packet.from, services)
+        })
       )
     )
   })

@@ -82,7 +82,12 @@ interface StaPatch {
 }
 
 export interface WifiConfigPatch {
-  readonly ap?: { readonly enable?: boolean; readonly ssid?: string; readonly pass?: Redacted.Redacted<string> | null; readonly is_open?: boolean }
+  readonly ap?: {
+    readonly enable?: boolean
+    readonly ssid?: string
+    readonly pass?: Redacted.Redacted<string> | null
+    readonly is_open?: boolean
+  }
   readonly sta?: StaPatch
   readonly sta1?: StaPatch
   readonly roam?: { readonly rssi_thr?: number; readonly interval?: number }
@@ -184,11 +189,7 @@ export const wifiGetStatus = (target: DeviceTarget, options?: CallOptions): Rpc<
 export const wifiGetConfig = (target: DeviceTarget, options?: CallOptions): Rpc<WifiConfig> =>
   call(target, "WiFi.GetConfig", undefined, WifiConfig, options)
 
-export const wifiSetConfig = (
-  target: DeviceTarget,
-  config: WifiConfigPatch,
-  options?: CallOptions
-): Rpc<SetConfigResult> =>
+export const wifiSetConfig = (target: DeviceTarget, config: WifiConfigPatch, options?: CallOptions): Rpc<SetConfigResult> =>
   call(
     target,
     "WiFi.SetConfig",
@@ -213,26 +214,17 @@ export const wifiScan = (target: DeviceTarget, options?: CallOptions): Rpc<WifiS
 export const cloudGetConfig = (target: DeviceTarget, options?: CallOptions): Rpc<CloudConfig> =>
   call(target, "Cloud.GetConfig", undefined, CloudConfig, options)
 
-export const cloudSetConfig = (
-  target: DeviceTarget,
-  config: CloudConfigPatch,
-  options?: CallOptions
-): Rpc<SetConfigResult> => call(target, "Cloud.SetConfig", { config }, SetConfigResult, options)
+export const cloudSetConfig = (target: DeviceTarget, config: CloudConfigPatch, options?: CallOptions): Rpc<SetConfigResult> =>
+  call(target, "Cloud.SetConfig", { config }, SetConfigResult, options)
 
 export const bleGetConfig = (target: DeviceTarget, options?: CallOptions): Rpc<BleConfig> =>
   call(target, "BLE.GetConfig", undefined, BleConfig, options)
 
-export const bleSetConfig = (
-  target: DeviceTarget,
-  config: BleConfigPatch,
-  options?: CallOptions
-): Rpc<SetConfigResult> => call(target, "BLE.SetConfig", { config }, SetConfigResult, options)
+export const bleSetConfig = (target: DeviceTarget, config: BleConfigPatch, options?: CallOptions): Rpc<SetConfigResult> =>
+  call(target, "BLE.SetConfig", { config }, SetConfigResult, options)
 
 export const mqttGetConfig = (target: DeviceTarget, options?: CallOptions): Rpc<MqttConfig> =>
   call(target, "MQTT.GetConfig", undefined, MqttConfig, options)
 
-export const mqttSetConfig = (
-  target: DeviceTarget,
-  config: MqttConfigPatch,
-  options?: CallOptions
-): Rpc<SetConfigResult> => call(target, "MQTT.SetConfig", { config: revealPass(config) }, SetConfigResult, secretBearing(options))
+export const mqttSetConfig = (target: DeviceTarget, config: MqttConfigPatch, options?: CallOptions): Rpc<SetConfigResult> =>
+  call(target, "MQTT.SetConfig", { config: revealPass(config) }, SetConfigResult, secretBearing(options))

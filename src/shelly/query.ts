@@ -57,8 +57,7 @@ const DOT_SEGMENT = /\/(\.|%2e)/i
  * empty query it would drop.
  * Conservative: false sends the path through `new URL` instead.
  */
-export const isUrlNormalPath = (path: string): boolean =>
-  URL_STABLE_CHARACTERS.test(path) && !DOT_SEGMENT.test(path) && !path.endsWith("?")
+export const isUrlNormalPath = (path: string): boolean => URL_STABLE_CHARACTERS.test(path) && !DOT_SEGMENT.test(path) && !path.endsWith("?")
 
 /** How a device reads one value: JSON first, else the plain string. */
 export const decodeValueText = (text: string): unknown => {

@@ -48,12 +48,7 @@ export const loadResponseLimits: Effect.Effect<ResponseLimits> = Effect.orDie(re
  * the end, or `tooLarge` as soon as the announced or received size passes the
  * cap (the response is destroyed then, so nothing more is buffered).
  */
-export const readBody = (
-  response: Http.IncomingMessage,
-  maxBytes: number,
-  done: (body: string) => void,
-  tooLarge: () => void
-): void => {
+export const readBody = (response: Http.IncomingMessage, maxBytes: number, done: (body: string) => void, tooLarge: () => void): void => {
   const announced = Number(response.headers["content-length"])
   if (Number.isFinite(announced) && announced > maxBytes) {
     response.destroy()
@@ -81,21 +76,16 @@ export const readBody = (
 }
 
 /** How node's HTTP parser failed, when it did (its errors carry `HPE_*` codes). */
-export type HttpParserFailure =
-  | { readonly _tag: "HeadersTooLarge" }
-  | { readonly _tag: "BadHttp"; readonly reason: string }
+export type HttpParserFailure = { readonly _tag: "HeadersTooLarge" } | { readonly _tag: "BadHttp"; readonly reason: string }
 
 export const httpParserFailure = (cause: unknown): HttpParserFailure | undefined => {
   const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
   if (!code.startsWith("HPE_")) return undefined
   if (code === "HPE_HEADER_OVERFLOW") return { _tag: "HeadersTooLarge" }
-  const reason = typeof cause === "object" && cause !== null && "reason" in cause && typeof cause.reason === "string"
-    ? cause.reason
-    : code
+  const reason = typeof cause === "object" && cause !== null && "reason" in cause && typeof cause.reason === "string" ? cause.reason : code
   return { _tag: "BadHttp", reason: reason.slice(0, 80) }
 }
 
 /** JSON of a device answer under the depth limit; Left is the reason for `ResponseInvalid`. */
 export const parseDeviceJson = (text: string, maxDepth: number): Either.Either<unknown, string> =>
-  Either.mapLeft(parseJsonSafe(text, { maxDepth }), (problem) =>
-    problem._tag === "Syntax" ? "not JSON" : describeJsonProblem(problem))
+  Either.mapLeft(parseJsonSafe(text, { maxDepth }), (problem) => (problem._tag === "Syntax" ? "not JSON" : describeJsonProblem(problem)))

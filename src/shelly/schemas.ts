@@ -143,7 +143,9 @@ const StaConfig = Schema.Struct(
 
 export const WifiConfig = Schema.Struct(
   {
-    ap: optional(Schema.Struct({ ssid: optional(NullableString), is_open: optional(Schema.Boolean), enable: optional(Schema.Boolean) }, Rest)),
+    ap: optional(
+      Schema.Struct({ ssid: optional(NullableString), is_open: optional(Schema.Boolean), enable: optional(Schema.Boolean) }, Rest)
+    ),
     sta: optional(StaConfig),
     sta1: optional(StaConfig),
     roam: optional(Schema.Struct({ rssi_thr: optional(Schema.Number), interval: optional(Schema.Number) }, Rest))

@@ -21,7 +21,10 @@ export const normalizeFriendlyName = (raw: string): Either.Either<string, string
     const code = invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")
     return Either.left(`name contains a control/invisible character U+${code}`)
   }
-  const name = raw.normalize("NFC").replace(/\p{Zs}+/gu, " ").trim()
+  const name = raw
+    .normalize("NFC")
+    .replace(/\p{Zs}+/gu, " ")
+    .trim()
   if (name.length === 0) return Either.left("name is empty after trimming spaces")
   const length = [...name].length
   if (length > FRIENDLY_NAME_MAX_LENGTH) {

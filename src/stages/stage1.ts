@@ -39,7 +39,14 @@ import type { DiscoveryOptions, Found } from "../shelly/discovery.js"
 import type { DeviceInfo } from "../shelly/schemas.js"
 import { sameMac } from "../shelly/identity.js"
 import { ShellyRpc as ShellyRpcTag } from "../shelly/ShellyRpc.js"
-import { answerUnlessLinkLost, awaitStation, hasSetupWindow, isSetupWindowRefusal, rebootAndAwait, SETUP_WINDOW_S } from "./stage1/liveWifi.js"
+import {
+  answerUnlessLinkLost,
+  awaitStation,
+  hasSetupWindow,
+  isSetupWindowRefusal,
+  rebootAndAwait,
+  SETUP_WINDOW_S
+} from "./stage1/liveWifi.js"
 import type { MdnsDevice } from "../shelly/mdns.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
@@ -122,10 +129,13 @@ export interface Stage1Summary {
 
 /** The runbook-style summary; `unverified=N` only when some device's reboot-loop watch was cut short. */
 export const summaryLine = (summary: Stage1Summary): string => {
-  const count = (...statuses: ReadonlyArray<Stage1DeviceResult["status"]>) => summary.results.filter((r) => statuses.includes(r.status)).length
+  const count = (...statuses: ReadonlyArray<Stage1DeviceResult["status"]>) =>
+    summary.results.filter((r) => statuses.includes(r.status)).length
   const unverified = count("unverified")
-  return `Stage 1 summary: total=${summary.results.length} ok=${count("ok", "dry_run")} failed=${count("failed")}` +
+  return (
+    `Stage 1 summary: total=${summary.results.length} ok=${count("ok", "dry_run")} failed=${count("failed")}` +
     (unverified > 0 ? ` unverified=${unverified}` : "")
+  )
 }
 
 /** The runbook's "apply WiFi + disable cloud/ap/mqtt" line, naming what is actually disabled. */
@@ -167,7 +177,10 @@ const waitForAp = (
     )
     const polled: Effect.Effect<AccessPoint, WifiError, ShellyRpc | Wifi> = next.pipe(
       Effect.retry({ schedule: Schedule.spaced(settings.pollInterval), while: (e) => e === "none" }),
-      Effect.catchIf((e): e is "none" => e === "none", () => Effect.dieMessage("unreachable: retried until found"))
+      Effect.catchIf(
+        (e): e is "none" => e === "none",
+        () => Effect.dieMessage("unreachable: retried until found")
+      )
     )
     // Loop mode waits for the next device until Ctrl+C (runbook error 4).
     if (settings.loop) return yield* polled
@@ -222,11 +235,17 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
           (e): e is DeviceUnreachable | RpcTimeout => isTagged(e, "DeviceUnreachable") || isTagged(e, "RpcTimeout"),
           (e) =>
             Effect.fail(
-              new ApUnreachable({ ssid: ap.ssid, device, reason: e._tag === "RpcTimeout" ? `no answer within ${e.timeoutMs} ms` : e.reason })
+              new ApUnreachable({
+                ssid: ap.ssid,
+                device,
+                reason: e._tag === "RpcTimeout" ? `no answer within ${e.timeoutMs} ms` : e.reason
+              })
             )
         )
       )
-    const [info, sys] = yield* overAp(Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 }))
+    const [info, sys] = yield* overAp(
+      Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 })
+    )
     yield* settings.say("[rpc: read device info]")
     // Firmware 1.8+ takes setup over the AP only within 15 min of power-on: say so before writing anything.
     const windowClosed = new SetupWindowClosed({ mac: info.mac, ver: info.ver, uptimeS: sys.uptime ?? 0, windowS: SETUP_WINDOW_S })
@@ -241,7 +260,14 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
         ? [
             Methods.mqttSetConfig(
               target,
-              { enable: true, server: m.server, client_id: m.clientId ?? info.id, topic_prefix: m.topicPrefix ?? info.id, user: m.user ?? null, pass: m.password ?? null },
+              {
+                enable: true,
+                server: m.server,
+                client_id: m.clientId ?? info.id,
+                topic_prefix: m.topicPrefix ?? info.id,
+                user: m.user ?? null,
+                pass: m.password ?? null
+              },
               options
             )
           ]
@@ -260,13 +286,25 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
     // WiFi last. The station first, with the AP left up, so a station that cannot join leaves the device reachable on its AP.
     yield* beforeStation
     const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
-    const sta1 = settings.sta1 && { ssid: settings.sta1.ssid, pass: settings.sta1.password ?? null, enable: true, ipv4mode: "dhcp" as const }
+    const sta1 = settings.sta1 && {
+      ssid: settings.sta1.ssid,
+      pass: settings.sta1.password ?? null,
+      enable: true,
+      ipv4mode: "dhcp" as const
+    }
     const staAnswer = yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }) }, options))
     // Even when that answer was lost, the AP may still be there to ask.
-    const staIp = yield* awaitStation(target, { mac: info.mac, ssid: settings.sta.ssid, rpc: options, pollInterval: settings.pollInterval, join: settings.timeouts.join })
-    const apAnswer = settings.disable.ap && Option.isSome(staIp)
-      ? yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { ap: { enable: false } }, options))
-      : Option.none<{ readonly restart_required: boolean }>()
+    const staIp = yield* awaitStation(target, {
+      mac: info.mac,
+      ssid: settings.sta.ssid,
+      rpc: options,
+      pollInterval: settings.pollInterval,
+      join: settings.timeouts.join
+    })
+    const apAnswer =
+      settings.disable.ap && Option.isSome(staIp)
+        ? yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { ap: { enable: false } }, options))
+        : Option.none<{ readonly restart_required: boolean }>()
     yield* settings.say(applyLine(settings.disable))
     const restartRequired = [...answers, ...Option.toArray(staAnswer), ...Option.toArray(apAnswer)].some((a) => a.restart_required)
     return { info, restartRequired, staIp } satisfies ConfiguredOverAp
@@ -280,7 +318,9 @@ const atReportedAddress = (settings: Stage1Settings, mac: Mac, staIp: Option.Opt
   Option.match(staIp, {
     onNone: () => Effect.succeed(Option.none<Found>()),
     onSome: (ip) =>
-      Effect.flatMap(ShellyRpcTag, (rpc) => rpc.getShelly({ host: ip, port: settings.devicePort }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })).pipe(
+      Effect.flatMap(ShellyRpcTag, (rpc) =>
+        rpc.getShelly({ host: ip, port: settings.devicePort }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })
+      ).pipe(
         Effect.map((identity) =>
           sameMac(identity.mac, mac) ? Option.some<Found>({ ip: ip as Ipv4, port: settings.devicePort, identity }) : Option.none<Found>()
         ),
@@ -302,47 +342,61 @@ const waitForJoin = (
   announcements: Option.Option<Stream.Stream<MdnsDevice>>,
   /** Once a device of this run was found by its announcement: the longest wait for one (ms). */
   announcing: Ref.Ref<Option.Option<number>>
-) => Effect.gen(function* () {
-  const heard = yield* Ref.get(announcing)
-  const spacing = Option.isSome(heard)
-    ? settings.announcedPollInterval ?? Duration.times(Duration.decode(settings.pollInterval), 4)
-    : settings.pollInterval
-  // Where announcements are heard, the scan is a safety net for one that got
-  // lost: it starts once this device is overdue (1.5 × the longest wait for an
-  // announced device so far), so its CPU and connect bursts do not delay the
-  // announcement while the device is still rebooting.
-  const overdue = Option.match(heard, {
-    onNone: () => Duration.zero,
-    onSome: (longestMs) => Duration.millis(Math.round(1.5 * longestMs))
-  })
-  const polled = Effect.zipRight(watch.poll, findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery })).pipe(
-    Effect.flatMap(Option.match({ onNone: () => Effect.fail("absent" as const), onSome: Effect.succeed })),
-    Effect.retry(Schedule.spaced(spacing)),
-    Effect.delay(overdue)
-  )
-  const waitStarted = yield* Clock.currentTimeMillis
-  const found = Option.match(announcements, {
-    onNone: () => polled,
-    onSome: (stream) =>
-      Effect.raceFirst(
-        polled,
-        announcedDevice(stream, mac, { timeout: settings.discovery?.timeout }).pipe(
-          Effect.tap(() =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              Ref.update(announcing, (before) => Option.some(Math.max(now - waitStarted, Option.getOrElse(before, () => 0))))
+) =>
+  Effect.gen(function* () {
+    const heard = yield* Ref.get(announcing)
+    const spacing = Option.isSome(heard)
+      ? (settings.announcedPollInterval ?? Duration.times(Duration.decode(settings.pollInterval), 4))
+      : settings.pollInterval
+    // Where announcements are heard, the scan is a safety net for one that got
+    // lost: it starts once this device is overdue (1.5 × the longest wait for an
+    // announced device so far), so its CPU and connect bursts do not delay the
+    // announcement while the device is still rebooting.
+    const overdue = Option.match(heard, {
+      onNone: () => Duration.zero,
+      onSome: (longestMs) => Duration.millis(Math.round(1.5 * longestMs))
+    })
+    const polled = Effect.zipRight(
+      watch.poll,
+      findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery })
+    ).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.fail("absent" as const), onSome: Effect.succeed })),
+      Effect.retry(Schedule.spaced(spacing)),
+      Effect.delay(overdue)
+    )
+    const waitStarted = yield* Clock.currentTimeMillis
+    const found = Option.match(announcements, {
+      onNone: () => polled,
+      onSome: (stream) =>
+        Effect.raceFirst(
+          polled,
+          announcedDevice(stream, mac, { timeout: settings.discovery?.timeout }).pipe(
+            Effect.tap(() =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                Ref.update(announcing, (before) =>
+                  Option.some(
+                    Math.max(
+                      now - waitStarted,
+                      Option.getOrElse(before, () => 0)
+                    )
+                  )
+                )
+              )
             )
           )
         )
+    })
+    return yield* found.pipe(
+      Effect.timeoutFail({
+        duration: settings.timeouts.join,
+        onTimeout: () => new DeviceNeverJoined({ mac, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) })
+      }),
+      Effect.catchIf(
+        (e): e is "absent" => e === "absent",
+        () => Effect.dieMessage("unreachable: retried until timeout")
       )
+    )
   })
-  return yield* found.pipe(
-    Effect.timeoutFail({
-      duration: settings.timeouts.join,
-      onTimeout: () => new DeviceNeverJoined({ mac, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) })
-    }),
-    Effect.catchIf((e): e is "absent" => e === "absent", () => Effect.dieMessage("unreachable: retried until timeout"))
-  )
-})
 
 const watchIsOn = (settings: Stage1Settings): boolean => Duration.toMillis(Duration.decode(settings.stabilityWindow ?? 0)) > 0
 
@@ -350,7 +404,10 @@ const watchIsOn = (settings: Stage1Settings): boolean => Duration.toMillis(Durat
 const uptimeAtJoin = (settings: Stage1Settings, ip: string, port: number) =>
   Effect.gen(function* () {
     const sentAt = yield* Clock.currentTimeMillis
-    const status = yield* Methods.sysGetStatus({ host: ip, port, password: settings.adminPassword }, { timeout: settings.timeouts.rpc }).pipe(Effect.option)
+    const status = yield* Methods.sysGetStatus(
+      { host: ip, port, password: settings.adminPassword },
+      { timeout: settings.timeouts.rpc }
+    ).pipe(Effect.option)
     const receivedAt = yield* Clock.currentTimeMillis
     return Option.map(status, (s): UptimeAnswer => ({ uptimeS: s.uptime, sentAt, receivedAt }))
   })
@@ -359,7 +416,6 @@ const toErrorInfo = (error: unknown): Stage1DeviceResult["error"] =>
   isOperatorError(error)
     ? { code: error.code, message: error.message, hint: error.hint }
     : { code: "unexpected", message: String(error), hint: "" }
-
 
 type InventoryWriteError = InventoryReadError | StateWriteError | LockHeld
 
@@ -420,7 +476,9 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     }
     const announcements = yield* Fiber.join(subscribing)
     const reported = yield* atReportedAddress(settings, mac.right, staIp)
-    const found = Option.isSome(reported) ? reported.value : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
+    const found = Option.isSome(reported)
+      ? reported.value
+      : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
     if (restartRequired) {
       // Only now, where the device is reachable again: the settings that take effect at boot (BLE, MQTT).
@@ -429,7 +487,10 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
         { host: found.ip, port: found.port, password: settings.adminPassword },
         { rpc: { timeout: settings.timeouts.rpc }, pollInterval: settings.pollInterval, within: settings.timeouts.join }
       )
-      if (!back) return yield* Effect.fail(new DeviceNeverJoined({ mac: mac.right, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) }))
+      if (!back)
+        return yield* Effect.fail(
+          new DeviceNeverJoined({ mac: mac.right, ssid: settings.sta.ssid, waitedS: Duration.toSeconds(settings.timeouts.join) })
+        )
       yield* settings.say(`[stage1: device back at ${found.ip} after its reboot]`)
     }
     const joinedAt = yield* Clock.currentTimeMillis
@@ -439,7 +500,9 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     if (settings.adopt) {
       const at = new Date(joinedAt).toISOString()
       const inventory = yield* Inventory
-      const write = inventory.update(settings.ipStateFile, (doc) => adoptDevice(doc, mac.right, { info, ip: found.ip, port: found.port, at, status }))
+      const write = inventory.update(settings.ipStateFile, (doc) =>
+        adoptDevice(doc, mac.right, { info, ip: found.ip, port: found.port, at, status })
+      )
       if (writes === undefined) yield* write
       else yield* writes.submit({ ssid: ap.ssid, mac: mac.right }, write)
     }
@@ -447,9 +510,9 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     return { ssid: ap.ssid, mac: mac.right, model: info.app, ip: found.ip, status } satisfies Stage1DeviceResult
   }).pipe(
     Effect.catchAll((error: OperatorError) =>
-      settings.say(failureLine(ap.ssid, error)).pipe(
-        Effect.as({ ssid: ap.ssid, status: "failed", error: toErrorInfo(error) } satisfies Stage1DeviceResult)
-      )
+      settings
+        .say(failureLine(ap.ssid, error))
+        .pipe(Effect.as({ ssid: ap.ssid, status: "failed", error: toErrorInfo(error) } satisfies Stage1DeviceResult))
     ),
     Effect.scoped
   )
@@ -477,12 +540,14 @@ const watchReport = (
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (now) =>
           writes.submit(
-            inventory.update(settings.ipStateFile, (doc) => markStage1(doc, device.mac, { status, at: new Date(now).toISOString(), error })).pipe(
-              Effect.asVoid,
-              Effect.catchAll((e) =>
-                settings.say(`[stage1: could not record ${device.mac} as ${status} in ${settings.ipStateFile}: ${e.message} — ${e.hint}]`)
+            inventory
+              .update(settings.ipStateFile, (doc) => markStage1(doc, device.mac, { status, at: new Date(now).toISOString(), error }))
+              .pipe(
+                Effect.asVoid,
+                Effect.catchAll((e) =>
+                  settings.say(`[stage1: could not record ${device.mac} as ${status} in ${settings.ipStateFile}: ${e.message} — ${e.hint}]`)
+                )
               )
-            )
           )
         )
   const report: WatchReport = {
@@ -490,29 +555,38 @@ const watchReport = (
     rebooted: (device, verdict) => {
       const error = new RebootLoopDetected({ mac: device.mac, uptimeS: verdict.uptimeBeforeS })
       const info = toErrorInfo(error)
-      return Effect.all([settings.say(failureLine(device.ssid, error)), setResult(device.mac, "failed", info), setEntry(device, "failed", info)], { discard: true })
+      return Effect.all(
+        [settings.say(failureLine(device.ssid, error)), setResult(device.mac, "failed", info), setEntry(device, "failed", info)],
+        { discard: true }
+      )
     },
     stable: (device) => {
       const windowS = Duration.toSeconds(Duration.decode(settings.stabilityWindow ?? 0))
       return Effect.all(
-        [settings.say(`[stage1: device at ${device.ip} stayed up ${windowS} s — no reboot loop]`), setResult(device.mac, "ok"), setEntry(device, "ok")],
+        [
+          settings.say(`[stage1: device at ${device.ip} stayed up ${windowS} s — no reboot loop]`),
+          setResult(device.mac, "ok"),
+          setEntry(device, "ok")
+        ],
         { discard: true }
       )
     },
     unverified: (devices, why) =>
       Effect.gen(function* () {
-        const error = why === "skipped"
-          ? {
-              code: "reboot_watch_skipped",
-              message: "reboot-loop watch cut short by Ctrl+C",
-              hint: "check that the device stays online (its uptime keeps growing) before Stage 2; one that restarts about every 90 s needs the 10 s reset (short press)"
-            }
-          : {
-              code: "reboot_watch_no_answer",
-              message: "did not answer at the end of its reboot-loop watch",
-              hint: "check that the device is powered and online; one that restarts about every 90 s needs the 10 s reset (short press), then Stage 1 again"
-            }
-        if (why === "skipped") yield* settings.say(`[stage1: reboot-loop watch cut short by Ctrl+C — ${devices.length} device(s) unverified]`)
+        const error =
+          why === "skipped"
+            ? {
+                code: "reboot_watch_skipped",
+                message: "reboot-loop watch cut short by Ctrl+C",
+                hint: "check that the device stays online (its uptime keeps growing) before Stage 2; one that restarts about every 90 s needs the 10 s reset (short press)"
+              }
+            : {
+                code: "reboot_watch_no_answer",
+                message: "did not answer at the end of its reboot-loop watch",
+                hint: "check that the device is powered and online; one that restarts about every 90 s needs the 10 s reset (short press), then Stage 1 again"
+              }
+        if (why === "skipped")
+          yield* settings.say(`[stage1: reboot-loop watch cut short by Ctrl+C — ${devices.length} device(s) unverified]`)
         for (const device of devices) {
           if (why === "silent") yield* settings.say(`[stage1: device at ${device.ip} ${error.message} — unverified]`)
           yield* setResult(device.mac, "unverified", error)
@@ -539,7 +613,6 @@ const abortedResult = (ssid: string, lastLine: string): Stage1DeviceResult => {
     }
   }
 }
-
 
 /**
  * The whole run: one device (`loop: false`) or devices until interrupted.
@@ -619,12 +692,19 @@ export const runStage1 = (
         // A failed device stays skipped in this run (a wrong password puts its AP back
         // up at once); after fixing it the operator runs Stage 1 again.
         yield* finishBeforeInterrupt(
-          provisionOne(tracked, ap.value, watch, { writes: adoptionWrites, announcing, prefetch: settings.loop ? prefetch : undefined }).pipe(
+          provisionOne(tracked, ap.value, watch, {
+            writes: adoptionWrites,
+            announcing,
+            prefetch: settings.loop ? prefetch : undefined
+          }).pipe(
             Effect.tap(record),
             Effect.onInterrupt(() =>
               Effect.flatMap(Ref.get(lastLine), (line) => {
                 const aborted = abortedResult(ssid, line)
-                return Effect.zipRight(record(aborted), settings.say(`[stage1: aborted ${ssid}: ${aborted.error!.message} — ${aborted.error!.hint}]`))
+                return Effect.zipRight(
+                  record(aborted),
+                  settings.say(`[stage1: aborted ${ssid}: ${aborted.error!.message} — ${aborted.error!.hint}]`)
+                )
               })
             )
           ),
@@ -639,12 +719,13 @@ export const runStage1 = (
     })
     // Ctrl+C (or a run-level error) while devices are still on watch: their
     // remaining window is waited for as part of stopping; only `abort` cuts it short.
-    const watched = watch === undefined
-      ? devices
-      : devices.pipe(
-          Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : watch.finish(abort))),
-          Effect.zipRight(watch.finish(abort))
-        )
+    const watched =
+      watch === undefined
+        ? devices
+        : devices.pipe(
+            Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : watch.finish(abort))),
+            Effect.zipRight(watch.finish(abort))
+          )
     // Every way out waits for the queued ip_state.json writes: the summary, exit code and lock release come after.
     yield* watched.pipe(Effect.ensuring(writes.flush))
   })

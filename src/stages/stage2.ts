@@ -74,10 +74,12 @@ const str = (device: InventoryDevice, field: string): string | undefined => {
 /** Adopted (Stage 1 ok, or any device with an address) and not placed by Stage 2 yet. */
 export const needsPlacement = (device: InventoryDevice): boolean => {
   const stage2 = device.record["stage2"]
-  const placed = typeof stage2 === "object" && stage2 !== null && !Array.isArray(stage2) && (stage2 as Record<string, unknown>)["status"] === "ok"
+  const placed =
+    typeof stage2 === "object" && stage2 !== null && !Array.isArray(stage2) && (stage2 as Record<string, unknown>)["status"] === "ok"
   // Stage 1 keeps a device it found in a reboot loop on record (stage1.status failed); it is not placed.
   const stage1 = device.record["stage1"]
-  const stage1Failed = typeof stage1 === "object" && stage1 !== null && !Array.isArray(stage1) && (stage1 as Record<string, unknown>)["status"] === "failed"
+  const stage1Failed =
+    typeof stage1 === "object" && stage1 !== null && !Array.isArray(stage1) && (stage1 as Record<string, unknown>)["status"] === "failed"
   return !placed && !stage1Failed && str(device, "ip") !== undefined
 }
 
@@ -85,7 +87,11 @@ export const needsPlacement = (device: InventoryDevice): boolean => {
 export const expandName = (pattern: string, values: Readonly<Record<string, string>>): string =>
   pattern.replace(/\{([^}]*)\}/g, (_, key: string) => values[key] ?? "")
 
-const deviceTarget = (settings: Stage2Settings, host: string): DeviceTarget => ({ host, port: settings.devicePort, password: settings.password })
+const deviceTarget = (settings: Stage2Settings, host: string): DeviceTarget => ({
+  host,
+  port: settings.devicePort,
+  password: settings.password
+})
 
 /** Next pool address not in the inventory, not taken in this run and not answering. */
 const nextFree = (settings: Stage2Settings, taken: Set<string>) =>
@@ -113,7 +119,11 @@ const verifyAt = (settings: Stage2Settings, ip: string, mac: Mac, announcements:
   )
   const verified = Option.match(announcements, {
     onNone: () => polled,
-    onSome: (stream) => Effect.raceFirst(polled, Effect.map(announcedDevice(stream, mac, { ip, timeout }), (found) => found.identity))
+    onSome: (stream) =>
+      Effect.raceFirst(
+        polled,
+        Effect.map(announcedDevice(stream, mac, { ip, timeout }), (found) => found.identity)
+      )
   })
   return verified.pipe(Effect.timeout(settings.timeouts.verify), Effect.option)
 }
@@ -132,7 +142,12 @@ const searchAddresses = (settings: Stage2Settings, first: ReadonlyArray<string>)
  * Finds the device by MAC (`GET /shelly` across the addresses) and switches
  * it back to DHCP there; the address it was found at, or none.
  */
-const revertWhereFound = (settings: Stage2Settings, mac: Mac, first: ReadonlyArray<string>, options: { readonly timeout: Duration.DurationInput }) =>
+const revertWhereFound = (
+  settings: Stage2Settings,
+  mac: Mac,
+  first: ReadonlyArray<string>,
+  options: { readonly timeout: Duration.DurationInput }
+) =>
   findByMac(mac, searchAddresses(settings, first), { port: settings.devicePort, timeout: Duration.millis(500), mdns: false }).pipe(
     Effect.flatMap(
       Option.match({
@@ -211,7 +226,11 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
       const waited = Duration.format(Duration.decode(settings.timeouts.verify))
       if (Option.isSome(reverted)) {
         taken.delete(ip.value)
-        return { ...base, status: "failed", error: `did not answer at ${ip.value} within ${waited}; found at ${reverted.value} by MAC and reverted to DHCP` } satisfies Stage2DeviceResult
+        return {
+          ...base,
+          status: "failed",
+          error: `did not answer at ${ip.value} within ${waited}; found at ${reverted.value} by MAC and reverted to DHCP`
+        } satisfies Stage2DeviceResult
       }
       return {
         ...base,
@@ -220,10 +239,18 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
       } satisfies Stage2DeviceResult
     }
     if (applied.right.restartRequired) {
-      const back = yield* rebootAndAwait(deviceTarget(settings, ip.value), { rpc: options, pollInterval: settings.pollInterval, within: settings.timeouts.verify }).pipe(
-        Effect.orElseSucceed(() => false)
-      )
-      if (!back) return { ...base, ip: ip.value, status: "failed", error: `placed at ${ip.value}, but did not come back after the reboot its settings need` } satisfies Stage2DeviceResult
+      const back = yield* rebootAndAwait(deviceTarget(settings, ip.value), {
+        rpc: options,
+        pollInterval: settings.pollInterval,
+        within: settings.timeouts.verify
+      }).pipe(Effect.orElseSucceed(() => false))
+      if (!back)
+        return {
+          ...base,
+          ip: ip.value,
+          status: "failed",
+          error: `placed at ${ip.value}, but did not come back after the reboot its settings need`
+        } satisfies Stage2DeviceResult
     }
     taken.delete(fromIp)
     const info = verified.value

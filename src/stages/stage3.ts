@@ -19,13 +19,7 @@ import * as Methods from "../shelly/methods.js"
 import type { DeviceInfo } from "../shelly/schemas.js"
 import { type DeviceTarget, ShellyRpc } from "../shelly/ShellyRpc.js"
 import { normalizeFriendlyName } from "./friendlyName.js"
-import {
-  type DeviceMetadata,
-  type FriendlyStatus,
-  isHardFailure,
-  type OtaStatus,
-  type Stage3DeviceResult
-} from "./stage3/result.js"
+import { type DeviceMetadata, type FriendlyStatus, isHardFailure, type OtaStatus, type Stage3DeviceResult } from "./stage3/result.js"
 import { offeredUpdate, type OtaChannel, pinnedOta, pinnedVersionFor, type PinnedSettings } from "./stage3/ota.js"
 import { shortRpcError } from "./stage3/shortError.js"
 
@@ -129,11 +123,11 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
       const noRpc = (error._tag === "RpcError" && error.rpcCode === 404) || error._tag === "ResponseInvalid"
       const gen1 = noRpc
         ? yield* ShellyRpc.pipe(
-          Effect.flatMap((rpc) => rpc.getShelly(target, { timeout: settings.identityTimeout })),
-          Effect.flip,
-          Effect.option,
-          Effect.map(Option.filter((e: RpcFailure) => e._tag === "Gen1Unsupported"))
-        )
+            Effect.flatMap((rpc) => rpc.getShelly(target, { timeout: settings.identityTimeout })),
+            Effect.flip,
+            Effect.option,
+            Effect.map(Option.filter((e: RpcFailure) => e._tag === "Gen1Unsupported"))
+          )
         : Option.none<RpcFailure>()
       const shown = Option.getOrElse(gen1, () => error)
       return done({ ota: "error", errors: [`identity: ${shortRpcError(shown)}`], details: [describeError(shown)] })
@@ -159,9 +153,10 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
     const wantedName = friendlyWanted(device.record, settings)
     const needsName = settings.friendly.enabled && wantedName !== undefined && Either.isRight(wantedName)
     const pinnedVersion = settings.ota.enabled ? pinnedVersionFor(info, settings.pinned) : undefined
-    const checkRead = settings.ota.enabled && pinnedVersion === undefined
-      ? Methods.checkForUpdate(target, { timeout: settings.ota.timeout }).pipe(Effect.either)
-      : Effect.succeed(undefined)
+    const checkRead =
+      settings.ota.enabled && pinnedVersion === undefined
+        ? Methods.checkForUpdate(target, { timeout: settings.ota.timeout }).pipe(Effect.either)
+        : Effect.succeed(undefined)
     const nameRead: Effect.Effect<Either.Either<NameOnDevice, RpcFailure> | undefined, never, ShellyRpc> = !needsName
       ? Effect.succeed(undefined)
       : info.name !== undefined
@@ -170,9 +165,10 @@ const processDevice = (device: InventoryDevice, settings: Stage3Settings) =>
             Effect.map((config): NameOnDevice => Option.some(config.device.name ?? "")),
             Effect.either
           )
-    const [check, nameOnDevice] = needsName && info.name === undefined
-      ? yield* Effect.all([checkRead, nameRead], { concurrency: 2 })
-      : [yield* checkRead, yield* nameRead] as const
+    const [check, nameOnDevice] =
+      needsName && info.name === undefined
+        ? yield* Effect.all([checkRead, nameRead], { concurrency: 2 })
+        : ([yield* checkRead, yield* nameRead] as const)
 
     const details: Array<string> = []
     const errors: Array<string> = []
@@ -355,7 +351,10 @@ const waitForVersion = (
 ): Effect.Effect<Option.Option<DeviceInfo>, never, ShellyRpc> => {
   const polls = Math.ceil(Duration.toMillis(wait.timeout) / Math.max(1, Duration.toMillis(wait.interval))) + 1
   return Methods.getDeviceInfo(target, { timeout: settings.identityTimeout }).pipe(
-    Effect.filterOrFail((info) => info.ver === version, () => "not yet" as const),
+    Effect.filterOrFail(
+      (info) => info.ver === version,
+      () => "not yet" as const
+    ),
     Effect.retry(Schedule.spaced(wait.interval).pipe(Schedule.intersect(Schedule.recurs(polls)))),
     Effect.timeout(wait.timeout),
     Effect.option

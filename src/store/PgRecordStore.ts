@@ -76,24 +76,32 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       effect.pipe(
         // A transaction whose connection died fails its ROLLBACK as a defect: still just "database away".
         Effect.catchAllDefect((defect) => Effect.fail(new DatabaseError({ operation, detail: causeText(defect) }))),
-        Effect.timeoutFail({ duration: callTimeout, onTimeout: () => new DatabaseError({ operation, detail: `no answer within ${Duration.format(callTimeout)}` }) }),
+        Effect.timeoutFail({
+          duration: callTimeout,
+          onTimeout: () => new DatabaseError({ operation, detail: `no answer within ${Duration.format(callTimeout)}` })
+        }),
         Effect.mapError((error): Exclude<E, { readonly _tag: "SqlError" }> | DatabaseError =>
           error instanceof DatabaseError || (error as { _tag?: string })._tag === "StationIdTaken"
             ? (error as Exclude<E, { readonly _tag: "SqlError" }>)
-            : new DatabaseError({ operation, detail: causeText(error) }))
+            : new DatabaseError({ operation, detail: causeText(error) })
+        )
       )
 
     const goOffline = (error: DatabaseError) =>
       Ref.getAndSet(online, false).pipe(
-        Effect.flatMap((was) => (was ? notice(`database lost (${error.detail}); records go to ${options.spoolFile} and are replayed when it is back`) : Effect.void))
+        Effect.flatMap((was) =>
+          was ? notice(`database lost (${error.detail}); records go to ${options.spoolFile} and are replayed when it is back`) : Effect.void
+        )
       )
 
     const portsJson = (stationId: string, ports: ReadonlyArray<string>) => {
       const states = live.get(stationId)
-      return JSON.stringify(ports.map((port) => {
-        const s = states?.get(port)
-        return { port, step: s?.step ?? "idle", since: s ? new Date(s.since).toISOString() : null }
-      }))
+      return JSON.stringify(
+        ports.map((port) => {
+          const s = states?.get(port)
+          return { port, step: s?.step ?? "idle", since: s ? new Date(s.since).toISOString() : null }
+        })
+      )
     }
 
     const notify = (payload: Record<string, unknown>) => sql`SELECT pg_notify(${LINE_CHANNEL}, ${JSON.stringify(payload)})`
@@ -117,7 +125,13 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
             VALUES (${row.attemptKey}, ${row.batchId}, ${row.stationId}, ${row.port}, 'done', ${row.startedAt}::timestamptz, ${row.finishedAt}::timestamptz)
             ON CONFLICT (attempt_key) DO UPDATE SET state = 'done', ended_at = EXCLUDED.ended_at`
           if (inserted.length > 0) {
-            const detail = { attempt_key: row.attemptKey, device_id: row.deviceId ?? null, port: row.port, status: row.status, error_code: row.errorCode ?? null }
+            const detail = {
+              attempt_key: row.attemptKey,
+              device_id: row.deviceId ?? null,
+              port: row.port,
+              status: row.status,
+              error_code: row.errorCode ?? null
+            }
             yield* sql`INSERT INTO run_events (station_id, batch_id, kind, detail) VALUES (${row.stationId}, ${row.batchId}, 'board_finished', ${JSON.stringify(detail)}::jsonb)`
             yield* notify({ kind: "board", station_id: row.stationId, ...detail })
           }
@@ -125,19 +139,31 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         })
       )
 
-    const writeBatch = (entry: { readonly batchId: string; readonly stationIds: ReadonlyArray<string>; readonly configFile?: string; readonly requested?: number; readonly startedAt?: string; readonly finishedAt?: string; readonly report?: unknown }) =>
+    const writeBatch = (entry: {
+      readonly batchId: string
+      readonly stationIds: ReadonlyArray<string>
+      readonly configFile?: string
+      readonly requested?: number
+      readonly startedAt?: string
+      readonly finishedAt?: string
+      readonly report?: unknown
+    }) =>
       sql.withTransaction(
-        Effect.forEach(entry.stationIds, (stationId) =>
-          Effect.gen(function* () {
-            yield* sql`
+        Effect.forEach(
+          entry.stationIds,
+          (stationId) =>
+            Effect.gen(function* () {
+              yield* sql`
               INSERT INTO batches (batch_id, station_id, config_file, requested, started_at, finished_at, report)
               VALUES (${entry.batchId}, ${stationId}, ${entry.configFile ?? ""}, ${entry.requested ?? 0}, ${entry.startedAt ?? entry.finishedAt ?? new Date().toISOString()}::timestamptz,
                 ${entry.finishedAt ?? null}::timestamptz, ${entry.report === undefined ? null : JSON.stringify(entry.report)}::jsonb)
               ON CONFLICT (batch_id, station_id) DO UPDATE SET
                 finished_at = COALESCE(EXCLUDED.finished_at, batches.finished_at),
                 report = COALESCE(EXCLUDED.report, batches.report)`
-            yield* sql`INSERT INTO run_events (station_id, batch_id, kind) VALUES (${stationId}, ${entry.batchId}, ${entry.finishedAt ? "batch_finished" : "batch_started"})`
-          }), { discard: true }).pipe(Effect.zipRight(notify({ kind: "batch", batch_id: entry.batchId })))
+              yield* sql`INSERT INTO run_events (station_id, batch_id, kind) VALUES (${stationId}, ${entry.batchId}, ${entry.finishedAt ? "batch_finished" : "batch_started"})`
+            }),
+          { discard: true }
+        ).pipe(Effect.zipRight(notify({ kind: "batch", batch_id: entry.batchId })))
       )
 
     const replay = Effect.gen(function* () {
@@ -198,7 +224,12 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           const other = rows[0]!
           const otherIsDeadHere = other.host === host && !pidAlive(other.pid)
           if (other.instance !== instance && !other.stopped && other.age_ms < staleMs && !otherIsDeadHere) {
-            return yield* new StationIdTaken({ stationId: claim.stationId, host: other.host, pid: other.pid, lastSeenSeconds: other.age_ms / 1000 })
+            return yield* new StationIdTaken({
+              stationId: claim.stationId,
+              host: other.host,
+              pid: other.pid,
+              lastSeenSeconds: other.age_ms / 1000
+            })
           }
           yield* sql`UPDATE stations SET host = ${host}, pid = ${process.pid}, instance = ${instance}, ports = ${portsJson(claim.stationId, claim.ports)}::jsonb,
                        current_batch = NULL, started_at = now(), last_seen = now(), stopped_at = NULL
@@ -220,11 +251,13 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       dirty = false
       const result = yield* call(
         "heartbeat",
-        Effect.forEach(claims, (c) =>
-          sql`UPDATE stations SET last_seen = now(), ports = ${portsJson(c.stationId, c.ports)}::jsonb, current_batch = ${currentBatch.get(c.stationId) ?? null}
-              WHERE station_id = ${c.stationId} AND instance = ${instance}`, { discard: true }).pipe(
-          Effect.zipRight(wasDirty ? Effect.asVoid(notify({ kind: "ports" })) : Effect.void)
-        )
+        Effect.forEach(
+          claims,
+          (c) =>
+            sql`UPDATE stations SET last_seen = now(), ports = ${portsJson(c.stationId, c.ports)}::jsonb, current_batch = ${currentBatch.get(c.stationId) ?? null}
+              WHERE station_id = ${c.stationId} AND instance = ${instance}`,
+          { discard: true }
+        ).pipe(Effect.zipRight(wasDirty ? Effect.asVoid(notify({ kind: "ports" })) : Effect.void))
       ).pipe(Effect.either)
       if (result._tag === "Left") {
         dirty = dirty || wasDirty
@@ -236,7 +269,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       Effect.gen(function* () {
         for (const claim of stations) {
           const interrupted = yield* call(`registering station ${claim.stationId}`, claimOne(claim))
-          if (interrupted > 0) yield* notice(`station ${claim.stationId}: ${interrupted} board(s) of its previous run were interrupted (no record)`)
+          if (interrupted > 0)
+            yield* notice(`station ${claim.stationId}: ${interrupted} board(s) of its previous run were interrupted (no record)`)
         }
         yield* Ref.set(claimed, stations)
         // A spool left by an earlier run goes in now.
@@ -253,10 +287,12 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
             for (const [, ports] of live) ports.clear()
             yield* call(
               "station stop",
-              Effect.forEach(stations, (c) =>
-                sql`UPDATE stations SET stopped_at = now(), last_seen = now(), current_batch = NULL, ports = ${portsJson(c.stationId, c.ports)}::jsonb WHERE station_id = ${c.stationId} AND instance = ${instance}`, { discard: true }).pipe(
-                Effect.zipRight(notify({ kind: "station" }))
-              )
+              Effect.forEach(
+                stations,
+                (c) =>
+                  sql`UPDATE stations SET stopped_at = now(), last_seen = now(), current_batch = NULL, ports = ${portsJson(c.stationId, c.ports)}::jsonb WHERE station_id = ${c.stationId} AND instance = ${instance}`,
+                { discard: true }
+              ).pipe(Effect.zipRight(notify({ kind: "station" })))
             ).pipe(Effect.ignore)
           })
         )
@@ -279,7 +315,17 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           for (const id of batch.stationIds) currentBatch.set(id, batch.batchId)
           dirty = true
           yield* spoolOrWrite(
-            { kind: "batch", key: `batch-start/${batch.batchId}/${instance}`, batch: { batchId: batch.batchId, stationIds: batch.stationIds, configFile: batch.configFile, requested: batch.requested, startedAt: batch.startedAt.toISOString() } },
+            {
+              kind: "batch",
+              key: `batch-start/${batch.batchId}/${instance}`,
+              batch: {
+                batchId: batch.batchId,
+                stationIds: batch.stationIds,
+                configFile: batch.configFile,
+                requested: batch.requested,
+                startedAt: batch.startedAt.toISOString()
+              }
+            },
             "batch start"
           )
         }),
@@ -310,7 +356,9 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         Effect.gen(function* () {
           const state = portState(row.stationId, row.port)
           const now = yield* Clock.currentTimeMillis
-          const steps = state.board ? [...state.board.steps, ...(state.step !== "idle" ? [{ step: state.step, ms: now - state.since }] : [])] : []
+          const steps = state.board
+            ? [...state.board.steps, ...(state.step !== "idle" ? [{ step: state.step, ms: now - state.since }] : [])]
+            : []
           state.board = undefined
           state.step = row.status === "pass" ? "done: pass" : `done: fail ${row.errorCode ?? ""}`.trim()
           state.since = now
@@ -322,16 +370,33 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           for (const id of batch.stationIds) currentBatch.delete(id)
           dirty = true
           yield* spoolOrWrite(
-            { kind: "batch", key: `batch-end/${batch.batchId}/${instance}`, batch: { batchId: batch.batchId, stationIds: batch.stationIds, finishedAt: batch.finishedAt.toISOString(), report: batch.report } },
+            {
+              kind: "batch",
+              key: `batch-end/${batch.batchId}/${instance}`,
+              batch: {
+                batchId: batch.batchId,
+                stationIds: batch.stationIds,
+                finishedAt: batch.finishedAt.toISOString(),
+                report: batch.report
+              }
+            },
             "batch end"
           )
           // Last chance to empty the spool before the process ends.
           if (!(yield* Ref.get(online))) yield* tryOnline
         }),
-      pending: spool.entries.pipe(Effect.map((e) => e.length), Effect.orElseSucceed(() => 0)),
+      pending: spool.entries.pipe(
+        Effect.map((e) => e.length),
+        Effect.orElseSucceed(() => 0)
+      ),
       replay: replay.pipe(
         Effect.tap(() => Ref.set(online, true)),
-        Effect.catchAll(() => spool.entries.pipe(Effect.map((e) => ({ replayed: 0, remaining: e.length })), Effect.orElseSucceed(() => ({ replayed: 0, remaining: 0 }))))
+        Effect.catchAll(() =>
+          spool.entries.pipe(
+            Effect.map((e) => ({ replayed: 0, remaining: e.length })),
+            Effect.orElseSucceed(() => ({ replayed: 0, remaining: 0 }))
+          )
+        )
       )
     }
     return service

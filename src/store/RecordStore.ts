@@ -81,7 +81,12 @@ export interface RecordStoreService {
   /** Registers these stations for this process and heartbeats them until the scope closes. */
   readonly openStations: (stations: ReadonlyArray<StationClaim>) => Effect.Effect<void, StationIdTaken | DatabaseError, Scope.Scope>
   readonly batchStarted: (batch: BatchStart) => Effect.Effect<void>
-  readonly boardStarted: (attempt: { readonly attemptKey: string; readonly batchId: string; readonly stationId: string; readonly port: string }) => Effect.Effect<void>
+  readonly boardStarted: (attempt: {
+    readonly attemptKey: string
+    readonly batchId: string
+    readonly stationId: string
+    readonly port: string
+  }) => Effect.Effect<void>
   /** The port's pipeline moved to another step (live view and step timings); never blocks. */
   readonly stepChanged: (stationId: string, port: string, step: string) => void
   /** Never fails: what cannot reach the database goes to the spool. */

@@ -28,7 +28,10 @@ export const causeText = (error: unknown): string => {
   return code && !text.includes(code) ? `${text} (${code})` : text
 }
 
-export const pgLayer = (target: DatabaseTarget, options: ConnectOptions = {}): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseUnreachable> =>
+export const pgLayer = (
+  target: DatabaseTarget,
+  options: ConnectOptions = {}
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseUnreachable> =>
   Layer.scopedContext(
     Effect.gen(function* () {
       const client = yield* PgClient.make({
@@ -39,7 +42,10 @@ export const pgLayer = (target: DatabaseTarget, options: ConnectOptions = {}): L
         applicationName: options.applicationName ?? "provision"
       })
       // Stations starting at once may race to create the migrations table; a retry after the winner commits settles it.
-      yield* migrate.pipe(Effect.retry(Schedule.spaced(Duration.millis(250)).pipe(Schedule.intersect(Schedule.recurs(5)))), Effect.provideService(SqlClient.SqlClient, client))
+      yield* migrate.pipe(
+        Effect.retry(Schedule.spaced(Duration.millis(250)).pipe(Schedule.intersect(Schedule.recurs(5)))),
+        Effect.provideService(SqlClient.SqlClient, client)
+      )
       return Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
     }).pipe(
       Effect.provide(Reactivity.layer),

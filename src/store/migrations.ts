@@ -9,9 +9,10 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 
 const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.all([
-    // One row per station id; `instance` is the process that holds it now.
-    sql`CREATE TABLE stations (
+  Effect.all(
+    [
+      // One row per station id; `instance` is the process that holds it now.
+      sql`CREATE TABLE stations (
       station_id    text PRIMARY KEY,
       host          text NOT NULL,
       pid           integer NOT NULL,
@@ -22,8 +23,8 @@ const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       last_seen     timestamptz NOT NULL DEFAULT now(),
       stopped_at    timestamptz
     )`,
-    // A batch as one station ran it (two stations may share a batch id).
-    sql`CREATE TABLE batches (
+      // A batch as one station ran it (two stations may share a batch id).
+      sql`CREATE TABLE batches (
       batch_id    text NOT NULL,
       station_id  text NOT NULL,
       config_file text NOT NULL,
@@ -33,9 +34,9 @@ const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       report      jsonb,
       PRIMARY KEY (batch_id, station_id)
     )`,
-    // A board attempt from its start: `running` until its record commits (then `done`);
-    // a station that died leaves it `running` → shown as interrupted.
-    sql`CREATE TABLE board_attempts (
+      // A board attempt from its start: `running` until its record commits (then `done`);
+      // a station that died leaves it `running` → shown as interrupted.
+      sql`CREATE TABLE board_attempts (
       attempt_key text PRIMARY KEY,
       batch_id    text NOT NULL,
       station_id  text NOT NULL,
@@ -44,10 +45,10 @@ const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       started_at  timestamptz NOT NULL,
       ended_at    timestamptz
     )`,
-    sql`CREATE INDEX board_attempts_station ON board_attempts (station_id, state)`,
-    // Everything the CSV row holds (csv_row is that exact line), plus attempts,
-    // retries and step timings; `result` is the station's whole board result.
-    sql`CREATE TABLE board_records (
+      sql`CREATE INDEX board_attempts_station ON board_attempts (station_id, state)`,
+      // Everything the CSV row holds (csv_row is that exact line), plus attempts,
+      // retries and step timings; `result` is the station's whole board result.
+      sql`CREATE TABLE board_records (
       attempt_key      text PRIMARY KEY,
       batch_id         text NOT NULL,
       station_id       text NOT NULL,
@@ -74,14 +75,14 @@ const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       result           jsonb NOT NULL,
       recorded_at      timestamptz NOT NULL DEFAULT now()
     )`,
-    sql`CREATE INDEX board_records_batch ON board_records (batch_id, finished_at)`,
-    sql`CREATE INDEX board_records_day ON board_records (day, station_id)`,
-    sql`CREATE INDEX board_records_device ON board_records (device_id)`,
-    sql`CREATE INDEX board_records_mac ON board_records (lower(mac))`,
-    sql`CREATE INDEX board_records_finished ON board_records (finished_at)`,
-    // Registrations the backend has not confirmed yet; payload holds the device
-    // secret and token (they must reach the backend), so it is never selected for display.
-    sql`CREATE TABLE registration_outbox (
+      sql`CREATE INDEX board_records_batch ON board_records (batch_id, finished_at)`,
+      sql`CREATE INDEX board_records_day ON board_records (day, station_id)`,
+      sql`CREATE INDEX board_records_device ON board_records (device_id)`,
+      sql`CREATE INDEX board_records_mac ON board_records (lower(mac))`,
+      sql`CREATE INDEX board_records_finished ON board_records (finished_at)`,
+      // Registrations the backend has not confirmed yet; payload holds the device
+      // secret and token (they must reach the backend), so it is never selected for display.
+      sql`CREATE TABLE registration_outbox (
       device_id    text PRIMARY KEY,
       batch_id     text NOT NULL,
       station_id   text NOT NULL,
@@ -93,8 +94,8 @@ const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       delivered_by text,
       created      boolean
     )`,
-    sql`CREATE INDEX registration_outbox_pending ON registration_outbox (enqueued_at) WHERE delivered_at IS NULL`,
-    sql`CREATE TABLE run_events (
+      sql`CREATE INDEX registration_outbox_pending ON registration_outbox (enqueued_at) WHERE delivered_at IS NULL`,
+      sql`CREATE TABLE run_events (
       id         bigserial PRIMARY KEY,
       at         timestamptz NOT NULL DEFAULT now(),
       station_id text,
@@ -102,7 +103,9 @@ const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       kind       text NOT NULL,
       detail     jsonb NOT NULL DEFAULT '{}'::jsonb
     )`
-  ], { discard: true })
+    ],
+    { discard: true }
+  )
 )
 
 export const migrations = Migrator.fromRecord({ "1_line_store": v1 })

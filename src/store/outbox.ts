@@ -27,12 +27,14 @@ export type Delivery = { readonly deviceId: string; readonly created: boolean } 
 export const outboxEnqueue = (entry: OutboxEntry) =>
   Effect.flatMap(PgClient.PgClient, (sql) =>
     sql`INSERT INTO registration_outbox (device_id, batch_id, station_id, payload) VALUES (${entry.deviceId}, ${entry.batchId}, ${entry.stationId}, ${entry.payload})
-        ON CONFLICT (device_id) DO NOTHING`.pipe(Effect.asVoid))
+        ON CONFLICT (device_id) DO NOTHING`.pipe(Effect.asVoid)
+  )
 
 export const outboxCounts = Effect.flatMap(PgClient.PgClient, (sql) =>
   sql<{ pending: number; delivered: number }>`
     SELECT count(*) FILTER (WHERE delivered_at IS NULL)::int AS pending, count(*) FILTER (WHERE delivered_at IS NOT NULL)::int AS delivered
-    FROM registration_outbox`.pipe(Effect.map((rows) => rows[0] ?? { pending: 0, delivered: 0 })))
+    FROM registration_outbox`.pipe(Effect.map((rows) => rows[0] ?? { pending: 0, delivered: 0 }))
+)
 
 export interface PassResult {
   readonly claimed: number
@@ -60,7 +62,9 @@ export const outboxPass = <E, R>(options: {
           LIMIT ${options.limit}
           FOR UPDATE SKIP LOCKED`
         if (rows.length === 0) return { claimed: 0, delivered: [], failed: [] } satisfies PassResult
-        const outcomes = yield* options.deliver(rows.map((r) => ({ deviceId: r.device_id, batchId: r.batch_id, stationId: r.station_id, payload: r.payload })))
+        const outcomes = yield* options.deliver(
+          rows.map((r) => ({ deviceId: r.device_id, batchId: r.batch_id, stationId: r.station_id, payload: r.payload }))
+        )
         const delivered: Array<{ deviceId: string; created: boolean }> = []
         const failed: Array<{ deviceId: string; error: string }> = []
         for (const outcome of outcomes) {
@@ -73,7 +77,9 @@ export const outboxPass = <E, R>(options: {
                        WHERE device_id = ${outcome.deviceId}`
           }
         }
-        if (delivered.length > 0) yield* sql`SELECT pg_notify('provision_line', ${JSON.stringify({ kind: "outbox", delivered: delivered.length })})`
+        if (delivered.length > 0)
+          yield* sql`SELECT pg_notify('provision_line', ${JSON.stringify({ kind: "outbox", delivered: delivered.length })})`
         return { claimed: rows.length, delivered, failed } satisfies PassResult
       })
-    ))
+    )
+  )

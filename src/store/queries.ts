@@ -28,8 +28,19 @@ export interface StationRow {
 export const listStations = (staleMs: number) =>
   Effect.flatMap(PgClient.PgClient, (sql) =>
     sql<{
-      station_id: string; host: string; pid: number; ports: StationRow["ports"]; current_batch: string | null; age_s: number; stopped: boolean
-      boards: number; passed: number; failed: number; last_hour: number; interrupted: number; running: number
+      station_id: string
+      host: string
+      pid: number
+      ports: StationRow["ports"]
+      current_batch: string | null
+      age_s: number
+      stopped: boolean
+      boards: number
+      passed: number
+      failed: number
+      last_hour: number
+      interrupted: number
+      running: number
     }>`
       SELECT s.station_id, s.host, s.pid, s.ports, s.current_batch, extract(epoch FROM now() - s.last_seen)::float8 AS age_s, s.stopped_at IS NOT NULL AS stopped,
         COALESCE(r.boards, 0)::int AS boards, COALESCE(r.passed, 0)::int AS passed, COALESCE(r.failed, 0)::int AS failed, COALESCE(r.last_hour, 0)::int AS last_hour,
@@ -61,7 +72,8 @@ export const listStations = (staleMs: number) =>
           }
         })
       )
-    ))
+    )
+  )
 
 export interface RecordFilter {
   readonly stationId?: string | undefined
@@ -85,8 +97,11 @@ export const exportRecords = (filter: RecordFilter) =>
         AND (${filter.day ?? null}::text IS NULL OR day = ${filter.day ?? null})
         AND (${filter.batchId ?? null}::text IS NULL OR batch_id = ${filter.batchId ?? null})
       ORDER BY finished_at, attempt_key`.pipe(
-      Effect.map((rows) => rows.map((r): ExportedRecord => ({ day: r.day, batchId: r.batch_id, stationId: r.station_id, csvRow: r.csv_row, result: r.result })))
-    ))
+      Effect.map((rows) =>
+        rows.map((r): ExportedRecord => ({ day: r.day, batchId: r.batch_id, stationId: r.station_id, csvRow: r.csv_row, result: r.result }))
+      )
+    )
+  )
 
 export interface BatchRow {
   readonly batchId: string
@@ -111,26 +126,59 @@ export const batchInfo = (batchId: string, stationId?: string) =>
               configFile: rows[0]!.config_file,
               requested: rows.reduce((n, r) => n + r.requested, 0),
               startedAt: new Date(Math.min(...rows.map((r) => new Date(r.started_at).getTime()))),
-              finishedAt: rows.every((r) => r.finished_at) ? new Date(Math.max(...rows.map((r) => new Date(r.finished_at!).getTime()))) : null
+              finishedAt: rows.every((r) => r.finished_at)
+                ? new Date(Math.max(...rows.map((r) => new Date(r.finished_at!).getTime())))
+                : null
             }
       )
-    ))
+    )
+  )
 
 /** A board's full records (every attempt) by device id or MAC. */
 export const findBoard = (query: string) =>
-  Effect.flatMap(PgClient.PgClient, (sql) =>
-    sql<{ attempt_key: string; station_id: string; batch_id: string; port: string; device_id: string | null; mac: string | null; status: string; error_code: string | null; finished_at: Date; steps: unknown; result: unknown }>`
+  Effect.flatMap(
+    PgClient.PgClient,
+    (sql) =>
+      sql<{
+        attempt_key: string
+        station_id: string
+        batch_id: string
+        port: string
+        device_id: string | null
+        mac: string | null
+        status: string
+        error_code: string | null
+        finished_at: Date
+        steps: unknown
+        result: unknown
+      }>`
       SELECT attempt_key, station_id, batch_id, port, device_id, mac, status, error_code, finished_at, steps, result FROM board_records
       WHERE device_id = ${query.trim()} OR lower(mac) = lower(${query.trim()})
-      ORDER BY finished_at DESC LIMIT 20`)
+      ORDER BY finished_at DESC LIMIT 20`
+  )
 
 export interface LineOverview {
   readonly stations: ReadonlyArray<StationRow>
   readonly lastHour: { readonly boards: number; readonly passed: number }
   readonly topFailures: ReadonlyArray<{ readonly code: string; readonly count: number }>
-  readonly batches: ReadonlyArray<{ readonly batchId: string; readonly stations: string; readonly boards: number; readonly passed: number; readonly first: Date; readonly last: Date }>
+  readonly batches: ReadonlyArray<{
+    readonly batchId: string
+    readonly stations: string
+    readonly boards: number
+    readonly passed: number
+    readonly first: Date
+    readonly last: Date
+  }>
   readonly days: ReadonlyArray<{ readonly day: string; readonly boards: number; readonly passed: number }>
-  readonly recent: ReadonlyArray<{ readonly finishedAt: Date; readonly stationId: string; readonly port: string; readonly deviceId: string | null; readonly mac: string | null; readonly status: string; readonly errorCode: string | null }>
+  readonly recent: ReadonlyArray<{
+    readonly finishedAt: Date
+    readonly stationId: string
+    readonly port: string
+    readonly deviceId: string | null
+    readonly mac: string | null
+    readonly status: string
+    readonly errorCode: string | null
+  }>
 }
 
 export const lineOverview = (staleMs: number) =>
@@ -148,15 +196,38 @@ export const lineOverview = (staleMs: number) =>
       FROM board_records GROUP BY batch_id ORDER BY max(finished_at) DESC LIMIT 20`
     const days = yield* sql<{ day: string; boards: number; passed: number }>`
       SELECT day, count(*)::int AS boards, count(*) FILTER (WHERE status = 'pass')::int AS passed FROM board_records GROUP BY day ORDER BY day DESC LIMIT 14`
-    const recent = yield* sql<{ finished_at: Date; station_id: string; port: string; device_id: string | null; mac: string | null; status: string; error_code: string | null }>`
+    const recent = yield* sql<{
+      finished_at: Date
+      station_id: string
+      port: string
+      device_id: string | null
+      mac: string | null
+      status: string
+      error_code: string | null
+    }>`
       SELECT finished_at, station_id, port, device_id, mac, status, error_code FROM board_records ORDER BY finished_at DESC LIMIT 20`
     const overview: LineOverview = {
       stations,
       lastHour: hour ?? { boards: 0, passed: 0 },
       topFailures,
-      batches: batches.map((b) => ({ batchId: b.batch_id, stations: b.stations, boards: b.boards, passed: b.passed, first: b.first, last: b.last })),
+      batches: batches.map((b) => ({
+        batchId: b.batch_id,
+        stations: b.stations,
+        boards: b.boards,
+        passed: b.passed,
+        first: b.first,
+        last: b.last
+      })),
       days,
-      recent: recent.map((r) => ({ finishedAt: r.finished_at, stationId: r.station_id, port: r.port, deviceId: r.device_id, mac: r.mac, status: r.status, errorCode: r.error_code }))
+      recent: recent.map((r) => ({
+        finishedAt: r.finished_at,
+        stationId: r.station_id,
+        port: r.port,
+        deviceId: r.device_id,
+        mac: r.mac,
+        status: r.status,
+        errorCode: r.error_code
+      }))
     }
     return overview
   })

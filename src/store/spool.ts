@@ -25,7 +25,10 @@ export const makeSpool = (file: string) =>
     const path = yield* Path.Path
     const lock = yield* Effect.makeSemaphore(1)
     const readAll = fs.readFileString(file).pipe(
-      Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeed("")),
+      Effect.catchIf(
+        (e) => e._tag === "SystemError" && e.reason === "NotFound",
+        () => Effect.succeed("")
+      ),
       Effect.map((text) =>
         text
           .split("\n")
@@ -49,13 +52,18 @@ export const makeSpool = (file: string) =>
         ).pipe(Effect.mapError(spoolError(file, "appending")))
       )
     /** Entries in file order. */
-    const entries = lock.withPermits(1)(readAll).pipe(Effect.map((all) => all.map((e) => e.entry)))
+    const entries = lock
+      .withPermits(1)(readAll)
+      .pipe(Effect.map((all) => all.map((e) => e.entry)))
     /** Drops entries by key (written to the database), keeping the rest byte for byte. */
     const remove = (keys: ReadonlySet<string>) =>
       lock.withPermits(1)(
         Effect.gen(function* () {
           const all = yield* readAll
-          const kept = all.filter((e) => !keys.has(e.entry.key)).map((e) => `${e.line}\n`).join("")
+          const kept = all
+            .filter((e) => !keys.has(e.entry.key))
+            .map((e) => `${e.line}\n`)
+            .join("")
           if (kept === "") return yield* fs.remove(file).pipe(Effect.catchAll(() => Effect.void))
           const tmp = `${file}.tmp`
           yield* fs.writeFileString(tmp, kept).pipe(Effect.mapError(spoolError(file, "rewriting")))

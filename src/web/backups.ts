@@ -22,19 +22,39 @@ export const macParam = (text: string): Effect.Effect<Mac, BadRequest> =>
   Either.match(parseMac(text), { onLeft: (reason) => Effect.fail(new BadRequest({ reason })), onRight: Effect.succeed })
 
 /** The device's backups, newest first, each with what it holds (unreadable files show as such). */
-export const deviceBackups = (mac: Mac, dir = DEFAULT_BACKUP_DIR): Effect.Effect<ReadonlyArray<BackupView>, never, FileSystem.FileSystem | Path.Path> =>
+export const deviceBackups = (
+  mac: Mac,
+  dir = DEFAULT_BACKUP_DIR
+): Effect.Effect<ReadonlyArray<BackupView>, never, FileSystem.FileSystem | Path.Path> =>
   Effect.flatMap(listBackups(mac, dir), (entries) =>
     Effect.forEach([...entries].reverse(), (entry: BackupEntry) =>
       readBackup(entry.file).pipe(
         Effect.option,
-        Effect.map(Option.match({
-          onNone: (): BackupView => ({ name: entry.name, bytes: entry.bytes, taken_at: null, fw: null, scripts: null, webhooks: null, schedules: null }),
-          onSome: (b): BackupView => ({
-            name: entry.name, bytes: entry.bytes, taken_at: b.taken_at, fw: b.fw,
-            scripts: b.scripts.length, webhooks: b.webhooks.length, schedules: b.schedules.length
+        Effect.map(
+          Option.match({
+            onNone: (): BackupView => ({
+              name: entry.name,
+              bytes: entry.bytes,
+              taken_at: null,
+              fw: null,
+              scripts: null,
+              webhooks: null,
+              schedules: null
+            }),
+            onSome: (b): BackupView => ({
+              name: entry.name,
+              bytes: entry.bytes,
+              taken_at: b.taken_at,
+              fw: b.fw,
+              scripts: b.scripts.length,
+              webhooks: b.webhooks.length,
+              schedules: b.schedules.length
+            })
           })
-        }))
-      )))
+        )
+      )
+    )
+  )
 
 const count = (n: number | null) => (n === null ? "–" : String(n))
 
@@ -43,11 +63,19 @@ export const backupsPage = (mac: Mac, backups: ReadonlyArray<BackupView>, csrf: 
     { title: `Backups ${mac}`, csrf, active: "inventory" },
     `<h1>Backups of ${e(mac)} <small>${e(DEFAULT_BACKUP_DIR)}/${e(mac)}/</small></h1>
 <p><a href="/">← Inventory</a></p>
-${backups.length === 0
-      ? `<p id="no-backups">No backups yet. Take one with <code>provision backup --mac ${e(mac)}</code>.</p>`
-      : `<table id="backups"><thead><tr><th>Taken</th><th>Firmware</th><th>Scripts</th><th>Webhooks</th><th>Schedules</th><th>Size</th><th>File</th></tr></thead><tbody>
-${backups.map((b) => `<tr><td>${e(b.taken_at ?? "unreadable")}</td><td>${e(b.fw ?? "–")}</td><td>${count(b.scripts)}</td><td>${count(b.webhooks)}</td><td>${count(b.schedules)}</td><td>${b.bytes} B</td>
-<td><a href="/devices/${e(mac)}/backups/${encodeURIComponent(b.name)}">${e(b.name)}</a></td></tr>`).join("\n")}
-</tbody></table>`}
+${
+  backups.length === 0
+    ? `<p id="no-backups">No backups yet. Take one with <code>provision backup --mac ${e(mac)}</code>.</p>`
+    : `<table id="backups"><thead><tr><th>Taken</th><th>Firmware</th><th>Scripts</th><th>Webhooks</th><th>Schedules</th><th>Size</th><th>File</th></tr></thead><tbody>
+${backups
+  .map(
+    (
+      b
+    ) => `<tr><td>${e(b.taken_at ?? "unreadable")}</td><td>${e(b.fw ?? "–")}</td><td>${count(b.scripts)}</td><td>${count(b.webhooks)}</td><td>${count(b.schedules)}</td><td>${b.bytes} B</td>
+<td><a href="/devices/${e(mac)}/backups/${encodeURIComponent(b.name)}">${e(b.name)}</a></td></tr>`
+  )
+  .join("\n")}
+</tbody></table>`
+}
 <p>Restore with <code>provision restore ${e(mac)} [FILE] --dry-run</code> to see the differences first.</p>`
   )

@@ -46,7 +46,8 @@ const readCapped = (source: Readable, limit: number): Effect.Effect<string, Body
 export const cappedBodyText: Effect.Effect<string, BodyTooLarge | BadRequest, HttpServerRequest.HttpServerRequest> = Effect.flatMap(
   HttpServerRequest.HttpServerRequest,
   (request) => {
-    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return Effect.fail(new BodyTooLarge({ limitBytes: MAX_BODY_BYTES }))
+    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES)
+      return Effect.fail(new BodyTooLarge({ limitBytes: MAX_BODY_BYTES }))
     // Outside node (tests with other servers) fall back to the platform reader and its MaxBodySize.
     return request.source instanceof Readable
       ? readCapped(request.source, MAX_BODY_BYTES)
@@ -60,7 +61,8 @@ export const cappedBodyJson = <A, I>(schema: Schema.Schema<A, I>) =>
     Effect.mapError(
       Schema.decodeUnknown(Schema.parseJson(schema))(text),
       (error) => new BadRequest({ reason: `bad request: ${error.message.split("\n").slice(0, 3).join(" ")}` })
-    ))
+    )
+  )
 
 /** A form body (application/x-www-form-urlencoded) decoded with `schema`. */
 export const cappedBodyForm = <A, I extends Readonly<Record<string, string | undefined>>>(schema: Schema.Schema<A, I>) =>
@@ -68,4 +70,5 @@ export const cappedBodyForm = <A, I extends Readonly<Record<string, string | und
     Effect.mapError(
       Schema.decodeUnknown(schema)(Object.fromEntries(new URLSearchParams(text))),
       () => new BadRequest({ reason: "bad request: expected a form with the fields of the page" })
-    ))
+    )
+  )

@@ -42,7 +42,7 @@ export const isPlainFileName = (name: string): boolean => /^[A-Za-z0-9_][A-Za-z0
  * would block the reader forever, a link could show data/secrets.yaml.
  */
 export const isRegularFileInside = (dir: string, name: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const [root, file] = yield* Effect.all([fs.realPath(dir), fs.realPath(path.join(dir, name))])
@@ -53,10 +53,16 @@ export const isRegularFileInside = (dir: string, name: string) =>
 const listDir = (dir: string, suffix: string) =>
   Effect.flatMap(FileSystem.FileSystem, (fs) =>
     fs.readDirectory(dir).pipe(
-      Effect.map((names) => names.filter((n) => n.endsWith(suffix) && isPlainFileName(n)).sort().reverse()),
+      Effect.map((names) =>
+        names
+          .filter((n) => n.endsWith(suffix) && isPlainFileName(n))
+          .sort()
+          .reverse()
+      ),
       Effect.flatMap((names) => Effect.filter(names, (name) => isRegularFileInside(dir, name))),
       Effect.orElseSucceed((): Array<string> => [])
-    ))
+    )
+  )
 
 export interface QrIndex {
   /** device id → the recorded PNG path (relative to the project root). */
@@ -64,7 +70,7 @@ export interface QrIndex {
 }
 
 export const loadFactory = (recentReports = 20, recentRecords = 200) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const reportFiles = yield* listDir(REPORTS_DIR, ".json")
@@ -107,7 +113,7 @@ export const loadFactory = (recentReports = 20, recentRecords = 200) =>
       const [ts, id, mac, board, status, code] = ["timestamp", "device_id", "mac", "board", "status", "qr_code"].map(col)
       for (const { cells } of [...table.right.rows].reverse()) {
         if (records.length >= recentRecords) break
-        const cell = (i: number | undefined) => (i === undefined || i < 0 ? "" : cells[i] ?? "")
+        const cell = (i: number | undefined) => (i === undefined || i < 0 ? "" : (cells[i] ?? ""))
         const deviceId = cell(id)
         const png = cell(code)
         const hasQr = deviceId !== "" && /^[a-z0-9-]+$/.test(deviceId) && png.endsWith(".png")

@@ -12,7 +12,7 @@ const notFound = (what: string) => HttpServerResponse.unsafeJson({ error: what, 
 
 /** The cached file `name`, or 404; the index is read per request so `firmware add` needs no restart. */
 export const firmwareFile = (dir: string, name: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (!isCacheFileName(name)) return notFound("only cached firmware files, by their sha256 name")
     const index = yield* loadFirmwareIndex(dir).pipe(Effect.orElseSucceed(() => []))
     if (!index.some((entry) => entry.file === name)) return notFound(`no cached firmware ${name}`)
@@ -27,7 +27,10 @@ const fileParam = Effect.map(HttpRouter.params, (params) => params.file ?? "")
 
 /** The route inside the full web UI. */
 export const withFirmwareRoute = (dir: string) =>
-  HttpRouter.get("/firmware/:file", Effect.flatMap(fileParam, (name) => firmwareFile(dir, name)))
+  HttpRouter.get(
+    "/firmware/:file",
+    Effect.flatMap(fileParam, (name) => firmwareFile(dir, name))
+  )
 
 /** `serve --rollout-only`: the firmware route and nothing else (every other path and method: 404/405). */
 export const firmwareOnlyApp = (dir: string) =>
@@ -38,7 +41,8 @@ export const firmwareOnlyApp = (dir: string) =>
       Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
         request.method === "GET" || request.method === "HEAD"
           ? notFound("this server only hands out firmware files (/firmware/<sha256>.zip)")
-          : HttpServerResponse.unsafeJson({ error: "read-only", code: "method_not_allowed", hint: "" }, { status: 405 }))
+          : HttpServerResponse.unsafeJson({ error: "read-only", code: "method_not_allowed", hint: "" }, { status: 405 })
+      )
     ),
     Effect.catchAll(() => Effect.succeed(notFound("no such file")))
   )

@@ -33,9 +33,11 @@ export const makeLineDashboard = (target: DatabaseTarget, staleMs: number) =>
       search: (query) => run("board search", findBoard(query)) as Effect.Effect<ReadonlyArray<Record<string, unknown>>, DatabaseError>,
       events: Stream.concat(
         Stream.fromEffect(overview),
-        ticks.pipe(Stream.debounce(Duration.millis(300)), Stream.mapEffect(() => overview))
+        ticks.pipe(
+          Stream.debounce(Duration.millis(300)),
+          Stream.mapEffect(() => overview)
+        )
       )
     }
     return dashboard
   })
-

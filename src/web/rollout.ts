@@ -37,8 +37,11 @@ const waveRows = (state: RolloutState | undefined): string =>
   state === undefined
     ? `<tr><td colspan="5">no rollout yet (provision stage3 --rollout 5%,25%,100%)</td></tr>`
     : state.waves
-      .map((w) => `<tr data-wave="${w.index}"><td>${w.index}</td><td>${w.devices.length}</td><td class="wave-status">${e(w.status)}</td><td>${w.ok}</td><td>${w.failed}</td></tr>`)
-      .join("\n")
+        .map(
+          (w) =>
+            `<tr data-wave="${w.index}"><td>${w.index}</td><td>${w.devices.length}</td><td class="wave-status">${e(w.status)}</td><td>${w.ok}</td><td>${w.failed}</td></tr>`
+        )
+        .join("\n")
 
 export const firmwarePage = (options: {
   readonly entries: ReadonlyArray<FirmwareEntry>
@@ -48,19 +51,27 @@ export const firmwarePage = (options: {
   readonly csrf: string
 }): string => {
   const { state } = options
-  const files = options.entries.length === 0
-    ? `<tr><td colspan="5">empty (provision firmware add FILE --model M --fw-version V)</td></tr>`
-    : options.entries
-      .map((f) => `<tr><td>${e(f.model)}</td><td>${e(f.version)}</td><td><code>${e(f.sha256)}</code></td><td>${f.size}</td><td>${e(f.added)}</td></tr>`)
-      .join("\n")
+  const files =
+    options.entries.length === 0
+      ? `<tr><td colspan="5">empty (provision firmware add FILE --model M --fw-version V)</td></tr>`
+      : options.entries
+          .map(
+            (f) =>
+              `<tr><td>${e(f.model)}</td><td>${e(f.version)}</td><td><code>${e(f.sha256)}</code></td><td>${f.size}</td><td>${e(f.added)}</td></tr>`
+          )
+          .join("\n")
   return layout(
     { title: "Firmware", csrf: options.csrf, active: "inventory" },
     `<h1>Firmware cache <small>${e(options.firmwareDir)}</small></h1>
 <table id="firmware-cache"><thead><tr><th>Model</th><th>Version</th><th>sha256 (served as /firmware/&lt;sha256&gt;.zip)</th><th>Bytes</th><th>Added</th></tr></thead>
 <tbody>${files}</tbody></table>
 <h2>Rollout <small>${e(options.stateFile)}</small></h2>
-<p id="rollout-summary">${state === undefined ? "none" : `${e(state.id)}: <strong id="rollout-status">${e(state.status)}</strong>, waves ${e(state.waves_spec)}, halt after ${state.halt_after}` +
-      (state.halt_reason !== null ? ` — ${e(state.halt_reason)}` : "")}</p>
+<p id="rollout-summary">${
+      state === undefined
+        ? "none"
+        : `${e(state.id)}: <strong id="rollout-status">${e(state.status)}</strong>, waves ${e(state.waves_spec)}, halt after ${state.halt_after}` +
+          (state.halt_reason !== null ? ` — ${e(state.halt_reason)}` : "")
+    }</p>
 <table id="rollout-waves"><thead><tr><th>Wave</th><th>Devices</th><th>Status</th><th>OK</th><th>Failed</th></tr></thead>
 <tbody>${waveRows(state)}</tbody></table>
 <h3>Failures</h3><ul id="rollout-failures">${(state?.waves ?? []).flatMap((w) => w.failures.map((f) => `<li>wave ${w.index}: ${e(f.mac)} @ ${e(f.ip)} — ${e(f.error)}</li>`)).join("")}</ul>

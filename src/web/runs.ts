@@ -27,7 +27,7 @@ export const makeRuns = (configFile: string | undefined, keep = 20) => {
   let counter = 0
 
   const start = (options: { readonly dryRun: boolean; readonly ips: ReadonlyArray<string> }) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const active = [...runs.values()].find((run) => !run.finished)
       if (active !== undefined) return yield* new RunBusy({ runId: active.id })
       const pubsub = yield* PubSub.unbounded<RunEvent>()
@@ -71,13 +71,11 @@ export const makeRuns = (configFile: string | undefined, keep = 20) => {
   /** Everything so far, then live events until the end event. */
   const events = (run: RunState): Stream.Stream<RunEvent> =>
     Stream.unwrapScoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const subscription = yield* PubSub.subscribe(run.pubsub)
         const snapshot = run.events.slice()
         const last = snapshot.at(-1)?.seq ?? 0
-        const live = run.finished
-          ? Stream.empty
-          : Stream.fromQueue(subscription).pipe(Stream.filter((event) => event.seq > last))
+        const live = run.finished ? Stream.empty : Stream.fromQueue(subscription).pipe(Stream.filter((event) => event.seq > last))
         return Stream.concat(Stream.fromIterable(snapshot), live).pipe(Stream.takeUntil((event) => event.type === "end"))
       })
     )
@@ -92,5 +90,8 @@ const encoder = new TextEncoder()
 /** One SSE message; a payload with line breaks becomes several `data:` lines. */
 export const sseMessage = (event: RunEvent): Uint8Array =>
   encoder.encode(
-    `id: ${event.seq}\nevent: ${event.type}\n${event.data.split(/\r?\n/).map((line) => `data: ${line}`).join("\n")}\n\n`
+    `id: ${event.seq}\nevent: ${event.type}\n${event.data
+      .split(/\r?\n/)
+      .map((line) => `data: ${line}`)
+      .join("\n")}\n\n`
   )

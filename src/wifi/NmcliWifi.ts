@@ -2,13 +2,7 @@
 // the interface explicitly (`ifname`), so the operator's uplink is never touched.
 import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { Duration, Effect, Layer, Option, Redacted, Stream } from "effect"
-import {
-  NmcliMissing,
-  WifiCommandFailed,
-  WifiConnectFailed,
-  WifiInterfaceMissing,
-  WifiNotAuthorized
-} from "../domain/errors/wifi.js"
+import { NmcliMissing, WifiCommandFailed, WifiConnectFailed, WifiInterfaceMissing, WifiNotAuthorized } from "../domain/errors/wifi.js"
 import type { WifiError } from "../domain/errors/wifi.js"
 import { terseLines } from "./terse.js"
 import { Wifi } from "./Wifi.js"
@@ -58,7 +52,11 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
     const connectTimeout = Duration.decode(options.connectTimeout ?? "30 seconds")
     const commandTimeout = Duration.decode(options.commandTimeout ?? "15 seconds")
 
-    const run = (operation: string, args: ReadonlyArray<string>, timeout: Duration.Duration): Effect.Effect<NmcliResult, NmcliMissing | WifiCommandFailed> =>
+    const run = (
+      operation: string,
+      args: ReadonlyArray<string>,
+      timeout: Duration.Duration
+    ): Effect.Effect<NmcliResult, NmcliMissing | WifiCommandFailed> =>
       Effect.scoped(
         Effect.gen(function* () {
           // LC_ALL=C: the messages we classify are NetworkManager's English ones.
@@ -84,8 +82,16 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
         })
       )
 
-    const wifiDevices: Effect.Effect<ReadonlyArray<string>> = run("list devices", ["-t", "-f", "DEVICE,TYPE", "dev", "status"], commandTimeout).pipe(
-      Effect.map((r) => terseLines(r.stdout).filter((f) => f[1] === "wifi").map((f) => f[0]!)),
+    const wifiDevices: Effect.Effect<ReadonlyArray<string>> = run(
+      "list devices",
+      ["-t", "-f", "DEVICE,TYPE", "dev", "status"],
+      commandTimeout
+    ).pipe(
+      Effect.map((r) =>
+        terseLines(r.stdout)
+          .filter((f) => f[1] === "wifi")
+          .map((f) => f[0]!)
+      ),
       Effect.orElseSucceed(() => [])
     )
 
@@ -93,7 +99,8 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
     const classify = (operation: string, result: NmcliResult, ssid?: string): Effect.Effect<never, WifiError> => {
       const text = `${result.stderr}\n${result.stdout}`
       if (NOT_AUTHORISED.test(text)) return Effect.fail(new WifiNotAuthorized({ iface, operation }))
-      if (NO_DEVICE.test(text)) return Effect.flatMap(wifiDevices, (available) => Effect.fail(new WifiInterfaceMissing({ iface, available })))
+      if (NO_DEVICE.test(text))
+        return Effect.flatMap(wifiDevices, (available) => Effect.fail(new WifiInterfaceMissing({ iface, available })))
       if (result.exitCode === 8) return Effect.fail(new WifiCommandFailed({ iface, operation, reason: "NetworkManager is not running" }))
       if (ssid !== undefined && [3, 4, 10].includes(result.exitCode)) {
         return Effect.fail(new WifiConnectFailed({ iface, ssid, reason: firstError(result.stderr) }))
@@ -102,7 +109,9 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
     }
 
     const runOk = (operation: string, args: ReadonlyArray<string>, timeout = commandTimeout, ssid?: string) =>
-      Effect.flatMap(run(operation, args, timeout), (result) => (result.exitCode === 0 ? Effect.succeed(result) : classify(operation, result, ssid)))
+      Effect.flatMap(run(operation, args, timeout), (result) =>
+        result.exitCode === 0 ? Effect.succeed(result) : classify(operation, result, ssid)
+      )
 
     const list = (rescan: "yes" | "no") =>
       runOk("scan", ["-t", "-f", "IN-USE,SSID,BSSID,SIGNAL,SECURITY", "dev", "wifi", "list", "ifname", iface, "--rescan", rescan]).pipe(
@@ -173,14 +182,31 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
       Effect.scoped(
         Effect.gen(function* () {
           if (/[\r\n]/.test(Redacted.value(password))) {
-            return yield* Effect.fail(new WifiConnectFailed({ iface, ssid, reason: "the password contains a line break; fix it in secrets.yaml" }))
+            return yield* Effect.fail(
+              new WifiConnectFailed({ iface, ssid, reason: "the password contains a line break; fix it in secrets.yaml" })
+            )
           }
           const profile = `${PROFILE_PREFIX}${ssid}`
           // A profile left by an interrupted earlier run would make `con add` create a duplicate.
           yield* run("delete profile", ["con", "delete", "id", profile], commandTimeout).pipe(Effect.ignore)
           yield* runOk(
             "add profile",
-            ["con", "add", "type", "wifi", "ifname", iface, "con-name", profile, "ssid", ssid, "wifi-sec.key-mgmt", "wpa-psk", "wifi-sec.psk-flags", "2"],
+            [
+              "con",
+              "add",
+              "type",
+              "wifi",
+              "ifname",
+              iface,
+              "con-name",
+              profile,
+              "ssid",
+              ssid,
+              "wifi-sec.key-mgmt",
+              "wpa-psk",
+              "wifi-sec.psk-flags",
+              "2"
+            ],
             commandTimeout,
             ssid
           )
@@ -190,7 +216,12 @@ export const makeNmcliWifi = (options: NmcliWifiOptions): Effect.Effect<WifiServ
           yield* fs
             .writeFileString(file, `802-11-wireless-security.psk:${Redacted.value(password)}\n`, { mode: 0o600 })
             .pipe(Effect.mapError(secretFileFailed))
-          yield* runOk("connect", ["-w", activationSeconds, "con", "up", "id", profile, "ifname", iface, "passwd-file", file], activationTimeout, ssid)
+          yield* runOk(
+            "connect",
+            ["-w", activationSeconds, "con", "up", "id", profile, "ifname", iface, "passwd-file", file],
+            activationTimeout,
+            ssid
+          )
           return { ssid, profile }
         })
       )

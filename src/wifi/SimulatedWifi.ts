@@ -31,7 +31,8 @@ export const makeSimulatedWifi = (options: SimulatedWifiOptions): Effect.Effect<
     const state = yield* Ref.make(Option.fromNullable(options.initial))
     const url = (path: string) => `${options.controlUrl.replace(/\/$/, "")}${path}`
 
-    const failed = (operation: string) => (error: { readonly message: string }) => new WifiCommandFailed({ iface, operation, reason: error.message })
+    const failed = (operation: string) => (error: { readonly message: string }) =>
+      new WifiCommandFailed({ iface, operation, reason: error.message })
 
     const post = (operation: string, path: string, body: unknown, ssid?: string) =>
       HttpClientRequest.post(url(path)).pipe(
@@ -42,7 +43,11 @@ export const makeSimulatedWifi = (options: SimulatedWifiOptions): Effect.Effect<
             ? Effect.void
             : HttpClientResponse.schemaBodyJson(Problem)(response).pipe(
                 Effect.flatMap(({ error }) =>
-                  Effect.fail(ssid !== undefined ? new WifiConnectFailed({ iface, ssid, reason: error }) : new WifiCommandFailed({ iface, operation, reason: error }))
+                  Effect.fail(
+                    ssid !== undefined
+                      ? new WifiConnectFailed({ iface, ssid, reason: error })
+                      : new WifiCommandFailed({ iface, operation, reason: error })
+                  )
                 )
               )
         ),
@@ -65,18 +70,21 @@ export const makeSimulatedWifi = (options: SimulatedWifiOptions): Effect.Effect<
           Effect.scoped,
           Effect.timeout(timeout),
           Effect.map(({ aps }) =>
-            aps.map((ap): AccessPoint => ({
-              ssid: ap.ssid,
-              bssid: ap.bssid.toUpperCase(),
-              signal: quality(ap.signal),
-              security: ap.security === "open" ? "open" : ap.security.toUpperCase()
-            }))
+            aps.map(
+              (ap): AccessPoint => ({
+                ssid: ap.ssid,
+                bssid: ap.bssid.toUpperCase(),
+                signal: quality(ap.signal),
+                security: ap.security === "open" ? "open" : ap.security.toUpperCase()
+              })
+            )
           ),
           Effect.catchAll((error) => Effect.fail(failed("scan")(error)))
         ),
       connect: (network) =>
         Effect.gen(function* () {
-          const body = network.password === undefined ? { ssid: network.ssid } : { ssid: network.ssid, password: Redacted.value(network.password) }
+          const body =
+            network.password === undefined ? { ssid: network.ssid } : { ssid: network.ssid, password: Redacted.value(network.password) }
           yield* post("connect", "/wifi/connect", body, network.ssid)
           const connection = { ssid: network.ssid, profile: network.ssid }
           yield* Ref.set(state, Option.some(connection))

@@ -24,14 +24,24 @@ const setup = async () => {
   writeFileSync("data/config.yaml", YAML.stringify({ stage3: { device_port: p.fleet.port } }))
   // Device 1 has its own password, known only to data/device-secrets.yaml.
   await p.fleet.setPassword(1, DEVICE_PW)
-  writeFileSync("data/device-secrets.yaml", YAML.stringify({ devices: { [p.fleet.devices[0]!.mac]: { password: DEVICE_PW } } }), { mode: 0o600 })
+  writeFileSync("data/device-secrets.yaml", YAML.stringify({ devices: { [p.fleet.devices[0]!.mac]: { password: DEVICE_PW } } }), {
+    mode: 0o600
+  })
   return p
 }
 
 const rpcTo = (p: ShellyProject, n: number, password?: string) => {
-  const target = { host: p.fleet.devices[n - 1]!.ip!, port: p.fleet.port, password: password === undefined ? undefined : Redacted.make(password) }
+  const target = {
+    host: p.fleet.devices[n - 1]!.ip!,
+    port: p.fleet.port,
+    password: password === undefined ? undefined : Redacted.make(password)
+  }
   return (method: string, params?: Record<string, unknown>) =>
-    Effect.runPromise(Effect.flatMap(ShellyRpc, (rpc) => rpc.call(target, method, params, Schema.Unknown, { transport: "post" })).pipe(Effect.provide(ShellyRpcLive))) as Promise<Record<string, unknown>>
+    Effect.runPromise(
+      Effect.flatMap(ShellyRpc, (rpc) => rpc.call(target, method, params, Schema.Unknown, { transport: "post" })).pipe(
+        Effect.provide(ShellyRpcLive)
+      )
+    ) as Promise<Record<string, unknown>>
 }
 
 const run = async <E>(program: Effect.Effect<number, E, never>) => Effect.runPromiseExit(program)
@@ -40,15 +50,24 @@ const output = () => {
   return { lines, sink: { out: (l: string) => lines.push(l), err: (l: string) => lines.push(`ERR ${l}`) } }
 }
 const backup = (o = output()) =>
-  run(backupProgram({ config: Option.none(), ips: [], macs: [] }, o.sink).pipe(Effect.provide(backupLayer), Effect.provide(NodeContext.layer)))
+  run(
+    backupProgram({ config: Option.none(), ips: [], macs: [] }, o.sink).pipe(Effect.provide(backupLayer), Effect.provide(NodeContext.layer))
+  )
 const restore = (flags: Partial<RestoreFlags> & { mac: string }, o = output()) =>
-  run(restoreProgram({ config: Option.none(), file: Option.none(), toMac: Option.none(), ip: Option.none(), dryRun: false, ...flags }, o.sink).pipe(
-    Effect.provide(backupLayer),
-    Effect.provide(NodeContext.layer)
-  ))
+  run(
+    restoreProgram(
+      { config: Option.none(), file: Option.none(), toMac: Option.none(), ip: Option.none(), dryRun: false, ...flags },
+      o.sink
+    ).pipe(Effect.provide(backupLayer), Effect.provide(NodeContext.layer))
+  )
 
 const deviceState = (p: ShellyProject, n: number, password?: string) =>
-  Effect.runPromise(readDevice({ host: p.fleet.devices[n - 1]!.ip!, port: p.fleet.port, password: password === undefined ? undefined : Redacted.make(password) }, { timeout: "3 seconds" }).pipe(Effect.provide(ShellyRpcLive)))
+  Effect.runPromise(
+    readDevice(
+      { host: p.fleet.devices[n - 1]!.ip!, port: p.fleet.port, password: password === undefined ? undefined : Redacted.make(password) },
+      { timeout: "3 seconds" }
+    ).pipe(Effect.provide(ShellyRpcLive))
+  )
 
 const configure = async (call: ReturnType<typeof rpcTo>) => {
   await call("Sys.SetConfig", { config: { device: { name: "Hallway" } } })
@@ -136,7 +155,10 @@ it("--to-mac puts the backup onto a replacement; a device with another MAC at th
   const exit = await restore({ mac: d1.mac, ip: Option.some(d2.ip!) }, refused)
   expect(Exit.isFailure(exit)).toBe(true)
   expect(JSON.stringify(exit)).toContain("RestoreTargetMismatch")
-  const sentSince = p.fleet.state(d2.mac)!.rpcLog.slice(before).map((e) => e.method)
+  const sentSince = p.fleet
+    .state(d2.mac)!
+    .rpcLog.slice(before)
+    .map((e) => e.method)
   expect(sentSince).toEqual(["Shelly.GetDeviceInfo"])
 
   const done = output()

@@ -42,7 +42,11 @@ const platformCovered = [
 
 const cli = resolve("bin/provision.mjs")
 const run = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", timeout: 60_000, env: { ...process.env, NO_COLOR: "", FORCE_COLOR: "", ...env } })
+  spawnSync(process.execPath, [cli, ...args], {
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, NO_COLOR: "", FORCE_COLOR: "", ...env }
+  })
 
 describe("subcommandsFor", () => {
   it("loads only the subcommand named on the command line", () => {
@@ -64,8 +68,20 @@ describe("loadSubcommands", () => {
     const loaded = await loadSubcommands(SUBCOMMAND_NAMES)
     expect(loaded).toHaveLength(platformCovered.length)
     expect(loaded).toEqual([
-      stage1Command, stage2Command, stage3Command, simCommand, flashRootCommand, inventoryCommand, serveCommand, demoCommand,
-      stationsCommand, reportCommand, credentialsCommand, backupCommand, restoreCommand, firmwareCommand
+      stage1Command,
+      stage2Command,
+      stage3Command,
+      simCommand,
+      flashRootCommand,
+      inventoryCommand,
+      serveCommand,
+      demoCommand,
+      stationsCommand,
+      reportCommand,
+      credentialsCommand,
+      backupCommand,
+      restoreCommand,
+      firmwareCommand
     ])
   })
 })

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process"
 import { loadAppConfig, loadSecrets } from "../../src/config/index.js"
 
 const withFile = (text: string | Buffer, name = "config.yaml") =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const dir = yield* fs.makeTempDirectoryScoped({ prefix: "cfg13-" })
     const file = `${dir}/${name}`
@@ -26,7 +26,7 @@ const problemsOf = (file: string) =>
 
 describe("duration fields stay inside Node's timer range", () => {
   it.scoped("fallback_timeout_ms: 3000000000 and ota.timeout: 1e9 are refused, naming the field and the limit", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const ms = yield* problemsOf(yield* withFile("stage3:\n  fallback_timeout_ms: 3000000000\n"))
       expect(ms).toContain("stage3.fallback_timeout_ms")
       expect(ms).toContain("at most 2147483647 ms")
@@ -38,47 +38,53 @@ describe("duration fields stay inside Node's timer range", () => {
       // The largest value a timer keeps is still accepted.
       const ok = yield* loadAppConfig(yield* withFile("stage3:\n  fallback_timeout_ms: 2147483647\n  ota:\n    timeout: 2147483\n"))
       expect(ok.value.stage3.fallback_timeout_ms).toBe(2147483647)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })
 
 describe("files that are not config files", () => {
   it.scoped("a 110,000-key config is refused by its size, before parsing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const text = "stage3:\n  enabled: true\n" + Array.from({ length: 110_000 }, (_, i) => `k${i}: ${i}`).join("\n") + "\n"
       const message = yield* problemsOf(yield* withFile(text))
       expect(message).toMatch(/more than the 262144 a config file may have/)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scoped("/dev/zero, /dev/null and a FIFO are named as such, not read", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       expect(yield* problemsOf("/dev/zero")).toContain("not a regular file (a character device")
       expect(yield* problemsOf("/dev/null")).toContain("not a regular file (a character device")
       const fifo = `${yield* withFile("", "placeholder")}.fifo`
       execFileSync("mkfifo", [fifo])
       expect(yield* problemsOf(fifo)).toContain("not a regular file (a named pipe)")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scoped("a UTF-16 file gets a hint about the encoding", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("stage3:\n  enabled: true\n", "utf16le")])
       expect(yield* problemsOf(yield* withFile(utf16))).toContain("looks UTF-16 encoded; save it as UTF-8")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scoped("duplicate keys are found in one pass, with both positions", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const message = yield* problemsOf(yield* withFile("stage3:\n  enabled: true\n  concurrency: 4\n  enabled: false\n"))
       expect(message).toContain("line 4, column 3")
       expect(message).toContain("first at line 2, column 3")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })
 
 describe("secrets.yaml", () => {
   it.scoped("a password written as a key is not echoed in the unknown-key warning", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const file = yield* withFile("device:\n  admin_password: ok\n  Hunter2-Pasted-As-Key: \n", "secrets.yaml")
       const { warnings } = yield* loadSecrets(file)
       expect(warnings).toHaveLength(1)
       expect(warnings[0]).not.toContain("Hunter2")
       expect(warnings[0]).toContain("key #2 of device")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })

@@ -32,13 +32,24 @@ it("no password in any log, report, output, backup or URL", async () => {
   // The fleet password is set too: with per_device it must not be used, nor shown.
   const secretsFile = join(p.dir, "data/secrets.yaml")
   const secrets = YAML.parse(readFileSync(secretsFile, "utf8"))
-  await import("node:fs").then((fs) => fs.writeFileSync(secretsFile, YAML.stringify({ ...secrets, device: { admin_password: FLEET_CANARY } })))
+  await import("node:fs").then((fs) =>
+    fs.writeFileSync(secretsFile, YAML.stringify({ ...secrets, device: { admin_password: FLEET_CANARY } }))
+  )
 
   const captured: Array<string> = []
   const output = { out: (l: string) => captured.push(l), err: (l: string) => captured.push(l) }
-  const flags = { secrets: Option.none(), config: Option.none(), dryRun: false, log: Option.none(), loop: Option.some(false), wifiSim: Option.some(p.fleet.controlUrl!) }
+  const flags = {
+    secrets: Option.none(),
+    config: Option.none(),
+    dryRun: false,
+    log: Option.none(),
+    loop: Option.some(false),
+    wifiSim: Option.some(p.fleet.controlUrl!)
+  }
   for (let i = 0; i < 2; i++) {
-    expect(await Effect.runPromiseExit(stage1Program(flags, output).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer)))).toEqual(Exit.succeed(0))
+    expect(
+      await Effect.runPromiseExit(stage1Program(flags, output).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer)))
+    ).toEqual(Exit.succeed(0))
   }
   const [d1, d2] = p.fleet.devices
   const run = async (args: ReadonlyArray<string>) => {
@@ -62,7 +73,9 @@ it("no password in any log, report, output, backup or URL", async () => {
 
   // Every password the devices ever had: the fleet one, the ones Stage 1 set, the rotated one.
   const secretsText = [join(p.dir, "data/device-secrets.yaml"), join(p.dir, "data/device-secrets.yaml.bak")]
-    .filter(existsSync).map((f) => readFileSync(f, "utf8")).join("\n")
+    .filter(existsSync)
+    .map((f) => readFileSync(f, "utf8"))
+    .join("\n")
   const perDevice = [...secretsText.matchAll(/(?:password|pending): (\S+)/g)].map((m) => m[1]!.replace(/^"|"$/g, ""))
   expect(new Set(perDevice).size).toBeGreaterThanOrEqual(3)
   expect(show.out.trim()).toBe(YAML.parse(readFileSync(join(p.dir, "data/device-secrets.yaml"), "utf8")).devices[d1!.mac].password)
@@ -72,7 +85,13 @@ it("no password in any log, report, output, backup or URL", async () => {
 
   const texts: Array<[string, string]> = [
     ...captured.map((l, i): [string, string] => [`stage1 output line ${i}`, l]),
-    ...[stage3, list, rotate, backup, restore].flatMap((r): Array<[string, string]> => [[`${r.args.join(" ")} stdout`, r.out], [`${r.args.join(" ")} stderr`, r.err], [`${r.args.join(" ")} argv`, r.args.join(" ")]]),
+    ...[stage3, list, rotate, backup, restore].flatMap(
+      (r): Array<[string, string]> => [
+        [`${r.args.join(" ")} stdout`, r.out],
+        [`${r.args.join(" ")} stderr`, r.err],
+        [`${r.args.join(" ")} argv`, r.args.join(" ")]
+      ]
+    ),
     ["credentials show stderr", show.err],
     ...filesUnder(p.dir)
       .filter((f) => !/data\/(secrets\.yaml|device-secrets\.yaml(\.bak)?)$/.test(f))

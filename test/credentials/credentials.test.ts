@@ -26,8 +26,14 @@ let dir: string
 beforeAll(async () => {
   dir = Fs.mkdtempSync(NodePath.join(Os.tmpdir(), "creds-"))
   fleet = await startFleet({
-    devices: 4, baseIp: "127.90.1.1", port: 0, seed: 90, timeScale: 0.01, control: false,
-    apIp: "127.90.33.1", dhcpPool: { start: "127.90.200.1", end: "127.90.200.254" }
+    devices: 4,
+    baseIp: "127.90.1.1",
+    port: 0,
+    seed: 90,
+    timeScale: 0.01,
+    control: false,
+    apIp: "127.90.33.1",
+    dhcpPool: { start: "127.90.200.1", end: "127.90.200.254" }
   })
 })
 
@@ -38,12 +44,11 @@ afterAll(async () => {
 
 const fileIn = (name: string) => NodePath.join(dir, name)
 const credentialsAt = (file: string) => deviceCredentialsLayer(file).pipe(Layer.provide(NodeContext.layer))
-const rpcWith = (file: string) =>
-  Layer.provideMerge(withDeviceCredentialsLayer(ShellyRpcLive), credentialsAt(file))
+const rpcWith = (file: string) => Layer.provideMerge(withDeviceCredentialsLayer(ShellyRpcLive), credentialsAt(file))
 
 describe("data/device-secrets.yaml", () => {
   it.effect("is created at mode 0600 with a .bak on change, and reads back as Redacted", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const file = fileIn("a.yaml")
       const creds = yield* DeviceCredentials
       const m = mac("AA:BB:CC:00:00:01")
@@ -59,10 +64,11 @@ describe("data/device-secrets.yaml", () => {
       // A second service (another process) reads what the first wrote.
       const again = yield* Effect.provide(DeviceCredentials, credentialsAt(file))
       expect((yield* again.candidates(m)).map(Redacted.value)).toEqual(["first-secret-1"])
-    }).pipe(Effect.provide(credentialsAt(fileIn("a.yaml")))))
+    }).pipe(Effect.provide(credentialsAt(fileIn("a.yaml"))))
+  )
 
   it.effect("keeps both passwords while one is pending, stored one first", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const creds = yield* DeviceCredentials
       const m = mac("AABBCC000002")
       yield* creds.confirm(m, Redacted.make("old-pw-2"))
@@ -70,10 +76,11 @@ describe("data/device-secrets.yaml", () => {
       expect((yield* creds.candidates(m)).map(Redacted.value)).toEqual(["old-pw-2", "new-pw-2"])
       yield* creds.dropPending(m)
       expect((yield* creds.candidates(m)).map(Redacted.value)).toEqual(["old-pw-2"])
-    }).pipe(Effect.provide(credentialsAt(fileIn("b.yaml")))))
+    }).pipe(Effect.provide(credentialsAt(fileIn("b.yaml"))))
+  )
 
   it.effect("a broken file fails with the field, never the value", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const file = fileIn("broken.yaml")
       Fs.writeFileSync(file, "devices:\n  AABBCC000003:\n    password: 12345\n  nonsense: {password: leaked-value-x}\n")
       const exit = yield* Effect.exit(Effect.provide(DeviceCredentials, credentialsAt(file)))
@@ -82,7 +89,8 @@ describe("data/device-secrets.yaml", () => {
       expect(text).toContain("ConfigInvalid")
       expect(text).not.toContain("leaked-value-x")
       expect(text).not.toContain("12345")
-    }))
+    })
+  )
 })
 
 describe("the RPC client with per-device passwords", () => {
@@ -93,7 +101,7 @@ describe("the RPC client with per-device passwords", () => {
   })
 
   it.effect("authenticates with the device's stored password whatever the caller passed", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const d1 = fleet.device(1)!
       const d2 = fleet.device(2)!
       yield* Effect.promise(() => fleet.setPassword(1, "device-one-pw"))
@@ -103,7 +111,9 @@ describe("the RPC client with per-device passwords", () => {
       // Device 2's password is only pending (a crash before `confirm`): still found.
       yield* creds.stagePending(mac(d2.mac), Redacted.make("device-two-pw"))
       const at = (n: number, password?: string) => ({
-        host: fleet.device(n)!.ip!, port: fleet.port, password: password === undefined ? undefined : Redacted.make(password)
+        host: fleet.device(n)!.ip!,
+        port: fleet.port,
+        password: password === undefined ? undefined : Redacted.make(password)
       })
       for (let i = 0; i < 3; i++) {
         expect((yield* Methods.sysGetStatus(at(1))).mac).toBe(d1.mac)
@@ -119,5 +129,6 @@ describe("the RPC client with per-device passwords", () => {
       const before = fleet.state(1)!.auth.challenges
       for (let i = 0; i < 5; i++) yield* Methods.sysGetStatus(at(1))
       expect(fleet.state(1)!.auth.challenges).toBe(before)
-    }).pipe(Effect.provide(rpcWith(fileIn("rpc.yaml")))))
+    }).pipe(Effect.provide(rpcWith(fileIn("rpc.yaml"))))
+  )
 })

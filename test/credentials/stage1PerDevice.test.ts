@@ -29,7 +29,9 @@ it("stage1 per_device: a distinct random password per device, stored 0600 by MAC
   expect(await runStage1Once(fleet.controlUrl!, output)).toEqual(Exit.succeed(0))
 
   expect(statSync("data/device-secrets.yaml").mode & 0o777).toBe(0o600)
-  const file = YAML.parse(readFileSync("data/device-secrets.yaml", "utf8")) as { devices: Record<string, { password: string; pending?: string }> }
+  const file = YAML.parse(readFileSync("data/device-secrets.yaml", "utf8")) as {
+    devices: Record<string, { password: string; pending?: string }>
+  }
   const passwords = fleet.devices.map((d) => file.devices[d.mac]?.password)
   expect(passwords.every((p) => typeof p === "string" && p.length >= 20)).toBe(true)
   expect(new Set(passwords).size).toBe(2)

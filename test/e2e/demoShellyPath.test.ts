@@ -43,7 +43,10 @@ it("adopts the devices one after another, reports the reboot loop with the runbo
   // Powered on one after another, each adopted before the next one is switched on.
   const powered = lines.filter((l) => l.includes("(installer powers on device"))
   expect(powered, text).toHaveLength(5)
-  expect(lines.filter((l) => l.includes("[stage1: device joined WiFi at 127.61.200.")), text).toHaveLength(5)
+  expect(
+    lines.filter((l) => l.includes("[stage1: device joined WiFi at 127.61.200.")),
+    text
+  ).toHaveLength(5)
   const failed = lines.filter((l) => l.includes("[stage1: failed "))
   expect(failed, text).toHaveLength(1)
   expect(failed[0]).toContain("ShellyI4G3-")
@@ -62,7 +65,10 @@ it("adopts the devices one after another, reports the reboot loop with the runbo
   expect(text).toContain("retry-failed: 1 of")
   const firmware = lines.find((l) => l.startsWith("firmware now: "))!
   expect(firmware, text).toBeDefined()
-  expect(firmware.split(", ").every((part) => part.endsWith("=1.8.0")), firmware).toBe(true)
+  expect(
+    firmware.split(", ").every((part) => part.endsWith("=1.8.0")),
+    firmware
+  ).toBe(true)
 
   const records = JSON.parse(readFileSync(join(dir, "shelly/data/ip_state.json"), "utf8")) as Record<string, StateRecord>
   const good = Object.entries(records).filter(([mac]) => mac !== loopingMac)
@@ -79,5 +85,9 @@ it("adopts the devices one after another, reports the reboot loop with the runbo
   const header = lines.findIndex((l) => l.startsWith("MAC") && l.includes("STATUS"))
   expect(header, text).toBeGreaterThan(0)
   const rows = lines.slice(header + 1, header + 1 + Object.keys(records).length)
-  for (const [mac, record] of Object.entries(records)) expect(rows.some((r) => r.startsWith(mac) && r.includes(record.ip)), text).toBe(true)
+  for (const [mac, record] of Object.entries(records))
+    expect(
+      rows.some((r) => r.startsWith(mac) && r.includes(record.ip)),
+      text
+    ).toBe(true)
 })

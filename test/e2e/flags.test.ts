@@ -64,7 +64,7 @@ describe("flag values", () => {
     await expectFlagLine(["stage3", "--concurrency", "abc"], "concurrency")
   }, 120_000)
 
-  it("stage3 --ip \"\" is an error, not the whole fleet", async () => {
+  it('stage3 --ip "" is an error, not the whole fleet', async () => {
     const run = await provision(dir, ["stage3", "--dry-run", "--ip", ""])
     expect(run.code).toBe(2)
     expect(run.out).toContain("--ip: no address given")

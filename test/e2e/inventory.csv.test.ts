@@ -47,7 +47,11 @@ describe("csvToPatches", () => {
   const table = (text: string) => Either.getOrThrow(parseCsv(text))
 
   it("normalises names as Stage 3 sends them and skips empty and read-only cells", () => {
-    const patches = csvToPatches("f.csv", table("mac,ip,friendly_name,status\naa-bb-cc-dd-ee-ff,, Bad  Oben ,stage3.ota_status=x\n"), "friendly_name")
+    const patches = csvToPatches(
+      "f.csv",
+      table("mac,ip,friendly_name,status\naa-bb-cc-dd-ee-ff,, Bad  Oben ,stage3.ota_status=x\n"),
+      "friendly_name"
+    )
     expect(patches).toEqual(Either.right([{ line: 2, mac: "AABBCCDDEEFF", patch: { friendly_name: "Bad Oben" } }]))
   })
 
@@ -55,9 +59,7 @@ describe("csvToPatches", () => {
     expect(csvToPatches("f.csv", table("ip\n127.0.0.1\n"), "friendly_name")).toEqual(
       Either.left(['f.csv: the header has no "mac" column (got: ip)'])
     )
-    const problems = Either.getLeft(
-      csvToPatches("f.csv", table("mac,farbe,name\nAABBCCDDEEFF,rot,a\naabbccddeeff,,\tb\n"), "name")
-    )
+    const problems = Either.getLeft(csvToPatches("f.csv", table("mac,farbe,name\nAABBCCDDEEFF,rot,a\naabbccddeeff,,\tb\n"), "name"))
     const text = problems._tag === "Some" ? problems.value.join("\n") : ""
     expect(text).toContain('unknown column "farbe"')
     expect(text).toContain("f.csv line 3: MAC aabbccddeeff already on line 2")

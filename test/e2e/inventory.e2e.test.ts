@@ -165,7 +165,9 @@ describe("inventory writes", () => {
     const bad = join(dir, "bad.csv")
     writeFileSync(
       bad,
-      ["mac,ip,friendly_name", `${mac(0)},127.41.0.300,Gut`, "nicht-mac,127.41.5.2,X", `${mac(2)},${fleet.devices[0]!.ip},Doppelt`].join("\n")
+      ["mac,ip,friendly_name", `${mac(0)},127.41.0.300,Gut`, "nicht-mac,127.41.5.2,X", `${mac(2)},${fleet.devices[0]!.ip},Doppelt`].join(
+        "\n"
+      )
     )
     const result = await run("import", bad)
     expect(result.code).toBe(2)

@@ -19,12 +19,16 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
     const failure = Cause.failureOption(exit.cause)
     if (failure._tag === "Some") {
       const error = failure.value as { _tag?: string; exitCode?: number }
-      return error._tag === "ExitWith" ? error.exitCode ?? 70 : 2
+      return error._tag === "ExitWith" ? (error.exitCode ?? 70) : 2
     }
     process.stderr.write(`${Cause.pretty(exit.cause)}\n`)
     return 70
   }),
-  Effect.tap((code) => Effect.sync(() => { process.exitCode = code })),
+  Effect.tap((code) =>
+    Effect.sync(() => {
+      process.exitCode = code
+    })
+  ),
   Effect.provide(NodeContext.layer)
 )
 

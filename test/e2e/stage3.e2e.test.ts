@@ -33,8 +33,7 @@ const provision = (args: ReadonlyArray<string>, env: Record<string, string> = {}
     })
   })
 
-const writeConfig = (stage3: string) =>
-  writeFileSync(join(dir, "data/config.yaml"), `stage3:\n  device_port: ${fleet.port}\n${stage3}`)
+const writeConfig = (stage3: string) => writeFileSync(join(dir, "data/config.yaml"), `stage3:\n  device_port: ${fleet.port}\n${stage3}`)
 
 beforeAll(async () => {
   fleet = await startFleet({

@@ -37,13 +37,18 @@ const start = (cwd: string, args: ReadonlyArray<string>, env: Record<string, str
   )
   return { child, done }
 }
-const provision = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => Effect.promise(() => start(cwd, args, env).done)
+const provision = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.promise(() => start(cwd, args, env).done)
 
 /** psql against the test cluster's socket (trust as postgres locally). */
 const query = (url: string, text: string): string => {
   const cluster = pg.current()
   const database = new URL(url).pathname.slice(1)
-  return execFileSync("runuser", ["-u", "postgres", "--", "psql", "-h", cluster.dir, "-p", String(cluster.port), "-d", database, "-At", "-c", text], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim()
+  return execFileSync(
+    "runuser",
+    ["-u", "postgres", "--", "psql", "-h", cluster.dir, "-p", String(cluster.port), "-d", database, "-At", "-c", text],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }
+  ).trim()
 }
 const countOf = (url: string, text: string) => Number(query(url, text))
 /** -1 while the station has not created the schema yet (or the server is down). */
@@ -61,7 +66,11 @@ const waitFor = (what: string, check: () => boolean) =>
     Effect.orDie
   )
 
-const esp32 = (n: number, faults: ReadonlyArray<string> = []) => ({ chip: "esp32" as const, mac: `24:0a:c4:50:00:${String(n).padStart(2, "0")}`, faults })
+const esp32 = (n: number, faults: ReadonlyArray<string> = []) => ({
+  chip: "esp32" as const,
+  mac: `24:0a:c4:50:00:${String(n).padStart(2, "0")}`,
+  faults
+})
 
 const line = (root: string, stations: EmulatedLineSpec["stations"], appSize = 256 * 1024, heartbeat = 0.5) =>
   emulatedLine({ dir: root, appSize, stations, configPatch: (c) => ({ ...c, database: { heartbeat_s: heartbeat } }) })
@@ -69,127 +78,168 @@ const line = (root: string, stations: EmulatedLineSpec["stations"], appSize = 25
 const csvRows = (root: string) =>
   readdirSync(join(root, "var/records"))
     .filter((f) => /^factory_records_\d{8}\.csv$/.test(f))
-    .flatMap((f) => readFileSync(join(root, "var/records", f), "utf8").trim().split("\n").slice(1))
+    .flatMap((f) =>
+      readFileSync(join(root, "var/records", f), "utf8")
+        .trim()
+        .split("\n")
+        .slice(1)
+    )
 
 describe("many stations into one PostgreSQL (CLI end to end)", () => {
-  it.scopedLive("two station processes write into one database; `provision stations` lists them; `report export` rebuilds the same CSV/JSON", () =>
-    Effect.gen(function* () {
-      const url = freshDatabase(pg.current())
-      const root = tempDir("fp-e2e-stations-")
-      const l = yield* line(root, [
-        { id: "station_1", boardType: "esp32", boards: [esp32(1), esp32(2)] },
-        { id: "station_2", boardType: "esp32", boards: [esp32(3), esp32(4, ["selftest_fail:mem"])] }
-      ])
-      const common = ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset"]
-      const [a, b] = yield* Effect.all(
-        [
-          provision(root, [...common, "--station", "station_1", "--database", url], { PROVISION_STATION_HOST: "bench-a" }),
-          provision(root, [...common, "--station", "station_2"], { PROVISION_STATION_HOST: "bench-b", PROVISION_DATABASE_URL: url })
-        ],
-        { concurrency: "unbounded" }
-      )
-      expect(a.code, a.stderr).toBe(0)
-      expect(b.code, b.stderr).toBe(1) // one failing self-test
-      // The operator's lines are unchanged; the password is nowhere.
-      expect(a.stdout).toMatch(/^Batch summary: total=2 passed=2 failed=0 queued=0/m)
-      for (const text of [a.stdout, a.stderr, b.stdout, b.stderr, readFileSync(join(root, "var/log/factory-provisioning.log"), "utf8")]) expect(text).not.toContain(pg.current().password)
-      expect(readFileSync(join(root, "var/log/factory-provisioning.log"), "utf8")).toContain("records: shared database postgres://postgres:***@127.0.0.1:")
+  it.scopedLive(
+    "two station processes write into one database; `provision stations` lists them; `report export` rebuilds the same CSV/JSON",
+    () =>
+      Effect.gen(function* () {
+        const url = freshDatabase(pg.current())
+        const root = tempDir("fp-e2e-stations-")
+        const l = yield* line(root, [
+          { id: "station_1", boardType: "esp32", boards: [esp32(1), esp32(2)] },
+          { id: "station_2", boardType: "esp32", boards: [esp32(3), esp32(4, ["selftest_fail:mem"])] }
+        ])
+        const common = ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset"]
+        const [a, b] = yield* Effect.all(
+          [
+            provision(root, [...common, "--station", "station_1", "--database", url], { PROVISION_STATION_HOST: "bench-a" }),
+            provision(root, [...common, "--station", "station_2"], { PROVISION_STATION_HOST: "bench-b", PROVISION_DATABASE_URL: url })
+          ],
+          { concurrency: "unbounded" }
+        )
+        expect(a.code, a.stderr).toBe(0)
+        expect(b.code, b.stderr).toBe(1) // one failing self-test
+        // The operator's lines are unchanged; the password is nowhere.
+        expect(a.stdout).toMatch(/^Batch summary: total=2 passed=2 failed=0 queued=0/m)
+        for (const text of [a.stdout, a.stderr, b.stdout, b.stderr, readFileSync(join(root, "var/log/factory-provisioning.log"), "utf8")])
+          expect(text).not.toContain(pg.current().password)
+        expect(readFileSync(join(root, "var/log/factory-provisioning.log"), "utf8")).toContain(
+          "records: shared database postgres://postgres:***@127.0.0.1:"
+        )
 
-      expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(4)
-      expect(countOf(url, "SELECT count(DISTINCT device_id) FROM board_records")).toBe(4)
-      expect(query(url, "SELECT station_id || ':' || host FROM stations ORDER BY 1")).toBe("station_1:bench-a\nstation_2:bench-b")
-      expect(countOf(url, "SELECT count(*) FROM board_attempts WHERE state = 'done'")).toBe(4)
-      expect(query(url, "SELECT jsonb_array_length(steps) > 2 FROM board_records LIMIT 1")).toBe("t")
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(4)
+        expect(countOf(url, "SELECT count(DISTINCT device_id) FROM board_records")).toBe(4)
+        expect(query(url, "SELECT station_id || ':' || host FROM stations ORDER BY 1")).toBe("station_1:bench-a\nstation_2:bench-b")
+        expect(countOf(url, "SELECT count(*) FROM board_attempts WHERE state = 'done'")).toBe(4)
+        expect(query(url, "SELECT jsonb_array_length(steps) > 2 FROM board_records LIMIT 1")).toBe("t")
 
-      const stations = yield* provision(root, ["stations", "--database", url])
-      expect(stations.code, stations.stderr).toBe(0)
-      expect(stations.stdout).toMatch(/^○ station_1 @ bench-a \(pid \d+\) stopped .* ports=2 boards=2 passed=2 failed=0 throughput=2\/h yield=100\.0% interrupted=0$/m)
-      expect(stations.stdout).toMatch(/^○ station_2 @ bench-b \(pid \d+\) stopped .* boards=2 passed=1 failed=1 throughput=2\/h yield=50\.0% interrupted=0$/m)
-      expect(stations.stdout).toMatch(/^Stations: total=2 live=0 database=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//m)
-      expect(stations.stdout).not.toContain(pg.current().password)
+        const stations = yield* provision(root, ["stations", "--database", url])
+        expect(stations.code, stations.stderr).toBe(0)
+        expect(stations.stdout).toMatch(
+          /^○ station_1 @ bench-a \(pid \d+\) stopped .* ports=2 boards=2 passed=2 failed=0 throughput=2\/h yield=100\.0% interrupted=0$/m
+        )
+        expect(stations.stdout).toMatch(
+          /^○ station_2 @ bench-b \(pid \d+\) stopped .* boards=2 passed=1 failed=1 throughput=2\/h yield=50\.0% interrupted=0$/m
+        )
+        expect(stations.stdout).toMatch(/^Stations: total=2 live=0 database=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//m)
+        expect(stations.stdout).not.toContain(pg.current().password)
 
-      const exported = yield* provision(root, ["report", "export", "--out", "var/export"], { PROVISION_DATABASE_URL: url })
-      expect(exported.code, exported.stderr).toBe(0)
-      expect(exported.stdout).toMatch(/^Export summary: records=4 files=\d+$/m)
-      const exportedCsv = readdirSync(join(root, "var/export")).filter((f) => f.endsWith(".csv"))
-      const rows = exportedCsv.flatMap((f) => readFileSync(join(root, "var/export", f), "utf8").trim().split("\n").slice(1))
-      expect(rows.sort()).toEqual(csvRows(root).sort())
-      // Per station: only its rows; the batch JSON has the same totals as the station's own report.
-      const one = yield* provision(root, ["report", "export", "--station", "station_2", "--out", "var/export2", "--json"], { PROVISION_DATABASE_URL: url })
-      const files = JSON.parse(one.stdout).files as Array<string>
-      const report = JSON.parse(readFileSync(join(root, files.find((f) => f.endsWith(".json"))!), "utf8"))
-      expect(report.totals).toMatchObject({ total: 2, passed: 1, failed: 1 })
-      expect(report.failures[0]).toMatchObject({ device_id: "esp32-240ac4500004", code: "self_test_failed" })
-      expect(Object.keys(report.stations)).toEqual(["station_2"])
-    }).pipe(Effect.provide(NodeContext.layer)), 240_000)
+        const exported = yield* provision(root, ["report", "export", "--out", "var/export"], { PROVISION_DATABASE_URL: url })
+        expect(exported.code, exported.stderr).toBe(0)
+        expect(exported.stdout).toMatch(/^Export summary: records=4 files=\d+$/m)
+        const exportedCsv = readdirSync(join(root, "var/export")).filter((f) => f.endsWith(".csv"))
+        const rows = exportedCsv.flatMap((f) =>
+          readFileSync(join(root, "var/export", f), "utf8")
+            .trim()
+            .split("\n")
+            .slice(1)
+        )
+        expect(rows.sort()).toEqual(csvRows(root).sort())
+        // Per station: only its rows; the batch JSON has the same totals as the station's own report.
+        const one = yield* provision(root, ["report", "export", "--station", "station_2", "--out", "var/export2", "--json"], {
+          PROVISION_DATABASE_URL: url
+        })
+        const files = JSON.parse(one.stdout).files as Array<string>
+        const report = JSON.parse(readFileSync(join(root, files.find((f) => f.endsWith(".json"))!), "utf8"))
+        expect(report.totals).toMatchObject({ total: 2, passed: 1, failed: 1 })
+        expect(report.failures[0]).toMatchObject({ device_id: "esp32-240ac4500004", code: "self_test_failed" })
+        expect(Object.keys(report.stations)).toEqual(["station_2"])
+      }).pipe(Effect.provide(NodeContext.layer)),
+    240_000
+  )
 
-  it.scopedLive("database unreachable at start: a clear error with the fix (exit 2, nothing flashed); --offline runs on the files", () =>
-    Effect.gen(function* () {
-      const root = tempDir("fp-e2e-stations-")
-      const l = yield* line(root, [{ id: "station_1", boardType: "esp32", boards: [esp32(11)] }])
-      const dead = `postgres://postgres:${pg.current().password}@127.0.0.1:1/factory`
-      const common = ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset"]
-      const refused = yield* provision(root, [...common, "--database", dead])
-      expect(refused.code).toBe(2)
-      expect(refused.stderr).toMatch(/error: cannot use the shared database postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/factory: .*ECONNREFUSED.* \[database_unreachable\] — start PostgreSQL or fix --database; or run with --offline/)
-      expect(refused.stderr + refused.stdout).not.toContain(pg.current().password)
-      expect(existsSync(join(root, "var/records"))).toBe(false)
+  it.scopedLive(
+    "database unreachable at start: a clear error with the fix (exit 2, nothing flashed); --offline runs on the files",
+    () =>
+      Effect.gen(function* () {
+        const root = tempDir("fp-e2e-stations-")
+        const l = yield* line(root, [{ id: "station_1", boardType: "esp32", boards: [esp32(11)] }])
+        const dead = `postgres://postgres:${pg.current().password}@127.0.0.1:1/factory`
+        const common = ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset"]
+        const refused = yield* provision(root, [...common, "--database", dead])
+        expect(refused.code).toBe(2)
+        expect(refused.stderr).toMatch(
+          /error: cannot use the shared database postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/factory: .*ECONNREFUSED.* \[database_unreachable\] — start PostgreSQL or fix --database; or run with --offline/
+        )
+        expect(refused.stderr + refused.stdout).not.toContain(pg.current().password)
+        expect(existsSync(join(root, "var/records"))).toBe(false)
 
-      const offline = yield* provision(root, [...common, "--offline"], { PROVISION_DATABASE_URL: dead })
-      expect(offline.code, offline.stderr).toBe(0)
-      expect(csvRows(root)).toHaveLength(1)
-    }).pipe(Effect.provide(NodeContext.layer)), 240_000)
+        const offline = yield* provision(root, [...common, "--offline"], { PROVISION_DATABASE_URL: dead })
+        expect(offline.code, offline.stderr).toBe(0)
+        expect(csvRows(root)).toHaveLength(1)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    240_000
+  )
 
-  it.scopedLive("database lost mid-batch: boards keep flashing, records go to the spool and are replayed when it is back — nothing lost, nothing doubled", () =>
-    Effect.gen(function* () {
-      const cluster = pg.current()
-      const url = freshDatabase(cluster)
-      const root = tempDir("fp-e2e-stations-")
-      // The database goes away once every port has started its board, and comes back once a record is in the spool.
-      const l = yield* line(root, [{ id: "station_1", boardType: "esp32", boards: [esp32(21), esp32(22), esp32(23), esp32(24, ["slow_erase:20000"])] }])
-      const run = start(root, ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset", "--database", url])
-      yield* waitFor("four boards running", () => countSoFar(url, "SELECT count(*) FROM board_attempts WHERE state = 'running'") === 4)
-      yield* Effect.sync(() => cluster.stop())
-      try {
-        // The station notices within one call timeout and keeps the record in its spool; its boards keep flashing.
-        yield* waitFor("a record in the local spool", () => existsSync(join(root, "var/records/db-spool.jsonl")))
-        expect(readFileSync(join(root, "var/records/db-spool.jsonl"), "utf8")).toMatch(/"deviceId":"esp32-240ac45000(21|22|23|24)"/)
-      } finally {
-        cluster.start()
-      }
-      const result = yield* Effect.promise(() => run.done)
-      expect(result.code, result.stderr).toBe(0)
-      expect(result.stdout).toMatch(/^Batch summary: total=4 passed=4 failed=0/m)
-      expect(csvRows(root)).toHaveLength(4)
-      expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(4)
-      expect(countOf(url, "SELECT count(DISTINCT attempt_key) FROM board_records")).toBe(4)
-      expect(countOf(url, "SELECT count(DISTINCT device_id) FROM board_records")).toBe(4)
-      expect(existsSync(join(root, "var/records/db-spool.jsonl"))).toBe(false)
-      const log = readFileSync(join(root, "var/log/factory-provisioning.log"), "utf8")
-      expect(log).toMatch(/database lost .*records go to var\/records\/db-spool\.jsonl/)
-      expect(log).toMatch(/replayed \d+ spooled record\(s\) into the database/)
-    }).pipe(Effect.provide(NodeContext.layer)), 240_000)
+  it.scopedLive(
+    "database lost mid-batch: boards keep flashing, records go to the spool and are replayed when it is back — nothing lost, nothing doubled",
+    () =>
+      Effect.gen(function* () {
+        const cluster = pg.current()
+        const url = freshDatabase(cluster)
+        const root = tempDir("fp-e2e-stations-")
+        // The database goes away once every port has started its board, and comes back once a record is in the spool.
+        const l = yield* line(root, [
+          { id: "station_1", boardType: "esp32", boards: [esp32(21), esp32(22), esp32(23), esp32(24, ["slow_erase:20000"])] }
+        ])
+        const run = start(root, ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset", "--database", url])
+        yield* waitFor("four boards running", () => countSoFar(url, "SELECT count(*) FROM board_attempts WHERE state = 'running'") === 4)
+        yield* Effect.sync(() => cluster.stop())
+        try {
+          // The station notices within one call timeout and keeps the record in its spool; its boards keep flashing.
+          yield* waitFor("a record in the local spool", () => existsSync(join(root, "var/records/db-spool.jsonl")))
+          expect(readFileSync(join(root, "var/records/db-spool.jsonl"), "utf8")).toMatch(/"deviceId":"esp32-240ac45000(21|22|23|24)"/)
+        } finally {
+          cluster.start()
+        }
+        const result = yield* Effect.promise(() => run.done)
+        expect(result.code, result.stderr).toBe(0)
+        expect(result.stdout).toMatch(/^Batch summary: total=4 passed=4 failed=0/m)
+        expect(csvRows(root)).toHaveLength(4)
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(4)
+        expect(countOf(url, "SELECT count(DISTINCT attempt_key) FROM board_records")).toBe(4)
+        expect(countOf(url, "SELECT count(DISTINCT device_id) FROM board_records")).toBe(4)
+        expect(existsSync(join(root, "var/records/db-spool.jsonl"))).toBe(false)
+        const log = readFileSync(join(root, "var/log/factory-provisioning.log"), "utf8")
+        expect(log).toMatch(/database lost .*records go to var\/records\/db-spool\.jsonl/)
+        expect(log).toMatch(/replayed \d+ spooled record\(s\) into the database/)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    240_000
+  )
 
-  it.scopedLive("a station SIGKILLed mid-board leaves no half-written row; its board shows as interrupted; a second station with the same id is refused, naming the other host", () =>
-    Effect.gen(function* () {
-      const url = freshDatabase(pg.current())
-      const root = tempDir("fp-e2e-stations-")
-      const l = yield* line(root, [{ id: "station_1", boardType: "esp32", boards: [esp32(31, ["slow_erase:28000"])] }], 1024 * 1024)
-      const common = ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset", "--database", url]
-      const a = start(root, common, { PROVISION_STATION_HOST: "bench-a" })
-      yield* waitFor("the board is running", () => countSoFar(url, "SELECT count(*) FROM board_attempts WHERE state = 'running'") === 1)
+  it.scopedLive(
+    "a station SIGKILLed mid-board leaves no half-written row; its board shows as interrupted; a second station with the same id is refused, naming the other host",
+    () =>
+      Effect.gen(function* () {
+        const url = freshDatabase(pg.current())
+        const root = tempDir("fp-e2e-stations-")
+        const l = yield* line(root, [{ id: "station_1", boardType: "esp32", boards: [esp32(31, ["slow_erase:28000"])] }], 1024 * 1024)
+        const common = ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset", "--database", url]
+        const a = start(root, common, { PROVISION_STATION_HOST: "bench-a" })
+        yield* waitFor("the board is running", () => countSoFar(url, "SELECT count(*) FROM board_attempts WHERE state = 'running'") === 1)
 
-      const twin = yield* provision(root, common, { PROVISION_STATION_HOST: "bench-b" })
-      expect(twin.code).toBe(2)
-      expect(twin.stderr).toMatch(/error: station "station_1" is already running on host bench-a \(pid \d+, last seen [\d.]+ s ago\) \[station_id_taken\]/)
+        const twin = yield* provision(root, common, { PROVISION_STATION_HOST: "bench-b" })
+        expect(twin.code).toBe(2)
+        expect(twin.stderr).toMatch(
+          /error: station "station_1" is already running on host bench-a \(pid \d+, last seen [\d.]+ s ago\) \[station_id_taken\]/
+        )
 
-      a.child.kill("SIGKILL")
-      yield* Effect.promise(() => a.done)
-      expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(0)
-      // Once its heartbeat is stale (3 × 0.5 s), the killed station and its board show as such.
-      yield* Effect.sleep("2 seconds")
-      const listed = yield* provision(root, ["stations", "--json", "--config", l.configFile, "--database", url])
-      const station = JSON.parse(listed.stdout).stations[0]
-      expect(station).toMatchObject({ stationId: "station_1", host: "bench-a", state: "stale", interrupted: 1, boards: 0 })
-    }).pipe(Effect.provide(NodeContext.layer)), 240_000)
+        a.child.kill("SIGKILL")
+        yield* Effect.promise(() => a.done)
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(0)
+        // Once its heartbeat is stale (3 × 0.5 s), the killed station and its board show as such.
+        yield* Effect.sleep("2 seconds")
+        const listed = yield* provision(root, ["stations", "--json", "--config", l.configFile, "--database", url])
+        const station = JSON.parse(listed.stdout).stations[0]
+        expect(station).toMatchObject({ stationId: "station_1", host: "bench-a", state: "stale", interrupted: 1, boards: 0 })
+      }).pipe(Effect.provide(NodeContext.layer)),
+    240_000
+  )
 })

@@ -48,15 +48,28 @@ describe("factory: a corrupted MD5 reply fails the board and nothing records it 
               { chip: "esp32", mac: "24:0a:c4:35:00:02" }
             ]
           },
-          ...(noStub ? [] : [{ id: "s2", boardType: "esp8266" as const, boards: [{ chip: "esp8266" as const, mac: "18:fe:34:35:00:03", faults: ["corrupt_md5"] }] }])
+          ...(noStub
+            ? []
+            : [
+                {
+                  id: "s2",
+                  boardType: "esp8266" as const,
+                  boards: [{ chip: "esp8266" as const, mac: "18:fe:34:35:00:03", faults: ["corrupt_md5"] }]
+                }
+              ])
         ],
         configPatch: (c) => ({ ...c, quality_gates: { ...(c["quality_gates"] as object), max_retry_attempts: 2 } })
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
       const log = yield* testLog(root)
-      const outcome = yield* runBatch({ config, before: "no_reset", root, retryBase: "10 millis", noStub, hooks: { progress: noProgress, log } }).pipe(
-        Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
-      )
+      const outcome = yield* runBatch({
+        config,
+        before: "no_reset",
+        root,
+        retryBase: "10 millis",
+        noStub,
+        hooks: { progress: noProgress, log }
+      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
       const bad = noStub ? ["esp32-240ac4350001"] : ["esp32-240ac4350001", "esp8266-18fe34350003"]
       const byId = (id: string) => outcome.results.find((r) => r.deviceId === id)
       for (const id of bad) {

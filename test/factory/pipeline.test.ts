@@ -17,13 +17,24 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
       const root = tempDir("fp-gate-")
       const line = yield* emulatedLine({
         dir: root,
-        stations: [{ id: "s1", boardType: "esp32", boards: [{ chip: "esp32", mac: "24:0a:c4:30:00:01" }, { chip: "esp32", mac: "24:0a:c4:30:00:02" }] }],
+        stations: [
+          {
+            id: "s1",
+            boardType: "esp32",
+            boards: [
+              { chip: "esp32", mac: "24:0a:c4:30:00:01" },
+              { chip: "esp32", mac: "24:0a:c4:30:00:02" }
+            ]
+          }
+        ],
         configPatch: (c) => ({ ...c, quality_gates: { max_firmware_size: { esp32: 4096 } } })
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
       const log = yield* testLog(root)
       const error = yield* Effect.flip(
-        runBatch({ config, before: "no_reset", root, hooks: { progress: noProgress, log } }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
+        runBatch({ config, before: "no_reset", root, hooks: { progress: noProgress, log } }).pipe(
+          Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
+        )
       )
       expect(error._tag).toBe("FirmwareTooLarge")
       expect(error.message).toContain(`board config "esp32"`)
@@ -34,7 +45,8 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
       }
       expect(existsSync(join(root, "var/records"))).toBe(false)
       expect(line.backend!.requestCount()).toBe(0)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scopedLive("max_flash_time exceeded fails that board with its reason; the other port still passes; a corrupt block is retried", () =>
     Effect.gen(function* () {
@@ -62,11 +74,19 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
       const log = yield* testLog(root)
-      const outcome = yield* runBatch({ config, before: "no_reset", root, retryBase: "10 millis", hooks: { progress: noProgress, log } }).pipe(
-        Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
-      )
+      const outcome = yield* runBatch({
+        config,
+        before: "no_reset",
+        root,
+        retryBase: "10 millis",
+        hooks: { progress: noProgress, log }
+      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
       const [slow, corrupt, silent] = line.boards.map((b) => outcome.results.find((r) => r.port === b.hostPath)!)
-      expect(slow).toMatchObject({ status: "fail", failure: { step: "flash", code: "max_flash_time_exceeded" }, deviceId: "esp32-240ac4310001" })
+      expect(slow).toMatchObject({
+        status: "fail",
+        failure: { step: "flash", code: "max_flash_time_exceeded" },
+        deviceId: "esp32-240ac4310001"
+      })
       expect(corrupt).toMatchObject({ status: "pass", registration: "registered", deviceId: "esp32-240ac4310002" })
       expect(corrupt!.retries).toBeGreaterThanOrEqual(1)
       // Never syncs: every attempt fails to connect; no identity, so no device id.
@@ -78,14 +98,25 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
       expect(outcome.report.totals).toMatchObject({ total: 3, passed: 1, failed: 2 })
       expect(outcome.report.failures.map((f) => f.code).sort()).toEqual(["max_flash_time_exceeded", "sync_failed"])
       expect(line.backend!.registrations().map((r) => r.device_id)).toEqual(["esp32-240ac4310002"])
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scopedLive("--batch-size below the port count takes exactly that many boards; the spare port is never opened", () =>
     Effect.gen(function* () {
       const root = tempDir("fp-bsize-")
       const line = yield* emulatedLine({
         dir: root,
-        stations: [{ id: "s1", boardType: "esp8266", boards: [{ chip: "esp8266", mac: "18:fe:34:32:00:01" }, { chip: "esp8266", mac: "18:fe:34:32:00:02" }, { chip: "esp8266", mac: "18:fe:34:32:00:03" }] }]
+        stations: [
+          {
+            id: "s1",
+            boardType: "esp8266",
+            boards: [
+              { chip: "esp8266", mac: "18:fe:34:32:00:01" },
+              { chip: "esp8266", mac: "18:fe:34:32:00:02" },
+              { chip: "esp8266", mac: "18:fe:34:32:00:03" }
+            ]
+          }
+        ]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
       const log = yield* testLog(root)
@@ -97,20 +128,30 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
       expect(outcome.report.totals).toMatchObject({ requested: 2, total: 2, passed: 2 })
       expect(line.boards.filter((b) => b.emulator.stats.packets === 0)).toHaveLength(1)
       expect(line.backend!.registrations()).toHaveLength(2)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scopedLive("a batch larger than the ports: a port waits for a swapped board (new identity) and goes idle after --swap-timeout", () =>
     Effect.gen(function* () {
       const root = tempDir("fp-swap-")
-      const line = yield* emulatedLine({ dir: root, stations: [{ id: "s1", boardType: "esp8266", boards: [{ chip: "esp8266", mac: "18:fe:34:33:00:01" }] }] })
+      const line = yield* emulatedLine({
+        dir: root,
+        stations: [{ id: "s1", boardType: "esp8266", boards: [{ chip: "esp8266", mac: "18:fe:34:33:00:01" }] }]
+      })
       const { config } = yield* loadFactoryConfig(line.configFile)
       const log = yield* testLog(root)
-      const outcome = yield* runBatch({ config, before: "no_reset", root, batchSize: 2, swapTimeout: "1 second", hooks: { progress: noProgress, log } }).pipe(
-        Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
-      )
+      const outcome = yield* runBatch({
+        config,
+        before: "no_reset",
+        root,
+        batchSize: 2,
+        swapTimeout: "1 second",
+        hooks: { progress: noProgress, log }
+      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
       // The same board stays on the port: it is not taken twice, and the batch ends one short.
       expect(outcome.results).toHaveLength(1)
       expect(outcome.report.totals).toMatchObject({ requested: 2, total: 1, passed: 1 })
       expect(line.backend!.attempts().get("esp8266-18fe34330001")).toBe(1)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })

@@ -61,10 +61,12 @@ const parseCsv = (text: string): Array<Array<string>> => {
 
 describe("records", () => {
   it("csvField round-trips any text through an RFC 4180 reader", () => {
-    fc.assert(fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 5 }), (fields) => {
-      const line = fields.map(csvField).join(",") + "\n"
-      expect(parseCsv(line)).toEqual([fields])
-    }))
+    fc.assert(
+      fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 5 }), (fields) => {
+        const line = fields.map(csvField).join(",") + "\n"
+        expect(parseCsv(line)).toEqual([fields])
+      })
+    )
   })
 
   it.effect("factory_records_YYYYMMDD.csv: header once, one row per board, appended across writers", () =>
@@ -77,7 +79,15 @@ describe("records", () => {
       const second = yield* makeRecordWriter(dir, root)
       yield* Effect.all(
         [
-          second.append(board({ deviceId: "esp32-240ac4000002", port: "/dev/ttyUSB1", status: "fail", failure: { step: "test", code: "self_test_failed", message: 'said "no", really', hint: "h" }, tests: [] })),
+          second.append(
+            board({
+              deviceId: "esp32-240ac4000002",
+              port: "/dev/ttyUSB1",
+              status: "fail",
+              failure: { step: "test", code: "self_test_failed", message: 'said "no", really', hint: "h" },
+              tests: []
+            })
+          ),
           second.append(board({ deviceId: "esp32-240ac4000003", port: "/dev/ttyUSB2", retries: 2 }))
         ],
         { concurrency: 2 }
@@ -100,18 +110,30 @@ describe("records", () => {
       })
       expect(byId["esp32-240ac4000002"]).toMatchObject({ status: "fail", error_code: "self_test_failed", test_results: "" })
       expect(byId["esp32-240ac4000003"]!.retries).toBe("2")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it("percentile is nearest-rank", () => {
     expect(percentile([], 50)).toBeUndefined()
     expect(percentile([5], 95)).toBe(5)
     expect(percentile([4, 1, 3, 2], 50)).toBe(2)
-    expect(percentile(Array.from({ length: 20 }, (_, i) => i + 1), 95)).toBe(19)
-    fc.assert(fc.property(fc.array(fc.double({ noNaN: true, min: 0, max: 1e6 }), { minLength: 1 }), fc.integer({ min: 1, max: 100 }), (values, p) => {
-      const v = percentile(values, p)!
-      expect(values).toContain(v)
-      expect(values.filter((x) => x <= v).length / values.length).toBeGreaterThanOrEqual(p / 100)
-    }))
+    expect(
+      percentile(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        95
+      )
+    ).toBe(19)
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ noNaN: true, min: 0, max: 1e6 }), { minLength: 1 }),
+        fc.integer({ min: 1, max: 100 }),
+        (values, p) => {
+          const v = percentile(values, p)!
+          expect(values).toContain(v)
+          expect(values.filter((x) => x <= v).length / values.length).toBeGreaterThanOrEqual(p / 100)
+        }
+      )
+    )
   })
 
   it("the batch report counts, per station, p50/p95, throughput, retries and failures with reasons", () => {
@@ -119,10 +141,24 @@ describe("records", () => {
       board({ flashSeconds: 1 }),
       board({ deviceId: "b", flashSeconds: 2, retries: 1 }),
       board({ deviceId: "c", flashSeconds: 3, stationId: "station_2", registration: "queued" }),
-      board({ deviceId: "d", flashSeconds: 10, stationId: "station_2", status: "fail", registration: undefined, failure: { step: "flash", code: "verify_failed", message: "MD5 mismatch", hint: "cable" } })
+      board({
+        deviceId: "d",
+        flashSeconds: 10,
+        stationId: "station_2",
+        status: "fail",
+        registration: undefined,
+        failure: { step: "flash", code: "verify_failed", message: "MD5 mismatch", hint: "cable" }
+      })
     ]
     const report = buildBatchReport(
-      { batchId: "b1", configFile: "f.yaml", requested: 5, startedAt: new Date("2026-03-04T10:00:00Z"), finishedAt: new Date("2026-03-04T10:02:00Z"), stations: ["station_1", "station_2"] },
+      {
+        batchId: "b1",
+        configFile: "f.yaml",
+        requested: 5,
+        startedAt: new Date("2026-03-04T10:00:00Z"),
+        finishedAt: new Date("2026-03-04T10:02:00Z"),
+        stations: ["station_1", "station_2"]
+      },
       results
     )
     expect(report.totals).toEqual({ requested: 5, total: 4, passed: 3, failed: 1, registered: 2, queued: 1 })
@@ -132,9 +168,18 @@ describe("records", () => {
     expect(report.stations.station_1).toMatchObject({ total: 2, passed: 2, failed: 0, retries: 1 })
     expect(report.stations.station_2).toMatchObject({ total: 2, passed: 1, failed: 1, flash_time_s: { p50: 3, p95: 10 } })
     expect(report.failures).toEqual([
-      { device_id: "d", identity: "240AC4000001", station_id: "station_2", port: "/dev/ttyUSB0", step: "flash", code: "verify_failed", reason: "MD5 mismatch", hint: "cable" }
+      {
+        device_id: "d",
+        identity: "240AC4000001",
+        station_id: "station_2",
+        port: "/dev/ttyUSB0",
+        step: "flash",
+        code: "verify_failed",
+        reason: "MD5 mismatch",
+        hint: "cable"
+      }
     ])
-     // What the web UI's factory page reads back is decoded with the writer's own Schema.
+    // What the web UI's factory page reads back is decoded with the writer's own Schema.
     const summary = Schema.decodeUnknownSync(Schema.parseJson(BatchReportSummary))(JSON.stringify(report))
     expect(summary).toMatchObject({ batch_id: "b1", totals: { total: 4, passed: 3, failed: 1 }, pass_rate: 0.75 })
     expect(summary.stations.station_2).toEqual({ total: 2, passed: 1, failed: 1, retries: 0 })
@@ -156,7 +201,8 @@ describe("records", () => {
       expect(current).not.toContain("below the level")
       // Newest in the live file, older in .1 then .2.
       expect(readFileSync(`${file}.1`, "utf8")).toMatch(/line (8|9|10)/)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it("the QR payload carries id and token and parses back", () => {
     const payload = qrPayload({ deviceId: "esp32-240ac4000001", secret: Redacted.make("s"), token: Redacted.make("AbC_-9") })

@@ -16,7 +16,9 @@ export const tempDir = (prefix = "fp-factory-") => mkdtempSync(join(tmpdir(), pr
 export const liveLineLayer = (url: string, token: string, queueFile: string) =>
   Layer.mergeAll(
     FlasherLive.pipe(Layer.provideMerge(SerialPortsLive)),
-    BackendLive({ url, token: Redacted.make(token), retries: 2, retryBase: "20 millis", timeout: "3 seconds" }).pipe(Layer.provide(NodeHttpClient.layer)),
+    BackendLive({ url, token: Redacted.make(token), retries: 2, retryBase: "20 millis", timeout: "3 seconds" }).pipe(
+      Layer.provide(NodeHttpClient.layer)
+    ),
     RegistrationQueueLive(queueFile)
   )
 

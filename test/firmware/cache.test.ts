@@ -7,7 +7,7 @@ import { createHash } from "node:crypto"
 import { addFirmware, findFirmware, isCacheFileName, loadFirmwareIndex } from "../../src/firmware/cache.js"
 import { compareVersions } from "../../src/firmware/version.js"
 
-const setup = Effect.gen(function*() {
+const setup = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const root = yield* fs.makeTempDirectoryScoped({ prefix: "fw-" })
@@ -19,7 +19,7 @@ const setup = Effect.gen(function*() {
 
 describe("firmware cache", () => {
   it.scoped("stores the file under its sha256 and records model, version, sha256", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, path, image, bytes, dir } = yield* setup
       const { entry, added } = yield* addFirmware({ file: image, model: "S2PMG3", version: "1.7.5", dir, now: "2026-01-01T00:00:00Z" })
       const sha = createHash("sha256").update(bytes).digest("hex")
@@ -34,10 +34,11 @@ describe("firmware cache", () => {
       expect(findFirmware(index, { app: "S2PMG3", model: "S3SW-002P16EU" }, "1.7.4")).toBeUndefined()
       // Same file again: no change.
       expect((yield* addFirmware({ file: image, model: "S2PMG3", version: "1.7.5", dir, now: "x" })).added).toBe(false)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scoped("refuses other content for a cached model/version and leaves the cache intact", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, path, root, image, dir } = yield* setup
       yield* addFirmware({ file: image, model: "S2PMG3", version: "1.7.5", dir, now: "t" })
       const before = yield* fs.readFileString(path.join(dir, "index.json"))
@@ -49,17 +50,19 @@ describe("firmware cache", () => {
       const bad = yield* Effect.flip(addFirmware({ file: other, model: "S2PMG3", version: "latest", dir, now: "t" }))
       expect(bad.message).toContain('version "latest"')
       expect(yield* fs.readFileString(path.join(dir, "index.json"))).toBe(before)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scoped("a damaged index is an error naming the file, not an empty cache", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, path, dir } = yield* setup
       yield* fs.makeDirectory(dir, { recursive: true })
       yield* fs.writeFileString(path.join(dir, "index.json"), "{ nope")
       const error = yield* Effect.flip(loadFirmwareIndex(dir))
       expect(error._tag).toBe("FirmwareCacheInvalid")
       expect(error.message).toContain("index.json")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })
 
 describe("compareVersions", () => {

@@ -29,7 +29,6 @@ export const bump = (doc: InventoryDocument): InventoryDocument => {
   return doc.devices.reduce((acc, device) => setDeviceFields(acc, device.mac, { counter: next }), doc)
 }
 
-export const parseOrThrow = (text: string): InventoryDocument =>
-  Either.getOrThrow(parseInventory("ip_state.json", text))
+export const parseOrThrow = (text: string): InventoryDocument => Either.getOrThrow(parseInventory("ip_state.json", text))
 
 export { serializeInventory }

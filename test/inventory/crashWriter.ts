@@ -9,7 +9,7 @@ import { bump, counterOf } from "./crashFleet.js"
 
 const [statePath, runDir, goFile] = process.argv.slice(2)
 
-const program = Effect.gen(function*() {
+const program = Effect.gen(function* () {
   const inventory = yield* Inventory
   // Started ahead of time by the test; begins writing when told to.
   process.stdout.write("ready\n")

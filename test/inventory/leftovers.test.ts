@@ -19,7 +19,7 @@ import { safeWriteFile } from "../../src/inventory/safeWrite.js"
 /** The PID of a process that has exited. */
 const deadPid = () => spawnSync(process.execPath, ["-e", ""]).pid!
 
-const setup = Effect.gen(function*() {
+const setup = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const root = yield* fs.makeTempDirectoryScoped({ prefix: "leftover-" })
@@ -37,18 +37,19 @@ describe("lock leftovers", () => {
     ["bare PID", (pid: number) => `${pid}\n`]
   ] as const) {
     it.scopedLive(`a takeover file (${format}) of a dead taker is cleared like a stale lock; the next run gets the lock`, () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const { fs, lock, lockPath } = yield* setup
         yield* fs.writeFileString(lockPath, staleLock(deadPid()))
         yield* fs.writeFileString(`${lockPath}.takeover`, takeover(deadPid()))
         yield* lock.acquire("stage3")
         expect(JSON.parse(yield* fs.readFileString(lockPath))).toMatchObject({ pid: process.pid, command: "stage3" })
         expect(yield* fs.exists(`${lockPath}.takeover`)).toBe(false)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }).pipe(Effect.provide(NodeContext.layer))
+    )
   }
 
   it.scopedLive("lock temp files left by killed runs are swept; var/run ends empty", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, lock, path, runDir } = yield* setup
       const old = new Date(Date.now() - 5 * 60_000)
       for (let i = 0; i < 3; i++) {
@@ -58,27 +59,31 @@ describe("lock leftovers", () => {
       }
       yield* Effect.scoped(lock.acquire("stage3"))
       expect(yield* fs.readDirectory(runDir)).toEqual([])
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })
 
 /** The node FileSystem with `open` failing for paths `fault` picks. */
 const faultyFs = (fault: (path: string) => string | undefined) =>
   Layer.effect(
     FileSystem.FileSystem,
-    Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
-      ...fs,
-      open: (path, options) => {
-        const description = fault(path)
-        return description === undefined
-          ? fs.open(path, options)
-          : Effect.fail(new SystemError({ reason: "Unknown", module: "FileSystem", method: "open", description, pathOrDescriptor: path }))
-      }
-    }))
+    Effect.map(
+      FileSystem.FileSystem,
+      (fs): FileSystem.FileSystem => ({
+        ...fs,
+        open: (path, options) => {
+          const description = fault(path)
+          return description === undefined
+            ? fs.open(path, options)
+            : Effect.fail(new SystemError({ reason: "Unknown", module: "FileSystem", method: "open", description, pathOrDescriptor: path }))
+        }
+      })
+    )
   ).pipe(Layer.provide(NodeFileSystem.layer))
 
 describe("safe write on a failing disk", () => {
   it.scoped("a failed directory fsync after the rename says the new content is in place, not 'previous file intact'", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const root = yield* fs.makeTempDirectoryScoped({ prefix: "safewrite-" })
@@ -92,10 +97,11 @@ describe("safe write on a failing disk", () => {
       expect(error.hint).not.toContain("previous file is intact")
       expect(error.hint).toContain("already holds the new content")
       expect(yield* fs.readFileString(target)).toBe("new\n")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scoped("EDQUOT while writing the temp file reads as a disk quota problem; the old file stays", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const root = yield* fs.makeTempDirectoryScoped({ prefix: "safewrite-" })
@@ -110,5 +116,6 @@ describe("safe write on a failing disk", () => {
       expect(error.replaced).not.toBe(true)
       expect(error.hint).toContain("previous file is intact")
       expect(yield* fs.readFileString(target)).toBe("old\n")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })

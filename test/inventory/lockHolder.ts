@@ -9,18 +9,19 @@ import { ProjectLock, projectLockLayer } from "../../src/inventory/index.js"
 
 const [runDir, command, goFile] = process.argv.slice(2)
 
-const waitForGo = goFile === undefined
-  ? Effect.void
-  : Effect.sync(() => process.stdout.write("ready\n")).pipe(
-    Effect.zipRight(
-      Effect.sync(() => existsSync(goFile)).pipe(
-        Effect.repeat({ until: (go) => go, schedule: Schedule.spaced("2 millis").pipe(Schedule.upTo("30 seconds")) })
+const waitForGo =
+  goFile === undefined
+    ? Effect.void
+    : Effect.sync(() => process.stdout.write("ready\n")).pipe(
+        Effect.zipRight(
+          Effect.sync(() => existsSync(goFile)).pipe(
+            Effect.repeat({ until: (go) => go, schedule: Schedule.spaced("2 millis").pipe(Schedule.upTo("30 seconds")) })
+          )
+        )
       )
-    )
-  )
 
 const program = Effect.scoped(
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const lock = yield* ProjectLock
     yield* waitForGo
     yield* lock.acquire(command ?? "stage1 --loop")

@@ -49,7 +49,8 @@ describe("parseMac (property)", () => {
   })
 
   it("rejects random strings that are not one of the accepted spellings", () => {
-    const accepted = /^\s*(?:[0-9a-f]{12}|[0-9a-f]{2}(?::[0-9a-f]{2}){5}|[0-9a-f]{2}(?:-[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})\s*$/i
+    const accepted =
+      /^\s*(?:[0-9a-f]{12}|[0-9a-f]{2}(?::[0-9a-f]{2}){5}|[0-9a-f]{2}(?:-[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})\s*$/i
     fc.assert(
       fc.property(fc.string({ maxLength: 24 }), (s) => {
         expect(Either.isRight(parseMac(s))).toBe(accepted.test(s))

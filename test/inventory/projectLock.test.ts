@@ -8,7 +8,7 @@ import { hostname } from "node:os"
 import { ProjectLock, projectLockLayer } from "../../src/inventory/index.js"
 import { cleanBundles, killAndWait, spawnScript, waitForLine } from "./children.js"
 
-const setup = Effect.gen(function*() {
+const setup = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const root = yield* fs.makeTempDirectoryScoped({ prefix: "lock-" })
@@ -28,7 +28,7 @@ describe("ProjectLock (Live)", () => {
   afterAll(cleanBundles)
 
   it.scopedLive("acquire writes {pid, command, since, host}; holder shows it; closing the scope releases", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, lock, lockPath } = yield* setup
       const scope = yield* Scope.make()
       yield* Scope.extend(lock.acquire("stage1 --loop"), scope)
@@ -41,10 +41,11 @@ describe("ProjectLock (Live)", () => {
       expect(yield* lock.holder).toBeUndefined()
       // No temp files are left in var/run/.
       expect(yield* fs.readDirectory(yield* Effect.map(Path.Path, (p) => p.dirname(lockPath)))).toEqual([])
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scopedLive("a second acquire while held (same process) fails with LockHeld; interrupting the holder releases", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, lock, lockPath } = yield* setup
       const holder = yield* Effect.scoped(lock.acquire("stage1").pipe(Effect.zipRight(Effect.never))).pipe(Effect.fork)
       yield* Effect.repeat(fs.exists(lockPath), { until: (exists) => exists })
@@ -55,10 +56,11 @@ describe("ProjectLock (Live)", () => {
       yield* Fiber.interrupt(holder)
       expect(yield* fs.exists(lockPath)).toBe(false)
       yield* Effect.scoped(lock.acquire("stage2"))
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scopedLive("held by another live process → LockHeld naming its PID, command and since; after SIGKILL it is taken over", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, lock, lockPath, runDir } = yield* setup
       const other = yield* child("lockHolder.ts", [runDir, "stage1 --loop"])
       const line = yield* Effect.promise(() => waitForLine(other, /^(locked|failed)/, 45_000))
@@ -83,17 +85,15 @@ describe("ProjectLock (Live)", () => {
           Effect.map((text) => expect(JSON.parse(text)).toMatchObject({ pid: process.pid, command: "stage3" }))
         )
       )
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scopedLive("processes racing for a stale lock: exactly one wins, the others name the winner", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, lockPath, path, runDir } = yield* setup
       const deadPid = spawnSync("true").pid!
       yield* fs.makeDirectory(runDir, { recursive: true })
-      yield* fs.writeFileString(
-        lockPath,
-        JSON.stringify({ pid: deadPid, command: "old", since: "2025-01-01T00:00:00Z", host: hostname() })
-      )
+      yield* fs.writeFileString(lockPath, JSON.stringify({ pid: deadPid, command: "old", since: "2025-01-01T00:00:00Z", host: hostname() }))
       const go = path.join(runDir, "..", "go")
       const racers = yield* Effect.forEach([1, 2, 3], (i) => child("lockHolder.ts", [runDir, `racer ${i}`, go]))
       // All started and waiting: release them together so they really contend.
@@ -107,10 +107,11 @@ describe("ProjectLock (Live)", () => {
         expect(line).toContain(`PID ${winnerPid}`)
       }
       expect(JSON.parse(yield* fs.readFileString(lockPath)).pid).toBe(winnerPid)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.scopedLive("an unusable var/run gives LockFailed, not a crash", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fs, path, runDir } = yield* setup
       yield* fs.makeDirectory(path.dirname(runDir), { recursive: true })
       yield* fs.writeFileString(runDir, "not a directory")
@@ -118,5 +119,6 @@ describe("ProjectLock (Live)", () => {
       const error = yield* Effect.flip(Effect.scoped(lock.acquire("stage1")))
       expect(error._tag).toBe("LockFailed")
       expect(error.message).toContain("provision.lock")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })

@@ -40,8 +40,15 @@ describe("ProgressBar", () => {
       stream
     )
     reporter.device({
-      key: "k", mac: "AABBCCDDEEFF" as Mac, ip: "127.30.0.1", label: "S2PMG3", ota: "up_to_date",
-      errors: [], wroteName: false, startedUpdate: false, failed: false
+      key: "k",
+      mac: "AABBCCDDEEFF" as Mac,
+      ip: "127.30.0.1",
+      label: "S2PMG3",
+      ota: "up_to_date",
+      errors: [],
+      wroteName: false,
+      startedUpdate: false,
+      failed: false
     })
     reporter.summary({ total: 1, ok: 1, failed: 0 })
     expect(chunks).toEqual([])

@@ -41,7 +41,12 @@ describe("formatStage3Line", () => {
 
   it("keeps lines under 80 characters by cutting a long name or ERR", () => {
     const longName = formatStage3Line(
-      result({ label: "S1MINIPMG3", ip: "127.100.39.255", friendly: "ok", friendlyName: "A very long friendly name for the garden shed light" }),
+      result({
+        label: "S1MINIPMG3",
+        ip: "127.100.39.255",
+        friendly: "ok",
+        friendlyName: "A very long friendly name for the garden shed light"
+      }),
       false
     )
     expect(visibleLength(longName)).toBe(MAX_LINE_LENGTH)
@@ -133,7 +138,13 @@ describe("makeStage3Reporter", () => {
   it("--json writes one parseable object per line with stable fields", () => {
     const objects = run({ json: true }).map((l) => JSON.parse(l))
     expect(objects.map((o) => o.type)).toEqual(["device", "device", "device", "summary"])
-    expect(objects[1]).toMatchObject({ mac: "A1B2C3D4E5F6", ota_status: "check_failed", errors: ["OTA: HTTP 500"], ok: false, friendly_status: null })
+    expect(objects[1]).toMatchObject({
+      mac: "A1B2C3D4E5F6",
+      ota_status: "check_failed",
+      errors: ["OTA: HTTP 500"],
+      ok: false,
+      friendly_status: null
+    })
     expect(objects[3]).toEqual({ type: "summary", total: 3, ok: 1, failed: 2, dry_run: false })
   })
 })

@@ -31,7 +31,8 @@ describe("keepHeapWithin", () => {
       // 1 MB is less than any live heap, so it has grown to twice what stayed live.
       expect(budgetMb).toBeGreaterThan(1)
       expect(process.memoryUsage().heapUsed).toBeLessThan(budgetMb * MB * 4)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.live("a generous budget never collects; 0 turns it off", () =>
     Effect.gen(function* () {
@@ -40,7 +41,8 @@ describe("keepHeapWithin", () => {
       yield* churn(20)
       expect(generous().collections).toBe(0)
       expect(off().collections).toBe(0)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 
   it.live("a live heap above the budget makes the budget grow, not collect in a loop", () =>
     Effect.gen(function* () {
@@ -52,5 +54,6 @@ describe("keepHeapWithin", () => {
       expect(stats().collections).toBeLessThanOrEqual(2)
       expect(stats().budgetMb).toBeGreaterThan(10)
       expect(kept.length).toBe(20_000)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 })

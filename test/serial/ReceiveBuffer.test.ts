@@ -41,7 +41,8 @@ describe("ReceiveBuffer", () => {
       buffer.fail("gone")
       yield* Fiber.join(again)
       expect(buffer.failure).toBe("gone")
-    }))
+    })
+  )
 })
 
 describe("recording connection", () => {
@@ -58,5 +59,6 @@ describe("recording connection", () => {
       const pty = makeRecordingConnection({ signalsSupported: false })
       const error = yield* Effect.flip(pty.connection.setSignals({ dtr: true }))
       expect(error._tag).toBe("SignalsUnsupported")
-    }))
+    })
+  )
 })

@@ -43,7 +43,8 @@ describe("SerialPortsLive on a socat pty", () => {
       yield* host.drain
       const big = yield* device.readExactly(4096, "3 seconds")
       expect(big.every((b) => b === 0xa5)).toBe(true)
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 
   it.scopedLive("setting DTR/RTS on a pty is SignalsUnsupported, not a crash", () =>
     Effect.gen(function* () {
@@ -52,7 +53,8 @@ describe("SerialPortsLive on a socat pty", () => {
       const result = yield* Effect.either(host.setSignals({ dtr: false, rts: true }))
       expect(Either.isLeft(result) && result.left._tag).toBe("SignalsUnsupported")
       expect(Either.isLeft(result) && result.left.hint).toContain("no_reset")
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 
   it.scopedLive("a missing port is PortUnavailable(not_found) naming the port and the likely cause", () =>
     Effect.gen(function* () {
@@ -63,7 +65,8 @@ describe("SerialPortsLive on a socat pty", () => {
       expect(error.reason).toBe("not_found")
       expect(error.message).toContain("/dev/ttyUSB_fp_missing_77")
       expect(error.hint).toMatch(/plugged|charge-only/)
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 
   it.scopedLive("a port held open elsewhere is PortUnavailable(busy); it opens again once released", () =>
     Effect.gen(function* () {
@@ -79,7 +82,8 @@ describe("SerialPortsLive on a socat pty", () => {
       )
       // The scope closed the first handle: the lock is gone.
       yield* ports.open(pair.hostPath, { baudRate: 115200 })
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 
   it.scopedLive("a port that vanishes mid-session fails the next read and write quickly (no hang)", () =>
     Effect.gen(function* () {
@@ -95,7 +99,8 @@ describe("SerialPortsLive on a socat pty", () => {
       expect(writeError._tag).toBe("SerialIoError")
       const readError = yield* Effect.flip(host.readExactly(1, "20 seconds").pipe(Effect.timeout("5 seconds")))
       expect(readError._tag).toBe("SerialIoError")
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 })
 
 describe("classifyOpenError", () => {

@@ -52,19 +52,22 @@ describe("listPorts without udev", () => {
       expect(usb0).toMatchObject({ vendorId: "10c4", productId: "ea60", serialNumber: "0001", manufacturer: "Silicon Labs" })
       expect(usb0.byId).toBe(join(fake.roots.serialById, "usb-Silicon_Labs_CP2102_0001-if00-port0"))
       expect(ports.find((p) => p.path === join(dev, "ttyACM0"))).toMatchObject({ vendorId: "303a", productId: "1001" })
-    }))
+    })
+  )
 
   it.effect("missing directories give an empty list, not a failure", () =>
     Effect.gen(function* () {
       const ports = yield* listPorts({ sysClassTty: "/nonexistent/a", serialById: "/nonexistent/b", dev: "/dev" })
       expect(ports).toEqual([])
-    }))
+    })
+  )
 
   it.live("the live layer's list never fails on this machine", () =>
     Effect.gen(function* () {
       const ports = yield* (yield* SerialPorts).list
       expect(Array.isArray(ports)).toBe(true)
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 })
 
 describe("resolvePort", () => {
@@ -90,16 +93,16 @@ describe("resolvePort", () => {
       const unknown = yield* Effect.flip(resolveAmong("XYZ999", ports))
       expect(unknown.message).toContain("/dev/ttyUSB0 (10c4:ea60 serial 0001)")
       expect(unknown.code).toBe("port_not_found")
-    }))
+    })
+  )
 
   it.effect("an unlisted absolute path passes through (a pty, or let open() explain)", () =>
     Effect.gen(function* () {
       expect(yield* resolveAmong("/tmp/fp-pty-x/host", ports)).toBe("/tmp/fp-pty-x/host")
       const viaService = yield* Effect.either(
-        resolvePort("0001").pipe(
-          Effect.provideService(SerialPorts, { open: () => Effect.die("unused"), list: Effect.succeed(ports) })
-        )
+        resolvePort("0001").pipe(Effect.provideService(SerialPorts, { open: () => Effect.die("unused"), list: Effect.succeed(ports) }))
       )
       expect(Either.getOrThrow(viaService)).toBe("/dev/ttyUSB0")
-    }))
+    })
+  )
 })

@@ -17,7 +17,8 @@ describe("SerialPortsLive on paths that are not serial ports", () => {
       if (error._tag === "PortUnavailable") expect(error.reason).toBe("directory")
       expect(error.hint).toContain(`${dir} is a directory, not a serial port`)
       expect(error.hint).not.toContain("cable")
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 
   it.scopedLive("/dev/null → PortUnavailable(not_a_tty) whose hint says it is not a serial port", () =>
     Effect.gen(function* () {
@@ -26,5 +27,6 @@ describe("SerialPortsLive on paths that are not serial ports", () => {
       if (error._tag === "PortUnavailable") expect(error.reason).toBe("not_a_tty")
       expect(error.hint).toContain("/dev/null is not a serial port")
       expect(error.hint).not.toContain("cable")
-    }).pipe(Effect.provide(SerialPortsLive)))
+    }).pipe(Effect.provide(SerialPortsLive))
+  )
 })

@@ -28,20 +28,37 @@ describe("firmware 2.x auth in the simulator", () => {
     const f = await start({ devices: 2, baseIp: "127.21.1.1", faults: ["1=protected", "2=protected,fw2"] })
     const old = await unsigned(`http://127.21.1.1:${f.port}/rpc/Sys.GetStatus`)
     expect(old.status).toBe(401)
-    expect(parseDigestChallenge(old.headers.get("www-authenticate") ?? undefined)).toMatchObject({ nonce: expect.stringMatching(/^\d+$/), stale: false })
+    expect(parseDigestChallenge(old.headers.get("www-authenticate") ?? undefined)).toMatchObject({
+      nonce: expect.stringMatching(/^\d+$/),
+      stale: false
+    })
 
     const url = `http://127.21.1.2:${f.port}/rpc/Sys.GetStatus`
     const first = parseDigestChallenge((await unsigned(url)).headers.get("www-authenticate") ?? undefined)!
     expect(first.nonce).toMatch(/^[A-Za-z0-9+/]{22}==$/)
     // Push the nonce out of the 2.x table (4 slots) with more challenges.
     for (let i = 0; i < 4; i++) expect((await unsigned(url)).status).toBe(401)
-    const signed = authorizationHeader({ challenge: first, password: "admin-pw", httpMethod: "GET", uri: "/rpc/Sys.GetStatus", cnonce: freshCnonce(), nc: 1 })
+    const signed = authorizationHeader({
+      challenge: first,
+      password: "admin-pw",
+      httpMethod: "GET",
+      uri: "/rpc/Sys.GetStatus",
+      cnonce: freshCnonce(),
+      nc: 1
+    })
     const staleAnswer = await fetch(url, { headers: { Authorization: signed } })
     expect(staleAnswer.status).toBe(401)
     expect(parseDigestChallenge(staleAnswer.headers.get("www-authenticate") ?? undefined)?.stale).toBe(true)
     // A wrong password with a live nonce: a plain 401, no stale flag.
     const live = parseDigestChallenge(staleAnswer.headers.get("www-authenticate") ?? undefined)!
-    const wrong = authorizationHeader({ challenge: live, password: "nope", httpMethod: "GET", uri: "/rpc/Sys.GetStatus", cnonce: freshCnonce(), nc: 1 })
+    const wrong = authorizationHeader({
+      challenge: live,
+      password: "nope",
+      httpMethod: "GET",
+      uri: "/rpc/Sys.GetStatus",
+      cnonce: freshCnonce(),
+      nc: 1
+    })
     const refused = await fetch(url, { headers: { Authorization: wrong } })
     expect(parseDigestChallenge(refused.headers.get("www-authenticate") ?? undefined)?.stale).toBe(false)
   })
@@ -64,7 +81,10 @@ describe("ShellyRpcLive against firmware 2.x auth", () => {
     const f = await start({ devices: 1, baseIp: "127.21.3.1", faults: ["1=protected,fw2"] })
     const target = { host: "127.21.3.1", port: f.port, password }
     const exit = await Effect.runPromiseExit(
-      Effect.all(Array.from({ length: 12 }, () => Methods.sysGetStatus(target)), { concurrency: "unbounded" }).pipe(Effect.provide(rpcLayer()))
+      Effect.all(
+        Array.from({ length: 12 }, () => Methods.sysGetStatus(target)),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.provide(rpcLayer()))
     )
     expect(Exit.isSuccess(exit)).toBe(true)
     const auth = f.state(1)!.auth
@@ -99,7 +119,9 @@ describe("ShellyRpcLive against firmware 2.x auth", () => {
     await throttle()
     // A retry budget too short for the 1 s throttle: the 429 stands, as a typed error with the fix.
     const short = await Effect.runPromiseExit(
-      Methods.sysGetStatus(target).pipe(Effect.provide(rpcLayer({ throttleRetry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(2))) })))
+      Methods.sysGetStatus(target).pipe(
+        Effect.provide(rpcLayer({ throttleRetry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(2))) }))
+      )
     )
     expect(Exit.isFailure(short)).toBe(true)
     const error = Exit.isFailure(short) ? JSON.stringify(short.cause) : ""

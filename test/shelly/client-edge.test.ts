@@ -13,8 +13,7 @@ import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import * as Methods from "../../src/shelly/methods.js"
 import { listen } from "./support.js"
 
-const answering = (host: string, handler: Http.RequestListener) =>
-  listen(host, () => Http.createServer(handler))
+const answering = (host: string, handler: Http.RequestListener) => listen(host, () => Http.createServer(handler))
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
@@ -39,7 +38,8 @@ describe("ShellyRpcLive against hand-made servers", () => {
         expect(error.reason).toBe("not JSON")
         expect(error.excerpt).toContain("router login page")
       }
-    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
+  )
 
   it.live("JSON of the wrong shape → ResponseInvalid naming the field", () =>
     Effect.gen(function* () {
@@ -50,7 +50,8 @@ describe("ShellyRpcLive against hand-made servers", () => {
       const error = failureOf(yield* Effect.exit(Methods.getDeviceInfo({ host: server.host, port: server.port })))
       expect(error._tag).toBe("ResponseInvalid")
       if (error._tag === "ResponseInvalid") expect(error.reason).toMatch(/mac|model|gen/)
-    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
+  )
 
   it.live("POST frame with another id → ResponseInvalid; frame error → RpcError", () =>
     Effect.gen(function* () {
@@ -80,7 +81,8 @@ describe("ShellyRpcLive against hand-made servers", () => {
         expect(second.rpcCode).toBe(-109)
         expect(second.rpcMessage).toBe("Reboot pending")
       }
-    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
+  )
 
   it.live("sends Connection: close and no keep-alive; 429 retried with backoff (4 times), then RpcError 429 with the throttling hint", () =>
     Effect.gen(function* () {
@@ -97,30 +99,40 @@ describe("ShellyRpcLive against hand-made servers", () => {
         expect(error.hint).toContain("retries with backoff")
       }
       expect(seen).toEqual(["close", "close", "close", "close", "close"])
-    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
+  )
 
   it.live("accepts but never answers → RpcTimeout; nothing listening → DeviceUnreachable", () =>
     Effect.gen(function* () {
       const held: Array<Net.Socket> = []
-      const server = yield* listen("127.20.9.5", () => Net.createServer((socket) => {
+      const server = yield* listen("127.20.9.5", () =>
+        Net.createServer((socket) => {
           held.push(socket)
           socket.resume() // read to EOF so the client's hang-up shows as 'close'
-        }))
+        })
+      )
       const rpc = yield* ShellyRpc
       const hung = failureOf(
-        yield* Effect.exit(rpc.call({ host: server.host, port: server.port }, "Shelly.GetStatus", undefined, Schema.Unknown, { timeout: "200 millis" }))
+        yield* Effect.exit(
+          rpc.call({ host: server.host, port: server.port }, "Shelly.GetStatus", undefined, Schema.Unknown, { timeout: "200 millis" })
+        )
       )
       expect(hung._tag).toBe("RpcTimeout")
       // the timeout must free the socket: the server sees the client hang up
-      yield* Effect.promise(() => new Promise<void>((resolve) => (held[0]!.destroyed ? resolve() : held[0]!.once("close", () => resolve()))))
+      yield* Effect.promise(
+        () => new Promise<void>((resolve) => (held[0]!.destroyed ? resolve() : held[0]!.once("close", () => resolve())))
+      )
       const refused = failureOf(
-        yield* Effect.exit(rpc.call({ host: "127.20.9.6", port: server.port }, "Shelly.GetStatus", undefined, Schema.Unknown, { timeout: "1 second" }))
+        yield* Effect.exit(
+          rpc.call({ host: "127.20.9.6", port: server.port }, "Shelly.GetStatus", undefined, Schema.Unknown, { timeout: "1 second" })
+        )
       )
       expect(refused._tag).toBe("DeviceUnreachable")
       if (refused._tag === "DeviceUnreachable") expect(refused.reason).toBe("connection refused")
       expect(yield* rpc.probe({ host: server.host, port: server.port }, "250 millis")).toBe(true)
       expect(yield* rpc.probe({ host: "127.20.9.6", port: server.port }, "250 millis")).toBe(false)
-    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
+  )
 
   it.live("connectTimeout: a SYN nobody answers → DeviceUnreachable; a slow answer after connect → RpcTimeout", () =>
     Effect.gen(function* () {
@@ -128,22 +140,32 @@ describe("ShellyRpcLive against hand-made servers", () => {
       // connect hangs: the case a powered-off device on a routed subnet gives.
       const child = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawn("python3", ["-c", "import socket,time\ns=socket.socket()\ns.bind(('127.20.9.7',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)"])
+          spawn("python3", [
+            "-c",
+            "import socket,time\ns=socket.socket()\ns.bind(('127.20.9.7',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)"
+          ])
         ),
         (p) => Effect.sync(() => p.kill())
       )
-      const port = yield* Effect.promise(() => new Promise<number>((resolve) => child.stdout.once("data", (d) => resolve(Number(String(d).trim())))))
+      const port = yield* Effect.promise(
+        () => new Promise<number>((resolve) => child.stdout.once("data", (d) => resolve(Number(String(d).trim()))))
+      )
       const filler = yield* Effect.acquireRelease(
-        Effect.promise(() => new Promise<Net.Socket>((resolve) => {
-          const socket = Net.createConnection({ host: "127.20.9.7", port }, () => resolve(socket))
-        })),
+        Effect.promise(
+          () =>
+            new Promise<Net.Socket>((resolve) => {
+              const socket = Net.createConnection({ host: "127.20.9.7", port }, () => resolve(socket))
+            })
+        ),
         (socket) => Effect.sync(() => socket.destroy())
       )
       expect(filler.readyState).toBe("open")
       const rpc = yield* ShellyRpc
       const target = { host: "127.20.9.7", port }
       const unanswered = failureOf(
-        yield* Effect.exit(rpc.call(target, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, { connectTimeout: "150 millis", timeout: "5 seconds" }))
+        yield* Effect.exit(
+          rpc.call(target, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, { connectTimeout: "150 millis", timeout: "5 seconds" })
+        )
       )
       expect(unanswered._tag).toBe("DeviceUnreachable")
       if (unanswered._tag === "DeviceUnreachable") expect(unanswered.reason).toBe("no connection within 150 ms")
@@ -153,9 +175,13 @@ describe("ShellyRpcLive against hand-made servers", () => {
       const silent = yield* listen("127.20.9.8", () => Net.createServer((socket) => void held.push(socket.resume())))
       const slow = failureOf(
         yield* Effect.exit(
-          rpc.call({ host: silent.host, port: silent.port }, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, { connectTimeout: "150 millis", timeout: "400 millis" })
+          rpc.call({ host: silent.host, port: silent.port }, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, {
+            connectTimeout: "150 millis",
+            timeout: "400 millis"
+          })
         )
       )
       expect(slow._tag).toBe("RpcTimeout")
-    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
+  )
 })

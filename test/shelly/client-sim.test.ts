@@ -27,15 +27,7 @@ beforeAll(async () => {
     apIp: "127.20.33.1",
     dhcpPool: { start: "127.20.200.1", end: "127.20.200.254" },
     control: false,
-    faults: [
-      "2=http500_on_spaces",
-      "3=protected",
-      "4=offline",
-      "5=blackhole",
-      "6=fail:Sys.SetConfig",
-      "7=wrong_mac",
-      "8=update:1.8.0"
-    ]
+    faults: ["2=http500_on_spaces", "3=protected", "4=offline", "5=blackhole", "6=fail:Sys.SetConfig", "7=wrong_mac", "8=update:1.8.0"]
   })
 })
 
@@ -76,7 +68,8 @@ describe("ShellyRpcLive ↔ simulator: reads", () => {
           expect(info.gen).toBeGreaterThanOrEqual(2)
         }
       })
-    ))
+    )
+  )
 
   it.live("status and config reads decode (Shelly.GetStatus, Sys.*, WiFi.*, Cloud/BLE/MQTT)", () =>
     live(
@@ -98,7 +91,8 @@ describe("ShellyRpcLive ↔ simulator: reads", () => {
         expect(typeof (yield* Methods.bleGetConfig(t)).enable).toBe("boolean")
         expect(typeof (yield* Methods.mqttGetConfig(t)).enable).toBe("boolean")
       })
-    ))
+    )
+  )
 
   it.live("CheckForUpdate: {} when current, stable version when one is pending", () =>
     live(
@@ -109,7 +103,8 @@ describe("ShellyRpcLive ↔ simulator: reads", () => {
         const sys = yield* Methods.sysGetStatus(target(8))
         expect(sys.available_updates?.stable?.version).toBe("1.8.0")
       })
-    ))
+    )
+  )
 
   it.live("wrong_mac: the identity check reports the MAC that answered", () =>
     live(
@@ -119,7 +114,8 @@ describe("ShellyRpcLive ↔ simulator: reads", () => {
         expect(check._tag).toBe("Mismatch")
         expect(checkMac(info.mac, device(7).reportedMac as Mac)._tag).toBe("Match")
       })
-    ))
+    )
+  )
 })
 
 describe("ShellyRpcLive ↔ simulator: writes", () => {
@@ -140,7 +136,8 @@ describe("ShellyRpcLive ↔ simulator: writes", () => {
         const log = fleet.state(2)!.rpcLog.filter((entry) => entry.method === "Sys.SetConfig")
         expect(log.map((entry) => entry.transport)).toEqual(["get", "frame"])
       })
-    ))
+    )
+  )
 
   it.live("*.SetConfig round trips (WiFi, Cloud, BLE, MQTT) and Reboot", () =>
     live(
@@ -166,7 +163,8 @@ describe("ShellyRpcLive ↔ simulator: writes", () => {
           yield* Methods.sysGetStatus(t)
         }).pipe(Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(200)))))
       })
-    ))
+    )
+  )
 })
 
 describe("ShellyRpcLive ↔ simulator: digest auth", () => {
@@ -183,7 +181,8 @@ describe("ShellyRpcLive ↔ simulator: digest auth", () => {
         yield* Methods.setDeviceName(target(3, ADMIN_PW), "Flur oben")
         expect((yield* Methods.sysGetConfig(target(3, ADMIN_PW), { transport: "post" })).device.name).toBe("Flur oben")
       })
-    ))
+    )
+  )
 
   it.live("no password → AuthRequired; wrong password → AuthRequired after exactly one retry", () =>
     live(
@@ -204,7 +203,8 @@ describe("ShellyRpcLive ↔ simulator: digest auth", () => {
         // nothing ran on the device
         expect(fleet.state(3)!.rpcLog.length).toBe(before)
       })
-    ))
+    )
+  )
 
   it.live("Shelly.SetAuth sets a password (ha1), then clears it", () =>
     live(
@@ -216,7 +216,8 @@ describe("ShellyRpcLive ↔ simulator: digest auth", () => {
         yield* Methods.setAuth(target(9, "new pw 9"), view.id, null)
         expect((yield* Methods.sysGetStatus(target(9))).mac).toBe(view.mac)
       })
-    ))
+    )
+  )
 })
 
 describe("ShellyRpcLive ↔ simulator: faults are told apart", () => {
@@ -230,7 +231,8 @@ describe("ShellyRpcLive ↔ simulator: faults are told apart", () => {
         expect(error.message).toContain("Shelly.GetStatus")
         expect(yield* (yield* ShellyRpc).probe(target(4), "250 millis")).toBe(false)
       })
-    ))
+    )
+  )
 
   it.live("blackhole → RpcTimeout with the short timeout; probe true (it accepts)", () =>
     live(
@@ -242,7 +244,8 @@ describe("ShellyRpcLive ↔ simulator: faults are told apart", () => {
         expect(post._tag).toBe("RpcTimeout")
         expect(yield* (yield* ShellyRpc).probe(target(5), "250 millis")).toBe(true)
       })
-    ))
+    )
+  )
 
   it.live("fail:Sys.SetConfig → RpcHttp500 with the device's code and message (GET); RpcError in a frame (POST)", () =>
     live(
@@ -257,7 +260,8 @@ describe("ShellyRpcLive ↔ simulator: faults are told apart", () => {
         expect(framed._tag).toBe("RpcError")
         if (framed._tag === "RpcError") expect(framed.rpcCode).toBe(-114)
       })
-    ))
+    )
+  )
 
   it.live("unknown method → RpcError 404 No handler", () =>
     live(
@@ -273,7 +277,8 @@ describe("ShellyRpcLive ↔ simulator: faults are told apart", () => {
         expect(framed._tag).toBe("RpcError")
         if (framed._tag === "RpcError") expect(framed.rpcCode).toBe(404)
       })
-    ))
+    )
+  )
 
   it.live("Shelly.Update starts the update; the device comes back on the new version", () =>
     live(
@@ -282,10 +287,14 @@ describe("ShellyRpcLive ↔ simulator: faults are told apart", () => {
         yield* Methods.update(t, "stable")
         // bounded poll: the simulator's update+boot delays are scaled by 0.01 (≈150 ms)
         const info = yield* Methods.getDeviceInfo(t, { timeout: "500 millis" }).pipe(
-          Effect.filterOrFail((i) => i.ver === "1.8.0", () => "still on the old version"),
+          Effect.filterOrFail(
+            (i) => i.ver === "1.8.0",
+            () => "still on the old version"
+          ),
           Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(60))))
         )
         expect(info.ver).toBe("1.8.0")
       })
-    ))
+    )
+  )
 })

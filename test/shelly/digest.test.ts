@@ -32,14 +32,21 @@ describe("digest math", () => {
   })
 
   it("parses the challenge a device sends, nonce kept opaque", () => {
-    const numeric = parseDigestChallenge(
-      'Digest qop="auth", realm="shellyplus1pm-44179394d4d4", nonce="603", algorithm=SHA-256'
-    )
-    expect(numeric).toEqual({ realm: "shellyplus1pm-44179394d4d4", nonce: "603", qop: "auth", algorithm: "SHA-256", opaque: undefined, stale: false })
+    const numeric = parseDigestChallenge('Digest qop="auth", realm="shellyplus1pm-44179394d4d4", nonce="603", algorithm=SHA-256')
+    expect(numeric).toEqual({
+      realm: "shellyplus1pm-44179394d4d4",
+      nonce: "603",
+      qop: "auth",
+      algorithm: "SHA-256",
+      opaque: undefined,
+      stale: false
+    })
     // Firmware 2.x: stale=true (re-sign, not a password error), base64 nonce with padding kept whole.
     const stale = parseDigestChallenge('Digest qop="auth", realm="r", nonce="q+/Zx0==", algorithm=SHA-256, stale=true')
     expect(stale).toMatchObject({ nonce: "q+/Zx0==", stale: true })
-    const base64 = parseDigestChallenge('Digest qop="auth", realm="shelly1pmg3-34b7dac68344", nonce="Ac2aagAAAAAWqUM3+/x=", algorithm=SHA-256')
+    const base64 = parseDigestChallenge(
+      'Digest qop="auth", realm="shelly1pmg3-34b7dac68344", nonce="Ac2aagAAAAAWqUM3+/x=", algorithm=SHA-256'
+    )
     expect(base64?.nonce).toBe("Ac2aagAAAAAWqUM3+/x=")
     expect(parseDigestChallenge('Basic realm="x"')).toBeUndefined()
     expect(parseDigestChallenge(undefined)).toBeUndefined()
@@ -48,7 +55,7 @@ describe("digest math", () => {
 
   it("builds an Authorization header the verifier accepts, and only for the right password and uri", () => {
     const challenge = parseDigestChallenge('Digest qop="auth", realm="shelly2pmg3-a1b2c3d4e5f6", nonce="1763746991", algorithm=SHA-256')!
-    const uri = '/rpc/Sys.SetConfig?config=%7B%22device%22%3A%7B%22name%22%3A%22X%22%7D%7D'
+    const uri = "/rpc/Sys.SetConfig?config=%7B%22device%22%3A%7B%22name%22%3A%22X%22%7D%7D"
     const header = authorizationHeader({ challenge, password: "s3cret", httpMethod: "GET", uri, cnonce: "abc123" })
     expect(header).toMatch(/^Digest username="admin", realm="shelly2pmg3-a1b2c3d4e5f6", nonce="1763746991", uri="/)
     expect(header).toContain("nc=00000001")

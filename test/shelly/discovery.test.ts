@@ -21,7 +21,16 @@ describe("expandTargets", () => {
     expect(block.at(-1)).toBe("127.20.2.254")
     expect(ips(["127.20.2.77/30"])).toEqual(["127.20.2.77", "127.20.2.78"])
     expect(ips(["127.20.2.9/32"])).toEqual(["127.20.2.9"])
-    expect(ips(["127.20.2.250 - 127.20.3.1", "127.20.2.251"])).toEqual(["127.20.2.250", "127.20.2.251", "127.20.2.252", "127.20.2.253", "127.20.2.254", "127.20.2.255", "127.20.3.0", "127.20.3.1"])
+    expect(ips(["127.20.2.250 - 127.20.3.1", "127.20.2.251"])).toEqual([
+      "127.20.2.250",
+      "127.20.2.251",
+      "127.20.2.252",
+      "127.20.2.253",
+      "127.20.2.254",
+      "127.20.2.255",
+      "127.20.3.0",
+      "127.20.3.1"
+    ])
   })
 
   it("rejects bad input and oversized scans with a message naming the spec", () => {
@@ -77,7 +86,8 @@ describe("discovery (GET /shelly scan)", () => {
         const found = yield* findByMac(view.mac as Mac, ips(["127.20.2.0/24"]), { port: fleet.port, timeout: "8 seconds", concurrency: 32 })
         expect(Option.map(found, (f) => [f.ip, f.identity.id])).toEqual(Option.some([view.ip, view.id]))
       }
-    }).pipe(Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.provide(ShellyRpcLive))
+  )
 
   it.live("respects its bounds: a device outside the range is not found", () =>
     Effect.gen(function* () {
@@ -86,14 +96,19 @@ describe("discovery (GET /shelly scan)", () => {
       expect(Option.isNone(found)).toBe(true)
       const inside = yield* findByMac(outside.mac as Mac, ips(["127.20.2.8/32"]), { port: fleet.port })
       expect(Option.isSome(inside)).toBe(true)
-    }).pipe(Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.provide(ShellyRpcLive))
+  )
 
   it.live("discoverAll lists exactly the devices that answer (not offline, not blackhole)", () =>
     Effect.gen(function* () {
       const found = yield* discoverAll(ips(["127.20.2.0/24"]), { port: fleet.port, timeout: "2 seconds", concurrency: 64 })
-      const expected = fleet.devices.filter((d) => d.index !== 4 && d.index !== 5).map((d) => d.mac).sort()
+      const expected = fleet.devices
+        .filter((d) => d.index !== 4 && d.index !== 5)
+        .map((d) => d.mac)
+        .sort()
       expect(found.map((f) => f.identity.mac).sort()).toEqual(expected)
-    }).pipe(Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.provide(ShellyRpcLive))
+  )
 })
 
 describe("fan-out", () => {
@@ -106,6 +121,12 @@ describe("fan-out", () => {
       )
       const failures = results.filter(Either.isLeft).map((e) => e.left.message)
       expect(failures).toEqual([])
-      expect(results.filter(Either.isRight).map((r) => r.right.mac).sort()).toEqual(crowd.devices.map((d) => d.mac).sort())
-    }).pipe(Effect.provide(ShellyRpcLive)))
+      expect(
+        results
+          .filter(Either.isRight)
+          .map((r) => r.right.mac)
+          .sort()
+      ).toEqual(crowd.devices.map((d) => d.mac).sort())
+    }).pipe(Effect.provide(ShellyRpcLive))
+  )
 })

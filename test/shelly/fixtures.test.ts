@@ -34,7 +34,9 @@ import { type FleetHandle, startFleet } from "../../sim/shelly/index.js"
 
 type Doc = Record<string, unknown>
 const dir = join(import.meta.dirname, "../fixtures/shelly")
-const files = readdirSync(dir).filter((f) => f.endsWith(".json")).sort()
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith(".json"))
+  .sort()
 const load = (file: string): Doc => JSON.parse(readFileSync(join(dir, file), "utf8")) as Doc
 const gen2Plus = files.filter((f) => !f.startsWith("Gen1-"))
 const gen1 = files.filter((f) => f.startsWith("Gen1-"))
@@ -42,7 +44,10 @@ const gen1 = files.filter((f) => f.startsWith("Gen1-"))
 const decodes = <A, I>(schema: Schema.Schema<A, I>, value: unknown): string | undefined =>
   Either.match(Schema.decodeUnknownEither(schema)(value), { onLeft: (e) => e.message, onRight: () => undefined })
 /** A named decode check (the schemas differ in type, so each is closed over here). */
-const check = <A, I>(what: string, schema: Schema.Schema<A, I>, value: unknown): readonly [string, string | undefined] => [what, decodes(schema, value)]
+const check = <A, I>(what: string, schema: Schema.Schema<A, I>, value: unknown): readonly [string, string | undefined] => [
+  what,
+  decodes(schema, value)
+]
 
 /** Paths where `a` and `b` differ in keys or JSON types; null matches anything, empty arrays any array. */
 const shapeDiff = (a: unknown, b: unknown, path = "$"): Array<string> => {
@@ -94,7 +99,11 @@ describe("fixtures", () => {
       ]
       for (const [what, failure] of checks) expect(failure, `${file} ${what}`).toBeUndefined()
       // `/shelly` of a Gen2+ device is not taken for Gen1.
-      expect(Exit.isSuccess(Effect.runSyncExit(refuseGen1({ device: file, method: "GET /shelly" }, Schema.decodeUnknownSync(ShellyAnswer)(doc.shelly))))).toBe(true)
+      expect(
+        Exit.isSuccess(
+          Effect.runSyncExit(refuseGen1({ device: file, method: "GET /shelly" }, Schema.decodeUnknownSync(ShellyAnswer)(doc.shelly)))
+        )
+      ).toBe(true)
     })
 
     it("(a) its id and AP SSID follow the identity table", () => {
@@ -108,7 +117,9 @@ describe("fixtures", () => {
     const shelly = load(file).shelly as { type: string; mac: string }
     expect(decodes(DeviceInfo, shelly)).toBeDefined()
     expect(decodes(Gen1Shelly, shelly)).toBeUndefined()
-    const exit = Effect.runSyncExit(refuseGen1({ device: "10.0.0.9:80", method: "GET /shelly" }, Schema.decodeUnknownSync(ShellyAnswer)(shelly)))
+    const exit = Effect.runSyncExit(
+      refuseGen1({ device: "10.0.0.9:80", method: "GET /shelly" }, Schema.decodeUnknownSync(ShellyAnswer)(shelly))
+    )
     expect(Exit.isFailure(exit)).toBe(true)
     if (Exit.isFailure(exit) && exit.cause._tag === "Fail") {
       const error = exit.cause.error
@@ -151,7 +162,7 @@ describe("(b) the simulator answers with the fixtures' keys and types", () => {
     const fixture = byApp.get(app)!
     expect(fleet.device(n)!.app).toBe(app)
     for (const method of ["Shelly.GetDeviceInfo", "Shelly.GetStatus", "Shelly.GetConfig", "BLE.GetConfig"]) {
-      const expected = method === "BLE.GetConfig" ? fixture[method] ?? (fixture["Shelly.GetConfig"] as Doc).ble : fixture[method]
+      const expected = method === "BLE.GetConfig" ? (fixture[method] ?? (fixture["Shelly.GetConfig"] as Doc).ble) : fixture[method]
       expect(shapeDiff(expected, await rpc(n, method)), `${app} ${method}`).toEqual([])
     }
     const shelly = await (await fetch(`http://${fleet.device(n)!.ip}:${fleet.port}/shelly`)).json()
@@ -177,9 +188,12 @@ describe("Gen1 in discovery", () => {
       )
       expect(found.map((f) => f.identity.app).sort()).toEqual([...apps].sort())
       const gen1Ip = fleet.device(apps.length + 1)!.ip!
-      expect(logs.filter((l) => l.includes("Gen1"))).toEqual([expect.stringContaining(`GET /shelly on ${gen1Ip}:${fleet.port}: a Gen1 device (SHSW-1`)])
+      expect(logs.filter((l) => l.includes("Gen1"))).toEqual([
+        expect.stringContaining(`GET /shelly on ${gen1Ip}:${fleet.port}: a Gen1 device (SHSW-1`)
+      ])
       // The typed error itself, as Stage 2 sees it from getShelly.
       const error = yield* Effect.flip(Effect.flatMap(ShellyRpc, (c) => c.getShelly({ host: gen1Ip, port: fleet.port })))
       expect(error._tag).toBe("Gen1Unsupported")
-    }).pipe(Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.provide(ShellyRpcLive))
+  )
 })

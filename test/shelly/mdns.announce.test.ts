@@ -53,7 +53,15 @@ const hear = (port: number, mac: string, count: number, act: () => Promise<unkno
 describe("mDNS announcements of the simulated fleet", () => {
   it("announce a device twice when it comes back from a reboot, unasked, heard by a listener subscribed before", async () => {
     const port = await freeUdpPort()
-    fleet = await startFleet({ devices: 2, baseIp: "127.67.60.1", port: 0, control: false, seed: 3, timeScale: 0.05, mdns: { group: GROUP, port, iface: LO } })
+    fleet = await startFleet({
+      devices: 2,
+      baseIp: "127.67.60.1",
+      port: 0,
+      control: false,
+      seed: 3,
+      timeScale: 0.05,
+      mdns: { group: GROUP, port, iface: LO }
+    })
     const device = fleet.device(2)!
     expect(fleet.mdns!.announced()).toBe(0)
     const heard = await hear(port, device.mac, 2, () => fleet!.powerCycle(2))
@@ -91,10 +99,9 @@ describe("mDNS announcements of the simulated fleet", () => {
       expect(Either.isRight(connected)).toBe(true)
       const target = { host: fleet!.apIp, port: fleet!.port }
       await Effect.runPromise(
-        Methods.wifiSetConfig(target, { sta: { ssid: "ProdNet", pass: Redacted.make("prod-wifi-pw"), enable: true, ipv4mode: "dhcp" } }).pipe(
-          Effect.zipRight(Methods.reboot(target)),
-          Effect.provide(ShellyRpcLive)
-        )
+        Methods.wifiSetConfig(target, {
+          sta: { ssid: "ProdNet", pass: Redacted.make("prod-wifi-pw"), enable: true, ipv4mode: "dhcp" }
+        }).pipe(Effect.zipRight(Methods.reboot(target)), Effect.provide(ShellyRpcLive))
       )
       await fleet!.disconnectAp()
     }
@@ -106,7 +113,15 @@ describe("mDNS announcements of the simulated fleet", () => {
 
   it("announcedDevice takes only an announcement that GET /shelly confirms at the announced address", async () => {
     const port = await freeUdpPort()
-    fleet = await startFleet({ devices: 2, baseIp: "127.67.64.1", port: 0, control: false, seed: 5, timeScale: 0.05, mdns: { group: GROUP, port, iface: LO } })
+    fleet = await startFleet({
+      devices: 2,
+      baseIp: "127.67.64.1",
+      port: 0,
+      control: false,
+      seed: 5,
+      timeScale: 0.05,
+      mdns: { group: GROUP, port, iface: LO }
+    })
     const [first, second] = [fleet.device(1)!, fleet.device(2)!]
     // A forged announcement: device 1's name at device 2's address (which answers with device 2's MAC).
     const forged = Either.getOrThrow(
@@ -115,9 +130,27 @@ describe("mDNS announcements of the simulated fleet", () => {
         flags: Flags.response | Flags.authoritative,
         questions: [],
         answers: [
-          { name: nameFromDotted("_shelly._tcp.local"), class: CLASS_IN, cacheFlush: false, ttl: 120, data: { _tag: "PTR", target: nameFromDotted(`${first.id}._shelly._tcp.local`) } },
-          { name: nameFromDotted(`${first.id}._shelly._tcp.local`), class: CLASS_IN, cacheFlush: true, ttl: 120, data: { _tag: "SRV", priority: 0, weight: 0, port: fleet.port, target: nameFromDotted("forged.local") } },
-          { name: nameFromDotted(`${first.id}._shelly._tcp.local`), class: CLASS_IN, cacheFlush: true, ttl: 120, data: { _tag: "TXT", entries: [txtEntry("gen=3")] } },
+          {
+            name: nameFromDotted("_shelly._tcp.local"),
+            class: CLASS_IN,
+            cacheFlush: false,
+            ttl: 120,
+            data: { _tag: "PTR", target: nameFromDotted(`${first.id}._shelly._tcp.local`) }
+          },
+          {
+            name: nameFromDotted(`${first.id}._shelly._tcp.local`),
+            class: CLASS_IN,
+            cacheFlush: true,
+            ttl: 120,
+            data: { _tag: "SRV", priority: 0, weight: 0, port: fleet.port, target: nameFromDotted("forged.local") }
+          },
+          {
+            name: nameFromDotted(`${first.id}._shelly._tcp.local`),
+            class: CLASS_IN,
+            cacheFlush: true,
+            ttl: 120,
+            data: { _tag: "TXT", entries: [txtEntry("gen=3")] }
+          },
           { name: nameFromDotted("forged.local"), class: CLASS_IN, cacheFlush: true, ttl: 120, data: { _tag: "A", address: second.ip! } }
         ],
         authorities: [],
@@ -147,7 +180,10 @@ describe("mDNS announcements of the simulated fleet", () => {
 
   it("listen refuses a unicast address with a clear error (announcements go to a group)", async () => {
     const result = await Effect.runPromise(
-      Effect.scoped(Effect.flatMap(Mdns, (m) => m.listen({ group: "127.67.65.1", port: 5353 }))).pipe(Effect.either, Effect.provide(MdnsLive))
+      Effect.scoped(Effect.flatMap(Mdns, (m) => m.listen({ group: "127.67.65.1", port: 5353 }))).pipe(
+        Effect.either,
+        Effect.provide(MdnsLive)
+      )
     )
     expect(Either.isLeft(result)).toBe(true)
     if (Either.isLeft(result)) expect(result.left.message).toContain("multicast group")
@@ -160,8 +196,30 @@ describe("provision sim shelly --mdns", () => {
     const cli = resolve(import.meta.dirname, "../../bin/provision.mjs")
     const child = spawn(
       process.execPath,
-      [cli, "sim", "shelly", "--devices", "2", "--base-ip", "127.67.70.1", "--port", "0", "--seed", "6", "--time-scale", "0.05",
-        "--control-host", "127.67.70.254", "--mdns", "--mdns-group", GROUP, "--mdns-port", String(port), "--mdns-iface", LO],
+      [
+        cli,
+        "sim",
+        "shelly",
+        "--devices",
+        "2",
+        "--base-ip",
+        "127.67.70.1",
+        "--port",
+        "0",
+        "--seed",
+        "6",
+        "--time-scale",
+        "0.05",
+        "--control-host",
+        "127.67.70.254",
+        "--mdns",
+        "--mdns-group",
+        GROUP,
+        "--mdns-port",
+        String(port),
+        "--mdns-iface",
+        LO
+      ],
       { stdio: ["ignore", "pipe", "pipe"] }
     )
     try {
@@ -180,7 +238,9 @@ describe("provision sim shelly --mdns", () => {
       expect(ready).toContain(`mdns=${GROUP}:${port}`)
       const control = /control=(\S+)/.exec(ready)![1]!
       const device = (await (await fetch(`${control}/devices/2`)).json()) as { readonly mac: string; readonly ip: string }
-      const heard: ReadonlyArray<MdnsDevice> = await hear(port, device.mac, 2, () => fetch(`${control}/devices/2/power-cycle`, { method: "POST" }))
+      const heard: ReadonlyArray<MdnsDevice> = await hear(port, device.mac, 2, () =>
+        fetch(`${control}/devices/2/power-cycle`, { method: "POST" })
+      )
       expect(heard.map((d) => d.ip)).toEqual([device.ip, device.ip])
     } finally {
       child.kill("SIGTERM")

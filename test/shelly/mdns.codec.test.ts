@@ -38,7 +38,9 @@ const known = new Set<number>([RecordType.A, RecordType.PTR, RecordType.TXT, Rec
 
 const rdata: fc.Arbitrary<RData> = fc.oneof(
   fc.ipV4().map((address): RData => ({ _tag: "A", address })),
-  fc.array(u16, { minLength: 8, maxLength: 8 }).map((groups): RData => ({ _tag: "AAAA", address: groups.map((g) => g.toString(16)).join(":") })),
+  fc
+    .array(u16, { minLength: 8, maxLength: 8 })
+    .map((groups): RData => ({ _tag: "AAAA", address: groups.map((g) => g.toString(16)).join(":") })),
   name.map((target): RData => ({ _tag: "PTR", target })),
   fc.record({ priority: u16, weight: u16, port: u16, target: name }).map((srv): RData => ({ _tag: "SRV", ...srv })),
   fc
@@ -62,7 +64,9 @@ const record: fc.Arbitrary<ResourceRecord> = fc.record({
 const message: fc.Arbitrary<DnsMessage> = fc.record({
   id: u16,
   flags: u16,
-  questions: fc.array(fc.record({ name, type: u16, class: fc.integer({ min: 0, max: 0x7fff }), unicastResponse: fc.boolean() }), { maxLength: 3 }),
+  questions: fc.array(fc.record({ name, type: u16, class: fc.integer({ min: 0, max: 0x7fff }), unicastResponse: fc.boolean() }), {
+    maxLength: 3
+  }),
   answers: fc.array(record, { maxLength: 4 }),
   authorities: fc.array(record, { maxLength: 2 }),
   additionals: fc.array(record, { maxLength: 4 })
@@ -89,7 +93,11 @@ const uncompressedSize = (m: DnsMessage): number => {
     }
   }
   const records = [...m.answers, ...m.authorities, ...m.additionals]
-  return 12 + m.questions.reduce((n, q) => n + wireLength(q.name) + 4, 0) + records.reduce((n, r) => n + wireLength(r.name) + 10 + rdataSize(r.data), 0)
+  return (
+    12 +
+    m.questions.reduce((n, q) => n + wireLength(q.name) + 4, 0) +
+    records.reduce((n, r) => n + wireLength(r.name) + 10 + rdataSize(r.data), 0)
+  )
 }
 
 // ---- codec ---------------------------------------------------------------------
@@ -127,7 +135,13 @@ describe("DNS message codec", () => {
       answers: [{ name: service, class: CLASS_IN, cacheFlush: false, ttl: 120, data: { _tag: "PTR", target: instance } }],
       authorities: [],
       additionals: [
-        { name: instance, class: CLASS_IN, cacheFlush: true, ttl: 120, data: { _tag: "SRV", priority: 0, weight: 0, port: 80, target: ["Shelly2PMG3-A1B2C3D4E5F6", "local"] } }
+        {
+          name: instance,
+          class: CLASS_IN,
+          cacheFlush: true,
+          ttl: 120,
+          data: { _tag: "SRV", priority: 0, weight: 0, port: 80, target: ["Shelly2PMG3-A1B2C3D4E5F6", "local"] }
+        }
       ]
     }
     const bytes = encoded(m)
@@ -147,7 +161,15 @@ describe("DNS message codec", () => {
   it("decodes pointers written by another encoder (to a name inside an earlier record's data)", () => {
     // Header: response, 1 answer, 1 additional.
     const header = [0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 1]
-    const owner = [5, ..."_http".split("").map((c) => c.charCodeAt(0)), 4, ..."_tcp".split("").map((c) => c.charCodeAt(0)), 5, ..."local".split("").map((c) => c.charCodeAt(0)), 0]
+    const owner = [
+      5,
+      ..."_http".split("").map((c) => c.charCodeAt(0)),
+      4,
+      ..."_tcp".split("").map((c) => c.charCodeAt(0)),
+      5,
+      ..."local".split("").map((c) => c.charCodeAt(0)),
+      0
+    ]
     // PTR at 12: data = "Kitchen" + pointer to 12.
     const ptrData = [7, ..."Kitchen".split("").map((c) => c.charCodeAt(0)), 0xc0, 12]
     const answer = [...owner, 0, 12, 0, 1, 0, 0, 0, 120, 0, ptrData.length, ...ptrData]
@@ -163,11 +185,23 @@ describe("DNS message codec", () => {
 
   it("refuses to encode what DNS cannot carry, naming the problem", () => {
     const bad = (data: RData, n: Name = ["x"]) =>
-      encodeMessage({ id: 0, flags: 0, questions: [], answers: [{ name: n, class: 1, cacheFlush: false, ttl: 1, data }], authorities: [], additionals: [] })
+      encodeMessage({
+        id: 0,
+        flags: 0,
+        questions: [],
+        answers: [{ name: n, class: 1, cacheFlush: false, ttl: 1, data }],
+        authorities: [],
+        additionals: []
+      })
     expect(bad({ _tag: "A", address: "127.0.0.300" })).toEqual(Either.left(expect.stringContaining("127.0.0.300")))
     expect(bad({ _tag: "PTR", target: ["a".repeat(64)] })).toEqual(Either.left(expect.stringContaining("64 bytes")))
     expect(bad({ _tag: "PTR", target: [""] })).toEqual(Either.left(expect.stringContaining("empty label")))
-    expect(bad({ _tag: "A", address: "127.0.0.1" }, Array.from({ length: 5 }, () => "b".repeat(60)))).toEqual(Either.left(expect.stringContaining("at most 255")))
+    expect(
+      bad(
+        { _tag: "A", address: "127.0.0.1" },
+        Array.from({ length: 5 }, () => "b".repeat(60))
+      )
+    ).toEqual(Either.left(expect.stringContaining("at most 255")))
     expect(bad({ _tag: "TXT", entries: [new Uint8Array(256)] })).toEqual(Either.left(expect.stringContaining("255 bytes")))
   })
 })
@@ -185,14 +219,20 @@ describe("DNS message codec on hostile input", () => {
 
   it("rejects every truncation of a valid message, and survives any byte changed (fast-check)", () => {
     fc.assert(
-      fc.property(message.filter((m) => m.questions.length + m.answers.length > 0), fc.nat(), fc.nat(), u16, (m, cut, at, value) => {
-        const bytes = encoded(m)
-        expect(Either.isLeft(decodeMessage(bytes.subarray(0, cut % bytes.length)))).toBe(true)
-        const changed = Uint8Array.from(bytes)
-        changed[at % bytes.length] = value & 0xff
-        const result = decodeMessage(changed)
-        expect(Either.isLeft(result) || Either.isRight(result)).toBe(true)
-      }),
+      fc.property(
+        message.filter((m) => m.questions.length + m.answers.length > 0),
+        fc.nat(),
+        fc.nat(),
+        u16,
+        (m, cut, at, value) => {
+          const bytes = encoded(m)
+          expect(Either.isLeft(decodeMessage(bytes.subarray(0, cut % bytes.length)))).toBe(true)
+          const changed = Uint8Array.from(bytes)
+          changed[at % bytes.length] = value & 0xff
+          const result = decodeMessage(changed)
+          expect(Either.isLeft(result) || Either.isRight(result)).toBe(true)
+        }
+      ),
       { numRuns: 500 }
     )
   })
@@ -209,7 +249,9 @@ describe("DNS message codec on hostile input", () => {
   })
 
   it("rejects absurd counts, short records, reserved label types and trailing bytes", () => {
-    expect(decodeMessage(Uint8Array.from([0, 0, 0x84, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]))).toEqual(Either.left(expect.stringContaining("more than")))
+    expect(decodeMessage(Uint8Array.from([0, 0, 0x84, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]))).toEqual(
+      Either.left(expect.stringContaining("more than"))
+    )
     // An A record whose data length says 3.
     const shortA = [0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 120, 0, 0, 1, 0, 1, 0, 0, 0, 10, 0, 3, 127, 0, 0]
     expect(Either.isLeft(decodeMessage(Uint8Array.from(shortA)))).toBe(true)
@@ -300,6 +342,12 @@ describe("Shelly devices from mDNS answers", () => {
     expect(shellyIdentityFromLabel("shelly2pmg3-A1B2C3D4E5F6")).toEqual({ id: "shelly2pmg3-a1b2c3d4e5f6", mac: "A1B2C3D4E5F6" })
     expect(shellyIdentityFromLabel("printer-a1b2c3d4e5f6")).toBeUndefined()
     expect(shellyIdentityFromLabel("shelly1-a1b2c3")).toBeUndefined()
-    expect(txtAttributes(["GEN=3", "app=S1PMG3", "flag", "gen=9", "=x"].map(txtEntry))).toEqual(new Map([["gen", "3"], ["app", "S1PMG3"], ["flag", ""]]))
+    expect(txtAttributes(["GEN=3", "app=S1PMG3", "flag", "gen=9", "=x"].map(txtEntry))).toEqual(
+      new Map([
+        ["gen", "3"],
+        ["app", "S1PMG3"],
+        ["flag", ""]
+      ])
+    )
   })
 })

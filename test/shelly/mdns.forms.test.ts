@@ -10,11 +10,18 @@ import { CLASS_IN, type DnsMessage, Flags, nameFromDotted, txtEntry } from "../.
 import { devicesInResponse } from "../../src/shelly/mdns.js"
 
 const http = nameFromDotted("_http._tcp.local")
-const rr = <D extends DnsMessage["answers"][number]["data"]>(name: ReadonlyArray<string>, data: D, cacheFlush = false) =>
-  ({ name, class: CLASS_IN, cacheFlush, ttl: 120, data })
+const rr = <D extends DnsMessage["answers"][number]["data"]>(name: ReadonlyArray<string>, data: D, cacheFlush = false) => ({
+  name,
+  class: CLASS_IN,
+  cacheFlush,
+  ttl: 120,
+  data
+})
 const from = { address: "127.116.0.9", port: 5353 }
 
-const response = (instances: ReadonlyArray<{ readonly label: string; readonly host: string; readonly txt: ReadonlyArray<string> }>): DnsMessage => ({
+const response = (
+  instances: ReadonlyArray<{ readonly label: string; readonly host: string; readonly txt: ReadonlyArray<string> }>
+): DnsMessage => ({
   id: 0,
   flags: Flags.response | Flags.authoritative,
   questions: [],
@@ -41,16 +48,24 @@ describe("mDNS instance forms", () => {
   })
 
   it("a device without a name (id-named instance only) is found", () => {
-    const found = devicesInResponse(response([{ label: "shelly1pmg3-34b7dac68344", host: "Shelly1PMG3-34B7DAC68344", txt: ["gen=3"] }]), from)
+    const found = devicesInResponse(
+      response([{ label: "shelly1pmg3-34b7dac68344", host: "Shelly1PMG3-34B7DAC68344", txt: ["gen=3"] }]),
+      from
+    )
     expect(found.map((d) => d.mac)).toEqual(["34B7DAC68344"])
   })
 
   it("a name-named instance on the AP-SSID host (older responders) is found by the host label", () => {
-    const found = devicesInResponse(response([{ label: "Küche", host: "Shelly1PMG3-34B7DAC68344", txt: ["gen=3", "app=S1PMG3", "ver=1.6.2"] }]), from)
+    const found = devicesInResponse(
+      response([{ label: "Küche", host: "Shelly1PMG3-34B7DAC68344", txt: ["gen=3", "app=S1PMG3", "ver=1.6.2"] }]),
+      from
+    )
     expect(found[0]).toMatchObject({ mac: "34B7DAC68344", id: undefined, app: "S1PMG3" })
   })
 
   it("a name-named instance alone on a name host names no MAC: not a device (the id-named one will be)", () => {
-    expect(devicesInResponse(response([{ label: "1PM Gen3", host: "1PM-Gen3", txt: ["gen=3", "app=S1PMG3", "ver=1.6.2"] }]), from)).toEqual([])
+    expect(devicesInResponse(response([{ label: "1PM Gen3", host: "1PM-Gen3", txt: ["gen=3", "app=S1PMG3", "ver=1.6.2"] }]), from)).toEqual(
+      []
+    )
   })
 })

@@ -63,7 +63,13 @@ const answerBytes = (mac: string, ip: string, port: number): Uint8Array => {
   const service = nameFromDotted("_shelly._tcp.local")
   const instance = [`shellyplus1pm-${mac.toLowerCase()}`, ...service]
   const host = [`ShellyPlus1PM-${mac}`, "local"]
-  const rr = <D extends DnsMessage["answers"][number]["data"]>(name: ReadonlyArray<string>, data: D) => ({ name, class: CLASS_IN, cacheFlush: false, ttl: 120, data })
+  const rr = <D extends DnsMessage["answers"][number]["data"]>(name: ReadonlyArray<string>, data: D) => ({
+    name,
+    class: CLASS_IN,
+    cacheFlush: false,
+    ttl: 120,
+    data
+  })
   return Either.getOrThrow(
     encodeMessage({
       id: 0,
@@ -80,7 +86,11 @@ const answerBytes = (mac: string, ip: string, port: number): Uint8Array => {
   )
 }
 
-const collect = (options: BrowseOptions) => Effect.map(Stream.runCollect(browse({ group: GROUP, iface: LO, timeout: "700 millis", resendEvery: "200 millis", ...options })), Chunk.toArray)
+const collect = (options: BrowseOptions) =>
+  Effect.map(
+    Stream.runCollect(browse({ group: GROUP, iface: LO, timeout: "700 millis", resendEvery: "200 millis", ...options })),
+    Chunk.toArray
+  )
 
 beforeAll(async () => {
   fleet = await startFleet({
@@ -116,9 +126,13 @@ describe("mDNS browse against the simulated fleet", () => {
       expect(byMac.get(first.mac as Mac)).toMatchObject({ id: first.id, gen: first.gen, app: first.app, ver: first.fw })
       // The renamed device is still found, by the id-named instance it keeps announcing beside its name-named one.
       const renamed = fleet.device(4)!
-      expect(byMac.get(renamed.mac as Mac)).toMatchObject({ id: renamed.id, instance: expect.stringMatching(new RegExp(`^${renamed.id}\\._(shelly|http)\\._tcp\\.local$`)) })
+      expect(byMac.get(renamed.mac as Mac)).toMatchObject({
+        id: renamed.id,
+        instance: expect.stringMatching(new RegExp(`^${renamed.id}\\._(shelly|http)\\._tcp\\.local$`))
+      })
       expect(fleet.mdns!.answered()).toBeGreaterThan(0)
-    }))
+    })
+  )
 
   it.live("answers from the current state: a device taken offline stops answering", () =>
     Effect.gen(function* () {
@@ -127,31 +141,44 @@ describe("mDNS browse against the simulated fleet", () => {
       const without = yield* collect({ port: fleet.mdns!.port }).pipe(Effect.ensuring(Effect.promise(() => fleet.clearFaults(1))))
       expect(without.map((f) => f.mac)).not.toContain(one.mac)
       expect(without.length).toBe(3)
-    }))
+    })
+  )
 
   it.live("queries one responder by unicast (RFC 6762 §5.5) and gets the same devices", () =>
     Effect.gen(function* () {
       const found = yield* collect({ group: unicastResponder.group, port: unicastResponder.port })
-      expect(found.map((f) => f.mac).sort()).toEqual(fleet.devices.filter((d) => d.mode === "sta").map((d) => d.reportedMac).sort())
-    }))
+      expect(found.map((f) => f.mac).sort()).toEqual(
+        fleet.devices
+          .filter((d) => d.mode === "sta")
+          .map((d) => d.reportedMac)
+          .sort()
+      )
+    })
+  )
 
   it.live("stops after maxDevices", () =>
     Effect.gen(function* () {
       const found = yield* collect({ port: fleet.mdns!.port, maxDevices: 2, timeout: "5 seconds" })
       expect(found.length).toBe(2)
-    }))
+    })
+  )
 
   it.live("ends empty at its timeout when nothing answers", () =>
     Effect.gen(function* () {
       const port = yield* Effect.promise(freeUdpPort)
       const found = yield* collect({ port, timeout: "300 millis" })
       expect(found).toEqual([])
-    }))
+    })
+  )
 
   it.live("skips malformed datagrams and still takes the valid answer after them", () =>
     Effect.gen(function* () {
       const port = yield* Effect.promise(freeUdpPort)
-      const garbage = [Uint8Array.from([1, 2, 3]), Uint8Array.from([0, 0, 0x84, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 12, 0, 1]), new Uint8Array(40).fill(0xff)]
+      const garbage = [
+        Uint8Array.from([1, 2, 3]),
+        Uint8Array.from([0, 0, 0x84, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 12, 0, 1]),
+        new Uint8Array(40).fill(0xff)
+      ]
       const fake = yield* Effect.promise(() => fakeResponder(port, () => [...garbage, answerBytes("AABBCCDDEE01", "127.63.0.77", 8080)]))
       const found = yield* collect({ port }).pipe(Effect.ensuring(Effect.promise(fake.close)))
       expect(found.map((f) => [f.mac, f.ip, f.port])).toEqual([["AABBCCDDEE01", "127.63.0.77", 8080]])
@@ -161,7 +188,8 @@ describe("mDNS browse against the simulated fleet", () => {
         ["_shelly._tcp.local", RecordType.PTR],
         ["_http._tcp.local", RecordType.PTR]
       ])
-    }))
+    })
+  )
 
   it("the responder answers a legacy querier (not on the mDNS port) by unicast with its id, question and TTL ≤ 10", async () => {
     const socket = Dgram.createSocket("udp4")
@@ -170,7 +198,14 @@ describe("mDNS browse against the simulated fleet", () => {
     const replies: Array<DnsMessage> = []
     socket.on("message", (bytes) => Either.map(decodeMessage(bytes), (m) => replies.push(m)))
     const query = Either.getOrThrow(
-      encodeMessage({ id: 4242, flags: 0, questions: [{ name: nameFromDotted("_shelly._tcp.local"), type: RecordType.PTR, class: CLASS_IN, unicastResponse: false }], answers: [], authorities: [], additionals: [] })
+      encodeMessage({
+        id: 4242,
+        flags: 0,
+        questions: [{ name: nameFromDotted("_shelly._tcp.local"), type: RecordType.PTR, class: CLASS_IN, unicastResponse: false }],
+        answers: [],
+        authorities: [],
+        additionals: []
+      })
     )
     socket.send(query, fleet.mdns!.port, GROUP)
     const online = fleet.devices.filter((d) => d.mode === "sta").length
@@ -194,7 +229,14 @@ describe("the responder's records, as real devices send them", () => {
     const replies: Array<DnsMessage> = []
     socket.on("message", (bytes) => Either.map(decodeMessage(bytes), (m) => replies.push(m)))
     const query = Either.getOrThrow(
-      encodeMessage({ id: 7, flags: 0, questions: [{ name: nameFromDotted(service), type: RecordType.PTR, class: CLASS_IN, unicastResponse: false }], answers: [], authorities: [], additionals: [] })
+      encodeMessage({
+        id: 7,
+        flags: 0,
+        questions: [{ name: nameFromDotted(service), type: RecordType.PTR, class: CLASS_IN, unicastResponse: false }],
+        answers: [],
+        authorities: [],
+        additionals: []
+      })
     )
     socket.send(query, fleet.mdns!.port, GROUP)
     const online = fleet.devices.filter((d) => d.mode === "sta").length
@@ -204,7 +246,9 @@ describe("the responder's records, as real devices send them", () => {
   }
   const records = (reply: DnsMessage) => [...reply.answers, ...reply.additionals]
   const txtOf = (reply: DnsMessage, instance: string) =>
-    records(reply).flatMap((r) => (r.data._tag === "TXT" && r.name.join(".") === instance ? r.data.entries.map((e) => new TextDecoder().decode(e)) : []))
+    records(reply).flatMap((r) =>
+      r.data._tag === "TXT" && r.name.join(".") === instance ? r.data.entries.map((e) => new TextDecoder().decode(e)) : []
+    )
   const srvOf = (reply: DnsMessage, instance: string) =>
     records(reply).flatMap((r) => (r.data._tag === "SRV" && r.name.join(".") === instance ? [r.data.target.join(".")] : []))
 
@@ -229,8 +273,12 @@ describe("the responder's records, as real devices send them", () => {
 
   it("_shelly._tcp: the id-named instance only, TXT gen, app, ver", async () => {
     const renamed = fleet.device(4)!
-    const reply = (await ask("_shelly._tcp.local")).find((m) => records(m).some((r) => r.data._tag === "A" && r.data.address === renamed.ip))!
-    expect(reply.answers.flatMap((r) => (r.data._tag === "PTR" ? [r.data.target.join(".")] : []))).toEqual([`${renamed.id}._shelly._tcp.local`])
+    const reply = (await ask("_shelly._tcp.local")).find((m) =>
+      records(m).some((r) => r.data._tag === "A" && r.data.address === renamed.ip)
+    )!
+    expect(reply.answers.flatMap((r) => (r.data._tag === "PTR" ? [r.data.target.join(".")] : []))).toEqual([
+      `${renamed.id}._shelly._tcp.local`
+    ])
     expect(txtOf(reply, `${renamed.id}._shelly._tcp.local`)).toEqual([`gen=${renamed.gen}`, `app=${renamed.app}`, `ver=${renamed.fw}`])
   })
 })
@@ -241,22 +289,33 @@ describe("findByMac with mDNS", () => {
   it.live("finds a device outside the scanned subnets through mDNS, confirmed by GET /shelly", () =>
     Effect.gen(function* () {
       const target = fleet.device(1)!
-      const options = { port: fleet.port, timeout: "2 seconds", mdns: { group: GROUP, port: fleet.mdns!.port, timeout: "1 second" } } as const
+      const options = {
+        port: fleet.port,
+        timeout: "2 seconds",
+        mdns: { group: GROUP, port: fleet.mdns!.port, timeout: "1 second" }
+      } as const
       const found = yield* findByMac(target.mac as Mac, elsewhere, options).pipe(Effect.provide(live))
-      expect(Option.map(found, (f) => [f.ip, f.port, f.identity.mac, f.source])).toEqual(Option.some([target.ip, fleet.port, target.mac, "mdns"]))
+      expect(Option.map(found, (f) => [f.ip, f.port, f.identity.mac, f.source])).toEqual(
+        Option.some([target.ip, fleet.port, target.mac, "mdns"])
+      )
       // The same search without mDNS does not reach it: the scan alone is bounded by its subnets.
       const disabled = yield* findByMac(target.mac as Mac, elsewhere, { ...options, mdns: false }).pipe(Effect.provide(live))
       const noService = yield* findByMac(target.mac as Mac, elsewhere, options).pipe(Effect.provide(ShellyRpcLive))
       expect([Option.isNone(disabled), Option.isNone(noService)]).toEqual([true, true])
-    }))
+    })
+  )
 
   it.live("still finds devices by the scan when mDNS has nothing to say", () =>
     Effect.gen(function* () {
       const target = fleet.device(4)!
       const quiet = yield* Effect.promise(freeUdpPort)
-      const found = yield* findByMac(target.mac as Mac, ips([`${target.ip}/32`]), { port: fleet.port, mdns: { group: GROUP, port: quiet, timeout: "300 millis" } })
+      const found = yield* findByMac(target.mac as Mac, ips([`${target.ip}/32`]), {
+        port: fleet.port,
+        mdns: { group: GROUP, port: quiet, timeout: "300 millis" }
+      })
       expect(Option.map(found, (f) => [f.ip, f.source])).toEqual(Option.some([target.ip, "scan"]))
-    }).pipe(Effect.provide(live)))
+    }).pipe(Effect.provide(live))
+  )
 
   it.live("returns nothing when the announced address holds another device or does not answer HTTP", () =>
     Effect.gen(function* () {
@@ -265,7 +324,10 @@ describe("findByMac with mDNS", () => {
       const blackhole = fleet.device(6)!
       // Claims: AABBCCDDEE02 lives at device 1's address; device 6 (HTTP dead) at its own.
       const fake = yield* Effect.promise(() =>
-        fakeResponder(port, () => [answerBytes("AABBCCDDEE02", other.ip!, fleet.port), answerBytes(blackhole.mac, blackhole.ip!, fleet.port)])
+        fakeResponder(port, () => [
+          answerBytes("AABBCCDDEE02", other.ip!, fleet.port),
+          answerBytes(blackhole.mac, blackhole.ip!, fleet.port)
+        ])
       )
       const options = { port: fleet.port, timeout: "500 millis", mdns: { group: GROUP, port, timeout: "800 millis" } } as const
       const results = yield* Effect.all([
@@ -274,7 +336,8 @@ describe("findByMac with mDNS", () => {
       ]).pipe(Effect.ensuring(Effect.promise(fake.close)))
       expect(results.map(Option.isNone)).toEqual([true, true])
       expect(fake.queries.length).toBeGreaterThan(0)
-    }).pipe(Effect.provide(live)))
+    }).pipe(Effect.provide(live))
+  )
 
   it.live("an mDNS socket that cannot be opened leaves the scan working", () =>
     Effect.gen(function* () {
@@ -286,17 +349,20 @@ describe("findByMac with mDNS", () => {
       expect(Option.map(found, (f) => f.source)).toEqual(Option.some("scan"))
       const failure = yield* Effect.flip(Stream.runDrain(browse({ port, iface: "0.0.0.1", timeout: "200 millis" })))
       expect(failure).toMatchObject({ _tag: "MdnsSocketError", operation: "join", code: "mdns_socket" })
-    }).pipe(Effect.provide(live)))
+    }).pipe(Effect.provide(live))
+  )
 })
 
 describe("stage1.discovery.mdns config", () => {
   const decode = Schema.decodeUnknownEither(Stage1Config)
 
   it("defaults to enabled on 224.0.0.251:5353 and takes overrides", () => {
-    expect(Either.map(decode({}), (c) => c.discovery.mdns)).toEqual(Either.right({ enabled: true, group: MDNS_GROUP, port: 5353, timeout: 1 }))
-    expect(Either.map(decode({ discovery: { mdns: { port: 15353, interface: "127.63.0.1", enabled: false } } }), (c) => c.discovery.mdns)).toEqual(
-      Either.right({ enabled: false, group: MDNS_GROUP, port: 15353, interface: "127.63.0.1", timeout: 1 })
+    expect(Either.map(decode({}), (c) => c.discovery.mdns)).toEqual(
+      Either.right({ enabled: true, group: MDNS_GROUP, port: 5353, timeout: 1 })
     )
+    expect(
+      Either.map(decode({ discovery: { mdns: { port: 15353, interface: "127.63.0.1", enabled: false } } }), (c) => c.discovery.mdns)
+    ).toEqual(Either.right({ enabled: false, group: MDNS_GROUP, port: 15353, interface: "127.63.0.1", timeout: 1 }))
     expect(Either.isLeft(decode({ discovery: { mdns: { port: 70000 } } }))).toBe(true)
     expect(Either.isLeft(decode({ discovery: { mdns: { group: "not-an-ip" } } }))).toBe(true)
   })

@@ -60,7 +60,14 @@ const run = async (mdnsEnabled: boolean) => {
   writeFileSync(join(dir, "data/secrets.yaml"), "wifi:\n  sta: { ssid: ProdNet, password: prod-wifi-pw }\n")
   process.chdir(dir)
   const out: Array<string> = []
-  const flags = { secrets: Option.none(), config: Option.none(), dryRun: false, log: Option.none(), loop: Option.some(false), wifiSim: Option.some(fleet.controlUrl!) }
+  const flags = {
+    secrets: Option.none(),
+    config: Option.none(),
+    dryRun: false,
+    log: Option.none(),
+    loop: Option.some(false),
+    wifiSim: Option.some(fleet.controlUrl!)
+  }
   const exit = await Effect.runPromiseExit(
     stage1Program(flags, { out: (l) => out.push(l), err: () => {} }).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
   )
@@ -70,7 +77,10 @@ const run = async (mdnsEnabled: boolean) => {
 describe("provision stage1 with mDNS discovery", () => {
   it("finds the joined device outside production_subnets and records it", async () => {
     const { exit, out, fleet } = await run(true)
-    expect({ exit, out: out.filter((l) => l.includes("failed")) }).toEqual({ exit: Exit.succeed(0), out: ["Stage 1 summary: total=1 ok=1 failed=0"] })
+    expect({ exit, out: out.filter((l) => l.includes("failed")) }).toEqual({
+      exit: Exit.succeed(0),
+      out: ["Stage 1 summary: total=1 ok=1 failed=0"]
+    })
     const ip = fleet.devices[0]!.ip
     expect(ip).toMatch(/^127\.63\.22\d\.\d+$/)
     expect(out).toContain(`[stage1: device joined WiFi at ${ip}]`)

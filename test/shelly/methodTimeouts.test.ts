@@ -12,8 +12,15 @@ import { type FleetHandle, startFleet } from "../../sim/shelly/index.js"
 let fleet: FleetHandle
 beforeAll(async () => {
   fleet = await startFleet({
-    devices: 1, baseIp: "127.115.1.1", port: 0, seed: 115, timeScale: 0.01, control: false,
-    apIp: "127.115.33.1", dhcpPool: { start: "127.115.200.1", end: "127.115.200.254" }, faults: ["1=slow:1500"]
+    devices: 1,
+    baseIp: "127.115.1.1",
+    port: 0,
+    seed: 115,
+    timeScale: 0.01,
+    control: false,
+    apIp: "127.115.33.1",
+    dhcpPool: { start: "127.115.200.1", end: "127.115.200.254" },
+    faults: ["1=slow:1500"]
   })
 })
 afterAll(async () => {
@@ -35,5 +42,6 @@ describe("per-method timeouts", () => {
       expect(quick._tag).toBe("RpcTimeout")
       const scan = yield* Methods.wifiScan(target, { timeout: "500 millis" })
       expect(Array.isArray(scan.results)).toBe(true)
-    }).pipe(Effect.provide(ShellyRpcLive)))
+    }).pipe(Effect.provide(ShellyRpcLive))
+  )
 })

@@ -85,7 +85,8 @@ describe("digest nonce reuse (client ↔ simulator)", () => {
         expect(after.nonces).toEqual([{ highestNc: n, uses: n }])
         expect(after.ncRefused).toBe(0)
       })
-    ))
+    )
+  )
 
   it.live("a new client instance starts without cached nonces (the cache is per layer, not global)", () =>
     Effect.gen(function* () {
@@ -94,7 +95,8 @@ describe("digest nonce reuse (client ↔ simulator)", () => {
       yield* live(Methods.sysGetConfig(target(1)))
       // Each `live` builds its own client: each pays one 401.
       expect(costs(1).challenges - before).toBe(2)
-    }))
+    })
+  )
 
   it.live("maxUses 1 turns reuse off: every call costs a 401 again", () =>
     live(
@@ -105,7 +107,8 @@ describe("digest nonce reuse (client ↔ simulator)", () => {
         expect(costs(8).accepted - before.accepted).toBe(4)
       }),
       shellyRpcLayer({ nonceCache: { maxUses: 1 } })
-    ))
+    )
+  )
 
   it.live("an expired nonce costs exactly one extra 401, then the call succeeds", () =>
     Effect.acquireUseRelease(
@@ -134,7 +137,8 @@ describe("digest nonce reuse (client ↔ simulator)", () => {
           })
         ),
       () => Effect.sync(() => vi.useRealTimers())
-    ))
+    )
+  )
 
   it.live("after a reboot the device has forgotten the nonce: one extra 401, then success", () =>
     live(
@@ -152,7 +156,8 @@ describe("digest nonce reuse (client ↔ simulator)", () => {
         yield* Methods.sysGetStatus(target(3))
         expect(costs(3)).toMatchObject({ challenges: 2, nonces: [{ highestNc: 2, uses: 2 }] })
       })
-    ))
+    )
+  )
 
   it.live("password changed on the device → AuthRequired with passwordSent after one retry; nothing secret in the error", () =>
     live(
@@ -178,15 +183,19 @@ describe("digest nonce reuse (client ↔ simulator)", () => {
         yield* Methods.sysGetStatus(target(4, newPassword))
         expect(costs(4).challenges - before.challenges).toBe(2)
       })
-    ))
+    )
+  )
 
   it.live("20 calls side by side (at the device's 6-channel limit) all succeed; nc values never overtake each other", () =>
     live(
       Effect.gen(function* () {
         // More than 6 at once would be refused with 429 by the device itself.
         const round = () =>
-          Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
-            Methods.sysGetStatus(target(5), { transport: i % 2 === 0 ? "get" : "post" }), { concurrency: 6 })
+          Effect.forEach(
+            Array.from({ length: 20 }, (_, i) => i),
+            (i) => Methods.sysGetStatus(target(5), { transport: i % 2 === 0 ? "get" : "post" }),
+            { concurrency: 6 }
+          )
         const cold = yield* round()
         expect(cold.every((s) => s.mac === device(5).mac)).toBe(true)
         const warm = yield* round()
@@ -205,16 +214,21 @@ describe("digest nonce reuse (client ↔ simulator)", () => {
         for (let i = 0; i < 5; i++) yield* Methods.sysGetStatus(target(5))
         expect(costs(5).challenges).toBe(before)
       })
-    ))
+    )
+  )
 })
 
 describe("simulator nc rules", () => {
   const url = (n: number, path: string) => `http://${device(n).ip}:${fleet.port}${path}`
   const uri = "/rpc/Sys.GetStatus"
   const signed = async (nonce: Record<string, string>, nc: number, cnonce = `c${nc}`) =>
-    (await request(url(6, uri), {
-      headers: { Authorization: digestHeader({ realm: nonce.realm!, nonce: nonce.nonce!, password: ADMIN_PW, method: "GET", uri, nc, cnonce }) }
-    })).status
+    (
+      await request(url(6, uri), {
+        headers: {
+          Authorization: digestHeader({ realm: nonce.realm!, nonce: nonce.nonce!, password: ADMIN_PW, method: "GET", uri, nc, cnonce })
+        }
+      })
+    ).status
 
   it("refuses a replayed nc, accepts a late one inside the window, refuses one below it", async () => {
     const challenge = parseChallenge((await request(url(6, uri))).headers.get("www-authenticate"))

@@ -10,7 +10,13 @@ const awkwardString = fc.oneof(
   fc.constantFrom("true", "false", "null", "42", "-1.5e3", " 1", "{}", "[]", '"quoted"', "a b", "  ", "a+b", "x&y=z", "%20", "ü ß €"),
   fc.string({ unit: fc.constantFrom(" ", "a", '"', "\\", "+", "&", "=", "%", "{", "}", "1") })
 )
-const value = fc.oneof(awkwardString, fc.jsonValue({ maxDepth: 3 }), fc.boolean(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }))
+const value = fc.oneof(
+  awkwardString,
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.boolean(),
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true })
+)
 const params = fc.dictionary(key, value, { maxKeys: 5 })
 
 /** JSON cannot carry -0; the device reads it back as 0. */

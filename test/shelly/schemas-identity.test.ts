@@ -18,9 +18,20 @@ const decode = <A, I>(schema: Schema.Schema<A, I>, value: unknown) => Schema.dec
 describe("result schemas (shapes from the reference's device dumps)", () => {
   it("GetDeviceInfo: Plus 1PM dump decodes; null name; newer keys kept; missing id rejected", () => {
     const dump = {
-      name: null, id: "shellyplus1pm-aabbccddeeff", mac: "AABBCCDDEEFF", slot: 0, model: "SNSW-001P16EU", gen: 2,
-      fw_id: "20231219-133934/1.1.0-g34b5d4f", ver: "1.1.0", app: "Plus1PM", auth_en: false, auth_domain: null,
-      matter: false, provision: "complete", some_future_key: [1, 2]
+      name: null,
+      id: "shellyplus1pm-aabbccddeeff",
+      mac: "AABBCCDDEEFF",
+      slot: 0,
+      model: "SNSW-001P16EU",
+      gen: 2,
+      fw_id: "20231219-133934/1.1.0-g34b5d4f",
+      ver: "1.1.0",
+      app: "Plus1PM",
+      auth_en: false,
+      auth_domain: null,
+      matter: false,
+      provision: "complete",
+      some_future_key: [1, 2]
     }
     const info = Either.getOrThrow(decode(DeviceInfo, dump))
     expect(info.name).toBeNull()
@@ -32,7 +43,10 @@ describe("result schemas (shapes from the reference's device dumps)", () => {
 
   it("GetStatus of a real Plus 1PM decodes with its component keys", () => {
     const status = {
-      ble: {}, cloud: { connected: false }, "input:0": { id: 0, state: false }, mqtt: { connected: false },
+      ble: {},
+      cloud: { connected: false },
+      "input:0": { id: 0, state: false },
+      mqtt: { connected: false },
       "switch:0": { id: 0, output: false, apower: 0.0 },
       sys: { mac: "44179394D4D4", restart_required: false, time: null, unixtime: null, uptime: 1539, available_updates: {} },
       wifi: { sta_ip: "192.0.2.24", status: "got ip", ssid: "HausAutoDev", rssi: -32 }
@@ -53,7 +67,9 @@ describe("result schemas (shapes from the reference's device dumps)", () => {
   })
 
   it("Sys.GetConfig with a null device name; WiFi.Scan results", () => {
-    expect(Either.getOrThrow(decode(SysConfig, { device: { name: null, mac: "34B7DAC68344" }, location: { tz: "Europe/Rome" } })).device.name).toBeNull()
+    expect(
+      Either.getOrThrow(decode(SysConfig, { device: { name: null, mac: "34B7DAC68344" }, location: { tz: "Europe/Rome" } })).device.name
+    ).toBeNull()
     const scan = Either.getOrThrow(decode(WifiScanResult, { results: [{ ssid: null, bssid: "aa:bb", auth: 3, channel: 6, rssi: -60 }] }))
     expect(scan.results[0]!.auth).toBe(3)
   })

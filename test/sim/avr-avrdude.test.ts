@@ -41,7 +41,12 @@ describe("avrdude -c arduino against the optiboot emulator", () => {
   it("writes and verifies a HEX with a gap; the board then boots the app", async () => {
     const board = await start({ pace: false })
     const tail = Uint8Array.from({ length: 200 }, (_, i) => 255 - i)
-    const file = hexFile(encodeIntelHex([{ address: 0, data: firmware }, { address: 0x2000, data: tail }]))
+    const file = hexFile(
+      encodeIntelHex([
+        { address: 0, data: firmware },
+        { address: 0x2000, data: tail }
+      ])
+    )
     const result = await avrdude(["-c", "arduino", "-p", "m328p", "-P", board.hostPath, "-b", "115200", "-U", `flash:w:${file}:i`])
     expect(result.output).toContain("bytes of flash verified")
     expect(result.code).toBe(0)
@@ -54,14 +59,36 @@ describe("avrdude -c arduino against the optiboot emulator", () => {
 
   it("avrdude's verify catches the emulator's corrupted page", async () => {
     const board = await start({ pace: false, faults: ["verify_error:5"] })
-    const result = await avrdude(["-c", "arduino", "-p", "m328p", "-P", board.hostPath, "-b", "115200", "-U", `flash:w:${hexFile(encodeIntelHex([{ address: 0, data: firmware }]))}:i`])
+    const result = await avrdude([
+      "-c",
+      "arduino",
+      "-p",
+      "m328p",
+      "-P",
+      board.hostPath,
+      "-b",
+      "115200",
+      "-U",
+      `flash:w:${hexFile(encodeIntelHex([{ address: 0, data: firmware }]))}:i`
+    ])
     expect(result.code).not.toBe(0)
     expect(result.output).toMatch(/verification error|mismatch/i)
   })
 
   it("avrdude refuses a board with another signature", async () => {
     const board = await start({ pace: false, faults: ["signature:1e9406"] })
-    const result = await avrdude(["-c", "arduino", "-p", "m328p", "-P", board.hostPath, "-b", "115200", "-U", `flash:w:${hexFile(encodeIntelHex([{ address: 0, data: firmware }]))}:i`])
+    const result = await avrdude([
+      "-c",
+      "arduino",
+      "-p",
+      "m328p",
+      "-P",
+      board.hostPath,
+      "-b",
+      "115200",
+      "-U",
+      `flash:w:${hexFile(encodeIntelHex([{ address: 0, data: firmware }]))}:i`
+    ])
     expect(result.code).not.toBe(0)
     expect(result.output).toMatch(/signature/i)
     expect(result.output.toLowerCase()).toContain("1e9406")

@@ -50,7 +50,12 @@ describe("ESP images (sim/esp/image.ts)", () => {
 
 describe("ESP emulator boot and factory self-test console", () => {
   it("ESP32: flashed over the ROM protocol with IO0 released, FLASH_END(reboot) boots and prints the app version, then answers tests", async () => {
-    const { board, client } = await connect({ chip: "esp32", mac: "24:0a:c4:aa:bb:cc", tests: { sensor: false, gpio: true }, bootStrap: "released" })
+    const { board, client } = await connect({
+      chip: "esp32",
+      mac: "24:0a:c4:aa:bb:cc",
+      tests: { sensor: false, gpio: true },
+      bootStrap: "released"
+    })
     await client.sync()
     await client.command(0x0d, u32le(0, 0))
     for (const region of makeEsp32FlashSet({ version: "3.1.4", projectName: "relay-fw", appSize: 30_000 })) {

@@ -101,7 +101,7 @@ describe("ESP ROM emulator: sync and registers", () => {
     const r = await client.command(0x0f, u32le(921600, 0))
     expect(statusOf(r)).toEqual({ status: 0, error: 0 })
     // Uncompensated: the ROM divides the 40.40 MHz it believes in, so the line runs ~1 % slow.
-    expect(board.emulator.baud).toBe(Math.round((921600 * 40e6) / (2028 * 15625 * 51 / 40)))
+    expect(board.emulator.baud).toBe(Math.round((921600 * 40e6) / ((2028 * 15625 * 51) / 40)))
     expect(await readReg(client, 0x3ff40014)).toBe(Math.round(40e6 / board.emulator.baud))
   })
 

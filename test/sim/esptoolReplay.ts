@@ -161,7 +161,13 @@ export class EsptoolSession {
    * first status byte is non-zero and second is ROM_INVALID_RECV_MSG (0x05) is the
    * ROM's "unsupported command" reply: flush input and raise UnsupportedCommandError.
    */
-  async command(op?: number, data: Uint8Array = new Uint8Array(0), chk = 0, waitResponse = true, timeoutMs = DEFAULT_TIMEOUT): Promise<Reply | undefined> {
+  async command(
+    op?: number,
+    data: Uint8Array = new Uint8Array(0),
+    chk = 0,
+    waitResponse = true,
+    timeoutMs = DEFAULT_TIMEOUT
+  ): Promise<Reply | undefined> {
     if (op !== undefined) {
       this.trace.push(op)
       await this.client.send(op, data, chk)
@@ -183,7 +189,13 @@ export class EsptoolSession {
   }
 
   /** loader.py check_command(): the last 2/4 data bytes are the status; more data is the result. */
-  async checkCommand(description: string, op: number, data: Uint8Array = new Uint8Array(0), chk = 0, timeoutMs = DEFAULT_TIMEOUT): Promise<number | Uint8Array> {
+  async checkCommand(
+    description: string,
+    op: number,
+    data: Uint8Array = new Uint8Array(0),
+    chk = 0,
+    timeoutMs = DEFAULT_TIMEOUT
+  ): Promise<number | Uint8Array> {
     const reply = (await this.command(op, data, chk, true, timeoutMs))!
     const n = this.statusBytesLength
     if (reply.data.length < n) throw new FatalError(`Failed to ${description}. Only got ${reply.data.length} byte status response.`)
@@ -194,7 +206,13 @@ export class EsptoolSession {
 
   /** loader.py sync(): SYNC, then 7 more reads; value 0 on all eight means a running stub. */
   async sync(): Promise<void> {
-    const first = (await this.command(EsptoolOp.SYNC, Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array<number>(32).fill(0x55)]), 0, true, FIRST_SYNC_TIMEOUT))!
+    const first = (await this.command(
+      EsptoolOp.SYNC,
+      Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array<number>(32).fill(0x55)]),
+      0,
+      true,
+      FIRST_SYNC_TIMEOUT
+    ))!
     this.syncStubDetected = first.val === 0
     for (let i = 0; i < 7; i++) {
       const more = (await this.command())!
@@ -364,7 +382,12 @@ export class EsptoolSession {
       await this.checkCommand("enter RAM download mode", EsptoolOp.MEM_BEGIN, u32le(field.length, blocks, ESP_RAM_BLOCK, start))
       for (let seq = 0; seq < blocks; seq++) {
         const block = field.subarray(seq * ESP_RAM_BLOCK, (seq + 1) * ESP_RAM_BLOCK)
-        await this.checkCommand("write to target RAM", EsptoolOp.MEM_DATA, concat(u32le(block.length, seq, 0, 0), block), xorChecksum(block))
+        await this.checkCommand(
+          "write to target RAM",
+          EsptoolOp.MEM_DATA,
+          concat(u32le(block.length, seq, 0, 0), block),
+          xorChecksum(block)
+        )
       }
     }
     // mem_finish(): ROM errors ignored (the stub may reset the UART first). esptool waits
@@ -375,7 +398,8 @@ export class EsptoolSession {
       if (!(e instanceof FatalError)) throw e
     }
     const greeting = await this.read()
-    if (Buffer.from(greeting).toString("latin1") !== "OHAI") throw new FatalError(`Failed to start stub. Unexpected response: ${hex(greeting)}`)
+    if (Buffer.from(greeting).toString("latin1") !== "OHAI")
+      throw new FatalError(`Failed to start stub. Unexpected response: ${hex(greeting)}`)
     this.isStub = true
     return "uploaded"
   }
@@ -438,13 +462,26 @@ export class EsptoolSession {
   /** loader.py flash_begin(): erase size, blocks of FLASH_WRITE_SIZE, block size, offset (ESP32 classes: SUPPORTS_ENCRYPTED_FLASH false). */
   async flashBegin(size: number, offset: number): Promise<number> {
     const blocks = Math.ceil(size / this.flashWriteSize)
-    await this.checkCommand("enter Flash download mode", EsptoolOp.FLASH_BEGIN, u32le(this.eraseSize(offset, size), blocks, this.flashWriteSize, offset), 0, 30_000)
+    await this.checkCommand(
+      "enter Flash download mode",
+      EsptoolOp.FLASH_BEGIN,
+      u32le(this.eraseSize(offset, size), blocks, this.flashWriteSize, offset),
+      0,
+      30_000
+    )
     return blocks
   }
 
   /** loader.py flash_block(): `<IIII` len, seq, 0, 0 + data, checksum; retried up to WRITE_BLOCK_ATTEMPTS (3). */
   async flashBlock(data: Uint8Array, seq: number): Promise<void> {
-    await this.withAttempts(() => this.checkCommand(`write to target Flash after seq ${seq}`, EsptoolOp.FLASH_DATA, concat(u32le(data.length, seq, 0, 0), data), xorChecksum(data)))
+    await this.withAttempts(() =>
+      this.checkCommand(
+        `write to target Flash after seq ${seq}`,
+        EsptoolOp.FLASH_DATA,
+        concat(u32le(data.length, seq, 0, 0), data),
+        xorChecksum(data)
+      )
+    )
   }
 
   /** loader.py flash_finish(): `<I` int(not reboot). */
@@ -457,14 +494,26 @@ export class EsptoolSession {
     if (!this.isStub && this.chip.name === "ESP8266") throw new NotImplementedInRomError("flash_defl_begin")
     const blocks = Math.ceil(compsize / this.flashWriteSize)
     const writeSize = this.isStub ? size : Math.ceil(size / this.flashWriteSize) * this.flashWriteSize
-    await this.checkCommand("enter compressed flash mode", EsptoolOp.FLASH_DEFL_BEGIN, u32le(writeSize, blocks, this.flashWriteSize, offset), 0, 30_000)
+    await this.checkCommand(
+      "enter compressed flash mode",
+      EsptoolOp.FLASH_DEFL_BEGIN,
+      u32le(writeSize, blocks, this.flashWriteSize, offset),
+      0,
+      30_000
+    )
     return blocks
   }
 
   /** loader.py flash_defl_block(). */
   async flashDeflBlock(data: Uint8Array, seq: number, timeoutMs = DEFAULT_TIMEOUT): Promise<void> {
     await this.withAttempts(() =>
-      this.checkCommand(`write compressed data to flash after seq ${seq}`, EsptoolOp.FLASH_DEFL_DATA, concat(u32le(data.length, seq, 0, 0), data), xorChecksum(data), timeoutMs)
+      this.checkCommand(
+        `write compressed data to flash after seq ${seq}`,
+        EsptoolOp.FLASH_DEFL_DATA,
+        concat(u32le(data.length, seq, 0, 0), data),
+        xorChecksum(data),
+        timeoutMs
+      )
     )
   }
 
@@ -517,7 +566,8 @@ export class EsptoolSession {
       const p = await this.read()
       parts.push(p)
       got += p.length
-      if (got < length && p.length < FLASH_SECTOR_SIZE) throw new FatalError(`Corrupt data, expected 0x1000 bytes but received 0x${p.length.toString(16)} bytes`)
+      if (got < length && p.length < FLASH_SECTOR_SIZE)
+        throw new FatalError(`Corrupt data, expected 0x1000 bytes but received 0x${p.length.toString(16)} bytes`)
       await this.client.sendRaw(slipEncode(u32le(got))) // loader.py write(): SLIP-framed
     }
     if (got > length) throw new FatalError("Read more than expected")
@@ -577,7 +627,11 @@ export interface Prelude {
  * check), and — for operations with a flash_size argument — detect_flash_size +
  * flash_set_parameters.
  */
-export const runPrelude = async (esp: EsptoolSession, stub: StubImage, options: RunOptions & { readonly flashSizeArg?: boolean }): Promise<Prelude> => {
+export const runPrelude = async (
+  esp: EsptoolSession,
+  stub: StubImage,
+  options: RunOptions & { readonly flashSizeArg?: boolean }
+): Promise<Prelude> => {
   const detection = await esp.detectChip()
   // main() prints get_chip_description / get_chip_features (plain eFuse READ_REGs, not
   // replayed here), then get_crystal_freq and read_mac (cmds.py).
@@ -614,7 +668,12 @@ export const runPrelude = async (esp: EsptoolSession, stub: StubImage, options: 
  * MD5 check (skipped where the ROM has no MD5: NotImplementedInROMError), and
  * "Leaving...": on the stub FLASH_BEGIN(0,0) + FLASH_(DEFL_)END(stay).
  */
-export const writeFlash = async (esp: EsptoolSession, address: number, file: Uint8Array, options: { readonly compress: boolean; readonly noStub: boolean }): Promise<{ md5: string | "not supported"; blocks: number }> => {
+export const writeFlash = async (
+  esp: EsptoolSession,
+  address: number,
+  file: Uint8Array,
+  options: { readonly compress: boolean; readonly noStub: boolean }
+): Promise<{ md5: string | "not supported"; blocks: number }> => {
   let image = file.length % 4 ? concat(file, new Uint8Array(4 - (file.length % 4)).fill(0xff)) : file
   if (options.noStub) {
     const over = address % FLASH_SECTOR_SIZE

@@ -22,7 +22,10 @@ interface Run {
 }
 
 const run = (args: ReadonlyArray<string>, cwd: string): Run => {
-  const proc = spawn(process.execPath, [join(root, "bin/provision.mjs"), "sim", "shelly", ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+  const proc = spawn(process.execPath, [join(root, "bin/provision.mjs"), "sim", "shelly", ...args], {
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
   child = proc
   let stdout = ""
   let stderr = ""
@@ -31,7 +34,15 @@ const run = (args: ReadonlyArray<string>, cwd: string): Run => {
     proc.stdout!.on("data", (c: Buffer) => {
       stdout += c.toString()
       const line = stdout.split("\n").find((l) => l.startsWith("sim shelly ready "))
-      if (line) resolveReady(Object.fromEntries(line.slice("sim shelly ready ".length).split(" ").map((kv) => kv.split("=") as [string, string])))
+      if (line)
+        resolveReady(
+          Object.fromEntries(
+            line
+              .slice("sim shelly ready ".length)
+              .split(" ")
+              .map((kv) => kv.split("=") as [string, string])
+          )
+        )
     })
     proc.on("exit", () => reject(new Error(`exited before ready: ${stderr}`)))
   })
@@ -46,10 +57,33 @@ const run = (args: ReadonlyArray<string>, cwd: string): Run => {
 describe("provision sim shelly", () => {
   it("starts a fleet from flags and a scenario, serves the control API, writes the state file and exits cleanly on SIGTERM", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sim-cli-"))
-    await writeFile(join(dir, "scenario.yaml"), "seed: 5\ndevices: 6\nmodels: [I4G3, S2PMG3]\nfaults: ['2=blackhole']\nrules:\n  - select: 6\n    items: [factory]\n")
+    await writeFile(
+      join(dir, "scenario.yaml"),
+      "seed: 5\ndevices: 6\nmodels: [I4G3, S2PMG3]\nfaults: ['2=blackhole']\nrules:\n  - select: 6\n    items: [factory]\n"
+    )
     const { exit, ready } = run(
-      ["--base-ip", "127.12.1.1", "--port", "18160", "--scenario", "scenario.yaml", "--faults", "3=update", "--faults", "4=fail:Sys.SetConfig",
-        "--state-file", "data/ip_state.json", "--state-format", "wrapped", "--time-scale", "0.01", "--ap-ip", "127.12.33.1", "--wifi-ssid", "Shop"],
+      [
+        "--base-ip",
+        "127.12.1.1",
+        "--port",
+        "18160",
+        "--scenario",
+        "scenario.yaml",
+        "--faults",
+        "3=update",
+        "--faults",
+        "4=fail:Sys.SetConfig",
+        "--state-file",
+        "data/ip_state.json",
+        "--state-format",
+        "wrapped",
+        "--time-scale",
+        "0.01",
+        "--ap-ip",
+        "127.12.33.1",
+        "--wifi-ssid",
+        "Shop"
+      ],
       dir
     )
     const fields = await ready
@@ -63,16 +97,24 @@ describe("provision sim shelly", () => {
     expect(info.app).toBe("I4G3")
     expect(await failureOf(`http://127.12.1.2:${port}/shelly`)).toBe("timeout")
     expect((await request(`http://127.12.1.3:${port}/rpc/Shelly.CheckForUpdate`)).json).toMatchObject({ stable: { version: "1.7.5" } })
-    expect((await request(`http://127.12.1.4:${port}/rpc/Sys.SetConfig?config=${encodeURIComponent('{"device":{"name":"x"}}')}`)).status).toBe(500)
+    expect(
+      (await request(`http://127.12.1.4:${port}/rpc/Sys.SetConfig?config=${encodeURIComponent('{"device":{"name":"x"}}')}`)).status
+    ).toBe(500)
 
-    const state = JSON.parse(await readFile(join(dir, "data/ip_state.json"), "utf8")) as { version: number; devices: Record<string, { ip: string; app: string }> }
+    const state = JSON.parse(await readFile(join(dir, "data/ip_state.json"), "utf8")) as {
+      version: number
+      devices: Record<string, { ip: string; app: string }>
+    }
     expect(state.version).toBe(1)
     expect(Object.values(state.devices).map((d) => d.ip)).toEqual(["127.12.1.1", "127.12.1.2", "127.12.1.3", "127.12.1.4", "127.12.1.5"])
 
     const devices = (await request(`${control}/devices`)).json as Array<{ mac: string; ip: string | null; mode: string }>
     expect(devices).toHaveLength(6)
     expect(devices[5]).toMatchObject({ ip: null, mode: "ap" })
-    const put = await request(`${control}/devices/${devices[0]!.mac}/faults`, { method: "PUT", body: JSON.stringify({ items: ["offline"] }) })
+    const put = await request(`${control}/devices/${devices[0]!.mac}/faults`, {
+      method: "PUT",
+      body: JSON.stringify({ items: ["offline"] })
+    })
     expect(put.json).toMatchObject({ mode: "offline", faults: ["offline"] })
     expect(await failureOf(`http://127.12.1.1:${port}/shelly`)).toBe("refused")
     expect((await request(`${control}/devices/${devices[0]!.mac}/faults`, { method: "DELETE" })).json).toMatchObject({ mode: "sta" })
@@ -89,7 +131,10 @@ describe("provision sim shelly", () => {
     const detail = (await request(`${control}/devices/${devices[5]!.mac}`)).json as { config: { wifi: { ap: { enable: boolean } } } }
     expect(detail.config.wifi.ap.enable).toBe(true)
 
-    const inventory = await request(`${control}/inventory`, { method: "POST", body: JSON.stringify({ path: join(dir, "again.json"), format: "flat" }) })
+    const inventory = await request(`${control}/inventory`, {
+      method: "POST",
+      body: JSON.stringify({ path: join(dir, "again.json"), format: "flat" })
+    })
     expect(inventory.status).toBe(200)
     const again = JSON.parse(await readFile(join(dir, "again.json"), "utf8")) as Record<string, unknown>
     expect(Object.keys(again)).toEqual(Object.keys(state.devices))

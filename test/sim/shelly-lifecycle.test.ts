@@ -89,7 +89,9 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     const set = await post(ap, "WiFi.SetConfig", { config: { sta: { ssid: "FactoryNet", pass: "right-pw", enable: true } } })
     expect(set.json).toMatchObject({ result: { restart_required: false } })
     expect((await post(ap, "Cloud.SetConfig", { config: { enable: false } })).json).toMatchObject({ result: { restart_required: false } })
-    await waitFor(async () => expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ status: "got ip", sta_ip: "127.11.200.10" }))
+    await waitFor(async () =>
+      expect((await request(`${ap}/rpc/WiFi.GetStatus`)).json).toMatchObject({ status: "got ip", sta_ip: "127.11.200.10" })
+    )
     expect(f.device(1)!.mode).toBe("sta")
     expect(f.state(1)!.reboots).toBe(0)
     // The AP stays up beside the station until it is disabled (shared/reference §5).
@@ -103,8 +105,15 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     await waitFor(() => expect(f.apLink()).toBeNull())
     expect(await failureOf(`${ap}/shelly`)).toBe("refused")
     expect(f.scan().map((a) => a.ssid)).not.toContain(`Shelly2PMG3-${d1!.mac}`)
-    expect((await request(`http://127.11.200.10:${f.port}/rpc/WiFi.GetStatus`)).json).toMatchObject({ sta_ip: "127.11.200.10", status: "got ip", ssid: "FactoryNet" })
-    expect(f.state(1)!.config).toMatchObject({ cloud: { enable: false }, wifi: { ap: { enable: false }, sta: { ssid: "FactoryNet", pass_set: true } } })
+    expect((await request(`http://127.11.200.10:${f.port}/rpc/WiFi.GetStatus`)).json).toMatchObject({
+      sta_ip: "127.11.200.10",
+      status: "got ip",
+      ssid: "FactoryNet"
+    })
+    expect(f.state(1)!.config).toMatchObject({
+      cloud: { enable: false },
+      wifi: { ap: { enable: false }, sta: { ssid: "FactoryNet", pass_set: true } }
+    })
     expect(f.state(1)!.reboots).toBe(0)
 
     // The lease is sticky across a power cycle, and the next device gets the next address.
@@ -122,8 +131,15 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     const f = await start({ devices: 1, baseIp: "127.11.8.1", faults: ["1=factory,drop_before_answer"] })
     Either.getOrThrow(await f.connectAp(f.devices[0]!.apSsid))
     const ap = `http://127.11.33.1:${f.port}`
-    expect((await post(ap, "MQTT.SetConfig", { config: { enable: true, server: "127.0.0.1:1883" } })).json).toMatchObject({ result: { restart_required: true } })
-    expect(await failureOf(`${ap}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ssid":"FactoryNet","pass":"right-pw","enable":true},"ap":{"enable":false}}')}`, 5000)).toBe("reset")
+    expect((await post(ap, "MQTT.SetConfig", { config: { enable: true, server: "127.0.0.1:1883" } })).json).toMatchObject({
+      result: { restart_required: true }
+    })
+    expect(
+      await failureOf(
+        `${ap}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ssid":"FactoryNet","pass":"right-pw","enable":true},"ap":{"enable":false}}')}`,
+        5000
+      )
+    ).toBe("reset")
     expect(f.apLink()).toBeNull()
     // Applied all the same: the station joins, the AP stays down.
     await waitFor(() => expect(f.device(1)!.mode).toBe("sta"))
@@ -136,7 +152,9 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     const ap = `http://127.11.33.1:${f.port}`
     expect((await post(ap, "Cloud.SetConfig", { config: { enable: false } })).json).toMatchObject({ result: { restart_required: false } })
     await new Promise((r) => setTimeout(r, 1000))
-    expect((await post(ap, "Cloud.SetConfig", { config: { enable: true } })).json).toMatchObject({ error: { code: -109, message: expect.stringContaining("Setup window closed") } })
+    expect((await post(ap, "Cloud.SetConfig", { config: { enable: true } })).json).toMatchObject({
+      error: { code: -109, message: expect.stringContaining("Setup window closed") }
+    })
     // Reads stay open.
     expect((await post(ap, "Shelly.GetDeviceInfo", {})).json).toMatchObject({ result: { mac: f.devices[0]!.mac } })
     await f.powerCycle(1)
@@ -180,7 +198,9 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
   it("moves to a static address at once (answer first, then the old address is gone), and back to its DHCP lease", async () => {
     const f = await start({ devices: 2, baseIp: "127.11.5.1" })
     const old = `http://127.11.5.2:${f.port}`
-    const params = { config: { sta: { ipv4mode: "static", ip: "127.11.6.50", netmask: "255.255.255.0", gw: "127.11.6.1", nameserver: "127.0.0.53" } } }
+    const params = {
+      config: { sta: { ipv4mode: "static", ip: "127.11.6.50", netmask: "255.255.255.0", gw: "127.11.6.1", nameserver: "127.0.0.53" } }
+    }
     const compact = encodeURIComponent(JSON.stringify(params.config))
     const bad = await request(`${old}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ipv4mode":"static","ip":"nope"}}')}`)
     expect(bad.status).toBe(500)
@@ -190,7 +210,9 @@ describe("factory AP flow (WiFi.SetConfig applied live, no reboot)", () => {
     expect(f.device(2)!.ip).toBe("127.11.6.50")
     expect(f.device("127.11.6.50")!.index).toBe(2)
     expect(f.state(2)!.reboots).toBe(0)
-    expect((await request(`http://127.11.6.50:${f.port}/rpc/WiFi.GetConfig`)).json).toMatchObject({ sta: { ipv4mode: "static", ip: "127.11.6.50" } })
+    expect((await request(`http://127.11.6.50:${f.port}/rpc/WiFi.GetConfig`)).json).toMatchObject({
+      sta: { ipv4mode: "static", ip: "127.11.6.50" }
+    })
     // Back to DHCP: the old lease again, at once.
     await request(`http://127.11.6.50:${f.port}/rpc/WiFi.SetConfig?config=${encodeURIComponent('{"sta":{"ipv4mode":"dhcp"}}')}`)
     await waitFor(async () => expect((await request(`${old}/shelly`)).status).toBe(200))

@@ -77,7 +77,9 @@ describe("Shelly.Update {url}", () => {
     const f = await start({ devices: 1, baseIp: "127.16.3.1" })
     expect((await update("127.16.3.1", f.port, { url: "http://192.0.2.1/fw.zip" })).json).toMatchObject({ error: { code: -103 } })
     expect((await update("127.16.3.1", f.port, { url: "ftp://127.0.0.1/fw.zip" })).json).toMatchObject({ error: { code: -103 } })
-    expect((await update("127.16.3.1", f.port, { url: "http://127.0.0.1/x", stage: "stable" })).json).toMatchObject({ error: { code: -103 } })
+    expect((await update("127.16.3.1", f.port, { url: "http://127.0.0.1/x", stage: "stable" })).json).toMatchObject({
+      error: { code: -103 }
+    })
     expect(f.state(1)!.reboots).toBe(0)
   })
 

@@ -172,13 +172,18 @@ describe("real-device keys and methods", () => {
     expect(keys).toEqual(expect.arrayContaining(["sys", "wifi", "switch:0", "switch:1", "input:0", "input:1", "bthome", "knx"]))
     expect(all.total).toBe(keys.length)
     expect(all.components[0]).not.toHaveProperty("status")
-    const some = (await (await fetch(`${base(1)}/rpc/Shelly.GetComponents`, {
-      method: "POST",
-      body: JSON.stringify({ keys: ["switch:1"], include: ["status", "config"] })
-    })).json()) as { components: Array<{ key: string; status: { id: number }; config: { id: number } }> }
+    const some = (await (
+      await fetch(`${base(1)}/rpc/Shelly.GetComponents`, {
+        method: "POST",
+        body: JSON.stringify({ keys: ["switch:1"], include: ["status", "config"] })
+      })
+    ).json()) as { components: Array<{ key: string; status: { id: number }; config: { id: number } }> }
     expect(some.components).toHaveLength(1)
     expect(some.components[0]).toMatchObject({ key: "switch:1", status: { id: 1, output: false }, config: { id: 1 } })
-    const page = (await (await fetch(`${base(1)}/rpc/Shelly.GetComponents?offset=3`)).json()) as { offset: number; components: Array<unknown> }
+    const page = (await (await fetch(`${base(1)}/rpc/Shelly.GetComponents?offset=3`)).json()) as {
+      offset: number
+      components: Array<unknown>
+    }
     expect(page.offset).toBe(3)
     expect(page.components).toHaveLength(keys.length - 3)
   })

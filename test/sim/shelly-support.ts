@@ -45,7 +45,15 @@ export const parseChallenge = (header: string | null): Record<string, string> =>
 }
 
 /** RFC 7616 SHA-256 `Authorization` header for one request. */
-export const digestHeader = (args: { realm: string; nonce: string; password: string; method: string; uri: string; nc?: number; cnonce?: string }): string => {
+export const digestHeader = (args: {
+  realm: string
+  nonce: string
+  password: string
+  method: string
+  uri: string
+  nc?: number
+  cnonce?: string
+}): string => {
   const nc = (args.nc ?? 1).toString(16).padStart(8, "0")
   const cnonce = args.cnonce ?? "0a4f113b"
   const ha1 = sha256(`admin:${args.realm}:${args.password}`)

@@ -51,7 +51,16 @@ describe("identity and shapes", () => {
     for (const [k, [prefix, model, app, gen]] of expected.entries()) {
       const d = fleet.device(k + 1)!
       const info = (await request(url(k + 1, "/rpc/Shelly.GetDeviceInfo"))).json as Record<string, unknown>
-      expect(info).toMatchObject({ id: `${prefix}-${d.mac.toLowerCase()}`, mac: d.mac, model, app, gen, slot: 0, auth_en: d.authEnabled, auth_domain: d.authEnabled ? d.id : null })
+      expect(info).toMatchObject({
+        id: `${prefix}-${d.mac.toLowerCase()}`,
+        mac: d.mac,
+        model,
+        app,
+        gen,
+        slot: 0,
+        auth_en: d.authEnabled,
+        auth_domain: d.authEnabled ? d.id : null
+      })
       expect(info.ver).toBe(d.fw)
       expect(String(info.fw_id)).toMatch(new RegExp(`^\\d{8}-\\d{6}/${d.fw.replace(/\./g, "\\.")}-g[0-9a-f]{7}$`))
       expect(d.ip).toBe(`127.10.1.${k + 1}`)
@@ -88,7 +97,9 @@ describe("identity and shapes", () => {
 
   it("returns the status, config and network shapes of the reference", async () => {
     const status = (await request(url(1, "/rpc/Shelly.GetStatus"))).json as Record<string, unknown>
-    expect(Object.keys(status)).toEqual(expect.arrayContaining(["ble", "cloud", "mqtt", "sys", "wifi", "ws", "switch:0", "switch:1", "input:0"]))
+    expect(Object.keys(status)).toEqual(
+      expect.arrayContaining(["ble", "cloud", "mqtt", "sys", "wifi", "ws", "switch:0", "switch:1", "input:0"])
+    )
     const mini = (await request(url(3, "/rpc/Shelly.GetStatus"))).json as Record<string, unknown>
     expect(mini).toHaveProperty("switch:0")
     expect(mini).not.toHaveProperty("switch:1")
@@ -120,7 +131,9 @@ describe("identity and shapes", () => {
     expect(Object.keys(stable)).toEqual(["stable"])
     expect(stable.stable!.version).toBe("1.7.5")
     expect(typeof stable.stable!.build_id).toBe("string")
-    expect(((await request(url(2, "/rpc/Sys.GetStatus"))).json as Record<string, unknown>).available_updates).toEqual({ stable: { version: "1.7.5" } })
+    expect(((await request(url(2, "/rpc/Sys.GetStatus"))).json as Record<string, unknown>).available_updates).toEqual({
+      stable: { version: "1.7.5" }
+    })
     expect((await request(url(12, "/rpc/Shelly.CheckForUpdate"))).json).toMatchObject({ beta: { version: "2.0.0-beta1" } })
   })
 })
@@ -142,11 +155,17 @@ describe("GET and POST forms", () => {
 
   it("answers POST /rpc frames with {id, src, dst, result} and error frames with HTTP 200", async () => {
     const d = fleet.device(1)!
-    const ok = await request(url(1, "/rpc"), { method: "POST", body: JSON.stringify({ id: 7, src: "tester", method: "Sys.SetConfig", params: { config: { device: { name: "Wohnzimmer Nord" } } } }) })
+    const ok = await request(url(1, "/rpc"), {
+      method: "POST",
+      body: JSON.stringify({ id: 7, src: "tester", method: "Sys.SetConfig", params: { config: { device: { name: "Wohnzimmer Nord" } } } })
+    })
     expect(ok.status).toBe(200)
     expect(ok.json).toEqual({ id: 7, src: d.id, dst: "tester", result: { restart_required: false } })
     expect(fleet.device(1)!.name).toBe("Wohnzimmer Nord")
-    const bad = await request(url(1, "/rpc"), { method: "POST", body: JSON.stringify({ id: 8, src: "tester", method: "Sys.SetConfig", params: {} }) })
+    const bad = await request(url(1, "/rpc"), {
+      method: "POST",
+      body: JSON.stringify({ id: 8, src: "tester", method: "Sys.SetConfig", params: {} })
+    })
     expect(bad.status).toBe(200)
     expect(bad.json).toEqual({ id: 8, src: d.id, dst: "tester", error: { code: -103, message: "Argument 'config' is missing" } })
     const unknown = await request(url(1, "/rpc"), { method: "POST", body: JSON.stringify({ id: 9, src: "tester", method: "Foo.Bar" }) })
@@ -175,7 +194,12 @@ describe("GET and POST forms", () => {
   it("keeps write-only passwords: accepted by WiFi/MQTT.SetConfig, never returned", async () => {
     const wifi = await request(url(5, "/rpc"), {
       method: "POST",
-      body: JSON.stringify({ id: 1, src: "t", method: "WiFi.SetConfig", params: { config: { sta1: { ssid: "Backup", pass: "backup-pw", enable: true } } } })
+      body: JSON.stringify({
+        id: 1,
+        src: "t",
+        method: "WiFi.SetConfig",
+        params: { config: { sta1: { ssid: "Backup", pass: "backup-pw", enable: true } } }
+      })
     })
     expect(wifi.json).toMatchObject({ result: { restart_required: false } })
     const config = (await request(url(5, "/rpc/WiFi.GetConfig"))).json as Record<string, Record<string, unknown>>
@@ -183,7 +207,10 @@ describe("GET and POST forms", () => {
     expect(JSON.stringify(config)).not.toContain("backup-pw")
     expect(fleet.state(5)!.config).toMatchObject({ wifi: { sta1: { pass_set: true } } })
     expect(JSON.stringify(fleet.state(5))).not.toContain("backup-pw")
-    await request(url(5, "/rpc/MQTT.SetConfig"), { method: "POST", body: JSON.stringify({ config: { enable: true, server: "127.0.0.1:1883", user: "u", pass: "mqtt-pw" } }) })
+    await request(url(5, "/rpc/MQTT.SetConfig"), {
+      method: "POST",
+      body: JSON.stringify({ config: { enable: true, server: "127.0.0.1:1883", user: "u", pass: "mqtt-pw" } })
+    })
     const mqtt = (await request(url(5, "/rpc/MQTT.GetConfig"))).json as Record<string, unknown>
     expect(mqtt).toMatchObject({ enable: true, server: "127.0.0.1:1883", user: "u" })
     expect(mqtt).not.toHaveProperty("pass")
@@ -247,17 +274,32 @@ describe("digest auth", () => {
     expect((await request(url(4, "/rpc/Sys.GetStatus"), { headers: { Authorization: wrong } })).status).toBe(401)
     // A digest for another uri does not authorise this one.
     const fresh2 = parseChallenge((await request(url(4, "/rpc/Sys.GetStatus"))).headers.get("www-authenticate"))
-    const otherUri = digestHeader({ realm: fresh2.realm!, nonce: fresh2.nonce!, password: adminPassword, method: "GET", uri: "/rpc/Sys.GetConfig" })
+    const otherUri = digestHeader({
+      realm: fresh2.realm!,
+      nonce: fresh2.nonce!,
+      password: adminPassword,
+      method: "GET",
+      uri: "/rpc/Sys.GetConfig"
+    })
     expect((await request(url(4, "/rpc/Sys.GetStatus"), { headers: { Authorization: otherUri } })).status).toBe(401)
   })
 
   it("accepts the JSON-RPC auth object on POST /rpc", async () => {
-    const challenge = parseChallenge((await request(url(4, "/rpc"), { method: "POST", body: JSON.stringify({ id: 1, src: "t", method: "Sys.GetStatus" }) })).headers.get("www-authenticate"))
+    const challenge = parseChallenge(
+      (await request(url(4, "/rpc"), { method: "POST", body: JSON.stringify({ id: 1, src: "t", method: "Sys.GetStatus" }) })).headers.get(
+        "www-authenticate"
+      )
+    )
     const ha1 = sha256(`admin:${challenge.realm}:${adminPassword}`)
     const ha2 = sha256("dummy_method:dummy_uri")
     const cnonce = "c0ffee"
     const response = sha256(`${ha1}:${challenge.nonce}:1:${cnonce}:auth:${ha2}`)
-    const frame = { id: 2, src: "t", method: "Sys.GetStatus", auth: { realm: challenge.realm, username: "admin", nonce: Number(challenge.nonce), cnonce, response, algorithm: "SHA-256", nc: 1 } }
+    const frame = {
+      id: 2,
+      src: "t",
+      method: "Sys.GetStatus",
+      auth: { realm: challenge.realm, username: "admin", nonce: Number(challenge.nonce), cnonce, response, algorithm: "SHA-256", nc: 1 }
+    }
     const reply = await request(url(4, "/rpc"), { method: "POST", body: JSON.stringify(frame) })
     expect(reply.status).toBe(200)
     expect(reply.json).toMatchObject({ id: 2, dst: "t", result: { mac: fleet.device(4)!.mac } })
@@ -273,7 +315,9 @@ describe("digest auth", () => {
     expect(challenged.status).toBe(401)
     const c = parseChallenge(challenged.headers.get("www-authenticate"))
     const uri = `/rpc/Shelly.SetAuth?user=admin&realm=${d.id}&ha1=null`
-    const off = await request(url(5, uri), { headers: { Authorization: digestHeader({ realm: c.realm!, nonce: c.nonce!, password: "new-pw", method: "GET", uri }) } })
+    const off = await request(url(5, uri), {
+      headers: { Authorization: digestHeader({ realm: c.realm!, nonce: c.nonce!, password: "new-pw", method: "GET", uri }) }
+    })
     expect(off.status).toBe(200)
     expect((await request(url(5, "/rpc/Sys.GetStatus"))).status).toBe(200)
   })
@@ -328,7 +372,10 @@ describe("faults", () => {
     const r = await request(url(10, `/rpc/Sys.SetConfig?config=${encodeURIComponent('{"device":{"name":"A"}}')}`))
     expect(r.status).toBe(500)
     expect(r.json).toMatchObject({ code: -114 })
-    const frame = await request(url(10, "/rpc"), { method: "POST", body: JSON.stringify({ id: 1, src: "t", method: "Sys.SetConfig", params: { config: {} } }) })
+    const frame = await request(url(10, "/rpc"), {
+      method: "POST",
+      body: JSON.stringify({ id: 1, src: "t", method: "Sys.SetConfig", params: { config: {} } })
+    })
     expect(frame.status).toBe(200)
     expect(frame.json).toMatchObject({ error: { code: -114 } })
     expect((await request(url(10, "/rpc/Sys.GetConfig"))).status).toBe(200)
@@ -383,13 +430,22 @@ describe("ports, rules and inventory", () => {
   })
 
   it("refuses non-loopback addresses and bad rules with a clear message", async () => {
-    await expect(startFleet({ devices: 1, baseIp: "192.168.1.10", control: false })).rejects.toMatchObject({ reason: expect.stringContaining("not a loopback address") })
-    await expect(startFleet({ devices: 2, baseIp: "127.10.51.1", faults: ["5=offline"], control: false })).rejects.toMatchObject({ reason: expect.stringContaining("fleet has 2") })
-    await expect(startFleet({ devices: 2, baseIp: "127.10.51.1", faults: ["offline"], control: false })).rejects.toMatchObject({ reason: expect.stringContaining("SELECTOR=ITEM") })
+    await expect(startFleet({ devices: 1, baseIp: "192.168.1.10", control: false })).rejects.toMatchObject({
+      reason: expect.stringContaining("not a loopback address")
+    })
+    await expect(startFleet({ devices: 2, baseIp: "127.10.51.1", faults: ["5=offline"], control: false })).rejects.toMatchObject({
+      reason: expect.stringContaining("fleet has 2")
+    })
+    await expect(startFleet({ devices: 2, baseIp: "127.10.51.1", faults: ["offline"], control: false })).rejects.toMatchObject({
+      reason: expect.stringContaining("SELECTOR=ITEM")
+    })
   })
 
   it("picks percentages by seed, disjoint and repeatable", async () => {
-    const scenario = parseScenarioText("seed: 42\ndevices: 50\nfaults: ['10%=blackhole', '20%=update']\nrules:\n  - select: 1\n    items: [factory]\n    name: 'A, B'\n", "scenario.yaml")
+    const scenario = parseScenarioText(
+      "seed: 42\ndevices: 50\nfaults: ['10%=blackhole', '20%=update']\nrules:\n  - select: 1\n    items: [factory]\n    name: 'A, B'\n",
+      "scenario.yaml"
+    )
     expect(Either.isRight(scenario)).toBe(true)
     const run = async () => {
       const f = await startFleet({ baseIp: "127.10.60.1", port: 18130, scenario: Either.getOrThrow(scenario), control: false })
@@ -421,7 +477,15 @@ describe("ports, rules and inventory", () => {
     const wrapped = JSON.parse(await readFile(join(dir, "data", "wrapped.json"), "utf8")) as { version: number; devices: typeof flat }
     expect(Object.keys(flat)).toHaveLength(12)
     const d2 = fleet.device(2)!
-    expect(flat[d2.mac]).toMatchObject({ ip: d2.ip, model: "S3SW-001P16EU", app: "S1PMG3", fw: d2.fw, hostname: d2.id, port: fleet.port, friendly_name: d2.friendlyName })
+    expect(flat[d2.mac]).toMatchObject({
+      ip: d2.ip,
+      model: "S3SW-001P16EU",
+      app: "S1PMG3",
+      fw: d2.fw,
+      hostname: d2.id,
+      port: fleet.port,
+      friendly_name: d2.friendlyName
+    })
     expect(wrapped.version).toBe(1)
     expect(wrapped.devices).toEqual(flat)
   })

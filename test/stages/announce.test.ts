@@ -53,12 +53,19 @@ const stage1Settings = (f: FleetHandle, lines: Array<string>, over: Partial<Stag
   ...over
 })
 
-const stage1Layer = (f: FleetHandle, inventory: Layer.Layer<Inventory, never, never> = inventoryLayer({ runDir: join(p.dir, "var/run") }).pipe(Layer.provide(NodeContext.layer))) =>
+const stage1Layer = (
+  f: FleetHandle,
+  inventory: Layer.Layer<Inventory, never, never> = inventoryLayer({ runDir: join(p.dir, "var/run") }).pipe(
+    Layer.provide(NodeContext.layer)
+  )
+) =>
   Layer.mergeAll(
     ShellyRpcLive,
     MdnsLive,
     inventory,
-    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(Layer.provide(NodeHttpClient.layer))
+    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(
+      Layer.provide(NodeHttpClient.layer)
+    )
   ).pipe(Layer.provideMerge(NodeContext.layer))
 
 /**
@@ -105,7 +112,11 @@ describe("Stage 1 with mDNS announcements", () => {
     expect(p.state()[device.mac]).toMatchObject({ ip: device.ip, stage1: { status: "ok" } })
     // BLE off answered restart_required: rebooted once at its production address, and back.
     expect(f.state(1)!.reboots).toBe(1)
-    expect(lines.slice(-3)).toEqual([`[stage1: device joined WiFi at ${device.ip}]`, "[rpc: rebooting]", `[stage1: device back at ${device.ip} after its reboot]`])
+    expect(lines.slice(-3)).toEqual([
+      `[stage1: device joined WiFi at ${device.ip}]`,
+      "[rpc: rebooting]",
+      `[stage1: device back at ${device.ip} after its reboot]`
+    ])
     // Announced (RFC 6762 §8.3) on joining and after the reboot; no browse was needed.
     expect(f.mdns!.announced()).toBeGreaterThanOrEqual(2)
     expect(f.mdns!.answered()).toBe(0)
@@ -123,7 +134,10 @@ describe("Stage 1 background adoption writes", () => {
     const exit = await Effect.runPromise(
       Effect.gen(function* () {
         const fiber = yield* Effect.fork(runStage1(settings, results, stop).pipe(Effect.provide(stage1Layer(f, slowInventory(events)))))
-        yield* Ref.get(results).pipe(Effect.repeat({ until: (r) => r.length === 2, schedule: Schedule.spaced("10 millis") }), Effect.timeout("20 seconds"))
+        yield* Ref.get(results).pipe(
+          Effect.repeat({ until: (r) => r.length === 2, schedule: Schedule.spaced("10 millis") }),
+          Effect.timeout("20 seconds")
+        )
         yield* Deferred.succeed(stop, undefined)
         const exit = yield* Fiber.await(fiber)
         events.push("run returned")
@@ -139,7 +153,10 @@ describe("Stage 1 background adoption writes", () => {
     expect(waiting[1]![1]).toBeGreaterThan(joined[0]![1])
     expect(waiting[1]![1]).toBeLessThan(firstDone)
     // One at a time, in order: the second write starts after the first is done.
-    const starts = events.map((e, i) => [e, i] as const).filter(([e]) => e === "write start").map(([, i]) => i)
+    const starts = events
+      .map((e, i) => [e, i] as const)
+      .filter(([e]) => e === "write start")
+      .map(([, i]) => i)
     expect(starts).toHaveLength(2)
     expect(starts[1]!).toBeGreaterThan(firstDone)
     // Everything on disk before the run returned (the summary comes after that).
@@ -191,7 +208,13 @@ describe("Stage 2 with mDNS announcements and dry runs", () => {
       Effect.gen(function* () {
         const doc = yield* (yield* Inventory).load(join(p.dir, "data/ip_state.json"))
         return yield* runStage2(doc.devices.filter(needsPlacement), doc.devices, s)
-      }).pipe(Effect.provide(Layer.mergeAll(ShellyRpcLive, MdnsLive, inventoryLayer({ runDir: join(p.dir, "var/run") })).pipe(Layer.provideMerge(NodeContext.layer))))
+      }).pipe(
+        Effect.provide(
+          Layer.mergeAll(ShellyRpcLive, MdnsLive, inventoryLayer({ runDir: join(p.dir, "var/run") })).pipe(
+            Layer.provideMerge(NodeContext.layer)
+          )
+        )
+      )
     )
 
   it("--dry-run shows each device the distinct address it would get, skipping one that answers", async () => {
@@ -203,7 +226,11 @@ describe("Stage 2 with mDNS announcements and dry runs", () => {
     await new Promise<void>((done) => server.listen(f.port, pool(2), () => done()))
     try {
       const results = await stage2(stage2Settings(f, { dryRun: true }))
-      expect(results.map((r) => [r.status, r.ip])).toEqual([["dry_run", pool(1)], ["dry_run", pool(3)], ["dry_run", pool(4)]])
+      expect(results.map((r) => [r.status, r.ip])).toEqual([
+        ["dry_run", pool(1)],
+        ["dry_run", pool(3)],
+        ["dry_run", pool(4)]
+      ])
       expect(stage2Line(results[1]!)).toContain(`IP=would_set ${pool(3)}`)
       // Nothing changed on the devices.
       for (const n of [1, 2, 3]) expect(f.device(n)!.ip).toBe(`127.67.${p.block}.${n}`)
@@ -214,7 +241,10 @@ describe("Stage 2 with mDNS announcements and dry runs", () => {
 
   it("verifies the device at its new address by its announcement when no poll comes in time", async () => {
     const mdnsPort = await freeUdpPort()
-    p = await harness.start({ devices: 1, control: false, timeScale: 0.2, mdns: { group: GROUP, port: mdnsPort, iface: LO } }, { inventory: true })
+    p = await harness.start(
+      { devices: 1, control: false, timeScale: 0.2, mdns: { group: GROUP, port: mdnsPort, iface: LO } },
+      { inventory: true }
+    )
     const f = p.fleet
     const results = await stage2(
       stage2Settings(f, {
@@ -238,7 +268,9 @@ describe("Stage 1 next-AP scan while the device is being found", () => {
     // The live simulated WiFi, with every scan logged among the runbook lines.
     const countedWifi = Layer.effect(
       Wifi,
-      Effect.map(Wifi, (live) => Wifi.of({ ...live, scan: () => Effect.tap(live.scan(), (aps) => Effect.sync(() => events.push(`scan (${aps.length} APs)`))) }))
+      Effect.map(Wifi, (live) =>
+        Wifi.of({ ...live, scan: () => Effect.tap(live.scan(), (aps) => Effect.sync(() => events.push(`scan (${aps.length} APs)`))) })
+      )
     ).pipe(
       Layer.provide(SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } })),
       Layer.provide(NodeHttpClient.layer)
@@ -249,17 +281,30 @@ describe("Stage 1 next-AP scan while the device is being found", () => {
     const exit = await Effect.runPromise(
       Effect.gen(function* () {
         const fiber = yield* Effect.fork(runStage1(settings, results, stop).pipe(Effect.provide(Layer.merge(stage1Layer(f), countedWifi))))
-        yield* Ref.get(results).pipe(Effect.repeat({ until: (r) => r.length === 3, schedule: Schedule.spaced("10 millis") }), Effect.timeout("30 seconds"))
+        yield* Ref.get(results).pipe(
+          Effect.repeat({ until: (r) => r.length === 3, schedule: Schedule.spaced("10 millis") }),
+          Effect.timeout("30 seconds")
+        )
         yield* Deferred.succeed(stop, undefined)
         return yield* Fiber.await(fiber)
       })
     )
     expect(exit._tag, events.join("\n")).toBe("Success")
-    expect(Ref.get(results).pipe(Effect.runSync).map((r) => r.status)).toEqual(["ok", "ok", "ok"])
+    expect(
+      Ref.get(results)
+        .pipe(Effect.runSync)
+        .map((r) => r.status)
+    ).toEqual(["ok", "ok", "ok"])
     const at = (line: string, from = 0) => events.findIndex((e, i) => i >= from && e === line)
     // WiFi is applied live (no reboot): the AP session ends with the apply line.
-    const rebooting = events.map((e, i) => [e, i] as const).filter(([e]) => e.startsWith("[rpc: apply WiFi")).map(([, i]) => i)
-    const connected = events.map((e, i) => [e, i] as const).filter(([e]) => e === "[stage1: connected to Shelly AP]").map(([, i]) => i)
+    const rebooting = events
+      .map((e, i) => [e, i] as const)
+      .filter(([e]) => e.startsWith("[rpc: apply WiFi"))
+      .map(([, i]) => i)
+    const connected = events
+      .map((e, i) => [e, i] as const)
+      .filter(([e]) => e === "[stage1: connected to Shelly AP]")
+      .map(([, i]) => i)
     expect(rebooting).toHaveLength(3)
     for (const device of [0, 1]) {
       // A scan between this device's reboot and the next device's AP session…

@@ -39,9 +39,15 @@ describe("planWaves", () => {
     const devices = [device(1, "Küche"), device(2, "Bad"), device(3, "Küche"), device(4, "Bad"), device(5, "Flur"), device(6, "Küche")]
     const waves = planWaves(devices, [25, 100], "room")
     // Ordered Bad(2,4), Flur(5), Küche(1,3,6); 25 % of 6 = 2 devices → the whole Bad group.
-    expect(macs(waves)).toEqual([[2, 4], [5, 1, 3, 6]])
+    expect(macs(waves)).toEqual([
+      [2, 4],
+      [5, 1, 3, 6]
+    ])
     const cut = planWaves(devices, [50, 100], "room")
     // 3 devices end exactly at a group boundary (after Flur).
-    expect(macs(cut)).toEqual([[2, 4, 5], [1, 3, 6]])
+    expect(macs(cut)).toEqual([
+      [2, 4, 5],
+      [1, 3, 6]
+    ])
   })
 })

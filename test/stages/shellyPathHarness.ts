@@ -100,10 +100,16 @@ export const shellyPathHarness = (options: { readonly net: string; readonly port
       ...fleet
     })
     const base = { dir, fleet: handle, block, addresses }
-    current = { ...base, state: () => JSON.parse(readFileSync(join(dir, "data/ip_state.json"), "utf8")) as Record<string, Record<string, unknown>> }
+    current = {
+      ...base,
+      state: () => JSON.parse(readFileSync(join(dir, "data/ip_state.json"), "utf8")) as Record<string, Record<string, unknown>>
+    }
     if (files.inventory) await handle.writeInventory(join(dir, "data/ip_state.json"), "flat")
     if (files.config) writeFileSync(join(dir, "data/config.yaml"), YAML.stringify(files.config(base)))
-    writeFileSync(join(dir, "data/secrets.yaml"), YAML.stringify({ wifi: { sta: { ssid: "ProdNet", password: files.wifiPassword ?? "prod-wifi-pw" } } }))
+    writeFileSync(
+      join(dir, "data/secrets.yaml"),
+      YAML.stringify({ wifi: { sta: { ssid: "ProdNet", password: files.wifiPassword ?? "prod-wifi-pw" } } })
+    )
     if (options.chdir) process.chdir(dir)
     return current
   }
@@ -130,7 +136,11 @@ export const provisionProcesses = () => {
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
   })
   return (cwd: string, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): CliRun => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", ...env } })
+    const child = spawn(process.execPath, [cli, ...args], {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", ...env }
+    })
     children.push(child)
     let out = ""
     let err = ""
@@ -163,7 +173,14 @@ export const stage2PoolSection = (octet: number, devicePort: number): Record<str
 export const runStage1Once = (controlUrl: string, output: { readonly out: (l: string) => void; readonly err: (l: string) => void }) =>
   Effect.runPromiseExit(
     stage1Program(
-      { secrets: Option.none(), config: Option.none(), dryRun: false, log: Option.none(), loop: Option.some(false), wifiSim: Option.some(controlUrl) },
+      {
+        secrets: Option.none(),
+        config: Option.none(),
+        dryRun: false,
+        log: Option.none(),
+        loop: Option.some(false),
+        wifiSim: Option.some(controlUrl)
+      },
       output
     ).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
   )

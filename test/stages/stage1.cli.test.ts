@@ -13,8 +13,12 @@ import { ProjectLockLive } from "../../src/inventory/index.js"
 import { shellyPathHarness, stage1Section } from "./shellyPathHarness.js"
 
 const harness = shellyPathHarness({ net: "127.52", portBase: 18600, chdir: true })
-const project = async (devices: number, faults: ReadonlyArray<string>, wifiPassword = "prod-wifi-pw", stage1: Record<string, unknown> = {}) =>
-  (await harness.start({ devices, faults: [...faults] }, { wifiPassword, config: (q) => ({ stage1: stage1Section(q, stage1) }) })).fleet
+const project = async (
+  devices: number,
+  faults: ReadonlyArray<string>,
+  wifiPassword = "prod-wifi-pw",
+  stage1: Record<string, unknown> = {}
+) => (await harness.start({ devices, faults: [...faults] }, { wifiPassword, config: (q) => ({ stage1: stage1Section(q, stage1) }) })).fleet
 
 const flags = (f: FleetHandle, over: Partial<Stage1Flags> = {}): Stage1Flags => ({
   secrets: Option.none(),
@@ -81,7 +85,9 @@ describe("provision stage1 (program)", () => {
     const { exit, out } = await runCli(f)
     expect(exit).toEqual(Exit.succeed(1))
     const joined = out.findIndex((l) => l.startsWith("[stage1: device joined WiFi at"))
-    const watching = out.findIndex((l) => /^\[stage1: watching 1 device\(s\) for reboot loops, up to \d+s left — Ctrl\+C to skip\]$/.test(l))
+    const watching = out.findIndex((l) =>
+      /^\[stage1: watching 1 device\(s\) for reboot loops, up to \d+s left — Ctrl\+C to skip\]$/.test(l)
+    )
     const failure = out.findIndex((l) => l.startsWith("[stage1: failed"))
     expect([joined, watching, failure].every((i) => i > 0)).toBe(true)
     expect(joined).toBeLessThan(watching)
@@ -104,7 +110,10 @@ describe("provision stage1 (program)", () => {
     const exit = await Effect.runPromise(
       Effect.gen(function* () {
         const fiber = yield* Effect.fork(
-          stage1Program(flags(f), { out: (l) => out.push(l), err: (l) => out.push(l) }).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
+          stage1Program(flags(f), { out: (l) => out.push(l), err: (l) => out.push(l) }).pipe(
+            Effect.provide(stage1Layer),
+            Effect.provide(NodeContext.layer)
+          )
         )
         yield* Effect.sync(() => out.some((l) => l.includes("for reboot loops, up to"))).pipe(
           Effect.repeat({ until: (seen) => seen, schedule: Schedule.spaced("20 millis") }),

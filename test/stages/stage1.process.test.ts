@@ -15,12 +15,20 @@ const lockFile = (dir: string) => join(dir, "var/run/provision.lock")
 
 describe("provision stage1 as a process", () => {
   it("Ctrl+C while waiting for the next AP: exit 130, summary printed, WiFi restored, lock released, inventory intact; a concurrent stage2 is refused", async () => {
-    const p = await harness.start({ devices: 1, faults: ["1=factory"] }, {
-      config: (q) => ({
-        stage1: stage1Section(q),
-        stage2: { subnet: "127.60.0.0/16", gateway: "127.60.0.254", pool: { start: "127.60.90.1", end: "127.60.90.9" }, device_port: q.fleet.port }
-      })
-    })
+    const p = await harness.start(
+      { devices: 1, faults: ["1=factory"] },
+      {
+        config: (q) => ({
+          stage1: stage1Section(q),
+          stage2: {
+            subnet: "127.60.0.0/16",
+            gateway: "127.60.0.254",
+            pool: { start: "127.60.90.1", end: "127.60.90.9" },
+            device_port: q.fleet.port
+          }
+        })
+      }
+    )
     const first = provision(p.dir, ["stage1", "--loop", "--wifi-sim", p.fleet.controlUrl!])
     await until(() => first.stdout().includes("[stage1: device joined WiFi at"), 30_000, "device joined")
     await until(() => first.stdout().split("[stage1: waiting for Shelly AP]").length === 3, 10_000, "waiting again")
@@ -52,7 +60,13 @@ describe("provision stage1 as a process", () => {
     // The 2nd device handled (by signal strength, so found from what Stage 1 did) starts looping.
     const configured = () =>
       p.fleet.devices
-        .flatMap((d) => p.fleet.state(d.index)!.rpcLog.filter((e) => e.method === "WiFi.SetConfig").map((e) => ({ d, at: e.at })).slice(0, 1))
+        .flatMap((d) =>
+          p.fleet
+            .state(d.index)!
+            .rpcLog.filter((e) => e.method === "WiFi.SetConfig")
+            .map((e) => ({ d, at: e.at }))
+            .slice(0, 1)
+        )
         .sort((a, b) => a.at.localeCompare(b.at))
     await until(() => configured().length >= 2, 30_000, "second device configured")
     const second = configured()[1]!.d
@@ -81,7 +95,8 @@ describe("provision stage1 as a process", () => {
     // Every device keeps its entry; the looping one marked failed with the reason, the others unverified.
     const entries = Object.entries(p.state())
     expect(entries).toHaveLength(3)
-    const stage1 = (mac: string) => entries.find(([key]) => key.replace(/[^0-9A-Fa-f]/g, "").toUpperCase() === mac)![1].stage1 as Record<string, unknown>
+    const stage1 = (mac: string) =>
+      entries.find(([key]) => key.replace(/[^0-9A-Fa-f]/g, "").toUpperCase() === mac)![1].stage1 as Record<string, unknown>
     expect(stage1(looping.mac)).toMatchObject({ status: "failed", error: { code: "reboot_loop" } })
     for (const other of p.fleet.devices.filter((d) => d.mac !== looping.mac)) {
       expect(stage1(other.mac)).toMatchObject({ status: "unverified", error: { code: "reboot_watch_skipped" } })

@@ -9,15 +9,24 @@ import type { WatchedDevice } from "../../src/stages/stage1/rebootWatch.js"
 
 const joinedAt = 1_000_000
 const device: WatchedDevice = {
-  ssid: "ShellyI4G3-A1B2C3D4E5F6", mac: "A1B2C3D4E5F6" as Mac, ip: "127.65.0.10", port: 80,
-  joinedAt, uptimeS: 12, seenAt: joinedAt, silent: false
+  ssid: "ShellyI4G3-A1B2C3D4E5F6",
+  mac: "A1B2C3D4E5F6" as Mac,
+  ip: "127.65.0.10",
+  port: 80,
+  joinedAt,
+  uptimeS: 12,
+  seenAt: joinedAt,
+  silent: false
 }
 const windowMs = 100_000
 const answer = (uptimeS: number, sentAt: number) => Option.some({ uptimeS, sentAt, receivedAt: sentAt + 30 })
 
 describe("reboot-loop watch: judge", () => {
   it("an uptime that grew with the clock keeps watching, then leaves as stable after the window", () => {
-    expect(judge(device, answer(42, joinedAt + 30_000), windowMs)).toMatchObject({ _tag: "Watching", device: { uptimeS: 42, seenAt: joinedAt + 30_030 } })
+    expect(judge(device, answer(42, joinedAt + 30_000), windowMs)).toMatchObject({
+      _tag: "Watching",
+      device: { uptimeS: 42, seenAt: joinedAt + 30_030 }
+    })
     expect(judge(device, answer(112, joinedAt + 100_000), windowMs)).toEqual({ _tag: "Stable" })
   })
 
@@ -33,7 +42,10 @@ describe("reboot-loop watch: judge", () => {
   it("a device that never restarts is never judged rebooted (whole-second uptime, device clock as fast or faster)", () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 200_000 }), fc.double({ min: 1, max: 100, noNaN: true }), fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 200_000 }),
+        fc.double({ min: 1, max: 100, noNaN: true }),
+        fc.integer({ min: 0, max: 2000 }),
         (startS, elapsedMs, speed, latencyMs) => {
           const exactStart = startS + 0.999
           const watched = { ...device, uptimeS: Math.floor(exactStart), seenAt: joinedAt }

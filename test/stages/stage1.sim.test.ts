@@ -47,7 +47,9 @@ const layerFor = (f: FleetHandle) =>
   Layer.mergeAll(
     ShellyRpcLive,
     inventoryLayer({ runDir: join(p.dir, "var/run") }),
-    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(Layer.provide(NodeHttpClient.layer))
+    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(
+      Layer.provide(NodeHttpClient.layer)
+    )
   ).pipe(Layer.provideMerge(NodeContext.layer))
 
 const run = async (f: FleetHandle, settings: Stage1Settings) => {
@@ -79,7 +81,12 @@ describe("Stage 1 against the simulator", () => {
     // Every other setting first, then the station, then (once joined) the AP off as the very last call.
     const writes = f.state(1)!.rpcLog.filter((c) => c.method.endsWith("SetConfig") || c.method === "Shelly.Reboot")
     expect(writes.map((c) => c.method).slice(-2)).toEqual(["WiFi.SetConfig", "WiFi.SetConfig"])
-    expect(writes.slice(0, -2).map((c) => c.method).sort()).toEqual(["Cloud.SetConfig", "MQTT.SetConfig"])
+    expect(
+      writes
+        .slice(0, -2)
+        .map((c) => c.method)
+        .sort()
+    ).toEqual(["Cloud.SetConfig", "MQTT.SetConfig"])
     expect(writes.at(-1)!.params).toEqual({ config: { ap: { enable: false } } })
     expect(results).toMatchObject([{ status: "ok", ip: device.ip, ssid: device.apSsid }])
     expect(summaryLine({ results })).toBe("Stage 1 summary: total=1 ok=1 failed=0")
@@ -91,7 +98,14 @@ describe("Stage 1 against the simulator", () => {
     expect(f.apLink()).toBeNull()
     const entries = Object.values(state())
     expect(entries).toHaveLength(1)
-    expect(entries[0]).toMatchObject({ ip: device.ip, id: device.id, model: device.model, app: device.app, fw: device.fw, stage1: { status: "ok" } })
+    expect(entries[0]).toMatchObject({
+      ip: device.ip,
+      id: device.id,
+      model: device.model,
+      app: device.app,
+      fw: device.fw,
+      stage1: { status: "ok" }
+    })
     expect(typeof entries[0]!.adopted_at).toBe("string")
     expect(JSON.stringify(state())).not.toContain("prod-wifi-pw")
   })
@@ -127,14 +141,25 @@ describe("Stage 1 against the simulator", () => {
   it("a wrong WiFi password: device never joins, the error says to check the password; nothing recorded", async () => {
     const f = await setup(1, ["1=factory"])
     const lines: Array<string> = []
-    const { results } = await run(f, baseSettings(f, lines, { sta: { ssid: "ProdNet", password: Redacted.make("wrong-pw") }, timeouts: { apWait: "2 seconds", rpc: "1 second", join: "600 millis" } }))
+    const { results } = await run(
+      f,
+      baseSettings(f, lines, {
+        sta: { ssid: "ProdNet", password: Redacted.make("wrong-pw") },
+        timeouts: { apWait: "2 seconds", rpc: "1 second", join: "600 millis" }
+      })
+    )
     expect(results).toMatchObject([{ status: "failed", error: { code: "device_never_joined" } }])
     expect(results[0]!.error!.hint).toContain("WiFi password")
     expect(lines.join("\n")).not.toContain("wrong-pw")
     expect(existsSync(join(p.dir, "data/ip_state.json"))).toBe(false)
     expect(f.apLink()).toBeNull()
     // The AP was never disabled (the station did not join): the device stays reachable on its AP for a rerun.
-    expect(f.state(1)!.rpcLog.filter((c) => c.method === "WiFi.SetConfig").map((c) => c.params)).not.toContainEqual({ config: { ap: { enable: false } } })
+    expect(
+      f
+        .state(1)!
+        .rpcLog.filter((c) => c.method === "WiFi.SetConfig")
+        .map((c) => c.params)
+    ).not.toContainEqual({ config: { ap: { enable: false } } })
     expect(f.scan().map((ap) => ap.ssid)).toContain(f.devices[0]!.apSsid)
     expect(f.state(1)!.reboots).toBe(0)
   })
@@ -262,7 +287,10 @@ describe("Stage 1 against the simulator", () => {
     const exit = await Effect.runPromise(
       Effect.gen(function* () {
         const fiber = yield* Effect.fork(runStage1(settings, results, stop).pipe(Effect.provide(layerFor(f))))
-        yield* Ref.get(results).pipe(Effect.repeat({ until: (r) => r.length === 3, schedule: Schedule.spaced("20 millis") }), Effect.timeout("20 seconds"))
+        yield* Ref.get(results).pipe(
+          Effect.repeat({ until: (r) => r.length === 3, schedule: Schedule.spaced("20 millis") }),
+          Effect.timeout("20 seconds")
+        )
         // Ctrl+C (graceful stop) once the third device joined: the rest of the watch runs at the end.
         yield* Deferred.succeed(stop, undefined)
         return yield* Fiber.await(fiber).pipe(Effect.timeout("20 seconds"))
@@ -271,7 +299,9 @@ describe("Stage 1 against the simulator", () => {
     expect(exit._tag).toBe("Success")
     const joined = lines.flatMap((l, i) => (l.startsWith("[stage1: device joined WiFi at") ? [i] : []))
     const loopLine = lines.findIndex((l) => l.startsWith(`[stage1: failed ${looping!.ssid}: `))
-    const watchLine = lines.findIndex((l) => /^\[stage1: watching [1-3] device\(s\) for reboot loops, up to \d+s left — Ctrl\+C to skip\]$/.test(l))
+    const watchLine = lines.findIndex((l) =>
+      /^\[stage1: watching [1-3] device\(s\) for reboot loops, up to \d+s left — Ctrl\+C to skip\]$/.test(l)
+    )
     expect(joined).toHaveLength(3)
     expect(joined[2]!).toBeLessThan(loopLine)
     expect(joined[2]!).toBeLessThan(watchLine)
@@ -284,7 +314,10 @@ describe("Stage 1 against the simulator", () => {
     // The stable ones leave the watch with a line each, after their window.
     expect(lines.filter((l) => / stayed up 4 s — no reboot loop\]$/.test(l))).toHaveLength(2)
     const byMac = new Map(Object.entries(state()).map(([key, e]) => [key.replace(/[^0-9A-Fa-f]/g, "").toUpperCase(), e.stage1]))
-    expect(byMac.get(looping!.mac)).toMatchObject({ status: "failed", error: { code: "reboot_loop", hint: expect.stringContaining("10 s reset") } })
+    expect(byMac.get(looping!.mac)).toMatchObject({
+      status: "failed",
+      error: { code: "reboot_loop", hint: expect.stringContaining("10 s reset") }
+    })
     expect([...byMac.values()].filter((s) => (s as { status: string }).status === "ok")).toHaveLength(2)
   })
 

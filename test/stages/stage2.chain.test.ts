@@ -34,7 +34,17 @@ it("stage1 adopts two factory devices, stage2 moves them to static pool addresse
   expect(out.at(-1)).toBe("Stage 2 summary: total=2 ok=2 failed=0")
   const ips = fleet.devices.map((d) => d.ip).sort()
   expect(ips).toEqual(["127.56.90.1", "127.56.90.2"])
-  const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<string, { ip: string; stage1: { status: string }; stage2: { status: string } }>
-  expect(Object.values(state).map((d) => [d.stage1.status, d.stage2.status])).toEqual([["ok", "ok"], ["ok", "ok"]])
-  expect(Object.values(state).map((d) => d.ip).sort()).toEqual(ips)
+  const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<
+    string,
+    { ip: string; stage1: { status: string }; stage2: { status: string } }
+  >
+  expect(Object.values(state).map((d) => [d.stage1.status, d.stage2.status])).toEqual([
+    ["ok", "ok"],
+    ["ok", "ok"]
+  ])
+  expect(
+    Object.values(state)
+      .map((d) => d.ip)
+      .sort()
+  ).toEqual(ips)
 })

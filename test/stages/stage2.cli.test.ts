@@ -42,7 +42,10 @@ const run = async (over: Partial<Stage2Flags> = {}) => {
   const err: Array<string> = []
   const flags: Stage2Flags = { dryRun: false, macs: [], json: false, config: Option.none(), ...over }
   const exit = await Effect.runPromiseExit(
-    stage2Program(flags, { out: (l) => out.push(l), err: (l) => err.push(l) }).pipe(Effect.provide(stage2Layer), Effect.provide(NodeContext.layer))
+    stage2Program(flags, { out: (l) => out.push(l), err: (l) => err.push(l) }).pipe(
+      Effect.provide(stage2Layer),
+      Effect.provide(NodeContext.layer)
+    )
   )
   return { exit, out, err }
 }
@@ -60,7 +63,10 @@ describe("provision stage2 (program)", () => {
       "Stage 2 summary: total=2 ok=2 failed=0"
     ])
     const state = JSON.parse(readFileSync("data/ip_state.json", "utf8")) as Record<string, { ip: string; friendly_name: string }>
-    expect(Object.values(state).map((d) => [d.ip, d.friendly_name])).toEqual([[pool(1), `${a!.app}-1`], [pool(7), "Bad Flur"]])
+    expect(Object.values(state).map((d) => [d.ip, d.friendly_name])).toEqual([
+      [pool(1), `${a!.app}-1`],
+      [pool(7), "Bad Flur"]
+    ])
   })
 
   it("--mac limits the run and --json prints JSON lines", async () => {

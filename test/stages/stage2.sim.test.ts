@@ -51,7 +51,8 @@ const settings = (f: FleetHandle, over: Partial<Stage2Settings> = {}): Stage2Set
   ...over
 })
 
-const layer = () => Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: join(p.dir, "var/run") })).pipe(Layer.provideMerge(NodeContext.layer))
+const layer = () =>
+  Layer.mergeAll(ShellyRpcLive, inventoryLayer({ runDir: join(p.dir, "var/run") })).pipe(Layer.provideMerge(NodeContext.layer))
 
 const stage2 = (s: Stage2Settings) =>
   Effect.runPromise(
@@ -72,7 +73,11 @@ describe("Stage 2 against the simulator", () => {
     const f = await setup(3)
     const results = await stage2(settings(f))
     const pool = (n: number) => `127.53.${150 + p.block}.${n}`
-    expect(results.map((r) => [r.status, r.ip])).toEqual([["ok", pool(1)], ["ok", pool(2)], ["ok", pool(3)]])
+    expect(results.map((r) => [r.status, r.ip])).toEqual([
+      ["ok", pool(1)],
+      ["ok", pool(2)],
+      ["ok", pool(3)]
+    ])
     f.devices.forEach((d, i) => {
       expect(d.ip).toBe(pool(i + 1))
       expect(d.name).toBe(`${d.app}-${d.mac.replace(/:/g, "").toUpperCase().slice(6)}`)
@@ -80,7 +85,9 @@ describe("Stage 2 against the simulator", () => {
     const records = Object.values(state())
     expect(records.map((r) => r.ip)).toEqual([pool(1), pool(2), pool(3)])
     expect(records[0]).toMatchObject({ friendly_name: f.devices[0]!.name, stage2: { status: "ok" }, hostname: f.devices[0]!.id })
-    expect(stage2Line(results[0]!)).toBe(`● ${f.devices[0]!.app} @ ${pool(1)} - IP=static (was 127.53.${p.block}.1) | Name=ok (${f.devices[0]!.name})`)
+    expect(stage2Line(results[0]!)).toBe(
+      `● ${f.devices[0]!.app} @ ${pool(1)} - IP=static (was 127.53.${p.block}.1) | Name=ok (${f.devices[0]!.name})`
+    )
     expect(stage2Summary(results)).toBe("Stage 2 summary: total=3 ok=3 failed=0")
     expect(await stage2(settings(f))).toEqual([])
   })
@@ -104,11 +111,17 @@ describe("Stage 2 against the simulator", () => {
     const f = await setup(2, ["2=drop_before_answer"])
     const results = await stage2(settings(f))
     const pool = (n: number) => `127.53.${150 + p.block}.${n}`
-    expect(results.map((r) => [r.status, r.ip])).toEqual([["ok", pool(1)], ["ok", pool(2)]])
+    expect(results.map((r) => [r.status, r.ip])).toEqual([
+      ["ok", pool(1)],
+      ["ok", pool(2)]
+    ])
     expect(f.devices.map((d) => d.ip)).toEqual([pool(1), pool(2)])
     expect([f.state(1)!.reboots, f.state(2)!.reboots]).toEqual([0, 0])
     // Name first, the address last; no reboot.
-    const writes = f.state(2)!.rpcLog.map((c) => c.method).filter((m) => m.endsWith("SetConfig") || m === "Shelly.Reboot")
+    const writes = f
+      .state(2)!
+      .rpcLog.map((c) => c.method)
+      .filter((m) => m.endsWith("SetConfig") || m === "Shelly.Reboot")
     expect(writes).toEqual(["Sys.SetConfig", "WiFi.SetConfig"])
   })
 
@@ -136,7 +149,10 @@ describe("Stage 2 against the simulator", () => {
     expect(results[0]!.error).toBe(`did not answer at ${pool(5)} within 500ms; found at ${before} by MAC and reverted to DHCP`)
     expect(f.device(1)!.ip).toBe(before)
     expect(f.state(1)!.config).toMatchObject({ wifi: { sta: { ipv4mode: "dhcp" } } })
-    expect(state()[device.mac.replace(/:/g, "").toUpperCase()] ?? Object.values(state())[0]).toMatchObject({ ip: before, stage2: { status: "failed" } })
+    expect(state()[device.mac.replace(/:/g, "").toUpperCase()] ?? Object.values(state())[0]).toMatchObject({
+      ip: before,
+      stage2: { status: "failed" }
+    })
   })
 
   it("a device that fails is marked failed and keeps its address; the others go on", async () => {

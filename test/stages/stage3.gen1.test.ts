@@ -14,7 +14,13 @@ afterEach(async () => {
 
 describe("stage3 with a Gen1 device in the inventory", () => {
   it("reports the Gen1 device as not supported (typed error, clear line) and handles the others", async () => {
-    project = await openProject({ devices: 3, baseIp: "127.114.1.1", models: ["S2PMG3", "SHSW-1", "Plus1PM"], seed: 114, faults: ["1=friendly:Eins", "3=friendly:Drei"] })
+    project = await openProject({
+      devices: 3,
+      baseIp: "127.114.1.1",
+      models: ["S2PMG3", "SHSW-1", "Plus1PM"],
+      seed: 114,
+      faults: ["1=friendly:Eins", "3=friendly:Drei"]
+    })
     const run = await project.run()
     const gen1 = run.line("127.114.1.2")
     expect(gen1).toBeDefined()

@@ -12,24 +12,31 @@ import { openProject, type Project } from "./stage3Harness.js"
 const EVIL = "\u001b]0;pwned\u0007\u001b[2J"
 
 /** A device whose identity is fine (with escapes in its strings) and whose later answers are hostile. */
-const lateHostile = (mac: string, later: HostileBehaviour) => (path: string): HostileBehaviour =>
-  path.startsWith("/rpc/Shelly.GetDeviceInfo")
-    ? {
-      json: {
-        name: `Name${EVIL}`,
-        id: `shellyplus1-${EVIL}`,
-        mac,
-        model: `SNSW-${EVIL}`,
-        gen: 2,
-        fw_id: "20240101-000000/1.2.3-g0000000",
-        ver: "1.2.3",
-        app: `Evil${EVIL}App`,
-        auth_en: false
-      }
-    }
-    : later
+const lateHostile =
+  (mac: string, later: HostileBehaviour) =>
+  (path: string): HostileBehaviour =>
+    path.startsWith("/rpc/Shelly.GetDeviceInfo")
+      ? {
+          json: {
+            name: `Name${EVIL}`,
+            id: `shellyplus1-${EVIL}`,
+            mac,
+            model: `SNSW-${EVIL}`,
+            gen: 2,
+            fw_id: "20240101-000000/1.2.3-g0000000",
+            ver: "1.2.3",
+            app: `Evil${EVIL}App`,
+            auth_en: false
+          }
+        }
+      : later
 
-const cases: ReadonlyArray<{ readonly n: number; readonly mac: string; readonly behaviour: HostileBehaviour | ((path: string) => HostileBehaviour); readonly err: RegExp }> = [
+const cases: ReadonlyArray<{
+  readonly n: number
+  readonly mac: string
+  readonly behaviour: HostileBehaviour | ((path: string) => HostileBehaviour)
+  readonly err: RegExp
+}> = [
   { n: 11, mac: "AABBCC000011", behaviour: "endless_chunked", err: /ERR=identity: response too large/ },
   { n: 12, mac: "AABBCC000012", behaviour: "huge_body", err: /ERR=identity: response too large/ },
   { n: 13, mac: "AABBCC000013", behaviour: "big_header", err: /ERR=identity: headers too large/ },

@@ -29,28 +29,35 @@ const setup = async (devices: number, base: string, faults: ReadonlyArray<string
   for (const version of ["1.7.5", "1.5.0"]) {
     const file = join(p.dir, `S2PMG3-${version}.zip`)
     writeFileSync(file, makeFirmwareImage({ app: "S2PMG3", model: "S3SW-002P16EU", version }))
-    await Effect.runPromise(addFirmware({ file, model: "S2PMG3", version, dir: firmwareDir, now: "t" }).pipe(Effect.provide(NodeContext.layer)))
+    await Effect.runPromise(
+      addFirmware({ file, model: "S2PMG3", version, dir: firmwareDir, now: "t" }).pipe(Effect.provide(NodeContext.layer))
+    )
   }
   p.writeConfig(`ota:\n  firmware_dir: ${firmwareDir}`)
   scope = await Effect.runPromise(Scope.make())
   const served = await Effect.runPromise(
-    startFirmwareServer({ host: "127.0.0.1", port: 0, configFile: p.configFile }).pipe(Scope.extend(scope), Effect.provide(NodeContext.layer))
+    startFirmwareServer({ host: "127.0.0.1", port: 0, configFile: p.configFile }).pipe(
+      Scope.extend(scope),
+      Effect.provide(NodeContext.layer)
+    )
   )
   const config = (extra = "", target = "S2PMG3: 1.7.5") =>
-    p.writeConfig([
-      "ota:",
-      "  mode: check_and_update",
-      `  firmware_dir: ${firmwareDir}`,
-      `  firmware_url: ${served.url.replace(/\/$/, "")}`,
-      "  target:",
-      `    ${target}`,
-      "update_wait:",
-      "  timeout: 5",
-      "  interval: 0.05",
-      "rollout:",
-      `  state_file: ${join(p.dir, "rollout.json")}`,
-      extra
-    ].join("\n"))
+    p.writeConfig(
+      [
+        "ota:",
+        "  mode: check_and_update",
+        `  firmware_dir: ${firmwareDir}`,
+        `  firmware_url: ${served.url.replace(/\/$/, "")}`,
+        "  target:",
+        `    ${target}`,
+        "update_wait:",
+        "  timeout: 5",
+        "  interval: 0.05",
+        "rollout:",
+        `  state_file: ${join(p.dir, "rollout.json")}`,
+        extra
+      ].join("\n")
+    )
   config()
   return { p, served, config, rolloutFile: join(p.dir, "rollout.json") }
 }
@@ -124,7 +131,11 @@ describe("staged rollout", () => {
     const run = await p.run({ rollout: "50%,100%", haltAfter: 0 })
     expect(run.code).toBe(1)
     expect(run.out).toContain("[rollout] wave 1/2: 3 devices")
-    expect(run.out.some((l) => l.startsWith("[rollout] HALTED: 1 failed in wave 1/2, more than --halt-after 0; 3 devices in later waves untouched"))).toBe(true)
+    expect(
+      run.out.some((l) =>
+        l.startsWith("[rollout] HALTED: 1 failed in wave 1/2, more than --halt-after 0; 3 devices in later waves untouched")
+      )
+    ).toBe(true)
     const failedIp = p.fleet.device(order[1]!)!.ip
     expect(run.out.some((l) => l.includes(`@ ${failedIp}: OTA: not back on 1.7.5`))).toBe(true)
     for (const n of order.slice(3)) {

@@ -78,7 +78,9 @@ describe("stage3 --dry-run", () => {
     expect(run.line(ip(8))).toBe(`● ${appOf(8)} @ ${ip(8)} - OTA=up_to_date | Friendly=no_value`)
     expect(run.line(ip(9))).toMatch(/ - OTA=error \| ERR=mac mismatch \(found [0-9A-F]{12}\)$/)
     expect(run.line(ip(9))).not.toContain(macOf(9))
-    expect(run.line(ip(10))).toBe(`● ${appOf(10)} @ ${ip(10)} - OTA=up_to_date | Friendly=error (Bad?Name) | ERR=friendly: name contains a contr…`)
+    expect(run.line(ip(10))).toBe(
+      `● ${appOf(10)} @ ${ip(10)} - OTA=up_to_date | Friendly=error (Bad?Name) | ERR=friendly: name contains a contr…`
+    )
     expect(run.line(ip(11))).toBe(`● ${appOf(11)} @ ${ip(11)} - OTA=up_to_date | Friendly=pending (Keller)`)
     expect(run.out.at(-1)).toBe("Stage 3 summary: total=14 ok=9 failed=5")
     expect(run.code).toBe(1)
@@ -180,7 +182,9 @@ describe("stage3 (real run)", () => {
     expect(run.line(ip(14))).toBe(`● ${appOf(14)} @ ${ip(14)} - OTA=up_to_date | Friendly=ok (Dachboden)`)
     expect(p.fleet.device(14)!.name).toBe("Dachboden")
     // Its name comes from Shelly.GetDeviceInfo (empty), so it is filled; the read-back fails.
-    expect(run.line(ip(11))).toBe(`● ${appOf(11)} @ ${ip(11)} - OTA=up_to_date | Friendly=error (Keller) | ERR=friendly: read back: HTTP 500`)
+    expect(run.line(ip(11))).toBe(
+      `● ${appOf(11)} @ ${ip(11)} - OTA=up_to_date | Friendly=error (Keller) | ERR=friendly: read back: HTTP 500`
+    )
     expect(run.out.at(-1)).toBe("Stage 3 summary: total=4 ok=3 failed=1")
   })
 
@@ -221,7 +225,16 @@ describe("stage3 flags", () => {
     const json = await p.run({ dryRun: true, ips: [`${ip(1)},${ip(3)}`], json: true, concurrency: Option.some(1) })
     const objects = json.out.map((l) => JSON.parse(l))
     expect(objects).toEqual([
-      expect.objectContaining({ type: "device", ip: ip(1), mac: macOf(1), ota_status: "up_to_date", friendly_status: "ok", friendly_name: "Wohnzimmer", ok: true, errors: [] }),
+      expect.objectContaining({
+        type: "device",
+        ip: ip(1),
+        mac: macOf(1),
+        ota_status: "up_to_date",
+        friendly_status: "ok",
+        friendly_name: "Wohnzimmer",
+        ok: true,
+        errors: []
+      }),
       expect.objectContaining({ type: "device", ip: ip(3), ota_status: "offline", friendly_status: null, ok: false }),
       { type: "summary", total: 2, ok: 1, failed: 1, dry_run: true }
     ])

@@ -52,7 +52,12 @@ const doc: InventoryDocument = {
     {
       key: "aa:bb:cc:00:00:01",
       mac: "AABBCC000001" as Mac,
-      record: { ip: "127.30.0.1", custom: { keep: [1, 2] }, friendly_name: "Flur", stage3: { ota_status: "up_to_date", friendly_status: "ok", note: "x" } }
+      record: {
+        ip: "127.30.0.1",
+        custom: { keep: [1, 2] },
+        friendly_name: "Flur",
+        stage3: { ota_status: "up_to_date", friendly_status: "ok", note: "x" }
+      }
     },
     { key: "AABBCC000002", mac: "AABBCC000002" as Mac, record: { ip: "127.30.0.2", model: "S1PMG3" } }
   ]
@@ -84,7 +89,13 @@ describe("applyStage3Results", () => {
   it("stores metadata and both statuses; a dry-run `pending` is never stored", () => {
     const next = applyStage3Results(
       doc,
-      [result("AABBCC000002", { ota: "update_available", friendly: "pending", metadata: { model: "S2PMG3", fw: "1.4.4", hostname: "shelly2pmg3-aabbcc000002" } })],
+      [
+        result("AABBCC000002", {
+          ota: "update_available",
+          friendly: "pending",
+          metadata: { model: "S2PMG3", fw: "1.4.4", hostname: "shelly2pmg3-aabbcc000002" }
+        })
+      ],
       "T"
     )
     expect(next.devices[1]!.record).toEqual({
@@ -107,7 +118,16 @@ describe("selectByIp", () => {
 
 describe("runStage3 with an in-memory device", () => {
   const calls: Array<string> = []
-  const info = (mac: string) => ({ id: `shelly2pmg3-${mac.toLowerCase()}`, mac, model: "S3SW-002P16EU", gen: 3, fw_id: "x", ver: "1.4.4", app: "S2PMG3", auth_en: false })
+  const info = (mac: string) => ({
+    id: `shelly2pmg3-${mac.toLowerCase()}`,
+    mac,
+    model: "S3SW-002P16EU",
+    gen: 3,
+    fw_id: "x",
+    ver: "1.4.4",
+    app: "S2PMG3",
+    auth_en: false
+  })
   const rpc = makeTestLayer(ShellyRpc)({
     probe: () => Effect.succeed(true),
     call: <A, I>(target: { host: string }, method: string, _params: unknown, schema: Schema.Schema<A, I>) => {
@@ -149,7 +169,16 @@ describe("runStage3 when the device name cannot be read", () => {
       call: <A, I>(target: { host: string }, method: string, params: unknown, schema: Schema.Schema<A, I>) => {
         const answer = (value: unknown) => Schema.decodeUnknown(schema)(value).pipe(Effect.orDie)
         if (method === "Shelly.GetDeviceInfo")
-          return answer({ id: "shelly1pmg3-aabbcc000001", mac: "AABBCC000001", model: "S3SW-001P16EU", gen: 3, fw_id: "x", ver: "1.4.4", app: "S1PMG3", auth_en: false })
+          return answer({
+            id: "shelly1pmg3-aabbcc000001",
+            mac: "AABBCC000001",
+            model: "S3SW-001P16EU",
+            gen: 3,
+            fw_id: "x",
+            ver: "1.4.4",
+            app: "S1PMG3",
+            auth_en: false
+          })
         if (method === "Shelly.CheckForUpdate") return answer({})
         if (method === "Sys.SetConfig") {
           writes.push(JSON.stringify(params))

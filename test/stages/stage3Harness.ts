@@ -50,14 +50,16 @@ export const openProject = async (options: FleetOptions, format: "flat" | "wrapp
         `  device_port: ${fleet.port}`,
         `  logging:`,
         `    base_path: ${join(dir, "stage3.log")}`,
-        ...stage3Yaml.split("\n").filter((l) => l.trim() !== "").map((l) => `  ${l}`),
+        ...stage3Yaml
+          .split("\n")
+          .filter((l) => l.trim() !== "")
+          .map((l) => `  ${l}`),
         ""
       ].join("\n")
     )
   writeConfig("")
 
-  const devicesOf = (doc: Record<string, unknown>) =>
-    (format === "wrapped" ? doc.devices : doc) as Record<string, Record<string, unknown>>
+  const devicesOf = (doc: Record<string, unknown>) => (format === "wrapped" ? doc.devices : doc) as Record<string, Record<string, unknown>>
   const state = () => devicesOf(JSON.parse(readFileSync(stateFile, "utf8")))
   const editState = (edit: (devices: Record<string, Record<string, unknown>>) => void) => {
     const doc = JSON.parse(readFileSync(stateFile, "utf8"))
@@ -90,5 +92,4 @@ export const openProject = async (options: FleetOptions, format: "flat" | "wrapp
 }
 
 /** The methods a device was asked, oldest first (the simulator keeps the last 50). */
-export const methodsCalled = (fleet: FleetHandle, n: number): ReadonlyArray<string> =>
-  fleet.state(n)!.rpcLog.map((entry) => entry.method)
+export const methodsCalled = (fleet: FleetHandle, n: number): ReadonlyArray<string> => fleet.state(n)!.rpcLog.map((entry) => entry.method)

@@ -51,7 +51,12 @@ const row = (n: number, over: Partial<BoardRecordRow> = {}): BoardRecordRow => (
 
 // A pooled connection that died with the server fails its next query once.
 const count = (table: string) =>
-  Effect.flatMap(PgClient.PgClient, (sql) => sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)}`.pipe(Effect.map((r) => r[0]!.n), Effect.retry({ times: 2 })))
+  Effect.flatMap(PgClient.PgClient, (sql) =>
+    sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)}`.pipe(
+      Effect.map((r) => r[0]!.n),
+      Effect.retry({ times: 2 })
+    )
+  )
 
 const withHost = <A, E, R>(host: string, effect: Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
@@ -61,7 +66,8 @@ const withHost = <A, E, R>(host: string, effect: Effect.Effect<A, E, R>) =>
       return before
     }),
     () => effect,
-    (before) => Effect.sync(() => (before === undefined ? delete process.env.PROVISION_STATION_HOST : (process.env.PROVISION_STATION_HOST = before)))
+    (before) =>
+      Effect.sync(() => (before === undefined ? delete process.env.PROVISION_STATION_HOST : (process.env.PROVISION_STATION_HOST = before)))
   )
 
 describe("database URL", () => {
@@ -75,7 +81,9 @@ describe("database URL", () => {
     expect(bad.message).toContain("PROVISION_DATABASE_URL")
     expect(bad.message).not.toContain("s3cret-pw")
     // --database wins over the environment, which wins over the config file.
-    expect(Effect.runSync(resolveDatabase({ flag: "postgres://a@f/x", env: "postgres://a@e/x", config: "postgres://a@c/x" }))?.source).toBe("--database")
+    expect(Effect.runSync(resolveDatabase({ flag: "postgres://a@f/x", env: "postgres://a@e/x", config: "postgres://a@c/x" }))?.source).toBe(
+      "--database"
+    )
     expect(Effect.runSync(resolveDatabase({ env: "postgres://a@e/x", config: "postgres://a@c/x" }))?.source).toBe("PROVISION_DATABASE_URL")
     expect(Effect.runSync(resolveDatabase({ config: "postgres://a@c/x", configFile: "f.yaml" }))?.source).toBe("database.url (f.yaml)")
     expect(Effect.runSync(resolveDatabase({}))).toBeUndefined()
@@ -92,16 +100,19 @@ describe("PostgreSQL store (real server)", () => {
       expect(error.message).toMatch(/ECONNREFUSED/)
       expect(error.hint).toContain("--offline")
       expect(`${error.message} ${error.hint}`).not.toContain(pg.current().password)
-    }))
+    })
+  )
 
   it.live("migrations create the schema once; a second start applies nothing", () =>
     Effect.gen(function* () {
       const t = target(freshDatabase(pg.current()))
       yield* Effect.gen(function* () {
-        for (const table of ["stations", "batches", "board_records", "board_attempts", "registration_outbox", "run_events"]) expect(yield* count(table)).toBe(0)
+        for (const table of ["stations", "batches", "board_records", "board_attempts", "registration_outbox", "run_events"])
+          expect(yield* count(table)).toBe(0)
         expect(yield* migrate).toEqual([])
       }).pipe(Effect.provide(Layer.fresh(pgLayer(t))))
-    }))
+    })
+  )
 
   it.live("a record is one row per board attempt: a replay of the same attempt is a no-op", () =>
     Effect.gen(function* () {
@@ -125,35 +136,39 @@ describe("PostgreSQL store (real server)", () => {
         const events = yield* sql<{ kind: string }>`SELECT kind FROM run_events WHERE kind = 'board_finished'`
         expect(events).toHaveLength(2)
       }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
-    }))
+    })
+  )
 
-  it.live("two stations with the same id: the second is refused, naming the other host; a stopped one frees the id and its running boards show as interrupted", () =>
-    Effect.gen(function* () {
-      const t = target(freshDatabase(pg.current()))
-      const dir = tempDir("fp-store-")
-      const program = Effect.gen(function* () {
-        const scopeA = yield* Scope.make()
-        const a = yield* withHost("bench-pc-a", makePgRecordStore({ display: t.display, spoolFile: join(dir, "a.jsonl") }))
-        yield* a.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }]).pipe(Scope.extend(scopeA))
-        yield* a.boardStarted({ attemptKey: "k-running", batchId: "b", stationId: "s1", port: "/dev/pty1" })
+  it.live(
+    "two stations with the same id: the second is refused, naming the other host; a stopped one frees the id and its running boards show as interrupted",
+    () =>
+      Effect.gen(function* () {
+        const t = target(freshDatabase(pg.current()))
+        const dir = tempDir("fp-store-")
+        const program = Effect.gen(function* () {
+          const scopeA = yield* Scope.make()
+          const a = yield* withHost("bench-pc-a", makePgRecordStore({ display: t.display, spoolFile: join(dir, "a.jsonl") }))
+          yield* a.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }]).pipe(Scope.extend(scopeA))
+          yield* a.boardStarted({ attemptKey: "k-running", batchId: "b", stationId: "s1", port: "/dev/pty1" })
 
-        const b = yield* withHost("bench-pc-b", makePgRecordStore({ display: t.display, spoolFile: join(dir, "b.jsonl") }))
-        const refused = yield* Effect.flip(Effect.scoped(b.openStations([{ stationId: "s1", ports: ["/dev/ttyUSB0"] }])))
-        expect(refused._tag).toBe("StationIdTaken")
-        expect(refused.message).toContain('station "s1" is already running on host bench-pc-a')
+          const b = yield* withHost("bench-pc-b", makePgRecordStore({ display: t.display, spoolFile: join(dir, "b.jsonl") }))
+          const refused = yield* Effect.flip(Effect.scoped(b.openStations([{ stationId: "s1", ports: ["/dev/ttyUSB0"] }])))
+          expect(refused._tag).toBe("StationIdTaken")
+          expect(refused.message).toContain('station "s1" is already running on host bench-pc-a')
 
-        // A's process ends without finishing its board (as if killed between start and record).
-        yield* Scope.close(scopeA, Exit.void)
-        yield* Effect.scoped(b.openStations([{ stationId: "s1", ports: ["/dev/ttyUSB0"] }]))
-        const sql = yield* PgClient.PgClient
-        const [attempt] = yield* sql<{ state: string }>`SELECT state FROM board_attempts WHERE attempt_key = 'k-running'`
-        expect(attempt!.state).toBe("interrupted")
-        expect(yield* count("board_records")).toBe(0)
-        const [station] = yield* sql<{ host: string }>`SELECT host FROM stations WHERE station_id = 's1'`
-        expect(station!.host).toBe("bench-pc-b")
+          // A's process ends without finishing its board (as if killed between start and record).
+          yield* Scope.close(scopeA, Exit.void)
+          yield* Effect.scoped(b.openStations([{ stationId: "s1", ports: ["/dev/ttyUSB0"] }]))
+          const sql = yield* PgClient.PgClient
+          const [attempt] = yield* sql<{ state: string }>`SELECT state FROM board_attempts WHERE attempt_key = 'k-running'`
+          expect(attempt!.state).toBe("interrupted")
+          expect(yield* count("board_records")).toBe(0)
+          const [station] = yield* sql<{ host: string }>`SELECT host FROM stations WHERE station_id = 's1'`
+          expect(station!.host).toBe("bench-pc-b")
+        })
+        yield* program.pipe(Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
       })
-      yield* program.pipe(Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
-    }))
+  )
 
   it.live("database lost mid-batch: records go to the spool and are replayed when it is back — nothing lost, nothing doubled", () =>
     Effect.gen(function* () {
@@ -178,13 +193,17 @@ describe("PostgreSQL store (real server)", () => {
         expect(yield* store.boardFinished(row(4))).toBe("stored")
         expect(yield* count("board_records")).toBe(4)
       }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
-    }))
+    })
+  )
 
   it.live("registration outbox: four stations drain at once while the backend flaps; the backend sees each device exactly once", () =>
     Effect.gen(function* () {
       const t = target(freshDatabase(pg.current()))
       const token = "outbox-token-0001"
-      const backend = yield* Effect.acquireRelease(Effect.promise(() => startBackendSim({ token })), (b) => Effect.promise(() => b.close()))
+      const backend = yield* Effect.acquireRelease(
+        Effect.promise(() => startBackendSim({ token })),
+        (b) => Effect.promise(() => b.close())
+      )
       const devices = Array.from({ length: 40 }, (_, i) => `esp32-aabbcc0000${String(i).padStart(2, "0")}`)
       const registration = (id: string): Registration => ({
         device_id: id,
@@ -201,9 +220,19 @@ describe("PostgreSQL store (real server)", () => {
       const { Registration: RegistrationSchema } = yield* Effect.promise(() => import("../../src/factory/registration.js"))
       const { Schema } = yield* Effect.promise(() => import("effect"))
       const encode = Schema.encodeSync(Schema.parseJson(RegistrationSchema))
-      const backendLayer = BackendLive({ url: backend.url, token: Redacted.make(token), retries: 3, retryBase: "10 millis", timeout: "2 seconds" }).pipe(Layer.provide(NodeHttpClient.layer))
+      const backendLayer = BackendLive({
+        url: backend.url,
+        token: Redacted.make(token),
+        retries: 3,
+        retryBase: "10 millis",
+        timeout: "2 seconds"
+      }).pipe(Layer.provide(NodeHttpClient.layer))
       yield* Effect.gen(function* () {
-        yield* Effect.forEach(devices, (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }), { discard: true })
+        yield* Effect.forEach(
+          devices,
+          (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }),
+          { discard: true }
+        )
         // Flapping: bursts of 500s and a full outage while the drains run.
         backend.failNext(7)
         const flap = Effect.gen(function* () {
@@ -228,5 +257,6 @@ describe("PostgreSQL store (real server)", () => {
         const by = yield* sql<{ delivered_by: string }>`SELECT DISTINCT delivered_by FROM registration_outbox`
         expect(by.length).toBeGreaterThan(1)
       }).pipe(Effect.provide(Layer.mergeAll(Layer.fresh(pgLayer(t)), backendLayer)))
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
+  )
 })

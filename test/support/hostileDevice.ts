@@ -38,7 +38,9 @@ const head = (status: string, headers: ReadonlyArray<string>) =>
 const answer = (socket: Net.Socket, behaviour: HostileBehaviour) => {
   if (typeof behaviour === "object") {
     const body = Buffer.from(JSON.stringify(behaviour.json), "utf8")
-    socket.end(Buffer.concat([head("200 OK", ["Content-Type: application/json", `Content-Length: ${body.length}`, "Connection: close"]), body]))
+    socket.end(
+      Buffer.concat([head("200 OK", ["Content-Type: application/json", `Content-Length: ${body.length}`, "Connection: close"]), body])
+    )
     return
   }
   switch (behaviour) {
@@ -54,7 +56,11 @@ const answer = (socket: Net.Socket, behaviour: HostileBehaviour) => {
     }
     case "big_header":
       return void socket.end(
-        head("401 Unauthorized", [`WWW-Authenticate: Digest realm="${"x".repeat(64 * 1024)}", nonce="1"`, "Content-Length: 0", "Connection: close"])
+        head("401 Unauthorized", [
+          `WWW-Authenticate: Digest realm="${"x".repeat(64 * 1024)}", nonce="1"`,
+          "Content-Length: 0",
+          "Connection: close"
+        ])
       )
     case "header_flood":
       return void socket.end(
@@ -65,7 +71,9 @@ const answer = (socket: Net.Socket, behaviour: HostileBehaviour) => {
     case "deep_json": {
       const depth = 100_000
       const body = Buffer.from("[".repeat(depth) + "]".repeat(depth), "latin1")
-      return void socket.end(Buffer.concat([head("200 OK", ["Content-Type: application/json", `Content-Length: ${body.length}`, "Connection: close"]), body]))
+      return void socket.end(
+        Buffer.concat([head("200 OK", ["Content-Type: application/json", `Content-Length: ${body.length}`, "Connection: close"]), body])
+      )
     }
   }
 }

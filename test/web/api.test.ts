@@ -230,7 +230,7 @@ describe("password mode", () => {
 
   it("with --auth every page asks to sign in; the right password opens a session", async () => {
     const authDir = await makeProject(fleet, "web-auth-")
-    writeFileSync(join(authDir, "data/secrets.yaml"), "web:\n  admin_password: \"s3cret-web\"\n")
+    writeFileSync(join(authDir, "data/secrets.yaml"), 'web:\n  admin_password: "s3cret-web"\n')
     const guarded = await startServe(authDir, ["--host", "127.42.0.201", "--port", "0", "--auth"])
     try {
       const client = makeClient(guarded.url)

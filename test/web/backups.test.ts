@@ -27,9 +27,10 @@ beforeAll(async () => {
   const d = fleet.devices[0]!
   const target = { host: d.ip!, port: fleet.port }
   const file = await Effect.runPromise(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const rpc = yield* ShellyRpc
-      const call = (method: string, params: Record<string, unknown>) => rpc.call(target, method, params, Schema.Unknown, { transport: "post" })
+      const call = (method: string, params: Record<string, unknown>) =>
+        rpc.call(target, method, params, Schema.Unknown, { transport: "post" })
       yield* call("Script.Create", { name: "night" })
       yield* call("Schedule.Create", { timespec: "0 0 23 * * *", calls: [{ method: "Switch.Set", params: { id: 0, on: false } }] })
       const backup = yield* readDevice(target, { timeout: "3 seconds" })

@@ -82,7 +82,9 @@ describe("web UI in chromium", () => {
     await expect(page.locator("#inventory tbody tr:not([hidden])").count()).resolves.toBe(1)
     await page.selectOption("#filter-online", "")
     await page.click('th[data-sort="name"]')
-    const names = await page.locator("#inventory tbody input.name").evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value))
+    const names = await page
+      .locator("#inventory tbody input.name")
+      .evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value))
     expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)))
     await page.screenshot({ path: join(screenshots, "inventory.png"), fullPage: true })
   })

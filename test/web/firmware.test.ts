@@ -10,7 +10,7 @@ import { addFirmware } from "../../src/firmware/cache.js"
 
 describe("serve --rollout-only", () => {
   it.scoped("hands out cached files by sha256 name only; every other path is 404, writes 405", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "fw-serve-"))
       const firmwareDir = join(dir, "firmware")
       const configFile = join(dir, "config.yaml")
@@ -25,9 +25,17 @@ describe("serve --rollout-only", () => {
       const ok = yield* get(`/firmware/${entry.file}`)
       expect(ok.status).toBe(200)
       expect(yield* Effect.promise(() => ok.text())).toBe("image bytes")
-      for (const path of ["/", "/login", "/api/devices", "/firmware/index.json", `/firmware/${"0".repeat(64)}.zip`, "/firmware/..%2Findex.json"]) {
+      for (const path of [
+        "/",
+        "/login",
+        "/api/devices",
+        "/firmware/index.json",
+        `/firmware/${"0".repeat(64)}.zip`,
+        "/firmware/..%2Findex.json"
+      ]) {
         expect((yield* get(path)).status, path).toBe(404)
       }
       expect((yield* get(`/firmware/${entry.file}`, { method: "POST" })).status).toBe(405)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
 })

@@ -32,7 +32,7 @@ beforeAll(async () => {
   state["AABBCC130012"] = { ip: "127.13.3.12", model: "SNSW-001X16EU" }
   state["AABBCC130013"] = { ip: "127.13.3.13", model: "SNSW-001X16EU" }
   writeFileSync(statePath, JSON.stringify(state, null, 2))
-  writeFileSync(join(dir, "data/secrets.yaml"), "web:\n  admin_password: \"top-secret-web\"\n")
+  writeFileSync(join(dir, "data/secrets.yaml"), 'web:\n  admin_password: "top-secret-web"\n')
   server = await startServe(dir, ["--host", "127.13.3.200", "--port", "0"])
 }, 60_000)
 
@@ -157,7 +157,7 @@ describe("sessions and pages", () => {
 describe("login throttling", () => {
   it("after 5 wrong passwords a client gets 429 with Retry-After, even for the right one", async () => {
     const authDir = await makeProject(fleet, "web-throttle-")
-    writeFileSync(join(authDir, "data/secrets.yaml"), "web:\n  admin_password: \"s3cret-web\"\n")
+    writeFileSync(join(authDir, "data/secrets.yaml"), 'web:\n  admin_password: "s3cret-web"\n')
     const guarded = await startServe(authDir, ["--host", "127.13.3.201", "--port", "0", "--auth"])
     try {
       const form = (password: string) =>

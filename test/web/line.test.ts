@@ -21,7 +21,11 @@ const pg = usePgCluster()
 /** `provision serve` from the project's bundle (bin/provision.mjs), once it prints its URL. */
 const startServe = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<{ child: ChildProcess; url: string }>((resolveStart, reject) => {
-    const child = spawn("node", [resolve("bin/provision.mjs"), "serve", ...args], { cwd, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn("node", [resolve("bin/provision.mjs"), "serve", ...args], {
+      cwd,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let out = ""
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
@@ -81,7 +85,11 @@ beforeAll(async () => {
   const context = await Effect.runPromise(Layer.buildWithScope(Layer.mergeAll(pgLayer(target), NodeContext.layer), scope))
   store = await Effect.runPromise(
     Effect.gen(function* () {
-      const s = yield* makePgRecordStore({ display: target.display, spoolFile: join(pg.current().dir, "spool.jsonl"), heartbeat: "500 millis" })
+      const s = yield* makePgRecordStore({
+        display: target.display,
+        spoolFile: join(pg.current().dir, "spool.jsonl"),
+        heartbeat: "500 millis"
+      })
       yield* s.openStations([{ stationId: "s1", ports: ["/dev/ttyUSB0"] }])
       yield* s.boardFinished(row(1, "pass"))
       yield* s.boardFinished(row(2, "fail", "self_test_failed"))
@@ -124,7 +132,10 @@ describe("factory page on the shared database", () => {
     await client.open()
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), 60_000)
-    const res = await fetch(new URL("/api/line/events", server.url), { headers: { cookie: (await client.get("/")).headers.get("set-cookie")?.split(";")[0] ?? "" }, signal: controller.signal })
+    const res = await fetch(new URL("/api/line/events", server.url), {
+      headers: { cookie: (await client.get("/")).headers.get("set-cookie")?.split(";")[0] ?? "" },
+      signal: controller.signal
+    })
     expect(res.headers.get("content-type")).toContain("text/event-stream")
     const reader = res.body!.getReader()
     const decoder = new TextDecoder()

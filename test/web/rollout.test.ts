@@ -11,13 +11,26 @@ import { addFirmware } from "../../src/firmware/cache.js"
 import type { RolloutState } from "../../src/stages/stage3/rollout.js"
 
 const stateOf = (status: RolloutState["status"], wave2: RolloutState["waves"][number]["status"]): RolloutState => ({
-  version: 1, id: "2026-01-01T00:00:00.000Z", status, waves_spec: "50%,100%", halt_after: 0, group_by: null,
-  target: { S2PMG3: "1.7.5" }, channel: "stable", ip_state_file: "data/ip_state.json", started_at: "x", updated_at: "y",
+  version: 1,
+  id: "2026-01-01T00:00:00.000Z",
+  status,
+  waves_spec: "50%,100%",
+  halt_after: 0,
+  group_by: null,
+  target: { S2PMG3: "1.7.5" },
+  channel: "stable",
+  ip_state_file: "data/ip_state.json",
+  started_at: "x",
+  updated_at: "y",
   halt_reason: status === "halted" ? "1 failed in wave 2/2, more than --halt-after 0" : null,
   waves: [
     { index: 1, devices: ["AABBCC000001"], status: "done", ok: 1, failed: 0, failures: [] },
     {
-      index: 2, devices: ["AABBCC000002", "AABBCC000003"], status: wave2, ok: wave2 === "halted" ? 1 : 0, failed: wave2 === "halted" ? 1 : 0,
+      index: 2,
+      devices: ["AABBCC000002", "AABBCC000003"],
+      status: wave2,
+      ok: wave2 === "halted" ? 1 : 0,
+      failed: wave2 === "halted" ? 1 : 0,
       failures: wave2 === "halted" ? [{ mac: "AABBCC000003", ip: "127.0.0.3", error: "OTA: still on 1.6.2" }] : []
     }
   ]
@@ -26,12 +39,15 @@ const stateOf = (status: RolloutState["status"], wave2: RolloutState["waves"][nu
 describe("firmware page", () => {
   // Live clock: the stream polls the file on a real schedule.
   it.live("lists the cache, shows the waves, and streams each change of the rollout state", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "web-rollout-"))
       mkdirSync(join(dir, "data"))
       const stateFile = join(dir, "rollout.json")
       const configFile = join(dir, "data", "config.yaml")
-      writeFileSync(configFile, `stage3:\n  ip_state_file: ${join(dir, "data", "ip_state.json")}\n  ota:\n    firmware_dir: ${join(dir, "fw")}\n  rollout:\n    state_file: ${stateFile}\n`)
+      writeFileSync(
+        configFile,
+        `stage3:\n  ip_state_file: ${join(dir, "data", "ip_state.json")}\n  ota:\n    firmware_dir: ${join(dir, "fw")}\n  rollout:\n    state_file: ${stateFile}\n`
+      )
       writeFileSync(join(dir, "fw.zip"), "image")
       const { entry } = yield* addFirmware({ file: join(dir, "fw.zip"), model: "S2PMG3", version: "1.7.5", dir: join(dir, "fw"), now: "t" })
       writeFileSync(stateFile, JSON.stringify(stateOf("running", "running")))
@@ -71,5 +87,6 @@ describe("firmware page", () => {
       expect(events).toHaveLength(2)
       expect(events[1]).toContain("OTA: still on 1.6.2")
       expect(events[1]).toContain("more than --halt-after 0")
-    }).pipe(Effect.scoped, Effect.provide(webLayer), Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.scoped, Effect.provide(webLayer), Effect.provide(NodeContext.layer))
+  )
 })

@@ -70,7 +70,10 @@ export const readEvents = async (res: Response): Promise<Array<{ event: string; 
     .map((block) => {
       const lines = block.split("\n")
       const event = lines.find((l) => l.startsWith("event: "))?.slice(7) ?? "message"
-      const data = lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n")
+      const data = lines
+        .filter((l) => l.startsWith("data: "))
+        .map((l) => l.slice(6))
+        .join("\n")
       return { event, data }
     })
 }

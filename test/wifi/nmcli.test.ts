@@ -11,7 +11,8 @@ const fake = installFakeNmcli()
 afterAll(() => fake.dispose())
 beforeEach(() => fake.reset())
 
-const wifi = (iface = "wlan0") => makeNmcliWifi({ iface, connectTimeout: "5 seconds", commandTimeout: "5 seconds" }).pipe(Effect.provide(NodeContext.layer))
+const wifi = (iface = "wlan0") =>
+  makeNmcliWifi({ iface, connectTimeout: "5 seconds", commandTimeout: "5 seconds" }).pipe(Effect.provide(NodeContext.layer))
 
 describe("NmcliWifi (fake nmcli on PATH)", () => {
   it.effect("scan parses terse output with escaped colons and backslashes, open networks and hidden SSIDs", () =>
@@ -23,7 +24,9 @@ describe("NmcliWifi (fake nmcli on PATH)", () => {
         { ssid: "ShellyS2PMG3-A1B2C3D4E5F6", bssid: "A2:B2:C3:D4:E5:F6", signal: 70, security: "open" },
         { ssid: "Cafe:Guest\\5G", bssid: "11:22:33:44:55:66", signal: 40, security: "WPA1 WPA2" }
       ])
-      expect(fake.calls()).toEqual([["-t", "-f", "IN-USE,SSID,BSSID,SIGNAL,SECURITY", "dev", "wifi", "list", "ifname", "wlan0", "--rescan", "yes"]])
+      expect(fake.calls()).toEqual([
+        ["-t", "-f", "IN-USE,SSID,BSSID,SIGNAL,SECURITY", "dev", "wifi", "list", "ifname", "wlan0", "--rescan", "yes"]
+      ])
     })
   )
 
@@ -51,35 +54,59 @@ describe("NmcliWifi (fake nmcli on PATH)", () => {
     })
   )
 
-  it.effect("connect to a protected network: the password only in a 0600 passwd-file in a private dir, removed afterwards; never in argv", () =>
-    Effect.gen(function* () {
-      const password = "s3cret pw:with colon"
-      fake.reply("con delete id provision-Prod Net", { stderr: "Error: unknown connection 'provision-Prod Net'.\n", code: 10 })
-      fake.reply("con add type wifi ifname wlan0 con-name provision-Prod Net ssid Prod Net *", { stdout: "Connection 'provision-Prod Net' successfully added.\n" })
-      fake.reply("-w 5 con up id provision-Prod Net ifname wlan0 passwd-file *", { stdout: "Connection successfully activated\n" })
-      const service = yield* wifi()
-      const joined = yield* service.connect({ ssid: "Prod Net", password: Redacted.make(password) })
-      expect(joined).toEqual({ ssid: "Prod Net", profile: "provision-Prod Net" })
-      const calls = fake.calls()
-      expect(calls.some((argv) => argv.some((arg) => arg.includes("s3cret")))).toBe(false)
-      expect(calls[1]).toEqual([
-        "con", "add", "type", "wifi", "ifname", "wlan0", "con-name", "provision-Prod Net", "ssid", "Prod Net",
-        "wifi-sec.key-mgmt", "wpa-psk", "wifi-sec.psk-flags", "2"
-      ])
-      expect(calls[2]!.slice(0, -1)).toEqual(["-w", "5", "con", "up", "id", "provision-Prod Net", "ifname", "wlan0", "passwd-file"])
-      const files = fake.passwdFiles()
-      expect(files).toHaveLength(1)
-      expect(files[0]).toMatchObject({ path: calls[2]!.at(-1), content: `802-11-wireless-security.psk:${password}\n`, mode: "600", dirMode: "700" })
-      expect(existsSync(files[0]!.path)).toBe(false)
-      expect(existsSync(dirname(files[0]!.path))).toBe(false)
-    })
+  it.effect(
+    "connect to a protected network: the password only in a 0600 passwd-file in a private dir, removed afterwards; never in argv",
+    () =>
+      Effect.gen(function* () {
+        const password = "s3cret pw:with colon"
+        fake.reply("con delete id provision-Prod Net", { stderr: "Error: unknown connection 'provision-Prod Net'.\n", code: 10 })
+        fake.reply("con add type wifi ifname wlan0 con-name provision-Prod Net ssid Prod Net *", {
+          stdout: "Connection 'provision-Prod Net' successfully added.\n"
+        })
+        fake.reply("-w 5 con up id provision-Prod Net ifname wlan0 passwd-file *", { stdout: "Connection successfully activated\n" })
+        const service = yield* wifi()
+        const joined = yield* service.connect({ ssid: "Prod Net", password: Redacted.make(password) })
+        expect(joined).toEqual({ ssid: "Prod Net", profile: "provision-Prod Net" })
+        const calls = fake.calls()
+        expect(calls.some((argv) => argv.some((arg) => arg.includes("s3cret")))).toBe(false)
+        expect(calls[1]).toEqual([
+          "con",
+          "add",
+          "type",
+          "wifi",
+          "ifname",
+          "wlan0",
+          "con-name",
+          "provision-Prod Net",
+          "ssid",
+          "Prod Net",
+          "wifi-sec.key-mgmt",
+          "wpa-psk",
+          "wifi-sec.psk-flags",
+          "2"
+        ])
+        expect(calls[2]!.slice(0, -1)).toEqual(["-w", "5", "con", "up", "id", "provision-Prod Net", "ifname", "wlan0", "passwd-file"])
+        const files = fake.passwdFiles()
+        expect(files).toHaveLength(1)
+        expect(files[0]).toMatchObject({
+          path: calls[2]!.at(-1),
+          content: `802-11-wireless-security.psk:${password}\n`,
+          mode: "600",
+          dirMode: "700"
+        })
+        expect(existsSync(files[0]!.path)).toBe(false)
+        expect(existsSync(dirname(files[0]!.path))).toBe(false)
+      })
   )
 
   it.effect("a failed activation still removes the passwd-file; the profile it added is deleted on restore", () =>
     Effect.gen(function* () {
       fake.reply("con delete id *", { stdout: "Connection deleted.\n" })
       fake.reply("con add *", { stdout: "Connection 'provision-ProdNet' successfully added.\n" })
-      fake.reply("-w 5 con up id provision-ProdNet *", { stderr: "Error: Connection activation failed: Secrets were required, but not provided.\n", code: 4 })
+      fake.reply("-w 5 con up id provision-ProdNet *", {
+        stderr: "Error: Connection activation failed: Secrets were required, but not provided.\n",
+        code: 4
+      })
       fake.reply("-w 5 con up id HomeNet *", { stdout: "Connection successfully activated\n" })
       const service = yield* wifi()
       const error = yield* service.connect({ ssid: "ProdNet", password: Redacted.make("wrong-pw") }).pipe(Effect.flip)
@@ -144,7 +171,10 @@ describe("NmcliWifi (fake nmcli on PATH)", () => {
   it.effect("restore brings the previous profile up on the interface, or disconnects (already disconnected is fine)", () =>
     Effect.gen(function* () {
       fake.reply("-w 5 con up id *", { stdout: "Connection successfully activated\n" })
-      fake.reply("dev disconnect wlan0", { stderr: "Error: Device 'wlan0' (/org/freedesktop/NetworkManager/Devices/3) disconnecting failed: This device is not active\n", code: 6 })
+      fake.reply("dev disconnect wlan0", {
+        stderr: "Error: Device 'wlan0' (/org/freedesktop/NetworkManager/Devices/3) disconnecting failed: This device is not active\n",
+        code: 6
+      })
       const service = yield* wifi()
       yield* service.restore(Option.some({ ssid: "HomeNet", profile: "Home profile" }))
       yield* service.restore(Option.none())

@@ -50,7 +50,9 @@ describe("SimulatedWifi", () => {
         const previous = yield* wifi.current()
         const joined = yield* wifi.connect({ ssid: target.apSsid })
         const current = yield* wifi.current()
-        const body = yield* Effect.promise(() => fetch(`http://${fleet.apIp}:${fleet.port}/shelly`).then((r) => r.json() as Promise<{ mac: string }>))
+        const body = yield* Effect.promise(() =>
+          fetch(`http://${fleet.apIp}:${fleet.port}/shelly`).then((r) => r.json() as Promise<{ mac: string }>)
+        )
         yield* wifi.restore(previous)
         return [joined, current, body, yield* wifi.current()] as const
       })

@@ -13,13 +13,14 @@ import type { InventoryRow } from "./rows.js"
 // The codec itself is domain/csv.ts (shared with data/plan.csv and the factory records).
 export { csvCell, type CsvTable, parseCsv } from "../../domain/csv.js"
 
-export const exportColumns = (friendlyField: string) =>
-  ["mac", "ip", "model", "app", "fw", friendlyField, "status", "last_run"] as const
+export const exportColumns = (friendlyField: string) => ["mac", "ip", "model", "app", "fw", friendlyField, "status", "last_run"] as const
 
 export const rowsToCsv = (rows: ReadonlyArray<InventoryRow>, friendlyField: string): string => {
   const lines = [csvLine(exportColumns(friendlyField))]
   for (const row of rows) {
-    const status = Object.entries(row.statuses).map(([path, value]) => `${path}=${value}`).join(" ")
+    const status = Object.entries(row.statuses)
+      .map(([path, value]) => `${path}=${value}`)
+      .join(" ")
     lines.push(csvLine([row.key, row.ip, row.model, row.app, row.fw, row.friendlyName, status, row.lastRun]))
   }
   return `${lines.join("\n")}\n`

@@ -41,16 +41,13 @@ export const loadInventorySettings = (
 export type WriteError = InventoryReadError | StateWriteError | LockHeld | LockFailed
 
 /** `<mac>` in any spelling, or an IPv4 address from the `ip` field. */
-export const resolveDevice = (
-  doc: InventoryDocument,
-  query: string
-): Either.Either<InventoryDevice, DeviceNotFound> => {
+export const resolveDevice = (doc: InventoryDocument, query: string): Either.Either<InventoryDevice, DeviceNotFound> => {
   const mac = parseMac(query)
   const found = Either.isRight(mac)
     ? findByMac(doc, mac.right)
     : Either.isRight(parseIpv4(query.trim()))
-    ? findByIp(doc, query.trim())
-    : Option.none()
+      ? findByIp(doc, query.trim())
+      : Option.none()
   return Option.match(found, {
     onNone: () => Either.left(new DeviceNotFound({ query, file: doc.path })),
     onSome: Either.right
@@ -58,7 +55,7 @@ export const resolveDevice = (
 }
 
 export const loadRows = (settings: InventorySettings) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
     return { doc, rows: doc.devices.map((device) => toRow(device, settings.friendlyField)) }
   })
@@ -71,9 +68,7 @@ export const probeRows = (settings: InventorySettings, rows: ReadonlyArray<Inven
       (row) =>
         row.ip === ""
           ? Effect.succeed([row.mac, false] as const)
-          : Effect.map(rpc.probe({ host: row.ip, port: settings.devicePort }, settings.probeTimeout), (up) =>
-            [row.mac, up] as const
-          ),
+          : Effect.map(rpc.probe({ host: row.ip, port: settings.devicePort }, settings.probeTimeout), (up) => [row.mac, up] as const),
       { concurrency }
     )
   ).pipe(Effect.map((pairs) => new Map<string, boolean>(pairs)))
@@ -88,7 +83,7 @@ export const writeInventory = <A, E>(
   change: (doc: InventoryDocument) => Either.Either<{ readonly doc: InventoryDocument; readonly value: A }, E>
 ): Effect.Effect<A, E | WriteError, Inventory | ProjectLock> =>
   Effect.scoped(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire(command))
       const inventory = yield* Inventory
       let value: Option.Option<A> = Option.none()
@@ -112,35 +107,37 @@ export const validateFriendlyName = (device: string, raw: string): Either.Either
   Either.mapLeft(normalizeFriendlyName(raw), (reason) => new InvalidFriendlyName({ device, name: raw, reason }))
 
 export const setFriendlyName = (settings: InventorySettings, query: string, raw: string, command = "inventory set-name") =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     // Validated before the lock so a bad name is reported even during Stage 1.
     const name = yield* validateFriendlyName(query, raw)
     return yield* writeInventory(settings, command, (doc) =>
       Either.map(resolveDevice(doc, query), (device) => ({
         doc: setDeviceFields(doc, device.mac, { [settings.friendlyField]: name }),
         value: { device: toRow(device, settings.friendlyField), name, previous: toRow(device, settings.friendlyField).friendlyName }
-      })))
+      }))
+    )
   })
 
 /** Sets the planned production address (`ip`), refusing one another device already has. */
 export const setPlannedIp = (settings: InventorySettings, query: string, rawIp: string, command = "inventory set-ip") =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const ip = parseIpv4(rawIp.trim())
     if (Either.isLeft(ip)) {
       return yield* new InventoryInputInvalid({ what: `address for ${query}`, problems: [ip.left] })
     }
     return yield* writeInventory(settings, command, (doc) =>
-      Either.flatMap(
-        resolveDevice(doc, query) as Either.Either<InventoryDevice, DeviceNotFound | InventoryInputInvalid>,
-        (device) => {
-          const other = doc.devices.find((d) => d.mac !== device.mac && d.record["ip"] === ip.right)
-          return other !== undefined
-            ? Either.left(
-              new InventoryInputInvalid({ what: `address for ${device.key}`, problems: [`${ip.right} is already the address of ${other.key}`] })
+      Either.flatMap(resolveDevice(doc, query) as Either.Either<InventoryDevice, DeviceNotFound | InventoryInputInvalid>, (device) => {
+        const other = doc.devices.find((d) => d.mac !== device.mac && d.record["ip"] === ip.right)
+        return other !== undefined
+          ? Either.left(
+              new InventoryInputInvalid({
+                what: `address for ${device.key}`,
+                problems: [`${ip.right} is already the address of ${other.key}`]
+              })
             )
-            : Either.right({ doc: setDeviceFields(doc, device.mac, { ip: ip.right }), value: { mac: device.mac, ip: ip.right } })
-        }
-      ))
+          : Either.right({ doc: setDeviceFields(doc, device.mac, { ip: ip.right }), value: { mac: device.mac, ip: ip.right } })
+      })
+    )
   })
 
 export const forgetDevice = (settings: InventorySettings, query: string) =>
@@ -148,10 +145,11 @@ export const forgetDevice = (settings: InventorySettings, query: string) =>
     Either.map(resolveDevice(doc, query), (device) => ({
       doc: removeDevice(doc, device.mac),
       value: toRow(device, settings.friendlyField)
-    })))
+    }))
+  )
 
 export const importCsv = (settings: InventorySettings, file: string, text: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const table = parseCsv(text)
     if (Either.isLeft(table)) return yield* new InventoryInputInvalid({ what: `cannot import ${file}`, problems: [table.left] })
     const patches = csvToPatches(file, table.right, settings.friendlyField)
@@ -160,8 +158,11 @@ export const importCsv = (settings: InventorySettings, file: string, text: strin
     }
     return yield* writeInventory(settings, "inventory import", (doc) =>
       Either.map(
-        Either.mapLeft(applyImport(doc, patches.right), (problems) =>
-          new InventoryInputInvalid({ what: `cannot import ${file}`, problems })),
+        Either.mapLeft(
+          applyImport(doc, patches.right),
+          (problems) => new InventoryInputInvalid({ what: `cannot import ${file}`, problems })
+        ),
         ({ added, doc: next, updated }) => ({ doc: next, value: { added, updated } })
-      ))
+      )
+    )
   })

@@ -91,10 +91,7 @@ const statusSummary = (row: InventoryRow): string =>
  * A plain text table, columns padded to their widest cell. `online` adds a
  * column when the caller probed the devices.
  */
-export const formatTable = (
-  rows: ReadonlyArray<InventoryRow>,
-  online?: ReadonlyMap<string, boolean>
-): ReadonlyArray<string> => {
+export const formatTable = (rows: ReadonlyArray<InventoryRow>, online?: ReadonlyMap<string, boolean>): ReadonlyArray<string> => {
   const header = ["MAC", "IP", "MODEL", "FW", "NAME", ...(online ? ["ONLINE"] : []), "STATUS", "LAST RUN"]
   // Cells come from a file devices helped write: shown with controls escaped.
   const body = rows.map((row) =>
@@ -111,6 +108,9 @@ export const formatTable = (
   )
   const widths = header.map((cell, i) => Math.max([...cell].length, ...body.map((line) => [...line[i]!].length)))
   const render = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell + " ".repeat(widths[i]! - [...cell].length))).join("  ").trimEnd()
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell + " ".repeat(widths[i]! - [...cell].length)))
+      .join("  ")
+      .trimEnd()
   return [render(header), ...body.map(render)]
 }

@@ -136,9 +136,7 @@ const webSection: DemoSection = {
         const config = yield* fs.readFileString(configFile)
         yield* fs.writeFileString(configFile, config.replace(/device_port: \d+/, `device_port: ${fleet.port}`))
         const url = yield* startWebUi({ host: "127.0.0.1", port: 0, configFile })
-        const page = yield* Effect.tryPromise(() => fetch(url).then((response) => response.status)).pipe(
-          Effect.orElseSucceed(() => 0)
-        )
+        const page = yield* Effect.tryPromise(() => fetch(url).then((response) => response.status)).pipe(Effect.orElseSucceed(() => 0))
         yield* Console.log(`web UI: ${url} (inventory of ${fleet.devices.length} devices; GET / answered HTTP ${page})`)
         if (serve && process.stdout.isTTY === true && process.env.CI === undefined) {
           yield* Console.log("serving until Ctrl+C …")

@@ -15,7 +15,15 @@ import { type AvrBoard, startAvrBoard } from "../../../sim/avr/emulator.js"
 import type { McuSelfTests } from "../../../sim/appConsole.js"
 import { type PicoHandle, startPicoBoard } from "../../../sim/rp2040/emulator.js"
 import { type Stm32Board, startStm32Board } from "../../../sim/stm32/emulator.js"
-import { type EspBoard, type EspChip, type EspFault, type EspSelfTests, makeEsp32FlashSet, makeEsp8266FlashSet, startEspBoards } from "../../../sim/esp/index.js"
+import {
+  type EspBoard,
+  type EspChip,
+  type EspFault,
+  type EspSelfTests,
+  makeEsp32FlashSet,
+  makeEsp8266FlashSet,
+  startEspBoards
+} from "../../../sim/esp/index.js"
 import { encodeIntelHex } from "../../flash/formats/intelHex.js"
 import { FlasherLive } from "../../flash/FlasherLive.js"
 import { SerialPortsLive } from "../../serial/SerialPortsLive.js"
@@ -61,7 +69,11 @@ export type EmulatedMcuBoard =
 export interface EmulatedLineSpec {
   /** Project folder to fill (data/, firmware/, var/ below it). */
   readonly dir: string
-  readonly stations: ReadonlyArray<{ readonly id: string; readonly boardType: "esp32" | "esp8266"; readonly boards: ReadonlyArray<EmulatedBoardSpec> }>
+  readonly stations: ReadonlyArray<{
+    readonly id: string
+    readonly boardType: "esp32" | "esp8266"
+    readonly boards: ReadonlyArray<EmulatedBoardSpec>
+  }>
   /** AVR / STM32 / Pico stations, listed after the ESP ones in the config. */
   readonly mcuStations?: ReadonlyArray<EmulatedMcuStationSpec>
   readonly token?: string
@@ -95,7 +107,11 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
         Effect.mapError((e) => new Error(e.message))
       )
     const esp32 = makeEsp32FlashSet({ version: "1.0.0", projectName: "factory-app", ...(spec.appSize ? { appSize: spec.appSize } : {}) })
-    const esp8266 = makeEsp8266FlashSet({ version: "1.0.0", projectName: "factory-app", ...(spec.appSize ? { appSize: spec.appSize } : {}) })
+    const esp8266 = makeEsp8266FlashSet({
+      version: "1.0.0",
+      projectName: "factory-app",
+      ...(spec.appSize ? { appSize: spec.appSize } : {})
+    })
     yield* write(path.join(spec.dir, "firmware/esp32/bootloader.bin"), esp32[0]!.data)
     yield* write(path.join(spec.dir, "firmware/esp32/partitions.bin"), esp32[1]!.data)
     yield* write(path.join(spec.dir, "firmware/esp32/firmware.bin"), esp32[2]!.data)
@@ -157,7 +173,9 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
         return {
           station_id: station.id,
           ports: station.boards.map((board, i) =>
-            board.boardType === undefined || board.boardType === station.boardType ? started[i]!.port : { path: started[i]!.port, board_type: board.boardType }
+            board.boardType === undefined || board.boardType === station.boardType
+              ? started[i]!.port
+              : { path: started[i]!.port, board_type: board.boardType }
           ),
           board_type: station.boardType
         }
@@ -194,7 +212,11 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
         },
         ...mcuBoardConfigs(path.join(mediaRoot, "*"))
       },
-      quality_gates: { max_firmware_size: { esp32: 3145728, esp8266: 1048576, avr: 32256, stm32: 131072, rp2040: 2097152 }, max_flash_time: 60, max_retry_attempts: 3 },
+      quality_gates: {
+        max_firmware_size: { esp32: 3145728, esp8266: 1048576, avr: 32256, stm32: 131072, rp2040: 2097152 },
+        max_flash_time: 60,
+        max_retry_attempts: 3
+      },
       testing: {
         enabled: true,
         tests: [
@@ -222,11 +244,41 @@ const mcuApp = (size: number, seed: string): Uint8Array => {
 
 /** Board configs of the single-image families; `volumeRoot` is where the emulated Picos mount. */
 const mcuBoardConfigs = (volumeRoot: string): Record<string, Record<string, unknown>> => {
-  const common = { firmware_version: "1.0.0", reset_mode: "no_reset", connect_attempts: 2, boot_banner: "factory-test ready", boot_timeout: 3 }
+  const common = {
+    firmware_version: "1.0.0",
+    reset_mode: "no_reset",
+    connect_attempts: 2,
+    boot_banner: "factory-test ready",
+    boot_timeout: 3
+  }
   return {
-    arduino_uno: { platform: "avr", board_model: "Arduino Uno R3", firmware_path: "../firmware/avr/firmware.hex", mcu: "atmega328p", baud: 115200, app_baud: 115200, ...common },
-    stm32f103: { platform: "stm32", board_model: "STM32F103C8T6", firmware_path: "../firmware/stm32/firmware.bin", part: "0x410", reset_mapping: "rts_boot0_dtr_nrst", baud: 115200, ...common },
-    pico: { platform: "rp2040", board_model: "Raspberry Pi Pico", firmware_path: "../firmware/rp2040/firmware.bin", volume_roots: [volumeRoot], boot_wait: 5, ...common, boot_banner: "" }
+    arduino_uno: {
+      platform: "avr",
+      board_model: "Arduino Uno R3",
+      firmware_path: "../firmware/avr/firmware.hex",
+      mcu: "atmega328p",
+      baud: 115200,
+      app_baud: 115200,
+      ...common
+    },
+    stm32f103: {
+      platform: "stm32",
+      board_model: "STM32F103C8T6",
+      firmware_path: "../firmware/stm32/firmware.bin",
+      part: "0x410",
+      reset_mapping: "rts_boot0_dtr_nrst",
+      baud: 115200,
+      ...common
+    },
+    pico: {
+      platform: "rp2040",
+      board_model: "Raspberry Pi Pico",
+      firmware_path: "../firmware/rp2040/firmware.bin",
+      volume_roots: [volumeRoot],
+      boot_wait: 5,
+      ...common,
+      boot_banner: ""
+    }
   }
 }
 
@@ -242,17 +294,21 @@ const startMcuBoard = (
   cdcPath: string,
   hubPort: number
 ): Effect.Effect<EmulatedMcuBoard, Error, Scope.Scope | FileSystem.FileSystem> => {
-  const attempt = <A>(start: () => Promise<A>) => Effect.tryPromise({ try: start, catch: (e) => (e instanceof Error ? e : new Error(String(e))) })
+  const attempt = <A>(start: () => Promise<A>) =>
+    Effect.tryPromise({ try: start, catch: (e) => (e instanceof Error ? e : new Error(String(e))) })
   const faults = board.faults ?? []
   const station = { id: stationId }
   switch (boardType) {
     case "arduino_uno":
-      return Effect.acquireRelease(attempt(() => startAvrBoard({ mcu: "atmega328p", pace: false, faults, tests: mcuTests(board) })), (b) => Effect.promise(() => b.stop())).pipe(
-        Effect.map((b): EmulatedMcuBoard => ({ kind: "avr", station: station.id, port: b.hostPath, board: b }))
-      )
+      return Effect.acquireRelease(
+        attempt(() => startAvrBoard({ mcu: "atmega328p", pace: false, faults, tests: mcuTests(board) })),
+        (b) => Effect.promise(() => b.stop())
+      ).pipe(Effect.map((b): EmulatedMcuBoard => ({ kind: "avr", station: station.id, port: b.hostPath, board: b })))
     case "stm32f103":
       return Effect.acquireRelease(
-        attempt(() => startStm32Board({ flashKiB: 64, pace: false, faults, tests: mcuTests(board), ...(board.uid ? { uid: board.uid } : {}) })),
+        attempt(() =>
+          startStm32Board({ flashKiB: 64, pace: false, faults, tests: mcuTests(board), ...(board.uid ? { uid: board.uid } : {}) })
+        ),
         (b) => Effect.promise(() => b.stop())
       ).pipe(Effect.map((b): EmulatedMcuBoard => ({ kind: "stm32", station: station.id, port: b.hostPath, board: b })))
     case "pico":
@@ -262,7 +318,14 @@ const startMcuBoard = (
         Effect.zipRight(
           Effect.acquireRelease(
             attempt(() =>
-              startPicoBoard({ mountRoot, cdcPath, faults, tests: mcuTests(board), usb: { devRoot: cdcDir, hubPort }, ...(board.uid ? { uniqueId: board.uid } : {}) })
+              startPicoBoard({
+                mountRoot,
+                cdcPath,
+                faults,
+                tests: mcuTests(board),
+                usb: { devRoot: cdcDir, hubPort },
+                ...(board.uid ? { uniqueId: board.uid } : {})
+              })
             ),
             (b) => Effect.promise(() => b.stop())
           )
@@ -315,13 +378,26 @@ export const factoryDemo = (dir: string) =>
           {
             id: "station_3",
             boardType: "arduino_uno",
-            boards: [{}, { faults: ["verify_error:3"] }, { boardType: "stm32f103", uid: "066eff303430524b43172236" }, { boardType: "pico", uid: "e6614103e73d5f2f" }]
+            boards: [
+              {},
+              { faults: ["verify_error:3"] },
+              { boardType: "stm32f103", uid: "066eff303430524b43172236" },
+              { boardType: "pico", uid: "e6614103e73d5f2f" }
+            ]
           }
         ]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
-      const log = yield* makeFactoryLog({ file: path.join(root, "var/log/factory-provisioning.log"), level: "INFO", maxFileSize: 1048576, backupCount: 3 })
-      const progress = portProgress(process.stderr, config.stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port }))))
+      const log = yield* makeFactoryLog({
+        file: path.join(root, "var/log/factory-provisioning.log"),
+        level: "INFO",
+        maxFileSize: 1048576,
+        backupCount: 3
+      })
+      const progress = portProgress(
+        process.stderr,
+        config.stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port })))
+      )
       const relative = (file: string) => path.relative(process.cwd(), file)
       yield* Console.log(
         `backend simulator at ${line.backendUrl}; ${line.boards.length} emulated ESP boards and ${line.mcuBoards.length} AVR/STM32/Pico boards (${line.mcuBoards.map((b) => b.kind).join(", ")}) on ptys`
@@ -332,7 +408,10 @@ export const factoryDemo = (dir: string) =>
         root,
         retryBase: "100 millis",
         hooks: { progress, log },
-        onResult: (result) => Effect.sync(() => progress.around(() => process.stdout.write(`${boardLine(result, root, relative, process.stdout.isTTY === true)}\n`)))
+        onResult: (result) =>
+          Effect.sync(() =>
+            progress.around(() => process.stdout.write(`${boardLine(result, root, relative, process.stdout.isTTY === true)}\n`))
+          )
       }).pipe(
         Effect.provide(
           Layer.mergeAll(
@@ -346,7 +425,9 @@ export const factoryDemo = (dir: string) =>
       yield* Console.log(
         `Batch summary: total=${r.totals.total} passed=${r.totals.passed} failed=${r.totals.failed} queued=${r.totals.queued} retries=${r.retries} flash_p50=${r.flash_time_s.p50}s flash_p95=${r.flash_time_s.p95}s throughput=${r.throughput_boards_per_min}/min`
       )
-      yield* Console.log(`Report: ${relative(outcome.reportFile)}  Records: ${outcome.recordFiles.map(relative).join(", ")}  QR labels: ${relative(path.join(root, "var/records/qr"))}/`)
+      yield* Console.log(
+        `Report: ${relative(outcome.reportFile)}  Records: ${outcome.recordFiles.map(relative).join(", ")}  QR labels: ${relative(path.join(root, "var/records/qr"))}/`
+      )
       yield* Console.log(`backend holds ${line.backend?.registrations().length ?? 0} registrations`)
       return outcome
     })

@@ -28,7 +28,7 @@ export const demoRollout = (options: {
   readonly firmwareHost: string
   readonly print: (line: string) => void
 }) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const print = (line: string) => Effect.sync(() => options.print(line))
@@ -44,16 +44,21 @@ export const demoRollout = (options: {
       yield* print(`$ provision firmware add ${file} --model ${app} --fw-version ${PINNED_VERSION}`)
       const now = new Date(yield* Clock.currentTimeMillis).toISOString()
       const { entry } = yield* addFirmware({ file, model: app, version: PINNED_VERSION, dir: firmwareDir, now })
-      yield* print(`added: ${entry.model} ${entry.version} sha256=${entry.sha256.slice(0, 16)}… → var/firmware/${entry.file.slice(0, 16)}…zip`)
+      yield* print(
+        `added: ${entry.model} ${entry.version} sha256=${entry.sha256.slice(0, 16)}… → var/firmware/${entry.file.slice(0, 16)}…zip`
+      )
     }
     const served = yield* startFirmwareServer({ host: options.firmwareHost, port: 0, dir: firmwareDir })
-    yield* print(`$ provision serve --rollout-only --host ${options.firmwareHost}   → ${served.url}firmware/ (only the cached files, no UI)`)
+    yield* print(
+      `$ provision serve --rollout-only --host ${options.firmwareHost}   → ${served.url}firmware/ (only the cached files, no UI)`
+    )
 
     const rolloutConfig = [
       options.baseConfig.trimEnd(),
       "  rollout: { halt_after: 0, state_file: " + path.join(project, "var", "rollout", "state.json") + " }",
       ""
-    ].join("\n")
+    ]
+      .join("\n")
       .replace(
         /  ota: \{[^}]*\}/,
         `  ota: { enabled: true, mode: check_and_update, timeout: 5, firmware_dir: ${firmwareDir}, firmware_url: ${served.url.replace(/\/$/, "")},` +
@@ -69,7 +74,7 @@ export const demoRollout = (options: {
     yield* print(`(simulator: ${bad.app} ${bad.mac} will come back on its old firmware after the update)`)
 
     const run = (args: string, flags: Partial<typeof defaultStage3Flags>) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* print(`\n$ provision stage3 ${args} --config ${configFile}`)
         const code = yield* stage3Program(
           { ...defaultStage3Flags, config: Option.some(configFile), ...flags },

@@ -142,7 +142,10 @@ const stage1Loop = (fleet: FleetHandle, configFile: string, secretsFile: string,
     const print = (line: string) => Effect.sync(() => options.print(line))
     let interrupted = false
     for (;;) {
-      const next = yield* Effect.raceFirst(Queue.take(lines).pipe(Effect.map(Option.some)), Fiber.await(fiber).pipe(Effect.as(Option.none<string>())))
+      const next = yield* Effect.raceFirst(
+        Queue.take(lines).pipe(Effect.map(Option.some)),
+        Fiber.await(fiber).pipe(Effect.as(Option.none<string>()))
+      )
       if (Option.isNone(next)) break
       yield* print(next.value)
       if (next.value !== ctrlC) continue
@@ -159,7 +162,10 @@ const stage1Loop = (fleet: FleetHandle, configFile: string, secretsFile: string,
   }).pipe(
     Effect.timeoutFail({
       duration: options.stage1Limit,
-      onTimeout: () => new DemoStuck({ message: `demo: Stage 1 did not adopt ${deviceCount} devices within ${Duration.format(Duration.decode(options.stage1Limit))}` })
+      onTimeout: () =>
+        new DemoStuck({
+          message: `demo: Stage 1 did not adopt ${deviceCount} devices within ${Duration.format(Duration.decode(options.stage1Limit))}`
+        })
     })
   )
 
@@ -219,7 +225,13 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
 
       // Firmware control: a pinned version rolled out in two waves (src/cli/demo/rolloutPath.ts).
       yield* demoRollout({
-        fleet, project, configFile, baseConfig: configYaml(project, fleet, a), ips: placedIps, firmwareHost: a.controlHost, print: options.print
+        fleet,
+        project,
+        configFile,
+        baseConfig: configYaml(project, fleet, a),
+        ips: placedIps,
+        firmwareHost: a.controlHost,
+        print: options.print
       })
 
       yield* print(`\n$ provision inventory list --config ${configFile}`)

@@ -25,8 +25,7 @@ export interface OperatorError {
 }
 
 /** One line for a terminal: `<message> (<code>) — hint: <hint>` */
-export const describeError = (error: OperatorError): string =>
-  `${error.message} [${error.code}]${error.hint ? ` — ${error.hint}` : ""}`
+export const describeError = (error: OperatorError): string => `${error.message} [${error.code}]${error.hint ? ` — ${error.hint}` : ""}`
 
 export const isOperatorError = (u: unknown): u is OperatorError =>
   typeof u === "object" && u !== null && "_tag" in u && "code" in u && "hint" in u && "message" in u

@@ -7,10 +7,13 @@ import type { OperatorError } from "./base.js"
  * per problem, each naming the field path, what was expected and what was
  * found (values of secrets files are never shown).
  */
-export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
-  readonly file: string
-  readonly problems: ReadonlyArray<string>
-}> implements OperatorError {
+export class ConfigInvalid
+  extends Data.TaggedError("ConfigInvalid")<{
+    readonly file: string
+    readonly problems: ReadonlyArray<string>
+  }>
+  implements OperatorError
+{
   readonly code = "config_invalid"
   get hint() {
     return `fix the field(s) named above in ${this.file}; the example files in data/ show every field with its default`
@@ -23,10 +26,13 @@ export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{
 }
 
 /** The file is not there. `example` names the file to copy, when there is one. */
-export class ConfigMissing extends Data.TaggedError("ConfigMissing")<{
-  readonly file: string
-  readonly example?: string | undefined
-}> implements OperatorError {
+export class ConfigMissing
+  extends Data.TaggedError("ConfigMissing")<{
+    readonly file: string
+    readonly example?: string | undefined
+  }>
+  implements OperatorError
+{
   readonly code = "config_missing"
   get hint() {
     // The sample and the missing file can be the same path (the default one):

@@ -3,13 +3,16 @@ import { Data } from "effect"
 import type { OperatorError } from "./base.js"
 
 /** factory-config.yaml is unreadable, malformed, or names things that do not exist. */
-export class FactoryConfigInvalid extends Data.TaggedError("FactoryConfigInvalid")<{
-  readonly file: string
-  /** Path to the offending field, e.g. `board_configs.esp32.firmware_path` or `stations[1].ports[0]`. */
-  readonly field: string
-  readonly problem: string
-  readonly fix: string
-}> implements OperatorError {
+export class FactoryConfigInvalid
+  extends Data.TaggedError("FactoryConfigInvalid")<{
+    readonly file: string
+    /** Path to the offending field, e.g. `board_configs.esp32.firmware_path` or `stations[1].ports[0]`. */
+    readonly field: string
+    readonly problem: string
+    readonly fix: string
+  }>
+  implements OperatorError
+{
   readonly code = "factory_config_invalid"
   get hint() {
     return this.fix
@@ -20,13 +23,16 @@ export class FactoryConfigInvalid extends Data.TaggedError("FactoryConfigInvalid
 }
 
 /** Quality gate before the batch: the image is larger than `quality_gates.max_firmware_size[platform]`. */
-export class FirmwareTooLarge extends Data.TaggedError("FirmwareTooLarge")<{
-  readonly boardConfig: string
-  readonly platform: string
-  readonly path: string
-  readonly size: number
-  readonly limit: number
-}> implements OperatorError {
+export class FirmwareTooLarge
+  extends Data.TaggedError("FirmwareTooLarge")<{
+    readonly boardConfig: string
+    readonly platform: string
+    readonly path: string
+    readonly size: number
+    readonly limit: number
+  }>
+  implements OperatorError
+{
   readonly code = "firmware_too_large"
   get hint() {
     return `no board was touched; build a smaller image or raise quality_gates.max_firmware_size.${this.platform}`
@@ -37,10 +43,13 @@ export class FirmwareTooLarge extends Data.TaggedError("FirmwareTooLarge")<{
 }
 
 /** Quality gate during flashing: connect + write (with retries) took longer than `max_flash_time`. */
-export class FlashTimeExceeded extends Data.TaggedError("FlashTimeExceeded")<{
-  readonly port: string
-  readonly limitSeconds: number
-}> implements OperatorError {
+export class FlashTimeExceeded
+  extends Data.TaggedError("FlashTimeExceeded")<{
+    readonly port: string
+    readonly limitSeconds: number
+  }>
+  implements OperatorError
+{
   readonly code = "max_flash_time_exceeded"
   get hint() {
     return "the board flashed too slowly: check the cable and hub, lower the baud rate if frames get lost, or raise quality_gates.max_flash_time"
@@ -51,12 +60,15 @@ export class FlashTimeExceeded extends Data.TaggedError("FlashTimeExceeded")<{
 }
 
 /** The application did not print its boot banner (and no self-test could prove it runs). */
-export class BootNotSeen extends Data.TaggedError("BootNotSeen")<{
-  readonly port: string
-  readonly banner: string
-  readonly timeoutMs: number
-  readonly received: string
-}> implements OperatorError {
+export class BootNotSeen
+  extends Data.TaggedError("BootNotSeen")<{
+    readonly port: string
+    readonly banner: string
+    readonly timeoutMs: number
+    readonly received: string
+  }>
+  implements OperatorError
+{
   readonly code = "boot_not_seen"
   get hint() {
     return "the board did not start the new firmware: check app_baud, that the board left the bootloader (tap RESET, release BOOT), and the image"
@@ -68,14 +80,17 @@ export class BootNotSeen extends Data.TaggedError("BootNotSeen")<{
 }
 
 /** A configured device test did not answer with its expected response in time. */
-export class SelfTestFailed extends Data.TaggedError("SelfTestFailed")<{
-  readonly port: string
-  readonly test: string
-  readonly command: string
-  readonly expected: string
-  readonly received: string
-  readonly timedOut: boolean
-}> implements OperatorError {
+export class SelfTestFailed
+  extends Data.TaggedError("SelfTestFailed")<{
+    readonly port: string
+    readonly test: string
+    readonly command: string
+    readonly expected: string
+    readonly received: string
+    readonly timedOut: boolean
+  }>
+  implements OperatorError
+{
   readonly code = "self_test_failed"
   get hint() {
     return this.timedOut
@@ -89,11 +104,14 @@ export class SelfTestFailed extends Data.TaggedError("SelfTestFailed")<{
 }
 
 /** The port holds a board of another family than its station's board_type. */
-export class WrongBoardOnPort extends Data.TaggedError("WrongBoardOnPort")<{
-  readonly port: string
-  readonly expected: string
-  readonly detected: string
-}> implements OperatorError {
+export class WrongBoardOnPort
+  extends Data.TaggedError("WrongBoardOnPort")<{
+    readonly port: string
+    readonly expected: string
+    readonly detected: string
+  }>
+  implements OperatorError
+{
   readonly code = "wrong_board_on_port"
   get hint() {
     return "move the board to a station of its type, or fix the station's board_type"
@@ -104,10 +122,13 @@ export class WrongBoardOnPort extends Data.TaggedError("WrongBoardOnPort")<{
 }
 
 /** The backend could not be reached (refused, timed out, 5xx after retries): registrations get queued. */
-export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{
-  readonly url: string
-  readonly detail: string
-}> implements OperatorError {
+export class BackendUnavailable
+  extends Data.TaggedError("BackendUnavailable")<{
+    readonly url: string
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "backend_unavailable"
   get hint() {
     return "the registration was queued locally; run `provision flash sync` once the provisioning service is up"
@@ -118,11 +139,14 @@ export class BackendUnavailable extends Data.TaggedError("BackendUnavailable")<{
 }
 
 /** The backend answered with a non-retryable error (401/403/4xx) or an unreadable body. */
-export class BackendRejected extends Data.TaggedError("BackendRejected")<{
-  readonly url: string
-  readonly status: number
-  readonly detail: string
-}> implements OperatorError {
+export class BackendRejected
+  extends Data.TaggedError("BackendRejected")<{
+    readonly url: string
+    readonly status: number
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "backend_rejected"
   get hint() {
     return this.status === 401 || this.status === 403
@@ -135,11 +159,14 @@ export class BackendRejected extends Data.TaggedError("BackendRejected")<{
 }
 
 /** A record, report, queue or label file could not be written or read. */
-export class RecordFileError extends Data.TaggedError("RecordFileError")<{
-  readonly path: string
-  readonly operation: string
-  readonly detail: string
-}> implements OperatorError {
+export class RecordFileError
+  extends Data.TaggedError("RecordFileError")<{
+    readonly path: string
+    readonly operation: string
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "record_file_error"
   get hint() {
     return "check free disk space and write permission on var/ (records, reports, log)"

@@ -3,11 +3,14 @@ import { Data } from "effect"
 import type { OperatorError } from "./base.js"
 
 /** `provision firmware add`: the file or its model/version cannot go into the cache; the cache is unchanged. */
-export class FirmwareAddFailed extends Data.TaggedError("FirmwareAddFailed")<{
-  readonly file: string
-  readonly reason: string
-  readonly fix: string
-}> implements OperatorError {
+export class FirmwareAddFailed
+  extends Data.TaggedError("FirmwareAddFailed")<{
+    readonly file: string
+    readonly reason: string
+    readonly fix: string
+  }>
+  implements OperatorError
+{
   readonly code = "firmware_add_failed"
   get hint() {
     return this.fix
@@ -18,10 +21,13 @@ export class FirmwareAddFailed extends Data.TaggedError("FirmwareAddFailed")<{
 }
 
 /** The cache index (var/firmware/index.json) cannot be read or is not what we wrote. */
-export class FirmwareCacheInvalid extends Data.TaggedError("FirmwareCacheInvalid")<{
-  readonly path: string
-  readonly reason: string
-}> implements OperatorError {
+export class FirmwareCacheInvalid
+  extends Data.TaggedError("FirmwareCacheInvalid")<{
+    readonly path: string
+    readonly reason: string
+  }>
+  implements OperatorError
+{
   readonly code = "firmware_cache_invalid"
   get hint() {
     return `restore ${this.path} from ${this.path}.bak, or move the folder away and add the files again with \`provision firmware add\``
@@ -32,11 +38,14 @@ export class FirmwareCacheInvalid extends Data.TaggedError("FirmwareCacheInvalid
 }
 
 /** The rollout state file (var/rollout/state.json) cannot be used, or `--resume` has nothing to resume. */
-export class RolloutStateInvalid extends Data.TaggedError("RolloutStateInvalid")<{
-  readonly path: string
-  readonly reason: string
-  readonly fix: string
-}> implements OperatorError {
+export class RolloutStateInvalid
+  extends Data.TaggedError("RolloutStateInvalid")<{
+    readonly path: string
+    readonly reason: string
+    readonly fix: string
+  }>
+  implements OperatorError
+{
   readonly code = "rollout_state_invalid"
   get hint() {
     return this.fix

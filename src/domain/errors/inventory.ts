@@ -3,12 +3,15 @@ import { Data } from "effect"
 import type { OperatorError } from "./base.js"
 
 /** ip_state.json cannot be used as it is; the file is left untouched. */
-export class InventoryReadError extends Data.TaggedError("InventoryReadError")<{
-  readonly path: string
-  readonly reason: string
-  readonly line?: number | undefined
-  readonly column?: number | undefined
-}> implements OperatorError {
+export class InventoryReadError
+  extends Data.TaggedError("InventoryReadError")<{
+    readonly path: string
+    readonly reason: string
+    readonly line?: number | undefined
+    readonly column?: number | undefined
+  }>
+  implements OperatorError
+{
   readonly code = "inventory_invalid"
   get hint() {
     return this.line !== undefined
@@ -25,12 +28,15 @@ export class InventoryReadError extends Data.TaggedError("InventoryReadError")<{
  * A safe write failed: before the rename the previous file is still in place;
  * after it (`replaced`) the new content is, but may not survive a power cut.
  */
-export class StateWriteError extends Data.TaggedError("StateWriteError")<{
-  readonly path: string
-  readonly reason: string
-  /** The rename had happened: the file holds the new content (only the directory sync failed). */
-  readonly replaced?: boolean | undefined
-}> implements OperatorError {
+export class StateWriteError
+  extends Data.TaggedError("StateWriteError")<{
+    readonly path: string
+    readonly reason: string
+    /** The rename had happened: the file holds the new content (only the directory sync failed). */
+    readonly replaced?: boolean | undefined
+  }>
+  implements OperatorError
+{
   readonly code = "state_write_failed"
   get hint() {
     return this.replaced === true
@@ -43,13 +49,16 @@ export class StateWriteError extends Data.TaggedError("StateWriteError")<{
 }
 
 /** Another live process holds a lock in var/run/. */
-export class LockHeld extends Data.TaggedError("LockHeld")<{
-  readonly lockPath: string
-  readonly pid: number
-  readonly command: string
-  readonly since: string
-  readonly host?: string | undefined
-}> implements OperatorError {
+export class LockHeld
+  extends Data.TaggedError("LockHeld")<{
+    readonly lockPath: string
+    readonly pid: number
+    readonly command: string
+    readonly since: string
+    readonly host?: string | undefined
+  }>
+  implements OperatorError
+{
   readonly code = "lock_held"
   get hint() {
     return `wait for that run to finish or stop it (kill ${this.pid}); a lock left by a dead process is taken over automatically`
@@ -61,10 +70,13 @@ export class LockHeld extends Data.TaggedError("LockHeld")<{
 }
 
 /** A lock file could not be created or read for a reason other than being held. */
-export class LockFailed extends Data.TaggedError("LockFailed")<{
-  readonly lockPath: string
-  readonly reason: string
-}> implements OperatorError {
+export class LockFailed
+  extends Data.TaggedError("LockFailed")<{
+    readonly lockPath: string
+    readonly reason: string
+  }>
+  implements OperatorError
+{
   readonly code = "lock_failed"
   get hint() {
     return "check that var/run/ exists and is writable"

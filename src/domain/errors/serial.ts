@@ -8,11 +8,14 @@ import type { OperatorError } from "./base.js"
  */
 export type PortUnavailableReason = "not_found" | "permission" | "busy" | "directory" | "not_a_tty" | "other"
 
-export class PortUnavailable extends Data.TaggedError("PortUnavailable")<{
-  readonly port: string
-  readonly reason: PortUnavailableReason
-  readonly detail: string
-}> implements OperatorError {
+export class PortUnavailable
+  extends Data.TaggedError("PortUnavailable")<{
+    readonly port: string
+    readonly reason: PortUnavailableReason
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "port_unavailable"
   get hint() {
     switch (this.reason) {
@@ -36,11 +39,14 @@ export class PortUnavailable extends Data.TaggedError("PortUnavailable")<{
 }
 
 /** The port went away or failed after it was opened (cable pulled, device reset its USB). */
-export class SerialIoError extends Data.TaggedError("SerialIoError")<{
-  readonly port: string
-  readonly operation: string
-  readonly detail: string
-}> implements OperatorError {
+export class SerialIoError
+  extends Data.TaggedError("SerialIoError")<{
+    readonly port: string
+    readonly operation: string
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "serial_io_error"
   get hint() {
     return "the port stopped working mid-session: check the cable (a loose or charge-only cable), the hub's power, and that the board did not reset its USB"
@@ -51,10 +57,13 @@ export class SerialIoError extends Data.TaggedError("SerialIoError")<{
 }
 
 /** DTR/RTS cannot be driven (pseudo-terminal, some adapters without modem lines). */
-export class SignalsUnsupported extends Data.TaggedError("SignalsUnsupported")<{
-  readonly port: string
-  readonly detail: string
-}> implements OperatorError {
+export class SignalsUnsupported
+  extends Data.TaggedError("SignalsUnsupported")<{
+    readonly port: string
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "signals_unsupported"
   get hint() {
     return "this port has no DTR/RTS lines: use --before no_reset and put the board into its bootloader by hand (hold BOOT, tap RESET)"
@@ -65,13 +74,16 @@ export class SignalsUnsupported extends Data.TaggedError("SignalsUnsupported")<{
 }
 
 /** A port selector (path, USB serial number, VID:PID) matched no port or more than one. */
-export class PortNotFound extends Data.TaggedError("PortNotFound")<{
-  readonly selector: string
-  /** Paths of the ports that matched (empty: none did). */
-  readonly matches: ReadonlyArray<string>
-  /** Ports that were listed, for the operator to pick from. */
-  readonly available: ReadonlyArray<string>
-}> implements OperatorError {
+export class PortNotFound
+  extends Data.TaggedError("PortNotFound")<{
+    readonly selector: string
+    /** Paths of the ports that matched (empty: none did). */
+    readonly matches: ReadonlyArray<string>
+    /** Ports that were listed, for the operator to pick from. */
+    readonly available: ReadonlyArray<string>
+  }>
+  implements OperatorError
+{
   readonly code = "port_not_found"
   get hint() {
     return this.matches.length > 1

@@ -4,10 +4,13 @@ import { Data } from "effect"
 import type { OperatorError } from "./base.js"
 
 /** `--database` / `PROVISION_DATABASE_URL` / `database.url` is not a PostgreSQL URL. */
-export class DatabaseUrlInvalid extends Data.TaggedError("DatabaseUrlInvalid")<{
-  readonly source: string
-  readonly problem: string
-}> implements OperatorError {
+export class DatabaseUrlInvalid
+  extends Data.TaggedError("DatabaseUrlInvalid")<{
+    readonly source: string
+    readonly problem: string
+  }>
+  implements OperatorError
+{
   readonly code = "database_url_invalid"
   get hint() {
     return "write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE (or unset it to work on files only)"
@@ -18,12 +21,15 @@ export class DatabaseUrlInvalid extends Data.TaggedError("DatabaseUrlInvalid")<{
 }
 
 /** The database could not be reached (or migrated) when the run started. */
-export class DatabaseUnreachable extends Data.TaggedError("DatabaseUnreachable")<{
-  /** Display form of the URL: no password. */
-  readonly url: string
-  readonly source: string
-  readonly detail: string
-}> implements OperatorError {
+export class DatabaseUnreachable
+  extends Data.TaggedError("DatabaseUnreachable")<{
+    /** Display form of the URL: no password. */
+    readonly url: string
+    readonly source: string
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "database_unreachable"
   get hint() {
     return `start PostgreSQL or fix ${this.source}; or run with --offline to work on the local files only (records are replayed into the database by the next run that reaches it)`
@@ -34,10 +40,13 @@ export class DatabaseUnreachable extends Data.TaggedError("DatabaseUnreachable")
 }
 
 /** A database call failed after the start (the store falls back to local files where it can). */
-export class DatabaseError extends Data.TaggedError("DatabaseError")<{
-  readonly operation: string
-  readonly detail: string
-}> implements OperatorError {
+export class DatabaseError
+  extends Data.TaggedError("DatabaseError")<{
+    readonly operation: string
+    readonly detail: string
+  }>
+  implements OperatorError
+{
   readonly code = "database_error"
   get hint() {
     return "check that PostgreSQL is up and reachable; records written meanwhile stay in var/records and are replayed once it is back"
@@ -48,12 +57,15 @@ export class DatabaseError extends Data.TaggedError("DatabaseError")<{
 }
 
 /** Another live process already runs this station id (two stations configured with the same id). */
-export class StationIdTaken extends Data.TaggedError("StationIdTaken")<{
-  readonly stationId: string
-  readonly host: string
-  readonly pid: number
-  readonly lastSeenSeconds: number
-}> implements OperatorError {
+export class StationIdTaken
+  extends Data.TaggedError("StationIdTaken")<{
+    readonly stationId: string
+    readonly host: string
+    readonly pid: number
+    readonly lastSeenSeconds: number
+  }>
+  implements OperatorError
+{
   readonly code = "station_id_taken"
   get hint() {
     return `give this station its own station_id in factory-config.yaml (or stop the one on ${this.host}); a station that died is free again once its heartbeat is stale`

@@ -2,13 +2,15 @@
 import { Data } from "effect"
 import type { OperatorError } from "./base.js"
 
-
 /** A friendly name that Stage 3 could not send as it is; nothing was written. */
-export class InvalidFriendlyName extends Data.TaggedError("InvalidFriendlyName")<{
-  readonly device: string
-  readonly name: string
-  readonly reason: string
-}> implements OperatorError {
+export class InvalidFriendlyName
+  extends Data.TaggedError("InvalidFriendlyName")<{
+    readonly device: string
+    readonly name: string
+    readonly reason: string
+  }>
+  implements OperatorError
+{
   readonly code = "friendly_name_invalid"
   get hint() {
     return "use visible characters only (no tabs, newlines or zero-width characters), at most 64 characters"
@@ -19,10 +21,13 @@ export class InvalidFriendlyName extends Data.TaggedError("InvalidFriendlyName")
 }
 
 /** No device in ip_state.json matches the MAC or IP given. */
-export class DeviceNotFound extends Data.TaggedError("DeviceNotFound")<{
-  readonly query: string
-  readonly file: string
-}> implements OperatorError {
+export class DeviceNotFound
+  extends Data.TaggedError("DeviceNotFound")<{
+    readonly query: string
+    readonly file: string
+  }>
+  implements OperatorError
+{
   readonly code = "device_not_found"
   get hint() {
     return "check the MAC/IP against `provision inventory list`"
@@ -33,10 +38,13 @@ export class DeviceNotFound extends Data.TaggedError("DeviceNotFound")<{
 }
 
 /** An argument or file given to an inventory/web command cannot be used; nothing was written. */
-export class InventoryInputInvalid extends Data.TaggedError("InventoryInputInvalid")<{
-  readonly what: string
-  readonly problems: ReadonlyArray<string>
-}> implements OperatorError {
+export class InventoryInputInvalid
+  extends Data.TaggedError("InventoryInputInvalid")<{
+    readonly what: string
+    readonly problems: ReadonlyArray<string>
+  }>
+  implements OperatorError
+{
   readonly code = "inventory_input_invalid"
   get hint() {
     return "fix the entries listed; ip_state.json was not changed"
@@ -69,10 +77,13 @@ export class BadRequest extends Data.TaggedError("BadRequest")<{ readonly reason
 }
 
 /** Bound beyond loopback, the web UI needs an admin password in secrets. */
-export class WebPasswordMissing extends Data.TaggedError("WebPasswordMissing")<{
-  readonly host: string
-  readonly secretsFile: string
-}> implements OperatorError {
+export class WebPasswordMissing
+  extends Data.TaggedError("WebPasswordMissing")<{
+    readonly host: string
+    readonly secretsFile: string
+  }>
+  implements OperatorError
+{
   readonly code = "web_password_missing"
   get hint() {
     return `set web.admin_password in ${this.secretsFile}, or bind to 127.0.0.1 (the default)`

@@ -34,13 +34,19 @@ const operatorError =
   }
 
 /** `nmcli` is not installed or not on PATH. */
-export class NmcliMissing extends operatorError("NmcliMissing", "nmcli_missing")<{ readonly reason: string }>({
+export class NmcliMissing extends operatorError(
+  "NmcliMissing",
+  "nmcli_missing"
+)<{ readonly reason: string }>({
   hint: () => "install NetworkManager (apt install network-manager) and make sure nmcli is on PATH",
   message: (e) => `nmcli could not be started (${e.reason})`
 }) {}
 
 /** The configured WiFi interface does not exist or is not a WiFi device. */
-export class WifiInterfaceMissing extends operatorError("WifiInterfaceMissing", "wifi_interface_missing")<{
+export class WifiInterfaceMissing extends operatorError(
+  "WifiInterfaceMissing",
+  "wifi_interface_missing"
+)<{
   readonly iface: string
   readonly available: ReadonlyArray<string>
 }>({
@@ -52,7 +58,10 @@ export class WifiInterfaceMissing extends operatorError("WifiInterfaceMissing", 
 }) {}
 
 /** NetworkManager refused the operation for lack of privileges (polkit). */
-export class WifiNotAuthorized extends operatorError("WifiNotAuthorized", "wifi_not_authorized")<{
+export class WifiNotAuthorized extends operatorError(
+  "WifiNotAuthorized",
+  "wifi_not_authorized"
+)<{
   readonly iface: string
   readonly operation: string
 }>({
@@ -61,7 +70,10 @@ export class WifiNotAuthorized extends operatorError("WifiNotAuthorized", "wifi_
 }) {}
 
 /** Joining a network failed: wrong password, network out of range, timeout. */
-export class WifiConnectFailed extends operatorError("WifiConnectFailed", "wifi_connect_failed")<{
+export class WifiConnectFailed extends operatorError(
+  "WifiConnectFailed",
+  "wifi_connect_failed"
+)<{
   readonly iface: string
   readonly ssid: string
   readonly reason: string
@@ -71,7 +83,10 @@ export class WifiConnectFailed extends operatorError("WifiConnectFailed", "wifi_
 }) {}
 
 /** Any other failure of the WiFi tool (unexpected exit code or output). */
-export class WifiCommandFailed extends operatorError("WifiCommandFailed", "wifi_command_failed")<{
+export class WifiCommandFailed extends operatorError(
+  "WifiCommandFailed",
+  "wifi_command_failed"
+)<{
   readonly iface: string
   readonly operation: string
   readonly reason: string
@@ -83,7 +98,10 @@ export class WifiCommandFailed extends operatorError("WifiCommandFailed", "wifi_
 // --- Stage 1 (runbook "Typical Errors & Resolutions") -------------------------
 
 /** No factory AP matching the pattern appeared in time. */
-export class ApNotFound extends operatorError("ApNotFound", "ap_not_found")<{
+export class ApNotFound extends operatorError(
+  "ApNotFound",
+  "ap_not_found"
+)<{
   readonly iface: string
   readonly pattern: string
   readonly waitedS: number
@@ -93,7 +111,10 @@ export class ApNotFound extends operatorError("ApNotFound", "ap_not_found")<{
 }) {}
 
 /** Joined the device's AP but its RPC does not answer (runbook error 1). */
-export class ApUnreachable extends operatorError("ApUnreachable", "ap_unreachable")<{
+export class ApUnreachable extends operatorError(
+  "ApUnreachable",
+  "ap_unreachable"
+)<{
   readonly ssid: string
   readonly device: string
   readonly reason: string
@@ -103,7 +124,10 @@ export class ApUnreachable extends operatorError("ApUnreachable", "ap_unreachabl
 }) {}
 
 /** The device rebooted into the production WiFi but never showed up there. */
-export class DeviceNeverJoined extends operatorError("DeviceNeverJoined", "device_never_joined")<{
+export class DeviceNeverJoined extends operatorError(
+  "DeviceNeverJoined",
+  "device_never_joined"
+)<{
   readonly mac: string
   readonly ssid: string
   readonly waitedS: number
@@ -114,7 +138,10 @@ export class DeviceNeverJoined extends operatorError("DeviceNeverJoined", "devic
 }) {}
 
 /** The device restarts on its own every ~90 s (runbook error 2, seen on I4 units). */
-export class RebootLoopDetected extends operatorError("RebootLoopDetected", "reboot_loop")<{
+export class RebootLoopDetected extends operatorError(
+  "RebootLoopDetected",
+  "reboot_loop"
+)<{
   readonly mac: string
   readonly uptimeS: number
 }>({
@@ -127,7 +154,10 @@ export class RebootLoopDetected extends operatorError("RebootLoopDetected", "reb
  * while after power-on (15 minutes: kb.shelly.cloud "Network Design Guide
  * for Shelly Gen2+ Devices", FW 1.8 notes); after that, writes are refused.
  */
-export class SetupWindowClosed extends operatorError("SetupWindowClosed", "setup_window_closed")<{
+export class SetupWindowClosed extends operatorError(
+  "SetupWindowClosed",
+  "setup_window_closed"
+)<{
   readonly mac: string
   readonly ver: string
   readonly uptimeS: number
@@ -135,7 +165,8 @@ export class SetupWindowClosed extends operatorError("SetupWindowClosed", "setup
 }>({
   hint: (e) =>
     `power-cycle the device (switch it off and on again) and run Stage 1 within ${Math.round(e.windowS / 60)} minutes of power-on; firmware ${e.ver} accepts setup over its AP only in that window`,
-  message: (e) => `device ${e.mac} has been up ${e.uptimeS} s: its setup window (${Math.round(e.windowS / 60)} min after power-on) has closed`
+  message: (e) =>
+    `device ${e.mac} has been up ${e.uptimeS} s: its setup window (${Math.round(e.windowS / 60)} min after power-on) has closed`
 }) {}
 
 export type WifiError = NmcliMissing | WifiInterfaceMissing | WifiNotAuthorized | WifiConnectFailed | WifiCommandFailed

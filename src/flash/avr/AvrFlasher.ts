@@ -1,6 +1,13 @@
 import { Duration, Effect, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
-import { ChipMismatch, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
+import {
+  ChipMismatch,
+  type FlashFailure,
+  ImageInvalid,
+  ProtocolError,
+  UnsupportedPlatform,
+  VerifyFailed
+} from "../../domain/errors/flash.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import { runReset, type ResetStep } from "../esp/reset.js"
 import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, Platform, SessionOptions, WriteReport } from "../Flasher.js"
@@ -112,10 +119,19 @@ export const makeAvrFlasher = (config: Partial<AvrFlasherConfig> = {}) =>
         const sigHex = signatureHex(signature)
         const found = findAvrMcu(sigHex)
         if (expected !== undefined && signatureHex(expected.signature) !== sigHex) {
-          return yield* new ChipMismatch({ port, detected: found ? `${found.name} (signature ${sigHex})` : `unknown AVR (signature ${sigHex})`, expected: `${expected.name} (signature ${signatureHex(expected.signature)})`, source: "config" })
+          return yield* new ChipMismatch({
+            port,
+            detected: found ? `${found.name} (signature ${sigHex})` : `unknown AVR (signature ${sigHex})`,
+            expected: `${expected.name} (signature ${signatureHex(expected.signature)})`,
+            source: "config"
+          })
         }
         if (found === undefined) {
-          return yield* new ProtocolError({ port, command: "READ_SIGN", detail: `signature ${sigHex} is no known optiboot part; set the board's mcu if this is intended` })
+          return yield* new ProtocolError({
+            port,
+            command: "READ_SIGN",
+            detail: `signature ${sigHex} is no known optiboot part; set the board's mcu if this is intended`
+          })
         }
         const board: DetectedBoard = {
           port,
@@ -171,7 +187,11 @@ const checkLayout = (regions: ReadonlyArray<FlashRegion>, mcu: AvrMcu) =>
       }
       for (const page of pagesOf(region, mcu.pageBytes)) {
         const other = usedPages.get(page.address)
-        if (other !== undefined) return yield* new ImageInvalid({ region: region.name, detail: `shares the flash page at 0x${page.address.toString(16)} with ${other}` })
+        if (other !== undefined)
+          return yield* new ImageInvalid({
+            region: region.name,
+            detail: `shares the flash page at 0x${page.address.toString(16)} with ${other}`
+          })
         usedPages.set(page.address, region.name)
       }
     }
@@ -201,7 +221,10 @@ const makeSession = (link: Stk500Link, mcu: AvrMcu, board: DetectedBoard, settin
         while (n < perRead && i + n < pages.length && pages[i + n]!.address === pages[i]!.address + n * mcu.pageBytes) n++
         const length = n * mcu.pageBytes
         const [, back] = yield* link.exchange(
-          [load(pages[i]!.address), { step: `READ_PAGE ${hex(pages[i]!.address)} (${length} bytes)`, request: readPage(length), dataLength: length }],
+          [
+            load(pages[i]!.address),
+            { step: `READ_PAGE ${hex(pages[i]!.address)} (${length} bytes)`, request: readPage(length), dataLength: length }
+          ],
           t
         )
         for (let k = 0; k < n; k++) {
@@ -250,7 +273,13 @@ const makeSession = (link: Stk500Link, mcu: AvrMcu, board: DetectedBoard, settin
           for (const page of stale) yield* program(page)
           const still = yield* readBack(stale)
           if (still.length > 0) return yield* verifyFailed(region, byAddress.get(still[0]!.address)!, still[0]!)
-          results.push({ name: region.name, offset: region.offset, size: region.data.length, digest: md5Hex(region.data), verifiedBy: "readback" })
+          results.push({
+            name: region.name,
+            offset: region.offset,
+            size: region.data.length,
+            digest: md5Hex(region.data),
+            verifiedBy: "readback"
+          })
         }
         const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
         return report

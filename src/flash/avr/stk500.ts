@@ -100,7 +100,10 @@ export class Stk500Link {
           return yield* new ProtocolError({
             port: this.serial.path,
             command: command.step,
-            detail: status === STK.FAILED ? "the bootloader answered FAILED" : `expected OK 0x10 after ${command.dataLength} data bytes, got 0x${status.toString(16).padStart(2, "0")}`
+            detail:
+              status === STK.FAILED
+                ? "the bootloader answered FAILED"
+                : `expected OK 0x10 after ${command.dataLength} data bytes, got 0x${status.toString(16).padStart(2, "0")}`
           })
         }
         replies.push(data)
@@ -117,7 +120,10 @@ export class Stk500Link {
         new ProtocolError({
           port: this.serial.path,
           command: step,
-          detail: got === STK.NOSYNC ? "the bootloader answered NOSYNC (framing lost)" : `expected INSYNC 0x14, got 0x${got.toString(16).padStart(2, "0")}`
+          detail:
+            got === STK.NOSYNC
+              ? "the bootloader answered NOSYNC (framing lost)"
+              : `expected INSYNC 0x14, got 0x${got.toString(16).padStart(2, "0")}`
         })
       )
     )

@@ -50,7 +50,12 @@ export const makeEspFlasher = (config: Partial<EspFlasherConfig> = {}) =>
 
     const isUsbJtagSerial = (port: string) =>
       Effect.map(ports.list, (listed) =>
-        listed.some((info) => (info.path === port || info.byId === port) && info.vendorId === ESPRESSIF_USB.vendorId && info.productId === ESPRESSIF_USB.productId)
+        listed.some(
+          (info) =>
+            (info.path === port || info.byId === port) &&
+            info.vendorId === ESPRESSIF_USB.vendorId &&
+            info.productId === ESPRESSIF_USB.productId
+        )
       )
 
     const connect = (port: string, platform: Platform, options: SessionOptions) =>
@@ -96,7 +101,15 @@ export const makeEspFlasher = (config: Partial<EspFlasherConfig> = {}) =>
         }
         if (useStub || chip.romHasDeflate) yield* conn.command(Cmd.spiSetParams(t, flashSize ?? settings.fallbackFlashSize))
         const loader: LoaderProfile = useStub
-          ? { kind: "stub", blockSize: STUB_BLOCK_SIZE, inFlight: settings.stubInFlightBlocks, deflate: true, md5: true, esp8266EraseBug: false, beginEncryptedWord: false }
+          ? {
+              kind: "stub",
+              blockSize: STUB_BLOCK_SIZE,
+              inFlight: settings.stubInFlightBlocks,
+              deflate: true,
+              md5: true,
+              esp8266EraseBug: false,
+              beginEncryptedWord: false
+            }
           : {
               kind: "rom",
               blockSize: ROM_BLOCK_SIZE,
@@ -176,12 +189,17 @@ const makeSession = (
       yield* conn.serial.read(Duration.seconds(2)).pipe(Effect.ignore)
       return
     }
-    yield* conn.command(Cmd.flashBegin(t, { eraseSize: 0, blocks: 0, blockSize: ROM_BLOCK_SIZE, offset: 0, withEncryptedWord: chip.beginHasEncryptedWord }))
+    yield* conn.command(
+      Cmd.flashBegin(t, { eraseSize: 0, blocks: 0, blockSize: ROM_BLOCK_SIZE, offset: 0, withEncryptedWord: chip.beginHasEncryptedWord })
+    )
     const end = Cmd.flashEnd(t, true)
     yield* conn.send(end)
     // The ROM may jump before its reply leaves the UART.
     yield* conn.awaitReply({ ...end, timeout: Duration.millis(500) }).pipe(
-      Effect.catchIf((error) => error._tag === "FlashTimeout", () => Effect.void)
+      Effect.catchIf(
+        (error) => error._tag === "FlashTimeout",
+        () => Effect.void
+      )
     )
   })
 

@@ -30,8 +30,7 @@ export interface ChipSpec {
 
 export type MacSource =
   /** Two eFuse words read as big-endian [hi, lo], first two bytes dropped. */
-  | { readonly kind: "efuse-pair"; readonly hiAddress: number; readonly loAddress: number }
-  | { readonly kind: "esp8266" }
+  { readonly kind: "efuse-pair"; readonly hiAddress: number; readonly loAddress: number } | { readonly kind: "esp8266" }
 
 export interface SpiRegisters {
   readonly base: number
@@ -47,11 +46,42 @@ export interface SpiRegisters {
 export const ESP8266_MAC = { mac0: 0x3ff00050, mac1: 0x3ff00054, mac3: 0x3ff0005c } as const
 export const CHIP_DETECT_MAGIC_REG = 0x40001000
 
-const ESP32_SPI: SpiRegisters = { base: 0x3ff42000, usrOffset: 0x1c, usr1Offset: 0x20, usr2Offset: 0x24, w0Offset: 0x80, mosiDlenOffset: 0x28, misoDlenOffset: 0x2c }
-const ESP8266_SPI: SpiRegisters = { base: 0x60000200, usrOffset: 0x1c, usr1Offset: 0x20, usr2Offset: 0x24, w0Offset: 0x40, mosiDlenOffset: undefined, misoDlenOffset: undefined }
-const C3_SPI: SpiRegisters = { base: 0x60002000, usrOffset: 0x18, usr1Offset: 0x1c, usr2Offset: 0x20, w0Offset: 0x58, mosiDlenOffset: 0x24, misoDlenOffset: 0x28 }
+const ESP32_SPI: SpiRegisters = {
+  base: 0x3ff42000,
+  usrOffset: 0x1c,
+  usr1Offset: 0x20,
+  usr2Offset: 0x24,
+  w0Offset: 0x80,
+  mosiDlenOffset: 0x28,
+  misoDlenOffset: 0x2c
+}
+const ESP8266_SPI: SpiRegisters = {
+  base: 0x60000200,
+  usrOffset: 0x1c,
+  usr1Offset: 0x20,
+  usr2Offset: 0x24,
+  w0Offset: 0x40,
+  mosiDlenOffset: undefined,
+  misoDlenOffset: undefined
+}
+const C3_SPI: SpiRegisters = {
+  base: 0x60002000,
+  usrOffset: 0x18,
+  usr1Offset: 0x1c,
+  usr2Offset: 0x20,
+  w0Offset: 0x58,
+  mosiDlenOffset: 0x24,
+  misoDlenOffset: 0x28
+}
 
-const modern = (name: string, imageChipId: number, magic: ReadonlyArray<number>, efuseMac: number, bootloaderOffset: number, spi = C3_SPI): ChipSpec => ({
+const modern = (
+  name: string,
+  imageChipId: number,
+  magic: ReadonlyArray<number>,
+  efuseMac: number,
+  bootloaderOffset: number,
+  spi = C3_SPI
+): ChipSpec => ({
   name,
   platform: "esp32-family",
   magic,

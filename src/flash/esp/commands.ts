@@ -111,11 +111,21 @@ const beginWords = (args: BeginArgs) =>
     : words(args.eraseSize, args.blocks, args.blockSize, args.offset)
 
 export const flashBegin = (t: Timeouts, args: BeginArgs): Command =>
-  command(Op.FLASH_BEGIN, beginWords(args), timeoutPerMb(t, t.erasePerMb, args.eraseSize), `FLASH_BEGIN (erase ${args.eraseSize} bytes at 0x${args.offset.toString(16)})`)
+  command(
+    Op.FLASH_BEGIN,
+    beginWords(args),
+    timeoutPerMb(t, t.erasePerMb, args.eraseSize),
+    `FLASH_BEGIN (erase ${args.eraseSize} bytes at 0x${args.offset.toString(16)})`
+  )
 
 /** `writeSize`: uncompressed bytes, which the ROM erases at begin. */
 export const flashDeflBegin = (t: Timeouts, args: BeginArgs): Command =>
-  command(Op.FLASH_DEFL_BEGIN, beginWords(args), timeoutPerMb(t, t.erasePerMb, args.eraseSize), `FLASH_DEFL_BEGIN (erase ${args.eraseSize} bytes at 0x${args.offset.toString(16)})`)
+  command(
+    Op.FLASH_DEFL_BEGIN,
+    beginWords(args),
+    timeoutPerMb(t, t.erasePerMb, args.eraseSize),
+    `FLASH_DEFL_BEGIN (erase ${args.eraseSize} bytes at 0x${args.offset.toString(16)})`
+  )
 
 const dataBlock = (op: number, name: string, t: Timeouts, sequence: number, block: Uint8Array, flashBytes: number): Command => {
   const data = new Uint8Array(16 + block.length)
@@ -132,8 +142,7 @@ export const flashDeflData = (t: Timeouts, sequence: number, block: Uint8Array, 
   dataBlock(Op.FLASH_DEFL_DATA, "FLASH_DEFL_DATA", t, sequence, block, flashBytes)
 
 /** `runUserCode`: true leaves the loader and jumps to the app; false reboots. */
-export const flashEnd = (t: Timeouts, runUserCode: boolean): Command =>
-  command(Op.FLASH_END, words(runUserCode ? 1 : 0), t.default)
+export const flashEnd = (t: Timeouts, runUserCode: boolean): Command => command(Op.FLASH_END, words(runUserCode ? 1 : 0), t.default)
 
 export const flashDeflEnd = (t: Timeouts, runUserCode: boolean): Command =>
   command(Op.FLASH_DEFL_END, words(runUserCode ? 1 : 0), t.default)
@@ -143,7 +152,12 @@ export const changeBaudrate = (t: Timeouts, baudRate: number, oldBaudRate = 0): 
   command(Op.CHANGE_BAUDRATE, words(baudRate, oldBaudRate), t.default, `CHANGE_BAUDRATE ${baudRate}`)
 
 export const spiFlashMd5 = (t: Timeouts, address: number, size: number): Command =>
-  command(Op.SPI_FLASH_MD5, words(address, size, 0, 0), timeoutPerMb(t, t.md5PerMb, size), `SPI_FLASH_MD5 0x${address.toString(16)}+${size}`)
+  command(
+    Op.SPI_FLASH_MD5,
+    words(address, size, 0, 0),
+    timeoutPerMb(t, t.md5PerMb, size),
+    `SPI_FLASH_MD5 0x${address.toString(16)}+${size}`
+  )
 
 export const getSecurityInfo = (t: Timeouts): Command => command(Op.GET_SECURITY_INFO, new Uint8Array(0), t.default)
 

@@ -73,7 +73,7 @@ export class EspConnection {
     for (const packet of this.decoder.push(chunk)) this.packets.push(packet)
     if (!this.decoder.pending && this.noise.length < 512) {
       // Printable bytes outside frames are usually a boot log: worth showing when sync fails.
-      const text = String.fromCharCode(...chunk.filter((b) => b >= 0x20 && b < 0x7f || b === 0x0a)).trim()
+      const text = String.fromCharCode(...chunk.filter((b) => (b >= 0x20 && b < 0x7f) || b === 0x0a)).trim()
       if (text) this.noise = (this.noise + " " + text).slice(-512)
     }
   }

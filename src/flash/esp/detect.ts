@@ -14,8 +14,7 @@ const UNSUPPORTED_DRAIN_QUIET = "50 millis"
 const SYNCS_PER_ATTEMPT = 5
 
 /** One SYNC exchange; extra replies (the ROM sends 8) are skipped by later commands. */
-const syncOnce = (conn: EspConnection, timeouts: Cmd.Timeouts) =>
-  conn.command(Cmd.sync(timeouts)).pipe(Effect.asVoid)
+const syncOnce = (conn: EspConnection, timeouts: Cmd.Timeouts) => conn.command(Cmd.sync(timeouts)).pipe(Effect.asVoid)
 
 export const syncRepeated = (conn: EspConnection, timeouts: Cmd.Timeouts): Effect.Effect<void, CommandError> =>
   syncOnce(conn, timeouts).pipe(
@@ -131,7 +130,11 @@ export const readMac = (conn: EspConnection, chip: ChipSpec, timeouts: Cmd.Timeo
             ? [0xac, 0xd0, 0x74]
             : undefined
     if (oui === undefined) {
-      return yield* new ProtocolError({ port: conn.port, command: "read MAC", detail: `unknown OUI selector in eFuse word 0x${mac1.toString(16)}` })
+      return yield* new ProtocolError({
+        port: conn.port,
+        command: "read MAC",
+        detail: `unknown OUI selector in eFuse word 0x${mac1.toString(16)}`
+      })
     }
     return Uint8Array.of(...oui, byte(mac1, 8), byte(mac1, 0), byte(mac0, 24))
   })
@@ -182,4 +185,3 @@ export const flashSizeFromId = (id: number): number | undefined => {
 }
 
 export const formatMac = (mac: Uint8Array): string => Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join(":")
-

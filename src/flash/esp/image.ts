@@ -60,17 +60,24 @@ export const checkRegionLayout = (
     const region = sorted[i]!
     if (region.data.length === 0) return Either.left(new ImageInvalid({ region: region.name, detail: "the file is empty" }))
     if (region.offset < 0 || region.offset % 0x1000 !== 0) {
-      return Either.left(new ImageInvalid({ region: region.name, detail: `offset ${hex(region.offset)} is not a multiple of the 4 KiB sector size` }))
+      return Either.left(
+        new ImageInvalid({ region: region.name, detail: `offset ${hex(region.offset)} is not a multiple of the 4 KiB sector size` })
+      )
     }
     const end = region.offset + region.data.length
     if (flashSize !== undefined && end > flashSize) {
       return Either.left(
-        new ImageInvalid({ region: region.name, detail: `${region.data.length} bytes at ${hex(region.offset)} end past the ${flashSize / 1048576} MiB flash` })
+        new ImageInvalid({
+          region: region.name,
+          detail: `${region.data.length} bytes at ${hex(region.offset)} end past the ${flashSize / 1048576} MiB flash`
+        })
       )
     }
     const next = sorted[i + 1]
     if (next !== undefined && end > next.offset) {
-      return Either.left(new ImageInvalid({ region: region.name, detail: `ends at ${hex(end)}, overlapping ${next.name} at ${hex(next.offset)}` }))
+      return Either.left(
+        new ImageInvalid({ region: region.name, detail: `ends at ${hex(end)}, overlapping ${next.name} at ${hex(next.offset)}` })
+      )
     }
   }
   return Either.void

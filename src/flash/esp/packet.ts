@@ -54,7 +54,8 @@ export const decodeResponse = (packet: Uint8Array, statusBytes?: 2 | 4): Decoded
   const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength)
   const dir = view.getUint8(0)
   const op = view.getUint8(1)
-  if (dir !== RESPONSE) return dir === REQUEST ? { _tag: "Request", op } : { _tag: "Malformed", reason: `direction byte 0x${dir.toString(16)}` }
+  if (dir !== RESPONSE)
+    return dir === REQUEST ? { _tag: "Request", op } : { _tag: "Malformed", reason: `direction byte 0x${dir.toString(16)}` }
   const size = view.getUint16(2, true)
   if (size !== packet.length - HEADER_SIZE) {
     return { _tag: "Malformed", reason: `length field says ${size} bytes, packet carries ${packet.length - HEADER_SIZE}` }

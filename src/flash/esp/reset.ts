@@ -65,11 +65,7 @@ export const runReset = (
   serial: SerialConnection,
   steps: ReadonlyArray<ResetStep>
 ): Effect.Effect<void, SignalsUnsupported | SerialIoError> =>
-  Effect.forEach(
-    steps,
-    (step) => (step._tag === "Sleep" ? Effect.sleep(step.duration) : serial.setSignals(step)),
-    { discard: true }
-  )
+  Effect.forEach(steps, (step) => (step._tag === "Sleep" ? Effect.sleep(step.duration) : serial.setSignals(step)), { discard: true })
 
 export type BeforeMode = "default_reset" | "usb_reset" | "no_reset"
 
@@ -80,11 +76,7 @@ export const ESPRESSIF_USB = { vendorId: "303a", productId: "1001" } as const
  * Unix: tight with the short delay, tight with the long one, then classic.
  * `undefined`: do not touch the lines.
  */
-export const resetForAttempt = (
-  before: BeforeMode,
-  attempt: number,
-  usbJtagSerial: boolean
-): ReadonlyArray<ResetStep> | undefined => {
+export const resetForAttempt = (before: BeforeMode, attempt: number, usbJtagSerial: boolean): ReadonlyArray<ResetStep> | undefined => {
   if (before === "no_reset") return undefined
   if (before === "usb_reset" || usbJtagSerial) return usbJtagSerialReset()
   const delay = attempt % 2 === 0 ? RESET_DELAY_MS : EXTRA_RESET_DELAY_MS

@@ -56,7 +56,11 @@ export const loadStub = (conn: EspConnection, chip: ChipSpec, t: Cmd.Timeouts): 
       return undefined
     })
     if (greeting === undefined) {
-      return yield* new ProtocolError({ port: conn.port, command: "load flasher stub", detail: `the stub did not greet with "${OHAI}" after MEM_END` })
+      return yield* new ProtocolError({
+        port: conn.port,
+        command: "load flasher stub",
+        detail: `the stub did not greet with "${OHAI}" after MEM_END`
+      })
     }
     conn.statusBytes = 2
   })

@@ -123,7 +123,13 @@ const sendRegion = (
       : loader.kind === "stub"
         ? total
         : Math.ceil(total / loader.blockSize) * loader.blockSize
-    const begin = { eraseSize, blocks: blocks.length, blockSize: loader.blockSize, offset: region.offset, withEncryptedWord: loader.beginEncryptedWord }
+    const begin = {
+      eraseSize,
+      blocks: blocks.length,
+      blockSize: loader.blockSize,
+      offset: region.offset,
+      withEncryptedWord: loader.beginEncryptedWord
+    }
     yield* conn.command(loader.deflate ? Cmd.flashDeflBegin(t, begin) : Cmd.flashBegin(t, begin))
     yield* onProgress({ region: region.name, written: 0, total, wireBytes: conn.wireBytes - wireStart })
 

@@ -40,7 +40,7 @@ export const parseIntelHex = (text: string, source = "<hex>"): Either.Either<Rea
     }
     const sum = record.reduce((acc, byte) => (acc + byte) & 0xff, 0)
     if (sum !== 0) {
-      const expected = (0x100 - (record.subarray(0, record.length - 1).reduce((acc, b) => (acc + b) & 0xff, 0))) & 0xff
+      const expected = (0x100 - record.subarray(0, record.length - 1).reduce((acc, b) => (acc + b) & 0xff, 0)) & 0xff
       return Either.left(invalid(source, lineNo, `checksum 0x${hex2(record[record.length - 1]!)} is wrong, expected 0x${hex2(expected)}`))
     }
     const offset = (record[1]! << 8) | record[2]!

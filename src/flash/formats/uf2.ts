@@ -107,9 +107,7 @@ export const uf2ToImage = (
   blocks: ReadonlyArray<Uf2Block>,
   familyId: number = RP2040_FAMILY_ID
 ): { readonly baseAddress: number; readonly image: Uint8Array } => {
-  const wanted = blocks.filter(
-    (b) => (b.flags & UF2_FLAG_NOT_MAIN_FLASH) === 0 && (b.familyId === undefined || b.familyId === familyId)
-  )
+  const wanted = blocks.filter((b) => (b.flags & UF2_FLAG_NOT_MAIN_FLASH) === 0 && (b.familyId === undefined || b.familyId === familyId))
   if (wanted.length === 0) return { baseAddress: RP2040_FLASH_BASE, image: new Uint8Array(0) }
   const baseAddress = Math.min(...wanted.map((b) => b.targetAddr))
   const end = Math.max(...wanted.map((b) => b.targetAddr + b.data.length))

@@ -2,7 +2,16 @@ import { Command, CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { NodeCommandExecutor, NodeFileSystem, NodePath } from "@effect/platform-node"
 import { Context, Duration, Effect, Either, Layer, Option, Schedule, Stream } from "effect"
 import { concatBytes } from "../../domain/bytes.js"
-import { BootVolumeNotFound, BootVolumeWriteFailed, FlashTimeout, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
+import {
+  BootVolumeNotFound,
+  BootVolumeWriteFailed,
+  FlashTimeout,
+  type FlashFailure,
+  ImageInvalid,
+  ProtocolError,
+  UnsupportedPlatform,
+  VerifyFailed
+} from "../../domain/errors/flash.js"
 import { BoardSwapped, NoBootselDevice, PicotoolFailed, PicotoolMissing, PicotoolPermissionDenied } from "../../domain/errors/rp2040.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, Platform, SessionOptions, WriteReport } from "../Flasher.js"
@@ -56,12 +65,20 @@ const RP2040_PLATFORMS: ReadonlyArray<Platform> = ["rp2040"]
 export const PENDING_IDENTITY = "pending"
 
 /** Polls `check` until it yields a value or `timeout` passes (then `onTimeout`). */
-const pollUntil = <A, E, R, E2>(check: Effect.Effect<Option.Option<A>, E, R>, interval: Duration.DurationInput, timeout: Duration.DurationInput, onTimeout: () => E2) =>
+const pollUntil = <A, E, R, E2>(
+  check: Effect.Effect<Option.Option<A>, E, R>,
+  interval: Duration.DurationInput,
+  timeout: Duration.DurationInput,
+  onTimeout: () => E2
+) =>
   check.pipe(
     Effect.flatMap((found) => (Option.isSome(found) ? Effect.succeed(found.value) : Effect.fail("again" as const))),
     Effect.retry({ schedule: Schedule.spaced(interval), while: (e) => e === "again" }),
     Effect.timeoutFail({ duration: timeout, onTimeout }),
-    Effect.catchIf((e): e is "again" => e === "again", () => Effect.fail(onTimeout()))
+    Effect.catchIf(
+      (e): e is "again" => e === "again",
+      () => Effect.fail(onTimeout())
+    )
   )
 
 export const findOnPath = (program: string) =>
@@ -84,9 +101,17 @@ export const toUf2 = (regions: ReadonlyArray<FlashRegion>): Either.Either<Uint8A
       const parsed = parseUf2(region.data, region.name)
       if (Either.isLeft(parsed)) return Either.left(parsed.left)
       if (!parsed.right.some((b) => b.familyId === RP2040_FAMILY_ID)) {
-        return Either.left(new ImageInvalid({ region: region.name, detail: "the UF2 holds no block for the RP2040 family (0xe48bff56): built for another board?" }))
+        return Either.left(
+          new ImageInvalid({
+            region: region.name,
+            detail: "the UF2 holds no block for the RP2040 family (0xe48bff56): built for another board?"
+          })
+        )
       }
-      if (regions.length > 1) return Either.left(new ImageInvalid({ region: region.name, detail: "a UF2 file must be the only region (it carries its own addresses)" }))
+      if (regions.length > 1)
+        return Either.left(
+          new ImageInvalid({ region: region.name, detail: "a UF2 file must be the only region (it carries its own addresses)" })
+        )
       return Either.right(region.data)
     }
     const base = region.offset >= RP2040_FLASH_BASE ? region.offset : RP2040_FLASH_BASE + region.offset
@@ -117,11 +142,24 @@ const classifyPicotool = (port: string, args: ReadonlyArray<string>, run: Picoto
   const text = `${run.stdout}\n${run.stderr}`.trim()
   const commandLine = `picotool ${args.join(" ")}`
   if (/Maybe try 'sudo'|check your permissions|Unable to access device/i.test(text)) {
-    return new PicotoolPermissionDenied({ port, detail: text.split("\n").filter((l) => /sudo|permission|access/i.test(l)).join(" ") })
+    return new PicotoolPermissionDenied({
+      port,
+      detail: text
+        .split("\n")
+        .filter((l) => /sudo|permission|access/i.test(l))
+        .join(" ")
+    })
   }
-  if (/No accessible RP[-\w]* devices in BOOTSEL mode/i.test(text)) return new NoBootselDevice({ port, location, detail: `picotool: ${text.split("\n")[0]}` })
+  if (/No accessible RP[-\w]* devices in BOOTSEL mode/i.test(text))
+    return new NoBootselDevice({ port, location, detail: `picotool: ${text.split("\n")[0]}` })
   if (/did not match the file/i.test(text)) {
-    return new VerifyFailed({ port, region: "firmware (picotool load -v)", offset: 0, expected: digest, received: "different flash content (picotool: The device contents did not match the file)" })
+    return new VerifyFailed({
+      port,
+      region: "firmware (picotool load -v)",
+      offset: 0,
+      expected: digest,
+      received: "different flash content (picotool: The device contents did not match the file)"
+    })
   }
   return new PicotoolFailed({ port, command: commandLine, exitCode: run.exitCode, output: text.slice(-400) })
 }
@@ -134,10 +172,14 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
     const path = yield* Path.Path
     const executor = yield* CommandExecutor.CommandExecutor
     // Only these: the whole ambient context would also carry the constructor's Scope.
-    const env = Context.make(FileSystem.FileSystem, fs).pipe(Context.add(Path.Path, path), Context.add(CommandExecutor.CommandExecutor, executor))
+    const env = Context.make(FileSystem.FileSystem, fs).pipe(
+      Context.add(Path.Path, path),
+      Context.add(CommandExecutor.CommandExecutor, executor)
+    )
     const claimed = new Set<string>()
 
-    const exists = (file: string) => Effect.map(fs.exists(file).pipe(Effect.orElseSucceed(() => false)), (present) => (present ? Option.some(true) : Option.none()))
+    const exists = (file: string) =>
+      Effect.map(fs.exists(file).pipe(Effect.orElseSucceed(() => false)), (present) => (present ? Option.some(true) : Option.none()))
 
     /** Asks the app on its CDC port for `id` until it answers `OK id=<hex>`. */
     const askId = (port: string, options: SessionOptions, wait: Duration.Duration) =>
@@ -152,8 +194,16 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
             const match = /OK id=([0-9A-Fa-f]{8,32})/.exec(text)
             return match ? Option.some(match[1]!.toLowerCase()) : Option.none()
           })
-          return yield* pollUntil(ask, Duration.millis(50), wait, () =>
-            new ProtocolError({ port, command: "id", detail: `the application did not answer "id" with "OK id=<hex>" (got ${JSON.stringify(text.slice(-80))})` })
+          return yield* pollUntil(
+            ask,
+            Duration.millis(50),
+            wait,
+            () =>
+              new ProtocolError({
+                port,
+                command: "id",
+                detail: `the application did not answer "id" with "OK id=<hex>" (got ${JSON.stringify(text.slice(-80))})`
+              })
           )
         })
       )
@@ -161,18 +211,30 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
     /** Waits for the app's CDC port, reads its id, and checks it against the port's USB serial (and `expected`). */
     const awaitApp = (port: string, options: SessionOptions, wait: Duration.Duration, expected: string | undefined) =>
       Effect.gen(function* () {
-        yield* pollUntil(exists(port), settings.pollInterval, wait, () =>
-          new FlashTimeout({ port, step: "wait for the Pico's USB serial port after the reboot (is the app built with USB stdio?)", timeoutMs: Duration.toMillis(wait) })
+        yield* pollUntil(
+          exists(port),
+          settings.pollInterval,
+          wait,
+          () =>
+            new FlashTimeout({
+              port,
+              step: "wait for the Pico's USB serial port after the reboot (is the app built with USB stdio?)",
+              timeoutMs: Duration.toMillis(wait)
+            })
         )
         // The link can appear a moment before the port opens: retry the open briefly.
         const id = yield* askId(port, options, wait).pipe(
-          Effect.retry({ schedule: Schedule.spaced(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(10))), while: (e) => e._tag === "PortUnavailable" })
+          Effect.retry({
+            schedule: Schedule.spaced(Duration.millis(100)).pipe(Schedule.intersect(Schedule.recurs(10))),
+            while: (e) => e._tag === "PortUnavailable"
+          })
         )
         const usbSerial = yield* usbSerialOf(port)
         if (Option.isSome(usbSerial) && usbSerial.value.toLowerCase() !== id) {
           return yield* new BoardSwapped({ port, flashed: id, found: `a USB device with serial ${usbSerial.value}` })
         }
-        if (expected !== undefined && expected !== id) return yield* new BoardSwapped({ port, flashed: expected, found: `the app with id ${id}` })
+        if (expected !== undefined && expected !== id)
+          return yield* new BoardSwapped({ port, flashed: expected, found: `the app with id ${id}` })
         return { id, usbSerial: Option.getOrUndefined(usbSerial) }
       })
 
@@ -182,7 +244,13 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
       retries: 0
     })
 
-    const copySession = (port: string, platform: Platform, options: SessionOptions, location: Option.Option<UsbLocation>, wait: Duration.Duration) =>
+    const copySession = (
+      port: string,
+      platform: Platform,
+      options: SessionOptions,
+      location: Option.Option<UsbLocation>,
+      wait: Duration.Duration
+    ) =>
       Effect.gen(function* () {
         const roots = options.mcu?.volumeRoots ?? DEFAULT_VOLUME_ROOTS
         const free = Effect.gen(function* () {
@@ -200,7 +268,12 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
           // 1200-baud touch: the Pico SDK's USB stdio reboots into BOOTSEL when the host opens it at 1200.
           yield* Effect.scoped(ports.open(port, { baudRate: 1200 })).pipe(Effect.ignore)
         }
-        const volume = yield* pollUntil(free, settings.pollInterval, wait, () => new BootVolumeNotFound({ roots, waitedMs: Duration.toMillis(wait) }))
+        const volume = yield* pollUntil(
+          free,
+          settings.pollInterval,
+          wait,
+          () => new BootVolumeNotFound({ roots, waitedMs: Duration.toMillis(wait) })
+        )
         yield* Effect.acquireRelease(
           Effect.sync(() => claimed.add(volume)),
           () => Effect.sync(() => claimed.delete(volume))
@@ -217,7 +290,9 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
             verify: "none (UF2 copy has no read-back; the app answering on its port confirms the boot)"
           }
         }
-        const volumeGone = Effect.map(exists(path.join(volume, "INFO_UF2.TXT")), (present) => (Option.isSome(present) ? Option.none() : Option.some(true)))
+        const volumeGone = Effect.map(exists(path.join(volume, "INFO_UF2.TXT")), (present) =>
+          Option.isSome(present) ? Option.none() : Option.some(true)
+        )
 
         const write: FlashSession["write"] = (regions, onProgress) =>
           Effect.gen(function* () {
@@ -237,15 +312,27 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
                 yield* file.sync
               })
             ).pipe(Effect.mapError((e) => new BootVolumeWriteFailed({ volume, detail: e.message })))
-            yield* pollUntil(volumeGone, settings.pollInterval, wait, () =>
-              new FlashTimeout({ port, step: `RP2040 reboot after copying ${target} (the volume stayed mounted: the UF2 was not taken — wrong family or incomplete)`, timeoutMs: Duration.toMillis(wait) })
+            yield* pollUntil(
+              volumeGone,
+              settings.pollInterval,
+              wait,
+              () =>
+                new FlashTimeout({
+                  port,
+                  step: `RP2040 reboot after copying ${target} (the volume stayed mounted: the UF2 was not taken — wrong family or incomplete)`,
+                  timeoutMs: Duration.toMillis(wait)
+                })
             )
             return regionsReport(regions, "none", uf2.length)
           })
 
         const resetToApp: Effect.Effect<void, FlashFailure> = Effect.gen(function* () {
           const app = yield* awaitApp(port, options, wait, undefined)
-          board = { ...board, identity: { kind: "uid", value: app.id }, details: { ...board.details, uniqueId: app.id, ...(app.usbSerial ? { usbSerial: app.usbSerial } : {}) } }
+          board = {
+            ...board,
+            identity: { kind: "uid", value: app.id },
+            details: { ...board.details, uniqueId: app.id, ...(app.usbSerial ? { usbSerial: app.usbSerial } : {}) }
+          }
         }).pipe(Effect.provide(env))
 
         const session: FlashSession = {
@@ -258,35 +345,67 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
         return session
       })
 
-    const picotoolSession = (port: string, platform: Platform, options: SessionOptions, location: Option.Option<UsbLocation>, wait: Duration.Duration, picotool: string) =>
+    const picotoolSession = (
+      port: string,
+      platform: Platform,
+      options: SessionOptions,
+      location: Option.Option<UsbLocation>,
+      wait: Duration.Duration,
+      picotool: string
+    ) =>
       Effect.gen(function* () {
         const where = Option.match(location, { onNone: () => "any", onSome: (l) => l.key })
         const run = (args: ReadonlyArray<string>, digest = "") =>
           Effect.scoped(
             Effect.gen(function* () {
               const process = yield* Command.start(Command.make(picotool, ...args))
-              const [stdout, stderr, exitCode] = yield* Effect.all([collectText(process.stdout), collectText(process.stderr), process.exitCode], { concurrency: 3 })
+              const [stdout, stderr, exitCode] = yield* Effect.all(
+                [collectText(process.stdout), collectText(process.stderr), process.exitCode],
+                { concurrency: 3 }
+              )
               return { stdout, stderr, exitCode: Number(exitCode) }
             })
           ).pipe(
             Effect.mapError((e) => new PicotoolFailed({ port, command: `picotool ${args.join(" ")}`, exitCode: -1, output: e.message })),
-            Effect.timeoutFail({ duration: Duration.sum(wait, Duration.seconds(30)), onTimeout: () => new FlashTimeout({ port, step: `picotool ${args[0]}`, timeoutMs: Duration.toMillis(Duration.sum(wait, Duration.seconds(30))) }) }),
-            Effect.flatMap((result) => (result.exitCode === 0 ? Effect.succeed(result) : Effect.fail(classifyPicotool(port, args, result, where, digest))))
+            Effect.timeoutFail({
+              duration: Duration.sum(wait, Duration.seconds(30)),
+              onTimeout: () =>
+                new FlashTimeout({
+                  port,
+                  step: `picotool ${args[0]}`,
+                  timeoutMs: Duration.toMillis(Duration.sum(wait, Duration.seconds(30)))
+                })
+            }),
+            Effect.flatMap((result) =>
+              result.exitCode === 0 ? Effect.succeed(result) : Effect.fail(classifyPicotool(port, args, result, where, digest))
+            )
           )
         /** `--bus/--address` of the USB device on the port's hub port in the given mode (none: no such device now). */
         const selection = (pid: string) =>
           Option.isNone(location)
             ? Effect.succeed(Option.some<ReadonlyArray<string>>([]))
             : Effect.map(usbDeviceAt(location.value), (device) =>
-                Option.flatMap(device, (d) => (d.idProduct === pid ? Option.some<ReadonlyArray<string>>(["--bus", String(d.busnum), "--address", String(d.devnum)]) : Option.none()))
+                Option.flatMap(device, (d) =>
+                  d.idProduct === pid
+                    ? Option.some<ReadonlyArray<string>>(["--bus", String(d.busnum), "--address", String(d.devnum)])
+                    : Option.none()
+                )
               )
 
         if (options.before !== "no_reset" && Option.isSome(location)) {
           const running = yield* selection(PICO_STDIO_PID)
           if (Option.isSome(running)) yield* run(["reboot", "-f", "-u", ...running.value])
         }
-        const findBootsel = pollUntil(selection(PICO_BOOTSEL_PID), settings.pollInterval, wait, () =>
-          new NoBootselDevice({ port, location: where, detail: `no USB device 2e8a:0003 on that hub port within ${Duration.toMillis(wait)} ms` })
+        const findBootsel = pollUntil(
+          selection(PICO_BOOTSEL_PID),
+          settings.pollInterval,
+          wait,
+          () =>
+            new NoBootselDevice({
+              port,
+              location: where,
+              detail: `no USB device 2e8a:0003 on that hub port within ${Duration.toMillis(wait)} ms`
+            })
         )
         // A board that has just enumerated can be listed before picotool may
         // open it (udev still applying its rules, or the address moving once
@@ -301,7 +420,11 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
         )
         const flashId = /flash id:\s*0x([0-9A-Fa-f]{8,32})/.exec(info.stdout)?.[1]?.toLowerCase()
         if (flashId === undefined) {
-          return yield* new ProtocolError({ port, command: "picotool info -d", detail: `no "flash id:" line in picotool's output: ${JSON.stringify(info.stdout.slice(0, 200))}` })
+          return yield* new ProtocolError({
+            port,
+            command: "picotool info -d",
+            detail: `no "flash id:" line in picotool's output: ${JSON.stringify(info.stdout.slice(0, 200))}`
+          })
         }
         const type = /type:\s*(\S+)/.exec(info.stdout)?.[1] ?? "RP2040"
         const flashSize = /flash size:\s*(\d+)K/.exec(info.stdout)?.[1]
@@ -320,15 +443,26 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
               const uf2 = yield* toUf2(regions)
               const name = regions.length === 1 ? regions[0]!.name : "firmware"
               const total = regions.reduce((n, r) => n + r.data.length, 0)
-              const dir = yield* fs.makeTempDirectoryScoped({ prefix: "fp-picotool-" }).pipe(Effect.mapError((e) => new ImageInvalid({ region: name, detail: `cannot stage the UF2 for picotool: ${e.message}` })))
+              const dir = yield* fs
+                .makeTempDirectoryScoped({ prefix: "fp-picotool-" })
+                .pipe(Effect.mapError((e) => new ImageInvalid({ region: name, detail: `cannot stage the UF2 for picotool: ${e.message}` })))
               const file = path.join(dir, `${name.replace(/[^A-Za-z0-9_-]/g, "_")}.uf2`)
-              yield* fs.writeFile(file, uf2).pipe(Effect.mapError((e) => new ImageInvalid({ region: name, detail: `cannot stage the UF2 for picotool: ${e.message}` })))
-              const target = yield* pollUntil(selection(PICO_BOOTSEL_PID), settings.pollInterval, wait, () =>
-                new NoBootselDevice({ port, location: where, detail: "the Pico left BOOTSEL mode before the load" })
+              yield* fs
+                .writeFile(file, uf2)
+                .pipe(Effect.mapError((e) => new ImageInvalid({ region: name, detail: `cannot stage the UF2 for picotool: ${e.message}` })))
+              const target = yield* pollUntil(
+                selection(PICO_BOOTSEL_PID),
+                settings.pollInterval,
+                wait,
+                () => new NoBootselDevice({ port, location: where, detail: "the Pico left BOOTSEL mode before the load" })
               )
               const loaded = yield* run(["load", "-v", "-x", file, ...target], md5Hex(uf2))
               if (!/^\s*OK\s*$/m.test(loaded.stdout)) {
-                return yield* new ProtocolError({ port, command: "picotool load -v", detail: `no verify result in picotool's output: ${JSON.stringify(loaded.stdout.slice(-200))}` })
+                return yield* new ProtocolError({
+                  port,
+                  command: "picotool load -v",
+                  detail: `no verify result in picotool's output: ${JSON.stringify(loaded.stdout.slice(-200))}`
+                })
               }
               yield* onProgress({ region: name, written: total, total, wireBytes: uf2.length })
               return regionsReport(regions, "readback", uf2.length)
@@ -354,20 +488,27 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
     const connect = (port: string, platform: Platform, options: SessionOptions) =>
       Effect.gen(function* () {
         if (!RP2040_PLATFORMS.includes(platform)) return yield* new UnsupportedPlatform({ platform, supported: RP2040_PLATFORMS })
-        const wait = options.mcu?.bootWaitSeconds === undefined ? Duration.decode(settings.bootWait) : Duration.seconds(options.mcu.bootWaitSeconds)
+        const wait =
+          options.mcu?.bootWaitSeconds === undefined ? Duration.decode(settings.bootWait) : Duration.seconds(options.mcu.bootWaitSeconds)
         const method = options.mcu?.rp2040Method ?? "auto"
         const picotool = method === "uf2_copy" ? Option.none<string>() : yield* findOnPath("picotool")
-        if (method === "picotool" && Option.isNone(picotool)) return yield* new PicotoolMissing({ port, searched: process.env["PATH"] ?? "" })
+        if (method === "picotool" && Option.isNone(picotool))
+          return yield* new PicotoolMissing({ port, searched: process.env["PATH"] ?? "" })
         const location = yield* portLocation(port)
         return Option.isSome(picotool)
           ? yield* picotoolSession(port, platform, options, location, wait, picotool.value)
           : yield* copySession(port, platform, options, location, wait)
       })
 
-    const service: FlasherService = { platform: RP2040_PLATFORMS, connect: (port, platform, options) => Effect.provide(connect(port, platform, options), env) }
+    const service: FlasherService = {
+      platform: RP2040_PLATFORMS,
+      connect: (port, platform, options) => Effect.provide(connect(port, platform, options), env)
+    }
     return service
   })
 
 /** The flasher with Node's FileSystem, Path and CommandExecutor built in (what FlasherLive registers). */
 export const makeRp2040FlasherNode = (config: Partial<Rp2040FlasherConfig> = {}) =>
-  makeRp2040Flasher(config).pipe(Effect.provide(NodeCommandExecutor.layer.pipe(Layer.provideMerge(Layer.merge(NodeFileSystem.layer, NodePath.layer)))))
+  makeRp2040Flasher(config).pipe(
+    Effect.provide(NodeCommandExecutor.layer.pipe(Layer.provideMerge(Layer.merge(NodeFileSystem.layer, NodePath.layer))))
+  )

@@ -82,7 +82,10 @@ export const volumeLocation = (volume: string, devRoot: string) =>
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const mounted = yield* realPath(fs, volume)
-    const volumeDev = yield* fs.stat(volume).pipe(Effect.map((info) => info.dev), Effect.option)
+    const volumeDev = yield* fs.stat(volume).pipe(
+      Effect.map((info) => info.dev),
+      Effect.option
+    )
     for (const link of yield* links(fs, path, path.join(devRoot, "disk", "by-path"))) {
       const target = yield* realPath(fs, link.full)
       if (Option.isNone(target)) continue
@@ -90,7 +93,9 @@ export const volumeLocation = (volume: string, devRoot: string) =>
       const same =
         (Option.isSome(mounted) && target.value === mounted.value) ||
         (yield* fs.stat(target.value).pipe(
-          Effect.map((info) => info.type === "BlockDevice" && Option.isSome(volumeDev) && Option.getOrUndefined(info.rdev) === volumeDev.value),
+          Effect.map(
+            (info) => info.type === "BlockDevice" && Option.isSome(volumeDev) && Option.getOrUndefined(info.rdev) === volumeDev.value
+          ),
           Effect.orElseSucceed(() => false)
         ))
       if (same) return locationOfLinkName(link.name)
@@ -140,8 +145,18 @@ export const usbDeviceAt = (location: UsbLocation) =>
         const real = yield* realPath(fs, entry.full)
         if (Option.isNone(real) || !real.value.includes(controller)) continue
       }
-      const read = (attribute: string) => fs.readFileString(path.join(entry.full, attribute)).pipe(Effect.map((s) => s.trim()), Effect.option)
-      const [busnum, devnum, idVendor, idProduct, serial] = yield* Effect.all([read("busnum"), read("devnum"), read("idVendor"), read("idProduct"), read("serial")])
+      const read = (attribute: string) =>
+        fs.readFileString(path.join(entry.full, attribute)).pipe(
+          Effect.map((s) => s.trim()),
+          Effect.option
+        )
+      const [busnum, devnum, idVendor, idProduct, serial] = yield* Effect.all([
+        read("busnum"),
+        read("devnum"),
+        read("idVendor"),
+        read("idProduct"),
+        read("serial")
+      ])
       if (Option.isNone(busnum) || Option.isNone(devnum) || Option.isNone(idProduct)) continue
       const device: UsbDevice = {
         sysfs: entry.full,

@@ -1,8 +1,24 @@
 import { Duration, Effect } from "effect"
-import { ChipMismatch, type FlashFailure, ImageInvalid, ProtocolError, UnsupportedPlatform, VerifyFailed } from "../../domain/errors/flash.js"
+import {
+  ChipMismatch,
+  type FlashFailure,
+  ImageInvalid,
+  ProtocolError,
+  UnsupportedPlatform,
+  VerifyFailed
+} from "../../domain/errors/flash.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import { runReset, type ResetStep } from "../esp/reset.js"
-import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, McuOptions, Platform, SessionOptions, WriteReport } from "../Flasher.js"
+import type {
+  DetectedBoard,
+  FlasherService,
+  FlashRegion,
+  FlashSession,
+  McuOptions,
+  Platform,
+  SessionOptions,
+  WriteReport
+} from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
 import { syncOrFail } from "../mcuLink.js"
 import { ACK, address, An3155Link, CMD, command, concatBytes, dataFrame, NACK, pipelineSafe, xorOf } from "./an3155.js"
@@ -72,7 +88,9 @@ export const stm32BootloaderEntry = (mapping: Mapping = "rts_boot0_dtr_nrst"): R
   ]
 }
 
-export const stm32ReleaseBoot0 = (mapping: Mapping = "rts_boot0_dtr_nrst"): ReadonlyArray<ResetStep> => [{ _tag: "Lines", [lineNames(mapping).boot0]: false }]
+export const stm32ReleaseBoot0 = (mapping: Mapping = "rts_boot0_dtr_nrst"): ReadonlyArray<ResetStep> => [
+  { _tag: "Lines", [lineNames(mapping).boot0]: false }
+]
 
 export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
   Effect.map(SerialPorts, (ports): FlasherService => {
@@ -84,7 +102,10 @@ export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
         if (!STM32_PLATFORMS.includes(platform)) return yield* new UnsupportedPlatform({ platform, supported: STM32_PLATFORMS })
         const wanted = options.mcu?.expectedChip === undefined ? undefined : expectedPid(options.mcu.expectedChip)
         if (options.mcu?.expectedChip !== undefined && wanted === undefined) {
-          return yield* new ImageInvalid({ region: "board config part", detail: `"${options.mcu.expectedChip}" is no STM32 product id (write it like 0x410 or stm32f103)` })
+          return yield* new ImageInvalid({
+            region: "board config part",
+            detail: `"${options.mcu.expectedChip}" is no STM32 product id (write it like 0x410 or stm32f103)`
+          })
         }
         const serial = yield* ports.open(port, { baudRate: options.baudRate, parity: "even" })
         const link = new An3155Link(serial)
@@ -94,7 +115,9 @@ export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
         const attempt = Effect.gen(function* () {
           if (options.before !== "no_reset") {
             yield* runReset(serial, stm32BootloaderEntry(mapping)).pipe(
-              Effect.catchTag("SignalsUnsupported", (e) => Effect.sync(() => void (signalsNote = ` (RTS/DTR could not be set: ${e.detail})`)))
+              Effect.catchTag("SignalsUnsupported", (e) =>
+                Effect.sync(() => void (signalsNote = ` (RTS/DTR could not be set: ${e.detail})`))
+              )
             )
           }
           yield* serial.discardInput
@@ -144,7 +167,11 @@ export const makeStm32Flasher = (config: Partial<Stm32FlasherConfig> = {}) =>
             })
           }
           if (part === undefined) {
-            return yield* new ProtocolError({ port, command: "GET_ID", detail: `product id ${pidHex(pid)} is not in the part table (src/flash/stm32/parts.ts)` })
+            return yield* new ProtocolError({
+              port,
+              command: "GET_ID",
+              detail: `product id ${pidHex(pid)} is not in the part table (src/flash/stm32/parts.ts)`
+            })
           }
           const uid = yield* readMemory(part.uidAddress, 12, "READ_MEMORY unique id")
           const sizeBytes = yield* readMemory(part.flashSizeAddress, 2, "READ_MEMORY flash size")
@@ -195,8 +222,14 @@ const makeSession = (
 
   const extended = commands.has(CMD.EXTENDED_ERASE)
   const massErase = extended
-    ? Effect.zipRight(link.stage("EXTENDED_ERASE", command(CMD.EXTENDED_ERASE), t), link.stage("EXTENDED_ERASE mass", Uint8Array.of(0xff, 0xff, 0x00), settings.eraseTimeout))
-    : Effect.zipRight(link.stage("ERASE", command(CMD.ERASE), t), link.stage("ERASE global", Uint8Array.of(0xff, 0x00), settings.eraseTimeout))
+    ? Effect.zipRight(
+        link.stage("EXTENDED_ERASE", command(CMD.EXTENDED_ERASE), t),
+        link.stage("EXTENDED_ERASE mass", Uint8Array.of(0xff, 0xff, 0x00), settings.eraseTimeout)
+      )
+    : Effect.zipRight(
+        link.stage("ERASE", command(CMD.ERASE), t),
+        link.stage("ERASE global", Uint8Array.of(0xff, 0x00), settings.eraseTimeout)
+      )
 
   /** The pages the regions touch, erased in one list command. */
   const pageErase = (regions: ReadonlyArray<FlashRegion>, pageBytes: number) => {
@@ -207,13 +240,25 @@ const makeSession = (
     }
     const list = [...pages].sort((a, b) => a - b)
     // The standard ERASE lists at most 256 pages (its count byte is N-1).
-    if (!extended && list.length > 256) return Effect.fail(new ImageInvalid({ region: regions[0]!.name, detail: `${list.length} pages are more than one ERASE can list (256); use erase: mass` }))
+    if (!extended && list.length > 256)
+      return Effect.fail(
+        new ImageInvalid({
+          region: regions[0]!.name,
+          detail: `${list.length} pages are more than one ERASE can list (256); use erase: mass`
+        })
+      )
     if (extended) {
       const body = [(list.length - 1) >> 8, (list.length - 1) & 0xff, ...list.flatMap((p) => [p >> 8, p & 0xff])]
-      return Effect.zipRight(link.stage("EXTENDED_ERASE", command(CMD.EXTENDED_ERASE), t), link.stage(`EXTENDED_ERASE ${list.length} pages`, Uint8Array.from([...body, xorOf(body)]), settings.eraseTimeout))
+      return Effect.zipRight(
+        link.stage("EXTENDED_ERASE", command(CMD.EXTENDED_ERASE), t),
+        link.stage(`EXTENDED_ERASE ${list.length} pages`, Uint8Array.from([...body, xorOf(body)]), settings.eraseTimeout)
+      )
     }
     const body = [list.length - 1, ...list]
-    return Effect.zipRight(link.stage("ERASE", command(CMD.ERASE), t), link.stage(`ERASE ${list.length} pages`, Uint8Array.from([...body, xorOf(body)]), settings.eraseTimeout))
+    return Effect.zipRight(
+      link.stage("ERASE", command(CMD.ERASE), t),
+      link.stage(`ERASE ${list.length} pages`, Uint8Array.from([...body, xorOf(body)]), settings.eraseTimeout)
+    )
   }
 
   /** READ_MEMORY of a verified flash block: its stages in one write when that is safe (see ./an3155.ts). */
@@ -263,16 +308,33 @@ const makeSession = (
               yield* link.stage(`${step} (address)`, address(at), t)
               yield* link.stage(`${step} (data)`, dataFrame(block.data), t)
             }
-            yield* onProgress({ region: region.name, written: Math.min(region.data.length, block.offset + block.data.length), total: region.data.length, wireBytes: link.wireBytes - regionWire })
+            yield* onProgress({
+              region: region.name,
+              written: Math.min(region.data.length, block.offset + block.data.length),
+              total: region.data.length,
+              wireBytes: link.wireBytes - regionWire
+            })
           }
           for (const block of blocks) {
             const at = base + block.offset
             const back = yield* verifyRead(at, block.data.length)
             if (!back.every((value, i) => value === block.data[i])) {
-              return yield* new VerifyFailed({ port, region: `${region.name} block at 0x${at.toString(16)}`, offset: at, expected: md5Hex(block.data), received: md5Hex(back) })
+              return yield* new VerifyFailed({
+                port,
+                region: `${region.name} block at 0x${at.toString(16)}`,
+                offset: at,
+                expected: md5Hex(block.data),
+                received: md5Hex(back)
+              })
             }
           }
-          results.push({ name: region.name, offset: region.offset, size: region.data.length, digest: md5Hex(region.data), verifiedBy: "readback" })
+          results.push({
+            name: region.name,
+            offset: region.offset,
+            size: region.data.length,
+            digest: md5Hex(region.data),
+            verifiedBy: "readback"
+          })
         }
         const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
         return report
@@ -280,7 +342,9 @@ const makeSession = (
     )
 
   const resetToApp: Effect.Effect<void, FlashFailure> = Effect.gen(function* () {
-    yield* link.link.guard(Effect.zipRight(link.stage("GO", command(CMD.GO), t), link.stage(`GO 0x${part.flashBase.toString(16)}`, address(part.flashBase), t)))
+    yield* link.link.guard(
+      Effect.zipRight(link.stage("GO", command(CMD.GO), t), link.stage(`GO 0x${part.flashBase.toString(16)}`, address(part.flashBase), t))
+    )
     if (options.before !== "no_reset") {
       yield* runReset(link.serial, stm32ReleaseBoot0(mapping)).pipe(Effect.catchTag("SignalsUnsupported", () => Effect.void))
     }

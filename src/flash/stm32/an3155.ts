@@ -104,12 +104,20 @@ export class An3155Link {
 
   /** Waits for ACK; NACK → BootloaderNack naming the step. */
   ack(step: string, timeout: Duration.DurationInput): Effect.Effect<void, BootloaderNack | ProtocolError | SerialIoError> {
-    return Effect.flatMap(this.link.receive(step, 1, timeout), ([reply]): Effect.Effect<void, BootloaderNack | ProtocolError> =>
-      reply === ACK
-        ? Effect.void
-        : reply === NACK
-          ? Effect.fail(new BootloaderNack({ port: this.port, command: step }))
-          : Effect.fail(new ProtocolError({ port: this.port, command: step, detail: `expected ACK 0x79 or NACK 0x1F, got 0x${reply!.toString(16).padStart(2, "0")}` }))
+    return Effect.flatMap(
+      this.link.receive(step, 1, timeout),
+      ([reply]): Effect.Effect<void, BootloaderNack | ProtocolError> =>
+        reply === ACK
+          ? Effect.void
+          : reply === NACK
+            ? Effect.fail(new BootloaderNack({ port: this.port, command: step }))
+            : Effect.fail(
+                new ProtocolError({
+                  port: this.port,
+                  command: step,
+                  detail: `expected ACK 0x79 or NACK 0x1F, got 0x${reply!.toString(16).padStart(2, "0")}`
+                })
+              )
     )
   }
 

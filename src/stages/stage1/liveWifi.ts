@@ -69,7 +69,10 @@ export const awaitStation = (
       duration: settings.join,
       onTimeout: () => new DeviceNeverJoined({ mac: settings.mac, ssid: settings.ssid, waitedS: Duration.toSeconds(settings.join) })
     }),
-    Effect.catchIf((e): e is "connecting" => e === "connecting", () => Effect.dieMessage("unreachable: retried until timeout"))
+    Effect.catchIf(
+      (e): e is "connecting" => e === "connecting",
+      () => Effect.dieMessage("unreachable: retried until timeout")
+    )
   )
 
 /**
@@ -88,7 +91,9 @@ export const rebootAndAwait = (
     let wentDown = false
     const back = Methods.sysGetStatus(target, options.rpc).pipe(
       Effect.tapError(() => Effect.sync(() => (wentDown = true))),
-      Effect.flatMap((status) => (wentDown || (status.uptime ?? 0) < (before.uptime ?? 0) ? Effect.void : Effect.fail("still up" as const))),
+      Effect.flatMap((status) =>
+        wentDown || (status.uptime ?? 0) < (before.uptime ?? 0) ? Effect.void : Effect.fail("still up" as const)
+      ),
       Effect.retry(Schedule.spaced(devicePollSpacing(options.pollInterval)))
     )
     const done = yield* back.pipe(Effect.timeout(options.within), Effect.option)

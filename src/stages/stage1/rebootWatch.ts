@@ -158,7 +158,13 @@ export const makeRebootWatch = (options: RebootWatchOptions) =>
         Option.match(status, {
           // Up when found, so its uptime since then is at least the time elapsed.
           onNone: () => ({ ...device, joinedAt, uptimeS: 0, seenAt: joinedAt, silent: false }),
-          onSome: (s) => ({ ...device, joinedAt, uptimeS: s.uptimeS ?? 0, seenAt: s.uptimeS === undefined ? joinedAt : s.receivedAt, silent: false })
+          onSome: (s) => ({
+            ...device,
+            joinedAt,
+            uptimeS: s.uptimeS ?? 0,
+            seenAt: s.uptimeS === undefined ? joinedAt : s.receivedAt,
+            silent: false
+          })
         })
       ])
 

@@ -21,7 +21,7 @@ export const parsePlan = (file: string, text: string): Either.Either<ReadonlyMap
   rows.forEach(({ line: lineNo, cells: raw }) => {
     if (raw.every((c) => c.trim() === "")) return
     const cells = raw.map((c) => c.trim())
-    const cell = (name: string) => (col(name) >= 0 ? cells[col(name)] ?? "" : "")
+    const cell = (name: string) => (col(name) >= 0 ? (cells[col(name)] ?? "") : "")
     const mac = parseMac(cell("mac"))
     if (Either.isLeft(mac)) return void problems.push(`${file}:${lineNo}: mac: ${mac.left}`)
     if (plan.has(mac.right)) return void problems.push(`${file}:${lineNo}: mac ${cell("mac")} is planned twice`)

@@ -50,7 +50,10 @@ export interface OtaOutcome {
 }
 
 /** The pinned version for this device's model, if any (keys match app or model code, case-insensitively). */
-export const pinnedVersionFor = (info: { readonly app: string; readonly model: string }, pinned: PinnedSettings | undefined): string | undefined => {
+export const pinnedVersionFor = (
+  info: { readonly app: string; readonly model: string },
+  pinned: PinnedSettings | undefined
+): string | undefined => {
   if (pinned === undefined) return undefined
   const wanted = new Set([info.app.toLowerCase(), info.model.toLowerCase()])
   const key = Object.keys(pinned.targets).find((k) => wanted.has(k.trim().toLowerCase()))
@@ -83,10 +86,19 @@ export const awaitVersion = (
   const polls = Math.ceil(Duration.toMillis(wait.timeout) / Math.max(1, Duration.toMillis(wait.interval))) + 1
   return Methods.getDeviceInfo(target, { timeout: identityTimeout }).pipe(
     Effect.tapBoth({
-      onFailure: (e) => Effect.sync(() => { last = { _tag: "gone", why: shortRpcError(e) } }),
-      onSuccess: (info) => Effect.sync(() => { last = { _tag: "on", info } })
+      onFailure: (e) =>
+        Effect.sync(() => {
+          last = { _tag: "gone", why: shortRpcError(e) }
+        }),
+      onSuccess: (info) =>
+        Effect.sync(() => {
+          last = { _tag: "on", info }
+        })
     }),
-    Effect.filterOrFail((info) => info.ver === version, () => "not yet" as const),
+    Effect.filterOrFail(
+      (info) => info.ver === version,
+      () => "not yet" as const
+    ),
     Effect.retry(Schedule.spaced(wait.interval).pipe(Schedule.intersect(Schedule.recurs(polls)))),
     Effect.timeout(wait.timeout),
     Effect.option,
@@ -97,13 +109,13 @@ export const awaitVersion = (
 const notVerified = (version: string, seen: Seen, wait: WaitSettings): { error: string; detail: string } =>
   seen._tag === "on"
     ? {
-      error: `OTA: still on ${seen.info.ver}`,
-      detail: `after Shelly.Update the device runs ${seen.info.ver} (${seen.info.fw_id}); wanted ${version} within ${Duration.format(wait.timeout)}`
-    }
+        error: `OTA: still on ${seen.info.ver}`,
+        detail: `after Shelly.Update the device runs ${seen.info.ver} (${seen.info.fw_id}); wanted ${version} within ${Duration.format(wait.timeout)}`
+      }
     : {
-      error: `OTA: not back on ${version} after ${Duration.format(wait.timeout)}`,
-      detail: `after Shelly.Update the device did not answer as ${version} within ${Duration.format(wait.timeout)} (last: ${seen.why})`
-    }
+        error: `OTA: not back on ${version} after ${Duration.format(wait.timeout)}`,
+        detail: `after Shelly.Update the device did not answer as ${version} within ${Duration.format(wait.timeout)} (last: ${seen.why})`
+      }
 
 /** A pinned version for one device (the device answered as itself: `info`). */
 export const pinnedOta = (
@@ -118,7 +130,7 @@ export const pinnedOta = (
     readonly identityTimeout: Duration.DurationInput
   }
 ): Effect.Effect<OtaOutcome, never, ShellyRpc> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (info.ver === version) return { status: "up_to_date", version, startedUpdate: false }
     const order = compareVersions(version, info.ver)
     if (order === undefined) {
@@ -126,7 +138,9 @@ export const pinnedOta = (
     }
     if (order < 0 && !context.pinned.allowDowngrade) {
       return {
-        status: "error", version, startedUpdate: false,
+        status: "error",
+        version,
+        startedUpdate: false,
         error: `OTA: ${version} would downgrade ${info.ver}`,
         detail: `pinned ${version} is older than the device's ${info.ver}; run with --allow-downgrade (or stage3.ota.allow_downgrade: true) to install it`
       }
@@ -134,7 +148,9 @@ export const pinnedOta = (
     const entry = findFirmware(context.pinned.firmware, info, version)
     if (entry === undefined) {
       return {
-        status: "error", version, startedUpdate: false,
+        status: "error",
+        version,
+        startedUpdate: false,
         error: `OTA: ${version} not cached`,
         detail: `no cached file for ${info.app}/${info.model} ${version}: provision firmware add FILE --model ${info.app} --fw-version ${version}`
       }
@@ -142,7 +158,9 @@ export const pinnedOta = (
     if (context.mode !== "check_and_update" || context.dryRun) return { status: "update_available", version, startedUpdate: false }
     if (context.pinned.baseUrl === undefined) {
       return {
-        status: "error", version, startedUpdate: false,
+        status: "error",
+        version,
+        startedUpdate: false,
         error: "OTA: stage3.ota.firmware_url not set",
         detail: "pinned updates need stage3.ota.firmware_url: the http://HOST:PORT at which devices reach provision serve"
       }
@@ -150,7 +168,13 @@ export const pinnedOta = (
     const url = `${context.pinned.baseUrl.replace(/\/$/, "")}/firmware/${entry.file}`
     const started = yield* Methods.updateFromUrl(target, url, { timeout: context.rpcTimeout }).pipe(Effect.either)
     if (Either.isLeft(started)) {
-      return { status: "error", version, startedUpdate: false, error: `OTA: ${shortRpcError(started.left)}`, detail: describeError(started.left) }
+      return {
+        status: "error",
+        version,
+        startedUpdate: false,
+        error: `OTA: ${shortRpcError(started.left)}`,
+        detail: describeError(started.left)
+      }
     }
     const seen = yield* awaitVersion(target, version, context.pinned.wait, context.identityTimeout)
     return Either.isRight(seen)

@@ -4,14 +4,7 @@ import type { Mac } from "../../domain/mac.js"
  * `ota_status` values as stored in ip_state.json (runbook §6), plus `updated`,
  * which only `--wait-update` produces once the device reports the new version.
  */
-export type OtaStatus =
-  | "up_to_date"
-  | "update_available"
-  | "updated"
-  | "skipped"
-  | "offline"
-  | "check_failed"
-  | "error"
+export type OtaStatus = "up_to_date" | "update_available" | "updated" | "skipped" | "offline" | "check_failed" | "error"
 
 /**
  * `friendly_status` values (runbook §7.3), plus `pending`: only in `--dry-run`,
@@ -68,8 +61,7 @@ const hardOta: ReadonlySet<OtaStatus> = new Set(["offline", "check_failed", "err
  * A device hard-failed when it was unreachable, its OTA step failed, its
  * friendly step failed, or another device answered at its address.
  */
-export const isHardFailure = (ota: OtaStatus, friendly: FriendlyStatus | undefined): boolean =>
-  hardOta.has(ota) || friendly === "error"
+export const isHardFailure = (ota: OtaStatus, friendly: FriendlyStatus | undefined): boolean => hardOta.has(ota) || friendly === "error"
 
 export const summarize = (results: ReadonlyArray<Stage3DeviceResult>): Stage3Summary => {
   const failed = results.filter((r) => r.failed).length

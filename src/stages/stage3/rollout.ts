@@ -13,7 +13,9 @@ import type { InventoryDevice, Json } from "../../inventory/Inventory.js"
 
 /** `5%,25%,100%` (or a list of such items) → [5, 25, 100]. */
 export const parseWaves = (spec: string | ReadonlyArray<string>): Either.Either<ReadonlyArray<number>, string> => {
-  const items = (typeof spec === "string" ? spec.split(",") : spec.flatMap((s) => s.split(","))).map((s) => s.trim()).filter((s) => s !== "")
+  const items = (typeof spec === "string" ? spec.split(",") : spec.flatMap((s) => s.split(",")))
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
   if (items.length === 0) return Either.left("no waves given (expected e.g. 5%,25%,100%)")
   const out: Array<number> = []
   for (const item of items) {
@@ -41,7 +43,8 @@ export const planWaves = (
   groupBy?: string | undefined
 ): ReadonlyArray<ReadonlyArray<InventoryDevice>> => {
   const ordered = [...devices].sort((a, b) => {
-    const ga = groupOf(a, groupBy), gb = groupOf(b, groupBy)
+    const ga = groupOf(a, groupBy),
+      gb = groupOf(b, groupBy)
     return ga < gb ? -1 : ga > gb ? 1 : a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0
   })
   const waves: Array<ReadonlyArray<InventoryDevice>> = []

@@ -23,14 +23,24 @@ describe("Intel HEX", () => {
         const parsed = parseIntelHex(encodeIntelHex(segments, perRecord))
         expect(Either.isRight(parsed)).toBe(true)
         const got = Either.getOrThrow(parsed)
-        expect(got.map((s) => [s.address, Buffer.from(s.data).toString("hex")])).toEqual(segments.map((s) => [s.address, Buffer.from(s.data).toString("hex")]))
+        expect(got.map((s) => [s.address, Buffer.from(s.data).toString("hex")])).toEqual(
+          segments.map((s) => [s.address, Buffer.from(s.data).toString("hex")])
+        )
       }),
       { numRuns: 200 }
     )
   })
 
   it("reads 02 (segment) and 04 (linear) base records, ignores 03/05, flattens gaps as 0xFF", () => {
-    const text = [":0400000001020304F2", ":020000021000EC", ":02000000AABB99", ":04000005000000CD2A", ":020000040001F9", ":01001000CC23", ":00000001FF"].join("\r\n")
+    const text = [
+      ":0400000001020304F2",
+      ":020000021000EC",
+      ":02000000AABB99",
+      ":04000005000000CD2A",
+      ":020000040001F9",
+      ":01001000CC23",
+      ":00000001FF"
+    ].join("\r\n")
     const segments = Either.getOrThrow(parseIntelHex(text))
     expect(segments.map((s) => [s.address.toString(16), Buffer.from(s.data).toString("hex")])).toEqual([
       ["0", "01020304"],
@@ -65,7 +75,10 @@ describe("Intel HEX", () => {
 describe("firmwareRegions", () => {
   it("a .hex becomes one region from its lowest address; a .bin stays raw at the offset; bad HEX names the file", async () => {
     const { firmwareRegions } = await import("../../../src/flash/formats/firmwareImage.js")
-    const hex = encodeIntelHex([{ address: 0x08000000, data: Uint8Array.of(1, 2) }, { address: 0x08000004, data: Uint8Array.of(5) }])
+    const hex = encodeIntelHex([
+      { address: 0x08000000, data: Uint8Array.of(1, 2) },
+      { address: 0x08000004, data: Uint8Array.of(5) }
+    ])
     const regions = Either.getOrThrow(firmwareRegions("firmware", "app.hex", new TextEncoder().encode(hex), 0))
     expect(regions.map((r) => [r.offset, Buffer.from(r.data).toString("hex")])).toEqual([[0x08000000, "0102ffff05"]])
     const raw = Either.getOrThrow(firmwareRegions("firmware", "app.bin", Uint8Array.of(9), 0x100))

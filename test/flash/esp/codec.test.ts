@@ -18,7 +18,9 @@ import {
 } from "../../../src/flash/esp/index.js"
 import { makeAppImage, makeBootloaderImage, makePartitionTable } from "../../../sim/esp/index.js"
 
-const escapeHeavy = fc.array(fc.oneof(fc.constantFrom(0xc0, 0xdb, 0xdc, 0xdd), fc.integer({ min: 0, max: 255 })), { maxLength: 600 }).map((a) => Uint8Array.from(a))
+const escapeHeavy = fc
+  .array(fc.oneof(fc.constantFrom(0xc0, 0xdb, 0xdc, 0xdd), fc.integer({ min: 0, max: 255 })), { maxLength: 600 })
+  .map((a) => Uint8Array.from(a))
 const u32 = (bytes: Uint8Array, at: number) => new DataView(bytes.buffer, bytes.byteOffset).getUint32(at, true)
 const esp32 = CHIPS.find((c) => c.name === "ESP32")!
 const esp8266 = CHIPS.find((c) => c.name === "ESP8266")!
@@ -26,28 +28,37 @@ const esp8266 = CHIPS.find((c) => c.name === "ESP8266")!
 describe("SLIP", () => {
   it("round-trips any payloads, 0xC0/0xDB-heavy, fed in arbitrary chunks", () => {
     fc.assert(
-      fc.property(fc.array(escapeHeavy.filter((p) => p.length > 0), { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1 }), (payloads, cuts) => {
-        const stream = Uint8Array.from(payloads.flatMap((p) => [...slipEncode(p)]))
-        const decoder = new SlipDecoder()
-        const out: Array<Uint8Array> = []
-        let at = 0
-        for (let i = 0; at < stream.length; i++) {
-          const n = cuts[i % cuts.length]!
-          out.push(...decoder.push(stream.subarray(at, at + n)))
-          at += n
+      fc.property(
+        fc.array(
+          escapeHeavy.filter((p) => p.length > 0),
+          { minLength: 1, maxLength: 6 }
+        ),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1 }),
+        (payloads, cuts) => {
+          const stream = Uint8Array.from(payloads.flatMap((p) => [...slipEncode(p)]))
+          const decoder = new SlipDecoder()
+          const out: Array<Uint8Array> = []
+          let at = 0
+          for (let i = 0; at < stream.length; i++) {
+            const n = cuts[i % cuts.length]!
+            out.push(...decoder.push(stream.subarray(at, at + n)))
+            at += n
+          }
+          expect(out.map((p) => [...p])).toEqual(payloads.map((p) => [...p]))
+          expect(decoder.errors).toBe(0)
         }
-        expect(out.map((p) => [...p])).toEqual(payloads.map((p) => [...p]))
-        expect(decoder.errors).toBe(0)
-      })
+      )
     )
   })
 
   it("escapes DB then C0 exactly as the protocol says and never leaves a bare C0 inside", () => {
     expect([...slipEncode(Uint8Array.of(0xc0, 0xdb, 0x01))]).toEqual([0xc0, 0xdb, 0xdc, 0xdb, 0xdd, 0x01, 0xc0])
-    fc.assert(fc.property(escapeHeavy, (p) => {
-      const framed = slipEncode(p)
-      expect(framed.subarray(1, -1).includes(0xc0)).toBe(false)
-    }))
+    fc.assert(
+      fc.property(escapeHeavy, (p) => {
+        const framed = slipEncode(p)
+        expect(framed.subarray(1, -1).includes(0xc0)).toBe(false)
+      })
+    )
   })
 
   it("drops boot noise between frames", () => {
@@ -62,9 +73,11 @@ describe("packets", () => {
   it("checksum is 0xEF XOR the payload bytes", () => {
     expect(checksum(new Uint8Array(0))).toBe(0xef)
     expect(checksum(Uint8Array.of(0xef))).toBe(0)
-    fc.assert(fc.property(escapeHeavy, (p) => {
-      expect(checksum(p)).toBe(p.reduce((a, b) => a ^ b, 0xef))
-    }))
+    fc.assert(
+      fc.property(escapeHeavy, (p) => {
+        expect(checksum(p)).toBe(p.reduce((a, b) => a ^ b, 0xef))
+      })
+    )
   })
 
   it("encodes a request header (dir, op, size, checksum) little-endian", () => {
@@ -96,14 +109,16 @@ describe("packets", () => {
   })
 
   it("round-trips value and payload through a response packet for any body", () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.uint8Array({ minLength: 0, maxLength: 80 }), (value, body) => {
-      const decoded = decodeResponse(response(0x0a, value, [...body, 0, 0, 0, 0]), 4)
-      expect(decoded._tag).toBe("Response")
-      if (decoded._tag === "Response") {
-        expect(decoded.response.value).toBe(value)
-        expect([...decoded.response.data]).toEqual([...body])
-      }
-    }))
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.uint8Array({ minLength: 0, maxLength: 80 }), (value, body) => {
+        const decoded = decodeResponse(response(0x0a, value, [...body, 0, 0, 0, 0]), 4)
+        expect(decoded._tag).toBe("Response")
+        if (decoded._tag === "Response") {
+          expect(decoded.response.value).toBe(value)
+          expect([...decoded.response.data]).toEqual([...body])
+        }
+      })
+    )
   })
 
   it("flags malformed packets and requests echoed back", () => {
@@ -142,19 +157,23 @@ describe("command encoders", () => {
     expect(Cmd.flashBegin(t, { ...args, withEncryptedWord: false }).data.length).toBe(16)
     expect(Cmd.flashDeflBegin(t, { ...args, withEncryptedWord: true }).data.length).toBe(20)
     expect(Cmd.flashDeflBegin(t, { ...args, withEncryptedWord: false }).op).toBe(0x10)
-    expect(Cmd.flashDeflBegin(t, { ...args, withEncryptedWord: false }).timeout.toJSON()).toEqual(Cmd.timeoutPerMb(t, t.erasePerMb, 2 << 20).toJSON())
+    expect(Cmd.flashDeflBegin(t, { ...args, withEncryptedWord: false }).timeout.toJSON()).toEqual(
+      Cmd.timeoutPerMb(t, t.erasePerMb, 2 << 20).toJSON()
+    )
     // Small regions never get less than the default timeout.
     expect(Cmd.timeoutPerMb(t, t.md5PerMb, 1000)).toEqual(t.default)
   })
 
   it("data blocks: header (len, seq, 0, 0) + data, checksum over the data only", () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 5000 }), fc.uint8Array({ minLength: 1, maxLength: 1024 }), (seq, block) => {
-      const command = Cmd.flashDeflData(t, seq, block, 4096)
-      expect(command.op).toBe(0x11)
-      expect([u32(command.data, 0), u32(command.data, 4), u32(command.data, 8), u32(command.data, 12)]).toEqual([block.length, seq, 0, 0])
-      expect([...command.data.subarray(16)]).toEqual([...block])
-      expect(command.checksum).toBe(checksum(block))
-    }))
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 5000 }), fc.uint8Array({ minLength: 1, maxLength: 1024 }), (seq, block) => {
+        const command = Cmd.flashDeflData(t, seq, block, 4096)
+        expect(command.op).toBe(0x11)
+        expect([u32(command.data, 0), u32(command.data, 4), u32(command.data, 8), u32(command.data, 12)]).toEqual([block.length, seq, 0, 0])
+        expect([...command.data.subarray(16)]).toEqual([...block])
+        expect(command.checksum).toBe(checksum(block))
+      })
+    )
     expect(Cmd.flashData(t, 0, new Uint8Array(1024)).op).toBe(0x03)
     expect([...Cmd.flashEnd(t, true).data]).toEqual([1, 0, 0, 0])
     expect([...Cmd.flashDeflEnd(t, false).data]).toEqual([0, 0, 0, 0])
@@ -192,8 +211,21 @@ describe("chip facts", () => {
   it("region layout: empty, unaligned, overlapping and too-large regions are refused", () => {
     const data = new Uint8Array(0x2000)
     const layout = (regions: Array<{ name: string; offset: number; data: Uint8Array }>, size?: number) => checkRegionLayout(regions, size)
-    expect(Either.isRight(layout([{ name: "a", offset: 0x1000, data }, { name: "b", offset: 0x8000, data }], 4 << 20))).toBe(true)
-    const overlap = layout([{ name: "a", offset: 0x1000, data: new Uint8Array(0x8000) }, { name: "b", offset: 0x8000, data }])
+    expect(
+      Either.isRight(
+        layout(
+          [
+            { name: "a", offset: 0x1000, data },
+            { name: "b", offset: 0x8000, data }
+          ],
+          4 << 20
+        )
+      )
+    ).toBe(true)
+    const overlap = layout([
+      { name: "a", offset: 0x1000, data: new Uint8Array(0x8000) },
+      { name: "b", offset: 0x8000, data }
+    ])
     expect(Either.isLeft(overlap) && overlap.left.message).toContain("overlapping b")
     expect(Either.isLeft(layout([{ name: "a", offset: 0x1001, data }]))).toBe(true)
     expect(Either.isLeft(layout([{ name: "a", offset: 0, data: new Uint8Array(0) }]))).toBe(true)

@@ -36,7 +36,8 @@ describe("reset sequences (recorded DTR/RTS, TestClock time)", () => {
       ])
       const slow = yield* record(classicReset(550))
       expect(slow.at(-1)).toEqual([650, 0, 0])
-    }))
+    })
+  )
 
   it.effect("UnixTight sets both lines per step", () =>
     Effect.gen(function* () {
@@ -48,7 +49,8 @@ describe("reset sequences (recorded DTR/RTS, TestClock time)", () => {
         [150, 0, 0],
         [150, 0, 0]
       ])
-    }))
+    })
+  )
 
   it.effect("USB-JTAG-serial sequence and the hard reset after flashing", () =>
     Effect.gen(function* () {
@@ -63,9 +65,16 @@ describe("reset sequences (recorded DTR/RTS, TestClock time)", () => {
         [300, 0, 1],
         [300, 0, 0]
       ])
-      expect(yield* record(hardReset())).toEqual([[0, 1, 1], [100, 1, 0]])
-      expect(yield* record(hardReset(true))).toEqual([[0, 1, 1], [200, 1, 0]])
-    }))
+      expect(yield* record(hardReset())).toEqual([
+        [0, 1, 1],
+        [100, 1, 0]
+      ])
+      expect(yield* record(hardReset(true))).toEqual([
+        [0, 1, 1],
+        [200, 1, 0]
+      ])
+    })
+  )
 
   it("connect attempts cycle tight/short, tight/long, classic/short, classic/long; usb and no_reset modes", () => {
     const last = (attempt: number) => resetForAttempt("default_reset", attempt, false)
@@ -91,30 +100,51 @@ describe("connect on ports without modem lines", () => {
     Effect.gen(function* () {
       const port = silentPort(false)
       const error = yield* Effect.flip(
-        connectRom(new EspConnection(port.connection), { before: "default_reset", connectAttempts: 7, usbJtagSerial: false, timeouts: defaultTimeouts })
+        connectRom(new EspConnection(port.connection), {
+          before: "default_reset",
+          connectAttempts: 7,
+          usbJtagSerial: false,
+          timeouts: defaultTimeouts
+        })
       )
       expect(error._tag).toBe("SignalsUnsupported")
       expect(error.hint).toContain("no_reset")
-    }))
+    })
+  )
 
   it.effect("no_reset never touches the lines; silence becomes SyncFailed after the configured attempts", () =>
     Effect.gen(function* () {
       const port = silentPort(false)
       const fiber = yield* Effect.fork(
-        Effect.flip(connectRom(new EspConnection(port.connection), { before: "no_reset", connectAttempts: 3, usbJtagSerial: false, timeouts: defaultTimeouts }))
+        Effect.flip(
+          connectRom(new EspConnection(port.connection), {
+            before: "no_reset",
+            connectAttempts: 3,
+            usbJtagSerial: false,
+            timeouts: defaultTimeouts
+          })
+        )
       )
       yield* TestClock.adjust("10 seconds")
       const error = yield* Fiber.join(fiber)
       expect(error._tag).toBe("SyncFailed")
       expect(error._tag === "SyncFailed" && error.attempts).toBe(3)
       expect(port.events()).toEqual([])
-    }))
+    })
+  )
 
   it.effect("default_reset with lines: each attempt runs its reset sequence before syncing", () =>
     Effect.gen(function* () {
       const port = silentPort(true)
       const fiber = yield* Effect.fork(
-        Effect.flip(connectRom(new EspConnection(port.connection), { before: "default_reset", connectAttempts: 2, usbJtagSerial: false, timeouts: defaultTimeouts }))
+        Effect.flip(
+          connectRom(new EspConnection(port.connection), {
+            before: "default_reset",
+            connectAttempts: 2,
+            usbJtagSerial: false,
+            timeouts: defaultTimeouts
+          })
+        )
       )
       yield* TestClock.adjust("10 seconds")
       expect((yield* Fiber.join(fiber))._tag).toBe("SyncFailed")
@@ -123,5 +153,6 @@ describe("connect on ports without modem lines", () => {
       expect(events.length).toBe(12)
       expect(events[10]!.atMillis - events[9]!.atMillis).toBe(550)
       expect(events[4]!.atMillis - events[3]!.atMillis).toBe(50)
-    }))
+    })
+  )
 })

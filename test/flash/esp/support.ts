@@ -14,8 +14,9 @@ export const espBoard = (options: Omit<EspEmulatorOptions, "devicePath">) =>
 
 /** The live Flasher over the live SerialPorts, with an ESP flasher tuned by `config`. */
 export const flasherLayer = (config: Partial<EspFlasherConfig> = {}) =>
-  Layer.effect(Flasher, Effect.map(makeEspFlasher(config), (esp) => flasherFrom([esp]))).pipe(
-    Layer.provideMerge(SerialPortsLive)
-  )
+  Layer.effect(
+    Flasher,
+    Effect.map(makeEspFlasher(config), (esp) => flasherFrom([esp]))
+  ).pipe(Layer.provideMerge(SerialPortsLive))
 
 export const ptyOptions = { baudRate: 115200, before: "no_reset" as const, connectAttempts: 2 }

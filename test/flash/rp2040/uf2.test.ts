@@ -1,7 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import fc from "fast-check"
-import { binToUf2, isUf2, parseUf2, RP2040_FAMILY_ID, UF2_MAGIC_END, UF2_MAGIC_START0, UF2_MAGIC_START1, uf2ToImage } from "../../../src/flash/formats/uf2.js"
+import {
+  binToUf2,
+  isUf2,
+  parseUf2,
+  RP2040_FAMILY_ID,
+  UF2_MAGIC_END,
+  UF2_MAGIC_START0,
+  UF2_MAGIC_START1,
+  uf2ToImage
+} from "../../../src/flash/formats/uf2.js"
 
 describe("UF2", () => {
   it("block layout: magics, flags with family id, 256-byte payloads at 0x10000000, numbering", () => {

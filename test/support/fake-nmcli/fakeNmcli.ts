@@ -64,7 +64,12 @@ export const installFakeNmcli = (): FakeNmcli => {
       const read = (n: number, ext: string) => readFileSync(join(dir, `passwd-${n}.${ext}`), "utf8").trim()
       const files: Array<PasswdFile> = []
       for (let n = 0; existsSync(join(dir, `passwd-${n}.path`)); n++) {
-        files.push({ path: read(n, "path"), content: readFileSync(join(dir, `passwd-${n}.content`), "utf8"), mode: read(n, "mode"), dirMode: read(n, "dirmode") })
+        files.push({
+          path: read(n, "path"),
+          content: readFileSync(join(dir, `passwd-${n}.content`), "utf8"),
+          mode: read(n, "mode"),
+          dirMode: read(n, "dirmode")
+        })
       }
       return files
     },
