@@ -24,21 +24,28 @@ const newestSource = (dir) => {
   return newest
 }
 
-/** The bundle for this command line, or undefined when the build is missing, incomplete or stale. */
+/**
+ * The bundle for this command line, or undefined when the build is missing,
+ * incomplete or stale; for a bare `--version`, the text the build recorded.
+ */
 const freshBundle = async () => {
   if (process.env.PROVISION_FROM_SOURCE === "1" || !existsSync(manifest)) return undefined
   // build.json is written last: older than a source file means an edit since the build.
   if (statSync(manifest).mtimeMs < Math.max(newestSource(join(root, "src")), newestSource(join(root, "sim")))) return undefined
-  const { bundles } = JSON.parse(readFileSync(manifest, "utf8"))
+  const { bundles, versionText } = JSON.parse(readFileSync(manifest, "utf8"))
   const select = join(dist, "select.mjs")
   if (!existsSync(select) || Object.values(bundles).some((file) => !existsSync(join(dist, file)))) return undefined
+  // The build recorded what the root command prints for --version: no bundle to load for it.
+  if (typeof versionText === "string" && process.argv.length === 3 && process.argv[2] === "--version") return { versionText }
   const { subcommandsFor } = await import(pathToFileURL(select).href)
   const wanted = subcommandsFor(process.argv.slice(2))
   return join(dist, bundles[wanted.length === 0 ? "version" : wanted.length === 1 ? wanted[0] : "all"])
 }
 
 const bundle = await freshBundle()
-if (bundle !== undefined) {
+if (typeof bundle === "object") {
+  process.stdout.write(bundle.versionText)
+} else if (bundle !== undefined) {
   await import(pathToFileURL(bundle).href)
 } else {
   const { register } = await import("tsx/esm/api")

@@ -13,6 +13,7 @@
 // dist/build.json (written last) lists the outputs; bin/provision.mjs runs the
 // bundle only when it is complete and newer than every source file.
 import { build, transformSync } from "esbuild"
+import { execFileSync } from "node:child_process"
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -75,7 +76,12 @@ await build({
   logLevel: "warning"
 })
 writeFileSync(join(outdir, "select.mjs"), selectSource)
+// `provision --version` runs from cron and scripts many times a day: the text
+// the root command prints is taken from the bundle itself once, here, and
+// bin/provision.mjs prints it without loading any bundle (same bytes, same
+// exit code 0, and still only when the build is fresh).
+const versionText = execFileSync(process.execPath, [join(outdir, "version.mjs"), "--version"], { encoding: "utf8" })
 writeFileSync(
   join(outdir, "build.json"),
-  `${JSON.stringify({ bundles: Object.fromEntries(Object.keys(bundles).map((name) => [name, `${name}.mjs`])) }, null, 2)}\n`
+  `${JSON.stringify({ bundles: Object.fromEntries(Object.keys(bundles).map((name) => [name, `${name}.mjs`])), versionText }, null, 2)}\n`
 )
