@@ -9,6 +9,7 @@ import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -80,6 +81,14 @@ export const runCli = (loaded: ReadonlyArray<Subcommand>, version: string): void
       return Effect.succeed(ExitCodes.invalidInput)
     }
     if (Cause.isInterruptedOnly(exit.cause)) return Effect.succeed(ExitCodes.interrupted)
+    // A malformed environment variable (read through effect's Config, e.g.
+    // PROVISION_MAX_RESPONSE_BYTES) is the operator's input, not a defect.
+    const defect = Cause.dieOption(exit.cause)
+    if (defect._tag === "Some" && ConfigError.isConfigError(defect.value)) {
+      return Console.error(
+        `error: environment: ${printableLines(String(defect.value))}\nhint: correct that variable or unset it to use the default`
+      ).pipe(Effect.as(ExitCodes.invalidInput))
+    }
     return Console.error(Cause.pretty(exit.cause)).pipe(Effect.as(ExitCodes.internal))
   }
 

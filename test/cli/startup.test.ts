@@ -119,3 +119,15 @@ describe("help output and colours", () => {
     expect(bash.stdout).toContain("stage3")
   })
 })
+
+describe("a malformed environment variable", () => {
+  it("is the operator's input: exit 2 naming the variable and the fix, not an internal error", () => {
+    for (const value of ["abc", "5"]) {
+      const result = run(["stage3", "--dry-run"], { PROVISION_MAX_RESPONSE_BYTES: value })
+      expect(result.status).toBe(2)
+      expect(result.stderr).toContain("PROVISION_MAX_RESPONSE_BYTES")
+      expect(result.stderr).toContain("hint: correct that variable or unset it")
+      expect(result.stderr).not.toMatch(/\n\s+at /)
+    }
+  })
+})
