@@ -1,6 +1,6 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
-import { appendFile, fileSize } from "./files.js"
+import { appendFile, fileSize } from "../runtime/safeWrite.js"
 
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR"
 const rank: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40 }

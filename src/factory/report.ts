@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
 import { Path } from "@effect/platform"
-import { writeFileAtomic } from "./files.js"
+import { writeFileAtomic } from "../runtime/safeWrite.js"
 import { timeStamp } from "./records.js"
 import type { BoardResult } from "./result.js"
 
