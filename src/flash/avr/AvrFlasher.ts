@@ -15,6 +15,7 @@ import { md5Hex } from "../formats/md5.js"
 import { syncOrFail } from "../mcuLink.js"
 import { type AvrMcu, findAvrMcu, signatureHex, AVR_MCUS } from "./mcus.js"
 import { frame, loadAddress, progPage, readPage, STK, type StkCommand, Stk500Link } from "./stk500.js"
+import { avrFamily } from "./family.js"
 
 /**
  * Arduino-style AVR boards with optiboot (STK500v1 subset), natively:
@@ -49,7 +50,8 @@ export const defaultAvrFlasherConfig: AvrFlasherConfig = {
   commandTimeout: Duration.seconds(1)
 }
 
-const AVR_PLATFORMS: ReadonlyArray<Platform> = ["avr"]
+/** The family's platforms, as the registry (./family.ts) declares them. */
+const AVR_PLATFORMS: ReadonlyArray<Platform> = avrFamily.platforms
 
 /**
  * The Arduino auto-reset: DTR (and RTS) pulse the RESET pin through a 100 nF

@@ -19,6 +19,7 @@ import { md5Hex } from "../formats/md5.js"
 import { binToUf2, isUf2, parseUf2, RP2040_FAMILY_ID, RP2040_FLASH_BASE, UF2_BLOCK_SIZE } from "../formats/uf2.js"
 import { PICO_BOOTSEL_PID, PICO_STDIO_PID, portLocation, type UsbLocation, usbDeviceAt, usbSerialOf, volumeLocation } from "./usb.js"
 import { DEFAULT_VOLUME_ROOTS, findBootVolumes } from "./volume.js"
+import { rp2040Family } from "./family.js"
 
 /**
  * Raspberry Pi Pico (RP2040) through its boot ROM's UF2 drive:
@@ -61,7 +62,8 @@ export const defaultRp2040FlasherConfig: Rp2040FlasherConfig = {
   copyChunkBytes: 64 * 1024
 }
 
-const RP2040_PLATFORMS: ReadonlyArray<Platform> = ["rp2040"]
+/** The family's platforms, as the registry (./family.ts) declares them. */
+const RP2040_PLATFORMS: ReadonlyArray<Platform> = rp2040Family.platforms
 export const PENDING_IDENTITY = "pending"
 
 /** Polls `check` until it yields a value or `timeout` passes (then `onTimeout`). */

@@ -23,6 +23,7 @@ import { md5Hex } from "../formats/md5.js"
 import { syncOrFail } from "../mcuLink.js"
 import { ACK, address, An3155Link, CMD, command, concatBytes, dataFrame, NACK, pipelineSafe, xorOf } from "./an3155.js"
 import { expectedPid, findStm32Part, pidHex, type Stm32Part } from "./parts.js"
+import { stm32Family } from "./family.js"
 
 /**
  * STM32 through its system-memory UART bootloader (AN3155), natively:
@@ -71,7 +72,8 @@ export const defaultStm32FlasherConfig: Stm32FlasherConfig = {
   pipelineReads: true
 }
 
-const STM32_PLATFORMS: ReadonlyArray<Platform> = ["stm32"]
+/** The family's platforms, as the registry (./family.ts) declares them. */
+const STM32_PLATFORMS: ReadonlyArray<Platform> = stm32Family.platforms
 
 type Mapping = NonNullable<McuOptions["resetMapping"]>
 
