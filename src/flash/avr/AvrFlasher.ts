@@ -11,6 +11,7 @@ import {
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import { runReset, type ResetStep } from "../esp/reset.js"
 import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, Platform, SessionOptions, WriteReport } from "../Flasher.js"
+import { type WrittenRegion, writtenRegion } from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
 import { syncOrFail } from "../mcuLink.js"
 import { type AvrMcu, findAvrMcu, signatureHex, AVR_MCUS } from "./mcus.js"
@@ -253,7 +254,7 @@ const makeSession = (link: Stk500Link, mcu: AvrMcu, board: DetectedBoard, settin
       Effect.gen(function* () {
         yield* checkLayout(regions, mcu)
         const wireStart = link.wireBytes
-        const results: Array<WriteReport["regions"][number]> = []
+        const results: Array<WrittenRegion> = []
         for (const region of regions) {
           const pages = pagesOf(region, mcu.pageBytes)
           const regionWire = link.wireBytes
@@ -275,13 +276,7 @@ const makeSession = (link: Stk500Link, mcu: AvrMcu, board: DetectedBoard, settin
           for (const page of stale) yield* program(page)
           const still = yield* readBack(stale)
           if (still.length > 0) return yield* verifyFailed(region, byAddress.get(still[0]!.address)!, still[0]!)
-          results.push({
-            name: region.name,
-            offset: region.offset,
-            size: region.data.length,
-            digest: md5Hex(region.data),
-            verifiedBy: "readback"
-          })
+          results.push(writtenRegion(region, "readback"))
         }
         const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
         return report
