@@ -14,7 +14,7 @@ import { RolloutStateInvalid } from "../domain/errors/firmware.js"
 import type { InventoryDevice, InventoryDocument, Json } from "../inventory/Inventory.js"
 import { Inventory } from "../inventory/Inventory.js"
 import { mergeRecord } from "../inventory/edit.js"
-import { safeWriteFile } from "../inventory/safeWrite.js"
+import { safeWriteFile } from "../runtime/safeWrite.js"
 import { applyStage3Results, runStage3, type Stage3DeviceOutcome, type Stage3Settings } from "../stages/stage3.js"
 import { parseWaves, planWaves, rolloutMarkOf, RolloutState, type WaveState } from "../stages/stage3/rollout.js"
 

@@ -4,7 +4,7 @@ import { Effect, Either, Schema } from "effect"
 import { BackupInvalid, BackupMissing } from "../domain/errors/credentials.js"
 import type { StateWriteError } from "../domain/errors/inventory.js"
 import type { Mac } from "../domain/mac.js"
-import { safeWriteFile } from "../inventory/safeWrite.js"
+import { safeWriteFile } from "../runtime/safeWrite.js"
 import { DeviceBackup } from "./schema.js"
 
 export const DEFAULT_BACKUP_DIR = "var/backups"

@@ -17,7 +17,7 @@ import { loadYaml } from "../config/load.js"
 import { ConfigInvalid } from "../domain/errors/config.js"
 import type { StateWriteError } from "../domain/errors/inventory.js"
 import { type Mac, parseMac } from "../domain/mac.js"
-import { safeWriteFile } from "../inventory/safeWrite.js"
+import { safeWriteFile } from "../runtime/safeWrite.js"
 
 export const DEFAULT_DEVICE_SECRETS_PATH = "data/device-secrets.yaml"
 

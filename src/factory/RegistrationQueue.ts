@@ -1,7 +1,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { RecordFileError } from "../domain/errors/factory.js"
-import { appendFile, writeFileAtomic } from "./files.js"
+import { appendFile, writeFileAtomic } from "../runtime/safeWrite.js"
 import { Registration } from "./registration.js"
 
 /**

@@ -8,7 +8,7 @@
 import { Path } from "@effect/platform"
 import { Effect } from "effect"
 import { batchInfo, exportRecords, type RecordFilter } from "../store/queries.js"
-import { writeFileAtomic } from "./files.js"
+import { writeFileAtomic } from "../runtime/safeWrite.js"
 import { CSV_COLUMNS } from "./records.js"
 import { buildBatchReport, writeBatchReport } from "./report.js"
 import type { BoardResult } from "./result.js"

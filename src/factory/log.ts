@@ -1,6 +1,6 @@
-import { FileSystem, Path } from "@effect/platform"
+import type { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
-import { appendFile, fileSize } from "./files.js"
+import { makeLogFile } from "../runtime/logFile.js"
 
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR"
 const rank: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40 }
@@ -15,44 +15,24 @@ export interface FactoryLogOptions {
 }
 
 /**
- * `var/log/factory-provisioning.log`, rotated like Python's RotatingFileHandler
- * (the runbook's `max_file_size` / `backup_count`): `.log` → `.log.1` → … →
- * `.log.<backup_count>`, the oldest dropped. Callers pass only non-secret text.
+ * `var/log/factory-provisioning.log` in the runbook's line format
+ * (`<ISO time> <LEVEL padded to 7> <message on one line>`), rotated by the
+ * shared log file (the runbook's `max_file_size` / `backup_count`): `.log` →
+ * `.log.1` → … → `.log.<backup_count>`, the oldest dropped. Callers pass only
+ * non-secret text. A log that cannot be written never fails a board: the
+ * records are the source of truth.
  */
-export const makeFactoryLog = (options: FactoryLogOptions) =>
+export const makeFactoryLog = (options: FactoryLogOptions): Effect.Effect<FactoryLog, never, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
-    const lock = yield* Effect.makeSemaphore(1)
-
-    const rotate = Effect.gen(function* () {
-      if (options.backupCount === 0) return yield* fs.remove(options.file, { force: true })
-      yield* fs.remove(`${options.file}.${options.backupCount}`, { force: true })
-      for (let n = options.backupCount - 1; n >= 1; n--) {
-        const from = `${options.file}.${n}`
-        if (yield* fs.exists(from)) yield* fs.rename(from, `${options.file}.${n + 1}`)
-      }
-      yield* fs.rename(options.file, `${options.file}.1`)
-    })
-
-    const write = (level: LogLevel, message: string) => {
-      if (rank[level] < rank[options.level]) return Effect.void
-      const line = `${new Date().toISOString()} ${level.padEnd(7)} ${message.replace(/\r?\n/g, " ")}\n`
-      return lock
-        .withPermits(1)(
-          Effect.gen(function* () {
-            const size = yield* fileSize(options.file)
-            if (size > 0 && size + line.length > options.maxFileSize) yield* rotate
-            yield* appendFile(options.file, line)
-            if (options.console && level !== "INFO") options.console(line.trimEnd())
-          })
-        )
-        .pipe(
-          Effect.provide(context),
-          // A log that cannot be written must not fail a board; the records are the source of truth.
-          Effect.catchAll(() => Effect.void)
-        )
-    }
+    const file = yield* makeLogFile({ path: options.file, maxFileSize: options.maxFileSize, backupCount: options.backupCount })
+    const write = (level: LogLevel, message: string) =>
+      Effect.suspend(() => {
+        if (rank[level] < rank[options.level]) return Effect.void
+        const line = `${new Date().toISOString()} ${level.padEnd(7)} ${message.replace(/\r?\n/g, " ")}\n`
+        return file
+          .append(line)
+          .pipe(Effect.zipRight(Effect.sync(() => (options.console && level !== "INFO" ? options.console(line.trimEnd()) : undefined))))
+      })
     return {
       debug: (message: string) => write("DEBUG", message),
       info: (message: string) => write("INFO", message),
@@ -60,4 +40,10 @@ export const makeFactoryLog = (options: FactoryLogOptions) =>
       error: (message: string) => write("ERROR", message)
     }
   })
-export type FactoryLog = Effect.Effect.Success<ReturnType<typeof makeFactoryLog>>
+
+export interface FactoryLog {
+  readonly debug: (message: string) => Effect.Effect<void>
+  readonly info: (message: string) => Effect.Effect<void>
+  readonly warn: (message: string) => Effect.Effect<void>
+  readonly error: (message: string) => Effect.Effect<void>
+}

@@ -2,7 +2,7 @@ import { Path } from "@effect/platform"
 import { Effect, Redacted } from "effect"
 import QRCode from "qrcode"
 import { RecordFileError } from "../domain/errors/factory.js"
-import { writeFileAtomic } from "./files.js"
+import { writeFileAtomic } from "../runtime/safeWrite.js"
 import type { DeviceCredentials } from "./identity.js"
 
 /**

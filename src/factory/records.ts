@@ -2,7 +2,7 @@ import { Path } from "@effect/platform"
 import { csvCell, csvLine } from "../domain/csv.js"
 import { Effect } from "effect"
 import { displayIdentity } from "./identity.js"
-import { appendFile, fileSize } from "./files.js"
+import { appendFile, fileSize } from "../runtime/safeWrite.js"
 import type { BoardResult } from "./result.js"
 
 export const CSV_COLUMNS = [

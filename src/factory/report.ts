@@ -1,8 +1,9 @@
 import { Effect, Schema } from "effect"
 import { Path } from "@effect/platform"
-import { writeFileAtomic } from "./files.js"
+import { writeFileAtomic } from "../runtime/safeWrite.js"
 import { timeStamp } from "./records.js"
 import type { BoardResult } from "./result.js"
+import { PlatformSchema } from "../flash/families.js"
 
 /** Nearest-rank percentile (p in 0..100) of an unsorted sample; undefined when empty. */
 export const percentile = (values: ReadonlyArray<number>, p: number): number | undefined => {
@@ -14,13 +15,12 @@ export const percentile = (values: ReadonlyArray<number>, p: number): number | u
 
 const round = (n: number | undefined, digits = 2) => (n === undefined ? null : Number(n.toFixed(digits)))
 
-export interface FlashTimeStats {
-  readonly p50: number | null
-  readonly p95: number | null
-  readonly min: number | null
-  readonly max: number | null
-  readonly mean: number | null
-}
+const Count = Schema.Number
+const Seconds = Schema.NullOr(Schema.Number)
+
+/** p50/p95/min/max/mean of the flash times, seconds (null without any flashed board). */
+export const FlashTimeStats = Schema.Struct({ p50: Seconds, p95: Seconds, min: Seconds, max: Seconds, mean: Seconds })
+export type FlashTimeStats = typeof FlashTimeStats.Type
 
 const flashStats = (results: ReadonlyArray<BoardResult>): FlashTimeStats => {
   const times = results.flatMap((r) => (r.flashSeconds !== undefined ? [r.flashSeconds] : []))
@@ -42,7 +42,77 @@ export interface BatchMeta {
   readonly stations: ReadonlyArray<string>
 }
 
-export const buildBatchReport = (meta: BatchMeta, results: ReadonlyArray<BoardResult>) => {
+/**
+ * A batch report (var/reports/batch_report_*.json), whole: the writer below
+ * encodes through it and every reader (the web UI's factory page) decodes
+ * through it, so the two cannot drift apart. Decoding ignores keys it does
+ * not know, so a report from a newer writer still reads.
+ */
+export const BatchReport = Schema.Struct({
+  batch_id: Schema.String,
+  config: Schema.String,
+  started_at: Schema.String,
+  finished_at: Schema.String,
+  duration_s: Seconds,
+  totals: Schema.Struct({
+    requested: Count,
+    total: Count,
+    passed: Count,
+    failed: Count,
+    registered: Count,
+    queued: Count
+  }),
+  pass_rate: Schema.NullOr(Schema.Number),
+  flash_time_s: FlashTimeStats,
+  throughput_boards_per_min: Schema.NullOr(Schema.Number),
+  retries: Count,
+  stations: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ total: Count, passed: Count, failed: Count, retries: Count, flash_time_s: FlashTimeStats })
+  }),
+  failures: Schema.Array(
+    Schema.Struct({
+      device_id: Schema.NullOr(Schema.String),
+      identity: Schema.NullOr(Schema.String),
+      station_id: Schema.String,
+      port: Schema.String,
+      step: Schema.NullOr(Schema.String),
+      code: Schema.NullOr(Schema.String),
+      reason: Schema.NullOr(Schema.String),
+      hint: Schema.NullOr(Schema.String)
+    })
+  ),
+  boards: Schema.Array(
+    Schema.Struct({
+      device_id: Schema.NullOr(Schema.String),
+      identity: Schema.NullOr(Schema.Struct({ kind: Schema.Literal("mac", "uid", "serial"), value: Schema.String })),
+      chip: Schema.NullOr(Schema.String),
+      station_id: Schema.String,
+      port: Schema.String,
+      board: Schema.String,
+      platform: PlatformSchema,
+      firmware_version: Schema.String,
+      status: Schema.Literal("pass", "fail"),
+      error_code: Schema.NullOr(Schema.String),
+      flash_time_s: Seconds,
+      attempts: Count,
+      retries: Count,
+      wire_bytes: Count,
+      tests: Schema.Array(Schema.Struct({ name: Schema.String, passed: Schema.Boolean, response: Schema.String, duration_ms: Count })),
+      registration: Schema.NullOr(Schema.Literal("registered", "already_registered", "queued")),
+      qr_png: Schema.NullOr(Schema.String)
+    })
+  )
+})
+export type BatchReport = typeof BatchReport.Type
+
+/** The report file's text: two-space JSON (the newline is added on write). */
+const encodeReport = Schema.encode(Schema.parseJson(BatchReport, { space: 2 }))
+
+/** A report file's text back; a file that is not a batch report is a ParseError. */
+export const decodeBatchReport = Schema.decodeUnknownEither(Schema.parseJson(BatchReport))
+
+export const buildBatchReport = (meta: BatchMeta, results: ReadonlyArray<BoardResult>): BatchReport => {
   const passed = results.filter((r) => r.status === "pass")
   const failed = results.filter((r) => r.status === "fail")
   const minutes = Math.max((meta.finishedAt.getTime() - meta.startedAt.getTime()) / 60000, 1e-9)
@@ -111,32 +181,12 @@ export const buildBatchReport = (meta: BatchMeta, results: ReadonlyArray<BoardRe
     }))
   }
 }
-export type BatchReport = ReturnType<typeof buildBatchReport>
-
-/**
- * The part of a batch report (var/reports/batch_report_*.json) that readers
- * rely on — the web UI's factory page decodes it with this Schema, and the
- * writer's output is checked against it at compile time (below), so the two
- * cannot drift apart.
- */
-export const BatchReportSummary = Schema.Struct({
-  batch_id: Schema.String,
-  finished_at: Schema.String,
-  totals: Schema.Struct({ total: Schema.Number, passed: Schema.Number, failed: Schema.Number }),
-  pass_rate: Schema.NullOr(Schema.Number),
-  stations: Schema.Record({
-    key: Schema.String,
-    value: Schema.Struct({ total: Schema.Number, passed: Schema.Number, failed: Schema.Number, retries: Schema.Number })
-  })
-})
-
-/** Compile-time: every report the writer builds decodes as a BatchReportSummary. */
-export const asReportSummary = (report: BatchReport): typeof BatchReportSummary.Encoded => report
-
 export const writeBatchReport = (dir: string, report: BatchReport, at: Date) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
     const file = path.join(dir, `batch_report_${timeStamp(at)}.json`)
-    yield* writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`)
+    // Built from typed results: a report its own Schema refuses is a defect of ours.
+    const text = yield* Effect.orDie(encodeReport(report))
+    yield* writeFileAtomic(file, `${text}\n`)
     return file
   })

@@ -15,7 +15,7 @@ import { Effect, Either, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { FirmwareAddFailed, FirmwareCacheInvalid } from "../domain/errors/firmware.js"
 import type { StateWriteError } from "../domain/errors/inventory.js"
-import { safeWriteFile } from "../inventory/safeWrite.js"
+import { safeWriteFile } from "../runtime/safeWrite.js"
 import { parseVersion } from "./version.js"
 
 export const DEFAULT_FIRMWARE_DIR = "var/firmware"

@@ -2,6 +2,7 @@ import type { Effect, Scope } from "effect"
 import { Context } from "effect"
 import type { FlashFailure } from "../domain/errors/flash.js"
 import type { McuOptions, Platform } from "./families.js"
+import { md5Hex } from "./formats/md5.js"
 
 // Both derive from the family registry (families.ts).
 export type { McuOptions, Platform } from "./families.js"
@@ -38,23 +39,35 @@ export interface FlashProgress {
   readonly wireBytes: number
 }
 
+/** One region of a WriteReport. */
+export interface WrittenRegion {
+  readonly name: string
+  readonly offset: number
+  readonly size: number
+  readonly digest: string
+  /**
+   * How the device confirmed the region: `md5` (device-computed digest
+   * matched), `readback`, or `none` where the loader has no way to read
+   * back (ESP8266 ROM): then only the boot banner / self-test confirms it.
+   */
+  readonly verifiedBy?: "md5" | "readback" | "none" | undefined
+}
+
 export interface WriteReport {
   /** Regions written and verified (MD5 / read-back) — a region counts only after verification. */
-  readonly regions: ReadonlyArray<{
-    readonly name: string
-    readonly offset: number
-    readonly size: number
-    readonly digest: string
-    /**
-     * How the device confirmed the region: `md5` (device-computed digest
-     * matched), `readback`, or `none` where the loader has no way to read
-     * back (ESP8266 ROM): then only the boot banner / self-test confirms it.
-     */
-    readonly verifiedBy?: "md5" | "readback" | "none" | undefined
-  }>
+  readonly regions: ReadonlyArray<WrittenRegion>
   readonly wireBytes: number
   readonly retries: number
 }
+
+/** A region's entry in the report once the device has confirmed it (`verifiedBy`): size and MD5 of the image. */
+export const writtenRegion = (region: FlashRegion, verifiedBy: NonNullable<WrittenRegion["verifiedBy"]>): WrittenRegion => ({
+  name: region.name,
+  offset: region.offset,
+  size: region.data.length,
+  digest: md5Hex(region.data),
+  verifiedBy
+})
 
 export interface SessionOptions {
   readonly baudRate: number

@@ -5,9 +5,9 @@ import { InventoryReadError, LockHeld, StateWriteError } from "../domain/errors/
 import { emptyInventory, parseInventory, serializeInventory } from "./document.js"
 import { Inventory } from "./Inventory.js"
 import type { InventoryDocument, InventoryService } from "./Inventory.js"
-import { makeLockFiles, platformReason } from "./lockFile.js"
+import { makeLockFiles } from "./lockFile.js"
 import { fileTypeName } from "./fileType.js"
-import { safeWriteFile } from "./safeWrite.js"
+import { platformReason, safeWriteFile } from "../runtime/safeWrite.js"
 
 export interface InventoryOptions {
   /** Where the state lock lives (relative paths: to the current directory). Default `var/run`. */

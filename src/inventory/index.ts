@@ -5,4 +5,4 @@ export { InventoryLive, inventoryLayer, makeInventory, stateLockPath } from "./I
 export type { InventoryOptions } from "./InventoryLive.js"
 export { ProjectLockLive, makeProjectLock, projectLockLayer } from "./ProjectLockLive.js"
 export type { ProjectLockOptions } from "./ProjectLockLive.js"
-export { safeWriteFile } from "./safeWrite.js"
+export { safeWriteFile } from "../runtime/safeWrite.js"

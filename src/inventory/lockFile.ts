@@ -8,6 +8,7 @@ import { Data, Effect, Option, Schedule, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { LockFailed } from "../domain/errors/inventory.js"
+import { platformReason } from "../runtime/safeWrite.js"
 import type { LockHolder } from "./Inventory.js"
 
 const LockContent = Schema.Struct({
@@ -29,9 +30,6 @@ const takeoverHolder = (text: string): Option.Option<LockContent> =>
 
 /** Tokens of the locks this process holds now; a lock with our PID but another token is a leftover. */
 const heldHere = new Set<string>()
-
-export const platformReason = (error: PlatformError): string =>
-  error._tag === "SystemError" && error.description !== undefined ? error.description : error.message
 
 const isReason = (reason: string) => (error: PlatformError) => error._tag === "SystemError" && error.reason === reason
 

@@ -4,7 +4,7 @@
  */
 import { Effect, LogLevel } from "effect"
 import type { LoggingConfig } from "../config/logging.js"
-import { formatLogLine, makeLogFile } from "./logFile.js"
+import { formatLogLine, makeLogFile } from "../runtime/logFile.js"
 import type { Stage3DeviceOutcome } from "../stages/stage3.js"
 import { otaLabel } from "./stage3Line.js"
 

@@ -2,15 +2,12 @@
 // records (var/records/*.csv) and the QR label PNGs those records point to.
 // Read only; a file that cannot be parsed is listed for download but skipped.
 import { FileSystem, Path } from "@effect/platform"
-import { Effect, Either, Schema } from "effect"
+import { Effect, Either } from "effect"
 import { parseCsv } from "../domain/csv.js"
-import { BatchReportSummary } from "../factory/report.js"
+import { decodeBatchReport } from "../factory/report.js"
 
 export const REPORTS_DIR = "var/reports"
 export const RECORDS_DIR = "var/records"
-
-// The batch report's Schema is the writer's (factory/report.ts).
-const decodeReport = Schema.decodeUnknownEither(Schema.parseJson(BatchReportSummary))
 
 export interface FactoryOverview {
   readonly reports: ReadonlyArray<{
@@ -79,7 +76,8 @@ export const loadFactory = (recentReports = 20, recentRecords = 200) =>
     const stations = new Map<string, { station: string; total: number; passed: number; failed: number; retries: number }>()
     for (const file of reportFiles.slice(0, recentReports)) {
       const text = yield* fs.readFileString(path.join(REPORTS_DIR, file)).pipe(Effect.orElseSucceed(() => ""))
-      const report = decodeReport(text)
+      // Decoded with the writer's own Schema (factory/report.ts).
+      const report = decodeBatchReport(text)
       if (Either.isLeft(report)) continue
       const r = report.right
       reports.push({

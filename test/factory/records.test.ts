@@ -1,13 +1,13 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import fc from "fast-check"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeFactoryLog } from "../../src/factory/log.js"
 import { parseQrPayload, qrPayload } from "../../src/factory/qr.js"
 import { CSV_COLUMNS, csvField, makeRecordWriter } from "../../src/factory/records.js"
-import { BatchReportSummary, buildBatchReport, percentile } from "../../src/factory/report.js"
+import { BatchReport, buildBatchReport, decodeBatchReport, percentile } from "../../src/factory/report.js"
 import type { BoardResult } from "../../src/factory/result.js"
 import { Redacted } from "effect"
 import { tempDir } from "./support.js"
@@ -179,10 +179,19 @@ describe("records", () => {
         hint: "cable"
       }
     ])
-    // What the web UI's factory page reads back is decoded with the writer's own Schema.
-    const summary = Schema.decodeUnknownSync(Schema.parseJson(BatchReportSummary))(JSON.stringify(report))
+    // What the web UI's factory page reads back is decoded with the writer's own Schema, whole.
+    const text = Schema.encodeSync(Schema.parseJson(BatchReport))(report)
+    // Encoding keeps the builder's key order: the file reads as it always did.
+    expect(text).toBe(JSON.stringify(report))
+    const summary = Schema.decodeUnknownSync(Schema.parseJson(BatchReport))(text)
+    expect(summary).toEqual(report)
     expect(summary).toMatchObject({ batch_id: "b1", totals: { total: 4, passed: 3, failed: 1 }, pass_rate: 0.75 })
-    expect(summary.stations.station_2).toEqual({ total: 2, passed: 1, failed: 1, retries: 0 })
+    expect(summary.stations.station_2).toMatchObject({ total: 2, passed: 1, failed: 1, retries: 0 })
+    // A key the reader does not know (a newer writer) is ignored; a missing one refuses the file.
+    const newer = { ...JSON.parse(text), written_by: "provision 9" }
+    expect(decodeBatchReport(JSON.stringify(newer))).toEqual(Either.right(report))
+    const { boards: _, ...partial } = JSON.parse(text)
+    expect(Either.isLeft(decodeBatchReport(JSON.stringify(partial)))).toBe(true)
   })
 
   it.effect("the log rotates by size and keeps backup_count files", () =>

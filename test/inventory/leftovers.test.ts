@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto"
 import { utimesSync } from "node:fs"
 import { hostname } from "node:os"
 import { ProjectLock, projectLockLayer } from "../../src/inventory/index.js"
-import { safeWriteFile } from "../../src/inventory/safeWrite.js"
+import { safeWriteFile } from "../../src/runtime/safeWrite.js"
 
 /** The PID of a process that has exited. */
 const deadPid = () => spawnSync(process.execPath, ["-e", ""]).pid!

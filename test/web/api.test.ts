@@ -175,12 +175,23 @@ describe("factory page", () => {
     const client = makeClient(server.url)
     expect(await (await client.get("/factory")).text()).toContain("There are no batch reports yet")
     mkdirSync(join(dir, "var/reports"), { recursive: true })
+    // A whole report as `provision flash` writes it (the page decodes the writer's Schema), plus a key it does not know.
+    const noTimes = { p50: null, p95: null, min: null, max: null, mean: null }
     const report = {
       batch_id: "B-42",
+      config: "data/factory-config.yaml",
+      started_at: "2026-11-23T09:58:00.000Z",
       finished_at: "2026-11-23T10:00:00.000Z",
-      totals: { total: 3, passed: 2, failed: 1 },
+      duration_s: 120,
+      totals: { requested: 3, total: 3, passed: 2, failed: 1, registered: 2, queued: 0 },
       pass_rate: 0.6667,
-      stations: { "st-1": { total: 3, passed: 2, failed: 1, retries: 4 } }
+      flash_time_s: noTimes,
+      throughput_boards_per_min: 1.5,
+      retries: 4,
+      stations: { "st-1": { total: 3, passed: 2, failed: 1, retries: 4, flash_time_s: noTimes } },
+      failures: [],
+      boards: [],
+      written_by: "a newer provision"
     }
     writeFileSync(join(dir, "var/reports/batch_report_20261123T100000.json"), JSON.stringify(report))
     const html = await (await client.get("/factory")).text()

@@ -11,10 +11,12 @@ import {
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import { runReset, type ResetStep } from "../esp/reset.js"
 import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, Platform, SessionOptions, WriteReport } from "../Flasher.js"
+import { type WrittenRegion, writtenRegion } from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
 import { syncOrFail } from "../mcuLink.js"
 import { type AvrMcu, findAvrMcu, signatureHex, AVR_MCUS } from "./mcus.js"
 import { frame, loadAddress, progPage, readPage, STK, type StkCommand, Stk500Link } from "./stk500.js"
+import { avrFamily } from "./family.js"
 
 /**
  * Arduino-style AVR boards with optiboot (STK500v1 subset), natively:
@@ -49,7 +51,8 @@ export const defaultAvrFlasherConfig: AvrFlasherConfig = {
   commandTimeout: Duration.seconds(1)
 }
 
-const AVR_PLATFORMS: ReadonlyArray<Platform> = ["avr"]
+/** The family's platforms, as the registry (./family.ts) declares them. */
+const AVR_PLATFORMS: ReadonlyArray<Platform> = avrFamily.platforms
 
 /**
  * The Arduino auto-reset: DTR (and RTS) pulse the RESET pin through a 100 nF
@@ -251,7 +254,7 @@ const makeSession = (link: Stk500Link, mcu: AvrMcu, board: DetectedBoard, settin
       Effect.gen(function* () {
         yield* checkLayout(regions, mcu)
         const wireStart = link.wireBytes
-        const results: Array<WriteReport["regions"][number]> = []
+        const results: Array<WrittenRegion> = []
         for (const region of regions) {
           const pages = pagesOf(region, mcu.pageBytes)
           const regionWire = link.wireBytes
@@ -273,13 +276,7 @@ const makeSession = (link: Stk500Link, mcu: AvrMcu, board: DetectedBoard, settin
           for (const page of stale) yield* program(page)
           const still = yield* readBack(stale)
           if (still.length > 0) return yield* verifyFailed(region, byAddress.get(still[0]!.address)!, still[0]!)
-          results.push({
-            name: region.name,
-            offset: region.offset,
-            size: region.data.length,
-            digest: md5Hex(region.data),
-            verifiedBy: "readback"
-          })
+          results.push(writtenRegion(region, "readback"))
         }
         const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
         return report

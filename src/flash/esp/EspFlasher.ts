@@ -12,6 +12,7 @@ import { romBaudArgument } from "./baud.js"
 import { ESPRESSIF_USB, hardReset, runReset } from "./reset.js"
 import { hasStub, loadStub } from "./stub.js"
 import { type LoaderProfile, type RegionResult, ROM_BLOCK_SIZE, STUB_BLOCK_SIZE, writeRegion } from "./write.js"
+import { espFamily } from "./family.js"
 
 export interface EspFlasherConfig {
   readonly timeouts: Cmd.Timeouts
@@ -34,7 +35,8 @@ export const defaultEspFlasherConfig: EspFlasherConfig = {
   fallbackFlashSize: 4 * 1024 * 1024
 }
 
-const ESP_PLATFORMS: ReadonlyArray<Platform> = ["esp32", "esp8266"]
+/** The family's platforms, as the registry (./family.ts) declares them. */
+const ESP_PLATFORMS: ReadonlyArray<Platform> = espFamily.platforms
 /** After CHANGE_BAUDRATE the ROM needs a moment before it listens at the new rate. */
 const BAUD_SETTLE = Duration.millis(50)
 

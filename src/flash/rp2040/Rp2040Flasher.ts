@@ -15,10 +15,12 @@ import {
 import { BoardSwapped, NoBootselDevice, PicotoolFailed, PicotoolMissing, PicotoolPermissionDenied } from "../../domain/errors/rp2040.js"
 import { SerialPorts } from "../../serial/SerialPorts.js"
 import type { DetectedBoard, FlasherService, FlashRegion, FlashSession, Platform, SessionOptions, WriteReport } from "../Flasher.js"
+import { writtenRegion } from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
 import { binToUf2, isUf2, parseUf2, RP2040_FAMILY_ID, RP2040_FLASH_BASE, UF2_BLOCK_SIZE } from "../formats/uf2.js"
 import { PICO_BOOTSEL_PID, PICO_STDIO_PID, portLocation, type UsbLocation, usbDeviceAt, usbSerialOf, volumeLocation } from "./usb.js"
 import { DEFAULT_VOLUME_ROOTS, findBootVolumes } from "./volume.js"
+import { rp2040Family } from "./family.js"
 
 /**
  * Raspberry Pi Pico (RP2040) through its boot ROM's UF2 drive:
@@ -61,7 +63,8 @@ export const defaultRp2040FlasherConfig: Rp2040FlasherConfig = {
   copyChunkBytes: 64 * 1024
 }
 
-const RP2040_PLATFORMS: ReadonlyArray<Platform> = ["rp2040"]
+/** The family's platforms, as the registry (./family.ts) declares them. */
+const RP2040_PLATFORMS: ReadonlyArray<Platform> = rp2040Family.platforms
 export const PENDING_IDENTITY = "pending"
 
 /** Polls `check` until it yields a value or `timeout` passes (then `onTimeout`). */
@@ -239,7 +242,7 @@ export const makeRp2040Flasher = (config: Partial<Rp2040FlasherConfig> = {}) =>
       })
 
     const regionsReport = (regions: ReadonlyArray<FlashRegion>, verifiedBy: "none" | "readback", wireBytes: number): WriteReport => ({
-      regions: regions.map((r) => ({ name: r.name, offset: r.offset, size: r.data.length, digest: md5Hex(r.data), verifiedBy })),
+      regions: regions.map((r) => writtenRegion(r, verifiedBy)),
       wireBytes,
       retries: 0
     })

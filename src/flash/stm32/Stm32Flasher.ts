@@ -19,10 +19,12 @@ import type {
   SessionOptions,
   WriteReport
 } from "../Flasher.js"
+import { type WrittenRegion, writtenRegion } from "../Flasher.js"
 import { md5Hex } from "../formats/md5.js"
 import { syncOrFail } from "../mcuLink.js"
 import { ACK, address, An3155Link, CMD, command, concatBytes, dataFrame, NACK, pipelineSafe, xorOf } from "./an3155.js"
 import { expectedPid, findStm32Part, pidHex, type Stm32Part } from "./parts.js"
+import { stm32Family } from "./family.js"
 
 /**
  * STM32 through its system-memory UART bootloader (AN3155), natively:
@@ -71,7 +73,8 @@ export const defaultStm32FlasherConfig: Stm32FlasherConfig = {
   pipelineReads: true
 }
 
-const STM32_PLATFORMS: ReadonlyArray<Platform> = ["stm32"]
+/** The family's platforms, as the registry (./family.ts) declares them. */
+const STM32_PLATFORMS: ReadonlyArray<Platform> = stm32Family.platforms
 
 type Mapping = NonNullable<McuOptions["resetMapping"]>
 
@@ -294,7 +297,7 @@ const makeSession = (
         }
         const wireStart = link.wireBytes
         yield* settings.erase === "pages" && pageBytes !== undefined ? pageErase(regions, pageBytes) : massErase
-        const results: Array<WriteReport["regions"][number]> = []
+        const results: Array<WrittenRegion> = []
         for (const region of regions) {
           const base = absolute(region.offset)
           const blocks = blocksOf(region.data, settings.blockBytes)
@@ -328,13 +331,7 @@ const makeSession = (
               })
             }
           }
-          results.push({
-            name: region.name,
-            offset: region.offset,
-            size: region.data.length,
-            digest: md5Hex(region.data),
-            verifiedBy: "readback"
-          })
+          results.push(writtenRegion(region, "readback"))
         }
         const report: WriteReport = { regions: results, wireBytes: link.wireBytes - wireStart, retries: 0 }
         return report

@@ -1,6 +1,9 @@
-// Timestamped log lines appended to a file (e.g. var/log/stage3.log), rotated
-// by size into file.1 … file.N, and an Effect Logger that writes there instead
-// of the console, so stages log without disturbing their output lines.
+// The one rotating log file of the project: lines appended to a file (e.g.
+// var/log/stage3.log, var/log/factory-provisioning.log), rotated by size like
+// Python's RotatingFileHandler into file.1 … file.N (the oldest dropped), and
+// an Effect Logger that writes there instead of the console, so stages log
+// without disturbing their output lines. The factory log (factory/log.ts)
+// writes its own line format through `append`.
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Cause, Context, Effect, Fiber, HashMap, Inspectable, Layer, List, Logger, LogLevel, Queue, Redacted, Ref } from "effect"

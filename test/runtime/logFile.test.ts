@@ -2,7 +2,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, LogLevel, Redacted } from "effect"
-import { fileLoggerLayer, LogFile, logFileLayer, logLevelFromName } from "../../src/report/logFile.js"
+import { fileLoggerLayer, LogFile, logFileLayer, logLevelFromName } from "../../src/runtime/logFile.js"
 
 const tempLog = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
