@@ -16,7 +16,7 @@
  * ip_state.json writes go on in the background (stage1/serialWrites.ts) while
  * the next device's AP session runs; the run waits for them before its summary.
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Predicate, Ref, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Predicate, Ref, Schedule, Scope } from "effect"
 import type { Stream } from "effect"
 import type { DeviceUnreachable, RpcFailure, RpcTimeout } from "../domain/errors/shelly.js"
 import type { Redacted } from "effect"
@@ -164,11 +164,13 @@ const waitForAp = (
     const wifi = yield* Wifi
     const candidates = (aps: ReadonlyArray<AccessPoint>) =>
       aps.filter((ap) => settings.isFactoryAp(ap.ssid) && !handled.has(ap.ssid)).sort((a, b) => b.signal - a.signal)
-    // The scan taken while the previous device rebooted, when still fresh: no scan on the critical path.
+    // The scan started while the previous device's station joined, when still fresh: no scan on the critical path.
     const early = yield* Ref.getAndSet(prefetched, Option.none())
     const now = yield* Clock.currentTimeMillis
     if (Option.isSome(early) && now - early.value.at <= PREFETCH_MAX_AGE_MS) {
-      const best = candidates(early.value.aps)[0]
+      // A failed or interrupted scan is no answer: a fresh one below.
+      const scanned = yield* Fiber.await(early.value.fiber)
+      const best = Exit.isSuccess(scanned) ? candidates(scanned.value)[0] : undefined
       if (best !== undefined) return best
     }
     const next = Effect.zipRight(watch.poll, wifi.scan()).pipe(
@@ -193,10 +195,19 @@ const waitForAp = (
     )
   })
 
-/** A scan result with the time it was taken. */
+/** A scan for the next AP running (or done) beside the current device, with the time it was started. */
 interface PrefetchedScan {
-  readonly aps: ReadonlyArray<AccessPoint>
+  readonly fiber: Fiber.Fiber<ReadonlyArray<AccessPoint>, WifiError>
   readonly at: number
+}
+
+/**
+ * Loop mode's look-ahead: where the next AP scan goes, and the run's scope it
+ * runs in (it outlives the device that started it; the run's end interrupts it).
+ */
+interface Prefetch {
+  readonly scans: Ref.Ref<Option.Option<PrefetchedScan>>
+  readonly scope: Scope.Scope
 }
 
 /**
@@ -223,7 +234,16 @@ interface ConfiguredOverAp {
  * goes away with the AP, which is the expected outcome. Nothing is rebooted
  * here: settings that need it are rebooted at the production address.
  */
-const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStation: Effect.Effect<void> = Effect.void) =>
+const configureOverAp = (
+  settings: Stage1Settings,
+  ap: AccessPoint,
+  hooks: {
+    /** Run just before the station call (e.g. have the mDNS listener ready before the device can announce itself). */
+    readonly beforeStation?: Effect.Effect<void> | undefined
+    /** Started once the station call is answered: work that overlaps the device's join (it must not fail or block). */
+    readonly whileStationJoins?: Effect.Effect<void> | undefined
+  } = {}
+) =>
   Effect.gen(function* () {
     const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
     const options = { timeout: settings.timeouts.rpc }
@@ -284,7 +304,7 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
     else if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
 
     // WiFi last. The station first, with the AP left up, so a station that cannot join leaves the device reachable on its AP.
-    yield* beforeStation
+    yield* hooks.beforeStation ?? Effect.void
     const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
     const sta1 = settings.sta1 && {
       ssid: settings.sta1.ssid,
@@ -293,6 +313,8 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
       ipv4mode: "dhcp" as const
     }
     const staAnswer = yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }) }, options))
+    // The station joins for seconds: the device's own time, which the next AP scan can use.
+    yield* hooks.whileStationJoins ?? Effect.void
     // Even when that answer was lost, the AP may still be there to ask.
     const staIp = yield* awaitStation(target, {
       mac: info.mac,
@@ -433,10 +455,11 @@ export interface RunContext {
   /** Once a device of the run was found by its mDNS announcement: the longest wait for one (ms). */
   readonly announcing?: Ref.Ref<Option.Option<number>> | undefined
   /**
-   * Loop mode: where the AP scan taken while this device reboots goes, so the
-   * next device's AP is known when this one is done (a real rescan takes seconds).
+   * Loop mode: where the AP scan started while this device's station joins
+   * goes, so the next device's AP is known when this one is done (a real
+   * rescan takes seconds, and the join is the device's time anyway).
    */
-  readonly prefetch?: Ref.Ref<Option.Option<PrefetchedScan>> | undefined
+  readonly prefetch?: Prefetch | undefined
 }
 
 /**
@@ -455,25 +478,24 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     // as it is back); the socket is opened while the Pi joins the AP.
     const subscribing = yield* Effect.forkScoped(subscribeAnnouncements(settings.discovery?.mdns, settings.productionIps))
     const previous = yield* wifi.current()
+    const prefetch = run.prefetch
+    // The scan runs in the run's scope: it outlives this device, the next waitForAp awaits it.
+    const scanAhead =
+      prefetch === undefined
+        ? undefined
+        : Effect.flatMap(Effect.forkIn(wifi.scan(), prefetch.scope), (fiber) =>
+            Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.set(prefetch.scans, Option.some({ fiber, at })))
+          )
     const { info, restartRequired, staIp } = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
       yield* settings.say("[stage1: connected to Shelly AP]")
-      return yield* configureOverAp(settings, ap, Effect.asVoid(Fiber.join(subscribing)))
+      return yield* configureOverAp(settings, ap, { beforeStation: Effect.asVoid(Fiber.join(subscribing)), whileStationJoins: scanAhead })
     }).pipe(
       // The Pi goes back to its own network whatever happened on the AP.
       Effect.ensuring(wifi.restore(previous).pipe(Effect.ignore))
     )
     const mac = parseMac(info.mac)
     if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
-    const prefetch = run.prefetch
-    if (prefetch !== undefined) {
-      // The Pi is back on its own network and the device is away: look for the next AP meanwhile.
-      yield* wifi.scan().pipe(
-        Effect.flatMap((aps) => Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.set(prefetch, Option.some({ aps, at })))),
-        Effect.ignore,
-        Effect.forkScoped
-      )
-    }
     const announcements = yield* Fiber.join(subscribing)
     const reported = yield* atReportedAddress(settings, mac.right, staIp)
     const found = Option.isSome(reported)
@@ -654,7 +676,9 @@ export const runStage1 = (
     const stopping = stop ?? (yield* Deferred.make<void>())
     const writes = yield* makeSerialWrites
     const announcing = yield* Ref.make(Option.none<number>())
-    const prefetch = yield* Ref.make(Option.none<PrefetchedScan>())
+    const prefetchScans = yield* Ref.make(Option.none<PrefetchedScan>())
+    // Closed at the end of the run: a look-ahead scan still running then is interrupted.
+    const prefetchScope = yield* Scope.make()
     const adoptionWrites: AdoptionWrites = {
       submit: (device, write) =>
         writes.submit(
@@ -682,7 +706,7 @@ export const runStage1 = (
     const devices = Effect.gen(function* () {
       do {
         yield* settings.say("[stage1: waiting for Shelly AP]")
-        const waited = waitForAp(settings, handled, watch ?? noWatch, prefetch).pipe(Effect.map(Option.some))
+        const waited = waitForAp(settings, handled, watch ?? noWatch, prefetchScans).pipe(Effect.map(Option.some))
         const ap = yield* Effect.raceFirst(waited, Deferred.await(stopping).pipe(Effect.as(Option.none<AccessPoint>())))
         if (Option.isNone(ap)) return
         const { ssid } = ap.value
@@ -695,7 +719,7 @@ export const runStage1 = (
           provisionOne(tracked, ap.value, watch, {
             writes: adoptionWrites,
             announcing,
-            prefetch: settings.loop ? prefetch : undefined
+            prefetch: settings.loop ? { scans: prefetchScans, scope: prefetchScope } : undefined
           }).pipe(
             Effect.tap(record),
             Effect.onInterrupt(() =>
@@ -727,7 +751,7 @@ export const runStage1 = (
             Effect.zipRight(watch.finish(abort))
           )
     // Every way out waits for the queued ip_state.json writes: the summary, exit code and lock release come after.
-    yield* watched.pipe(Effect.ensuring(writes.flush))
+    yield* watched.pipe(Effect.ensuring(writes.flush), Effect.ensuring(Scope.close(prefetchScope, Exit.void)))
   })
 
 export const failedResult = toErrorInfo
