@@ -1,7 +1,8 @@
 /**
  * Stage 1 (stage1-runbook.md "Workflow"): factory AP → production WiFi.
  * Per device: wait for a factory AP → join it on the Pi's WiFi → read
- * Shelly.GetDeviceInfo + Sys.GetStatus (setup window check) → Cloud/BLE/MQTT
+ * Shelly.GetDeviceInfo + Sys.GetStatus (setup window check) (+ BLE.GetConfig:
+ * what "BLE off" can send, stage1/bleOff.ts) → Cloud/BLE/MQTT
  * SetConfig, then SetAuth → WiFi last, applied live by the firmware (station,
  * wait for its address, then the AP off; stage1/liveWifi.ts) → restore the
  * Pi's WiFi → find the device at the address it reported, else on the
@@ -48,6 +49,7 @@ import {
   SETUP_WINDOW_S
 } from "./stage1/liveWifi.js"
 import type { MdnsDevice } from "../shelly/mdns.js"
+import { bleOffPatch } from "./stage1/bleOff.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
 import * as Methods from "../shelly/methods.js"
@@ -263,9 +265,18 @@ const configureOverAp = (
             )
         )
       )
-    const [info, sys] = yield* overAp(
-      Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 })
+    // BLE's config decides what "disable BLE" can send (stage1/bleOff.ts): read beside the other two.
+    const [info, sys, ble] = yield* overAp(
+      Effect.all(
+        [
+          Methods.getDeviceInfo(target, options),
+          Methods.sysGetStatus(target, options),
+          settings.disable.ble ? Effect.map(Methods.bleGetConfig(target, options), Option.some) : Effect.succeedNone
+        ],
+        { concurrency: 3 }
+      )
     )
+    const bleOff = Option.flatMap(ble, (config) => Option.fromNullable(bleOffPatch(config)))
     yield* settings.say("[rpc: read device info]")
     // Firmware 1.8+ takes setup over the AP only within 15 min of power-on: say so before writing anything.
     const windowClosed = new SetupWindowClosed({ mac: info.mac, ver: info.ver, uptimeS: sys.uptime ?? 0, windowS: SETUP_WINDOW_S })
@@ -275,7 +286,7 @@ const configureOverAp = (
     const m = settings.mqtt
     const components: ReadonlyArray<Effect.Effect<{ readonly restart_required: boolean }, RpcFailure, ShellyRpc>> = [
       ...(settings.disable.cloud ? [Methods.cloudSetConfig(target, { enable: false }, options)] : []),
-      ...(settings.disable.ble ? [Methods.bleSetConfig(target, { enable: false }, options)] : []),
+      ...Option.toArray(Option.map(bleOff, (patch) => Methods.bleSetConfig(target, patch, options))),
       ...(m !== undefined
         ? [
             Methods.mqttSetConfig(
