@@ -50,11 +50,12 @@ import {
 } from "./stage1/liveWifi.js"
 import type { MdnsDevice } from "../shelly/mdns.js"
 import { bleOffPatch } from "./stage1/bleOff.js"
+import { certificateSession } from "./stage1/certificate.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
 import * as Methods from "../shelly/methods.js"
 import type { SetDeviceAuth } from "../credentials/stage1Auth.js"
-import type { DeviceTarget, ShellyRpc } from "../shelly/ShellyRpc.js"
+import type { DeviceTarget, DeviceTls, ShellyRpc } from "../shelly/ShellyRpc.js"
 import { Wifi } from "../wifi/Wifi.js"
 import type { AccessPoint, WifiCredentials } from "../wifi/Wifi.js"
 
@@ -108,6 +109,12 @@ export interface Stage1Settings {
   readonly productionIps: ReadonlyArray<Ipv4>
   /** Scan concurrency and per-host timeout, and the mDNS browse/listen settings (`mdns: false`: subnet scan only). */
   readonly discovery?: DiscoveryOptions | undefined
+  /**
+   * The devices serve their API over HTTPS: each one's certificate is pinned
+   * for its MAC in `pinFile` on first contact and required from then on
+   * (src/shelly/certPins.ts). Absent: plain HTTP, as factory firmware before 2.0.0 serves.
+   */
+  readonly tls?: { readonly pinFile: string } | undefined
   /** Record joined devices in ip_state.json (config `adopt`). */
   readonly adopt: boolean
   readonly ipStateFile: string
@@ -226,6 +233,8 @@ interface ConfiguredOverAp {
   readonly restartRequired: boolean
   /** Where the station got its address, as the device reported it over the AP (none: link lost before it said). */
   readonly staIp: Option.Option<string>
+  /** Over HTTPS: the pinned certificate every later call must see. */
+  readonly tls: DeviceTls | undefined
 }
 
 /**
@@ -247,7 +256,13 @@ const configureOverAp = (
   } = {}
 ) =>
   Effect.gen(function* () {
-    const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
+    const certificate = certificateSession(settings.tls)
+    const firstContact: DeviceTarget = {
+      host: settings.apIp,
+      port: settings.devicePort,
+      password: settings.adminPassword,
+      tls: certificate.firstContact
+    }
     const options = { timeout: settings.timeouts.rpc }
     const device = `${settings.apIp}:${settings.devicePort}`
     // Joined but not answering is the runbook's "AP unreachable" (ConnectTimeout on Sys.GetStatus).
@@ -269,15 +284,18 @@ const configureOverAp = (
     const [info, sys, ble] = yield* overAp(
       Effect.all(
         [
-          Methods.getDeviceInfo(target, options),
-          Methods.sysGetStatus(target, options),
-          settings.disable.ble ? Effect.map(Methods.bleGetConfig(target, options), Option.some) : Effect.succeedNone
+          Methods.getDeviceInfo(firstContact, options),
+          Methods.sysGetStatus(firstContact, options),
+          settings.disable.ble ? Effect.map(Methods.bleGetConfig(firstContact, options), Option.some) : Effect.succeedNone
         ],
         { concurrency: 3 }
       )
     )
     const bleOff = Option.flatMap(ble, (config) => Option.fromNullable(bleOffPatch(config)))
     yield* settings.say("[rpc: read device info]")
+    // Over HTTPS: the certificate those reads saw is pinned for this MAC (or checked against its pin) before anything is sent.
+    const tls = Option.getOrUndefined(yield* certificate.pin(info.mac, device))
+    const target: DeviceTarget = { ...firstContact, tls }
     // Firmware 1.8+ takes setup over the AP only within 15 min of power-on: say so before writing anything.
     const windowClosed = new SetupWindowClosed({ mac: info.mac, ver: info.ver, uptimeS: sys.uptime ?? 0, windowS: SETUP_WINDOW_S })
     if (hasSetupWindow(info.ver) && (sys.uptime ?? 0) >= SETUP_WINDOW_S) return yield* Effect.fail(windowClosed)
@@ -340,19 +358,19 @@ const configureOverAp = (
         : Option.none<{ readonly restart_required: boolean }>()
     yield* settings.say(applyLine(settings.disable))
     const restartRequired = [...answers, ...Option.toArray(staAnswer), ...Option.toArray(apAnswer)].some((a) => a.restart_required)
-    return { info, restartRequired, staIp } satisfies ConfiguredOverAp
+    return { info, restartRequired, staIp, tls } satisfies ConfiguredOverAp
   })
 
 /**
  * The device at the address it reported over the AP, when it answers there
  * with its own MAC: found at once, without a subnet scan.
  */
-const atReportedAddress = (settings: Stage1Settings, mac: Mac, staIp: Option.Option<string>) =>
+const atReportedAddress = (settings: Stage1Settings, mac: Mac, staIp: Option.Option<string>, tls: DeviceTls | undefined) =>
   Option.match(staIp, {
     onNone: () => Effect.succeed(Option.none<Found>()),
     onSome: (ip) =>
       Effect.flatMap(ShellyRpcTag, (rpc) =>
-        rpc.getShelly({ host: ip, port: settings.devicePort }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })
+        rpc.getShelly({ host: ip, port: settings.devicePort, tls }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })
       ).pipe(
         Effect.map((identity) =>
           sameMac(identity.mac, mac) ? Option.some<Found>({ ip: ip as Ipv4, port: settings.devicePort, identity }) : Option.none<Found>()
@@ -434,11 +452,11 @@ const waitForJoin = (
 const watchIsOn = (settings: Stage1Settings): boolean => Duration.toMillis(Duration.decode(settings.stabilityWindow ?? 0)) > 0
 
 /** The device's uptime right after the join: the baseline of its reboot-loop watch. */
-const uptimeAtJoin = (settings: Stage1Settings, ip: string, port: number) =>
+const uptimeAtJoin = (settings: Stage1Settings, ip: string, port: number, tls: DeviceTls | undefined) =>
   Effect.gen(function* () {
     const sentAt = yield* Clock.currentTimeMillis
     const status = yield* Methods.sysGetStatus(
-      { host: ip, port, password: settings.adminPassword },
+      { host: ip, port, password: settings.adminPassword, tls },
       { timeout: settings.timeouts.rpc }
     ).pipe(Effect.option)
     const receivedAt = yield* Clock.currentTimeMillis
@@ -497,7 +515,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
         : Effect.flatMap(Effect.forkIn(wifi.scan(), prefetch.scope), (fiber) =>
             Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.set(prefetch.scans, Option.some({ fiber, at })))
           )
-    const { info, restartRequired, staIp } = yield* Effect.gen(function* () {
+    const { info, restartRequired, staIp, tls } = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
       yield* settings.say("[stage1: connected to Shelly AP]")
       return yield* configureOverAp(settings, ap, { beforeStation: Effect.asVoid(Fiber.join(subscribing)), whileStationJoins: scanAhead })
@@ -508,7 +526,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     const mac = parseMac(info.mac)
     if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
     const announcements = yield* Fiber.join(subscribing)
-    const reported = yield* atReportedAddress(settings, mac.right, staIp)
+    const reported = yield* atReportedAddress(settings, mac.right, staIp, tls)
     const found = Option.isSome(reported)
       ? reported.value
       : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
@@ -517,7 +535,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
       // Only now, where the device is reachable again: the settings that take effect at boot (BLE, MQTT).
       yield* settings.say("[rpc: rebooting]")
       const back = yield* rebootAndAwait(
-        { host: found.ip, port: found.port, password: settings.adminPassword },
+        { host: found.ip, port: found.port, password: settings.adminPassword, tls },
         { rpc: { timeout: settings.timeouts.rpc }, pollInterval: settings.pollInterval, within: settings.timeouts.join }
       )
       if (!back)
@@ -528,7 +546,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     }
     const joinedAt = yield* Clock.currentTimeMillis
     const watched = watch !== undefined && watchIsOn(settings)
-    const baseline = watched ? yield* uptimeAtJoin(settings, found.ip, found.port) : Option.none<UptimeAnswer>()
+    const baseline = watched ? yield* uptimeAtJoin(settings, found.ip, found.port, tls) : Option.none<UptimeAnswer>()
     const status = watched ? "unverified" : "ok"
     if (settings.adopt) {
       const at = new Date(joinedAt).toISOString()
