@@ -253,7 +253,8 @@ export class SimDevice {
     const sta: JsonObject = production
       ? { ...staBlank, ssid: this.initialNetwork.ssid, pass: this.initialNetwork.password, is_open: false, enable: true }
       : staBlank
-    // Firmware 2.x has no `ble.enable` (issue 11); Gen3 adds `observer`, which the published 1PM Gen4 dump lacks.
+    // Firmware 2.x has no `ble.enable`: Shelly gen2 changelog 2.0.0, Removed "BLE: Remove global enable flag from
+    // config"; docs gen2 BLE: only `rpc.enable` remains. Gen3 adds `observer`, which the published 1PM Gen4 dump lacks.
     const ble: JsonObject = runsFirmware2x(this.model, this.ver) ? { rpc: { enable: true } } : { enable: true, rpc: { enable: true } }
     if (this.model.gen === 3) ble.observer = { enable: false }
     return {

@@ -8,6 +8,10 @@ import type { IncomingMessage } from "node:http"
 import { createServer as createHttpServer } from "node:http"
 import type { Server as NetServer, Socket } from "node:net"
 import { createServer as createNetServer } from "node:net"
+import { createSecureContext, TLSSocket } from "node:tls"
+import type { SecureContext } from "node:tls"
+import { deviceCertA, deviceCertB } from "./tlsCerts.js"
+import type { SimTlsIdentity } from "./tlsCerts.js"
 import type { Duplex } from "node:stream"
 import type { Ipv4 } from "../../src/domain/ipv4.js"
 import { parseMac } from "../../src/domain/mac.js"
@@ -77,6 +81,19 @@ export interface FleetOptions {
 // mdns.ts need them without importing this module: no import cycle).
 export type { ApConnection, ApInfo, DeviceMode, DeviceState, DeviceView } from "./view.js"
 export type { FleetHandle } from "./handle.js"
+
+/** The TLS identity a device serves its API with (traits `https`, `https_new_cert`); none: plain HTTP. */
+const tlsIdentity = (device: SimDevice): SimTlsIdentity | undefined =>
+  device.has("https_new_cert") ? deviceCertB : device.has("https") ? deviceCertA : undefined
+
+const tlsContexts = new Map<SimTlsIdentity, SecureContext>()
+const tlsContext = (identity: SimTlsIdentity): SecureContext => {
+  const known = tlsContexts.get(identity)
+  if (known !== undefined) return known
+  const made = createSecureContext({ cert: identity.cert, key: identity.key })
+  tlsContexts.set(identity, made)
+  return made
+}
 
 const defaultDelays: Delays = {
   bootMs: 5000,
@@ -281,7 +298,18 @@ class Fleet implements RpcEnv {
       socket.once("end", () => socket.destroy())
       return
     }
-    this.httpServer.emit("connection", socket)
+    const tls = tlsIdentity(device)
+    if (tls === undefined) return void this.httpServer.emit("connection", socket)
+    // HTTPS on the device's own listener (a real device: port 443 beside 80; here one port per fleet).
+    const secure = new TLSSocket(socket, { isServer: true, secureContext: tlsContext(tls), minVersion: "TLSv1.2" })
+    secure.on("error", () => socket.destroy())
+    // The TLS socket stands for the connection from here on (requests, answers, AP drop); destroying it closes the TCP one.
+    sockets.delete(socket)
+    sockets.add(secure)
+    secure.on("close", () => sockets.delete(secure))
+    this.socketOwner.set(secure, { device, via })
+    // Handed to the HTTP server once the handshake is done, as node's https server does.
+    secure.once("secure", () => this.httpServer.emit("connection", secure))
   }
 
   private newListener(device: SimDevice): NetServer {

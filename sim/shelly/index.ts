@@ -45,7 +45,8 @@
  * take disjoint devices, in order), `i` or `i-j` (1-based device numbers),
  * a production IPv4, or a MAC in any spelling.
  * ITEMs (faults): `offline`, `blackhole`, `slow:<ms>`, `http500_on_spaces`,
- * `fail:<Method>`, `wrong_mac`, `protected`, `ap_http_dead`, `reboot_loop`, `ota_no_return`, `ota_old_version`.
+ * `fail:<Method>`, `wrong_mac`, `protected`, `ap_http_dead`, `reboot_loop`, `ota_no_return`, `ota_old_version`,
+ * `https` / `https_new_cert` (the API over TLS on the device's port with test certificate A / B, sim/shelly/tlsCerts.ts).
  * ITEMs (traits): `update[:<ver>]` (pending stable update, default 1.7.5),
  * `beta[:<ver>]`, `factory` (factory state: AP mode, no production address),
  * `model:<App>`, `name:<text>` (device's own name), `friendly:<text>` (inventory friendly_name).

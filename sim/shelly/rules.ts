@@ -21,6 +21,9 @@ export type Fault =
   | { readonly _tag: "static_unreachable" }
   | { readonly _tag: "fw2" }
   | { readonly _tag: "setup_window" }
+  /** The local API over TLS (sim/shelly/tlsCerts.ts): certificate A, or B (a changed certificate). */
+  | { readonly _tag: "https" }
+  | { readonly _tag: "https_new_cert" }
   /** OTA faults (ota.ts): never back after the update's reboot / back on the old version. */
   | { readonly _tag: "ota_no_return" }
   | { readonly _tag: "ota_old_version" }
@@ -59,13 +62,15 @@ const simpleFaults = [
   "static_unreachable",
   "fw2",
   "setup_window",
+  "https",
+  "https_new_cert",
   "ota_no_return",
   "ota_old_version"
 ] as const
 
 const itemHelp =
   "offline, blackhole, slow:<ms>, http500_on_spaces, fail:<Method>, wrong_mac, protected, ap_http_dead, reboot_loop, " +
-  "drop_before_answer, static_unreachable, fw2, setup_window, ota_no_return, ota_old_version, " +
+  "drop_before_answer, static_unreachable, fw2, setup_window, https, https_new_cert, ota_no_return, ota_old_version, " +
   "update[:<ver>], beta[:<ver>], factory, model:<App>, name:<text>, friendly:<text>"
 
 /** One item such as `slow:300` or `fail:Sys.SetConfig`. */

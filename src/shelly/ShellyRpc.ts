@@ -7,6 +7,21 @@ export interface DeviceTarget {
   readonly port: number
   /** Device admin password (user is always `admin`); enables digest auth on 401. */
   readonly password?: Redacted.Redacted<string> | undefined
+  /** Talk HTTPS instead of HTTP (devices with a server certificate; port 443 on real ones). */
+  readonly tls?: DeviceTls | undefined
+}
+
+/**
+ * A device's certificate is not one a public CA vouches for (Shelly's internal
+ * PKI or self-signed: src/shelly/certPins.ts), so it is checked against a pin
+ * instead. With `pinned`, each connection's certificate is compared after the
+ * TLS handshake and before a byte of the request goes out; another one fails
+ * the call with `CertificateChanged`. Without, any certificate is taken (first use).
+ */
+export interface DeviceTls {
+  readonly pinned?: { readonly sha256: string; readonly mac: string; readonly file: string } | undefined
+  /** Told the SHA-256 fingerprint (`AB:CD:…`) of every certificate the device presents. */
+  readonly seen?: ((sha256: string) => void) | undefined
 }
 
 export interface CallOptions {

@@ -20,6 +20,8 @@
 import { Duration, Effect, Either, Layer, ParseResult, Redacted, Schedule, Schema } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
+import * as Tls from "node:tls"
+import { CertificateChanged } from "../domain/errors/certPin.js"
 import { BadHttpResponse, ResponseTooLarge } from "../domain/errors/deviceResponse.js"
 import {
   AuthRequired,
@@ -48,7 +50,7 @@ import {
   readBody,
   type ResponseLimits
 } from "./responseBody.js"
-import { type CallOptions, type DeviceTarget, ShellyRpc, type ShellyRpcService } from "./ShellyRpc.js"
+import { type CallOptions, type DeviceTarget, type DeviceTls, ShellyRpc, type ShellyRpcService } from "./ShellyRpc.js"
 import { refuseGen1, ShellyAnswer } from "./gen1.js"
 import { ResponseFrame, RpcErrorBody } from "./schemas.js"
 
@@ -234,6 +236,36 @@ const timedOut = (ctx: CallContext, link: Link): RpcFailure =>
     : new DeviceUnreachable({ ...ctx, reason: `no connection within ${link.timeoutMs} ms` })
 
 /**
+ * A TLS connection for `exchange` whose certificate is checked against the
+ * target's pin after the handshake (`ready`) or refused (`refused`). The
+ * device's certificate is never one a CA vouches for, so the chain is not
+ * verified: the pin is the check (DeviceTls). TLS 1.2 is what devices speak
+ * (Shelly KB "Shelly TLS: Supported Certs and Config"); no SNI for an address.
+ */
+const pinnedTlsConnection = (
+  tls: DeviceTls,
+  ctx: CallContext,
+  options: Net.NetConnectOpts,
+  link: Link,
+  on: { readonly ready: () => void; readonly refused: (error: CertificateChanged) => void }
+): Tls.TLSSocket => {
+  const { host, port } = options as Net.TcpNetConnectOpts
+  const socket = Tls.connect({ host, port, rejectUnauthorized: false, minVersion: "TLSv1.2" })
+  socket.once("connect", () => {
+    link.connected = true
+  })
+  socket.once("secureConnect", () => {
+    const presented = socket.getPeerCertificate().fingerprint256
+    tls.seen?.(presented)
+    const pinned = tls.pinned
+    if (pinned === undefined || pinned.sha256 === presented) return on.ready()
+    socket.destroy()
+    on.refused(new CertificateChanged({ device: ctx.device, mac: pinned.mac, pinned: pinned.sha256, presented, pinFile: pinned.file }))
+  })
+  return socket
+}
+
+/**
  * One HTTP exchange on its own socket. A failure before the answer's head is
  * `DeviceUnreachable`; one while its body streams is `ResponseInvalid`.
  * The call's deadline is a plain timer here rather than `Effect.timeout`:
@@ -274,8 +306,19 @@ const exchange = (
         headers,
         maxHeaderSize: link.limits.maxHeaderBytes,
         // No agent: devices close every connection, so pooling buys nothing.
-        createConnection: (options) => {
+        createConnection: (options, oncreate) => {
           link.connected = false
+          if (target.tls !== undefined) {
+            // The request is handed the socket only once its certificate passed: nothing is sent before.
+            const socket = pinnedTlsConnection(target.tls, ctx, options as Net.NetConnectOpts, link, {
+              ready: () => oncreate(null, socket),
+              refused: (error) => {
+                settle(Effect.fail(error))
+                oncreate(error, socket)
+              }
+            })
+            return undefined
+          }
           const socket = Net.createConnection(options as Net.NetConnectOpts)
           let connectTimer: ReturnType<typeof setTimeout> | undefined
           if (link.connectTimeoutMs !== undefined) {

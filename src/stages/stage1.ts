@@ -1,7 +1,8 @@
 /**
  * Stage 1 (stage1-runbook.md "Workflow"): factory AP → production WiFi.
  * Per device: wait for a factory AP → join it on the Pi's WiFi → read
- * Shelly.GetDeviceInfo + Sys.GetStatus (setup window check) → Cloud/BLE/MQTT
+ * Shelly.GetDeviceInfo + Sys.GetStatus (setup window check) (+ BLE.GetConfig:
+ * what "BLE off" can send, stage1/bleOff.ts) → Cloud/BLE/MQTT
  * SetConfig, then SetAuth → WiFi last, applied live by the firmware (station,
  * wait for its address, then the AP off; stage1/liveWifi.ts) → restore the
  * Pi's WiFi → find the device at the address it reported, else on the
@@ -16,7 +17,7 @@
  * ip_state.json writes go on in the background (stage1/serialWrites.ts) while
  * the next device's AP session runs; the run waits for them before its summary.
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Predicate, Ref, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Predicate, Ref, Schedule, Scope } from "effect"
 import type { Stream } from "effect"
 import type { DeviceUnreachable, RpcFailure, RpcTimeout } from "../domain/errors/shelly.js"
 import type { Redacted } from "effect"
@@ -48,11 +49,13 @@ import {
   SETUP_WINDOW_S
 } from "./stage1/liveWifi.js"
 import type { MdnsDevice } from "../shelly/mdns.js"
+import { bleOffPatch } from "./stage1/bleOff.js"
+import { certificateSession } from "./stage1/certificate.js"
 import { makeSerialWrites } from "./stage1/serialWrites.js"
 import type { SerialWrites } from "./stage1/serialWrites.js"
 import * as Methods from "../shelly/methods.js"
 import type { SetDeviceAuth } from "../credentials/stage1Auth.js"
-import type { DeviceTarget, ShellyRpc } from "../shelly/ShellyRpc.js"
+import type { DeviceTarget, DeviceTls, ShellyRpc } from "../shelly/ShellyRpc.js"
 import { Wifi } from "../wifi/Wifi.js"
 import type { AccessPoint, WifiCredentials } from "../wifi/Wifi.js"
 
@@ -106,6 +109,12 @@ export interface Stage1Settings {
   readonly productionIps: ReadonlyArray<Ipv4>
   /** Scan concurrency and per-host timeout, and the mDNS browse/listen settings (`mdns: false`: subnet scan only). */
   readonly discovery?: DiscoveryOptions | undefined
+  /**
+   * The devices serve their API over HTTPS: each one's certificate is pinned
+   * for its MAC in `pinFile` on first contact and required from then on
+   * (src/shelly/certPins.ts). Absent: plain HTTP, as factory firmware before 2.0.0 serves.
+   */
+  readonly tls?: { readonly pinFile: string } | undefined
   /** Record joined devices in ip_state.json (config `adopt`). */
   readonly adopt: boolean
   readonly ipStateFile: string
@@ -164,11 +173,13 @@ const waitForAp = (
     const wifi = yield* Wifi
     const candidates = (aps: ReadonlyArray<AccessPoint>) =>
       aps.filter((ap) => settings.isFactoryAp(ap.ssid) && !handled.has(ap.ssid)).sort((a, b) => b.signal - a.signal)
-    // The scan taken while the previous device rebooted, when still fresh: no scan on the critical path.
+    // The scan started while the previous device's station joined, when still fresh: no scan on the critical path.
     const early = yield* Ref.getAndSet(prefetched, Option.none())
     const now = yield* Clock.currentTimeMillis
     if (Option.isSome(early) && now - early.value.at <= PREFETCH_MAX_AGE_MS) {
-      const best = candidates(early.value.aps)[0]
+      // A failed or interrupted scan is no answer: a fresh one below.
+      const scanned = yield* Fiber.await(early.value.fiber)
+      const best = Exit.isSuccess(scanned) ? candidates(scanned.value)[0] : undefined
       if (best !== undefined) return best
     }
     const next = Effect.zipRight(watch.poll, wifi.scan()).pipe(
@@ -193,10 +204,19 @@ const waitForAp = (
     )
   })
 
-/** A scan result with the time it was taken. */
+/** A scan for the next AP running (or done) beside the current device, with the time it was started. */
 interface PrefetchedScan {
-  readonly aps: ReadonlyArray<AccessPoint>
+  readonly fiber: Fiber.Fiber<ReadonlyArray<AccessPoint>, WifiError>
   readonly at: number
+}
+
+/**
+ * Loop mode's look-ahead: where the next AP scan goes, and the run's scope it
+ * runs in (it outlives the device that started it; the run's end interrupts it).
+ */
+interface Prefetch {
+  readonly scans: Ref.Ref<Option.Option<PrefetchedScan>>
+  readonly scope: Scope.Scope
 }
 
 /**
@@ -213,6 +233,8 @@ interface ConfiguredOverAp {
   readonly restartRequired: boolean
   /** Where the station got its address, as the device reported it over the AP (none: link lost before it said). */
   readonly staIp: Option.Option<string>
+  /** Over HTTPS: the pinned certificate every later call must see. */
+  readonly tls: DeviceTls | undefined
 }
 
 /**
@@ -223,9 +245,24 @@ interface ConfiguredOverAp {
  * goes away with the AP, which is the expected outcome. Nothing is rebooted
  * here: settings that need it are rebooted at the production address.
  */
-const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStation: Effect.Effect<void> = Effect.void) =>
+const configureOverAp = (
+  settings: Stage1Settings,
+  ap: AccessPoint,
+  hooks: {
+    /** Run just before the station call (e.g. have the mDNS listener ready before the device can announce itself). */
+    readonly beforeStation?: Effect.Effect<void> | undefined
+    /** Started once the station call is answered: work that overlaps the device's join (it must not fail or block). */
+    readonly whileStationJoins?: Effect.Effect<void> | undefined
+  } = {}
+) =>
   Effect.gen(function* () {
-    const target: DeviceTarget = { host: settings.apIp, port: settings.devicePort, password: settings.adminPassword }
+    const certificate = certificateSession(settings.tls)
+    const firstContact: DeviceTarget = {
+      host: settings.apIp,
+      port: settings.devicePort,
+      password: settings.adminPassword,
+      tls: certificate.firstContact
+    }
     const options = { timeout: settings.timeouts.rpc }
     const device = `${settings.apIp}:${settings.devicePort}`
     // Joined but not answering is the runbook's "AP unreachable" (ConnectTimeout on Sys.GetStatus).
@@ -243,10 +280,22 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
             )
         )
       )
-    const [info, sys] = yield* overAp(
-      Effect.all([Methods.getDeviceInfo(target, options), Methods.sysGetStatus(target, options)], { concurrency: 2 })
+    // BLE's config decides what "disable BLE" can send (stage1/bleOff.ts): read beside the other two.
+    const [info, sys, ble] = yield* overAp(
+      Effect.all(
+        [
+          Methods.getDeviceInfo(firstContact, options),
+          Methods.sysGetStatus(firstContact, options),
+          settings.disable.ble ? Effect.map(Methods.bleGetConfig(firstContact, options), Option.some) : Effect.succeedNone
+        ],
+        { concurrency: 3 }
+      )
     )
+    const bleOff = Option.flatMap(ble, (config) => Option.fromNullable(bleOffPatch(config)))
     yield* settings.say("[rpc: read device info]")
+    // Over HTTPS: the certificate those reads saw is pinned for this MAC (or checked against its pin) before anything is sent.
+    const tls = Option.getOrUndefined(yield* certificate.pin(info.mac, device))
+    const target: DeviceTarget = { ...firstContact, tls }
     // Firmware 1.8+ takes setup over the AP only within 15 min of power-on: say so before writing anything.
     const windowClosed = new SetupWindowClosed({ mac: info.mac, ver: info.ver, uptimeS: sys.uptime ?? 0, windowS: SETUP_WINDOW_S })
     if (hasSetupWindow(info.ver) && (sys.uptime ?? 0) >= SETUP_WINDOW_S) return yield* Effect.fail(windowClosed)
@@ -255,7 +304,7 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
     const m = settings.mqtt
     const components: ReadonlyArray<Effect.Effect<{ readonly restart_required: boolean }, RpcFailure, ShellyRpc>> = [
       ...(settings.disable.cloud ? [Methods.cloudSetConfig(target, { enable: false }, options)] : []),
-      ...(settings.disable.ble ? [Methods.bleSetConfig(target, { enable: false }, options)] : []),
+      ...Option.toArray(Option.map(bleOff, (patch) => Methods.bleSetConfig(target, patch, options))),
       ...(m !== undefined
         ? [
             Methods.mqttSetConfig(
@@ -284,7 +333,7 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
     else if (settings.adminPassword !== undefined && !info.auth_en) yield* Methods.setAuth(target, info.id, settings.adminPassword, options)
 
     // WiFi last. The station first, with the AP left up, so a station that cannot join leaves the device reachable on its AP.
-    yield* beforeStation
+    yield* hooks.beforeStation ?? Effect.void
     const sta = { ssid: settings.sta.ssid, pass: settings.sta.password ?? null, enable: true, ipv4mode: "dhcp" as const }
     const sta1 = settings.sta1 && {
       ssid: settings.sta1.ssid,
@@ -293,6 +342,8 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
       ipv4mode: "dhcp" as const
     }
     const staAnswer = yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { sta, ...(sta1 && { sta1 }) }, options))
+    // The station joins for seconds: the device's own time, which the next AP scan can use.
+    yield* hooks.whileStationJoins ?? Effect.void
     // Even when that answer was lost, the AP may still be there to ask.
     const staIp = yield* awaitStation(target, {
       mac: info.mac,
@@ -307,19 +358,19 @@ const configureOverAp = (settings: Stage1Settings, ap: AccessPoint, beforeStatio
         : Option.none<{ readonly restart_required: boolean }>()
     yield* settings.say(applyLine(settings.disable))
     const restartRequired = [...answers, ...Option.toArray(staAnswer), ...Option.toArray(apAnswer)].some((a) => a.restart_required)
-    return { info, restartRequired, staIp } satisfies ConfiguredOverAp
+    return { info, restartRequired, staIp, tls } satisfies ConfiguredOverAp
   })
 
 /**
  * The device at the address it reported over the AP, when it answers there
  * with its own MAC: found at once, without a subnet scan.
  */
-const atReportedAddress = (settings: Stage1Settings, mac: Mac, staIp: Option.Option<string>) =>
+const atReportedAddress = (settings: Stage1Settings, mac: Mac, staIp: Option.Option<string>, tls: DeviceTls | undefined) =>
   Option.match(staIp, {
     onNone: () => Effect.succeed(Option.none<Found>()),
     onSome: (ip) =>
       Effect.flatMap(ShellyRpcTag, (rpc) =>
-        rpc.getShelly({ host: ip, port: settings.devicePort }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })
+        rpc.getShelly({ host: ip, port: settings.devicePort, tls }, { timeout: settings.discovery?.timeout ?? settings.timeouts.rpc })
       ).pipe(
         Effect.map((identity) =>
           sameMac(identity.mac, mac) ? Option.some<Found>({ ip: ip as Ipv4, port: settings.devicePort, identity }) : Option.none<Found>()
@@ -401,11 +452,11 @@ const waitForJoin = (
 const watchIsOn = (settings: Stage1Settings): boolean => Duration.toMillis(Duration.decode(settings.stabilityWindow ?? 0)) > 0
 
 /** The device's uptime right after the join: the baseline of its reboot-loop watch. */
-const uptimeAtJoin = (settings: Stage1Settings, ip: string, port: number) =>
+const uptimeAtJoin = (settings: Stage1Settings, ip: string, port: number, tls: DeviceTls | undefined) =>
   Effect.gen(function* () {
     const sentAt = yield* Clock.currentTimeMillis
     const status = yield* Methods.sysGetStatus(
-      { host: ip, port, password: settings.adminPassword },
+      { host: ip, port, password: settings.adminPassword, tls },
       { timeout: settings.timeouts.rpc }
     ).pipe(Effect.option)
     const receivedAt = yield* Clock.currentTimeMillis
@@ -433,10 +484,11 @@ export interface RunContext {
   /** Once a device of the run was found by its mDNS announcement: the longest wait for one (ms). */
   readonly announcing?: Ref.Ref<Option.Option<number>> | undefined
   /**
-   * Loop mode: where the AP scan taken while this device reboots goes, so the
-   * next device's AP is known when this one is done (a real rescan takes seconds).
+   * Loop mode: where the AP scan started while this device's station joins
+   * goes, so the next device's AP is known when this one is done (a real
+   * rescan takes seconds, and the join is the device's time anyway).
    */
-  readonly prefetch?: Ref.Ref<Option.Option<PrefetchedScan>> | undefined
+  readonly prefetch?: Prefetch | undefined
 }
 
 /**
@@ -455,27 +507,26 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     // as it is back); the socket is opened while the Pi joins the AP.
     const subscribing = yield* Effect.forkScoped(subscribeAnnouncements(settings.discovery?.mdns, settings.productionIps))
     const previous = yield* wifi.current()
-    const { info, restartRequired, staIp } = yield* Effect.gen(function* () {
+    const prefetch = run.prefetch
+    // The scan runs in the run's scope: it outlives this device, the next waitForAp awaits it.
+    const scanAhead =
+      prefetch === undefined
+        ? undefined
+        : Effect.flatMap(Effect.forkIn(wifi.scan(), prefetch.scope), (fiber) =>
+            Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.set(prefetch.scans, Option.some({ fiber, at })))
+          )
+    const { info, restartRequired, staIp, tls } = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
       yield* settings.say("[stage1: connected to Shelly AP]")
-      return yield* configureOverAp(settings, ap, Effect.asVoid(Fiber.join(subscribing)))
+      return yield* configureOverAp(settings, ap, { beforeStation: Effect.asVoid(Fiber.join(subscribing)), whileStationJoins: scanAhead })
     }).pipe(
       // The Pi goes back to its own network whatever happened on the AP.
       Effect.ensuring(wifi.restore(previous).pipe(Effect.ignore))
     )
     const mac = parseMac(info.mac)
     if (mac._tag === "Left") return yield* Effect.dieMessage(`device reported an invalid MAC ${info.mac}`)
-    const prefetch = run.prefetch
-    if (prefetch !== undefined) {
-      // The Pi is back on its own network and the device is away: look for the next AP meanwhile.
-      yield* wifi.scan().pipe(
-        Effect.flatMap((aps) => Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.set(prefetch, Option.some({ aps, at })))),
-        Effect.ignore,
-        Effect.forkScoped
-      )
-    }
     const announcements = yield* Fiber.join(subscribing)
-    const reported = yield* atReportedAddress(settings, mac.right, staIp)
+    const reported = yield* atReportedAddress(settings, mac.right, staIp, tls)
     const found = Option.isSome(reported)
       ? reported.value
       : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
@@ -484,7 +535,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
       // Only now, where the device is reachable again: the settings that take effect at boot (BLE, MQTT).
       yield* settings.say("[rpc: rebooting]")
       const back = yield* rebootAndAwait(
-        { host: found.ip, port: found.port, password: settings.adminPassword },
+        { host: found.ip, port: found.port, password: settings.adminPassword, tls },
         { rpc: { timeout: settings.timeouts.rpc }, pollInterval: settings.pollInterval, within: settings.timeouts.join }
       )
       if (!back)
@@ -495,7 +546,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     }
     const joinedAt = yield* Clock.currentTimeMillis
     const watched = watch !== undefined && watchIsOn(settings)
-    const baseline = watched ? yield* uptimeAtJoin(settings, found.ip, found.port) : Option.none<UptimeAnswer>()
+    const baseline = watched ? yield* uptimeAtJoin(settings, found.ip, found.port, tls) : Option.none<UptimeAnswer>()
     const status = watched ? "unverified" : "ok"
     if (settings.adopt) {
       const at = new Date(joinedAt).toISOString()
@@ -654,7 +705,9 @@ export const runStage1 = (
     const stopping = stop ?? (yield* Deferred.make<void>())
     const writes = yield* makeSerialWrites
     const announcing = yield* Ref.make(Option.none<number>())
-    const prefetch = yield* Ref.make(Option.none<PrefetchedScan>())
+    const prefetchScans = yield* Ref.make(Option.none<PrefetchedScan>())
+    // Closed at the end of the run: a look-ahead scan still running then is interrupted.
+    const prefetchScope = yield* Scope.make()
     const adoptionWrites: AdoptionWrites = {
       submit: (device, write) =>
         writes.submit(
@@ -682,7 +735,7 @@ export const runStage1 = (
     const devices = Effect.gen(function* () {
       do {
         yield* settings.say("[stage1: waiting for Shelly AP]")
-        const waited = waitForAp(settings, handled, watch ?? noWatch, prefetch).pipe(Effect.map(Option.some))
+        const waited = waitForAp(settings, handled, watch ?? noWatch, prefetchScans).pipe(Effect.map(Option.some))
         const ap = yield* Effect.raceFirst(waited, Deferred.await(stopping).pipe(Effect.as(Option.none<AccessPoint>())))
         if (Option.isNone(ap)) return
         const { ssid } = ap.value
@@ -695,7 +748,7 @@ export const runStage1 = (
           provisionOne(tracked, ap.value, watch, {
             writes: adoptionWrites,
             announcing,
-            prefetch: settings.loop ? prefetch : undefined
+            prefetch: settings.loop ? { scans: prefetchScans, scope: prefetchScope } : undefined
           }).pipe(
             Effect.tap(record),
             Effect.onInterrupt(() =>
@@ -727,7 +780,7 @@ export const runStage1 = (
             Effect.zipRight(watch.finish(abort))
           )
     // Every way out waits for the queued ip_state.json writes: the summary, exit code and lock release come after.
-    yield* watched.pipe(Effect.ensuring(writes.flush))
+    yield* watched.pipe(Effect.ensuring(writes.flush), Effect.ensuring(Scope.close(prefetchScope, Exit.void)))
   })
 
 export const failedResult = toErrorInfo

@@ -261,7 +261,7 @@ describe("Stage 2 with mDNS announcements and dry runs", () => {
 })
 
 describe("Stage 1 next-AP scan while the device is being found", () => {
-  it("loop mode scans for the next AP once the device's AP session is over, so the next device starts without a scan", async () => {
+  it("loop mode scans for the next AP while the device's station joins, so the next device starts without a scan", async () => {
     p = await harness.start({ devices: 3, faults: ["1-3=factory"] })
     const f = p.fleet
     const events: Array<string> = []
@@ -269,7 +269,14 @@ describe("Stage 1 next-AP scan while the device is being found", () => {
     const countedWifi = Layer.effect(
       Wifi,
       Effect.map(Wifi, (live) =>
-        Wifi.of({ ...live, scan: () => Effect.tap(live.scan(), (aps) => Effect.sync(() => events.push(`scan (${aps.length} APs)`))) })
+        Wifi.of({
+          ...live,
+          scan: () =>
+            Effect.zipRight(
+              Effect.sync(() => events.push("scan started")),
+              Effect.tap(live.scan(), (aps) => Effect.sync(() => events.push(`scan (${aps.length} APs)`)))
+            )
+        })
       )
     ).pipe(
       Layer.provide(SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } })),
@@ -307,12 +314,14 @@ describe("Stage 1 next-AP scan while the device is being found", () => {
       .map(([, i]) => i)
     expect(rebooting).toHaveLength(3)
     for (const device of [0, 1]) {
-      // A scan between this device's reboot and the next device's AP session…
-      const scans = events.slice(rebooting[device]!, connected[device + 1]!).filter((e) => e.startsWith("scan ("))
-      expect(scans.length, events.join("\n")).toBeGreaterThanOrEqual(1)
-      // …and none between the "waiting" line and the next connect: the AP was already known.
-      const waiting = at("[stage1: waiting for Shelly AP]", rebooting[device]!)
-      expect(events.slice(waiting, connected[device + 1]!).some((e) => e.startsWith("scan ("))).toBe(false)
+      // Exactly one scan from this device's AP session to the next one's: the look-ahead started
+      // once its station call was answered, whose result the next "waiting" used (no fresh scan).
+      const scans = events.slice(connected[device]!, connected[device + 1]!).filter((e) => e.startsWith("scan ("))
+      expect(scans, events.join("\n")).toHaveLength(1)
+      // …started during the station join: after this device's connect, before its AP session ended (the apply line).
+      const started = at("scan started", connected[device]!)
+      expect(started, events.join("\n")).toBeGreaterThan(connected[device]!)
+      expect(started, events.join("\n")).toBeLessThan(rebooting[device]!)
     }
   })
 })

@@ -3,6 +3,7 @@
 // a run of thousands of devices says on its own what went wrong where.
 import { Data } from "effect"
 import type { OperatorError } from "./base.js"
+import type { CertificateChanged } from "./certPin.js"
 import type { BadHttpResponse, ResponseTooLarge } from "./deviceResponse.js"
 
 /** Nothing accepted the connection: refused, connect timeout, host or network unreachable. */
@@ -166,3 +167,4 @@ export type RpcFailure =
   | ResponseTooLarge
   | BadHttpResponse
   | Gen1Unsupported
+  | CertificateChanged

@@ -24,5 +24,7 @@ export const shortRpcError = (error: RpcFailure): string => {
       return "bad HTTP from device"
     case "Gen1Unsupported":
       return "Gen1 not supported"
+    case "CertificateChanged":
+      return "certificate changed"
   }
 }
