@@ -20,7 +20,7 @@ import { Effect, Either, Option, Schema } from "effect"
 import { CertificateChanged, CertPinFileInvalid } from "../domain/errors/certPin.js"
 import type { StateWriteError } from "../domain/errors/inventory.js"
 import { parseMac } from "../domain/mac.js"
-import { safeWriteFile } from "../inventory/safeWrite.js"
+import { safeWriteFile } from "../runtime/safeWrite.js"
 
 export const DEFAULT_PIN_FILE = "data/shelly_cert_pins.json"
 
