@@ -6,15 +6,15 @@
 import { FileSystem } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { FactoryConfigInvalid } from "../domain/errors/factory.js"
+import { BatchReport } from "./report.js"
 
 export interface FailedPort {
   readonly station: string
   readonly port: string
 }
 
-const Report = Schema.Struct({
-  failures: Schema.Array(Schema.Struct({ station_id: Schema.String, port: Schema.String }))
-})
+/** The part of a batch report this reads: its `failures`, as the report's one Schema (report.ts) defines them. */
+const Report = Schema.Struct({ failures: BatchReport.fields.failures })
 const decode = Schema.decodeUnknownEither(Schema.parseJson(Report))
 
 export const failedPorts = (file: string): Effect.Effect<ReadonlyArray<FailedPort>, FactoryConfigInvalid, FileSystem.FileSystem> =>

@@ -1,5 +1,6 @@
-// The ESP platforms (flash/families.ts lists them; importing it here would make a cycle through esp/family.ts).
-type Platform = "esp32" | "esp8266"
+/** The ESP platforms: declared here, where the chips are, and registered by ./family.ts (which imports this module). */
+export const ESP_PLATFORMS = ["esp32", "esp8266"] as const
+type Platform = (typeof ESP_PLATFORMS)[number]
 
 /**
  * What the flasher needs to know per chip (esptool targets/*.py, espflash
@@ -169,5 +170,5 @@ export const defaultOffsets = (chip: ChipSpec): DefaultOffsets => ({
 })
 
 /** Defaults by configured platform, before a board is detected. */
-export const defaultOffsetsForPlatform = (platform: "esp32" | "esp8266"): DefaultOffsets =>
+export const defaultOffsetsForPlatform = (platform: Platform): DefaultOffsets =>
   defaultOffsets(CHIPS.find((chip) => chip.platform === platform)!)

@@ -1,10 +1,10 @@
 /** The ESP family (ESP32 line, ESP8266): facts for the registry in ../families.ts. */
 import { defineFamily } from "../family.js"
-import { defaultOffsetsForPlatform } from "./chips.js"
+import { defaultOffsetsForPlatform, ESP_PLATFORMS } from "./chips.js"
 
 export const espFamily = defineFamily({
   name: "esp",
-  platforms: ["esp32", "esp8266"] as const,
+  platforms: ESP_PLATFORMS,
   // The ESP images (bootloader, partition table) and offsets are the shared layout fields of a board config.
   configFields: {},
   defaultOffsets: (platform) => {
