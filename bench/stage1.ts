@@ -11,10 +11,20 @@
  * shelly` in its own process (so the devices' timers and HTTP work neither slow
  * the pipeline nor get delayed by it). The simulator uses a realistic reboot
  * (Shelly.Reboot's default 1 s delay + the simulator's 5 s boot and WiFi join)
- * on a compressed time scale (TIME_SCALE, default 0.1 → 0.6 s per reboot). The
+ * and a live station join of 2 s, in real time (TIME_SCALE, default 1). The
  * pipeline's own waits (poll intervals) are the CLIs' 500 ms multiplied by the
  * same time scale, so polls stand in the same proportion to the device's delays
- * as on a real network. Precisely:
+ * as on a real network.
+ *
+ * Why real time by default (it was 0.1 until issue 11): a time scale shrinks
+ * the device's delays and the poll intervals, but not the pipeline's round
+ * trips (loopback HTTP, the simulated WiFi switch, CPU), so at 0.1 those count
+ * ten times over against the device time a real run has. While every device
+ * rebooted twice (24 s of device time per 20 devices at 0.1) that distortion
+ * stayed under the target; with WiFi applied live one 200 ms join per device
+ * is left at 0.1, and the same milliseconds of round trips read as ~40 %. The
+ * ratio an operator sees is the one at scale 1; TIME_SCALE=0.1 still runs the
+ * compressed setup (~40 s faster) for profiling. Precisely:
  *
  *   device_wait  = (reboots × (reboot delay + boot time) + devices × station join) × TIME_SCALE,
  *                  with reboots = Σ over the devices of the simulator's reboot counter
@@ -76,7 +86,7 @@ import { applyStage2Results, needsPlacement, runStage2, stage2Timestamp } from "
 import { SimulatedWifiLive } from "../src/wifi/SimulatedWifi.js"
 
 const DEVICES = 20
-const TIME_SCALE = Number(process.env.TIME_SCALE ?? 0.1)
+const TIME_SCALE = Number(process.env.TIME_SCALE ?? 1)
 /** Realistic device timing (ms, before scaling): Shelly.Reboot's default delay, then boot + WiFi join. */
 const REBOOT_DELAY_MS = 1000
 const BOOT_MS = 5000

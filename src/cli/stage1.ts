@@ -129,6 +129,7 @@ export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processO
       discovery,
       adopt: config.adopt,
       ipStateFile: config.ip_state_file,
+      tls: config.https.enabled ? { pinFile: config.https.pin_file } : undefined,
       say
     }
 

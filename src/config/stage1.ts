@@ -80,6 +80,16 @@ export const Stage1Mdns = Schema.Struct({
 
 export const Stage1Discovery = Schema.Struct({ mdns: withDefaults(Stage1Mdns) })
 
+/**
+ * Talk HTTPS to the devices (factory firmware 2.0.0+ ships with it; port 443:
+ * set `device_port: 443`), each certificate pinned for its MAC on first
+ * contact in `pin_file` (src/shelly/certPins.ts).
+ */
+export const Stage1Https = Schema.Struct({
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  pin_file: Schema.optionalWith(FilePath, { default: () => "data/shelly_cert_pins.json" })
+})
+
 export const Stage1Config = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /**
@@ -99,6 +109,7 @@ export const Stage1Config = Schema.Struct({
   /** Where to look for a device after it joined (with mDNS): CIDRs scanned with `GET /shelly`. */
   production_subnets: Schema.optionalWith(Schema.Array(CidrFromString), { default: () => [] }),
   discovery: withDefaults(Stage1Discovery),
+  https: withDefaults(Stage1Https),
   log_path: Schema.optionalWith(FilePath, { default: () => "var/log/stage1.log" }),
   /** Record each joined device in the inventory for Stage 2. */
   adopt: Schema.optionalWith(Schema.Boolean, { default: () => true }),
