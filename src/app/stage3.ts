@@ -6,16 +6,15 @@
  */
 import { Duration, Effect, Either, Layer, Option } from "effect"
 import { loadAppConfig, loadSecrets } from "../config/index.js"
-import { printableOutput } from "../domain/printable.js"
 import { parseIpv4 } from "../domain/ipv4.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { makeStage3Reporter } from "../report/stage3Reporter.js"
-import { useColor } from "../report/terminal.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { applyStage3Results, runStage3, runTimestamp, selectByIp, type Stage3Settings, summarize } from "../stages/stage3.js"
 import { openStage3Log } from "../report/stage3Log.js"
 import { keepHeapWithin } from "../runtime/heapBudget.js"
+import { RunOutput } from "../runtime/RunOutput.js"
 import { runRollout } from "./rollout.js"
 import { firmwareSettings } from "./stage3Firmware.js"
 import type { Stage3DeviceOutcome } from "../stages/stage3.js"
@@ -52,21 +51,6 @@ export const defaultStage3Flags: Stage3Flags = {
   waitUpdate: false
 }
 
-/** Where lines go; the CLI uses the process streams, the demo may indent or capture. */
-export interface Stage3Output {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-  readonly color: boolean
-  readonly progress?: NodeJS.WriteStream | undefined
-}
-
-const processOutput = (): Stage3Output => ({
-  out: (line) => void process.stdout.write(`${line}\n`),
-  err: (line) => void process.stderr.write(`${line}\n`),
-  color: useColor(process.stdout),
-  progress: process.stderr
-})
-
 /** `--ip a b,c` → ["a","b","c"]; every entry must be an IPv4 address. */
 export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
   const ips = values
@@ -84,34 +68,34 @@ export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<Reado
 /**
  * The whole run; returns the exit code (0 or 1). Operator errors (config,
  * lock, state file) fail the effect and are mapped to exit codes by main.ts.
+ * Lines go to the RunOutput the caller provides (terminal, JSON, demo, web).
  */
-export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processOutput()) =>
+export const stage3Program = (flags: Stage3Flags) =>
   Effect.gen(function* () {
-    // Device-supplied text reaches the terminal escaped (issue 13).
-    const output = printableOutput(given)
+    const output = yield* RunOutput
     const ips = parseIpFlags(flags.ips)
     if (Either.isLeft(ips)) {
-      output.err(`error: ${ips.left}`)
+      yield* output.diagnostic(`error: ${ips.left}`)
       return ExitCodes.invalidInput
     }
     if (Option.isSome(flags.concurrency) && flags.concurrency.value < 1) {
-      output.err(`error: --concurrency must be 1 or more (got ${flags.concurrency.value})`)
+      yield* output.diagnostic(`error: --concurrency must be 1 or more (got ${flags.concurrency.value})`)
       return ExitCodes.invalidInput
     }
     const badRollout = rolloutFlagProblem(flags, ips.right.length > 0)
     if (badRollout !== undefined) {
-      output.err(`error: ${badRollout}`)
+      yield* output.diagnostic(`error: ${badRollout}`)
       return ExitCodes.invalidInput
     }
     const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
-    for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
+    for (const warning of loaded.warnings) yield* output.diagnostic(`warning: ${warning}`)
     const config = loaded.value.stage3
     if (!config.enabled) {
-      output.out(`Stage 3 is disabled (stage3.enabled: false in ${loaded.file}); nothing to do.`)
+      yield* output.result(`Stage 3 is disabled (stage3.enabled: false in ${loaded.file}); nothing to do.`)
       return ExitCodes.ok
     }
     const secrets = yield* loadSecrets()
-    for (const warning of secrets.warnings) output.err(`warning: ${warning}`)
+    for (const warning of secrets.warnings) yield* output.diagnostic(`warning: ${warning}`)
 
     // A dry run only reads, so it may run beside another provisioning run.
     if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("stage3"))
@@ -119,9 +103,9 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
     const inventory = yield* Inventory
     const document = yield* inventory.load(config.ip_state_file)
     const picked = ips.right.length === 0 ? { selected: document.devices, unknown: [] } : selectByIp(document.devices, ips.right)
-    const chosen = flags.retryFailed === true ? retryFailedOnly(picked, output.err) : picked
-    for (const ip of chosen.unknown) output.err(`warning: no device with ip ${ip} in ${config.ip_state_file}`)
-    if (document.devices.length === 0) output.err(`warning: no devices in ${config.ip_state_file}`)
+    const chosen = flags.retryFailed === true ? retryFailedOnly(picked, output.unsafe.diagnostic) : picked
+    for (const ip of chosen.unknown) yield* output.diagnostic(`warning: no device with ip ${ip} in ${config.ip_state_file}`)
+    if (document.devices.length === 0) yield* output.diagnostic(`warning: no devices in ${config.ip_state_file}`)
 
     const rollout = rolloutPlanOf(flags, config)
     // In a rollout a wave ends only when each device is verified or failed, so updates are always read back.
@@ -160,7 +144,7 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
         color: output.color,
         total: chosen.selected.length
       },
-      output.out,
+      output.unsafe.result,
       output.progress
     )
     const heap = yield* keepHeapWithin({ budgetMb: config.heap_budget_mb })
@@ -182,8 +166,8 @@ export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processO
             startedAt,
             target: config.ota.target,
             channel: settings.channel ?? "stable",
-            out: output.out,
-            err: output.err,
+            out: output.unsafe.result,
+            err: output.unsafe.diagnostic,
             json: flags.json
           })).results
     const summary = summarize(results)

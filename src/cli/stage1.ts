@@ -8,9 +8,9 @@
 import { Command, Options } from "@effect/cli"
 import { CommandExecutor, FileSystem, HttpClient, Path } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Deferred, Duration, Effect, Either, Exit, Layer, Option, Ref } from "effect"
+import { Console, Deferred, Duration, Effect, Either, Exit, Layer, Option, Ref } from "effect"
 import { loadAppConfig, loadSecrets, missingSecret, ssidMatcher } from "../config/index.js"
-import { printable, printableOutput } from "../domain/printable.js"
+import { printable } from "../domain/printable.js"
 import { ConfigInvalid } from "../domain/errors/config.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
@@ -22,6 +22,8 @@ import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { perDeviceAuth } from "../credentials/stage1Auth.js"
 import { runStage1, summaryLine } from "../stages/stage1.js"
 import type { Stage1DeviceResult, Stage1Settings } from "../stages/stage1.js"
+import { RunOutput } from "../runtime/RunOutput.js"
+import { TerminalRunOutput } from "../report/runOutputLive.js"
 import { NmcliWifiLive } from "../wifi/NmcliWifi.js"
 import { SimulatedWifiLive } from "../wifi/SimulatedWifi.js"
 import { Wifi } from "../wifi/Wifi.js"
@@ -38,32 +40,22 @@ export interface Stage1Flags {
   readonly wifiSim: Option.Option<string>
 }
 
-export interface Stage1Output {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-}
-
-const processOutput: Stage1Output = {
-  out: (line) => void process.stdout.write(`${line}\n`),
-  err: (line) => void process.stderr.write(`${line}\n`)
-}
-
 /** The runbook prints Python's booleans. */
 const pyBool = (b: boolean) => (b ? "True" : "False")
 
-export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processOutput) =>
+/** The whole run; lines go to the RunOutput the caller provides (device text escaped there, issue 13). */
+export const stage1Program = (flags: Stage1Flags) =>
   Effect.gen(function* () {
-    // Device-supplied text reaches the terminal escaped (issue 13).
-    const output = printableOutput(given)
+    const output = yield* RunOutput
     const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
-    for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
+    for (const warning of loaded.warnings) yield* output.diagnostic(`warning: ${warning}`)
     const config = loaded.value.stage1
     if (!config.enabled) {
-      output.out(`Stage 1 is disabled (stage1.enabled: false in ${loaded.file}); nothing to do.`)
+      yield* output.result(`Stage 1 is disabled (stage1.enabled: false in ${loaded.file}); nothing to do.`)
       return ExitCodes.ok
     }
     const secrets = yield* loadSecrets(Option.getOrUndefined(flags.secrets))
-    for (const warning of secrets.warnings) output.err(`warning: ${warning}`)
+    for (const warning of secrets.warnings) yield* output.diagnostic(`warning: ${warning}`)
     const sta = secrets.value.wifi.sta
     if (sta === undefined) return yield* missingSecret(secrets.file, "wifi.sta", "Stage 1")
     if (config.production_subnets.length === 0 && !flags.dryRun) {
@@ -78,7 +70,7 @@ export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processO
     }
     const isFactoryAp = Either.getOrThrow(ssidMatcher(config.ap_ssid_pattern))
 
-    output.out(`[config: loaded file=${secrets.file ?? "data/secrets.yaml"} dry_run=${pyBool(flags.dryRun)}]`)
+    yield* output.result(`[config: loaded file=${secrets.file ?? "data/secrets.yaml"} dry_run=${pyBool(flags.dryRun)}]`)
     if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("stage1"))
 
     const fs = yield* FileSystem.FileSystem
@@ -86,9 +78,13 @@ export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processO
     const logPath = Option.getOrElse(flags.log, () => config.log_path)
     yield* fs.makeDirectory(path.dirname(logPath), { recursive: true }).pipe(Effect.ignore)
     const say = (line: string) =>
-      Effect.sync(() => output.out(line)).pipe(
-        Effect.zipRight(fs.writeFileString(logPath, `${new Date().toISOString()} ${printable(line)}\n`, { flag: "a" }).pipe(Effect.ignore))
-      )
+      output
+        .result(line)
+        .pipe(
+          Effect.zipRight(
+            fs.writeFileString(logPath, `${new Date().toISOString()} ${printable(line)}\n`, { flag: "a" }).pipe(Effect.ignore)
+          )
+        )
 
     const mqttSecrets = secrets.value.mqtt
     const mdns = config.discovery.mdns
@@ -202,7 +198,7 @@ const flags = {
 export const stage1Command = Command.make("stage1", flags, (f) =>
   Effect.gen(function* () {
     if (f.once && f.loop) {
-      yield* Effect.sync(() => processOutput.err("error: --once and --loop exclude each other"))
+      yield* Console.error("error: --once and --loop exclude each other")
       return yield* new ExitWith({ exitCode: ExitCodes.invalidInput })
     }
     const code = yield* stage1Program({
@@ -212,7 +208,7 @@ export const stage1Command = Command.make("stage1", flags, (f) =>
       log: f.log,
       loop: f.once ? Option.some(false) : f.loop ? Option.some(true) : Option.none(),
       wifiSim: f.wifiSim
-    })
+    }).pipe(Effect.provide(TerminalRunOutput))
     if (code !== ExitCodes.ok) return yield* new ExitWith({ exitCode: code })
   }).pipe(Effect.provide(stage1Layer))
 ).pipe(Command.withDescription("Stage 1: factory-new Shelly devices from their AP onto the production WiFi (runbook stage1-runbook.md)."))

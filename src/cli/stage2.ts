@@ -9,7 +9,8 @@ import { FileSystem } from "@effect/platform"
 import { Duration, Effect, Either, Layer, Option, Ref } from "effect"
 import { loadAppConfig, loadSecrets } from "../config/index.js"
 import { requireStage2Network } from "../config/stage2.js"
-import { printableOutput } from "../domain/printable.js"
+import { RunOutput } from "../runtime/RunOutput.js"
+import { runOutputFor } from "../report/runOutputLive.js"
 import { describeError } from "../domain/errors/base.js"
 import { ConfigInvalid } from "../domain/errors/config.js"
 import { parseMac } from "../domain/mac.js"
@@ -30,34 +31,24 @@ export interface Stage2Flags {
   readonly config: Option.Option<string>
 }
 
-export interface Stage2Output {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-}
-
-const processOutput: Stage2Output = {
-  out: (line) => void process.stdout.write(`${line}\n`),
-  err: (line) => void process.stderr.write(`${line}\n`)
-}
-
-export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processOutput) =>
+/** The whole run; lines go to the RunOutput the caller provides (device text escaped there, issue 13). */
+export const stage2Program = (flags: Stage2Flags) =>
   Effect.gen(function* () {
-    // Device-supplied text reaches the terminal escaped (issue 13).
-    const output = printableOutput(given)
+    const output = yield* RunOutput
     const macs: Array<Mac> = []
     for (const text of flags.macs.flatMap((m) => m.split(",")).filter((m) => m.trim() !== "")) {
       const mac = parseMac(text)
       if (Either.isLeft(mac)) {
-        output.err(`error: --mac ${text}: ${mac.left}`)
+        yield* output.diagnostic(`error: --mac ${text}: ${mac.left}`)
         return ExitCodes.invalidInput
       }
       macs.push(mac.right)
     }
     const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
-    for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
+    for (const warning of loaded.warnings) yield* output.diagnostic(`warning: ${warning}`)
     const config = loaded.value.stage2
     if (!config.enabled) {
-      output.out(`Stage 2 is disabled (stage2.enabled: false in ${loaded.file}); nothing to do.`)
+      yield* output.result(`Stage 2 is disabled (stage2.enabled: false in ${loaded.file}); nothing to do.`)
       return ExitCodes.ok
     }
     const network = requireStage2Network(config, loaded.file)
@@ -80,7 +71,7 @@ export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processO
     const document = yield* inventory.load(config.ip_state_file)
     const chosen = document.devices.filter((d) => needsPlacement(d) && (macs.length === 0 || macs.includes(d.mac)))
     for (const mac of macs)
-      if (!document.devices.some((d) => d.mac === mac)) output.err(`warning: no device ${mac} in ${config.ip_state_file}`)
+      if (!document.devices.some((d) => d.mac === mac)) yield* output.diagnostic(`warning: no device ${mac} in ${config.ip_state_file}`)
 
     const mdns = loaded.value.stage1.discovery.mdns
     const settings: Stage2Settings = {
@@ -105,7 +96,7 @@ export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processO
         yield* inventory.update(config.ip_state_file, (current) => applyStage2Results(current, results, at))
       }
       const failed = results.filter((r) => r.status === "failed").length
-      output.out(
+      yield* output.result(
         flags.json
           ? JSON.stringify({ type: "summary", total: results.length, ok: results.length - failed, failed })
           : stage2Summary(results)
@@ -114,12 +105,10 @@ export const stage2Program = (flags: Stage2Flags, given: Stage2Output = processO
     })
     yield* runStage2(chosen, document.devices, settings, (r) =>
       Ref.update(finished, (done) => [...done, r]).pipe(
-        Effect.zipRight(Effect.sync(() => output.out(flags.json ? JSON.stringify({ type: "device", ...r }) : stage2Line(r))))
+        Effect.zipRight(output.result(flags.json ? JSON.stringify({ type: "device", ...r }) : stage2Line(r)))
       )
     ).pipe(
-      Effect.onInterrupt(() =>
-        recordAndSummarise.pipe(Effect.catchAll((error) => Effect.sync(() => output.err(`error: ${describeError(error)}`))))
-      )
+      Effect.onInterrupt(() => recordAndSummarise.pipe(Effect.catchAll((error) => output.diagnostic(`error: ${describeError(error)}`))))
     )
     return yield* recordAndSummarise
   }).pipe(Effect.scoped)
@@ -135,7 +124,9 @@ const flags = {
 
 export const stage2Command = Command.make("stage2", flags, (f) =>
   Effect.gen(function* () {
-    const code = yield* stage2Program({ dryRun: f.dryRun, macs: f.mac, json: f.json, config: f.config })
+    const code = yield* stage2Program({ dryRun: f.dryRun, macs: f.mac, json: f.json, config: f.config }).pipe(
+      Effect.provide(runOutputFor(f.json))
+    )
     if (code !== ExitCodes.ok) return yield* new ExitWith({ exitCode: code })
   }).pipe(Effect.provide(stage2Layer))
 ).pipe(Command.withDescription("Stage 2: static addresses (plan file or pool) and names for adopted devices."))

@@ -12,6 +12,7 @@ import { factoryDemo } from "./factoryLine.js"
 import { shellyPathSection } from "./shellyPath.js"
 import { startWebUi, webLayer } from "../serve.js"
 import { defaultStage3Flags, stage3Layer, stage3Program } from "../../app/stage3.js"
+import { TerminalRunOutput } from "../../report/runOutputLive.js"
 import type { DemoSection } from "./section.js"
 import { sharedStoreSection } from "./sharedStore.js"
 
@@ -109,7 +110,7 @@ const stage3Section: DemoSection = {
         yield* Console.log(`(exit code ${again})`)
         const sample = (yield* fs.readFileString(stateFile)).split("\n").slice(0, 22).join("\n")
         yield* Console.log(`\nip_state.json after the runs (first lines):\n${sample}\n…`)
-      })
+      }).pipe(Effect.provide(TerminalRunOutput))
     )
 }
 

@@ -12,6 +12,7 @@ import { Clock, Effect, Option } from "effect"
 import { findModel, makeFirmwareImage } from "../../../sim/shelly/index.js"
 import type { FleetHandle } from "../../../sim/shelly/index.js"
 import { addFirmware } from "../../firmware/cache.js"
+import * as RunOutput from "../../runtime/RunOutput.js"
 import { startFirmwareServer } from "../serve.js"
 import { defaultStage3Flags, stage3Program } from "../stage3.js"
 
@@ -76,9 +77,8 @@ export const demoRollout = (options: {
     const run = (args: string, flags: Partial<typeof defaultStage3Flags>) =>
       Effect.gen(function* () {
         yield* print(`\n$ provision stage3 ${args} --config ${configFile}`)
-        const code = yield* stage3Program(
-          { ...defaultStage3Flags, config: Option.some(configFile), ...flags },
-          { out: options.print, err: options.print, color: false }
+        const code = yield* stage3Program({ ...defaultStage3Flags, config: Option.some(configFile), ...flags }).pipe(
+          Effect.provide(RunOutput.capture(options.print))
         )
         yield* print(`(exit code ${code})`)
         return code
