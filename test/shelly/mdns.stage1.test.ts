@@ -11,7 +11,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type FleetHandle, startFleet } from "../../sim/shelly/index.js"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
+import { stage1Layer, stage1Program } from "../../src/app/stage1.js"
 import { LOOPBACK_SEGMENT } from "../../src/shelly/mdns.js"
 import * as RunOutput from "../../src/runtime/RunOutput.js"
 

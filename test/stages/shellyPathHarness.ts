@@ -18,7 +18,7 @@ import YAML from "yaml"
 import { startFleet } from "../../sim/shelly/index.js"
 import type { FleetHandle } from "../../sim/shelly/index.js"
 import type { FleetOptions } from "../../sim/shelly/fleet.js"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
+import { stage1Layer, stage1Program } from "../../src/app/stage1.js"
 import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 export interface BlockAddresses {

@@ -5,7 +5,7 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, Option } from "effect"
 import { readFileSync } from "node:fs"
 import { expect, it } from "vitest"
-import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
+import { stage2Layer, stage2Program } from "../../src/app/stage2.js"
 import { runStage1Once, shellyPathHarness, stage1Section, stage2PoolSection } from "./shellyPathHarness.js"
 import * as RunOutput from "../../src/runtime/RunOutput.js"
 

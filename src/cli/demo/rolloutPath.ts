@@ -14,7 +14,7 @@ import type { FleetHandle } from "../../../sim/shelly/index.js"
 import { addFirmware } from "../../firmware/cache.js"
 import * as RunOutput from "../../runtime/RunOutput.js"
 import { startFirmwareServer } from "../serve.js"
-import { defaultStage3Flags, stage3Program } from "../stage3.js"
+import { defaultStage3Flags, stage3Program } from "../../app/stage3.js"
 
 export const PINNED_VERSION = "1.8.0"
 
