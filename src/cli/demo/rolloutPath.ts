@@ -13,7 +13,7 @@ import { findModel, makeFirmwareImage } from "../../../sim/shelly/index.js"
 import type { FleetHandle } from "../../../sim/shelly/index.js"
 import { addFirmware } from "../../firmware/cache.js"
 import * as RunOutput from "../../runtime/RunOutput.js"
-import { startFirmwareServer } from "../serve.js"
+import { WebServer } from "../../app/WebServer.js"
 import { defaultStage3Flags, stage3Program } from "../../app/stage3.js"
 
 export const PINNED_VERSION = "1.8.0"
@@ -49,7 +49,9 @@ export const demoRollout = (options: {
         `added: ${entry.model} ${entry.version} sha256=${entry.sha256.slice(0, 16)}… → var/firmware/${entry.file.slice(0, 16)}…zip`
       )
     }
-    const served = yield* startFirmwareServer({ host: options.firmwareHost, port: 0, dir: firmwareDir })
+    const served = yield* Effect.flatMap(WebServer, (web) =>
+      web.startFirmwareServer({ host: options.firmwareHost, port: 0, dir: firmwareDir })
+    )
     yield* print(
       `$ provision serve --rollout-only --host ${options.firmwareHost}   → ${served.url}firmware/ (only the cached files, no UI)`
     )
