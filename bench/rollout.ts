@@ -20,7 +20,8 @@ import { Command, FileSystem, Path } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Option, Stream } from "effect"
 import { findModel, makeFirmwareImage } from "../sim/shelly/index.js"
-import { defaultStage3Flags, stage3Program } from "../src/cli/stage3.js"
+import { defaultStage3Flags, stage3Program } from "../src/app/stage3.js"
+import * as RunOutput from "../src/runtime/RunOutput.js"
 import { addFirmware } from "../src/firmware/cache.js"
 import { inventoryLayer, projectLockLayer } from "../src/inventory/index.js"
 import { ShellyRpcLive } from "../src/shelly/ShellyRpcLive.js"
@@ -159,17 +160,18 @@ const bench = Effect.scoped(
       projectLockLayer({ runDir: path.join(dir, "run") })
     )
     const started = performance.now()
-    const code = yield* stage3Program(
-      { ...defaultStage3Flags, config: Option.some(configFile), quiet: true, rollout: WAVES },
-      {
-        out: (l) => {
-          out.push(l)
-          if (l.startsWith("[rollout]")) at.set(l.replace(/ (done|failed):.*| \d+ devices$/, ""), performance.now())
-        },
-        err: (l) => out.push(l),
-        color: false
-      }
-    ).pipe(Effect.provide(layer))
+    const code = yield* stage3Program({ ...defaultStage3Flags, config: Option.some(configFile), quiet: true, rollout: WAVES }).pipe(
+      Effect.provide(layer),
+      Effect.provide(
+        RunOutput.layer({
+          out: (l) => {
+            out.push(l)
+            if (l.startsWith("[rollout]")) at.set(l.replace(/ (done|failed):.*| \d+ devices$/, ""), performance.now())
+          },
+          err: (l) => out.push(l)
+        })
+      )
+    )
     const wall = (performance.now() - started) / 1000
     for (const line of out.filter((l) => l.startsWith("[rollout") || l.startsWith("Stage 3 summary"))) yield* Console.log(line)
     for (const line of out.filter((l) => l.startsWith("  ")).slice(0, 8)) yield* Console.log(line)

@@ -7,6 +7,7 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Option } from "effect"
 import { defaultStage3Flags, stage3Layer, stage3Program } from "../src/app/stage3.js"
+import * as RunOutput from "../src/runtime/RunOutput.js"
 
 const [configFile, concurrency] = process.argv.slice(2)
 if (configFile === undefined) {
@@ -19,24 +20,24 @@ let summary: { total: number; ok: number; failed: number } | undefined
 
 const program = Effect.gen(function* () {
   const started = performance.now()
-  const code = yield* stage3Program(
-    {
-      ...defaultStage3Flags,
-      dryRun: true,
-      json: true,
-      config: Option.some(configFile),
-      concurrency: concurrency === undefined ? Option.none() : Option.some(Number(concurrency))
-    },
-    {
-      // Count instead of printing 10,000 lines.
-      out: (line) => {
-        const object = JSON.parse(line) as { type: string; ota_status?: string; total: number; ok: number; failed: number }
-        if (object.type === "device") ota.set(object.ota_status!, (ota.get(object.ota_status!) ?? 0) + 1)
-        else summary = object
-      },
-      err: (line) => void process.stderr.write(`${line}\n`),
-      color: false
-    }
+  const code = yield* stage3Program({
+    ...defaultStage3Flags,
+    dryRun: true,
+    json: true,
+    config: Option.some(configFile),
+    concurrency: concurrency === undefined ? Option.none() : Option.some(Number(concurrency))
+  }).pipe(
+    Effect.provide(
+      RunOutput.layer({
+        // Count instead of printing 10,000 lines.
+        out: (line) => {
+          const object = JSON.parse(line) as { type: string; ota_status?: string; total: number; ok: number; failed: number }
+          if (object.type === "device") ota.set(object.ota_status!, (ota.get(object.ota_status!) ?? 0) + 1)
+          else summary = object
+        },
+        err: (line) => void process.stderr.write(`${line}\n`)
+      })
+    )
   )
   const wall = (performance.now() - started) / 1000
   const rssMb = process.resourceUsage().maxRSS / 1024

@@ -27,13 +27,18 @@ export const external = ["serialport", "@serialport/*"]
 const selectSource = transformSync(readFileSync(join(cli, "select.ts"), "utf8"), { loader: "ts", format: "esm", target: "node20" }).code
 const { SUBCOMMANDS } = await import(`data:text/javascript;base64,${Buffer.from(selectSource).toString("base64")}`)
 
-/** Entry source of a bundle with these subcommands; it runs from dist/, so `../package.json` is the project's. */
+/**
+ * Entry source of a bundle with these subcommands; it runs from dist/, so
+ * `../package.json` is the project's. Subcommands marked `web` get the web
+ * server here, as src/main.ts does (cli/ never imports web/).
+ */
 const entrySource = (names) =>
   [
     `import { createRequire } from "node:module"`,
     `import { runCli } from "./run.ts"`,
+    ...(names.some((name) => SUBCOMMANDS[name].web) ? [`import { provideWebServer } from "../web/server.ts"`] : []),
     ...names.map((name, i) => `import { ${SUBCOMMANDS[name].export} as c${i} } from "./${SUBCOMMANDS[name].module}.ts"`),
-    `runCli([${names.map((_, i) => `c${i}`).join(", ")}], createRequire(import.meta.url)("../package.json").version)`
+    `runCli([${names.map((name, i) => (SUBCOMMANDS[name].web ? `provideWebServer(c${i})` : `c${i}`)).join(", ")}], createRequire(import.meta.url)("../package.json").version)`
   ].join("\n")
 
 const bundles = {

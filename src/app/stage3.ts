@@ -5,22 +5,22 @@
  * hard-failed, 2 bad flags/config, 3 lock held, 4 state file error.
  */
 import { Duration, Effect, Either, Layer, Option } from "effect"
-import { loadAppConfig, loadSecrets } from "../config/index.js"
-import { printableOutput } from "../domain/printable.js"
+import { loadSecrets } from "../config/index.js"
 import { parseIpv4 } from "../domain/ipv4.js"
-import { Inventory, ProjectLock } from "../inventory/Inventory.js"
+import { Inventory } from "../inventory/Inventory.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { makeStage3Reporter } from "../report/stage3Reporter.js"
-import { useColor } from "../report/terminal.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { applyStage3Results, runStage3, runTimestamp, selectByIp, type Stage3Settings, summarize } from "../stages/stage3.js"
 import { openStage3Log } from "../report/stage3Log.js"
 import { keepHeapWithin } from "../runtime/heapBudget.js"
+import { RunOutput } from "../runtime/RunOutput.js"
 import { runRollout } from "./rollout.js"
 import { firmwareSettings } from "./stage3Firmware.js"
 import type { Stage3DeviceOutcome } from "../stages/stage3.js"
 import { retryFailedOnly, rolloutFlagProblem, rolloutPlanOf } from "./stage3Rollout.js"
 import { ExitCodes } from "./exit.js"
+import { inventoryAt, runStage } from "./stageRun.js"
 
 export interface Stage3Flags {
   readonly dryRun: boolean
@@ -52,21 +52,6 @@ export const defaultStage3Flags: Stage3Flags = {
   waitUpdate: false
 }
 
-/** Where lines go; the CLI uses the process streams, the demo may indent or capture. */
-export interface Stage3Output {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-  readonly color: boolean
-  readonly progress?: NodeJS.WriteStream | undefined
-}
-
-const processOutput = (): Stage3Output => ({
-  out: (line) => void process.stdout.write(`${line}\n`),
-  err: (line) => void process.stderr.write(`${line}\n`),
-  color: useColor(process.stdout),
-  progress: process.stderr
-})
-
 /** `--ip a b,c` → ["a","b","c"]; every entry must be an IPv4 address. */
 export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
   const ips = values
@@ -84,125 +69,136 @@ export const parseIpFlags = (values: ReadonlyArray<string>): Either.Either<Reado
 /**
  * The whole run; returns the exit code (0 or 1). Operator errors (config,
  * lock, state file) fail the effect and are mapped to exit codes by main.ts.
+ * Lines go to the RunOutput the caller provides (terminal, JSON, demo, web).
  */
-export const stage3Program = (flags: Stage3Flags, given: Stage3Output = processOutput()) =>
+export const stage3Program = (flags: Stage3Flags) =>
   Effect.gen(function* () {
-    // Device-supplied text reaches the terminal escaped (issue 13).
-    const output = printableOutput(given)
+    const output = yield* RunOutput
     const ips = parseIpFlags(flags.ips)
     if (Either.isLeft(ips)) {
-      output.err(`error: ${ips.left}`)
+      yield* output.diagnostic(`error: ${ips.left}`)
       return ExitCodes.invalidInput
     }
     if (Option.isSome(flags.concurrency) && flags.concurrency.value < 1) {
-      output.err(`error: --concurrency must be 1 or more (got ${flags.concurrency.value})`)
+      yield* output.diagnostic(`error: --concurrency must be 1 or more (got ${flags.concurrency.value})`)
       return ExitCodes.invalidInput
     }
     const badRollout = rolloutFlagProblem(flags, ips.right.length > 0)
     if (badRollout !== undefined) {
-      output.err(`error: ${badRollout}`)
+      yield* output.diagnostic(`error: ${badRollout}`)
       return ExitCodes.invalidInput
     }
-    const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
-    for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
-    const config = loaded.value.stage3
-    if (!config.enabled) {
-      output.out(`Stage 3 is disabled (stage3.enabled: false in ${loaded.file}); nothing to do.`)
-      return ExitCodes.ok
-    }
-    const secrets = yield* loadSecrets()
-    for (const warning of secrets.warnings) output.err(`warning: ${warning}`)
-
-    // A dry run only reads, so it may run beside another provisioning run.
-    if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("stage3"))
-
-    const inventory = yield* Inventory
-    const document = yield* inventory.load(config.ip_state_file)
-    const picked = ips.right.length === 0 ? { selected: document.devices, unknown: [] } : selectByIp(document.devices, ips.right)
-    const chosen = flags.retryFailed === true ? retryFailedOnly(picked, output.err) : picked
-    for (const ip of chosen.unknown) output.err(`warning: no device with ip ${ip} in ${config.ip_state_file}`)
-    if (document.devices.length === 0) output.err(`warning: no devices in ${config.ip_state_file}`)
-
-    const rollout = rolloutPlanOf(flags, config)
-    // In a rollout a wave ends only when each device is verified or failed, so updates are always read back.
-    const waitUpdate = flags.waitUpdate || config.update_wait.enabled || rollout !== undefined
-    const settings: Stage3Settings = {
-      devicePort: config.device_port,
-      password: secrets.value.device?.admin_password,
+    return yield* runStage({
+      title: "Stage 3",
+      key: "stage3",
+      configFile: Option.getOrUndefined(flags.config),
       dryRun: flags.dryRun,
-      concurrency: Option.getOrElse(flags.concurrency, () => config.concurrency),
-      probeTimeout: Duration.millis(config.probe_timeout_ms),
-      identityTimeout: Duration.millis(config.fallback_timeout_ms),
-      friendlyTimeout: Duration.seconds(Math.min(config.ota.timeout, 5)),
-      ota: { enabled: config.ota.enabled, mode: config.ota.mode, timeout: Duration.seconds(config.ota.timeout) },
-      friendly: {
-        enabled: config.friendly.enabled,
-        fieldName: config.friendly.field_name,
-        backfill: config.friendly.backfill
-      },
-      waitUpdate: waitUpdate
-        ? { timeout: Duration.seconds(config.update_wait.timeout), interval: Duration.seconds(config.update_wait.interval) }
-        : undefined,
-      ...(yield* firmwareSettings(config, flags))
-    }
-    const log = yield* openStage3Log(config.logging.base_path, loaded.value.logging)
-    const startedAt = yield* runTimestamp
-    yield* log.line(
-      `stage3 start ${startedAt} devices=${chosen.selected.length} dry_run=${flags.dryRun} mode=${config.ota.mode}` +
-        ` concurrency=${settings.concurrency} file=${config.ip_state_file}`
-    )
-    const reporter = makeStage3Reporter(
-      {
-        json: flags.json,
-        quiet: flags.quiet,
-        online: flags.online,
-        dryRun: flags.dryRun,
-        color: output.color,
-        total: chosen.selected.length
-      },
-      output.out,
-      output.progress
-    )
-    const heap = yield* keepHeapWithin({ budgetMb: config.heap_budget_mb })
-    const onResult = (result: Stage3DeviceOutcome) =>
-      Effect.zipRight(
-        Effect.sync(() => reporter.device(result)),
-        log.device(result)
-      )
-    const results =
-      rollout === undefined
-        ? yield* runStage3(chosen.selected, settings, onResult)
-        : (yield* runRollout({
-            devices: rollout === "resume" ? document.devices : chosen.selected,
-            settings,
-            plan: rollout,
-            onResult,
-            stateFile: config.rollout.state_file,
-            ipStateFile: config.ip_state_file,
-            startedAt,
-            target: config.ota.target,
-            channel: settings.channel ?? "stable",
-            out: output.out,
-            err: output.err,
-            json: flags.json
-          })).results
-    const summary = summarize(results)
+      section: (app) => app.stage3,
+      prepare: (loaded, config) =>
+        Effect.gen(function* () {
+          const secrets = yield* loadSecrets()
+          for (const warning of secrets.warnings) yield* output.diagnostic(`warning: ${warning}`)
+          return { loaded, config, secrets }
+        }),
+      load: ({ config }) => inventoryAt(config.ip_state_file),
+      start: ({ loaded, config, secrets }, document) =>
+        Effect.gen(function* () {
+          const picked = ips.right.length === 0 ? { selected: document.devices, unknown: [] } : selectByIp(document.devices, ips.right)
+          const chosen = flags.retryFailed === true ? retryFailedOnly(picked, output.unsafe.diagnostic) : picked
+          for (const ip of chosen.unknown) yield* output.diagnostic(`warning: no device with ip ${ip} in ${config.ip_state_file}`)
+          if (document.devices.length === 0) yield* output.diagnostic(`warning: no devices in ${config.ip_state_file}`)
 
-    // A rollout writes ip_state.json after each wave itself.
-    if (!flags.dryRun && results.length > 0 && rollout === undefined) {
-      yield* inventory
-        .update(config.ip_state_file, (current) => applyStage3Results(current, results, startedAt))
-        .pipe(Effect.tapError((e) => log.line(`state write failed: ${e.message}`)))
-      yield* log.line(`state written to ${config.ip_state_file}`)
-    }
-    reporter.summary(summary)
-    const { collections } = heap()
-    yield* log.line(
-      `stage3 end total=${summary.total} ok=${summary.ok} failed=${summary.failed}` +
-        (collections > 0 ? ` heap_collections=${collections}` : "")
-    )
-    return summary.failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
-  }).pipe(Effect.scoped)
+          const rollout = rolloutPlanOf(flags, config)
+          // In a rollout a wave ends only when each device is verified or failed, so updates are always read back.
+          const waitUpdate = flags.waitUpdate || config.update_wait.enabled || rollout !== undefined
+          const settings: Stage3Settings = {
+            devicePort: config.device_port,
+            password: secrets.value.device?.admin_password,
+            dryRun: flags.dryRun,
+            concurrency: Option.getOrElse(flags.concurrency, () => config.concurrency),
+            probeTimeout: Duration.millis(config.probe_timeout_ms),
+            identityTimeout: Duration.millis(config.fallback_timeout_ms),
+            friendlyTimeout: Duration.seconds(Math.min(config.ota.timeout, 5)),
+            ota: { enabled: config.ota.enabled, mode: config.ota.mode, timeout: Duration.seconds(config.ota.timeout) },
+            friendly: {
+              enabled: config.friendly.enabled,
+              fieldName: config.friendly.field_name,
+              backfill: config.friendly.backfill
+            },
+            waitUpdate: waitUpdate
+              ? { timeout: Duration.seconds(config.update_wait.timeout), interval: Duration.seconds(config.update_wait.interval) }
+              : undefined,
+            ...(yield* firmwareSettings(config, flags))
+          }
+          const log = yield* openStage3Log(config.logging.base_path, loaded.value.logging)
+          const startedAt = yield* runTimestamp
+          yield* log.line(
+            `stage3 start ${startedAt} devices=${chosen.selected.length} dry_run=${flags.dryRun} mode=${config.ota.mode}` +
+              ` concurrency=${settings.concurrency} file=${config.ip_state_file}`
+          )
+          const reporter = makeStage3Reporter(
+            {
+              json: flags.json,
+              quiet: flags.quiet,
+              online: flags.online,
+              dryRun: flags.dryRun,
+              color: output.color,
+              total: chosen.selected.length
+            },
+            output.unsafe.result,
+            output.progress
+          )
+          const heap = yield* keepHeapWithin({ budgetMb: config.heap_budget_mb })
+          return { config, document, chosen, rollout, settings, log, startedAt, reporter, heap }
+        }),
+      run: ({ config, document, chosen, rollout, settings, log, startedAt, reporter }) => {
+        const onResult = (result: Stage3DeviceOutcome) =>
+          Effect.zipRight(
+            Effect.sync(() => reporter.device(result)),
+            log.device(result)
+          )
+        return rollout === undefined
+          ? runStage3(chosen.selected, settings, onResult)
+          : runRollout({
+              devices: rollout === "resume" ? document.devices : chosen.selected,
+              settings,
+              plan: rollout,
+              onResult,
+              stateFile: config.rollout.state_file,
+              ipStateFile: config.ip_state_file,
+              startedAt,
+              target: config.ota.target,
+              channel: settings.channel ?? "stable",
+              out: output.unsafe.result,
+              err: output.unsafe.diagnostic,
+              json: flags.json
+            }).pipe(Effect.map((done) => done.results))
+      },
+      write: ({ config, rollout, log, startedAt }, results) =>
+        Effect.gen(function* () {
+          // A rollout writes ip_state.json after each wave itself.
+          if (rollout !== undefined) return
+          const inventory = yield* Inventory
+          yield* inventory
+            .update(config.ip_state_file, (current) => applyStage3Results(current, results, startedAt))
+            .pipe(Effect.tapError((e) => log.line(`state write failed: ${e.message}`)))
+          yield* log.line(`state written to ${config.ip_state_file}`)
+        }),
+      summary: ({ reporter, heap, log }, results) =>
+        Effect.gen(function* () {
+          const summary = summarize(results)
+          reporter.summary(summary)
+          const { collections } = heap()
+          yield* log.line(
+            `stage3 end total=${summary.total} ok=${summary.ok} failed=${summary.failed}` +
+              (collections > 0 ? ` heap_collections=${collections}` : "")
+          )
+        }),
+      failed: (r: Stage3DeviceOutcome) => r.failed,
+      // Ctrl+C ends a Stage 3 run without a write (a rollout has written its finished waves).
+      finishOnInterrupt: false
+    })
+  })
 
 /** The Live services Stage 3 runs on (FileSystem/Path come from main's NodeContext). */
 export const stage3Layer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)

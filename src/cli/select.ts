@@ -3,7 +3,8 @@
  * build (scripts/build.mjs) reads it to make one bundle per choice, and
  * bin/provision.mjs uses its compiled copy to pick the bundle to load.
  * Add one line per subcommand: its name, its module under src/cli/ and the
- * exported Command.
+ * exported Command; `web: true` when it starts the web server (the entry
+ * point then provides web/server.ts's WebServerLive, which cli/ may not import).
  */
 export const SUBCOMMANDS = {
   stage1: { module: "stage1", export: "stage1Command" },
@@ -12,8 +13,8 @@ export const SUBCOMMANDS = {
   sim: { module: "sim", export: "simCommand" },
   flash: { module: "flash", export: "flashRootCommand" },
   inventory: { module: "inventory", export: "inventoryCommand" },
-  serve: { module: "serve", export: "serveCommand" },
-  demo: { module: "demo/command", export: "demoCommand" },
+  serve: { module: "serve", export: "serveCommand", web: true },
+  demo: { module: "demo/command", export: "demoCommand", web: true },
   stations: { module: "stations", export: "stationsCommand" },
   report: { module: "stations", export: "reportCommand" },
   credentials: { module: "credentials", export: "credentialsCommand" },
@@ -23,6 +24,9 @@ export const SUBCOMMANDS = {
 } as const
 
 export type SubcommandName = keyof typeof SUBCOMMANDS
+
+/** Whether the subcommand needs the WebServer service (app/WebServer.ts). */
+export const needsWebServer = (name: SubcommandName): boolean => "web" in SUBCOMMANDS[name]
 
 export const SUBCOMMAND_NAMES = Object.keys(SUBCOMMANDS) as ReadonlyArray<SubcommandName>
 

@@ -1,108 +1,16 @@
 /**
  * `provision serve [--host 127.0.0.1] [--port 8080]`: the web UI over the
- * inventory (and factory files). Bound to loopback it needs no password;
- * bound elsewhere it requires web.admin_password from secrets.
+ * inventory (and factory files), or `--rollout-only` the firmware cache.
+ * Bound to loopback it needs no password; bound elsewhere it requires
+ * web.admin_password from secrets. The server itself is the WebServer
+ * service (app/WebServer.ts), provided by the entry point (web/server.ts).
  */
 import { Command, Options } from "@effect/cli"
-import { HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Console, Effect, Layer, Option } from "effect"
-import { createServer } from "node:http"
-import { loadAppConfig, loadSecrets } from "../config/index.js"
-import { DEFAULT_FIRMWARE_DIR } from "../firmware/cache.js"
-import { firmwareOnlyApp } from "../web/firmware.js"
+import { Console, Effect, Option } from "effect"
+import { WebServer } from "../app/WebServer.js"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
-import { WebPasswordMissing } from "../domain/errors/web.js"
-import { loadInventorySettings } from "../app/inventory/operations.js"
-import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
-import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
-import { makeWebApp } from "../web/app.js"
-import { isLoopbackHost } from "../web/session.js"
 import { ExitCodes, ExitWith } from "./exit.js"
-import { lineDashboardFor } from "./serveLine.js"
 import { integerFlag } from "./flagValues.js"
-
-export interface ServeOptions {
-  readonly host: string
-  readonly port: number
-  readonly configFile?: string | undefined
-  readonly requirePassword?: boolean | undefined
-  /** `--database`: the shared store for the live line dashboard (else PROVISION_DATABASE_URL, else factory-config's database.url). */
-  readonly database?: string | undefined
-}
-
-export const webLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
-
-const urlOf = (address: HttpServer.Address): string =>
-  address._tag === "TcpAddress"
-    ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}/`
-    : `unix:${address.path}`
-
-/**
- * Starts the web UI for the life of the scope and returns its URL (the demo
- * uses this too, then waits or closes the scope).
- */
-export const startWebUi = (options: ServeOptions) =>
-  Effect.gen(function* () {
-    const settings = yield* loadInventorySettings(options.configFile)
-    for (const warning of settings.warnings) yield* Console.error(`warning: ${warning}`)
-    const secrets = yield* loadSecrets()
-    const adminPassword = secrets.value.web?.admin_password
-    if ((!isLoopbackHost(options.host) || options.requirePassword === true) && adminPassword === undefined) {
-      return yield* new WebPasswordMissing({ host: options.host, secretsFile: secrets.file ?? "data/secrets.yaml" })
-    }
-    const line = yield* lineDashboardFor(options.database)
-    const firmwareDir = yield* firmwareDirOf(options.configFile)
-    const rolloutStateFile = yield* loadAppConfig(options.configFile).pipe(
-      Effect.map((loaded) => loaded.value.stage3.rollout.state_file),
-      Effect.orElseSucceed(() => "var/rollout/state.json")
-    )
-    const app = yield* makeWebApp({
-      settings,
-      configFile: options.configFile,
-      host: options.host,
-      adminPassword,
-      requirePassword: options.requirePassword,
-      firmwareDir,
-      rolloutStateFile,
-      line
-    })
-    const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
-    yield* HttpServer.serveEffect(app).pipe(Effect.provide(server))
-    const address = yield* HttpServer.HttpServer.pipe(
-      Effect.map((s) => s.address),
-      Effect.provide(server)
-    )
-    return urlOf(address)
-  })
-
-const firmwareDirOf = (configFile: string | undefined) =>
-  loadAppConfig(configFile).pipe(
-    Effect.map((loaded) => loaded.value.stage3.ota.firmware_dir),
-    Effect.catchTag("ConfigMissing", (e) => (configFile === undefined ? Effect.succeed(DEFAULT_FIRMWARE_DIR) : Effect.fail(e)))
-  )
-
-/**
- * `serve --rollout-only`: only `GET /firmware/<sha256>.zip` from the cache —
- * no UI, no API, no login — so it may listen on the LAN for devices to update from.
- */
-export const startFirmwareServer = (options: {
-  readonly host: string
-  readonly port: number
-  readonly configFile?: string | undefined
-  /** The cache folder; default stage3.ota.firmware_dir of the config. */
-  readonly dir?: string | undefined
-}) =>
-  Effect.gen(function* () {
-    const dir = options.dir ?? (yield* firmwareDirOf(options.configFile))
-    const server = yield* Layer.build(NodeHttpServer.layer(() => createServer(), { host: options.host, port: options.port }))
-    yield* HttpServer.serveEffect(firmwareOnlyApp(dir)).pipe(Effect.provide(server))
-    const address = yield* HttpServer.HttpServer.pipe(
-      Effect.map((s) => s.address),
-      Effect.provide(server)
-    )
-    return { url: urlOf(address), dir }
-  })
 
 export const serveCommand = Command.make(
   "serve",
@@ -134,12 +42,13 @@ export const serveCommand = Command.make(
   (f) =>
     Effect.scoped(
       Effect.gen(function* () {
+        const web = yield* WebServer
         if (f.rolloutOnly) {
-          const served = yield* startFirmwareServer({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config) })
+          const served = yield* web.startFirmwareServer({ host: f.host, port: f.port, configFile: Option.getOrUndefined(f.config) })
           yield* Console.log(`provision firmware server: ${served.url}firmware/ (files of ${served.dir}; rollout only, Ctrl+C to stop)`)
           return yield* Effect.never
         }
-        const url = yield* startWebUi({
+        const url = yield* web.startWebUi({
           host: f.host,
           port: f.port,
           configFile: Option.getOrUndefined(f.config),
@@ -164,7 +73,6 @@ export const serveCommand = Command.make(
                 Effect.fail(new ExitWith({ exitCode: ExitCodes.invalidInput }))
               )
             : Effect.die(error)
-      ),
-      Effect.provide(webLayer)
+      )
     )
 ).pipe(Command.withDescription("Web UI: inventory (rename, planned address, Stage 3 runs with live lines) and factory reports."))

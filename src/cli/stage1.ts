@@ -1,187 +1,18 @@
 /**
- * `provision stage1`: flags → config + secrets → Stage 1 (runbook
- * stage1-runbook.md) → the runbook's lines, a summary. Exit codes: 0 every
- * device ok, 1 a device failed or stayed unverified (its reboot-loop watch did
- * not finish), 2 bad flags/config, 3 lock held, 130 Ctrl+C (after WiFi
- * restore, lock release and the summary).
+ * `provision stage1`: flags → the whole run in app/stage1.ts on the terminal.
+ * Exit codes: 0 every device ok, 1 a device failed or stayed unverified (its
+ * reboot-loop watch did not finish), 2 bad flags/config, 3 lock held, 130
+ * Ctrl+C (after WiFi restore, lock release and the summary).
  */
 import { Command, Options } from "@effect/cli"
-import { CommandExecutor, FileSystem, HttpClient, Path } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
-import { Deferred, Duration, Effect, Either, Exit, Layer, Option, Ref } from "effect"
-import { loadAppConfig, loadSecrets, missingSecret, ssidMatcher } from "../config/index.js"
-import { printable, printableOutput } from "../domain/printable.js"
-import { ConfigInvalid } from "../domain/errors/config.js"
-import type { Ipv4 } from "../domain/ipv4.js"
-import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
-import { ProjectLock } from "../inventory/Inventory.js"
-import { expandTargets } from "../shelly/discovery.js"
-import type { DiscoveryOptions } from "../shelly/discovery.js"
-import { MdnsLive } from "../shelly/mdnsLive.js"
-import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
-import { perDeviceAuth } from "../credentials/stage1Auth.js"
-import { runStage1, summaryLine } from "../stages/stage1.js"
-import type { Stage1DeviceResult, Stage1Settings } from "../stages/stage1.js"
-import { NmcliWifiLive } from "../wifi/NmcliWifi.js"
-import { SimulatedWifiLive } from "../wifi/SimulatedWifi.js"
-import { Wifi } from "../wifi/Wifi.js"
+import { Console, Effect, Option } from "effect"
+import { stage1Layer, stage1Program } from "../app/stage1.js"
+import { TerminalRunOutput } from "../report/runOutputLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 
-export interface Stage1Flags {
-  readonly secrets: Option.Option<string>
-  readonly config: Option.Option<string>
-  readonly dryRun: boolean
-  readonly log: Option.Option<string>
-  /** none: config `loop_mode`. */
-  readonly loop: Option.Option<boolean>
-  /** Simulator control URL: use the simulated WiFi layer (tests, demo). */
-  readonly wifiSim: Option.Option<string>
-}
-
-export interface Stage1Output {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-}
-
-const processOutput: Stage1Output = {
-  out: (line) => void process.stdout.write(`${line}\n`),
-  err: (line) => void process.stderr.write(`${line}\n`)
-}
-
-/** The runbook prints Python's booleans. */
-const pyBool = (b: boolean) => (b ? "True" : "False")
-
-export const stage1Program = (flags: Stage1Flags, given: Stage1Output = processOutput) =>
-  Effect.gen(function* () {
-    // Device-supplied text reaches the terminal escaped (issue 13).
-    const output = printableOutput(given)
-    const loaded = yield* loadAppConfig(Option.getOrUndefined(flags.config))
-    for (const warning of loaded.warnings) output.err(`warning: ${warning}`)
-    const config = loaded.value.stage1
-    if (!config.enabled) {
-      output.out(`Stage 1 is disabled (stage1.enabled: false in ${loaded.file}); nothing to do.`)
-      return ExitCodes.ok
-    }
-    const secrets = yield* loadSecrets(Option.getOrUndefined(flags.secrets))
-    for (const warning of secrets.warnings) output.err(`warning: ${warning}`)
-    const sta = secrets.value.wifi.sta
-    if (sta === undefined) return yield* missingSecret(secrets.file, "wifi.sta", "Stage 1")
-    if (config.production_subnets.length === 0 && !flags.dryRun) {
-      return yield* new ConfigInvalid({
-        file: loaded.file,
-        problems: ["stage1.production_subnets: required to find devices after their reboot (e.g. [192.168.1.0/24])"]
-      })
-    }
-    const productionIps = expandTargets(config.production_subnets.map((c) => c.text))
-    if (Either.isLeft(productionIps)) {
-      return yield* new ConfigInvalid({ file: loaded.file, problems: [`stage1.production_subnets: ${productionIps.left}`] })
-    }
-    const isFactoryAp = Either.getOrThrow(ssidMatcher(config.ap_ssid_pattern))
-
-    output.out(`[config: loaded file=${secrets.file ?? "data/secrets.yaml"} dry_run=${pyBool(flags.dryRun)}]`)
-    if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("stage1"))
-
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const logPath = Option.getOrElse(flags.log, () => config.log_path)
-    yield* fs.makeDirectory(path.dirname(logPath), { recursive: true }).pipe(Effect.ignore)
-    const say = (line: string) =>
-      Effect.sync(() => output.out(line)).pipe(
-        Effect.zipRight(fs.writeFileString(logPath, `${new Date().toISOString()} ${printable(line)}\n`, { flag: "a" }).pipe(Effect.ignore))
-      )
-
-    const mqttSecrets = secrets.value.mqtt
-    const mdns = config.discovery.mdns
-    // Declared as DiscoveryOptions: findByMac receives Stage1Settings.discovery whole, mdns included.
-    const discovery: DiscoveryOptions = {
-      mdns: mdns.enabled ? { group: mdns.group, port: mdns.port, iface: mdns.interface, timeout: Duration.seconds(mdns.timeout) } : false
-    }
-    const settings: Stage1Settings = {
-      apIp: config.ap_ip,
-      devicePort: config.device_port,
-      apSsidPattern: config.ap_ssid_pattern,
-      isFactoryAp,
-      sta: { ssid: sta.ssid, password: sta.password },
-      sta1: secrets.value.wifi.sta1 && { ssid: secrets.value.wifi.sta1.ssid, password: secrets.value.wifi.sta1.password },
-      disable: config.disable,
-      mqtt:
-        config.mqtt.enable && config.mqtt.server !== undefined
-          ? {
-              server: config.mqtt.server,
-              clientId: config.mqtt.client_id,
-              topicPrefix: config.mqtt.topic_prefix,
-              user: mqttSecrets?.user,
-              password: mqttSecrets?.password
-            }
-          : undefined,
-      adminPassword: secrets.value.device?.admin_password,
-      setDeviceAuth: config.auth === "per_device" ? yield* perDeviceAuth : undefined,
-      dryRun: flags.dryRun,
-      loop: Option.getOrElse(flags.loop, () => config.loop_mode),
-      timeouts: {
-        apWait: Duration.seconds(config.timeouts.ap_wait),
-        rpc: Duration.seconds(config.timeouts.rpc),
-        join: Duration.seconds(config.timeouts.join)
-      },
-      stabilityWindow: Duration.seconds(config.timeouts.stability),
-      pollInterval: Duration.millis(500),
-      productionIps: productionIps.right as ReadonlyArray<Ipv4>,
-      discovery,
-      adopt: config.adopt,
-      ipStateFile: config.ip_state_file,
-      tls: config.https.enabled ? { pinFile: config.https.pin_file } : undefined,
-      say
-    }
-
-    const results = yield* Ref.make<ReadonlyArray<Stage1DeviceResult>>([])
-    const wifiLayer: Layer.Layer<Wifi, never, CommandExecutor.CommandExecutor | FileSystem.FileSystem | Path.Path | HttpClient.HttpClient> =
-      Option.match(flags.wifiSim, {
-        onNone: () => NmcliWifiLive({ iface: config.wifi_interface, connectTimeout: Duration.seconds(config.timeouts.connect) }),
-        onSome: (controlUrl) =>
-          SimulatedWifiLive({ controlUrl, iface: config.wifi_interface, initial: { ssid: sta.ssid, profile: sta.ssid } })
-      })
-    const printSummary = Effect.flatMap(Ref.get(results), (done) => say(summaryLine({ results: done })))
-    const stop = yield* Deferred.make<void>()
-    const abort = yield* Deferred.make<void>()
-    if (!flags.dryRun) yield* abortOnSecondSignal(abort)
-    yield* runStage1(settings, results, stop, abort).pipe(
-      Effect.provide(wifiLayer),
-      // Ctrl+C: the device in progress has finished (or was aborted) and the WiFi is
-      // restored; say what was done before the lock is released and the process exits 130.
-      Effect.onInterrupt(() => printSummary)
-    )
-    yield* printSummary
-    const done = yield* Ref.get(results)
-    // Unverified (reboot-loop watch not finished) is not "every device ok" either.
-    return done.some((r) => r.status === "failed" || r.status === "unverified") ? ExitCodes.devicesFailed : ExitCodes.ok
-  }).pipe(Effect.scoped)
-
-/**
- * The first Ctrl+C (SIGINT/SIGTERM) interrupts the run (NodeRuntime.runMain
- * does that) and lets the device in progress finish; this listener turns a
- * second one into `abort`. While it is installed Node does not kill the
- * process on that second signal, so the WiFi restore and lock release still run.
- */
-const abortOnSecondSignal = (abort: Deferred.Deferred<void>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      let seen = 0
-      const onSignal = () => {
-        seen += 1
-        if (seen >= 2) Deferred.unsafeDone(abort, Exit.void)
-      }
-      process.on("SIGINT", onSignal)
-      process.on("SIGTERM", onSignal)
-      return onSignal
-    }),
-    (onSignal) =>
-      Effect.sync(() => {
-        process.off("SIGINT", onSignal)
-        process.off("SIGTERM", onSignal)
-      })
-  )
-
-export const stage1Layer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive, NodeHttpClient.layer, MdnsLive)
+// The whole run moved to app/stage1.ts; these names stay importable from here.
+export { stage1Layer, stage1Program } from "../app/stage1.js"
+export type { Stage1Flags } from "../app/stage1.js"
 
 const flags = {
   secrets: Options.file("secrets").pipe(
@@ -203,7 +34,7 @@ const flags = {
 export const stage1Command = Command.make("stage1", flags, (f) =>
   Effect.gen(function* () {
     if (f.once && f.loop) {
-      yield* Effect.sync(() => processOutput.err("error: --once and --loop exclude each other"))
+      yield* Console.error("error: --once and --loop exclude each other")
       return yield* new ExitWith({ exitCode: ExitCodes.invalidInput })
     }
     const code = yield* stage1Program({
@@ -213,7 +44,7 @@ export const stage1Command = Command.make("stage1", flags, (f) =>
       log: f.log,
       loop: f.once ? Option.some(false) : f.loop ? Option.some(true) : Option.none(),
       wifiSim: f.wifiSim
-    })
+    }).pipe(Effect.provide(TerminalRunOutput))
     if (code !== ExitCodes.ok) return yield* new ExitWith({ exitCode: code })
   }).pipe(Effect.provide(stage1Layer))
 ).pipe(Command.withDescription("Stage 1: factory-new Shelly devices from their AP onto the production WiFi (runbook stage1-runbook.md)."))

@@ -6,13 +6,14 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { stage3Layer, stage3Program } from "../app/stage3.js"
+import { runOutputFor } from "../report/runOutputLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 import { emptyFlagValue, integerFlag } from "./flagValues.js"
 import { rolloutFlags } from "./stage3Rollout.js"
 
 // The whole run moved to app/stage3.ts; these names stay importable from here.
 export { defaultStage3Flags, parseIpFlags, stage3Layer, stage3Program } from "../app/stage3.js"
-export type { Stage3Flags, Stage3Output } from "../app/stage3.js"
+export type { Stage3Flags } from "../app/stage3.js"
 
 const flags = {
   dryRun: Options.boolean("dry-run").pipe(
@@ -71,7 +72,7 @@ export const stage3Command = Command.make("stage3", flags, (f) =>
       rolloutGroup: Option.getOrUndefined(f.rolloutGroup),
       resume: f.resume,
       retryFailed: f.retryFailed
-    })
+    }).pipe(Effect.provide(runOutputFor(f.json)))
     if (code !== ExitCodes.ok) return yield* new ExitWith({ exitCode: code })
   }).pipe(Effect.provide(stage3Layer))
 ).pipe(

@@ -37,8 +37,3 @@ export const printableLine = (line: string): string => {
 
 /** Per line of a multi-line text: line breaks stay, everything else as in `printable`. */
 export const printableLines = (text: string): string => text.split("\n").map(printable).join("\n")
-
-/** An output with `out`/`err` line sinks whose lines go through `printableLine`. */
-export const printableOutput = <O extends { readonly out: (line: string) => void; readonly err: (line: string) => void }>(
-  output: O
-): O => ({ ...output, out: (line: string) => output.out(printableLine(line)), err: (line: string) => output.err(printableLine(line)) })

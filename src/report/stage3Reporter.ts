@@ -1,5 +1,5 @@
 import type { Stage3DeviceResult, Stage3Summary } from "../stages/stage3/result.js"
-import { ProgressBar, type ProgressStream } from "./progress.js"
+import type { RunProgress } from "../runtime/RunOutput.js"
 import { stage3DeviceJson, stage3SummaryJson } from "./stage3Json.js"
 import { formatStage3Line, formatStage3Summary } from "./stage3Line.js"
 
@@ -28,23 +28,19 @@ export const isShown = (result: Stage3DeviceResult, options: Pick<Stage3ReportOp
 }
 
 /**
- * Writes device lines and the summary to `out` (stdout), and a progress bar
- * to `progress` (stderr) when that is a terminal; the bar is erased before
- * each line so both can share one terminal.
+ * Writes device lines and the summary to `out` (a RunOutput's results), and
+ * ticks the output's progress indicator (`progress`, never with `--json`)
+ * once per device; the terminal's bar erases itself before each line.
  */
 export const makeStage3Reporter = (
   options: Stage3ReportOptions,
   out: (line: string) => void,
-  progress?: ProgressStream
+  progress?: (label: string, total: number) => RunProgress
 ): Stage3Reporter => {
-  const bar =
-    progress && !options.json && ProgressBar.enabledFor(progress)
-      ? new ProgressBar(progress, options.total, options.dryRun ? "stage3 (dry run)" : "stage3")
-      : undefined
+  const bar = progress && !options.json ? progress(options.dryRun ? "stage3 (dry run)" : "stage3", options.total) : undefined
   return {
     device: (result) => {
       if (isShown(result, options)) {
-        bar?.suspend()
         out(options.json ? JSON.stringify(stage3DeviceJson(result)) : formatStage3Line(result, options.color))
       }
       bar?.tick(result.failed)

@@ -1,11 +1,12 @@
 // Stage 3 runs started from the web UI. They run `stage3Program`, the code
-// behind `provision stage3`, with its output lines captured as events; the
-// page follows them over SSE. One run at a time per server.
+// behind `provision stage3`, on a RunOutput that turns its lines into events;
+// the page follows them over SSE. One run at a time per server.
 import { Effect, Option, PubSub, Stream } from "effect"
 import { defaultStage3Flags, stage3Program } from "../app/stage3.js"
 import { describeError, isOperatorError } from "../domain/errors/base.js"
 import { RunBusy } from "../domain/errors/web.js"
 import { printable } from "../domain/printable.js"
+import * as RunOutput from "../runtime/RunOutput.js"
 
 export interface RunEvent {
   readonly seq: number
@@ -21,6 +22,13 @@ export interface RunState {
   finished: boolean
   readonly pubsub: PubSub.PubSub<RunEvent>
 }
+
+/**
+ * The web's RunOutput: results and diagnostics alike become `line` events
+ * (the page shows them in order), no colour, no progress bar (the page counts lines).
+ */
+export const sseOutput = (emit: (type: RunEvent["type"], data: string) => void) =>
+  RunOutput.layer({ out: (line) => emit("line", line), err: (line) => emit("line", line) })
 
 export const makeRuns = (configFile: string | undefined, keep = 20) => {
   const runs = new Map<string, RunState>()
@@ -40,10 +48,13 @@ export const makeRuns = (configFile: string | undefined, keep = 20) => {
         run.events.push(event)
         pubsub.unsafeOffer(event)
       }
-      const program = stage3Program(
-        { ...defaultStage3Flags, dryRun: options.dryRun, ips: options.ips, config: Option.fromNullable(configFile) },
-        { out: (line) => emit("line", line), err: (line) => emit("line", line), color: false, progress: undefined }
-      ).pipe(
+      const program = stage3Program({
+        ...defaultStage3Flags,
+        dryRun: options.dryRun,
+        ips: options.ips,
+        config: Option.fromNullable(configFile)
+      }).pipe(
+        Effect.provide(sseOutput(emit)),
         Effect.catchAll((error: unknown) =>
           Effect.sync(() => {
             emit("failure", isOperatorError(error) ? printable(describeError(error)) : "internal error")

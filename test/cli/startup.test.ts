@@ -12,6 +12,7 @@ import { flashRootCommand } from "../../src/cli/flash.js"
 import { inventoryCommand } from "../../src/cli/inventory.js"
 import { SUBCOMMAND_NAMES, subcommandsFor } from "../../src/cli/select.js"
 import { serveCommand } from "../../src/cli/serve.js"
+import { provideWebServer } from "../../src/web/server.js"
 import { simCommand } from "../../src/cli/sim.js"
 import { stage1Command } from "../../src/cli/stage1.js"
 import { stage2Command } from "../../src/cli/stage2.js"
@@ -31,8 +32,9 @@ const platformCovered = [
   runsOnPlatform(simCommand),
   runsOnPlatform(flashRootCommand),
   runsOnPlatform(inventoryCommand),
-  runsOnPlatform(serveCommand),
-  runsOnPlatform(demoCommand),
+  // The entry points give these two the web server (src/main.ts, scripts/build.mjs).
+  runsOnPlatform(provideWebServer(serveCommand)),
+  runsOnPlatform(provideWebServer(demoCommand)),
   runsOnPlatform(stationsCommand),
   runsOnPlatform(reportCommand),
   runsOnPlatform(credentialsCommand),

@@ -10,9 +10,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
 import { expect, it } from "vitest"
 import YAML from "yaml"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
+import { stage1Layer, stage1Program } from "../../src/app/stage1.js"
 import { ha1For } from "../../src/shelly/digest.js"
 import { provisionProcesses, shellyPathHarness, stage1Section } from "../stages/shellyPathHarness.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 const harness = shellyPathHarness({ net: "127.96", portBase: 19450, chdir: true })
 const provision = provisionProcesses()
@@ -48,7 +49,9 @@ it("no password in any log, report, output, backup or URL", async () => {
   }
   for (let i = 0; i < 2; i++) {
     expect(
-      await Effect.runPromiseExit(stage1Program(flags, output).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer)))
+      await Effect.runPromiseExit(
+        stage1Program(flags).pipe(Effect.provide(RunOutput.layer(output)), Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
+      )
     ).toEqual(Exit.succeed(0))
   }
   const [d1, d2] = p.fleet.devices

@@ -7,9 +7,10 @@ import { Effect, Exit, Option } from "effect"
 import { readFileSync, statSync } from "node:fs"
 import { expect, it } from "vitest"
 import YAML from "yaml"
-import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
+import { stage2Layer, stage2Program } from "../../src/app/stage2.js"
 import { ha1For } from "../../src/shelly/digest.js"
 import { runStage1Once, shellyPathHarness, stage1Section, stage2PoolSection } from "../stages/shellyPathHarness.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 const harness = shellyPathHarness({ net: "127.91", portBase: 19150, chdir: true })
 
@@ -46,7 +47,8 @@ it("stage1 per_device: a distinct random password per device, stored 0600 by MAC
   expect(out.join("\n")).not.toContain(passwords[0]!)
   expect(readFileSync("var/log/stage1.log", "utf8")).not.toContain(passwords[0]!)
 
-  const stage2 = stage2Program({ dryRun: false, macs: [], json: false, config: Option.none() }, output).pipe(
+  const stage2 = stage2Program({ dryRun: false, macs: [], json: false, config: Option.none() }).pipe(
+    Effect.provide(RunOutput.layer(output)),
     Effect.provide(stage2Layer),
     Effect.provide(NodeContext.layer)
   )

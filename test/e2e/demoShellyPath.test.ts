@@ -9,6 +9,7 @@ import { join } from "node:path"
 import { afterEach, expect, it } from "vitest"
 import { runShellyPath } from "../../src/cli/demo/shellyPath.js"
 import { stage3Layer } from "../../src/app/stage3.js"
+import { WebServerLive } from "../../src/web/server.js"
 
 let dir: string | undefined
 afterEach(() => {
@@ -37,7 +38,7 @@ it("adopts the devices one after another, reports the reboot loop with the runbo
       },
       print: (line) => void lines.push(...line.split("\n")),
       stage1Limit: "50 seconds"
-    }).pipe(Effect.provide(stage3Layer), Effect.provide(NodeContext.layer))
+    }).pipe(Effect.provide(stage3Layer), Effect.provide(WebServerLive), Effect.provide(NodeContext.layer))
   )
   const text = lines.join("\n")
   // Powered on one after another, each adopted before the next one is switched on.

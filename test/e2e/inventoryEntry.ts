@@ -6,8 +6,9 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
 import { inventoryCommand } from "../../src/cli/inventory.js"
 import { serveCommand } from "../../src/cli/serve.js"
+import { provideWebServer } from "../../src/web/server.js"
 
-const cli = Command.run(Command.make("provision").pipe(Command.withSubcommands([inventoryCommand, serveCommand])), {
+const cli = Command.run(Command.make("provision").pipe(Command.withSubcommands([inventoryCommand, provideWebServer(serveCommand)])), {
   name: "provision",
   version: "test"
 })

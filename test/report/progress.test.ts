@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { ProgressBar } from "../../src/report/progress.js"
 import { makeStage3Reporter } from "../../src/report/stage3Reporter.js"
+import { jsonSinks, terminalSinks } from "../../src/report/runOutputLive.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
+import { Effect } from "effect"
 import type { Mac } from "../../src/domain/mac.js"
 
 const fakeTty = () => {
@@ -37,7 +40,7 @@ describe("ProgressBar", () => {
     const reporter = makeStage3Reporter(
       { json: true, quiet: false, online: false, dryRun: true, color: false, total: 1 },
       (l) => lines.push(l),
-      stream
+      terminalSinks({ stdout: { isTTY: true, write: () => true }, stderr: stream }, { env: {} }).progress
     )
     reporter.device({
       key: "k",
@@ -53,5 +56,32 @@ describe("ProgressBar", () => {
     reporter.summary({ total: 1, ok: 1, failed: 0 })
     expect(chunks).toEqual([])
     expect(lines).toHaveLength(2)
+  })
+
+  it("the terminal RunOutput erases the bar before any line and keeps device text escaped; --json has no bar and no colour", () => {
+    const { chunks, stream } = fakeTty()
+    const stdout: Array<string> = []
+    const sinks = terminalSinks(
+      { stdout: { isTTY: true, write: (c: string) => (stdout.push(c), true) }, stderr: stream },
+      { env: {}, bar: { delayMs: 0, intervalMs: 0 } }
+    )
+    const output = RunOutput.make(sinks)
+    expect(output.color).toBe(true)
+    const bar = output.progress("stage3", 2)
+    bar.tick(false)
+    expect(chunks.at(-1)).toMatch(/^\r\u001b\[2Kstage3 \[/)
+    Effect.runSync(output.result("name \u001b]0;pwned\u0007 here"))
+    expect(chunks.at(-1)).toBe("\r\u001b[2K")
+    expect(stdout).toEqual(["name \\u001b]0;pwned\\u0007 here\n"])
+    bar.finish()
+
+    const plain = fakeTty()
+    const json = RunOutput.make(jsonSinks({ stdout: { isTTY: true, write: () => true }, stderr: plain.stream }))
+    expect(json.color).toBe(false)
+    json.progress("stage3", 1).tick(false)
+    expect(plain.chunks).toEqual([])
+    expect(
+      RunOutput.make(terminalSinks({ stdout: { isTTY: true, write: () => true }, stderr: stream }, { env: { NO_COLOR: "1" } })).color
+    ).toBe(false)
   })
 })

@@ -368,7 +368,7 @@ describe("stage1.discovery.mdns config", () => {
   })
 
   it("is wired to Mdns in the stage1 layer", async () => {
-    const { stage1Layer } = await import("../../src/cli/stage1.js")
+    const { stage1Layer } = await import("../../src/app/stage1.js")
     const mdns = await Effect.runPromise(Effect.serviceOption(Mdns).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer)))
     expect(Option.isSome(mdns)).toBe(true)
   })

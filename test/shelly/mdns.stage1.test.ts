@@ -11,8 +11,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type FleetHandle, startFleet } from "../../sim/shelly/index.js"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
+import { stage1Layer, stage1Program } from "../../src/app/stage1.js"
 import { LOOPBACK_SEGMENT } from "../../src/shelly/mdns.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 const originalCwd = process.cwd()
 let fleet: FleetHandle | undefined
@@ -69,7 +70,11 @@ const run = async (mdnsEnabled: boolean) => {
     wifiSim: Option.some(fleet.controlUrl!)
   }
   const exit = await Effect.runPromiseExit(
-    stage1Program(flags, { out: (l) => out.push(l), err: () => {} }).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
+    stage1Program(flags).pipe(
+      Effect.provide(RunOutput.layer({ out: (l) => out.push(l), err: () => {} })),
+      Effect.provide(stage1Layer),
+      Effect.provide(NodeContext.layer)
+    )
   )
   return { exit, out, fleet }
 }

@@ -18,7 +18,8 @@ import YAML from "yaml"
 import { startFleet } from "../../sim/shelly/index.js"
 import type { FleetHandle } from "../../sim/shelly/index.js"
 import type { FleetOptions } from "../../sim/shelly/fleet.js"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
+import { stage1Layer, stage1Program } from "../../src/app/stage1.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 export interface BlockAddresses {
   readonly baseIp: string
@@ -172,15 +173,12 @@ export const stage2PoolSection = (octet: number, devicePort: number): Record<str
 /** Runs Stage 1 once in-process on the fleet's simulated WiFi (data/ of the current directory); its exit. */
 export const runStage1Once = (controlUrl: string, output: { readonly out: (l: string) => void; readonly err: (l: string) => void }) =>
   Effect.runPromiseExit(
-    stage1Program(
-      {
-        secrets: Option.none(),
-        config: Option.none(),
-        dryRun: false,
-        log: Option.none(),
-        loop: Option.some(false),
-        wifiSim: Option.some(controlUrl)
-      },
-      output
-    ).pipe(Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
+    stage1Program({
+      secrets: Option.none(),
+      config: Option.none(),
+      dryRun: false,
+      log: Option.none(),
+      loop: Option.some(false),
+      wifiSim: Option.some(controlUrl)
+    }).pipe(Effect.provide(RunOutput.layer(output)), Effect.provide(stage1Layer), Effect.provide(NodeContext.layer))
   )

@@ -6,11 +6,12 @@ import { Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
-import { stage1Layer, stage1Program } from "../../src/cli/stage1.js"
-import type { Stage1Flags } from "../../src/cli/stage1.js"
+import { stage1Layer, stage1Program } from "../../src/app/stage1.js"
+import type { Stage1Flags } from "../../src/app/stage1.js"
 import { ProjectLock } from "../../src/inventory/Inventory.js"
 import { ProjectLockLive } from "../../src/inventory/index.js"
 import { shellyPathHarness, stage1Section } from "./shellyPathHarness.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 const harness = shellyPathHarness({ net: "127.52", portBase: 18600, chdir: true })
 const project = async (
@@ -34,7 +35,8 @@ const runCli = async (f: FleetHandle, over: Partial<Stage1Flags> = {}, extra?: L
   const out: Array<string> = []
   const err: Array<string> = []
   const exit = await Effect.runPromiseExit(
-    stage1Program(flags(f, over), { out: (l) => out.push(l), err: (l) => err.push(l) }).pipe(
+    stage1Program(flags(f, over)).pipe(
+      Effect.provide(RunOutput.layer({ out: (l) => out.push(l), err: (l) => err.push(l) })),
       Effect.provide(stage1Layer),
       Effect.provide(extra ?? Layer.empty),
       Effect.provide(NodeContext.layer)
@@ -110,7 +112,8 @@ describe("provision stage1 (program)", () => {
     const exit = await Effect.runPromise(
       Effect.gen(function* () {
         const fiber = yield* Effect.fork(
-          stage1Program(flags(f), { out: (l) => out.push(l), err: (l) => out.push(l) }).pipe(
+          stage1Program(flags(f)).pipe(
+            Effect.provide(RunOutput.layer({ out: (l) => out.push(l), err: (l) => out.push(l) })),
             Effect.provide(stage1Layer),
             Effect.provide(NodeContext.layer)
           )

@@ -5,8 +5,9 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Exit, Option } from "effect"
 import { readFileSync } from "node:fs"
 import { expect, it } from "vitest"
-import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
+import { stage2Layer, stage2Program } from "../../src/app/stage2.js"
 import { runStage1Once, shellyPathHarness, stage1Section, stage2PoolSection } from "./shellyPathHarness.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 const harness = shellyPathHarness({ net: "127.56", portBase: 18950, chdir: true })
 
@@ -26,7 +27,8 @@ it("stage1 adopts two factory devices, stage2 moves them to static pool addresse
   expect(await runStage1Once(fleet.controlUrl!, output)).toEqual(Exit.succeed(0))
   expect(fleet.devices.map((d) => d.ip?.startsWith("127.56.201."))).toEqual([true, true])
 
-  const stage2 = stage2Program({ dryRun: false, macs: [], json: false, config: Option.none() }, output).pipe(
+  const stage2 = stage2Program({ dryRun: false, macs: [], json: false, config: Option.none() }).pipe(
+    Effect.provide(RunOutput.layer(output)),
     Effect.provide(stage2Layer),
     Effect.provide(NodeContext.layer)
   )

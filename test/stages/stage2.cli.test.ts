@@ -4,12 +4,13 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Either, Exit, Option } from "effect"
 import { readFileSync, writeFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { stage2Layer, stage2Program } from "../../src/cli/stage2.js"
-import type { Stage2Flags } from "../../src/cli/stage2.js"
+import { stage2Layer, stage2Program } from "../../src/app/stage2.js"
+import type { Stage2Flags } from "../../src/app/stage2.js"
 import { ProjectLock } from "../../src/inventory/Inventory.js"
 import { ProjectLockLive } from "../../src/inventory/index.js"
 import { parsePlan } from "../../src/stages/stage2/plan.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 
 const harness = shellyPathHarness({ net: "127.54", portBase: 18800, chdir: true })
 let block = 0
@@ -42,7 +43,8 @@ const run = async (over: Partial<Stage2Flags> = {}) => {
   const err: Array<string> = []
   const flags: Stage2Flags = { dryRun: false, macs: [], json: false, config: Option.none(), ...over }
   const exit = await Effect.runPromiseExit(
-    stage2Program(flags, { out: (l) => out.push(l), err: (l) => err.push(l) }).pipe(
+    stage2Program(flags).pipe(
+      Effect.provide(RunOutput.layer({ out: (l) => out.push(l), err: (l) => err.push(l) })),
       Effect.provide(stage2Layer),
       Effect.provide(NodeContext.layer)
     )

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { makeFirmwareImage } from "../../sim/shelly/index.js"
-import { startFirmwareServer } from "../../src/cli/serve.js"
+import { startFirmwareServer } from "../../src/web/server.js"
 import { addFirmware } from "../../src/firmware/cache.js"
 import { methodsCalled, openProject, type Project } from "./stage3Harness.js"
 

@@ -10,6 +10,7 @@ import { type FleetHandle, type FleetOptions, startFleet } from "../../sim/shell
 import { defaultStage3Flags, type Stage3Flags, stage3Program } from "../../src/app/stage3.js"
 import { inventoryLayer, projectLockLayer } from "../../src/inventory/index.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
+import * as Output from "../../src/runtime/RunOutput.js"
 
 export interface Project {
   readonly fleet: FleetHandle
@@ -74,10 +75,8 @@ export const openProject = async (options: FleetOptions, format: "flat" | "wrapp
     const out: Array<string> = []
     const err: Array<string> = []
     const code = await Effect.runPromise(
-      stage3Program(
-        { ...defaultStage3Flags, config: Option.some(configFile), ...flags },
-        { out: (l) => out.push(l), err: (l) => err.push(l), color: false }
-      ).pipe(
+      stage3Program({ ...defaultStage3Flags, config: Option.some(configFile), ...flags }).pipe(
+        Effect.provide(Output.layer({ out: (l) => out.push(l), err: (l) => err.push(l) })),
         Effect.catchAll((e) => Effect.sync(() => (err.push(`error: ${e.message}`), -1))),
         Effect.provide(layer)
       )

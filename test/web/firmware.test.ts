@@ -5,7 +5,7 @@ import { Effect } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startFirmwareServer } from "../../src/cli/serve.js"
+import { startFirmwareServer } from "../../src/web/server.js"
 import { addFirmware } from "../../src/firmware/cache.js"
 
 describe("serve --rollout-only", () => {

@@ -6,7 +6,7 @@ import { Effect } from "effect"
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { startWebUi, webLayer } from "../../src/cli/serve.js"
+import { startWebUi, webLayer } from "../../src/web/server.js"
 import { addFirmware } from "../../src/firmware/cache.js"
 import type { RolloutState } from "../../src/stages/stage3/rollout.js"
 

@@ -10,8 +10,9 @@ import { Console, Effect, Option } from "effect"
 import { fleetScoped } from "../../../sim/shelly/index.js"
 import { factoryDemo } from "./factoryLine.js"
 import { shellyPathSection } from "./shellyPath.js"
-import { startWebUi, webLayer } from "../serve.js"
+import { WebServer } from "../../app/WebServer.js"
 import { defaultStage3Flags, stage3Layer, stage3Program } from "../../app/stage3.js"
+import { TerminalRunOutput } from "../../report/runOutputLive.js"
 import type { DemoSection } from "./section.js"
 import { sharedStoreSection } from "./sharedStore.js"
 
@@ -109,7 +110,7 @@ const stage3Section: DemoSection = {
         yield* Console.log(`(exit code ${again})`)
         const sample = (yield* fs.readFileString(stateFile)).split("\n").slice(0, 22).join("\n")
         yield* Console.log(`\nip_state.json after the runs (first lines):\n${sample}\n…`)
-      })
+      }).pipe(Effect.provide(TerminalRunOutput))
     )
 }
 
@@ -135,7 +136,7 @@ const webSection: DemoSection = {
         const fleet = yield* fleetScoped(demoFleetOptions)
         const config = yield* fs.readFileString(configFile)
         yield* fs.writeFileString(configFile, config.replace(/device_port: \d+/, `device_port: ${fleet.port}`))
-        const url = yield* startWebUi({ host: "127.0.0.1", port: 0, configFile })
+        const url = yield* Effect.flatMap(WebServer, (web) => web.startWebUi({ host: "127.0.0.1", port: 0, configFile }))
         const page = yield* Effect.tryPromise(() => fetch(url).then((response) => response.status)).pipe(Effect.orElseSucceed(() => 0))
         yield* Console.log(`web UI: ${url} (inventory of ${fleet.devices.length} devices; GET / answered HTTP ${page})`)
         if (serve && process.stdout.isTTY === true && process.env.CI === undefined) {
@@ -143,7 +144,7 @@ const webSection: DemoSection = {
           return yield* Effect.never
         }
         yield* Console.log("not on a terminal (or --no-serve): web UI stopped. Run `npx provision demo` in a terminal to keep it.")
-      }).pipe(Effect.provide(webLayer))
+      })
     )
 }
 

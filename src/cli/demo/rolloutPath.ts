@@ -12,8 +12,9 @@ import { Clock, Effect, Option } from "effect"
 import { findModel, makeFirmwareImage } from "../../../sim/shelly/index.js"
 import type { FleetHandle } from "../../../sim/shelly/index.js"
 import { addFirmware } from "../../firmware/cache.js"
-import { startFirmwareServer } from "../serve.js"
-import { defaultStage3Flags, stage3Program } from "../stage3.js"
+import * as RunOutput from "../../runtime/RunOutput.js"
+import { WebServer } from "../../app/WebServer.js"
+import { defaultStage3Flags, stage3Program } from "../../app/stage3.js"
 
 export const PINNED_VERSION = "1.8.0"
 
@@ -48,7 +49,9 @@ export const demoRollout = (options: {
         `added: ${entry.model} ${entry.version} sha256=${entry.sha256.slice(0, 16)}… → var/firmware/${entry.file.slice(0, 16)}…zip`
       )
     }
-    const served = yield* startFirmwareServer({ host: options.firmwareHost, port: 0, dir: firmwareDir })
+    const served = yield* Effect.flatMap(WebServer, (web) =>
+      web.startFirmwareServer({ host: options.firmwareHost, port: 0, dir: firmwareDir })
+    )
     yield* print(
       `$ provision serve --rollout-only --host ${options.firmwareHost}   → ${served.url}firmware/ (only the cached files, no UI)`
     )
@@ -76,9 +79,8 @@ export const demoRollout = (options: {
     const run = (args: string, flags: Partial<typeof defaultStage3Flags>) =>
       Effect.gen(function* () {
         yield* print(`\n$ provision stage3 ${args} --config ${configFile}`)
-        const code = yield* stage3Program(
-          { ...defaultStage3Flags, config: Option.some(configFile), ...flags },
-          { out: options.print, err: options.print, color: false }
+        const code = yield* stage3Program({ ...defaultStage3Flags, config: Option.some(configFile), ...flags }).pipe(
+          Effect.provide(RunOutput.capture(options.print))
         )
         yield* print(`(exit code ${code})`)
         return code

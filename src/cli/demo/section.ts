@@ -2,6 +2,7 @@
 import type { FileSystem, Path } from "@effect/platform"
 import type { Effect, Layer } from "effect"
 import type { stage3Layer } from "../../app/stage3.js"
+import type { WebServer } from "../../app/WebServer.js"
 
 export interface DemoContext {
   /** Scratch project directory for the demo's files (config, ip_state.json, logs), relative to the project root. */
@@ -15,4 +16,4 @@ export interface DemoSection {
   readonly run: (context: DemoContext) => Effect.Effect<void, unknown, DemoServices>
 }
 
-type DemoServices = FileSystem.FileSystem | Path.Path | Layer.Layer.Success<typeof stage3Layer>
+type DemoServices = FileSystem.FileSystem | Path.Path | WebServer | Layer.Layer.Success<typeof stage3Layer>

@@ -15,9 +15,10 @@ import type { FleetHandle } from "../../../sim/shelly/index.js"
 import { formatTable } from "../../app/inventory/rows.js"
 import { loadInventorySettings, loadRows } from "../../app/inventory/operations.js"
 import type { DemoSection } from "./section.js"
-import { stage1Layer, stage1Program } from "../stage1.js"
-import { stage2Program } from "../stage2.js"
+import { stage1Layer, stage1Program } from "../../app/stage1.js"
+import { stage2Program } from "../../app/stage2.js"
 import { defaultStage3Flags, stage3Program } from "../../app/stage3.js"
+import * as RunOutput from "../../runtime/RunOutput.js"
 import { LOOPBACK_SEGMENT } from "../../shelly/mdns.js"
 import { demoRollout } from "./rolloutPath.js"
 
@@ -127,17 +128,14 @@ const stage1Loop = (fleet: FleetHandle, configFile: string, secretsFile: string,
       Queue.unsafeOffer(lines, `  (installer powers on device ${waiting}: ${device.app}, AP ${device.apSsid})`)
       poweringOn.push(fleet.setFaults(waiting, waiting === loopingDevice ? ["reboot_loop"] : []))
     }
-    const program = stage1Program(
-      {
-        secrets: Option.some(secretsFile),
-        config: Option.some(configFile),
-        dryRun: false,
-        log: Option.none(),
-        loop: Option.some(true),
-        wifiSim: Option.some(fleet.controlUrl!)
-      },
-      { out, err: out }
-    ).pipe(Effect.provide(Layer.mergeAll(stage1Layer, NodeContext.layer)))
+    const program = stage1Program({
+      secrets: Option.some(secretsFile),
+      config: Option.some(configFile),
+      dryRun: false,
+      log: Option.none(),
+      loop: Option.some(true),
+      wifiSim: Option.some(fleet.controlUrl!)
+    }).pipe(Effect.provide(Layer.mergeAll(stage1Layer, NodeContext.layer, RunOutput.layer({ out, err: out }))))
     const fiber = yield* Effect.fork(program)
     const print = (line: string) => Effect.sync(() => options.print(line))
     let interrupted = false
@@ -208,19 +206,23 @@ export const runShellyPath = (dir: string, options: ShellyPathOptions) =>
       yield* print(`\n$ provision stage1 --loop -f ${secretsFile} --config ${configFile} --wifi-sim ${fleet.controlUrl}`)
       yield* stage1Loop(fleet, configFile, secretsFile, options)
 
-      const out = { out: options.print, err: options.print }
+      const printed = RunOutput.capture(options.print)
       yield* print(`\n$ provision stage2 --config ${configFile}`)
-      const placed = yield* stage2Program({ dryRun: false, macs: [], json: false, config: Option.some(configFile) }, out)
+      const placed = yield* stage2Program({ dryRun: false, macs: [], json: false, config: Option.some(configFile) }).pipe(
+        Effect.provide(printed)
+      )
       yield* print(`(exit code ${placed})`)
 
       // Stage 3 on the devices Stage 2 placed: the looping one flaps on and off the network.
       const settings = yield* loadInventorySettings(configFile)
       const placedIps = (yield* loadRows(settings)).rows.filter((row) => row.statuses["stage2.status"] === "ok").map((row) => row.ip)
       yield* print(`\n$ provision stage3 --wait-update --config ${configFile} --ip ${placedIps.join(",")}`)
-      const stage3 = yield* stage3Program(
-        { ...defaultStage3Flags, config: Option.some(configFile), waitUpdate: true, ips: placedIps },
-        { out: options.print, err: options.print, color: false }
-      )
+      const stage3 = yield* stage3Program({
+        ...defaultStage3Flags,
+        config: Option.some(configFile),
+        waitUpdate: true,
+        ips: placedIps
+      }).pipe(Effect.provide(printed))
       yield* print(`(exit code ${stage3})`)
 
       // Firmware control: a pinned version rolled out in two waves (src/cli/demo/rolloutPath.ts).

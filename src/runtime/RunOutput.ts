@@ -1,0 +1,83 @@
+/**
+ * Where a whole run (Stage 1/2/3) sends what it has to say: result lines
+ * (device lines, summaries, JSON objects: stdout on a terminal), diagnostics
+ * (warnings, errors: stderr), a per-subject progress indicator, and whether
+ * lines may carry colour. The run asks for the service; the caller picks the
+ * implementation as a layer: the terminal and `--json` ones
+ * (report/runOutputLive.ts), `layer`/`capture` below for the demo and tests,
+ * and the web UI's, which turns lines into SSE events (web/runs.ts).
+ *
+ * Shaped like @effect/platform's services (Terminal, Console): an interface,
+ * a Tag, `make` from plain sinks and `layer` over it; `unsafe` gives the
+ * synchronous sinks to code that reports from inside a callback, as
+ * `Console.unsafe` does.
+ *
+ * Every implementation made with `make` passes each line through
+ * `printableLine`: text a device supplied (names, model, error texts) can
+ * never drive the terminal (issue 13); our own colour codes stay.
+ */
+import { Context, Effect, Layer } from "effect"
+import { printableLine } from "../domain/printable.js"
+
+/** Progress over the subjects (devices) of a run: one tick per finished subject. */
+export interface RunProgress {
+  readonly tick: (failed: boolean) => void
+  /** The run is over: the indicator goes away. */
+  readonly finish: () => void
+}
+
+/** The synchronous sinks behind a RunOutput. */
+export interface RunOutputSinks {
+  readonly out: (line: string) => void
+  readonly err: (line: string) => void
+  /** Lines may carry ANSI colours (default false). */
+  readonly color?: boolean | undefined
+  /** A progress indicator for `total` subjects; none when left out. */
+  readonly progress?: ((label: string, total: number) => RunProgress) | undefined
+}
+
+export interface RunOutputService {
+  readonly color: boolean
+  /** A result line: a device's line, a summary, a JSON object. */
+  readonly result: (line: string) => Effect.Effect<void>
+  /** A warning or error for the operator, beside the results. */
+  readonly diagnostic: (line: string) => Effect.Effect<void>
+  /** Starts the progress indicator over `total` subjects (a no-op where there is none). */
+  readonly progress: (label: string, total: number) => RunProgress
+  readonly unsafe: { readonly result: (line: string) => void; readonly diagnostic: (line: string) => void }
+}
+
+export class RunOutput extends Context.Tag("fleet-provision/RunOutput")<RunOutput, RunOutputService>() {}
+
+const noProgress: RunProgress = { tick: () => {}, finish: () => {} }
+
+/** A RunOutput over plain sinks; every line is made printable first. */
+export const make = (sinks: RunOutputSinks): RunOutputService => {
+  const result = (line: string) => sinks.out(printableLine(line))
+  const diagnostic = (line: string) => sinks.err(printableLine(line))
+  return {
+    color: sinks.color ?? false,
+    result: (line) => Effect.sync(() => result(line)),
+    diagnostic: (line) => Effect.sync(() => diagnostic(line)),
+    progress: sinks.progress ?? (() => noProgress),
+    unsafe: { result, diagnostic }
+  }
+}
+
+export const layer = (sinks: RunOutputSinks): Layer.Layer<RunOutput> => Layer.sync(RunOutput, () => make(sinks))
+
+/**
+ * Every line, results and diagnostics alike, into one sink with an indent:
+ * the demo prints a run under its `$ provision …` line this way.
+ */
+export const capture = (print: (line: string) => void, options: { readonly indent?: string } = {}): Layer.Layer<RunOutput> => {
+  const indent = options.indent ?? ""
+  const sink = (line: string) => print(`${indent}${line}`)
+  return layer({ out: sink, err: sink })
+}
+
+/** The service's synchronous sinks as an `{ out, err }` pair, for code that takes callbacks. */
+export const sinksOf = (output: RunOutputService): { readonly out: (line: string) => void; readonly err: (line: string) => void } => ({
+  out: output.unsafe.result,
+  err: output.unsafe.diagnostic
+})
