@@ -253,6 +253,8 @@ const configureOverAp = (
     readonly beforeStation?: Effect.Effect<void> | undefined
     /** Started once the station call is answered: work that overlaps the device's join (it must not fail or block). */
     readonly whileStationJoins?: Effect.Effect<void> | undefined
+    /** The shortest station join of this run so far (ms), updated with this one's. */
+    readonly stationJoins?: Ref.Ref<Option.Option<number>> | undefined
   } = {}
 ) =>
   Effect.gen(function* () {
@@ -345,13 +347,26 @@ const configureOverAp = (
     // The station joins for seconds: the device's own time, which the next AP scan can use.
     yield* hooks.whileStationJoins ?? Effect.void
     // Even when that answer was lost, the AP may still be there to ask.
+    const joinStarted = yield* Clock.currentTimeMillis
     const staIp = yield* awaitStation(target, {
       mac: info.mac,
       ssid: settings.sta.ssid,
       rpc: options,
       pollInterval: settings.pollInterval,
-      join: settings.timeouts.join
+      join: settings.timeouts.join,
+      expectedJoinMs: hooks.stationJoins === undefined ? undefined : yield* Ref.get(hooks.stationJoins)
     })
+    if (hooks.stationJoins !== undefined && Option.isSome(staIp)) {
+      const tookMs = (yield* Clock.currentTimeMillis) - joinStarted
+      yield* Ref.update(hooks.stationJoins, (before) =>
+        Option.some(
+          Math.min(
+            tookMs,
+            Option.getOrElse(before, () => tookMs)
+          )
+        )
+      )
+    }
     const apAnswer =
       settings.disable.ap && Option.isSome(staIp)
         ? yield* answerUnlessLinkLost(Methods.wifiSetConfig(target, { ap: { enable: false } }, options))
@@ -489,6 +504,8 @@ export interface RunContext {
    * rescan takes seconds, and the join is the device's time anyway).
    */
   readonly prefetch?: Prefetch | undefined
+  /** The shortest station join of the run (ms): when to poll WiFi.GetStatus densely (stage1/liveWifi.ts stationPollSchedule). */
+  readonly stationJoins?: Ref.Ref<Option.Option<number>> | undefined
 }
 
 /**
@@ -518,7 +535,11 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     const { info, restartRequired, staIp, tls } = yield* Effect.gen(function* () {
       yield* wifi.connect({ ssid: ap.ssid })
       yield* settings.say("[stage1: connected to Shelly AP]")
-      return yield* configureOverAp(settings, ap, { beforeStation: Effect.asVoid(Fiber.join(subscribing)), whileStationJoins: scanAhead })
+      return yield* configureOverAp(settings, ap, {
+        beforeStation: Effect.asVoid(Fiber.join(subscribing)),
+        whileStationJoins: scanAhead,
+        stationJoins: run.stationJoins
+      })
     }).pipe(
       // The Pi goes back to its own network whatever happened on the AP.
       Effect.ensuring(wifi.restore(previous).pipe(Effect.ignore))
@@ -706,6 +727,7 @@ export const runStage1 = (
     const writes = yield* makeSerialWrites
     const announcing = yield* Ref.make(Option.none<number>())
     const prefetchScans = yield* Ref.make(Option.none<PrefetchedScan>())
+    const stationJoins = yield* Ref.make(Option.none<number>())
     // Closed at the end of the run: a look-ahead scan still running then is interrupted.
     const prefetchScope = yield* Scope.make()
     const adoptionWrites: AdoptionWrites = {
@@ -748,7 +770,8 @@ export const runStage1 = (
           provisionOne(tracked, ap.value, watch, {
             writes: adoptionWrites,
             announcing,
-            prefetch: settings.loop ? { scans: prefetchScans, scope: prefetchScope } : undefined
+            prefetch: settings.loop ? { scans: prefetchScans, scope: prefetchScope } : undefined,
+            stationJoins
           }).pipe(
             Effect.tap(record),
             Effect.onInterrupt(() =>
