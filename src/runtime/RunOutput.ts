@@ -75,9 +75,3 @@ export const capture = (print: (line: string) => void, options: { readonly inden
   const sink = (line: string) => print(`${indent}${line}`)
   return layer({ out: sink, err: sink })
 }
-
-/** The service's synchronous sinks as an `{ out, err }` pair, for code that takes callbacks. */
-export const sinksOf = (output: RunOutputService): { readonly out: (line: string) => void; readonly err: (line: string) => void } => ({
-  out: output.unsafe.result,
-  err: output.unsafe.diagnostic
-})
