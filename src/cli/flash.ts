@@ -21,16 +21,15 @@ import { loadSecrets, missingSecret } from "../config/secrets.js"
 import { describeError } from "../domain/errors/base.js"
 import { BackendLive } from "../factory/BackendLive.js"
 import { detectAll, runBatch } from "../factory/batch.js"
-import { boardLine, detectLine } from "../factory/lines.js"
+import { detectLine } from "../factory/lines.js"
 import { loadFactoryConfig } from "../factory/loadConfig.js"
-import { makeFactoryLog } from "../factory/log.js"
-import { portProgress } from "../factory/progress.js"
-import { terminalQr } from "../factory/qr.js"
+import { FactoryLogFile, factoryLogLayer } from "../factory/log.js"
 import { syncQueue } from "../factory/register.js"
 import { failedPorts } from "../factory/retryFailed.js"
 import { RegistrationQueueLive } from "../factory/RegistrationQueue.js"
 import { Backend } from "../factory/Backend.js"
 import { FlasherLive } from "../flash/FlasherLive.js"
+import { runOutputFor } from "../report/runOutputLive.js"
 import { useColor } from "../report/terminal.js"
 import { SerialPortsLive } from "../serial/SerialPortsLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
@@ -151,51 +150,33 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
       return
     }
 
-    const log = yield* makeFactoryLog({
+    // One RunOutput for the batch and the log's console echo: the per-port rows stay clear of both.
+    const lineOutput = factoryLogLayer({
       file: LOG_FILE,
       level: config.raw.logging.level,
       maxFileSize: config.raw.logging.max_file_size,
       backupCount: config.raw.logging.backup_count,
-      console: config.raw.logging.console_output && !o.json ? (text) => process.stderr.write(`${text}\n`) : undefined
-    })
+      console: config.raw.logging.console_output && !o.json
+    }).pipe(Layer.provideMerge(runOutputFor(o.json)))
     const stations = line.station === undefined ? config.stations : config.stations.filter((s) => s.station_id === line.station)
-    const progress = o.json
-      ? portProgress({ isTTY: false, write: () => true }, [])
-      : portProgress(
-          process.stderr,
-          stations
-            .flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port })))
-            .filter((p) => retry === undefined || retry.some((r) => r.station === p.station && r.port === p.port))
-        )
     const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
-    const outcome = yield* withSharedStore(
-      { target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log },
-      runBatch({
-        ...line,
-        batchSize: Option.getOrUndefined(o.batchSize),
-        swapTimeout: `${o.swapTimeout} seconds`,
-        root,
-        hooks: {
-          progress,
-          log,
-          onLabel:
-            o.qr && !o.json
-              ? (credentials, at) =>
-                  terminalQr(credentials).pipe(
-                    Effect.flatMap((text) =>
-                      Effect.sync(() =>
-                        progress.around(() => process.stdout.write(`QR label ${credentials.deviceId} (${at.port}):\n${text}`))
-                      )
-                    ),
-                    Effect.ignore
-                  )
-              : undefined
-        },
-        onResult: o.json
-          ? undefined
-          : (result) => Effect.sync(() => progress.around(() => process.stdout.write(`${boardLine(result, root, relative, color)}\n`)))
-      })
-    ).pipe(Effect.provide(Layer.mergeAll(flashLayer, backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))))
+    const outcome = yield* Effect.flatMap(FactoryLogFile, (log) =>
+      withSharedStore(
+        { target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log },
+        runBatch({
+          ...line,
+          batchSize: Option.getOrUndefined(o.batchSize),
+          swapTimeout: `${o.swapTimeout} seconds`,
+          root,
+          boardLines: o.json ? undefined : { relativeTo: root },
+          printQr: o.qr && !o.json
+        })
+      )
+    ).pipe(
+      Effect.provide(
+        Layer.mergeAll(flashLayer, backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)), lineOutput)
+      )
+    )
 
     const r = outcome.report
     if (o.json) {

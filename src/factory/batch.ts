@@ -6,14 +6,18 @@ import { FactoryConfigInvalid } from "../domain/errors/factory.js"
 import { type DetectedBoard, Flasher, type SessionOptions } from "../flash/Flasher.js"
 import { resolveAmong } from "../serial/resolvePort.js"
 import { type PortInfo, SerialPorts } from "../serial/SerialPorts.js"
-import { type BoardHooks, type BoardJob, processBoard } from "./board.js"
+import { type BoardJob, processBoard } from "./board.js"
+import type { Say } from "./boardSteps.js"
 import type { Station } from "./config.js"
 import { checkFirmwareSize, loadImages } from "./gates.js"
 import { deviceIdOf } from "./identity.js"
+import { boardLine } from "./lines.js"
 import type { FactoryConfig, ResolvedBoardConfig } from "./loadConfig.js"
+import { FactoryLogFile } from "./log.js"
 import { makeRecordWriter, timeStamp } from "./records.js"
 import { type BatchReport, buildBatchReport, writeBatchReport } from "./report.js"
-import type { BoardResult } from "./result.js"
+import type { BoardResult, DetectResult } from "./result.js"
+import { RunOutput } from "../runtime/RunOutput.js"
 import { RecordStore } from "../store/RecordStore.js"
 import { attemptKeyOf, boardRow } from "./storeRecord.js"
 
@@ -103,12 +107,7 @@ const sessionOptions = (options: LineOptions, board: ResolvedBoardConfig): Sessi
   mcu: mcuOptionsOf(board.config)
 })
 
-export interface DetectResult {
-  readonly station: string
-  readonly port: string
-  readonly board?: DetectedBoard | undefined
-  readonly problem?: OperatorError | undefined
-}
+export type { DetectResult } from "./result.js"
 
 /** `--test-mode`: connect to each port's bootloader and report what is there; writes nothing. */
 export const detectAll = (options: LineOptions) =>
@@ -140,8 +139,13 @@ export interface BatchOptions extends LineOptions {
   readonly root: string
   readonly batchId?: string | undefined
   readonly retryBase?: Duration.DurationInput | undefined
-  readonly hooks: BoardHooks
-  readonly onResult?: ((result: BoardResult) => Effect.Effect<void>) | undefined
+  /**
+   * One result line per board as it finishes (`● <id> @ <station> <port> - PASS …`),
+   * record paths shown relative to `relativeTo`; left out (`--json`): no lines.
+   */
+  readonly boardLines?: { readonly relativeTo: string } | undefined
+  /** `--qr`: each board's label in block characters among the results. */
+  readonly printQr?: boolean | undefined
 }
 
 export interface BatchOutcome {
@@ -157,6 +161,9 @@ export interface BatchOutcome {
  * the batch has `batchSize` of them: its first board right away, each next one
  * once a board with another identity answers on it (the operator swapped it),
  * waiting up to `swapTimeout`. Per-board failures never stop the other ports.
+ * The ports' phases, the board lines and the QR labels go to the RunOutput in
+ * context (one row per port where it has a per-subject display); what
+ * happened, to the factory log (FactoryLogFile).
  */
 export const runBatch = (options: BatchOptions) =>
   Effect.gen(function* () {
@@ -178,20 +185,24 @@ export const runBatch = (options: BatchOptions) =>
     const recordFiles = yield* Ref.make(new Set<string>())
     const recordErrors = yield* Ref.make<ReadonlyArray<OperatorError>>([])
     const flasher = yield* Flasher
+    const log = yield* FactoryLogFile
+    const output = yield* RunOutput
     // The shared store, when the CLI provides one (PostgreSQL); the files above are written either way.
     const store = Option.getOrUndefined(yield* Effect.serviceOption(RecordStore))
-    const stationOfPort = new Map(ports.map((p) => [p.port, p.station.station_id]))
-    const hooks = store
-      ? {
-          ...options.hooks,
-          progress: {
-            ...options.hooks.progress,
-            update: (port: string, phase: string, fraction?: number) => (
-              store.stepChanged(stationOfPort.get(port) ?? "", port, phase), options.hooks.progress.update(port, phase, fraction)
-            )
-          }
-        }
-      : options.hooks
+    const progress = output.subjects(ports.map((p) => ({ id: p.port, label: `${p.station.station_id} ${p.port}` })))
+    /** A port's phase: its row, and the shared store's live view. */
+    const sayOn =
+      (p: StationPort): Say =>
+      (phase, fraction) =>
+        Effect.sync(() => {
+          store?.stepChanged(p.station.station_id, p.port, phase)
+          progress.update(p.port, phase, fraction)
+        })
+    const boardLines = options.boardLines
+    const printLine = (result: BoardResult) =>
+      boardLines
+        ? output.result(boardLine(result, options.root, (file) => path.relative(boardLines.relativeTo, file), output.color))
+        : Effect.void
     const stationIds = [...new Set(ports.map((p) => p.station.station_id))]
     if (store)
       yield* store.batchStarted({ batchId, stationIds, configFile: config.file, requested: options.batchSize ?? ports.length, startedAt })
@@ -204,18 +215,16 @@ export const runBatch = (options: BatchOptions) =>
         yield* Ref.update(results, (all) => [...all, result])
         yield* records.append(result).pipe(
           Effect.tap((file) => Ref.update(recordFiles, (s) => new Set([...s, file]))),
-          Effect.catchAll((error) =>
-            Ref.update(recordErrors, (all) => [...all, error]).pipe(Effect.zipRight(options.hooks.log.error(error.message)))
-          )
+          Effect.catchAll((error) => Ref.update(recordErrors, (all) => [...all, error]).pipe(Effect.zipRight(log.error(error.message))))
         )
         if (store) yield* store.boardFinished(boardRow(result, attemptKey, (file) => path.relative(options.root, file)))
-        if (options.onResult) yield* options.onResult(result)
+        yield* printLine(result)
       })
 
     /** Polls the port until a board not yet seen in this batch answers, or the swap timeout passes. */
     const awaitNextBoard = (p: StationPort) =>
       Effect.gen(function* () {
-        hooks.progress.update(p.port, "waiting for the next board", 0)
+        yield* sayOn(p)("waiting for the next board", 0)
         const probe = Effect.scoped(
           Effect.gen(function* () {
             const service = yield* flasher.forPlatform(p.board.platform)
@@ -248,7 +257,8 @@ export const runBatch = (options: BatchOptions) =>
       maxAttempts: config.raw.quality_gates.max_retry_attempts,
       session: sessionOptions(options, p.board),
       qrDir: path.join(recordsDir, "qr"),
-      retryBase: options.retryBase
+      retryBase: options.retryBase,
+      printQr: options.printQr
     })
 
     const worker = (p: StationPort) =>
@@ -284,21 +294,21 @@ export const runBatch = (options: BatchOptions) =>
         while (yield* claim) {
           if (!first && !(yield* awaitNextBoard(p))) {
             yield* Ref.update(remaining, (n) => n + 1)
-            hooks.progress.update(p.port, "idle (no new board)")
+            yield* sayOn(p)("idle (no new board)")
             return
           }
           first = false
           const attemptKey = nextKey()
           if (store) yield* store.boardStarted({ attemptKey, batchId, stationId: p.station.station_id, port: p.port })
-          yield* finish(yield* processBoard(job(p), hooks), attemptKey)
+          yield* finish(yield* processBoard(job(p), sayOn(p)), attemptKey)
         }
       })
 
-    yield* options.hooks.log.info(
+    yield* log.info(
       `batch ${batchId}: ${ports.length} port(s) on ${new Set(ports.map((p) => p.station.station_id)).size} station(s), batch size ${options.batchSize ?? ports.length}`
     )
     yield* Effect.forEach(ports, worker, { concurrency: "unbounded", discard: true })
-    options.hooks.progress.finish()
+    progress.finish()
 
     const finishedAt = new Date(yield* Clock.currentTimeMillis)
     const all = yield* Ref.get(results)
@@ -315,7 +325,7 @@ export const runBatch = (options: BatchOptions) =>
     )
     if (store) yield* store.batchFinished({ batchId, stationIds, finishedAt, report })
     const reportFile = yield* writeBatchReport(path.join(options.root, "var", "reports"), report, startedAt)
-    yield* options.hooks.log.info(
+    yield* log.info(
       `batch ${batchId} done: total=${report.totals.total} passed=${report.totals.passed} failed=${report.totals.failed} queued=${report.totals.queued} report=${path.relative(options.root, reportFile)}`
     )
     const outcome: BatchOutcome = {

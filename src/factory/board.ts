@@ -1,18 +1,20 @@
 import { Clock, Effect, type Either } from "effect"
-import { deviceIdOf, type DeviceCredentials, displayIdentity } from "./identity.js"
-import type { FactoryLog } from "./log.js"
-import type { PortProgressSink } from "./progress.js"
-import { type BoardJob, bootAndTest, connectAndFlash, labelBoard, registerBoard, type StepFailed, type TestsOutcome } from "./boardSteps.js"
+import { deviceIdOf, displayIdentity } from "./identity.js"
+import { FactoryLogFile } from "./log.js"
+import {
+  type BoardJob,
+  bootAndTest,
+  connectAndFlash,
+  labelBoard,
+  printQrLabel,
+  registerBoard,
+  type Say,
+  type StepFailed,
+  type TestsOutcome
+} from "./boardSteps.js"
 import type { BoardResult } from "./result.js"
 
 export type { BoardJob } from "./boardSteps.js"
-
-export interface BoardHooks {
-  readonly progress: PortProgressSink
-  readonly log: FactoryLog
-  /** After the label is written (the CLI prints it with `--qr`). */
-  readonly onLabel?: (credentials: DeviceCredentials, result: { readonly port: string }) => Effect.Effect<void>
-}
 
 const leftOf = <A>(either: Either.Either<A, StepFailed> | undefined): StepFailed | undefined =>
   either?._tag === "Left" ? either.left : undefined
@@ -24,20 +26,21 @@ const rightOf = <A>(either: Either.Either<A, StepFailed> | undefined): A | undef
  * bounded by max_flash_time), reset into the application, boot banner and
  * device tests, then register, label and hand back the result. Never fails:
  * the first failing step becomes the result's failure (step, code, message,
- * hint), and the steps after it do not run.
+ * hint), and the steps after it do not run. `say` shows the port's phase
+ * (the batch's per-port progress); the outcome goes to the factory log.
  */
-export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
+export const processBoard = (job: BoardJob, say: Say) =>
   Effect.gen(function* () {
+    const log = yield* FactoryLogFile
     const startedMs = yield* Clock.currentTimeMillis
-    const say = (phase: string, fraction?: number) => Effect.sync(() => hooks.progress.update(job.port, phase, fraction))
 
-    const flash = yield* connectAndFlash(job, say, hooks.log)
+    const flash = yield* connectAndFlash(job, say)
     const tested: TestsOutcome | undefined = flash.failure === undefined ? yield* bootAndTest(job, say) : undefined
     const board = flash.failure === undefined && tested?.failure === undefined ? flash.detected : undefined
-    const registered = board ? yield* Effect.either(registerBoard(job, board, say, hooks.log)) : undefined
+    const registered = board ? yield* Effect.either(registerBoard(job, board, say)) : undefined
     const credentials = rightOf(registered)?.credentials
     const labelled = credentials ? yield* Effect.either(labelBoard(job, credentials, say)) : undefined
-    if (credentials && labelled?._tag === "Right" && hooks.onLabel) yield* hooks.onLabel(credentials, { port: job.port })
+    if (credentials && labelled?._tag === "Right" && job.printQr) yield* printQrLabel(credentials, job.port)
 
     const failure = (flash.failure ?? tested?.failure ?? leftOf(registered) ?? leftOf(labelled))?.failure
     const registration = rightOf(registered)?.registration
@@ -71,10 +74,10 @@ export const processBoard = (job: BoardJob, hooks: BoardHooks) =>
       finishedAt: new Date(finishedMs).toISOString()
     }
     yield* failure
-      ? hooks.log.error(
+      ? log.error(
           `${job.stationId} ${job.port} ${result.deviceId ?? "(no board)"}: FAIL at ${failure.step} [${failure.code}] ${failure.message}`
         )
-      : hooks.log.info(
+      : log.info(
           `${job.stationId} ${job.port} ${result.deviceId} (${detected ? displayIdentity(detected) : ""}) PASS flash=${flash.flashSeconds?.toFixed(2)}s tests=${tests.filter((t) => t.passed).length}/${tests.length} registration=${registration?.status}`
         )
     return result

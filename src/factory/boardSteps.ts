@@ -9,13 +9,14 @@ import type { OperatorError } from "../domain/errors/base.js"
 import { isOperatorError } from "../domain/errors/base.js"
 import { FlashTimeExceeded, WrongBoardOnPort } from "../domain/errors/factory.js"
 import { type DetectedBoard, Flasher, type FlashRegion, type SessionOptions } from "../flash/Flasher.js"
+import { RunOutput } from "../runtime/RunOutput.js"
 import { SerialPorts } from "../serial/SerialPorts.js"
 import type { DeviceTest } from "./config.js"
 import { awaitBootBanner, bootNotSeen, ConsoleReader, runDeviceTests } from "./deviceTests.js"
 import { type DeviceCredentials, newCredentials } from "./identity.js"
-import type { FactoryLog } from "./log.js"
+import { FactoryLogFile } from "./log.js"
 import type { ResolvedBoardConfig } from "./loadConfig.js"
-import { writeQrLabel } from "./qr.js"
+import { terminalQr, writeQrLabel } from "./qr.js"
 import { registerOrQueue, type RegistrationOutcome } from "./register.js"
 import type { BoardFailure, TestResult } from "./result.js"
 
@@ -32,6 +33,8 @@ export interface BoardJob {
   readonly session: SessionOptions
   readonly qrDir: string
   readonly retryBase?: Duration.DurationInput
+  /** `--qr`: also print the label in block characters among the results once it is written. */
+  readonly printQr?: boolean | undefined
 }
 
 /** Tells the operator which phase a port is in (the progress display). */
@@ -104,8 +107,9 @@ interface FlashCounts {
  * the link or the transfer is tried again (exponential, jittered, up to
  * `maxAttempts`), all of it bounded by `maxFlashSeconds`.
  */
-export const connectAndFlash = (job: FlashJob, say: Say, log: FactoryLog) =>
+export const connectAndFlash = (job: FlashJob, say: Say) =>
   Effect.gen(function* () {
+    const log = yield* FactoryLogFile
     const counts = yield* Ref.make<FlashCounts>({ detected: undefined, attempts: 0, flasherRetries: 0, wireBytes: 0 })
     const sawBoard = (board: DetectedBoard) => Ref.update(counts, (c) => ({ ...c, detected: board }))
     const total = job.regions.reduce((sum, r) => sum + r.data.length, 0)
@@ -215,8 +219,9 @@ export interface Registered {
 }
 
 /** New credentials for the board, registered at the backend or queued for `provision flash sync`. */
-export const registerBoard = (job: BoardJob, board: DetectedBoard, say: Say, log: FactoryLog) =>
+export const registerBoard = (job: BoardJob, board: DetectedBoard, say: Say) =>
   Effect.gen(function* () {
+    const log = yield* FactoryLogFile
     const credentials = yield* newCredentials(board)
     yield* say("registering", 1)
     const registration = yield* registerOrQueue({
@@ -240,3 +245,15 @@ export const registerBoard = (job: BoardJob, board: DetectedBoard, say: Say, log
 /** The QR label (id + one-time token) in the records' qr folder. */
 export const labelBoard = (job: BoardJob, credentials: DeviceCredentials, say: Say) =>
   say("labelling", 1).pipe(Effect.zipRight(writeQrLabel(job.qrDir, credentials).pipe(inStep("label"))))
+
+/**
+ * `--qr`: the label as block characters on the results, for the operator to
+ * scan at once; one block (heading and code), written as rendered. A label
+ * that cannot be drawn here is still in the qr folder: nothing fails.
+ */
+export const printQrLabel = (credentials: DeviceCredentials, port: string) =>
+  Effect.gen(function* () {
+    const output = yield* RunOutput
+    const text = yield* terminalQr(credentials)
+    yield* output.block(`QR label ${credentials.deviceId} (${port}):\n${text}`)
+  }).pipe(Effect.ignore)

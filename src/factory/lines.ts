@@ -1,8 +1,7 @@
 import { describeError } from "../domain/errors/base.js"
 import { paint } from "../report/terminal.js"
-import type { DetectResult } from "./batch.js"
 import { displayIdentity } from "./identity.js"
-import type { BoardResult } from "./result.js"
+import type { BoardResult, DetectResult } from "./result.js"
 
 const mark = (ok: boolean, color: boolean) => (ok ? paint("●", "green", color) : paint("✖", "red", color))
 

@@ -1,4 +1,5 @@
-import type { BoardIdentity, Platform } from "../flash/Flasher.js"
+import type { OperatorError } from "../domain/errors/base.js"
+import type { BoardIdentity, DetectedBoard, Platform } from "../flash/Flasher.js"
 import type { QrLabel } from "./qr.js"
 import type { RegistrationStatus } from "./register.js"
 
@@ -46,4 +47,12 @@ export interface BoardResult {
   readonly qr?: QrLabel | undefined
   readonly startedAt: string
   readonly finishedAt: string
+}
+
+/** `--test-mode`: what answered on one port, or why nothing did. */
+export interface DetectResult {
+  readonly station: string
+  readonly port: string
+  readonly board?: DetectedBoard | undefined
+  readonly problem?: OperatorError | undefined
 }

@@ -15,7 +15,7 @@ import { Effect, Either, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { FirmwareAddFailed, FirmwareCacheInvalid } from "../domain/errors/firmware.js"
 import type { StateWriteError } from "../domain/errors/inventory.js"
-import { safeWriteFile } from "../runtime/safeWrite.js"
+import { safeWriteFile, writeFileAtomic } from "../runtime/safeWrite.js"
 import { parseVersion } from "./version.js"
 
 export const DEFAULT_FIRMWARE_DIR = "var/firmware"
@@ -89,8 +89,8 @@ export interface AddFirmware {
 export type AddOutcome = { readonly entry: FirmwareEntry; readonly added: boolean }
 
 /**
- * Copies `file` into the cache (content-addressed: write `.tmp`, fsync,
- * rename) and records it. The same file for the same model/version again is
+ * Copies `file` into the cache (content-addressed, by the project's one safe
+ * write: `.tmp`, fsync, rename, directory fsync) and records it. The same file for the same model/version again is
  * a no-op; another file for a model/version already cached is refused, so a
  * pinned version always means one image.
  */
@@ -135,17 +135,8 @@ export const addFirmware = (
     const target = path.join(request.dir, name)
     const present = yield* fs.exists(target).pipe(Effect.orElseSucceed(() => false))
     if (!present) {
-      const temp = `${target}.tmp`
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const out = yield* fs.open(temp, { flag: "w", mode: 0o644 })
-          yield* out.writeAll(bytes)
-          yield* out.sync
-        })
-      ).pipe(
-        Effect.zipRight(fs.rename(temp, target)),
-        Effect.tapError(() => fs.remove(temp).pipe(Effect.ignore)),
-        Effect.mapError((e) => fail(`cannot store ${target}: ${e.message}`, "check free space and permissions of var/firmware"))
+      yield* writeFileAtomic(target, bytes, { mode: 0o644 }).pipe(
+        Effect.mapError((e) => fail(`cannot store ${target}: ${e.detail}`, "check free space and permissions of var/firmware"))
       )
     }
     const entry: FirmwareEntry = {

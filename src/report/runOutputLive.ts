@@ -2,14 +2,15 @@
  * The process's own RunOutput implementations (runtime/RunOutput.ts):
  * - terminal: results on stdout, diagnostics on stderr, colours per
  *   `NO_COLOR`/`FORCE_COLOR` and whether stdout is a TTY, and the progress bar
- *   on stderr when that is a terminal (erased before any other line, so both
- *   share one screen);
+ *   or the per-port rows (report/portProgress.ts) on stderr when that is a
+ *   terminal (erased before any other line, so both share one screen);
  * - `--json`: the same streams, no colour and no progress bar, so stdout
  *   carries only what the run prints as its JSON document.
  * Built when the layer is built (not at import), so `process.env` is read at run time.
  */
 import { Layer } from "effect"
-import { make, RunOutput, type RunOutputSinks, type RunProgress } from "../runtime/RunOutput.js"
+import { make, RunOutput, type RunOutputSinks, type RunProgress, type SubjectsProgress } from "../runtime/RunOutput.js"
+import { type PortProgressDisplay, portProgress } from "./portProgress.js"
 import { ProgressBar, type ProgressStream } from "./progress.js"
 import { useColor } from "./terminal.js"
 
@@ -26,15 +27,17 @@ export const terminalSinks = (
   options: { readonly env?: NodeJS.ProcessEnv; readonly bar?: ConstructorParameters<typeof ProgressBar>[3] } = {}
 ): RunOutputSinks => {
   let bar: ProgressBar | undefined
+  let rows: PortProgressDisplay | undefined
+  /** Writes with the bar erased, or around the per-port rows (erased, written, redrawn). */
+  const print = (write: () => void) => {
+    bar?.suspend()
+    if (rows) rows.around(write)
+    else write()
+  }
   return {
-    out: (line) => {
-      bar?.suspend()
-      streams.stdout.write(`${line}\n`)
-    },
-    err: (line) => {
-      bar?.suspend()
-      streams.stderr.write(`${line}\n`)
-    },
+    out: (line) => print(() => streams.stdout.write(`${line}\n`)),
+    err: (line) => print(() => streams.stderr.write(`${line}\n`)),
+    block: (text) => print(() => streams.stdout.write(text)),
     color: useColor(streams.stdout, options.env ?? process.env),
     progress: (label, total): RunProgress => {
       if (!ProgressBar.enabledFor(streams.stderr)) return { tick: () => {}, finish: () => {} }
@@ -45,6 +48,17 @@ export const terminalSinks = (
         finish: () => {
           current.finish()
           if (bar === current) bar = undefined
+        }
+      }
+    },
+    subjects: (subjects): SubjectsProgress => {
+      const current = portProgress(streams.stderr, subjects)
+      rows = current
+      return {
+        update: current.update,
+        finish: () => {
+          current.finish()
+          if (rows === current) rows = undefined
         }
       }
     }

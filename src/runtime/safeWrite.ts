@@ -4,10 +4,11 @@
 // power cut. A reader (or a crash) sees the old or the new content, never half.
 //
 // Two faces over the one core, because their callers report failures in their
-// own terms: `safeWriteFile` (inventory, secrets, firmware cache, backups:
+// own terms: `safeWriteFile` (inventory, secrets, firmware cache index, backups:
 // keeps a `.bak`, keeps the file's mode, fails with StateWriteError) and
 // `writeFileAtomic` / `appendFile` / `fileSize` (factory records, reports, QR
-// labels, log: no `.bak`, creates the directory, fails with RecordFileError).
+// labels, log, cached firmware images: no `.bak`, creates the directory, fails
+// with RecordFileError).
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Data, Effect } from "effect"

@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeEsp32FlashSet } from "../../sim/esp/index.js"
 import { connectAndFlash, type FlashJob } from "../../src/factory/boardSteps.js"
-import { makeFactoryLog } from "../../src/factory/log.js"
+import { factoryLogLayer } from "../../src/factory/log.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 import { defaultTimeouts } from "../../src/flash/esp/index.js"
 import { espBoard, flasherLayer, ptyOptions } from "../flash/esp/support.js"
 import { tempDir } from "./support.js"
@@ -33,14 +34,17 @@ const jobFor = (port: string, maxAttempts: number): FlashJob => ({
 })
 const noSay = () => Effect.void
 
-const logIn = (root: string) => makeFactoryLog({ file: join(root, "factory.log"), level: "DEBUG", maxFileSize: 1 << 20, backupCount: 1 })
+const logIn = (root: string) =>
+  factoryLogLayer({ file: join(root, "factory.log"), level: "DEBUG", maxFileSize: 1 << 20, backupCount: 1 }).pipe(
+    Layer.provide(RunOutput.capture(() => {}))
+  )
 
 describe("factory flash step (connectAndFlash) against the ESP emulator", () => {
   it.scopedLive("an MD5 mismatch costs one more whole attempt: attempts 2, retries 1, the log names the failed attempt", () =>
     Effect.gen(function* () {
       const root = tempDir("fp-step-")
       const board = yield* espBoard({ chip: "esp32", mac: "24:0a:c4:40:00:01", pace: false, faults: ["corrupt_block:1"] })
-      const outcome = yield* connectAndFlash(jobFor(board.hostPath, 3), noSay, yield* logIn(root))
+      const outcome = yield* connectAndFlash(jobFor(board.hostPath, 3), noSay).pipe(Effect.provide(logIn(root)))
       expect(board.emulator.stats.corruptedBlocks).toBe(1)
       expect(outcome.failure).toBeUndefined()
       expect(outcome).toMatchObject({ attempts: 2, retries: 1, detected: { platform: "esp32", identity: { value: "240AC4400001" } } })
@@ -57,7 +61,7 @@ describe("factory flash step (connectAndFlash) against the ESP emulator", () => 
     Effect.gen(function* () {
       const root = tempDir("fp-step-")
       const board = yield* espBoard({ chip: "esp32", mac: "24:0a:c4:40:00:02", pace: false, faults: ["drop_frame:1"] })
-      const outcome = yield* connectAndFlash(jobFor(board.hostPath, 3), noSay, yield* logIn(root))
+      const outcome = yield* connectAndFlash(jobFor(board.hostPath, 3), noSay).pipe(Effect.provide(logIn(root)))
       expect(board.emulator.stats.droppedResponses).toBe(1)
       expect(outcome.failure).toBeUndefined()
       expect(outcome).toMatchObject({ attempts: 1, retries: 1 })
@@ -70,7 +74,7 @@ describe("factory flash step (connectAndFlash) against the ESP emulator", () => 
     Effect.gen(function* () {
       const root = tempDir("fp-step-")
       const board = yield* espBoard({ chip: "esp32", mac: "24:0a:c4:40:00:03", pace: false, faults: ["no_sync"] })
-      const outcome = yield* connectAndFlash(jobFor(board.hostPath, 2), noSay, yield* logIn(root))
+      const outcome = yield* connectAndFlash(jobFor(board.hostPath, 2), noSay).pipe(Effect.provide(logIn(root)))
       expect(outcome).toMatchObject({ attempts: 2, retries: 1, wireBytes: 0, detected: undefined, flashSeconds: undefined })
       expect(outcome.failure).toMatchObject({ _tag: "StepFailed", step: "flash", code: "sync_failed" })
       expect(outcome.failure?.hint).not.toBe("")

@@ -13,7 +13,7 @@ import { runBatch } from "../../src/factory/batch.js"
 import { emulatedLine } from "../../src/cli/demo/factoryLine.js"
 import { loadFactoryConfig } from "../../src/factory/loadConfig.js"
 import { CSV_COLUMNS } from "../../src/factory/records.js"
-import { liveLineLayer, noProgress, tempDir, testLog } from "./support.js"
+import { liveLineLayer, tempDir, testLog } from "./support.js"
 
 /** The day's CSV as objects (no field here holds a comma or quote, checked by the column count). */
 const readCsvRecords = (root: string): Array<Record<string, string>> => {
@@ -61,15 +61,13 @@ describe("factory: a corrupted MD5 reply fails the board and nothing records it 
         configPatch: (c) => ({ ...c, quality_gates: { ...(c["quality_gates"] as object), max_retry_attempts: 2 } })
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
-      const log = yield* testLog(root)
       const outcome = yield* runBatch({
         config,
         before: "no_reset",
         root,
         retryBase: "10 millis",
-        noStub,
-        hooks: { progress: noProgress, log }
-      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
+        noStub
+      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))), Effect.provide(testLog(root)))
       const bad = noStub ? ["esp32-240ac4350001"] : ["esp32-240ac4350001", "esp8266-18fe34350003"]
       const byId = (id: string) => outcome.results.find((r) => r.deviceId === id)
       for (const id of bad) {

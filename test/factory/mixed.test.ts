@@ -8,7 +8,7 @@ import { emulatedLine } from "../../src/cli/demo/factoryLine.js"
 import { loadFactoryConfig } from "../../src/factory/loadConfig.js"
 import { CSV_COLUMNS } from "../../src/factory/records.js"
 import { parseIntelHex, segmentsToImage } from "../../src/flash/formats/intelHex.js"
-import { liveLineLayer, noProgress, tempDir, testLog } from "./support.js"
+import { liveLineLayer, tempDir, testLog } from "./support.js"
 
 const STM32_UID = "0a1b2c3d4e5f60718293a4b5"
 const PICO_ID = "e6614103e73d5f2f"
@@ -48,14 +48,12 @@ describe("mixed factory batch: AVR + STM32 + Pico emulators beside an ESP32 (rea
         expect(config.boards["arduino_uno"]!.firmwarePath.endsWith(".hex")).toBe(true)
         const mixed = config.stations.find((s) => s.station_id === "s_mixed")!
         expect(mixed.portBoardTypes).toEqual(["arduino_uno", "stm32f103", "pico"])
-        const log = yield* testLog(root)
         const outcome = yield* runBatch({
           config,
           before: "no_reset",
           root,
-          retryBase: "10 millis",
-          hooks: { progress: noProgress, log }
-        }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
+          retryBase: "10 millis"
+        }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))), Effect.provide(testLog(root)))
 
         expect(outcome.results.map((r) => [r.stationId, r.platform, r.status, r.failure?.code])).toEqual(
           expect.arrayContaining([
@@ -154,14 +152,12 @@ describe("mixed factory batch: AVR + STM32 + Pico emulators beside an ESP32 (rea
           configPatch: (c) => ({ ...c, quality_gates: { max_flash_time: 30, max_retry_attempts: 1 } })
         })
         const { config } = yield* loadFactoryConfig(line.configFile)
-        const log = yield* testLog(root)
         const outcome = yield* runBatch({
           config,
           before: "no_reset",
           root,
-          retryBase: "10 millis",
-          hooks: { progress: noProgress, log }
-        }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
+          retryBase: "10 millis"
+        }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))), Effect.provide(testLog(root)))
         const failure = (station: string) => outcome.results.find((r) => r.stationId === station)!.failure!
         expect(failure("s_uno")).toMatchObject({ step: "flash", code: "sync_failed" })
         expect(failure("s_uno").hint).toContain("optiboot")
@@ -203,14 +199,12 @@ describe("mixed factory batch: AVR + STM32 + Pico emulators beside an ESP32 (rea
         expect(readFileSync(join(root, "sys/bus/usb/devices/1-1.2/serial"), "utf8").trim()).toBe("E0C9125B0D9B")
         const { config } = yield* loadFactoryConfig(line.configFile)
         expect(config.stations[0]!.ports).toEqual([picos[1]!.port, picos[0]!.port])
-        const log = yield* testLog(root)
         const outcome = yield* runBatch({
           config,
           before: "no_reset",
           root,
-          retryBase: "10 millis",
-          hooks: { progress: noProgress, log }
-        }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
+          retryBase: "10 millis"
+        }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))), Effect.provide(testLog(root)))
         expect(outcome.report.totals).toMatchObject({ total: 2, passed: 1, failed: 1 })
         const resultOf = (i: number) => outcome.results.find((r) => r.port === picos[i]!.port)!
         expect(resultOf(0)).toMatchObject({ status: "fail", failure: { step: "flash", code: "flash_timeout" } })

@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { runBatch } from "../../src/factory/batch.js"
 import { emulatedLine } from "../../src/cli/demo/factoryLine.js"
 import { loadFactoryConfig } from "../../src/factory/loadConfig.js"
-import { liveLineLayer, noProgress, tempDir, testLog } from "./support.js"
+import { liveLineLayer, tempDir, testLog } from "./support.js"
 
 const flashCommands = (stats: { commands: Record<string, number> }) =>
   Object.entries(stats.commands).filter(([op]) => /FLASH_(DEFL_)?BEGIN|FLASH_(DEFL_)?DATA/.test(op))
@@ -30,10 +30,10 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
         configPatch: (c) => ({ ...c, quality_gates: { max_firmware_size: { esp32: 4096 } } })
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
-      const log = yield* testLog(root)
       const error = yield* Effect.flip(
-        runBatch({ config, before: "no_reset", root, hooks: { progress: noProgress, log } }).pipe(
-          Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
+        runBatch({ config, before: "no_reset", root }).pipe(
+          Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))),
+          Effect.provide(testLog(root))
         )
       )
       expect(error._tag).toBe("FirmwareTooLarge")
@@ -73,15 +73,25 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
         configPatch: (c) => ({ ...c, quality_gates: { max_flash_time: 10, max_retry_attempts: 3 } })
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
-      const log = yield* testLog(root)
+      const printed: Array<string> = []
       const outcome = yield* runBatch({
         config,
         before: "no_reset",
         root,
         retryBase: "10 millis",
-        hooks: { progress: noProgress, log }
-      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
+        boardLines: { relativeTo: root },
+        printQr: true
+      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))), Effect.provide(testLog(root, printed)))
       const [slow, corrupt, silent] = line.boards.map((b) => outcome.results.find((r) => r.port === b.hostPath)!)
+      // The RunOutput got one line per board, and the passing board's QR label (heading, then the code) before its line.
+      const boardLines = printed.filter((l) => / - (PASS|FAIL) /.test(l))
+      expect(boardLines).toHaveLength(3)
+      const passLine = printed.findIndex((l) => l.includes("esp32-240ac4310002") && l.includes(" - PASS "))
+      expect(printed[passLine]).toMatch(/ qr=var\/records\/qr\/esp32-240ac4310002\.png$/)
+      const qrHeading = printed.indexOf(`QR label esp32-240ac4310002 (${line.boards[1]!.hostPath}):`)
+      expect(qrHeading).toBeGreaterThanOrEqual(0)
+      expect(qrHeading + 1).toBeLessThan(passLine)
+      expect(printed.filter((l) => l.startsWith("QR label "))).toHaveLength(1)
       expect(slow).toMatchObject({
         status: "fail",
         failure: { step: "flash", code: "max_flash_time_exceeded" },
@@ -119,9 +129,9 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
         ]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
-      const log = yield* testLog(root)
-      const outcome = yield* runBatch({ config, before: "no_reset", root, batchSize: 2, hooks: { progress: noProgress, log } }).pipe(
-        Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl")))
+      const outcome = yield* runBatch({ config, before: "no_reset", root, batchSize: 2 }).pipe(
+        Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))),
+        Effect.provide(testLog(root))
       )
       expect(outcome.results).toHaveLength(2)
       expect(outcome.results.every((r) => r.status === "pass")).toBe(true)
@@ -139,15 +149,13 @@ describe("factory pipeline on emulated boards (real serialport + native flasher 
         stations: [{ id: "s1", boardType: "esp8266", boards: [{ chip: "esp8266", mac: "18:fe:34:33:00:01" }] }]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
-      const log = yield* testLog(root)
       const outcome = yield* runBatch({
         config,
         before: "no_reset",
         root,
         batchSize: 2,
-        swapTimeout: "1 second",
-        hooks: { progress: noProgress, log }
-      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))))
+        swapTimeout: "1 second"
+      }).pipe(Effect.provide(liveLineLayer(line.backendUrl, line.token, join(root, "q.jsonl"))), Effect.provide(testLog(root)))
       // The same board stays on the port: it is not taken twice, and the batch ends one short.
       expect(outcome.results).toHaveLength(1)
       expect(outcome.report.totals).toMatchObject({ requested: 2, total: 1, passed: 1 })

@@ -5,6 +5,7 @@ import fc from "fast-check"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeFactoryLog } from "../../src/factory/log.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 import { parseQrPayload, qrPayload } from "../../src/factory/qr.js"
 import { CSV_COLUMNS, csvField, makeRecordWriter } from "../../src/factory/records.js"
 import { BatchReport, buildBatchReport, decodeBatchReport, percentile } from "../../src/factory/report.js"
@@ -198,15 +199,23 @@ describe("records", () => {
     Effect.gen(function* () {
       const root = tempDir("fp-log-")
       const file = join(root, "var/log/factory-provisioning.log")
-      const log = yield* makeFactoryLog({ file, level: "INFO", maxFileSize: 300, backupCount: 2 })
+      const echoed: Array<string> = []
+      const log = yield* makeFactoryLog({ file, level: "INFO", maxFileSize: 300, backupCount: 2, console: true }).pipe(
+        Effect.provide(RunOutput.capture((line) => echoed.push(line)))
+      )
       for (let i = 0; i < 12; i++) yield* log.info(`line ${i} ${"x".repeat(60)}`)
       yield* log.debug("below the level")
+      yield* log.warn("a warning\nover two lines")
+      // console_output: what the result lines do not show (not INFO) goes to the run's diagnostics too, on one line.
+      expect(echoed).toHaveLength(1)
+      expect(echoed[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z WARNING a warning over two lines$/)
       expect(existsSync(`${file}.1`)).toBe(true)
       expect(existsSync(`${file}.2`)).toBe(true)
       expect(existsSync(`${file}.3`)).toBe(false)
       for (const f of [file, `${file}.1`, `${file}.2`]) expect(readFileSync(f).length).toBeLessThanOrEqual(300)
       const current = readFileSync(file, "utf8")
       expect(current).toContain("line 11")
+      expect(current).toContain("WARNING a warning over two lines")
       expect(current).not.toContain("below the level")
       // Newest in the live file, older in .1 then .2.
       expect(readFileSync(`${file}.1`, "utf8")).toMatch(/line (8|9|10)/)

@@ -4,10 +4,10 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { BackendLive } from "../../src/factory/BackendLive.js"
-import { makeFactoryLog } from "../../src/factory/log.js"
-import { noProgress } from "../../src/factory/progress.js"
+import { factoryLogLayer } from "../../src/factory/log.js"
 import { RegistrationQueueLive } from "../../src/factory/RegistrationQueue.js"
 import { FlasherLive } from "../../src/flash/FlasherLive.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 import { SerialPortsLive } from "../../src/serial/SerialPortsLive.js"
 
 export const tempDir = (prefix = "fp-factory-") => mkdtempSync(join(tmpdir(), prefix))
@@ -22,8 +22,12 @@ export const liveLineLayer = (url: string, token: string, queueFile: string) =>
     RegistrationQueueLive(queueFile)
   )
 
-/** The factory log in `<root>/var/log`, at DEBUG so the secrets test sees everything that gets logged. */
-export const testLog = (root: string) =>
-  makeFactoryLog({ file: join(root, "var/log/factory-provisioning.log"), level: "DEBUG", maxFileSize: 1 << 20, backupCount: 2 })
-
-export { noProgress }
+/**
+ * The batch's output: the factory log in `<root>/var/log`, at DEBUG so the
+ * secrets test sees everything that gets logged, and a RunOutput whose lines
+ * (results and diagnostics) land in `printed`.
+ */
+export const testLog = (root: string, printed: Array<string> = []) =>
+  factoryLogLayer({ file: join(root, "var/log/factory-provisioning.log"), level: "DEBUG", maxFileSize: 1 << 20, backupCount: 2 }).pipe(
+    Layer.provideMerge(RunOutput.capture((line) => printed.push(line)))
+  )

@@ -53,6 +53,34 @@ describe("firmware cache", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   )
 
+  it.scoped("the image goes in by the safe write: a .tmp left by a killed run is replaced (mode 0644), none stays behind", () =>
+    Effect.gen(function* () {
+      const { fs, path, image, bytes, dir } = yield* setup
+      const sha = createHash("sha256").update(bytes).digest("hex")
+      const target = path.join(dir, `${sha}.zip`)
+      yield* fs.makeDirectory(dir, { recursive: true })
+      yield* fs.writeFileString(`${target}.tmp`, "half an image from a killed run", { mode: 0o600 })
+      yield* addFirmware({ file: image, model: "S2PMG3", version: "1.7.5", dir, now: "t" })
+      expect(Buffer.from(yield* fs.readFile(target)).equals(Buffer.from(bytes))).toBe(true)
+      expect((yield* fs.stat(target)).mode & 0o777).toBe(0o644)
+      expect(yield* fs.exists(`${target}.tmp`)).toBe(false)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.scoped("an image that cannot be stored is FirmwareAddFailed naming the file; the index stays without it", () =>
+    Effect.gen(function* () {
+      const { fs, path, image, bytes, dir } = yield* setup
+      const sha = createHash("sha256").update(bytes).digest("hex")
+      // A directory where the .tmp has to go: the write cannot even start.
+      yield* fs.makeDirectory(path.join(dir, `${sha}.zip.tmp`), { recursive: true })
+      const error = yield* Effect.flip(addFirmware({ file: image, model: "S2PMG3", version: "1.7.5", dir, now: "t" }))
+      expect(error._tag).toBe("FirmwareAddFailed")
+      expect(error.message).toContain(`cannot store ${path.join(dir, `${sha}.zip`)}`)
+      expect(yield* fs.exists(path.join(dir, `${sha}.zip`))).toBe(false)
+      expect(yield* loadFirmwareIndex(dir)).toEqual([])
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
   it.scoped("a damaged index is an error naming the file, not an empty cache", () =>
     Effect.gen(function* () {
       const { fs, path, dir } = yield* setup

@@ -84,4 +84,39 @@ describe("ProgressBar", () => {
       RunOutput.make(terminalSinks({ stdout: { isTTY: true, write: () => true }, stderr: stream }, { env: { NO_COLOR: "1" } })).color
     ).toBe(false)
   })
+
+  it("the terminal RunOutput's per-port rows: one row per port, erased before each line and redrawn after; a QR block goes out as rendered", () => {
+    const events: Array<string> = []
+    const stderr = { isTTY: true, columns: 60, write: (c: string) => (events.push(`err:${c}`), true) }
+    const stdout = { isTTY: true, write: (c: string) => (events.push(`out:${c}`), true) }
+    const output = RunOutput.make(terminalSinks({ stdout, stderr }, { env: {} }))
+    const rows = output.subjects([
+      { id: "/dev/a", label: "s1 /dev/a" },
+      { id: "/dev/bb", label: "s1 /dev/bb" }
+    ])
+    rows.update("/dev/a", "writing app", 0.5)
+    const drawn = "err:s1 /dev/a  [############............]  50% writing app\ns1 /dev/bb [........................]   0% waiting\n"
+    expect(events).toEqual([drawn])
+    Effect.runSync(output.result("● board line"))
+    Effect.runSync(output.diagnostic("2026-01-01T00:00:00.000Z WARNING retrying"))
+    const erase = "err:\u001b[2A\r\u001b[0J"
+    expect(events.slice(1)).toEqual([erase, "out:● board line\n", drawn, erase, "err:2026-01-01T00:00:00.000Z WARNING retrying\n", drawn])
+    // The label's own colour codes stay and no newline is added: the text is written as rendered.
+    const qr = "QR label esp32-1 (/dev/a):\n\u001b[47m\u001b[30m ▄▄ \u001b[0m\n\u001b[47m\u001b[30m\u001b[0m"
+    Effect.runSync(output.block(qr))
+    expect(events.slice(-3)).toEqual([erase, `out:${qr}`, drawn])
+    rows.finish()
+    expect(events.at(-1)).toBe(erase)
+    Effect.runSync(output.result("Batch summary: total=2"))
+    expect(events.at(-1)).toBe("out:Batch summary: total=2\n")
+
+    // Not a terminal (or --json): no rows at all, lines as they are.
+    const piped: Array<string> = []
+    const plain = RunOutput.make(
+      jsonSinks({ stdout: { write: (c: string) => (piped.push(c), true) }, stderr: { write: (c: string) => (piped.push(c), true) } })
+    )
+    plain.subjects([{ id: "/dev/a", label: "s1 /dev/a" }]).update("/dev/a", "writing app", 0.5)
+    Effect.runSync(plain.result("● board line"))
+    expect(piped).toEqual(["● board line\n"])
+  })
 })

@@ -29,11 +29,11 @@ import { FlasherLive } from "../../flash/FlasherLive.js"
 import { SerialPortsLive } from "../../serial/SerialPortsLive.js"
 import { BackendLive } from "../../factory/BackendLive.js"
 import { runBatch } from "../../factory/batch.js"
-import { boardLine } from "../../factory/lines.js"
 import { loadFactoryConfig } from "../../factory/loadConfig.js"
-import { makeFactoryLog } from "../../factory/log.js"
-import { portProgress } from "../../factory/progress.js"
+import { factoryLogLayer } from "../../factory/log.js"
 import { RegistrationQueueLive } from "../../factory/RegistrationQueue.js"
+import { terminalSinks } from "../../report/runOutputLive.js"
+import * as RunOutput from "../../runtime/RunOutput.js"
 
 export interface EmulatedBoardSpec {
   readonly chip: EspChip
@@ -388,16 +388,14 @@ export const factoryDemo = (dir: string) =>
         ]
       })
       const { config } = yield* loadFactoryConfig(line.configFile)
-      const log = yield* makeFactoryLog({
+      const log = factoryLogLayer({
         file: path.join(root, "var/log/factory-provisioning.log"),
         level: "INFO",
         maxFileSize: 1048576,
         backupCount: 3
       })
-      const progress = portProgress(
-        process.stderr,
-        config.stations.flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port })))
-      )
+      // The terminal's output (per-port rows on stderr), colour whenever stdout is a terminal.
+      const output = RunOutput.layer({ ...terminalSinks(), color: process.stdout.isTTY === true })
       const relative = (file: string) => path.relative(process.cwd(), file)
       yield* Console.log(
         `backend simulator at ${line.backendUrl}; ${line.boards.length} emulated ESP boards and ${line.mcuBoards.length} AVR/STM32/Pico boards (${line.mcuBoards.map((b) => b.kind).join(", ")}) on ptys`
@@ -407,17 +405,14 @@ export const factoryDemo = (dir: string) =>
         before: "no_reset",
         root,
         retryBase: "100 millis",
-        hooks: { progress, log },
-        onResult: (result) =>
-          Effect.sync(() =>
-            progress.around(() => process.stdout.write(`${boardLine(result, root, relative, process.stdout.isTTY === true)}\n`))
-          )
+        boardLines: { relativeTo: process.cwd() }
       }).pipe(
         Effect.provide(
           Layer.mergeAll(
             FlasherLive.pipe(Layer.provideMerge(SerialPortsLive)),
             BackendLive({ url: line.backendUrl, token: Redacted.make(line.token) }).pipe(Layer.provide(NodeHttpClient.layer)),
-            RegistrationQueueLive(path.join(root, "var/records/registration-queue.jsonl"))
+            RegistrationQueueLive(path.join(root, "var/records/registration-queue.jsonl")),
+            log.pipe(Layer.provideMerge(output))
           )
         )
       )

@@ -139,7 +139,11 @@ describe("faults", () => {
       const error = yield* Effect.flip((yield* esp("esp32")).connect(board.hostPath, "esp32", { ...ptyOptions, connectAttempts: 2 }))
       expect(error._tag).toBe("SyncFailed")
       expect(error._tag === "SyncFailed" && error.attempts).toBe(2)
-      expect(board.emulator.stats.commands["SYNC"]).toBe(10) // 2 attempts × 5 SYNCs
+      // At most 5 SYNCs per attempt (esptool's count): the second attempt reached the board, and
+      // nothing beyond 2 × 5 went out. Not an exact count: the last SYNC may still be in the pty when we look.
+      const syncs = board.emulator.stats.commands["SYNC"] ?? 0
+      expect(syncs).toBeGreaterThan(5)
+      expect(syncs).toBeLessThanOrEqual(2 * 5)
     }).pipe(Effect.provide(flasherLayer()))
   )
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Clock, Effect, Exit, Fiber, TestClock } from "effect"
 import type { FlashProgress, SessionOptions } from "../../../src/flash/Flasher.js"
 import { address, CMD, command, concatBytes, pipelineSafe } from "../../../src/flash/stm32/an3155.js"
 import { md5Hex } from "../../../src/flash/formats/md5.js"
@@ -201,20 +201,33 @@ describe("AN3155 READ_MEMORY pipelining guard", () => {
 })
 
 describe("STM32 reset mapping", () => {
-  it.scopedLive("default mapping: RTS (BOOT0) and DTR (NRST) asserted, NRST released after 50 ms, sync 100 ms later", () =>
+  // TestClock time (the recording takes its times from Clock): exact durations, whatever the machine's load.
+  it.scoped("default mapping: RTS (BOOT0) and DTR (NRST) asserted, NRST released after 50 ms, sync 100 ms later", () =>
     Effect.gen(function* () {
       expect(stm32BootloaderEntry("dtr_boot0_rts_nrst")[2]).toEqual({ _tag: "Lines", rts: false })
-      const recording = makeRecordingConnection({ base: { write: () => Effect.void, readExactly: () => Effect.never } })
+      const writes: Array<number> = []
+      const recording = makeRecordingConnection({
+        base: {
+          write: () => Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.sync(() => void writes.push(at))),
+          readExactly: () => Effect.never
+        }
+      })
       const flasher = yield* makeStm32Flasher({ syncTimeout: "10 millis" }).pipe(Effect.provide(recordingSerialPortsLayer(recording)))
-      const exit = yield* Effect.exit(Effect.scoped(flasher.connect("/dev/ttyUSB0", "stm32", { ...session, before: "default_reset" })))
+      const start = yield* Clock.currentTimeMillis
+      const fiber = yield* Effect.fork(
+        Effect.exit(Effect.scoped(flasher.connect("/dev/ttyUSB0", "stm32", { ...session, before: "default_reset" })))
+      )
+      yield* TestClock.adjust("2 seconds")
+      const exit = yield* Fiber.join(fiber)
       expect(failureOf(exit)?._tag).toBe("SyncFailed")
       const events = recording.events()
-      // [dtr, rts] after each change: both asserted (BOOT0 high, NRST low), then NRST released.
-      expect(events.map((e) => [e.dtr, e.rts])).toEqual([
-        [true, true],
-        [false, true]
+      // [time, dtr, rts] after each change: both asserted (BOOT0 high, NRST low), then NRST released 50 ms later.
+      expect(events.map((e) => [e.atMillis - start, e.dtr, e.rts])).toEqual([
+        [0, true, true],
+        [50, false, true]
       ])
-      expect(events[1]!.atMillis - events[0]!.atMillis).toBeGreaterThanOrEqual(50)
+      // The 0x7F sync byte goes out 100 ms after the release, once the bootloader runs.
+      expect(writes.map((at) => at - start)).toEqual([150])
     })
   )
 })
