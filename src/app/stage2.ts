@@ -19,6 +19,7 @@ import { applyStage2Results, needsPlacement, runStage2, stage2Line, stage2Summar
 import type { PlanEntry, Stage2DeviceResult, Stage2Settings } from "../stages/stage2.js"
 import { parsePlan } from "../stages/stage2/plan.js"
 import { RunOutput } from "../runtime/RunOutput.js"
+import { openDevicePins } from "../stages/devicePins.js"
 import { ExitCodes } from "./exit.js"
 import { inventoryAt, runStage } from "./stageRun.js"
 
@@ -65,10 +66,13 @@ export const stage2Program = (flags: Stage2Flags) =>
             plan = parsed.right
           }
           const mdns = loaded.value.stage1.discovery.mdns
+          // HTTPS and its pins are one setting for all stages: stage1.https (README "HTTPS").
+          const https = loaded.value.stage1.https
           const settings: Stage2Settings = {
             network: network.right,
             devicePort: config.device_port,
             password: secrets.value.device?.admin_password,
+            https: https.enabled ? yield* openDevicePins(https.pin_file) : undefined,
             dryRun: flags.dryRun,
             namingPattern: config.naming_pattern,
             plan,

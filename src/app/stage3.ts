@@ -17,6 +17,7 @@ import { keepHeapWithin } from "../runtime/heapBudget.js"
 import { RunOutput } from "../runtime/RunOutput.js"
 import { runRollout } from "./rollout.js"
 import { firmwareSettings } from "./stage3Firmware.js"
+import { openDevicePins } from "../stages/devicePins.js"
 import type { Stage3DeviceOutcome } from "../stages/stage3.js"
 import { retryFailedOnly, rolloutFlagProblem, rolloutPlanOf } from "./stage3Rollout.js"
 import { ExitCodes } from "./exit.js"
@@ -98,10 +99,13 @@ export const stage3Program = (flags: Stage3Flags) =>
         Effect.gen(function* () {
           const secrets = yield* loadSecrets()
           for (const warning of secrets.warnings) yield* output.diagnostic(`warning: ${warning}`)
-          return { loaded, config, secrets }
+          // HTTPS and its pins are one setting for all stages: stage1.https (README "HTTPS").
+          const https = loaded.value.stage1.https
+          const pins = https.enabled ? yield* openDevicePins(https.pin_file) : undefined
+          return { loaded, config, secrets, pins }
         }),
       load: ({ config }) => inventoryAt(config.ip_state_file),
-      start: ({ loaded, config, secrets }, document) =>
+      start: ({ loaded, config, secrets, pins }, document) =>
         Effect.gen(function* () {
           const picked = ips.right.length === 0 ? { selected: document.devices, unknown: [] } : selectByIp(document.devices, ips.right)
           const chosen = flags.retryFailed === true ? retryFailedOnly(picked, output.unsafe.diagnostic) : picked
@@ -114,6 +118,7 @@ export const stage3Program = (flags: Stage3Flags) =>
           const settings: Stage3Settings = {
             devicePort: config.device_port,
             password: secrets.value.device?.admin_password,
+            https: pins,
             dryRun: flags.dryRun,
             concurrency: Option.getOrElse(flags.concurrency, () => config.concurrency),
             probeTimeout: Duration.millis(config.probe_timeout_ms),
@@ -156,6 +161,15 @@ export const stage3Program = (flags: Stage3Flags) =>
           Effect.zipRight(
             Effect.sync(() => reporter.device(result)),
             log.device(result)
+          ).pipe(Effect.zipRight(certificateProblem(result)))
+        // A refused certificate's fix (its hint) on stderr too, not only in the log: the line says only "certificate changed".
+        const certificateProblem = (result: Stage3DeviceOutcome) =>
+          Effect.forEach(
+            settings.https === undefined
+              ? []
+              : result.details.filter((d) => d.includes("[certificate_changed]") || d.includes("[cert_pins_invalid]")),
+            (detail) => output.diagnostic(`error: ${result.ip}: ${detail}`),
+            { discard: true }
           )
         return rollout === undefined
           ? runStage3(chosen.selected, settings, onResult)

@@ -247,14 +247,23 @@ const pinnedTlsConnection = (
   ctx: CallContext,
   options: Net.NetConnectOpts,
   link: Link,
-  on: { readonly ready: () => void; readonly refused: (error: CertificateChanged) => void }
+  on: {
+    readonly ready: () => void
+    readonly refused: (error: CertificateChanged) => void
+    readonly failed: (cause: Error) => void
+  }
 ): Tls.TLSSocket => {
   const { host, port } = options as Net.TcpNetConnectOpts
   const socket = Tls.connect({ host, port, rejectUnauthorized: false, minVersion: "TLSv1.2" })
+  // Until the request has the socket, its errors (refused connect, a device rebooting
+  // mid-handshake) are the request's to report; unheard they would crash the process.
+  const early = (cause: Error) => on.failed(cause)
+  socket.once("error", early)
   socket.once("connect", () => {
     link.connected = true
   })
   socket.once("secureConnect", () => {
+    socket.off("error", early)
     const presented = socket.getPeerCertificate().fingerprint256
     tls.seen?.(presented)
     const pinned = tls.pinned
@@ -315,7 +324,8 @@ const exchange = (
               refused: (error) => {
                 settle(Effect.fail(error))
                 oncreate(error, socket)
-              }
+              },
+              failed: (cause) => oncreate(cause, socket)
             })
             return undefined
           }

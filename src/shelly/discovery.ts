@@ -16,7 +16,7 @@ import type { Mac } from "../domain/mac.js"
 import { sameMac } from "./identity.js"
 import { type BrowseOptions, type ListenOptions, Mdns, type MdnsDevice, type MdnsService } from "./mdns.js"
 import type { ShellyIdentity } from "./schemas.js"
-import { ShellyRpc } from "./ShellyRpc.js"
+import { type DeviceTls, ShellyRpc } from "./ShellyRpc.js"
 
 export interface DiscoveryOptions {
   /** HTTP port of the devices (80 on real devices). */
@@ -31,6 +31,12 @@ export interface DiscoveryOptions {
    * addresses only queries on 127.0.0.1 (tests and demo stay on loopback).
    */
   readonly mdns?: BrowseOptions | false | undefined
+  /**
+   * HTTPS with this certificate setting for `GET /shelly` (a device Stage 1
+   * knew as HTTPS, held to its pin: other hosts' certificates fail, which is
+   * simply not a find); absent: plain HTTP.
+   */
+  readonly tls?: DeviceTls | undefined
 }
 
 export interface Found {
@@ -107,7 +113,7 @@ export const scan = (ips: ReadonlyArray<Ipv4>, options: DiscoveryOptions = {}): 
     Effect.flatMap(ShellyRpc, (rpc) =>
       Effect.flatMap(rpc.probe({ host: ip, port }, timeout), (accepted) =>
         accepted
-          ? rpc.getShelly({ host: ip, port }, { timeout }).pipe(
+          ? rpc.getShelly({ host: ip, port, tls: options.tls }, { timeout }).pipe(
               Effect.map((identity): Option.Option<Found> => Option.some({ ip, port, identity, source: "scan" })),
               // Anything that is not a Shelly answering is simply not a find; a Gen1 device is said so.
               Effect.catchAll(notFound)
@@ -137,8 +143,8 @@ export const discoverAll = (ips: ReadonlyArray<Ipv4>, options?: DiscoveryOptions
   Effect.map(Stream.runCollect(scan(ips, options)), (chunk) => Array.from(chunk))
 
 /** The announced address, if `GET /shelly` there reports `mac`: an mDNS answer alone proves nothing. */
-const verify = (device: MdnsDevice, mac: Mac, timeout: Duration.DurationInput) =>
-  Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly({ host: device.ip, port: device.port }, { timeout })).pipe(
+const verify = (device: MdnsDevice, mac: Mac, timeout: Duration.DurationInput, tls?: DeviceTls) =>
+  Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly({ host: device.ip, port: device.port, tls }, { timeout })).pipe(
     Effect.map((identity) =>
       sameMac(identity.mac, mac) ? Option.some<Found>({ ip: device.ip, port: device.port, identity, source: "mdns" }) : Option.none<Found>()
     ),
@@ -149,14 +155,21 @@ const verify = (device: MdnsDevice, mac: Mac, timeout: Duration.DurationInput) =
 const onInterfaceFor = <O extends { readonly iface?: string | undefined }>(options: O, ips: ReadonlyArray<Ipv4>): O =>
   options.iface === undefined && ips.length > 0 && ips.every(isLoopback) ? { ...options, iface: "127.0.0.1" } : options
 
-const browseFor = (mdns: MdnsService, mac: Mac, ips: ReadonlyArray<Ipv4>, browse: BrowseOptions, timeout: Duration.DurationInput) => {
+const browseFor = (
+  mdns: MdnsService,
+  mac: Mac,
+  ips: ReadonlyArray<Ipv4>,
+  browse: BrowseOptions,
+  timeout: Duration.DurationInput,
+  tls: DeviceTls | undefined
+) => {
   const options = onInterfaceFor(browse, ips)
   return mdns.browse(options).pipe(
     // Without mDNS (no multicast route, port refused) the scan still runs. Debug level:
     // Stage 1 polls every half second, and its stdout carries the runbook's lines only.
     Stream.catchAll((error) => Stream.fromEffect(Effect.logDebug(error.message)).pipe(Stream.drain)),
     Stream.filter((device) => device.mac === mac),
-    Stream.mapEffect((device) => verify(device, mac, timeout)),
+    Stream.mapEffect((device) => verify(device, mac, timeout, tls)),
     Stream.filterMap((found) => found)
   )
 }
@@ -177,7 +190,7 @@ export const findByMac = (
     const browse = options?.mdns
     const searches =
       Option.isSome(mdns) && browse !== false
-        ? Stream.merge(scanned, browseFor(mdns.value, mac, ips, browse ?? {}, options?.timeout ?? defaults.timeout))
+        ? Stream.merge(scanned, browseFor(mdns.value, mac, ips, browse ?? {}, options?.timeout ?? defaults.timeout, options?.tls))
         : scanned
     return Stream.runHead(searches)
   })
@@ -212,11 +225,15 @@ export const subscribeAnnouncements = (
 export const announcedDevice = (
   announcements: Stream.Stream<MdnsDevice>,
   mac: Mac,
-  options: { readonly timeout?: Duration.DurationInput | undefined; readonly ip?: string | undefined } = {}
+  options: {
+    readonly timeout?: Duration.DurationInput | undefined
+    readonly ip?: string | undefined
+    readonly tls?: DeviceTls | undefined
+  } = {}
 ): Effect.Effect<Found, never, ShellyRpc> =>
   announcements.pipe(
     Stream.filter((device) => device.mac === mac && (options.ip === undefined || device.ip === options.ip)),
-    Stream.mapEffect((device) => verify(device, mac, options.timeout ?? defaults.timeout)),
+    Stream.mapEffect((device) => verify(device, mac, options.timeout ?? defaults.timeout, options.tls)),
     Stream.filterMap((found) => found),
     Stream.runHead,
     Effect.flatMap(Option.match({ onNone: () => Effect.never, onSome: Effect.succeed }))

@@ -407,7 +407,9 @@ const waitForJoin = (
   watch: Pick<RebootWatch, "poll">,
   announcements: Option.Option<Stream.Stream<MdnsDevice>>,
   /** Once a device of this run was found by its announcement: the longest wait for one (ms). */
-  announcing: Ref.Ref<Option.Option<number>>
+  announcing: Ref.Ref<Option.Option<number>>,
+  /** Over HTTPS: the device's pinned certificate, for the scan's and the announcement's `GET /shelly`. */
+  tls: DeviceTls | undefined
 ) =>
   Effect.gen(function* () {
     const heard = yield* Ref.get(announcing)
@@ -424,7 +426,7 @@ const waitForJoin = (
     })
     const polled = Effect.zipRight(
       watch.poll,
-      findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery })
+      findByMac(mac, settings.productionIps, { port: settings.devicePort, ...settings.discovery, tls })
     ).pipe(
       Effect.flatMap(Option.match({ onNone: () => Effect.fail("absent" as const), onSome: Effect.succeed })),
       Effect.retry(Schedule.spaced(spacing)),
@@ -436,7 +438,7 @@ const waitForJoin = (
       onSome: (stream) =>
         Effect.raceFirst(
           polled,
-          announcedDevice(stream, mac, { timeout: settings.discovery?.timeout }).pipe(
+          announcedDevice(stream, mac, { timeout: settings.discovery?.timeout, tls }).pipe(
             Effect.tap(() =>
               Effect.flatMap(Clock.currentTimeMillis, (now) =>
                 Ref.update(announcing, (before) =>
@@ -550,7 +552,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
     const reported = yield* atReportedAddress(settings, mac.right, staIp, tls)
     const found = Option.isSome(reported)
       ? reported.value
-      : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing)
+      : yield* waitForJoin(settings, mac.right, watch ?? noWatch, announcements, announcing, tls)
     yield* settings.say(`[stage1: device joined WiFi at ${found.ip}]`)
     if (restartRequired) {
       // Only now, where the device is reachable again: the settings that take effect at boot (BLE, MQTT).
@@ -578,7 +580,7 @@ export const provisionOne = (settings: Stage1Settings, ap: AccessPoint, watch?: 
       if (writes === undefined) yield* write
       else yield* writes.submit({ ssid: ap.ssid, mac: mac.right }, write)
     }
-    if (watched) yield* watch.add({ ssid: ap.ssid, mac: mac.right, ip: found.ip, port: found.port }, joinedAt, baseline)
+    if (watched) yield* watch.add({ ssid: ap.ssid, mac: mac.right, ip: found.ip, port: found.port, tls }, joinedAt, baseline)
     return { ssid: ap.ssid, mac: mac.right, model: info.app, ip: found.ip, status } satisfies Stage1DeviceResult
   }).pipe(
     Effect.catchAll((error: OperatorError) =>

@@ -13,7 +13,7 @@ import { Clock, Duration, Effect, Option, Schedule } from "effect"
 import type { Stream } from "effect"
 import type { Redacted } from "effect"
 import type { Stage2Network } from "../config/stage2.js"
-import { isOperatorError } from "../domain/errors/base.js"
+import { describeError, isOperatorError } from "../domain/errors/base.js"
 import type { Ipv4 } from "../domain/ipv4.js"
 import { ipv4ToNumber, numberToIpv4 } from "../domain/ipv4.js"
 import type { Mac } from "../domain/mac.js"
@@ -26,7 +26,8 @@ import type { BrowseOptions, MdnsDevice } from "../shelly/mdns.js"
 import * as Methods from "../shelly/methods.js"
 import { ShellyRpc } from "../shelly/ShellyRpc.js"
 import { finishBeforeInterrupt } from "./finishCurrent.js"
-import type { DeviceTarget } from "../shelly/ShellyRpc.js"
+import type { DeviceTarget, DeviceTls } from "../shelly/ShellyRpc.js"
+import { certificateOf, type DevicePins } from "./devicePins.js"
 
 export interface PlanEntry {
   readonly ip?: Ipv4 | undefined
@@ -38,6 +39,8 @@ export interface Stage2Settings {
   readonly network: Stage2Network
   readonly devicePort: number
   readonly password?: Redacted.Redacted<string> | undefined
+  /** HTTPS with the per-MAC certificate pins of `stage1.https` (src/stages/devicePins.ts); absent: plain HTTP. */
+  readonly https?: DevicePins | undefined
   readonly dryRun: boolean
   readonly namingPattern: string
   readonly plan: ReadonlyMap<Mac, PlanEntry>
@@ -87,10 +90,11 @@ export const needsPlacement = (device: InventoryDevice): boolean => {
 export const expandName = (pattern: string, values: Readonly<Record<string, string>>): string =>
   pattern.replace(/\{([^}]*)\}/g, (_, key: string) => values[key] ?? "")
 
-const deviceTarget = (settings: Stage2Settings, host: string): DeviceTarget => ({
+const deviceTarget = (settings: Stage2Settings, host: string, tls?: DeviceTls): DeviceTarget => ({
   host,
   port: settings.devicePort,
-  password: settings.password
+  password: settings.password,
+  tls
 })
 
 /** Next pool address not in the inventory, not taken in this run and not answering. */
@@ -111,9 +115,15 @@ const nextFree = (settings: Stage2Settings, taken: Set<string>) =>
  * Polls `GET /shelly` at `ip` until it reports `mac`; an announcement of `mac`
  * at `ip` is checked the same way at once instead of at the next poll.
  */
-const verifyAt = (settings: Stage2Settings, ip: string, mac: Mac, announcements: Option.Option<Stream.Stream<MdnsDevice>>) => {
+const verifyAt = (
+  settings: Stage2Settings,
+  ip: string,
+  mac: Mac,
+  announcements: Option.Option<Stream.Stream<MdnsDevice>>,
+  tls: DeviceTls | undefined
+) => {
   const timeout = Duration.millis(500)
-  const polled = Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly(deviceTarget(settings, ip), { timeout })).pipe(
+  const polled = Effect.flatMap(ShellyRpc, (rpc) => rpc.getShelly(deviceTarget(settings, ip, tls), { timeout })).pipe(
     Effect.flatMap((identity) => (sameMac(identity.mac, mac) ? Effect.succeed(identity) : Effect.fail("other device" as const))),
     Effect.retry(Schedule.spaced(settings.pollInterval))
   )
@@ -122,13 +132,19 @@ const verifyAt = (settings: Stage2Settings, ip: string, mac: Mac, announcements:
     onSome: (stream) =>
       Effect.raceFirst(
         polled,
-        Effect.map(announcedDevice(stream, mac, { ip, timeout }), (found) => found.identity)
+        Effect.map(announcedDevice(stream, mac, { ip, timeout, tls }), (found) => found.identity)
       )
   })
   return verified.pipe(Effect.timeout(settings.timeouts.verify), Effect.option)
 }
 
-const describe = (error: unknown): string => (isOperatorError(error) ? error.message : String(error))
+const describe = (error: unknown): string =>
+  isOperatorError(error)
+    ? // A refused certificate says its fix on the line (hint): nothing else tells the operator what to do.
+      error._tag === "CertificateChanged" || error._tag === "CertPinFileInvalid"
+      ? describeError(error)
+      : error.message
+    : String(error)
 
 /** Subnet addresses searched for a device lost after its static-address call: the ones named, then the pool. */
 const searchAddresses = (settings: Stage2Settings, first: ReadonlyArray<string>): Array<Ipv4> => {
@@ -146,14 +162,15 @@ const revertWhereFound = (
   settings: Stage2Settings,
   mac: Mac,
   first: ReadonlyArray<string>,
-  options: { readonly timeout: Duration.DurationInput }
+  options: { readonly timeout: Duration.DurationInput },
+  tls: DeviceTls | undefined
 ) =>
-  findByMac(mac, searchAddresses(settings, first), { port: settings.devicePort, timeout: Duration.millis(500), mdns: false }).pipe(
+  findByMac(mac, searchAddresses(settings, first), { port: settings.devicePort, timeout: Duration.millis(500), mdns: false, tls }).pipe(
     Effect.flatMap(
       Option.match({
         onNone: () => Effect.succeed(Option.none<string>()),
         onSome: (found) =>
-          answerUnlessLinkLost(Methods.wifiSetConfig(deviceTarget(settings, found.ip), { sta: { ipv4mode: "dhcp" } }, options)).pipe(
+          answerUnlessLinkLost(Methods.wifiSetConfig(deviceTarget(settings, found.ip, tls), { sta: { ipv4mode: "dhcp" } }, options)).pipe(
             Effect.as(Option.some<string>(found.ip)),
             Effect.orElseSucceed(() => Option.none<string>())
           )
@@ -169,14 +186,18 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
     const plan = settings.plan.get(device.mac)
     const base: Pick<Stage2DeviceResult, "mac" | "app" | "fromIp"> = { mac: device.mac, app, fromIp }
     const options = { timeout: settings.timeouts.rpc }
-    const current = deviceTarget(settings, fromIp)
+    // Over HTTPS: held to its pin from the first call, or read with any certificate and pinned once it proved its MAC.
+    const certificate = certificateOf(settings.https, device.mac)
+    const firstContact = deviceTarget(settings, fromIp, certificate?.tls)
     // Three independent first steps at once: the free address, the device's identity at its
     // current address, and the mDNS subscription (listening from before the reboot: the
     // device announces itself as soon as it is back). A dry run only looks for the address.
     const [ip, identity, announcements] = yield* Effect.all(
       [
         plan?.ip !== undefined ? Effect.succeed(Option.some(plan.ip)) : nextFree(settings, taken),
-        settings.dryRun ? Effect.succeed(Option.none()) : Effect.map(Effect.either(Methods.getDeviceInfo(current, options)), Option.some),
+        settings.dryRun
+          ? Effect.succeed(Option.none())
+          : Effect.map(Effect.either(Methods.getDeviceInfo(firstContact, options)), Option.some),
         settings.dryRun ? Effect.succeed(Option.none()) : subscribeAnnouncements(settings.mdns, [settings.network.pool.start])
       ],
       { concurrency: "unbounded" }
@@ -203,6 +224,8 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
     const applied = yield* Effect.gen(function* () {
       const info = yield* identity.value
       if (!sameMac(info.mac, device.mac)) return yield* Effect.fail(`another device (${info.mac}) answers at ${fromIp}`)
+      const tls = certificate === undefined ? undefined : yield* certificate.confirm(`${fromIp}:${settings.devicePort}`)
+      const current = deviceTarget(settings, fromIp, tls)
       const named = yield* Methods.setDeviceName(current, name, options)
       const moved = yield* answerUnlessLinkLost(
         Methods.wifiSetConfig(
@@ -211,18 +234,19 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
           options
         )
       )
-      return { info, restartRequired: named.restart_required || Option.exists(moved, (m) => m.restart_required) }
+      return { info, tls, restartRequired: named.restart_required || Option.exists(moved, (m) => m.restart_required) }
     }).pipe(Effect.either)
     if (applied._tag === "Left") {
       taken.delete(ip.value)
       return { ...base, status: "failed", error: describe(applied.left) } satisfies Stage2DeviceResult
     }
     // Looked for at the new address at once (same MAC).
-    const verified = yield* verifyAt(settings, ip.value, device.mac, announcements)
+    const { tls } = applied.right
+    const verified = yield* verifyAt(settings, ip.value, device.mac, announcements, tls)
     if (Option.isNone(verified)) {
       // Not there: find it by MAC and put it back on DHCP. Until it is found
       // elsewhere its planned address stays taken — it may hold it.
-      const reverted = yield* revertWhereFound(settings, device.mac, [ip.value, fromIp], options)
+      const reverted = yield* revertWhereFound(settings, device.mac, [ip.value, fromIp], options, tls)
       const waited = Duration.format(Duration.decode(settings.timeouts.verify))
       if (Option.isSome(reverted)) {
         taken.delete(ip.value)
@@ -239,7 +263,7 @@ export const placeDevice = (device: InventoryDevice, settings: Stage2Settings, t
       } satisfies Stage2DeviceResult
     }
     if (applied.right.restartRequired) {
-      const back = yield* rebootAndAwait(deviceTarget(settings, ip.value), {
+      const back = yield* rebootAndAwait(deviceTarget(settings, ip.value, tls), {
         rpc: options,
         pollInterval: settings.pollInterval,
         within: settings.timeouts.verify

@@ -84,6 +84,12 @@ const unidentifiedResult = (
         errors: [`identity: ${shortRpcError(identity.error)}`],
         details: [describeError(identity.error)]
       })
+    case "PinFailed":
+      return deviceResult(base, {
+        ota: "error",
+        errors: [`certificate: ${identity.error._tag === "CertificateChanged" ? "certificate changed" : identity.error.code}`],
+        details: [describeError(identity.error)]
+      })
     case "MacMismatch": {
       const { target, info } = identity
       return deviceResult(base, {

@@ -140,6 +140,17 @@ describe("Stage 1 over HTTPS: certificate pinned per MAC on first use", () => {
   })
 })
 
+describe("Stage 1's reboot-loop watch over HTTPS", () => {
+  it("the watch polls the joined device over TLS with its pin: a reboot loop on an HTTPS-only device is detected, not left unverified", async () => {
+    p = await harness.start({ devices: 1, faults: ["1=factory,https,reboot_loop"] })
+    const f = p.fleet
+    const { results } = await run(f, { ...settingsFor(f, []), stabilityWindow: "1500 millis" })
+    expect(results).toMatchObject([{ status: "failed", error: { code: "reboot_loop" } }])
+    // The watch's Sys.GetStatus polls reached the device (it serves nothing but TLS).
+    expect(f.state(1)!.rpcLog.filter((c) => c.method === "Sys.GetStatus").length).toBeGreaterThan(1)
+  })
+})
+
 describe("ShellyRpc over HTTPS with a pin", () => {
   it("a connection whose certificate differs from the pin fails with CertificateChanged and the device never sees the request", async () => {
     p = await harness.start({ devices: 1, faults: ["1=https_new_cert"] })

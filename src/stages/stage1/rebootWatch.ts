@@ -14,13 +14,15 @@ import { Clock, Deferred, Duration, Effect, Option, Ref, Schedule } from "effect
 import type { Redacted } from "effect"
 import type { Mac } from "../../domain/mac.js"
 import * as Methods from "../../shelly/methods.js"
-import { ShellyRpc } from "../../shelly/ShellyRpc.js"
+import { type DeviceTls, ShellyRpc } from "../../shelly/ShellyRpc.js"
 
 export interface WatchedDevice {
   readonly ssid: string
   readonly mac: Mac
   readonly ip: string
   readonly port: number
+  /** Over HTTPS: the device's pinned certificate (each poll is held to it); absent: plain HTTP. */
+  readonly tls?: DeviceTls | undefined
   /** Clock millis when the device was found on the production network. */
   readonly joinedAt: number
   /** The last uptime the device reported (0 if it gave none at the join)… */
@@ -117,7 +119,7 @@ export const makeRebootWatch = (options: RebootWatchOptions) =>
       Effect.gen(function* () {
         const sentAt = yield* Clock.currentTimeMillis
         const status = yield* Methods.sysGetStatus(
-          { host: device.ip, port: device.port, password: options.password },
+          { host: device.ip, port: device.port, password: options.password, tls: device.tls },
           { timeout: options.pollTimeout }
         ).pipe(Effect.option, Effect.provideService(ShellyRpc, rpc))
         const receivedAt = yield* Clock.currentTimeMillis

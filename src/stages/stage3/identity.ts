@@ -8,6 +8,7 @@
  */
 import { Data, Effect, Either, Option } from "effect"
 import type { DeviceUnreachable, RpcFailure, RpcTimeout } from "../../domain/errors/shelly.js"
+import { certificateOf, type PinFailure } from "../devicePins.js"
 import { parseIpv4 } from "../../domain/ipv4.js"
 import { parseMac } from "../../domain/mac.js"
 import type { InventoryDevice } from "../../inventory/Inventory.js"
@@ -27,6 +28,8 @@ export type Identity = Data.TaggedEnum<{
   IdentityFailed: { readonly error: RpcFailure }
   /** Another device answers at this address (DHCP moved it): touch nothing. */
   MacMismatch: { readonly target: DeviceTarget; readonly info: DeviceInfo }
+  /** Over HTTPS: its first-use certificate could not be pinned (two certificates seen, pin file not writable). */
+  PinFailed: { readonly error: PinFailure }
 }>
 
 export const Identity = Data.taggedEnum<Identity>()
@@ -38,7 +41,9 @@ export const identify = (
 ): Effect.Effect<Identity, never, ShellyRpc> =>
   Effect.gen(function* () {
     if (rawIp === undefined || Either.isLeft(parseIpv4(rawIp))) return Identity.NoValidIp({ raw: rawIp })
-    const target: DeviceTarget = { host: rawIp, port: settings.devicePort, password: settings.password }
+    // Over HTTPS the inventory's MAC names the pin to hold the device to from its first connection on.
+    const certificate = certificateOf(settings.https, device.mac)
+    const target: DeviceTarget = { host: rawIp, port: settings.devicePort, password: settings.password, tls: certificate?.tls }
     const identity = yield* Methods.getDeviceInfo(target, {
       connectTimeout: settings.probeTimeout,
       timeout: settings.identityTimeout
@@ -51,7 +56,11 @@ export const identify = (
     const info = identity.right
     const reported = parseMac(info.mac)
     if (Either.isLeft(reported) || reported.right !== device.mac) return Identity.MacMismatch({ target, info })
-    return Identity.Identified({ target, info })
+    if (certificate === undefined) return Identity.Identified({ target, info })
+    // Pinned (first use) or held to its pin before the later steps write anything.
+    const tls = yield* Effect.either(certificate.confirm(`${rawIp}:${settings.devicePort}`))
+    if (Either.isLeft(tls)) return Identity.PinFailed({ error: tls.left })
+    return Identity.Identified({ target: { ...target, tls: tls.right }, info })
   })
 
 /** A Gen1 device has no /rpc: `GET /shelly` tells it apart, so its line says Gen1 instead of "invalid response". */

@@ -1,5 +1,6 @@
 /** What Stage 3 needs per run (filled in by app/stage3.ts from config.yaml and flags). */
 import type { Duration, Redacted } from "effect"
+import type { DevicePins } from "../devicePins.js"
 import type { OtaChannel, PinnedSettings } from "./ota.js"
 
 export interface Stage3Settings {
@@ -32,5 +33,7 @@ export interface Stage3Settings {
   /** Pinned versions from the firmware cache (stage3.ota.target); src/stages/stage3/ota.ts. */
   readonly pinned?: PinnedSettings | undefined
   /** `--wait-update`: poll Shelly.GetDeviceInfo until the new version shows (→ `updated`). */
+  /** HTTPS with the per-MAC certificate pins of `stage1.https` (src/stages/devicePins.ts); absent: plain HTTP. */
+  readonly https?: DevicePins | undefined
   readonly waitUpdate?: { readonly timeout: Duration.DurationInput; readonly interval: Duration.DurationInput } | undefined
 }

@@ -1,0 +1,80 @@
+/**
+ * Stage 2 and Stage 3 against devices that serve their API over HTTPS: the
+ * same per-MAC pins Stage 1 records (`stage1.https`, src/shelly/certPins.ts).
+ * The inventory names the MAC before the first call, so a device with a pin
+ * is held to it from its first connection on (ShellyRpcLive compares the
+ * certificate after the handshake, before a byte of the request goes out:
+ * a changed one fails the call with `CertificateChanged`). A device without a
+ * pin is read once with any certificate, and once it has answered with the
+ * inventory's MAC, that certificate is pinned for it (trust on first use, as
+ * in Stage 1) before anything is written to it.
+ */
+import type { FileSystem, Path } from "@effect/platform"
+import { Clock, Effect, Option } from "effect"
+import { CertificateChanged, type CertPinFileInvalid } from "../domain/errors/certPin.js"
+import type { StateWriteError } from "../domain/errors/inventory.js"
+import { loadPins, pinKey, pinOf, trustOnFirstUse } from "../shelly/certPins.js"
+import type { DeviceTls } from "../shelly/ShellyRpc.js"
+
+export type PinFailure = CertificateChanged | CertPinFileInvalid | StateWriteError
+
+/** One device's certificate for a run. */
+export interface DeviceCertificate {
+  /** For the first calls: the pinned certificate, or (no pin yet) any, its fingerprint noted. */
+  readonly tls: DeviceTls
+  /**
+   * Once the device answered with its MAC: the TLS setting for every later
+   * call (pinned now on first use; the pin as it was otherwise).
+   */
+  readonly confirm: (device: string) => Effect.Effect<DeviceTls, PinFailure>
+}
+
+/** The pins of a run over HTTPS. */
+export interface DevicePins {
+  readonly pinFile: string
+  readonly forMac: (mac: string) => DeviceCertificate
+}
+
+/**
+ * Reads `pinFile` once for the run (a bad file stops the run before any
+ * device is contacted); first-use pins are written one at a time, each a
+ * safe write of the whole file.
+ */
+export const openDevicePins = (pinFile: string): Effect.Effect<DevicePins, CertPinFileInvalid, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const pins = yield* loadPins(pinFile)
+    const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
+    const writes = yield* Effect.makeSemaphore(1)
+    const forMac = (mac: string): DeviceCertificate => {
+      const pinned = pinOf(pins, mac)
+      if (Option.isSome(pinned)) {
+        const tls: DeviceTls = { pinned: { sha256: pinned.value, mac: pinKey(mac), file: pinFile } }
+        return { tls, confirm: () => Effect.succeed(tls) }
+      }
+      const seen: Array<string> = []
+      return {
+        tls: {
+          seen: (sha256) => {
+            if (!seen.includes(sha256)) seen.push(sha256)
+          }
+        },
+        confirm: (device) =>
+          Effect.gen(function* () {
+            const [first, other] = seen
+            // Nothing seen: the answer came over plain HTTP (cannot happen with tls set); nothing to pin.
+            if (first === undefined) return {}
+            // Two certificates for one device's first reads: one answer came from something else.
+            if (other !== undefined)
+              return yield* new CertificateChanged({ device, mac: pinKey(mac), pinned: first, presented: other, pinFile })
+            const now = new Date(yield* Clock.currentTimeMillis)
+            yield* writes.withPermits(1)(trustOnFirstUse(pinFile, mac, first, device, now))
+            return { pinned: { sha256: first, mac: pinKey(mac), file: pinFile } } satisfies DeviceTls
+          }).pipe(Effect.provide(context))
+      }
+    }
+    return { pinFile, forMac }
+  })
+
+/** No HTTPS configured: plain HTTP, nothing pinned. */
+export const certificateOf = (pins: DevicePins | undefined, mac: string): DeviceCertificate | undefined =>
+  pins === undefined ? undefined : pins.forMac(mac)
