@@ -307,8 +307,10 @@ export const runBatch = (options: BatchOptions) =>
     yield* log.info(
       `batch ${batchId}: ${ports.length} port(s) on ${new Set(ports.map((p) => p.station.station_id)).size} station(s), batch size ${options.batchSize ?? ports.length}`
     )
-    yield* Effect.forEach(ports, worker, { concurrency: "unbounded", discard: true })
-    progress.finish()
+    // The rows go also when the batch stops early (a lost database): later lines must not redraw them.
+    yield* Effect.forEach(ports, worker, { concurrency: "unbounded", discard: true }).pipe(
+      Effect.ensuring(Effect.sync(() => progress.finish()))
+    )
 
     const finishedAt = new Date(yield* Clock.currentTimeMillis)
     const all = yield* Ref.get(results)
