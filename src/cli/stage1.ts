@@ -10,10 +10,6 @@ import { stage1Layer, stage1Program } from "../app/stage1.js"
 import { TerminalRunOutput } from "../report/runOutputLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 
-// The whole run moved to app/stage1.ts; these names stay importable from here.
-export { stage1Layer, stage1Program } from "../app/stage1.js"
-export type { Stage1Flags } from "../app/stage1.js"
-
 const flags = {
   secrets: Options.file("secrets").pipe(
     Options.withAlias("f"),

@@ -9,10 +9,6 @@ import { stage2Layer, stage2Program } from "../app/stage2.js"
 import { runOutputFor } from "../report/runOutputLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 
-// The whole run moved to app/stage2.ts; these names stay importable from here.
-export { stage2Layer, stage2Program } from "../app/stage2.js"
-export type { Stage2Flags } from "../app/stage2.js"
-
 const flags = {
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the planned address and name per device; change nothing.")),
   mac: Options.text("mac").pipe(Options.repeated, Options.withDescription("Only these devices (repeatable or comma-separated).")),

@@ -11,10 +11,6 @@ import { ExitCodes, ExitWith } from "./exit.js"
 import { emptyFlagValue, integerFlag } from "./flagValues.js"
 import { rolloutFlags } from "./stage3Rollout.js"
 
-// The whole run moved to app/stage3.ts; these names stay importable from here.
-export { defaultStage3Flags, parseIpFlags, stage3Layer, stage3Program } from "../app/stage3.js"
-export type { Stage3Flags } from "../app/stage3.js"
-
 const flags = {
   dryRun: Options.boolean("dry-run").pipe(
     Options.withDescription("Read only: no OTA update, no name write, ip_state.json is not written.")
