@@ -32,6 +32,8 @@ export interface PgStoreOptions {
   readonly callTimeout?: Duration.DurationInput
   /** A station whose heartbeat is older than this is no longer live. */
   readonly staleAfter?: Duration.DurationInput
+  /** How often changed live state (steps, finished boards) is pushed to the dashboard. */
+  readonly liveFlush?: Duration.DurationInput
   /** Log lines for the operator (database lost / back / replayed). */
   readonly notice?: (text: string) => Effect.Effect<void>
 }
@@ -63,6 +65,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(2))
     const staleMs = Duration.toMillis(options.staleAfter ?? Duration.times(heartbeat, 3))
     const callTimeout = Duration.decode(options.callTimeout ?? Duration.seconds(3))
+    const liveFlush = Duration.decode(options.liveFlush ?? Duration.millis(300))
     const notice = options.notice ?? (() => Effect.void)
     const online = yield* Ref.make(true)
     const claimed = yield* Ref.make<ReadonlyArray<StationClaim>>([])
@@ -94,50 +97,67 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         )
       )
 
-    const portsJson = (stationId: string, ports: ReadonlyArray<string>) => {
+    const portsState = (stationId: string, ports: ReadonlyArray<string>) => {
       const states = live.get(stationId)
-      return JSON.stringify(
-        ports.map((port) => {
-          const s = states?.get(port)
-          return { port, step: s?.step ?? "idle", since: s ? new Date(s.since).toISOString() : null }
-        })
-      )
+      return ports.map((port) => {
+        const s = states?.get(port)
+        return { port, step: s?.step ?? "idle", since: s ? new Date(s.since).toISOString() : null }
+      })
     }
+    const portsJson = (stationId: string, ports: ReadonlyArray<string>) => JSON.stringify(portsState(stationId, ports))
 
     const notify = (payload: Record<string, unknown>) => sql`SELECT pg_notify(${LINE_CHANNEL}, ${JSON.stringify(payload)})`
 
     // ── records ────────────────────────────────────────────────────────────
-    const writeRecord = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) =>
-      sql.withTransaction(
-        Effect.gen(function* () {
-          const inserted = yield* sql`
-            INSERT INTO board_records (attempt_key, batch_id, station_id, port, device_id, mac, board, platform, chip, firmware_version,
-              status, error_code, failure_step, registration, flash_s, total_s, attempts, retries, steps, day, started_at, finished_at, csv_row, result)
-            VALUES (${row.attemptKey}, ${row.batchId}, ${row.stationId}, ${row.port}, ${row.deviceId ?? null}, ${row.mac ?? null}, ${row.board},
-              ${row.platform}, ${row.chip ?? null}, ${row.firmwareVersion}, ${row.status}, ${row.errorCode ?? null}, ${row.failureStep ?? null},
-              ${row.registration ?? null}, ${row.flashSeconds ?? null}, ${row.totalSeconds}, ${row.attempts}, ${row.retries},
-              ${JSON.stringify(steps)}::jsonb, ${row.day}, ${row.startedAt}::timestamptz, ${row.finishedAt}::timestamptz, ${row.csvRow},
-              ${JSON.stringify(row.result)}::jsonb)
-            ON CONFLICT (attempt_key) DO NOTHING
-            RETURNING attempt_key`
-          yield* sql`
-            INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at, ended_at)
-            VALUES (${row.attemptKey}, ${row.batchId}, ${row.stationId}, ${row.port}, 'done', ${row.startedAt}::timestamptz, ${row.finishedAt}::timestamptz)
-            ON CONFLICT (attempt_key) DO UPDATE SET state = 'done', ended_at = EXCLUDED.ended_at`
-          if (inserted.length > 0) {
-            const detail = {
-              attempt_key: row.attemptKey,
-              device_id: row.deviceId ?? null,
-              port: row.port,
-              status: row.status,
-              error_code: row.errorCode ?? null
-            }
-            yield* sql`INSERT INTO run_events (station_id, batch_id, kind, detail) VALUES (${row.stationId}, ${row.batchId}, 'board_finished', ${JSON.stringify(detail)}::jsonb)`
-            yield* notify({ kind: "board", station_id: row.stationId, ...detail })
-          }
-          return inserted.length > 0
-        })
+    /**
+     * One call of `provision_record` (migrations.ts): one round trip, one
+     * transaction — the record (a replay of the same attempt is a no-op), its
+     * attempt marked done, a run event when the record is new. No NOTIFY here:
+     * PostgreSQL serialises every notifying transaction through one lock held
+     * across its commit flush, which would undo group commit for all stations;
+     * the dashboard hears about the board from this station's next live-state
+     * flush (≤ 300 ms, `dirty`).
+     */
+    const writeRecord = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) => {
+      const rec = {
+        attempt_key: row.attemptKey,
+        batch_id: row.batchId,
+        station_id: row.stationId,
+        port: row.port,
+        device_id: row.deviceId ?? null,
+        mac: row.mac ?? null,
+        board: row.board,
+        platform: row.platform,
+        chip: row.chip ?? null,
+        firmware_version: row.firmwareVersion,
+        status: row.status,
+        error_code: row.errorCode ?? null,
+        failure_step: row.failureStep ?? null,
+        registration: row.registration ?? null,
+        flash_s: row.flashSeconds ?? null,
+        total_s: row.totalSeconds,
+        attempts: row.attempts,
+        retries: row.retries,
+        steps,
+        day: row.day,
+        started_at: row.startedAt,
+        finished_at: row.finishedAt,
+        csv_row: row.csvRow,
+        result: row.result
+      }
+      const detail = {
+        attempt_key: row.attemptKey,
+        device_id: row.deviceId ?? null,
+        port: row.port,
+        status: row.status,
+        error_code: row.errorCode ?? null
+      }
+      return sql<{
+        inserted: boolean
+      }>`SELECT provision_record(${JSON.stringify(rec)}::jsonb, ${JSON.stringify(detail)}::jsonb) AS inserted`.pipe(
+        Effect.map((rows) => rows[0]?.inserted === true)
       )
+    }
 
     const writeBatch = (entry: {
       readonly batchId: string
@@ -249,15 +269,28 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       if (!(yield* Ref.get(online)) && !(yield* tryOnline)) return
       const wasDirty = dirty
       dirty = false
+      // All of this process's stations in one statement (one commit); the NOTIFY rides along only when something changed.
+      // Live state commits asynchronously (synchronous_commit off for this transaction only): a heartbeat lost in a
+      // server crash is rewritten by the next one, and a notifying commit holds PostgreSQL's global NOTIFY lock, so
+      // waiting for its WAL flush there would serialise every station's beat behind the disk. Records, batches and
+      // the outbox keep the server's durable default.
+      const states = JSON.stringify(
+        claims.map((c) => ({
+          station_id: c.stationId,
+          ports: portsState(c.stationId, c.ports),
+          current_batch: currentBatch.get(c.stationId) ?? null
+        }))
+      )
       const result = yield* call(
         "heartbeat",
-        Effect.forEach(
-          claims,
-          (c) =>
-            sql`UPDATE stations SET last_seen = now(), ports = ${portsJson(c.stationId, c.ports)}::jsonb, current_batch = ${currentBatch.get(c.stationId) ?? null}
-              WHERE station_id = ${c.stationId} AND instance = ${instance}`,
-          { discard: true }
-        ).pipe(Effect.zipRight(wasDirty ? Effect.asVoid(notify({ kind: "ports" })) : Effect.void))
+        sql`WITH beat AS (
+              UPDATE stations s SET last_seen = now(), ports = b.ports, current_batch = b.current_batch
+              FROM jsonb_to_recordset(${states}::jsonb) AS b(station_id text, ports jsonb, current_batch text)
+              WHERE s.station_id = b.station_id AND s.instance = ${instance}
+              RETURNING 1)
+            SELECT set_config('synchronous_commit', 'off', true),
+              CASE WHEN ${wasDirty} THEN pg_notify(${LINE_CHANNEL}, ${JSON.stringify({ kind: "ports" })}) END,
+              (SELECT count(*) FROM beat)`
       ).pipe(Effect.either)
       if (result._tag === "Left") {
         dirty = dirty || wasDirty
@@ -279,7 +312,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         // Step changes reach the dashboard within ~300 ms, batched.
         const flusher = yield* Effect.gen(function* () {
           if (dirty && (yield* Ref.get(online))) yield* beat
-        }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(300))), Effect.forkScoped)
+        }).pipe(Effect.repeat(Schedule.spaced(liveFlush)), Effect.forkScoped)
         yield* Effect.addFinalizer(() =>
           Effect.gen(function* () {
             yield* Fiber.interrupt(beats)
