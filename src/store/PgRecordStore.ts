@@ -73,6 +73,9 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     /** station → port → live step */
     const live = new Map<string, Map<string, PortState>>()
     let dirty = false
+    /** Something went into the spool since the last replay started. */
+    let spoolDirty = false
+    const counters = { stored: 0, spooled: 0, boards: 0, boardPathMs: 0 }
 
     /** A database call with a deadline; its failure in words (StationIdTaken passes through). */
     const call = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
@@ -187,6 +190,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       )
 
     const replay = Effect.gen(function* () {
+      // Cleared before reading: an entry appended from here on is seen by the next replay.
+      spoolDirty = false
       const entries = yield* spool.entries
       const done = new Set<string>()
       let failure: DatabaseError | undefined
@@ -202,7 +207,10 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         yield* spool.remove(done)
         yield* notice(`replayed ${done.size} spooled record(s) into the database`)
       }
-      if (failure) return yield* Effect.fail(failure)
+      if (failure) {
+        spoolDirty = true
+        return yield* Effect.fail(failure)
+      }
       return { replayed: done.size, remaining: entries.length - done.size }
     })
 
@@ -228,6 +236,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           yield* goOffline(written.left)
         }
         const spooled = yield* spool.append(entry).pipe(Effect.either)
+        // A write that failed just before a replay brought the store back online must not stay behind.
+        spoolDirty = true
         if (spooled._tag === "Left") yield* notice(`cannot keep the record in the spool: ${spooled.left.message}`)
         return "spooled" as const
       })
@@ -266,7 +276,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
 
     const beat = Effect.gen(function* () {
       const claims = yield* Ref.get(claimed)
-      if (!(yield* Ref.get(online)) && !(yield* tryOnline)) return
+      if ((!(yield* Ref.get(online)) || spoolDirty) && !(yield* tryOnline)) return
       const wasDirty = dirty
       dirty = false
       // All of this process's stations in one statement (one commit); the NOTIFY rides along only when something changed.
@@ -368,12 +378,13 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           const now = yield* Clock.currentTimeMillis
           state.board = { startedAt: now, steps: [] }
           if (!(yield* Ref.get(online))) return
-          const written = yield* call(
+          const [took, written] = yield* call(
             "board start",
             sql`INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at)
                 VALUES (${attempt.attemptKey}, ${attempt.batchId}, ${attempt.stationId}, ${attempt.port}, 'running', now())
                 ON CONFLICT (attempt_key) DO NOTHING`
-          ).pipe(Effect.either)
+          ).pipe(Effect.either, Effect.timed)
+          counters.boardPathMs += Duration.toMillis(took)
           if (written._tag === "Left") yield* goOffline(written.left)
         }),
       stepChanged: (stationId, port, step) => {
@@ -396,7 +407,12 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           state.step = row.status === "pass" ? "done: pass" : `done: fail ${row.errorCode ?? ""}`.trim()
           state.since = now
           dirty = true
-          return yield* spoolOrWrite({ kind: "record", key: row.attemptKey, row, steps }, "record")
+          const [took, outcome] = yield* Effect.timed(spoolOrWrite({ kind: "record", key: row.attemptKey, row, steps }, "record"))
+          counters.boards += 1
+          counters.boardPathMs += Duration.toMillis(took)
+          if (outcome === "stored") counters.stored += 1
+          else counters.spooled += 1
+          return outcome
         }),
       batchFinished: (batch: BatchEnd) =>
         Effect.gen(function* () {
@@ -416,8 +432,14 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
             "batch end"
           )
           // Last chance to empty the spool before the process ends.
-          if (!(yield* Ref.get(online))) yield* tryOnline
+          if (!(yield* Ref.get(online)) || spoolDirty) yield* tryOnline
         }),
+      stats: Effect.sync(() => ({ ...counters })),
+      spoolFile: options.spoolFile,
+      pendingRecords: spool.entries.pipe(
+        Effect.map((e) => e.filter((entry) => entry.kind === "record").length),
+        Effect.orElseSucceed(() => 0)
+      ),
       pending: spool.entries.pipe(
         Effect.map((e) => e.length),
         Effect.orElseSucceed(() => 0)
