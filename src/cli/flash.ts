@@ -34,7 +34,7 @@ import { FlasherLive } from "../flash/FlasherLive.js"
 import { useColor } from "../report/terminal.js"
 import { SerialPortsLive } from "../serial/SerialPortsLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
-import { databaseOptions, databaseTarget, withSharedStore } from "./flashStore.js"
+import { databaseOptions, databaseTarget, spooledLine, withSharedStore } from "./flashStore.js"
 import { syncSharedOutbox } from "./flashSync.js"
 import { integerFlag, MAX_FLAG_SECONDS } from "./flagValues.js"
 
@@ -168,7 +168,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
             .filter((p) => retry === undefined || retry.some((r) => r.station === p.station && r.port === p.port))
         )
     const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
-    const outcome = yield* withSharedStore(
+    const [outcome, shared] = yield* withSharedStore(
       { target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log },
       runBatch({
         ...line,
@@ -200,7 +200,26 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
     const r = outcome.report
     if (o.json) {
       yield* Console.log(
-        JSON.stringify({ ...r, report_file: relative(outcome.reportFile), record_files: outcome.recordFiles.map(relative) }, null, 2)
+        JSON.stringify(
+          {
+            ...r,
+            report_file: relative(outcome.reportFile),
+            record_files: outcome.recordFiles.map(relative),
+            ...(shared
+              ? {
+                  store: {
+                    database: shared.display,
+                    records_stored: shared.stats.stored,
+                    records_spooled: shared.stats.spooled,
+                    spooled_remaining: shared.spooledRemaining,
+                    spool_file: shared.spoolFile
+                  }
+                }
+              : {})
+          },
+          null,
+          2
+        )
       )
     } else {
       yield* Console.log(
@@ -213,6 +232,8 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
         yield* Console.log(
           `${r.totals.queued} registration(s) queued in ${QUEUE_FILE}: run \`provision flash sync\` once the backend is up`
         )
+      const spooled = spooledLine(shared)
+      if (spooled) yield* Console.log(spooled)
       for (const error of outcome.recordErrors) yield* Console.error(`error: ${describeError(error)}`)
     }
     if (outcome.recordErrors.length > 0) return yield* new ExitWith({ exitCode: ExitCodes.fileError })
