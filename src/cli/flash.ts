@@ -167,7 +167,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
             .flatMap((s) => s.ports.map((port) => ({ station: s.station_id, port })))
             .filter((p) => retry === undefined || retry.some((r) => r.station === p.station && r.port === p.port))
         )
-    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
+    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline, Option.getOrUndefined(o.secrets))
     const [outcome, shared] = yield* withSharedStore(
       { target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log },
       runBatch({
@@ -246,7 +246,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
 export const flashSyncCommand = Command.make("sync", { ...common, ...databaseOptions }, (o) =>
   Effect.gen(function* () {
     const { config } = yield* loadFactoryConfig(o.config)
-    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
+    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline, Option.getOrUndefined(o.secrets))
     if (target)
       return yield* syncSharedOutbox({ target, json: o.json, queueFile: QUEUE_FILE }).pipe(
         Effect.provide(backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))

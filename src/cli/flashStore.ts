@@ -15,6 +15,7 @@ import type { FactoryLog } from "../factory/log.js"
 import { outboxDrainer, PgRegistrationQueueLive } from "../factory/outbox.js"
 import type { RegistrationQueue } from "../factory/RegistrationQueue.js"
 import { pgLayer } from "../store/connect.js"
+import { withSecretPassword } from "./databaseSecret.js"
 import { type DatabaseTarget, resolveDatabase } from "../store/databaseUrl.js"
 import { makePgRecordStore, stationHost } from "../store/PgRecordStore.js"
 import { FileRecordStore, RecordStore, type StationClaim, type StoreStats } from "../store/RecordStore.js"
@@ -34,10 +35,12 @@ export const databaseOptions = {
 }
 
 /** The database this run uses, or undefined (files). */
-export const databaseTarget = (config: FactoryConfig, flag: string | undefined, offline: boolean) =>
+export const databaseTarget = (config: FactoryConfig, flag: string | undefined, offline: boolean, secretsFile: string | undefined) =>
   offline
     ? Effect.succeed<DatabaseTarget | undefined>(undefined)
-    : resolveDatabase({ flag, env: process.env.PROVISION_DATABASE_URL, config: config.raw.database?.url, configFile: config.file })
+    : resolveDatabase({ flag, env: process.env.PROVISION_DATABASE_URL, config: config.raw.database?.url, configFile: config.file }).pipe(
+        Effect.flatMap((target) => withSecretPassword(target, secretsFile))
+      )
 
 export interface SharedStoreOptions {
   readonly target: DatabaseTarget | undefined

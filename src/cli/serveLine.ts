@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import { loadFactoryConfig } from "../factory/loadConfig.js"
 import { resolveDatabase } from "../store/databaseUrl.js"
+import { withSecretPassword } from "./databaseSecret.js"
 
 /** As `provision flash` (not imported from flash.ts: that would load the driver eagerly). */
 const DEFAULT_FACTORY_CONFIG = "data/factory-config.yaml"
@@ -20,7 +21,9 @@ export const lineDashboardFor = (flag: string | undefined) =>
             Effect.map((c) => c.config),
             Effect.orElseSucceed(() => undefined)
           )
-    const target = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file })
+    const target = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file }).pipe(
+      Effect.flatMap((t) => withSecretPassword(t, undefined))
+    )
     if (!target) return undefined
     // Loaded only now: without a shared database the web UI never loads the PostgreSQL driver.
     const { makeLineDashboard } = yield* Effect.promise(() => import("../web/lineDashboard.js"))

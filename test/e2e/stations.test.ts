@@ -271,6 +271,68 @@ describe("many stations into one PostgreSQL (CLI end to end)", () => {
   )
 
   it.scopedLive(
+    "database.url without the password, database.password in the secrets file: flash and stations connect; a wrong one is refused without ever showing it",
+    () =>
+      Effect.gen(function* () {
+        const cluster = pg.current()
+        const url = freshDatabase(cluster)
+        const database = new URL(url).pathname.slice(1)
+        const password = `p@ss:w/rd %41 ${database}`
+        for (const statement of [
+          `CREATE ROLE ${database}_line LOGIN PASSWORD '${password}'`,
+          `ALTER DATABASE ${database} OWNER TO ${database}_line`
+        ])
+          execFileSync("runuser", [
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-h",
+            cluster.dir,
+            "-p",
+            String(cluster.port),
+            "-d",
+            "postgres",
+            "-q",
+            "-c",
+            statement
+          ])
+        const bare = `postgres://${database}_line@127.0.0.1:${cluster.port}/${database}`
+        const root = tempDir("fp-e2e-stations-")
+        const l = yield* emulatedLine({
+          dir: root,
+          appSize: 256 * 1024,
+          stations: [{ id: "station_1", boardType: "esp32", boards: [esp32(51)] }],
+          configPatch: (c) => ({ ...c, database: { url: bare, heartbeat_s: 0.5 } })
+        })
+        const secrets = readFileSync(l.secretsFile, "utf8")
+        yield* Effect.sync(() => writeFileSync(l.secretsFile, `${secrets}\ndatabase:\n  password: ${JSON.stringify(password)}\n`))
+        const flash = yield* provision(root, ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset"])
+        expect(flash.code, flash.stderr).toBe(0)
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(1)
+        const listed = yield* provision(root, ["stations", "--json", "--config", l.configFile, "--secrets", l.secretsFile])
+        expect(listed.code, listed.stderr).toBe(0)
+        expect(JSON.parse(listed.stdout)).toMatchObject({ database: bare, stations: [{ stationId: "station_1", boards: 1 }] })
+
+        const wrongFile = join(root, "data/wrong-secrets.yaml")
+        yield* Effect.sync(() => writeFileSync(wrongFile, `${secrets}\ndatabase:\n  password: "not-the-password-51"\n`))
+        const refused = yield* provision(root, ["stations", "--config", l.configFile, "--secrets", wrongFile])
+        expect(refused.code).not.toBe(0)
+        expect(refused.stderr).toMatch(/password authentication failed/)
+        expect(refused.stderr).toContain(`database.password (${wrongFile})`)
+        const shown = [flash.stdout, flash.stderr, listed.stdout, listed.stderr, refused.stdout, refused.stderr]
+        for (const file of ["var/log/factory-provisioning.log", ...readdirSync(join(root, "var/reports")).map((f) => `var/reports/${f}`)])
+          shown.push(readFileSync(join(root, file), "utf8"))
+        for (const text of shown) {
+          expect(text).not.toContain(password)
+          expect(text).not.toContain(encodeURIComponent(password))
+          expect(text).not.toContain("not-the-password-51")
+        }
+      }).pipe(Effect.provide(NodeContext.layer)),
+    240_000
+  )
+
+  it.scopedLive(
     "a station SIGKILLed mid-board leaves no half-written row; its board shows as interrupted; a second station with the same id is refused, naming the other host",
     () =>
       Effect.gen(function* () {
