@@ -32,4 +32,4 @@ export const syncSharedOutbox = (options: { readonly target: DatabaseTarget; rea
       )
     }
     if (summary.remaining > 0 || spool.remaining > 0) return yield* new ExitWith({ exitCode: ExitCodes.devicesFailed })
-  }).pipe(Effect.provide(Layer.fresh(pgLayer(options.target))))
+  }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(options.target))))

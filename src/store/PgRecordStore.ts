@@ -11,10 +11,11 @@
  *   process holding the same station id (fresh heartbeat) refuses the start.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Duration, Effect, Fiber, Ref, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Ref, Schedule, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { DatabaseError, StationIdTaken } from "../domain/errors/store.js"
+import { makeCoalescer } from "./coalesce.js"
 import { causeText } from "./connect.js"
 import type { BatchEnd, BatchStart, BoardRecordRow, RecordOutcome, RecordStoreService, StationClaim, StepTiming } from "./RecordStore.js"
 import { makeSpool, type SpoolEntry } from "./spool.js"
@@ -32,6 +33,8 @@ export interface PgStoreOptions {
   readonly callTimeout?: Duration.DurationInput
   /** A station whose heartbeat is older than this is no longer live. */
   readonly staleAfter?: Duration.DurationInput
+  /** Record writes running at once (records ending meanwhile are written together); default 2. */
+  readonly writers?: number
   /** How often changed live state (steps, finished boards) is pushed to the dashboard. */
   readonly liveFlush?: Duration.DurationInput
   /** Log lines for the operator (database lost / back / replayed). */
@@ -121,7 +124,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
      * the dashboard hears about the board from this station's next live-state
      * flush (≤ 300 ms, `dirty`).
      */
-    const writeRecord = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) => {
+    const recordItem = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) => {
       const rec = {
         attempt_key: row.attemptKey,
         batch_id: row.batchId,
@@ -155,12 +158,41 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         status: row.status,
         error_code: row.errorCode ?? null
       }
+      return { rec, detail }
+    }
+    const writeRecord = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) => {
+      const { rec, detail } = recordItem(row, steps)
       return sql<{
         inserted: boolean
       }>`SELECT provision_record(${JSON.stringify(rec)}::jsonb, ${JSON.stringify(detail)}::jsonb) AS inserted`.pipe(
         Effect.map((rows) => rows[0]?.inserted === true)
       )
     }
+    /**
+     * Records that end while another write is on its way go together in one
+     * `provision_records` call (one transaction; each record still all or
+     * nothing, a replay still a no-op). When such a call fails, each record is
+     * tried alone, so one bad row never takes the others to the spool.
+     */
+    type RecordItem = { readonly row: BoardRecordRow; readonly steps: ReadonlyArray<StepTiming> }
+    const writeOne = (item: RecordItem) => call("record", writeRecord(item.row, item.steps)).pipe(Effect.either)
+    const records = yield* makeCoalescer<RecordItem, boolean, DatabaseError>({
+      writers: options.writers ?? 2,
+      max: 64,
+      write: (items) =>
+        Effect.gen(function* () {
+          if (items.length === 1) return [yield* writeOne(items[0]!)]
+          const together = yield* call(
+            "record",
+            sql<{ key: string }>`SELECT provision_records(${JSON.stringify(items.map((i) => recordItem(i.row, i.steps)))}::jsonb) AS key`
+          ).pipe(Effect.either)
+          if (Either.isRight(together)) {
+            const fresh = new Set(together.right.map((r) => r.key))
+            return items.map((i) => Either.right(fresh.has(i.row.attemptKey)))
+          }
+          return yield* Effect.forEach(items, writeOne)
+        })
+    })
 
     const writeBatch = (entry: {
       readonly batchId: string
@@ -231,7 +263,11 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     const spoolOrWrite = (entry: SpoolEntry, operation: string): Effect.Effect<RecordOutcome> =>
       Effect.gen(function* () {
         if (yield* Ref.get(online)) {
-          const written = yield* call(operation, writeSpooled(entry)).pipe(Effect.either)
+          const written = yield* (
+            entry.kind === "record"
+              ? records.submit({ row: entry.row as BoardRecordRow, steps: entry.steps as ReadonlyArray<StepTiming> })
+              : call(operation, writeSpooled(entry))
+          ).pipe(Effect.either)
           if (written._tag === "Right") return "stored" as const
           yield* goOffline(written.left)
         }

@@ -143,7 +143,24 @@ const v2 = Effect.flatMap(
   $fn$`
 )
 
-export const migrations = Migrator.fromRecord({ "1_line_store": v1, "2_record_function": v2 })
+/** Several boards' records in one call and one transaction (a station process's group commit); returns the attempt keys that were new. */
+const v3 = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql`CREATE FUNCTION provision_records(items jsonb) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
+    DECLARE
+      item jsonb;
+    BEGIN
+      FOR item IN SELECT value FROM jsonb_array_elements(items) LOOP
+        IF provision_record(item->'rec', item->'detail') THEN
+          RETURN NEXT item->'rec'->>'attempt_key';
+        END IF;
+      END LOOP;
+    END
+  $fn$`
+)
+
+export const migrations = Migrator.fromRecord({ "1_line_store": v1, "2_record_function": v2, "3_records_function": v3 })
 
 /** Creates or upgrades the schema; returns the migrations applied now. */
 export const migrate = Migrator.make({})({ loader: migrations })

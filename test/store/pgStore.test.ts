@@ -194,6 +194,15 @@ describe("PostgreSQL store (real server)", () => {
         expect(r!.steps.map((s) => s.step)).toEqual(["flash", "test"])
         const events = yield* sql<{ kind: string }>`SELECT kind FROM run_events WHERE kind = 'board_finished'`
         expect(events).toHaveLength(2)
+        // Boards ending together are written together (one call, one transaction): each still one row, replays still no-ops.
+        const burst = yield* Effect.all(
+          [...Array.from({ length: 20 }, (_, i) => row(i + 3)), row(1), row(2), row(3)].map((r) => store.boardFinished(r)),
+          { concurrency: "unbounded" }
+        )
+        expect(burst.every((outcome) => outcome === "stored")).toBe(true)
+        expect(yield* count("board_records")).toBe(22)
+        expect(yield* sql<{ kind: string }>`SELECT kind FROM run_events WHERE kind = 'board_finished'`).toHaveLength(22)
+        expect(yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM board_attempts WHERE state = 'done'`).toEqual([{ n: 22 }])
       }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
     })
   )
@@ -225,7 +234,7 @@ describe("PostgreSQL store (real server)", () => {
           const [station] = yield* sql<{ host: string }>`SELECT host FROM stations WHERE station_id = 's1'`
           expect(station!.host).toBe("bench-pc-b")
         })
-        yield* program.pipe(Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+        yield* program.pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
       })
   )
 
