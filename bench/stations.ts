@@ -41,6 +41,8 @@ const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 const TARGET = Number(process.env.BENCH_TARGET ?? 2000)
 /** One station process's pool is 4; the 100 simulated stations share this one. */
 const POOL_B = Number(process.env.BENCH_POOL ?? 16)
+/** Station PCs (processes) the 100 stations of (b) run on. */
+const PCS = Number(process.env.BENCH_PCS ?? 10)
 const BIN = resolve("bin/provision.mjs")
 /** BENCH_PARTS=a or =b runs one part only. */
 const PARTS = process.env.BENCH_PARTS ?? "ab"
@@ -57,6 +59,21 @@ const mean = (values: ReadonlyArray<number>) => values.reduce((n, v) => n + v, 0
 const stddev = (values: ReadonlyArray<number>) => {
   const m = mean(values)
   return Math.sqrt(mean(values.map((v) => (v - m) ** 2)))
+}
+/** CPU seconds used so far by the cluster's server processes (postmaster and its children), from /proc. */
+const serverCpu = (dataDir: string): number => {
+  const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+  const tick = 100 // USER_HZ on Linux
+  let ticks = 0
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+      if (Number(pid) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks / tick
 }
 const run = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stderr: string }>((done) => {
@@ -87,21 +104,30 @@ try {
     Effect.gen(function* () {
       const context = yield* Layer.build(Layer.mergeAll(pgLayer(target, { maxConnections: POOL_B }), NodeContext.layer))
       // Stations register first (a few at a time, as a line starts up), then all write at once.
-      const stores = yield* Effect.forEach(
-        Array.from({ length: STATIONS_B }, (_, i) => i + 1),
-        (n) =>
+      // The stations run on PCS station PCs (one store each, as one `provision flash` process runs every
+      // station of its config); each PC registers its stations, heartbeats them and group-commits the
+      // records of its stations that end together.
+      const pcs = yield* Effect.forEach(
+        Array.from({ length: PCS }, (_, p) => p),
+        (p) =>
           Effect.gen(function* () {
             const store = yield* makePgRecordStore({
               display: target.display,
-              spoolFile: join(spoolDir, `s${n}.jsonl`),
+              spoolFile: join(spoolDir, `pc${p}.jsonl`),
               heartbeat: "2 seconds",
               callTimeout: "10 seconds"
             })
-            yield* store.openStations([{ stationId: `sim_${n}`, ports: ["/dev/ttyUSB0"] }])
+            yield* store.openStations(
+              Array.from({ length: STATIONS_B / PCS }, (_, k) => ({
+                stationId: `sim_${p * (STATIONS_B / PCS) + k + 1}`,
+                ports: ["/dev/ttyUSB0"]
+              }))
+            )
             return store
           }).pipe(Effect.provide(context)),
-        { concurrency: 4 }
+        { concurrency: 2 }
       )
+      const stores = Array.from({ length: STATIONS_B }, (_, n) => pcs[Math.floor(n / (STATIONS_B / PCS))]!)
       const row = (run: string, n: number, i: number): BoardRecordRow => {
         const now = new Date().toISOString()
         return {
@@ -146,6 +172,8 @@ try {
             const schedule = every === undefined ? Schedule.forever : Schedule.fixed(`${every} millis`)
             return one.pipe(Effect.repeat(Schedule.whileInput(schedule, () => Date.now() < until)))
           }
+          const cpu0 = process.cpuUsage()
+          const server0 = serverCpu(join(cluster.dir, "data"))
           const t0 = Date.now()
           // Paced stations start spread over one period, as stations on a line do.
           yield* Effect.forEach(
@@ -157,6 +185,8 @@ try {
             { concurrency: "unbounded", discard: true }
           )
           const elapsed = (Date.now() - t0) / 1000
+          const cpu = process.cpuUsage(cpu0)
+          const server = serverCpu(join(cluster.dir, "data")) - server0
           const rows = Number(
             yield* Effect.promise(() => psql("bench_b", `SELECT count(*) FROM board_records WHERE batch_id = 'bench-${run}'`))
           )
@@ -167,7 +197,7 @@ try {
           )
           const written = stored + spooled
           console.log(
-            `# (b) ${run}: ${STATIONS_B} stations for ${DURATION_S} s${every === undefined ? ", back to back" : `, each one record every ${every} ms (${TARGET}/s offered)`}, pool ${POOL_B}: ${stored} stored, ${spooled} spooled, ${(written / elapsed).toFixed(0)} records/s, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; ${load()}`
+            `# (b) ${run}: ${STATIONS_B} stations for ${DURATION_S} s${every === undefined ? ", back to back" : `, each one record every ${every} ms (${TARGET}/s offered)`}, on ${PCS} station PCs sharing a pool of ${POOL_B}: ${stored} stored, ${spooled} spooled, ${(written / elapsed).toFixed(0)} records/s, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; CPU per record: PostgreSQL ${((server * 1000) / written).toFixed(2)} ms, the stations (this process) ${((cpu.user + cpu.system) / 1000 / written).toFixed(2)} ms; ${load()}`
           )
           console.log(
             `bench stations stations=${STATIONS_B} boards=${written} records_per_s=${(rows / elapsed).toFixed(0)} p95_commit_ms=${percentile(latencies, 95).toFixed(1)} lost=${Math.max(0, written - distinct)} dup=${rows - distinct} overhead_pct=-`
