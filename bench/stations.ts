@@ -16,7 +16,7 @@
  *      batch cycle (report duration_s: first board start → last record written,
  *      the database writes included) of the database runs with the files runs;
  *      a second figure, measured inside the stations (the store's own timer around
- *      the board-start and record writes), says what the database adds per board.
+ *      board-start and record writes), says what the database adds per board.
  * Every figure is printed with the load average: the machine is shared.
  */
 import { NodeContext } from "@effect/platform-node"
@@ -239,9 +239,12 @@ try {
       interface Report {
         readonly batch_id: string
         readonly duration_s: number
-        readonly boards: Array<{ device_id: string | null; station_id: string; status: string }>
+        readonly boards: Array<{ device_id: string | null; station_id: string; port: string; status: string; error_code?: string | null }>
       }
       const round = async (database: string | undefined) => {
+        // The next boards on the line: held in download mode (a flashed board has booted its app and no longer
+        // answers SYNC). Same MACs again: the backend answers "already registered", which the station accepts.
+        await Promise.all(line.boards.map((board) => board.emulator.reset("bootloader")))
         const before = dirs.map((d) => new Set(reportsOf(d)))
         const logBefore = dirs.map((d) => logOf(d).length)
         const started = Date.now()
@@ -295,12 +298,12 @@ try {
       const dbCycle = cycles(db)
       const expected = boardsOf(db)
       const rows = (yield* Effect.promise(() =>
-        psql("bench_a", "SELECT batch_id || '|' || station_id || '|' || coalesce(device_id, '') FROM board_records")
+        psql("bench_a", "SELECT batch_id || '|' || station_id || '|' || port || '|' || coalesce(device_id, '') FROM board_records")
       ))
         .split("\n")
         .filter(Boolean)
       const inDb = new Set(rows)
-      const lost = expected.filter((b) => !inDb.has(`${b.batch}|${b.station_id}|${b.device_id ?? ""}`)).length
+      const lost = expected.filter((b) => !inDb.has(`${b.batch}|${b.station_id}|${b.port}|${b.device_id ?? ""}`)).length
       const dup = rows.length - inDb.size
       if (dup > 0) {
         const seen = new Set<string>()
@@ -312,6 +315,13 @@ try {
         .split("\n")
         .filter(Boolean)
         .map(Number)
+      const outcomes = (rounds: typeof files) => {
+        const boards = boardsOf(rounds)
+        const codes = new Map<string, number>()
+        for (const b of boards.filter((b) => b.status !== "pass")) codes.set(b.error_code ?? "?", (codes.get(b.error_code ?? "?") ?? 0) + 1)
+        return `${boards.filter((b) => b.status === "pass").length} passed, ${boards.length - boards.filter((b) => b.status === "pass").length} failed${codes.size ? ` (${[...codes].map(([c, n]) => `${c}×${n}`).join(", ")})` : ""}`
+      }
+      console.log(`# (a) files: ${outcomes(files)}; database: ${outcomes(db)}`)
       const overhead = mean(filesCycle) > 0 ? ((mean(dbCycle) - mean(filesCycle)) / mean(filesCycle)) * 100 : 0
       const perBoard = db.flatMap((x) => x.perBoardMs)
       const boardCycleMs = mean(filesCycle) * 1000
@@ -319,7 +329,7 @@ try {
         `# (a) ${STATIONS_A} station processes × ${PORTS_A} emulated ESP32, ${ROUNDS} rounds each way: files ${boardsOf(files).length} boards, batch cycle ${mean(filesCycle).toFixed(2)} ± ${stddev(filesCycle).toFixed(2)} s; database ${expected.length} boards, batch cycle ${mean(dbCycle).toFixed(2)} ± ${stddev(dbCycle).toFixed(2)} s (± is one standard deviation between batches: the A/B overhead is only as exact as that)`
       )
       console.log(
-        `# (a) measured inside the stations: the database adds ${mean(perBoard).toFixed(1)} ms per board (board start + record commit, on the board's path) = ${((mean(perBoard) / boardCycleMs) * 100).toFixed(2)} % of the ${boardCycleMs.toFixed(0)} ms files cycle; board end → row committed p95 ${percentile(commits, 95).toFixed(1)} ms; ${load()}`
+        `# (a) measured inside the stations: the database adds ${mean(perBoard).toFixed(1)} ms per board (board-start row + record commit, both on the board's path) = ${((mean(perBoard) / boardCycleMs) * 100).toFixed(2)} % of the ${boardCycleMs.toFixed(0)} ms files cycle; board end → row committed p95 ${percentile(commits, 95).toFixed(1)} ms; ${load()}`
       )
       console.log(
         `bench stations stations=${STATIONS_A} boards=${expected.length} records_per_s=${(rows.length / db.reduce((n, x) => n + x.elapsed, 0)).toFixed(2)} p95_commit_ms=${percentile(commits, 95).toFixed(1)} lost=${lost} dup=${dup} overhead_pct=${overhead.toFixed(2)}`
