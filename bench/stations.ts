@@ -1,40 +1,79 @@
 /**
  * `npm run bench:stations` — many stations, one PostgreSQL (issue 15).
  *
- * A throwaway cluster with PostgreSQL's durable defaults (fsync on), then:
- *  (a) 8 station processes (`provision flash`, one emulated ESP32 each) run
- *      twice: on files only, then into the database. lost/dup compare the
- *      boards with the database rows; p95_commit_ms is board end → row
- *      committed; overhead_pct compares the mean board cycle (total_s of the
- *      batch reports) of the database run with the files run.
- *  (b) 100 simulated stations (the real PgRecordStore, one shared pool)
- *      writing records only, back to back, for DURATION_S: records_per_s
- *      sustained and p95 of each record's transaction.
- * Prints one `bench stations …` line per part.
+ * A throwaway cluster with PostgreSQL's durable defaults (fsync, synchronous_commit
+ * and full_page_writes on; the only setting changed is max_connections=200), then:
+ *  (b) 100 simulated stations writing records only: 100 real PgRecordStores
+ *      (each with its heartbeat and live-state flush) in this process, on one
+ *      pool. Two runs: closed loop (every station writes its next record as soon
+ *      as the last committed: the most the server takes) and paced (every station
+ *      writes at TARGET/100 records per second: does it sustain that, and what is
+ *      the p95 of a record's commit at that rate).
+ *  (a) 8 station processes (`provision flash`, each in its own folder like its own
+ *      PC, PORTS_A emulated ESP32 each) run ROUNDS times on files only and ROUNDS
+ *      times into the database, interleaved. lost/dup compare every board of the
+ *      database runs' batch reports with the rows; overhead_pct compares the mean
+ *      batch cycle (report duration_s: first board start → last record written,
+ *      the database writes included) of the database runs with the files runs;
+ *      a second figure, measured inside the stations (the store's own timer around
+ *      board-start and record writes), says what the database adds per board.
+ * Every figure is printed with the load average: the machine is shared.
  */
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { execFile } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { Duration, Effect, Layer, Schedule } from "effect"
+import { execFile, execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { cpus, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { startPgCluster } from "../sim/postgres/cluster.js"
 import { emulatedLine } from "../src/cli/demo/factoryLine.js"
 import { pgLayer } from "../src/store/connect.js"
 import { parseDatabaseUrl } from "../src/store/databaseUrl.js"
 import { makePgRecordStore } from "../src/store/PgRecordStore.js"
-import type { BoardRecordRow } from "../src/store/RecordStore.js"
+import type { BoardRecordRow, RecordStoreService } from "../src/store/RecordStore.js"
 
 const STATIONS_A = 8
+const PORTS_A = Number(process.env.BENCH_PORTS_A ?? 2)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const STATIONS_B = 100
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
+/** Records per second the paced run of (b) offers, over all stations. */
+const TARGET = Number(process.env.BENCH_TARGET ?? 2000)
+/** One station process's pool is 4; the 100 simulated stations share this one. */
+const POOL_B = Number(process.env.BENCH_POOL ?? 16)
+/** Station PCs (processes) the 100 stations of (b) run on. */
+const PCS = Number(process.env.BENCH_PCS ?? 10)
 const BIN = resolve("bin/provision.mjs")
 /** BENCH_PARTS=a or =b runs one part only. */
 const PARTS = process.env.BENCH_PARTS ?? "ab"
 
+const load = () => {
+  const [one, five, fifteen] = loadavg().map((n) => n.toFixed(2))
+  return `load average ${one}, ${five}, ${fifteen} on ${cpus().length} cores`
+}
 const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : 0
+}
+const mean = (values: ReadonlyArray<number>) => values.reduce((n, v) => n + v, 0) / Math.max(values.length, 1)
+const stddev = (values: ReadonlyArray<number>) => {
+  const m = mean(values)
+  return Math.sqrt(mean(values.map((v) => (v - m) ** 2)))
+}
+/** CPU seconds used so far by the cluster's server processes (postmaster and its children), from /proc. */
+const serverCpu = (dataDir: string): number => {
+  const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
+  const tick = 100 // USER_HZ on Linux
+  let ticks = 0
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+      if (Number(pid) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks / tick
 }
 const run = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stderr: string }>((done) => {
@@ -44,6 +83,9 @@ const run = (cwd: string, args: ReadonlyArray<string>) =>
   })
 
 const cluster = await startPgCluster({ durable: true, maxConnections: 200 })
+console.log(
+  `# PostgreSQL ${execFileSync(join("/usr/lib/postgresql", readdirSync("/usr/lib/postgresql")[0]!, "bin/postgres"), ["--version"], { encoding: "utf8" }).trim()}: durable defaults (fsync=on synchronous_commit=on full_page_writes=on), max_connections=200; ${load()}`
+)
 try {
   const psql = (db: string, sql: string) =>
     new Promise<string>((done, fail) =>
@@ -60,80 +102,114 @@ try {
   const spoolDir = mkdtempSync(join(tmpdir(), "fp-bench-spool-"))
   const partB = Effect.scoped(
     Effect.gen(function* () {
-      const context = yield* Layer.build(Layer.mergeAll(pgLayer(target, { maxConnections: 32 }), NodeContext.layer))
-      const latencies: Array<number> = []
-      let written = 0
-      let spooled = 0
+      const context = yield* Layer.build(Layer.mergeAll(pgLayer(target, { maxConnections: POOL_B }), NodeContext.layer))
       // Stations register first (a few at a time, as a line starts up), then all write at once.
-      const stores = yield* Effect.forEach(
-        Array.from({ length: STATIONS_B }, (_, i) => i + 1),
-        (n) =>
+      // The stations run on PCS station PCs (one store each, as one `provision flash` process runs every
+      // station of its config); each PC registers its stations, heartbeats them and group-commits the
+      // records of its stations that end together.
+      const pcs = yield* Effect.forEach(
+        Array.from({ length: PCS }, (_, p) => p),
+        (p) =>
           Effect.gen(function* () {
             const store = yield* makePgRecordStore({
               display: target.display,
-              spoolFile: join(spoolDir, `s${n}.jsonl`),
+              spoolFile: join(spoolDir, `pc${p}.jsonl`),
               heartbeat: "2 seconds",
               callTimeout: "10 seconds"
             })
-            yield* store.openStations([{ stationId: `sim_${n}`, ports: ["/dev/ttyUSB0"] }])
+            yield* store.openStations(
+              Array.from({ length: STATIONS_B / PCS }, (_, k) => ({
+                stationId: `sim_${p * (STATIONS_B / PCS) + k + 1}`,
+                ports: ["/dev/ttyUSB0"]
+              }))
+            )
             return store
           }).pipe(Effect.provide(context)),
-        { concurrency: 4 }
+        { concurrency: 2 }
       )
-      const station = (n: number) =>
+      const stores = Array.from({ length: STATIONS_B }, (_, n) => pcs[Math.floor(n / (STATIONS_B / PCS))]!)
+      const row = (run: string, n: number, i: number): BoardRecordRow => {
+        const now = new Date().toISOString()
+        return {
+          attemptKey: `${run}/sim_${n}/p/0-${i}`,
+          batchId: `bench-${run}`,
+          stationId: `sim_${n}`,
+          port: "/dev/ttyUSB0",
+          deviceId: `esp32-${run}-${String(n).padStart(4, "0")}${String(i).padStart(8, "0")}`,
+          mac: "aa:bb:cc:dd:ee:ff",
+          board: "esp32",
+          platform: "esp32",
+          firmwareVersion: "1.0.0",
+          status: i % 50 === 0 ? "fail" : "pass",
+          errorCode: i % 50 === 0 ? "self_test_failed" : undefined,
+          totalSeconds: 8,
+          flashSeconds: 6,
+          attempts: 1,
+          retries: 0,
+          day: "20261205",
+          startedAt: now,
+          finishedAt: now,
+          csvRow: `${now},bench,esp32-${n}-${i},…`,
+          result: { n, i, tests: [{ name: "boot_test", passed: true }] }
+        }
+      }
+      /** Every station writes for DURATION_S: back to back (`every` undefined) or one record per `every` ms. */
+      const measure = (run: string, every: number | undefined) =>
         Effect.gen(function* () {
-          const store = stores[n - 1]!
+          const latencies: Array<number> = []
+          let stored = 0
+          let spooled = 0
           const until = Date.now() + DURATION_S * 1000
-          for (let i = 1; Date.now() < until; i++) {
-            const now = new Date().toISOString()
-            const row: BoardRecordRow = {
-              attemptKey: `bench/sim_${n}/p/0-${i}`,
-              batchId: "bench",
-              stationId: `sim_${n}`,
-              port: "/dev/ttyUSB0",
-              deviceId: `esp32-${String(n).padStart(4, "0")}${String(i).padStart(8, "0")}`,
-              mac: "aa:bb:cc:dd:ee:ff",
-              board: "esp32",
-              platform: "esp32",
-              firmwareVersion: "1.0.0",
-              status: i % 50 === 0 ? "fail" : "pass",
-              errorCode: i % 50 === 0 ? "self_test_failed" : undefined,
-              totalSeconds: 8,
-              flashSeconds: 6,
-              attempts: 1,
-              retries: 0,
-              day: "20261205",
-              startedAt: now,
-              finishedAt: now,
-              csvRow: `${now},bench,esp32-${n}-${i},…`,
-              result: { n, i, tests: [{ name: "boot_test", passed: true }] }
-            }
-            const t0 = performance.now()
-            const outcome = yield* store.boardFinished(row)
-            latencies.push(performance.now() - t0)
-            if (outcome === "stored") written += 1
-            else spooled += 1
+          const station = (store: RecordStoreService, n: number) => {
+            let i = 0
+            const one = Effect.gen(function* () {
+              const t0 = performance.now()
+              const outcome = yield* store.boardFinished(row(run, n, ++i))
+              latencies.push(performance.now() - t0)
+              if (outcome === "stored") stored += 1
+              else spooled += 1
+            })
+            const schedule = every === undefined ? Schedule.forever : Schedule.fixed(`${every} millis`)
+            return one.pipe(Effect.repeat(Schedule.whileInput(schedule, () => Date.now() < until)))
           }
-        }).pipe(Effect.provide(context))
-      const t0 = Date.now()
-      yield* Effect.forEach(
-        Array.from({ length: STATIONS_B }, (_, i) => i + 1),
-        station,
-        { concurrency: "unbounded", discard: true }
-      )
-      const elapsed = (Date.now() - t0) / 1000
-      const rows = Number(yield* Effect.promise(() => psql("bench_b", "SELECT count(*) FROM board_records")))
-      const distinct = Number(yield* Effect.promise(() => psql("bench_b", "SELECT count(DISTINCT attempt_key) FROM board_records")))
-      console.log(
-        `# (b) ${STATIONS_B} stations for ${DURATION_S} s: ${written} stored, ${spooled} spooled, elapsed ${elapsed.toFixed(1)} s`
-      )
-      console.log(
-        `bench stations stations=${STATIONS_B} boards=${written + spooled} records_per_s=${(rows / elapsed).toFixed(0)} p95_commit_ms=${percentile(latencies, 95).toFixed(1)} lost=${Math.max(0, written + spooled - distinct)} dup=${rows - distinct} overhead_pct=-`
-      )
+          const cpu0 = process.cpuUsage()
+          const server0 = serverCpu(join(cluster.dir, "data"))
+          const t0 = Date.now()
+          // Paced stations start spread over one period, as stations on a line do.
+          yield* Effect.forEach(
+            stores,
+            (store, k) =>
+              (every === undefined ? Effect.void : Effect.sleep(Duration.millis((k * every) / STATIONS_B))).pipe(
+                Effect.zipRight(station(store, k + 1))
+              ),
+            { concurrency: "unbounded", discard: true }
+          )
+          const elapsed = (Date.now() - t0) / 1000
+          const cpu = process.cpuUsage(cpu0)
+          const server = serverCpu(join(cluster.dir, "data")) - server0
+          const rows = Number(
+            yield* Effect.promise(() => psql("bench_b", `SELECT count(*) FROM board_records WHERE batch_id = 'bench-${run}'`))
+          )
+          const distinct = Number(
+            yield* Effect.promise(() =>
+              psql("bench_b", `SELECT count(DISTINCT (station_id, device_id)) FROM board_records WHERE batch_id = 'bench-${run}'`)
+            )
+          )
+          const written = stored + spooled
+          console.log(
+            `# (b) ${run}: ${STATIONS_B} stations for ${DURATION_S} s${every === undefined ? ", back to back" : `, each one record every ${every} ms (${TARGET}/s offered)`}, on ${PCS} station PCs sharing a pool of ${POOL_B}: ${stored} stored, ${spooled} spooled, ${(written / elapsed).toFixed(0)} records/s, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; CPU per record: PostgreSQL ${((server * 1000) / written).toFixed(2)} ms, the stations (this process) ${((cpu.user + cpu.system) / 1000 / written).toFixed(2)} ms; ${load()}`
+          )
+          console.log(
+            `bench stations stations=${STATIONS_B} boards=${written} records_per_s=${(rows / elapsed).toFixed(0)} p95_commit_ms=${percentile(latencies, 95).toFixed(1)} lost=${Math.max(0, written - distinct)} dup=${rows - distinct} overhead_pct=-`
+          )
+        })
+      yield* measure("closed", undefined)
+      yield* measure("paced", (1000 * STATIONS_B) / TARGET)
     })
   )
   if (PARTS.includes("b")) await Effect.runPromise(partB)
   rmSync(spoolDir, { recursive: true, force: true })
+
   // ── (a) 8 station processes on emulated boards ──────────────────────────
   const urlA = cluster.createDatabase("bench_a")
   const partA = Effect.scoped(
@@ -144,15 +220,37 @@ try {
         stations: Array.from({ length: STATIONS_A }, (_, i) => ({
           id: `station_${i + 1}`,
           boardType: "esp32" as const,
-          boards: [{ chip: "esp32" as const, mac: `24:0a:c4:70:00:${String(i + 1).padStart(2, "0")}` }]
+          boards: Array.from({ length: PORTS_A }, (_, p) => ({
+            chip: "esp32" as const,
+            mac: `24:0a:c4:70:${String(i + 1).padStart(2, "0")}:${String(p + 1).padStart(2, "0")}`
+          }))
         }))
       })
-      const cycle = async (database: string | undefined) => {
-        const before = new Set(readdirSync(join(root, "var/reports"), { withFileTypes: false }).map(String))
+      // Each station in its own folder (var/records, var/reports, var/log, spool), as on its own PC.
+      const stationDir = (i: number) => {
+        const dir = join(root, `station_${i + 1}`)
+        mkdirSync(dir, { recursive: true })
+        return dir
+      }
+      const dirs = Array.from({ length: STATIONS_A }, (_, i) => stationDir(i))
+      const reportsOf = (dir: string) => (existsSync(join(dir, "var/reports")) ? readdirSync(join(dir, "var/reports")) : [])
+      const logOf = (dir: string) =>
+        existsSync(join(dir, "var/log/factory-provisioning.log")) ? readFileSync(join(dir, "var/log/factory-provisioning.log"), "utf8") : ""
+      interface Report {
+        readonly batch_id: string
+        readonly duration_s: number
+        readonly boards: Array<{ device_id: string | null; station_id: string; port: string; status: string; error_code?: string | null }>
+      }
+      const round = async (database: string | undefined) => {
+        // The next boards on the line: held in download mode (a flashed board has booted its app and no longer
+        // answers SYNC). Same MACs again: the backend answers "already registered", which the station accepts.
+        await Promise.all(line.boards.map((board) => board.emulator.reset("bootloader")))
+        const before = dirs.map((d) => new Set(reportsOf(d)))
+        const logBefore = dirs.map((d) => logOf(d).length)
         const started = Date.now()
         const results = await Promise.all(
-          Array.from({ length: STATIONS_A }, (_, i) =>
-            run(root, [
+          dirs.map((dir, i) =>
+            run(dir, [
               "flash",
               "--config",
               line.configFile,
@@ -167,49 +265,74 @@ try {
           )
         )
         const elapsed = (Date.now() - started) / 1000
-        const reports = readdirSync(join(root, "var/reports")).filter((f) => !before.has(f))
-        const boards = reports.flatMap(
-          (f) => JSON.parse(readFileSync(join(root, "var/reports", f), "utf8")).boards as Array<{ device_id: string; status: string }>
+        const reports = dirs.flatMap((dir, i) =>
+          reportsOf(dir)
+            .filter((f) => f.endsWith(".json") && !before[i]!.has(f))
+            .map((f) => JSON.parse(readFileSync(join(dir, "var/reports", f), "utf8")) as Report)
         )
-        const totals = reports.map(
-          (f) => JSON.parse(readFileSync(join(root, "var/reports", f), "utf8")) as { duration_s: number; boards: Array<unknown> }
+        // The store's own timer: "database time on the boards' path X ms (Y ms per board)".
+        const perBoardMs = dirs.flatMap((dir, i) =>
+          [
+            ...logOf(dir)
+              .slice(logBefore[i])
+              .matchAll(/database time on the boards' path \d+ ms \(([\d.]+) ms per board\)/g)
+          ].map((m) => Number(m[1]))
         )
-        const cycleMean = totals.reduce((n, r) => n + r.duration_s, 0) / Math.max(totals.length, 1)
-        return { results, elapsed, boards, cycleMean }
+        return { results, elapsed, reports, perBoardMs }
       }
-      yield* Effect.promise(() =>
-        run(root, [
-          "flash",
-          "--config",
-          line.configFile,
-          "--secrets",
-          line.secretsFile,
-          "--before",
-          "no_reset",
-          "--station",
-          "station_1",
-          "--offline"
-        ])
-      )
-      const files = yield* Effect.promise(() => cycle(undefined))
-      const db = yield* Effect.promise(() => cycle(urlA))
-      const failedRuns = db.results.filter((r) => r.code !== 0 && r.code !== 1)
-      for (const f of failedRuns) console.error(`a station run failed: ${f.stderr.slice(-400)}`)
-      const rows = Number(yield* Effect.promise(() => psql("bench_a", "SELECT count(*) FROM board_records")))
-      const distinct = Number(yield* Effect.promise(() => psql("bench_a", "SELECT count(DISTINCT attempt_key) FROM board_records")))
+      const files: Array<Awaited<ReturnType<typeof round>>> = []
+      const db: Array<Awaited<ReturnType<typeof round>>> = []
+      // A first files round warms the page cache and the bundle; it is not counted.
+      yield* Effect.promise(() => round(undefined))
+      for (let r = 0; r < ROUNDS; r++) {
+        files.push(yield* Effect.promise(() => round(undefined)))
+        db.push(yield* Effect.promise(() => round(urlA)))
+        console.log(`# (a) round ${r + 1}/${ROUNDS} done; ${load()}`)
+      }
+      for (const f of [...files, ...db].flatMap((x) => x.results).filter((r) => r.code !== 0 && r.code !== 1))
+        console.error(`a station run failed (exit ${f.code}): ${f.stderr.slice(-400)}`)
+      const cycles = (rounds: typeof files) => rounds.flatMap((x) => x.reports.map((r) => r.duration_s))
+      const boardsOf = (rounds: typeof files) =>
+        rounds.flatMap((x) => x.reports.flatMap((r) => r.boards.map((b) => ({ ...b, batch: r.batch_id }))))
+      const filesCycle = cycles(files)
+      const dbCycle = cycles(db)
+      const expected = boardsOf(db)
+      const rows = (yield* Effect.promise(() =>
+        psql("bench_a", "SELECT batch_id || '|' || station_id || '|' || port || '|' || coalesce(device_id, '') FROM board_records")
+      ))
+        .split("\n")
+        .filter(Boolean)
+      const inDb = new Set(rows)
+      const lost = expected.filter((b) => !inDb.has(`${b.batch}|${b.station_id}|${b.port}|${b.device_id ?? ""}`)).length
+      const dup = rows.length - inDb.size
+      if (dup > 0) {
+        const seen = new Set<string>()
+        console.error(`# (a) rows present more than once: ${rows.filter((r) => seen.has(r) || !seen.add(r)).join(", ")}`)
+      }
       const commits = (yield* Effect.promise(() =>
         psql("bench_a", "SELECT (extract(epoch FROM recorded_at - finished_at) * 1000)::float8 FROM board_records")
       ))
         .split("\n")
         .filter(Boolean)
         .map(Number)
-      const expected = db.boards.length
-      const overhead = files.cycleMean > 0 ? ((db.cycleMean - files.cycleMean) / files.cycleMean) * 100 : 0
+      const outcomes = (rounds: typeof files) => {
+        const boards = boardsOf(rounds)
+        const codes = new Map<string, number>()
+        for (const b of boards.filter((b) => b.status !== "pass")) codes.set(b.error_code ?? "?", (codes.get(b.error_code ?? "?") ?? 0) + 1)
+        return `${boards.filter((b) => b.status === "pass").length} passed, ${boards.length - boards.filter((b) => b.status === "pass").length} failed${codes.size ? ` (${[...codes].map(([c, n]) => `${c}×${n}`).join(", ")})` : ""}`
+      }
+      console.log(`# (a) files: ${outcomes(files)}; database: ${outcomes(db)}`)
+      const overhead = mean(filesCycle) > 0 ? ((mean(dbCycle) - mean(filesCycle)) / mean(filesCycle)) * 100 : 0
+      const perBoard = db.flatMap((x) => x.perBoardMs)
+      const boardCycleMs = mean(filesCycle) * 1000
       console.log(
-        `# (a) files run: ${files.boards.length} boards, mean batch cycle ${files.cycleMean.toFixed(2)} s; database run: ${db.boards.length} boards, mean batch cycle ${db.cycleMean.toFixed(2)} s, wall ${db.elapsed.toFixed(1)} s`
+        `# (a) ${STATIONS_A} station processes × ${PORTS_A} emulated ESP32, ${ROUNDS} rounds each way: files ${boardsOf(files).length} boards, batch cycle ${mean(filesCycle).toFixed(2)} ± ${stddev(filesCycle).toFixed(2)} s; database ${expected.length} boards, batch cycle ${mean(dbCycle).toFixed(2)} ± ${stddev(dbCycle).toFixed(2)} s (± is one standard deviation between batches: the A/B overhead is only as exact as that)`
       )
       console.log(
-        `bench stations stations=${STATIONS_A} boards=${expected} records_per_s=${(rows / db.elapsed).toFixed(2)} p95_commit_ms=${percentile(commits, 95).toFixed(1)} lost=${Math.max(0, expected - distinct)} dup=${rows - distinct} overhead_pct=${overhead.toFixed(2)}`
+        `# (a) measured inside the stations: the database adds ${mean(perBoard).toFixed(1)} ms per board (board-start row + record commit, both on the board's path) = ${((mean(perBoard) / boardCycleMs) * 100).toFixed(2)} % of the ${boardCycleMs.toFixed(0)} ms files cycle; board end → row committed p95 ${percentile(commits, 95).toFixed(1)} ms; ${load()}`
+      )
+      console.log(
+        `bench stations stations=${STATIONS_A} boards=${expected.length} records_per_s=${(rows.length / db.reduce((n, x) => n + x.elapsed, 0)).toFixed(2)} p95_commit_ms=${percentile(commits, 95).toFixed(1)} lost=${lost} dup=${dup} overhead_pct=${overhead.toFixed(2)}`
       )
       rmSync(root, { recursive: true, force: true })
     })

@@ -33,7 +33,7 @@ import { runOutputFor } from "../report/runOutputLive.js"
 import { useColor } from "../report/terminal.js"
 import { SerialPortsLive } from "../serial/SerialPortsLive.js"
 import { ExitCodes, ExitWith } from "./exit.js"
-import { databaseOptions, databaseTarget, withSharedStore } from "./flashStore.js"
+import { databaseOptions, databaseTarget, spooledLine, withSharedStore } from "./flashStore.js"
 import { syncSharedOutbox } from "./flashSync.js"
 import { integerFlag, MAX_FLAG_SECONDS } from "./flagValues.js"
 
@@ -159,8 +159,8 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
       console: config.raw.logging.console_output && !o.json
     }).pipe(Layer.provideMerge(runOutputFor(o.json)))
     const stations = line.station === undefined ? config.stations : config.stations.filter((s) => s.station_id === line.station)
-    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
-    const outcome = yield* Effect.flatMap(FactoryLogFile, (log) =>
+    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline, Option.getOrUndefined(o.secrets))
+    const [outcome, shared] = yield* Effect.flatMap(FactoryLogFile, (log) =>
       withSharedStore(
         { target, config, stations: stations.map((s) => ({ stationId: s.station_id, ports: s.ports })), queueFile: QUEUE_FILE, log },
         runBatch({
@@ -181,7 +181,26 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
     const r = outcome.report
     if (o.json) {
       yield* Console.log(
-        JSON.stringify({ ...r, report_file: relative(outcome.reportFile), record_files: outcome.recordFiles.map(relative) }, null, 2)
+        JSON.stringify(
+          {
+            ...r,
+            report_file: relative(outcome.reportFile),
+            record_files: outcome.recordFiles.map(relative),
+            ...(shared
+              ? {
+                  store: {
+                    database: shared.display,
+                    records_stored: shared.stats.stored,
+                    records_spooled: shared.stats.spooled,
+                    spooled_remaining: shared.spooledRemaining,
+                    spool_file: shared.spoolFile
+                  }
+                }
+              : {})
+          },
+          null,
+          2
+        )
       )
     } else {
       yield* Console.log(
@@ -194,6 +213,8 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
         yield* Console.log(
           `${r.totals.queued} registration(s) queued in ${QUEUE_FILE}: run \`provision flash sync\` once the backend is up`
         )
+      const spooled = spooledLine(shared)
+      if (spooled) yield* Console.log(spooled)
       for (const error of outcome.recordErrors) yield* Console.error(`error: ${describeError(error)}`)
     }
     if (outcome.recordErrors.length > 0) return yield* new ExitWith({ exitCode: ExitCodes.fileError })
@@ -206,7 +227,7 @@ export const flashCommand = Command.make("flash", flashOptions, (o) =>
 export const flashSyncCommand = Command.make("sync", { ...common, ...databaseOptions }, (o) =>
   Effect.gen(function* () {
     const { config } = yield* loadFactoryConfig(o.config)
-    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline)
+    const target = yield* databaseTarget(config, Option.getOrUndefined(o.database), o.offline, Option.getOrUndefined(o.secrets))
     if (target)
       return yield* syncSharedOutbox({ target, json: o.json, queueFile: QUEUE_FILE }).pipe(
         Effect.provide(backendLayer(config.raw.provisioning_service_url, Option.getOrUndefined(o.secrets)))

@@ -15,9 +15,10 @@ import type { FactoryLog } from "../factory/log.js"
 import { outboxDrainer, PgRegistrationQueueLive } from "../factory/outbox.js"
 import type { RegistrationQueue } from "../factory/RegistrationQueue.js"
 import { pgLayer } from "../store/connect.js"
+import { withSecretPassword } from "../store/databaseSecret.js"
 import { type DatabaseTarget, resolveDatabase } from "../store/databaseUrl.js"
 import { makePgRecordStore, stationHost } from "../store/PgRecordStore.js"
-import { FileRecordStore, RecordStore, type StationClaim } from "../store/RecordStore.js"
+import { FileRecordStore, RecordStore, type StationClaim, type StoreStats } from "../store/RecordStore.js"
 
 export const SPOOL_FILE = "var/records/db-spool.jsonl"
 
@@ -34,10 +35,12 @@ export const databaseOptions = {
 }
 
 /** The database this run uses, or undefined (files). */
-export const databaseTarget = (config: FactoryConfig, flag: string | undefined, offline: boolean) =>
+export const databaseTarget = (config: FactoryConfig, flag: string | undefined, offline: boolean, secretsFile: string | undefined) =>
   offline
     ? Effect.succeed<DatabaseTarget | undefined>(undefined)
-    : resolveDatabase({ flag, env: process.env.PROVISION_DATABASE_URL, config: config.raw.database?.url, configFile: config.file })
+    : resolveDatabase({ flag, env: process.env.PROVISION_DATABASE_URL, config: config.raw.database?.url, configFile: config.file }).pipe(
+        Effect.flatMap((target) => withSecretPassword(target, secretsFile))
+      )
 
 export interface SharedStoreOptions {
   readonly target: DatabaseTarget | undefined
@@ -47,6 +50,15 @@ export interface SharedStoreOptions {
   readonly log: FactoryLog
 }
 
+/** What the shared store did in this run (undefined on files). */
+export interface StoreRunSummary {
+  readonly display: string
+  readonly spoolFile: string
+  readonly stats: StoreStats
+  /** Records still in the local spool when the run ended. */
+  readonly spooledRemaining: number
+}
+
 /**
  * Runs `effect` with the RecordStore (and, on PostgreSQL, the outbox-backed
  * RegistrationQueue) in place. On PostgreSQL the stations are claimed before
@@ -54,12 +66,13 @@ export interface SharedStoreOptions {
  */
 export const withSharedStore = <A, E, R>(options: SharedStoreOptions, effect: Effect.Effect<A, E, R>) => {
   type Out = Effect.Effect<
-    A,
+    readonly [A, StoreRunSummary | undefined],
     E | DatabaseUnreachable | DatabaseUrlInvalid | StationIdTaken | DatabaseError,
     Exclude<R, RecordStore | RegistrationQueue> | Backend | FileSystem.FileSystem | Path.Path
   >
   const { target } = options
-  if (target === undefined) return Effect.provideService(effect, RecordStore, FileRecordStore) as Out
+  if (target === undefined)
+    return Effect.provideService(effect, RecordStore, FileRecordStore).pipe(Effect.map((a) => [a, undefined] as const)) as Out
   const heartbeat = Duration.seconds(options.config.raw.database?.heartbeat_s ?? 2)
   const run = Effect.scoped(
     Effect.gen(function* () {
@@ -76,11 +89,26 @@ export const withSharedStore = <A, E, R>(options: SharedStoreOptions, effect: Ef
         fallbackFile: options.queueFile,
         every: Duration.times(heartbeat, 2)
       }).pipe(Effect.forkScoped)
-      return yield* Effect.provideService(effect, RecordStore, store)
+      const value = yield* Effect.provideService(effect, RecordStore, store)
+      const stats = yield* store.stats
+      const spooledRemaining = yield* store.pendingRecords
+      yield* options.log.info(
+        `records: ${stats.stored} stored in the database, ${stats.spooled} spooled (${spooledRemaining} still in ${SPOOL_FILE}); database time on the boards' path ${stats.boardPathMs.toFixed(0)} ms${stats.boards ? ` (${(stats.boardPathMs / stats.boards).toFixed(1)} ms per board)` : ""}`
+      )
+      return [value, { display: target.display, spoolFile: SPOOL_FILE, stats, spooledRemaining }] as const
     })
   )
   return run.pipe(
     Effect.provide(PgRegistrationQueueLive(options.queueFile)),
     Effect.provide(Layer.fresh(pgLayer(target)))
   ) as unknown as Out
+}
+
+/** The operator's line about records the database did not take during the run (none: undefined). */
+export const spooledLine = (summary: StoreRunSummary | undefined): string | undefined => {
+  if (summary === undefined || (summary.stats.spooled === 0 && summary.spooledRemaining === 0)) return undefined
+  const n = summary.spooledRemaining
+  if (n === 0)
+    return `${summary.stats.spooled} record(s) spooled to ${summary.spoolFile} while the database was away; all replayed into ${summary.display}`
+  return `${n} record(s) spooled to ${summary.spoolFile}; replayed when the database returns (or run: provision flash sync)`
 }

@@ -13,6 +13,7 @@ import { loadFactoryConfig } from "../factory/loadConfig.js"
 import { pgLayer } from "../store/connect.js"
 import { resolveDatabase } from "../store/databaseUrl.js"
 import { listStations } from "../store/queries.js"
+import { withSecretPassword } from "../store/databaseSecret.js"
 import { DEFAULT_FACTORY_CONFIG } from "./flash.js"
 
 const dbOptions = {
@@ -21,11 +22,15 @@ const dbOptions = {
     Options.withDefault(DEFAULT_FACTORY_CONFIG)
   ),
   database: Options.text("database").pipe(Options.withDescription("postgres://USER:PASSWORD@HOST:PORT/DB"), Options.optional),
+  secrets: Options.text("secrets").pipe(
+    Options.withDescription("secrets file holding database.password, for a URL without one (default data/secrets.yaml)"),
+    Options.optional
+  ),
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON document on stdout"))
 }
 
 /** The database to read: --database, PROVISION_DATABASE_URL, or the config's database.url — one is required here. */
-const target = (o: { readonly config: string; readonly database: Option.Option<string> }) =>
+const target = (o: { readonly config: string; readonly database: Option.Option<string>; readonly secrets: Option.Option<string> }) =>
   Effect.gen(function* () {
     const flag = Option.getOrUndefined(o.database)
     const env = process.env.PROVISION_DATABASE_URL
@@ -40,7 +45,9 @@ const target = (o: { readonly config: string; readonly database: Option.Option<s
             )
           )
         : (yield* loadFactoryConfig(o.config)).config
-    const resolved = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file })
+    const resolved = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file }).pipe(
+      Effect.flatMap((t) => withSecretPassword(t, Option.getOrUndefined(o.secrets)))
+    )
     if (!resolved) {
       return yield* new DatabaseUrlInvalid({
         source: `${o.config}`,

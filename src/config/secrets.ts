@@ -33,6 +33,8 @@ export const Secrets = Schema.Struct({
   device: Schema.optional(Schema.Struct({ admin_password: Schema.optional(Secret) })),
   /** Bearer token of the provisioning backend (factory). */
   backend: Schema.optional(Schema.Struct({ token: Schema.optional(Secret) })),
+  /** Password of the shared PostgreSQL (when database.url in factory-config.yaml leaves it out). */
+  database: Schema.optional(Schema.Struct({ password: Schema.optional(Secret) })),
   /** Password of the web UI's admin. */
   web: Schema.optional(Schema.Struct({ admin_password: Schema.optional(Secret) }))
 })

@@ -11,10 +11,11 @@
  *   process holding the same station id (fresh heartbeat) refuses the start.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Duration, Effect, Fiber, Ref, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Ref, Schedule, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { DatabaseError, StationIdTaken } from "../domain/errors/store.js"
+import { makeCoalescer } from "./coalesce.js"
 import { causeText } from "./connect.js"
 import type { BatchEnd, BatchStart, BoardRecordRow, RecordOutcome, RecordStoreService, StationClaim, StepTiming } from "./RecordStore.js"
 import { makeSpool, type SpoolEntry } from "./spool.js"
@@ -32,6 +33,10 @@ export interface PgStoreOptions {
   readonly callTimeout?: Duration.DurationInput
   /** A station whose heartbeat is older than this is no longer live. */
   readonly staleAfter?: Duration.DurationInput
+  /** Record writes running at once (records ending meanwhile are written together); default 2. */
+  readonly writers?: number
+  /** How often changed live state (steps, finished boards) is pushed to the dashboard. */
+  readonly liveFlush?: Duration.DurationInput
   /** Log lines for the operator (database lost / back / replayed). */
   readonly notice?: (text: string) => Effect.Effect<void>
 }
@@ -63,6 +68,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(2))
     const staleMs = Duration.toMillis(options.staleAfter ?? Duration.times(heartbeat, 3))
     const callTimeout = Duration.decode(options.callTimeout ?? Duration.seconds(3))
+    const liveFlush = Duration.decode(options.liveFlush ?? Duration.millis(300))
     const notice = options.notice ?? (() => Effect.void)
     const online = yield* Ref.make(true)
     const claimed = yield* Ref.make<ReadonlyArray<StationClaim>>([])
@@ -70,6 +76,9 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     /** station → port → live step */
     const live = new Map<string, Map<string, PortState>>()
     let dirty = false
+    /** Something went into the spool since the last replay started. */
+    let spoolDirty = false
+    const counters = { stored: 0, spooled: 0, boards: 0, boardPathMs: 0 }
 
     /** A database call with a deadline; its failure in words (StationIdTaken passes through). */
     const call = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
@@ -94,50 +103,96 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         )
       )
 
-    const portsJson = (stationId: string, ports: ReadonlyArray<string>) => {
+    const portsState = (stationId: string, ports: ReadonlyArray<string>) => {
       const states = live.get(stationId)
-      return JSON.stringify(
-        ports.map((port) => {
-          const s = states?.get(port)
-          return { port, step: s?.step ?? "idle", since: s ? new Date(s.since).toISOString() : null }
-        })
-      )
+      return ports.map((port) => {
+        const s = states?.get(port)
+        return { port, step: s?.step ?? "idle", since: s ? new Date(s.since).toISOString() : null }
+      })
     }
+    const portsJson = (stationId: string, ports: ReadonlyArray<string>) => JSON.stringify(portsState(stationId, ports))
 
     const notify = (payload: Record<string, unknown>) => sql`SELECT pg_notify(${LINE_CHANNEL}, ${JSON.stringify(payload)})`
 
     // ── records ────────────────────────────────────────────────────────────
-    const writeRecord = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) =>
-      sql.withTransaction(
-        Effect.gen(function* () {
-          const inserted = yield* sql`
-            INSERT INTO board_records (attempt_key, batch_id, station_id, port, device_id, mac, board, platform, chip, firmware_version,
-              status, error_code, failure_step, registration, flash_s, total_s, attempts, retries, steps, day, started_at, finished_at, csv_row, result)
-            VALUES (${row.attemptKey}, ${row.batchId}, ${row.stationId}, ${row.port}, ${row.deviceId ?? null}, ${row.mac ?? null}, ${row.board},
-              ${row.platform}, ${row.chip ?? null}, ${row.firmwareVersion}, ${row.status}, ${row.errorCode ?? null}, ${row.failureStep ?? null},
-              ${row.registration ?? null}, ${row.flashSeconds ?? null}, ${row.totalSeconds}, ${row.attempts}, ${row.retries},
-              ${JSON.stringify(steps)}::jsonb, ${row.day}, ${row.startedAt}::timestamptz, ${row.finishedAt}::timestamptz, ${row.csvRow},
-              ${JSON.stringify(row.result)}::jsonb)
-            ON CONFLICT (attempt_key) DO NOTHING
-            RETURNING attempt_key`
-          yield* sql`
-            INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at, ended_at)
-            VALUES (${row.attemptKey}, ${row.batchId}, ${row.stationId}, ${row.port}, 'done', ${row.startedAt}::timestamptz, ${row.finishedAt}::timestamptz)
-            ON CONFLICT (attempt_key) DO UPDATE SET state = 'done', ended_at = EXCLUDED.ended_at`
-          if (inserted.length > 0) {
-            const detail = {
-              attempt_key: row.attemptKey,
-              device_id: row.deviceId ?? null,
-              port: row.port,
-              status: row.status,
-              error_code: row.errorCode ?? null
-            }
-            yield* sql`INSERT INTO run_events (station_id, batch_id, kind, detail) VALUES (${row.stationId}, ${row.batchId}, 'board_finished', ${JSON.stringify(detail)}::jsonb)`
-            yield* notify({ kind: "board", station_id: row.stationId, ...detail })
-          }
-          return inserted.length > 0
-        })
+    /**
+     * One call of `provision_record` (migrations.ts): one round trip, one
+     * transaction — the record (a replay of the same attempt is a no-op), its
+     * attempt marked done, a run event when the record is new. No NOTIFY here:
+     * PostgreSQL serialises every notifying transaction through one lock held
+     * across its commit flush, which would undo group commit for all stations;
+     * the dashboard hears about the board from this station's next live-state
+     * flush (≤ 300 ms, `dirty`).
+     */
+    const recordItem = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) => {
+      const rec = {
+        attempt_key: row.attemptKey,
+        batch_id: row.batchId,
+        station_id: row.stationId,
+        port: row.port,
+        device_id: row.deviceId ?? null,
+        mac: row.mac ?? null,
+        board: row.board,
+        platform: row.platform,
+        chip: row.chip ?? null,
+        firmware_version: row.firmwareVersion,
+        status: row.status,
+        error_code: row.errorCode ?? null,
+        failure_step: row.failureStep ?? null,
+        registration: row.registration ?? null,
+        flash_s: row.flashSeconds ?? null,
+        total_s: row.totalSeconds,
+        attempts: row.attempts,
+        retries: row.retries,
+        steps,
+        day: row.day,
+        started_at: row.startedAt,
+        finished_at: row.finishedAt,
+        csv_row: row.csvRow,
+        result: row.result
+      }
+      const detail = {
+        attempt_key: row.attemptKey,
+        device_id: row.deviceId ?? null,
+        port: row.port,
+        status: row.status,
+        error_code: row.errorCode ?? null
+      }
+      return { rec, detail }
+    }
+    const writeRecord = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) => {
+      const { rec, detail } = recordItem(row, steps)
+      return sql<{
+        inserted: boolean
+      }>`SELECT provision_record(${JSON.stringify(rec)}::jsonb, ${JSON.stringify(detail)}::jsonb) AS inserted`.pipe(
+        Effect.map((rows) => rows[0]?.inserted === true)
       )
+    }
+    /**
+     * Records that end while another write is on its way go together in one
+     * `provision_records` call (one transaction; each record still all or
+     * nothing, a replay still a no-op). When such a call fails, each record is
+     * tried alone, so one bad row never takes the others to the spool.
+     */
+    type RecordItem = { readonly row: BoardRecordRow; readonly steps: ReadonlyArray<StepTiming> }
+    const writeOne = (item: RecordItem) => call("record", writeRecord(item.row, item.steps)).pipe(Effect.either)
+    const records = yield* makeCoalescer<RecordItem, boolean, DatabaseError>({
+      writers: options.writers ?? 2,
+      max: 64,
+      write: (items) =>
+        Effect.gen(function* () {
+          if (items.length === 1) return [yield* writeOne(items[0]!)]
+          const together = yield* call(
+            "record",
+            sql<{ key: string }>`SELECT provision_records(${JSON.stringify(items.map((i) => recordItem(i.row, i.steps)))}::jsonb) AS key`
+          ).pipe(Effect.either)
+          if (Either.isRight(together)) {
+            const fresh = new Set(together.right.map((r) => r.key))
+            return items.map((i) => Either.right(fresh.has(i.row.attemptKey)))
+          }
+          return yield* Effect.forEach(items, writeOne)
+        })
+    })
 
     const writeBatch = (entry: {
       readonly batchId: string
@@ -167,6 +222,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       )
 
     const replay = Effect.gen(function* () {
+      // Cleared before reading: an entry appended from here on is seen by the next replay.
+      spoolDirty = false
       const entries = yield* spool.entries
       const done = new Set<string>()
       let failure: DatabaseError | undefined
@@ -182,7 +239,10 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         yield* spool.remove(done)
         yield* notice(`replayed ${done.size} spooled record(s) into the database`)
       }
-      if (failure) return yield* Effect.fail(failure)
+      if (failure) {
+        spoolDirty = true
+        return yield* Effect.fail(failure)
+      }
       return { replayed: done.size, remaining: entries.length - done.size }
     })
 
@@ -203,11 +263,17 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     const spoolOrWrite = (entry: SpoolEntry, operation: string): Effect.Effect<RecordOutcome> =>
       Effect.gen(function* () {
         if (yield* Ref.get(online)) {
-          const written = yield* call(operation, writeSpooled(entry)).pipe(Effect.either)
+          const written = yield* (
+            entry.kind === "record"
+              ? records.submit({ row: entry.row as BoardRecordRow, steps: entry.steps as ReadonlyArray<StepTiming> })
+              : call(operation, writeSpooled(entry))
+          ).pipe(Effect.either)
           if (written._tag === "Right") return "stored" as const
           yield* goOffline(written.left)
         }
         const spooled = yield* spool.append(entry).pipe(Effect.either)
+        // A write that failed just before a replay brought the store back online must not stay behind.
+        spoolDirty = true
         if (spooled._tag === "Left") yield* notice(`cannot keep the record in the spool: ${spooled.left.message}`)
         return "spooled" as const
       })
@@ -246,18 +312,31 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
 
     const beat = Effect.gen(function* () {
       const claims = yield* Ref.get(claimed)
-      if (!(yield* Ref.get(online)) && !(yield* tryOnline)) return
+      if ((!(yield* Ref.get(online)) || spoolDirty) && !(yield* tryOnline)) return
       const wasDirty = dirty
       dirty = false
+      // All of this process's stations in one statement (one commit); the NOTIFY rides along only when something changed.
+      // Live state commits asynchronously (synchronous_commit off for this transaction only): a heartbeat lost in a
+      // server crash is rewritten by the next one, and a notifying commit holds PostgreSQL's global NOTIFY lock, so
+      // waiting for its WAL flush there would serialise every station's beat behind the disk. Records, batches and
+      // the outbox keep the server's durable default.
+      const states = JSON.stringify(
+        claims.map((c) => ({
+          station_id: c.stationId,
+          ports: portsState(c.stationId, c.ports),
+          current_batch: currentBatch.get(c.stationId) ?? null
+        }))
+      )
       const result = yield* call(
         "heartbeat",
-        Effect.forEach(
-          claims,
-          (c) =>
-            sql`UPDATE stations SET last_seen = now(), ports = ${portsJson(c.stationId, c.ports)}::jsonb, current_batch = ${currentBatch.get(c.stationId) ?? null}
-              WHERE station_id = ${c.stationId} AND instance = ${instance}`,
-          { discard: true }
-        ).pipe(Effect.zipRight(wasDirty ? Effect.asVoid(notify({ kind: "ports" })) : Effect.void))
+        sql`WITH beat AS (
+              UPDATE stations s SET last_seen = now(), ports = b.ports, current_batch = b.current_batch
+              FROM jsonb_to_recordset(${states}::jsonb) AS b(station_id text, ports jsonb, current_batch text)
+              WHERE s.station_id = b.station_id AND s.instance = ${instance}
+              RETURNING 1)
+            SELECT set_config('synchronous_commit', 'off', true),
+              CASE WHEN ${wasDirty} THEN pg_notify(${LINE_CHANNEL}, ${JSON.stringify({ kind: "ports" })}) END,
+              (SELECT count(*) FROM beat)`
       ).pipe(Effect.either)
       if (result._tag === "Left") {
         dirty = dirty || wasDirty
@@ -279,7 +358,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         // Step changes reach the dashboard within ~300 ms, batched.
         const flusher = yield* Effect.gen(function* () {
           if (dirty && (yield* Ref.get(online))) yield* beat
-        }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(300))), Effect.forkScoped)
+        }).pipe(Effect.repeat(Schedule.spaced(liveFlush)), Effect.forkScoped)
         yield* Effect.addFinalizer(() =>
           Effect.gen(function* () {
             yield* Fiber.interrupt(beats)
@@ -335,12 +414,13 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           const now = yield* Clock.currentTimeMillis
           state.board = { startedAt: now, steps: [] }
           if (!(yield* Ref.get(online))) return
-          const written = yield* call(
+          const [took, written] = yield* call(
             "board start",
             sql`INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at)
                 VALUES (${attempt.attemptKey}, ${attempt.batchId}, ${attempt.stationId}, ${attempt.port}, 'running', now())
                 ON CONFLICT (attempt_key) DO NOTHING`
-          ).pipe(Effect.either)
+          ).pipe(Effect.either, Effect.timed)
+          counters.boardPathMs += Duration.toMillis(took)
           if (written._tag === "Left") yield* goOffline(written.left)
         }),
       stepChanged: (stationId, port, step) => {
@@ -363,7 +443,12 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           state.step = row.status === "pass" ? "done: pass" : `done: fail ${row.errorCode ?? ""}`.trim()
           state.since = now
           dirty = true
-          return yield* spoolOrWrite({ kind: "record", key: row.attemptKey, row, steps }, "record")
+          const [took, outcome] = yield* Effect.timed(spoolOrWrite({ kind: "record", key: row.attemptKey, row, steps }, "record"))
+          counters.boards += 1
+          counters.boardPathMs += Duration.toMillis(took)
+          if (outcome === "stored") counters.stored += 1
+          else counters.spooled += 1
+          return outcome
         }),
       batchFinished: (batch: BatchEnd) =>
         Effect.gen(function* () {
@@ -383,8 +468,14 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
             "batch end"
           )
           // Last chance to empty the spool before the process ends.
-          if (!(yield* Ref.get(online))) yield* tryOnline
+          if (!(yield* Ref.get(online)) || spoolDirty) yield* tryOnline
         }),
+      stats: Effect.sync(() => ({ ...counters })),
+      spoolFile: options.spoolFile,
+      pendingRecords: spool.entries.pipe(
+        Effect.map((e) => e.filter((entry) => entry.kind === "record").length),
+        Effect.orElseSucceed(() => 0)
+      ),
       pending: spool.entries.pipe(
         Effect.map((e) => e.length),
         Effect.orElseSucceed(() => 0)

@@ -71,6 +71,18 @@ export interface BatchEnd {
   readonly report: unknown
 }
 
+/** What this process's store did with its boards so far. */
+export interface StoreStats {
+  /** Records committed to the database. */
+  readonly stored: number
+  /** Records kept in the local spool (database away). */
+  readonly spooled: number
+  /** Boards that went through boardStarted/boardFinished. */
+  readonly boards: number
+  /** Time the boards' own path spent in the store (board start + record), summed over boards. */
+  readonly boardPathMs: number
+}
+
 /** What became of a record: in the database, in the local spool (database away), or files only. */
 export type RecordOutcome = "stored" | "spooled" | "files"
 
@@ -92,6 +104,11 @@ export interface RecordStoreService {
   /** Never fails: what cannot reach the database goes to the spool. */
   readonly boardFinished: (row: BoardRecordRow) => Effect.Effect<RecordOutcome>
   readonly batchFinished: (batch: BatchEnd) => Effect.Effect<void>
+  readonly stats: Effect.Effect<StoreStats>
+  /** The local spool file (records kept while the database is away); undefined for files. */
+  readonly spoolFile: string | undefined
+  /** Board records in the local spool, not yet in the database. */
+  readonly pendingRecords: Effect.Effect<number>
   /** Spooled records and registrations not yet in the database. */
   readonly pending: Effect.Effect<number>
   /** Writes the spool into the database now (no-op for files). */
@@ -110,6 +127,9 @@ export const FileRecordStore: RecordStoreService = {
   stepChanged: () => {},
   boardFinished: () => Effect.succeed("files"),
   batchFinished: () => Effect.void,
+  stats: Effect.succeed({ stored: 0, spooled: 0, boards: 0, boardPathMs: 0 }),
+  spoolFile: undefined,
+  pendingRecords: Effect.succeed(0),
   pending: Effect.succeed(0),
   replay: Effect.succeed({ replayed: 0, remaining: 0 })
 }

@@ -64,3 +64,29 @@ export const resolveDatabase = (settings: DatabaseSettings): Effect.Effect<Datab
   if (config) return parseDatabaseUrl(config, `database.url (${settings.configFile ?? "factory-config.yaml"})`)
   return Effect.succeed(undefined)
 }
+
+/** True when the URL carries its own password. */
+export const hasPassword = (target: DatabaseTarget): boolean => {
+  try {
+    return new URL(Redacted.value(target.url)).password !== ""
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The URL with the password from the secrets file (`database.password`), so
+ * `database.url` in factory-config.yaml can leave it out. A password in the
+ * URL itself wins. The display form stays without it.
+ */
+export const withPassword = (
+  target: DatabaseTarget,
+  password: Redacted.Redacted<string> | undefined,
+  secretsFile: string
+): DatabaseTarget => {
+  if (password === undefined || hasPassword(target)) return target
+  const url = new URL(Redacted.value(target.url))
+  // Percent-encoded, as in a URL written by hand (the driver decodes it): `@ : / %` stay part of the password.
+  url.password = encodeURIComponent(Redacted.value(password))
+  return { url: Redacted.make(url.toString()), display: target.display, source: `${target.source} + database.password (${secretsFile})` }
+}

@@ -108,7 +108,59 @@ const v1 = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   )
 )
 
-export const migrations = Migrator.fromRecord({ "1_line_store": v1 })
+/**
+ * A board's record as one server-side function call: the record (a replay of
+ * the same attempt is a no-op), its attempt marked done, and a run event only
+ * when the record is new — one round trip, one implicit transaction. PL/pgSQL
+ * keeps the plans of its statements for the session, so a station's pool
+ * connections parse and plan the inserts once instead of once per board
+ * (node-postgres sends every query unprepared).
+ */
+const v2 = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql`CREATE FUNCTION provision_record(rec jsonb, detail jsonb) RETURNS boolean LANGUAGE plpgsql AS $fn$
+    DECLARE
+      inserted boolean;
+    BEGIN
+      INSERT INTO board_records (attempt_key, batch_id, station_id, port, device_id, mac, board, platform, chip, firmware_version,
+        status, error_code, failure_step, registration, flash_s, total_s, attempts, retries, steps, day, started_at, finished_at, csv_row, result)
+      SELECT r.attempt_key, r.batch_id, r.station_id, r.port, r.device_id, r.mac, r.board, r.platform, r.chip, r.firmware_version,
+        r.status, r.error_code, r.failure_step, r.registration, r.flash_s, r.total_s, r.attempts, r.retries, r.steps, r.day,
+        r.started_at, r.finished_at, r.csv_row, r.result
+      FROM jsonb_populate_record(NULL::board_records, rec) AS r
+      ON CONFLICT (attempt_key) DO NOTHING;
+      inserted := FOUND;
+      INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at, ended_at)
+      VALUES (rec->>'attempt_key', rec->>'batch_id', rec->>'station_id', rec->>'port', 'done',
+        (rec->>'started_at')::timestamptz, (rec->>'finished_at')::timestamptz)
+      ON CONFLICT (attempt_key) DO UPDATE SET state = 'done', ended_at = EXCLUDED.ended_at;
+      IF inserted THEN
+        INSERT INTO run_events (station_id, batch_id, kind, detail) VALUES (rec->>'station_id', rec->>'batch_id', 'board_finished', detail);
+      END IF;
+      RETURN inserted;
+    END
+  $fn$`
+)
+
+/** Several boards' records in one call and one transaction (a station process's group commit); returns the attempt keys that were new. */
+const v3 = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql`CREATE FUNCTION provision_records(items jsonb) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
+    DECLARE
+      item jsonb;
+    BEGIN
+      FOR item IN SELECT value FROM jsonb_array_elements(items) LOOP
+        IF provision_record(item->'rec', item->'detail') THEN
+          RETURN NEXT item->'rec'->>'attempt_key';
+        END IF;
+      END LOOP;
+    END
+  $fn$`
+)
+
+export const migrations = Migrator.fromRecord({ "1_line_store": v1, "2_record_function": v2, "3_records_function": v3 })
 
 /** Creates or upgrades the schema; returns the migrations applied now. */
 export const migrate = Migrator.make({})({ loader: migrations })

@@ -20,6 +20,7 @@ import { type FirmwareServeOptions, type ServeOptions, WebServer } from "../app/
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
 import { loadFactoryConfig } from "../factory/loadConfig.js"
+import { withSecretPassword } from "../store/databaseSecret.js"
 import { resolveDatabase } from "../store/databaseUrl.js"
 import { makeWebApp } from "./app.js"
 import { isLoopbackHost } from "./session.js"
@@ -111,7 +112,9 @@ export const lineDashboardFor = (flag: string | undefined) =>
             Effect.map((c) => c.config),
             Effect.orElseSucceed(() => undefined)
           )
-    const target = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file })
+    const target = yield* resolveDatabase({ flag, env, config: config?.raw.database?.url, configFile: config?.file }).pipe(
+      Effect.flatMap((t) => withSecretPassword(t, undefined))
+    )
     if (!target) return undefined
     // Loaded only now: without a shared database the web UI never loads the PostgreSQL driver.
     const { makeLineDashboard } = yield* Effect.promise(() => import("./lineDashboard.js"))

@@ -7,7 +7,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Schedule } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { emulatedLine, type EmulatedLineSpec } from "../../src/cli/demo/factoryLine.js"
 import { tempDir } from "../factory/support.js"
@@ -210,6 +210,124 @@ describe("many stations into one PostgreSQL (CLI end to end)", () => {
         const log = readFileSync(join(root, "var/log/factory-provisioning.log"), "utf8")
         expect(log).toMatch(/database lost .*records go to var\/records\/db-spool\.jsonl/)
         expect(log).toMatch(/replayed \d+ spooled record\(s\) into the database/)
+        // The operator is told, on stdout, without the password.
+        expect(result.stdout).toMatch(
+          /^\d+ record\(s\) spooled to var\/records\/db-spool\.jsonl while the database was away; all replayed into postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/\w+$/m
+        )
+        expect(result.stdout + result.stderr).not.toContain(cluster.password)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    240_000
+  )
+
+  it.scopedLive(
+    "database still away when the run ends: stdout says how many records wait in the spool and how they get in; `provision flash sync` replays them, and a second replay of the same spool doubles nothing",
+    () =>
+      Effect.gen(function* () {
+        const cluster = pg.current()
+        const url = freshDatabase(cluster)
+        const root = tempDir("fp-e2e-stations-")
+        const l = yield* line(root, [
+          { id: "station_1", boardType: "esp32", boards: [esp32(41, ["slow_erase:3000"]), esp32(42, ["slow_erase:3000"])] }
+        ])
+        const common = ["--config", l.configFile, "--secrets", l.secretsFile, "--database", url]
+        const run = start(root, ["flash", ...common, "--before", "no_reset"])
+        yield* waitFor("two boards running", () => countSoFar(url, "SELECT count(*) FROM board_attempts WHERE state = 'running'") === 2)
+        yield* Effect.sync(() => cluster.stop())
+        let result: { code: number; stdout: string; stderr: string }
+        try {
+          result = yield* Effect.promise(() => run.done)
+        } finally {
+          cluster.start()
+        }
+        expect(result.code, result.stderr).toBe(0)
+        expect(result.stdout).toMatch(/^Batch summary: total=2 passed=2 failed=0/m)
+        expect(result.stdout).toMatch(
+          /^2 record\(s\) spooled to var\/records\/db-spool\.jsonl; replayed when the database returns \(or run: provision flash sync\)$/m
+        )
+        expect(result.stdout + result.stderr).not.toContain(cluster.password)
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(0)
+        const spoolFile = join(root, "var/records/db-spool.jsonl")
+        const spooled = readFileSync(spoolFile, "utf8")
+
+        const sync = yield* provision(root, ["flash", "sync", ...common])
+        expect(sync.code, sync.stderr + sync.stdout).toBe(0)
+        expect(sync.stdout).toMatch(/^Spool: replayed=\d+ remaining=0 file=var\/records\/db-spool\.jsonl$/m)
+        expect(existsSync(spoolFile)).toBe(false)
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(2)
+        expect(countOf(url, "SELECT count(*) FROM board_attempts WHERE state = 'done'")).toBe(2)
+        expect(countOf(url, "SELECT count(*) FROM batches WHERE finished_at IS NOT NULL")).toBe(1)
+
+        // The same spool again (a crash between the commit and the spool rewrite): nothing doubles.
+        yield* Effect.sync(() => writeFileSync(spoolFile, spooled))
+        const again = yield* provision(root, ["flash", "sync", ...common, "--json"])
+        expect(again.code, again.stderr + again.stdout).toBe(0)
+        expect(JSON.parse(again.stdout).spool).toMatchObject({ remaining: 0 })
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(2)
+        expect(countOf(url, "SELECT count(DISTINCT device_id) FROM board_records")).toBe(2)
+        expect(countOf(url, "SELECT count(*) FROM run_events WHERE kind = 'board_finished'")).toBe(2)
+        expect(existsSync(spoolFile)).toBe(false)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    240_000
+  )
+
+  it.scopedLive(
+    "database.url without the password, database.password in the secrets file: flash and stations connect; a wrong one is refused without ever showing it",
+    () =>
+      Effect.gen(function* () {
+        const cluster = pg.current()
+        const url = freshDatabase(cluster)
+        const database = new URL(url).pathname.slice(1)
+        const password = `p@ss:w/rd %41 ${database}`
+        for (const statement of [
+          `CREATE ROLE ${database}_line LOGIN PASSWORD '${password}'`,
+          `ALTER DATABASE ${database} OWNER TO ${database}_line`
+        ])
+          execFileSync("runuser", [
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-h",
+            cluster.dir,
+            "-p",
+            String(cluster.port),
+            "-d",
+            "postgres",
+            "-q",
+            "-c",
+            statement
+          ])
+        const bare = `postgres://${database}_line@127.0.0.1:${cluster.port}/${database}`
+        const root = tempDir("fp-e2e-stations-")
+        const l = yield* emulatedLine({
+          dir: root,
+          appSize: 256 * 1024,
+          stations: [{ id: "station_1", boardType: "esp32", boards: [esp32(51)] }],
+          configPatch: (c) => ({ ...c, database: { url: bare, heartbeat_s: 0.5 } })
+        })
+        const secrets = readFileSync(l.secretsFile, "utf8")
+        yield* Effect.sync(() => writeFileSync(l.secretsFile, `${secrets}\ndatabase:\n  password: ${JSON.stringify(password)}\n`))
+        const flash = yield* provision(root, ["flash", "--config", l.configFile, "--secrets", l.secretsFile, "--before", "no_reset"])
+        expect(flash.code, flash.stderr).toBe(0)
+        expect(countOf(url, "SELECT count(*) FROM board_records")).toBe(1)
+        const listed = yield* provision(root, ["stations", "--json", "--config", l.configFile, "--secrets", l.secretsFile])
+        expect(listed.code, listed.stderr).toBe(0)
+        expect(JSON.parse(listed.stdout)).toMatchObject({ database: bare, stations: [{ stationId: "station_1", boards: 1 }] })
+
+        const wrongFile = join(root, "data/wrong-secrets.yaml")
+        yield* Effect.sync(() => writeFileSync(wrongFile, `${secrets}\ndatabase:\n  password: "not-the-password-51"\n`))
+        const refused = yield* provision(root, ["stations", "--config", l.configFile, "--secrets", wrongFile])
+        expect(refused.code).not.toBe(0)
+        expect(refused.stderr).toMatch(/password authentication failed/)
+        expect(refused.stderr).toContain(`database.password (${wrongFile})`)
+        const shown = [flash.stdout, flash.stderr, listed.stdout, listed.stderr, refused.stdout, refused.stderr]
+        for (const file of ["var/log/factory-provisioning.log", ...readdirSync(join(root, "var/reports")).map((f) => `var/reports/${f}`)])
+          shown.push(readFileSync(join(root, file), "utf8"))
+        for (const text of shown) {
+          expect(text).not.toContain(password)
+          expect(text).not.toContain(encodeURIComponent(password))
+          expect(text).not.toContain("not-the-password-51")
+        }
       }).pipe(Effect.provide(NodeContext.layer)),
     240_000
   )

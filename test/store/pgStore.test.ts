@@ -6,6 +6,7 @@ import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Redacted, Schedule, Scope } from "effect"
+import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { startBackendSim } from "../../sim/backend/server.js"
@@ -13,7 +14,7 @@ import { BackendLive } from "../../src/factory/BackendLive.js"
 import { drainOutbox } from "../../src/factory/outbox.js"
 import type { Registration } from "../../src/factory/registration.js"
 import { pgLayer } from "../../src/store/connect.js"
-import { displayUrl, parseDatabaseUrl, resolveDatabase } from "../../src/store/databaseUrl.js"
+import { displayUrl, parseDatabaseUrl, resolveDatabase, withPassword } from "../../src/store/databaseUrl.js"
 import { migrate } from "../../src/store/migrations.js"
 import { outboxEnqueue } from "../../src/store/outbox.js"
 import { makePgRecordStore } from "../../src/store/PgRecordStore.js"
@@ -88,6 +89,18 @@ describe("database URL", () => {
     expect(Effect.runSync(resolveDatabase({ config: "postgres://a@c/x", configFile: "f.yaml" }))?.source).toBe("database.url (f.yaml)")
     expect(Effect.runSync(resolveDatabase({}))).toBeUndefined()
   })
+
+  it("takes the password from the secrets file when the URL has none (the URL's own wins); never shows it", () => {
+    const secret = Redacted.make("p@ss:w/rd %41")
+    const t = withPassword(target("postgres://line@db.local:5432/factory"), secret, "data/secrets.yaml")
+    expect(decodeURIComponent(new URL(Redacted.value(t.url)).password)).toBe("p@ss:w/rd %41")
+    expect(new URL(Redacted.value(t.url)).username).toBe("line")
+    expect(t.display).toBe("postgres://line@db.local:5432/factory")
+    expect(t.source).toBe("--database + database.password (data/secrets.yaml)")
+    const own = withPassword(target("postgres://line:in-url@db.local/factory"), secret, "data/secrets.yaml")
+    expect(Redacted.value(own.url)).toBe("postgres://line:in-url@db.local/factory")
+    expect(withPassword(target("postgres://line@db.local/factory"), undefined, "x").source).toBe("--database")
+  })
 })
 
 describe("PostgreSQL store (real server)", () => {
@@ -100,6 +113,52 @@ describe("PostgreSQL store (real server)", () => {
       expect(error.message).toMatch(/ECONNREFUSED/)
       expect(error.hint).toContain("--offline")
       expect(`${error.message} ${error.hint}`).not.toContain(pg.current().password)
+    })
+  )
+
+  it.live("a URL without password plus database.password from the secrets file connects; a wrong one fails without showing it", () =>
+    Effect.gen(function* () {
+      const cluster = pg.current()
+      const url = freshDatabase(cluster)
+      const database = new URL(url).pathname.slice(1)
+      const password = `line p@ss:w/rd %41 ${database}`
+      // As the superuser over the socket (no migrations yet): the station's own role owns its database.
+      for (const statement of [
+        `CREATE ROLE ${database}_line LOGIN PASSWORD '${password}'`,
+        `ALTER DATABASE ${database} OWNER TO ${database}_line`
+      ])
+        execFileSync("runuser", [
+          "-u",
+          "postgres",
+          "--",
+          "psql",
+          "-h",
+          cluster.dir,
+          "-p",
+          String(cluster.port),
+          "-d",
+          "postgres",
+          "-q",
+          "-c",
+          statement
+        ])
+      const bare = target(`postgres://${database}_line@127.0.0.1:${cluster.port}/${database}`)
+      const good = withPassword(bare, Redacted.make(password), "secrets.yaml")
+      const one = yield* Effect.scoped(
+        Effect.flatMap(PgClient.PgClient, (sql) => sql<{ user: string }>`SELECT current_user AS user`).pipe(
+          Effect.provide(Layer.fresh(pgLayer(good)))
+        )
+      )
+      expect(one[0]!.user).toBe(`${database}_line`)
+      const wrong = withPassword(bare, Redacted.make("not-the-password-41"), "secrets.yaml")
+      const failed = yield* Effect.flip(
+        Effect.scoped(Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT 1`).pipe(Effect.provide(Layer.fresh(pgLayer(wrong)))))
+      )
+      expect(failed._tag).toBe("DatabaseUnreachable")
+      const shown = `${failed.message} ${"hint" in failed ? failed.hint : ""} ${JSON.stringify(failed)}`
+      expect(shown).toMatch(/password authentication failed/)
+      expect(shown).toContain("database.password (secrets.yaml)")
+      expect(shown).not.toContain("not-the-password-41")
     })
   )
 
@@ -135,6 +194,15 @@ describe("PostgreSQL store (real server)", () => {
         expect(r!.steps.map((s) => s.step)).toEqual(["flash", "test"])
         const events = yield* sql<{ kind: string }>`SELECT kind FROM run_events WHERE kind = 'board_finished'`
         expect(events).toHaveLength(2)
+        // Boards ending together are written together (one call, one transaction): each still one row, replays still no-ops.
+        const burst = yield* Effect.all(
+          [...Array.from({ length: 20 }, (_, i) => row(i + 3)), row(1), row(2), row(3)].map((r) => store.boardFinished(r)),
+          { concurrency: "unbounded" }
+        )
+        expect(burst.every((outcome) => outcome === "stored")).toBe(true)
+        expect(yield* count("board_records")).toBe(22)
+        expect(yield* sql<{ kind: string }>`SELECT kind FROM run_events WHERE kind = 'board_finished'`).toHaveLength(22)
+        expect(yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM board_attempts WHERE state = 'done'`).toEqual([{ n: 22 }])
       }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
     })
   )
@@ -166,7 +234,7 @@ describe("PostgreSQL store (real server)", () => {
           const [station] = yield* sql<{ host: string }>`SELECT host FROM stations WHERE station_id = 's1'`
           expect(station!.host).toBe("bench-pc-b")
         })
-        yield* program.pipe(Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+        yield* program.pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
       })
   )
 
