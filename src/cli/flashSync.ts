@@ -26,6 +26,11 @@ export const syncSharedOutbox = (options: { readonly target: DatabaseTarget; rea
       )
     } else {
       yield* Console.log(`Spool: replayed=${spool.replayed} remaining=${spool.remaining} file=${SPOOL_FILE}`)
+      if (spool.rejected > 0) {
+        yield* Console.log(
+          `✖ ${spool.rejected} spooled entr${spool.rejected === 1 ? "y" : "ies"} refused by the database, kept in ${spool.rejectedFile}: check the reason on each line, fix, and report it`
+        )
+      }
       for (const error of summary.errors) yield* Console.log(`✖ not delivered: ${error}`)
       yield* Console.log(
         `Sync summary: pending=${summary.delivered + summary.remaining} delivered=${summary.delivered} created=${summary.created} existing=${summary.existing} remaining=${summary.remaining} store=${options.target.display}`

@@ -14,9 +14,15 @@ import { PgClient } from "@effect/sql-pg"
 import { Clock, Duration, Effect, Either, Fiber, Ref, Schedule, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { DatabaseError, StationIdTaken } from "../domain/errors/store.js"
+import { DatabaseError, isRowRejected, StationIdTaken } from "../domain/errors/store.js"
 import { makeCoalescer } from "./coalesce.js"
 import { causeText } from "./connect.js"
+
+/** PostgreSQL's five-character SQLSTATE of a failed statement, when the server sent one. */
+const sqlStateOf = (error: unknown): string | undefined => {
+  const code = ((error as { cause?: unknown })?.cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
 import type { BatchEnd, BatchStart, BoardRecordRow, RecordOutcome, RecordStoreService, StationClaim, StepTiming } from "./RecordStore.js"
 import { makeSpool, type SpoolEntry } from "./spool.js"
 
@@ -92,7 +98,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         Effect.mapError((error): Exclude<E, { readonly _tag: "SqlError" }> | DatabaseError =>
           error instanceof DatabaseError || (error as { _tag?: string })._tag === "StationIdTaken"
             ? (error as Exclude<E, { readonly _tag: "SqlError" }>)
-            : new DatabaseError({ operation, detail: causeText(error) })
+            : new DatabaseError({ operation, detail: causeText(error), sqlState: sqlStateOf(error) })
         )
       )
 
@@ -226,10 +232,23 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       spoolDirty = false
       const entries = yield* spool.entries
       const done = new Set<string>()
+      let rejected = 0
       let failure: DatabaseError | undefined
       for (const entry of entries) {
         const written = yield* call("replay", writeSpooled(entry)).pipe(Effect.either)
-        if (written._tag === "Left") {
+        if (written._tag === "Left" && isRowRejected(written.left)) {
+          // A row the server refuses for good would stop every replay behind it
+          // (the store would never come back online): it is set aside, kept whole.
+          const setAside = yield* spool.reject(entry, written.left.detail).pipe(Effect.either)
+          if (setAside._tag === "Left") {
+            failure = setAside.left
+            break
+          }
+          yield* notice(
+            `spooled ${entry.kind} ${entry.key} refused by the database (${written.left.detail}); kept in ${spool.rejectedFile}, the replay goes on`
+          )
+          rejected += 1
+        } else if (written._tag === "Left") {
           failure = written.left
           break
         }
@@ -237,13 +256,13 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       }
       if (done.size > 0) {
         yield* spool.remove(done)
-        yield* notice(`replayed ${done.size} spooled record(s) into the database`)
+        if (done.size > rejected) yield* notice(`replayed ${done.size - rejected} spooled record(s) into the database`)
       }
       if (failure) {
         spoolDirty = true
         return yield* Effect.fail(failure)
       }
-      return { replayed: done.size, remaining: entries.length - done.size }
+      return { replayed: done.size - rejected, remaining: entries.length - done.size, rejected, rejectedFile: spool.rejectedFile }
     })
 
     const writeSpooled = (entry: SpoolEntry) =>
@@ -269,7 +288,9 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
               : call(operation, writeSpooled(entry))
           ).pipe(Effect.either)
           if (written._tag === "Right") return "stored" as const
-          yield* goOffline(written.left)
+          // A refused row is not a lost database: the store stays online; the
+          // row waits in the spool, and the next replay sets it aside.
+          if (!isRowRejected(written.left)) yield* goOffline(written.left)
         }
         const spooled = yield* spool.append(entry).pipe(Effect.either)
         // A write that failed just before a replay brought the store back online must not stay behind.
@@ -484,8 +505,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         Effect.tap(() => Ref.set(online, true)),
         Effect.catchAll(() =>
           spool.entries.pipe(
-            Effect.map((e) => ({ replayed: 0, remaining: e.length })),
-            Effect.orElseSucceed(() => ({ replayed: 0, remaining: 0 }))
+            Effect.map((e) => ({ replayed: 0, remaining: e.length, rejected: 0 })),
+            Effect.orElseSucceed(() => ({ replayed: 0, remaining: 0, rejected: 0 }))
           )
         )
       )

@@ -112,7 +112,13 @@ export interface RecordStoreService {
   /** Spooled records and registrations not yet in the database. */
   readonly pending: Effect.Effect<number>
   /** Writes the spool into the database now (no-op for files). */
-  readonly replay: Effect.Effect<{ readonly replayed: number; readonly remaining: number }>
+  /** Written in, still waiting, and refused for good (set aside in `rejectedFile`, see spool.ts). */
+  readonly replay: Effect.Effect<{
+    readonly replayed: number
+    readonly remaining: number
+    readonly rejected: number
+    readonly rejectedFile?: string | undefined
+  }>
 }
 
 export class RecordStore extends Context.Tag("fleet-provision/RecordStore")<RecordStore, RecordStoreService>() {}
@@ -131,5 +137,5 @@ export const FileRecordStore: RecordStoreService = {
   spoolFile: undefined,
   pendingRecords: Effect.succeed(0),
   pending: Effect.succeed(0),
-  replay: Effect.succeed({ replayed: 0, remaining: 0 })
+  replay: Effect.succeed({ replayed: 0, remaining: 0, rejected: 0 })
 }

@@ -7,6 +7,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { DatabaseError } from "../domain/errors/store.js"
+import { appendFile, writeFileAtomic } from "../runtime/safeWrite.js"
 
 export const SpoolEntry = Schema.Union(
   Schema.Struct({ kind: Schema.Literal("record"), key: Schema.String, row: Schema.Unknown, steps: Schema.Unknown }),
@@ -33,9 +34,10 @@ export const makeSpool = (file: string) =>
         text
           .split("\n")
           .filter((line) => line.trim() !== "")
-          .flatMap((line) => {
+          .map((line) => {
+            // A line that does not decode (a torn write, a hand edit) is never replayed, and never dropped either.
             const entry = decodeLine(line)
-            return Either.isRight(entry) ? [{ line, entry: entry.right }] : []
+            return { line, entry: Either.isRight(entry) ? entry.right : undefined }
           })
       ),
       Effect.mapError(spoolError(file, "reading"))
@@ -54,23 +56,29 @@ export const makeSpool = (file: string) =>
     /** Entries in file order. */
     const entries = lock
       .withPermits(1)(readAll)
-      .pipe(Effect.map((all) => all.map((e) => e.entry)))
+      .pipe(Effect.map((all) => all.flatMap((e) => (e.entry === undefined ? [] : [e.entry]))))
     /** Drops entries by key (written to the database), keeping the rest byte for byte. */
     const remove = (keys: ReadonlySet<string>) =>
       lock.withPermits(1)(
         Effect.gen(function* () {
           const all = yield* readAll
           const kept = all
-            .filter((e) => !keys.has(e.entry.key))
+            .filter((e) => e.entry === undefined || !keys.has(e.entry.key))
             .map((e) => `${e.line}\n`)
             .join("")
           if (kept === "") return yield* fs.remove(file).pipe(Effect.catchAll(() => Effect.void))
-          const tmp = `${file}.tmp`
-          yield* fs.writeFileString(tmp, kept).pipe(Effect.mapError(spoolError(file, "rewriting")))
-          yield* fs.rename(tmp, file).pipe(Effect.mapError(spoolError(file, "rewriting")))
-        })
+          yield* writeFileAtomic(file, kept).pipe(Effect.mapError(spoolError(file, "rewriting")))
+        }).pipe(Effect.provideService(Path.Path, path), Effect.provideService(FileSystem.FileSystem, fs))
       )
-    return { file, append, entries, remove }
+    /** Beside the spool: entries the database refused for good, each with the reason, kept for the operator. */
+    const rejectedFile = file.replace(/(\.jsonl)?$/, ".rejected.jsonl")
+    const reject = (entry: SpoolEntry, reason: string) =>
+      appendFile(rejectedFile, `${JSON.stringify({ rejected_at: new Date().toISOString(), reason, entry })}\n`).pipe(
+        Effect.mapError(spoolError(rejectedFile, "appending")),
+        Effect.provideService(Path.Path, path),
+        Effect.provideService(FileSystem.FileSystem, fs)
+      )
+    return { file, rejectedFile, append, entries, remove, reject }
   })
 
 export type Spool = Effect.Effect.Success<ReturnType<typeof makeSpool>>

@@ -7,7 +7,7 @@ import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Redacted, Schedule, Scope } from "effect"
 import { execFileSync } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { startBackendSim } from "../../sim/backend/server.js"
 import { BackendLive } from "../../src/factory/BackendLive.js"
@@ -236,6 +236,47 @@ describe("PostgreSQL store (real server)", () => {
         })
         yield* program.pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
       })
+  )
+
+  it.live("a spooled row the database refuses for good is set aside, kept whole; the rows behind it and a torn line are not lost", () =>
+    Effect.gen(function* () {
+      const t = target(freshDatabase(pg.current()))
+      const dir = tempDir("fp-store-")
+      const spoolFile = join(dir, "spool.jsonl")
+      // 22007 invalid_datetime_format: no replay can ever write this row.
+      const poisoned = row(2, { startedAt: "not a time" })
+      const line = (r: BoardRecordRow) => JSON.stringify({ kind: "record", key: r.attemptKey, row: r, steps: [] })
+      const torn = '{"kind":"record","key":"batch-1/s1/port9'
+      writeFileSync(spoolFile, `${line(row(1))}\n${line(poisoned)}\n${torn}\n${line(row(3))}\n`)
+      const notices: Array<string> = []
+      yield* Effect.gen(function* () {
+        const store = yield* makePgRecordStore({
+          display: t.display,
+          spoolFile,
+          notice: (text) => Effect.sync(() => void notices.push(text))
+        })
+        const result = yield* store.replay
+        // The torn line is no entry: it counts neither as replayed nor as waiting.
+        expect(result).toMatchObject({ replayed: 2, remaining: 0, rejected: 1 })
+        expect(yield* count("board_records")).toBe(2)
+        const sql = yield* PgClient.PgClient
+        const keys = yield* sql<{ attempt_key: string }>`SELECT attempt_key FROM board_records ORDER BY attempt_key`
+        expect(keys.map((k) => k.attempt_key)).toEqual([row(1).attemptKey, row(3).attemptKey])
+        // The refused row is kept whole beside the spool, with the server's reason.
+        const setAside = readFileSync(result.rejectedFile!, "utf8").trim().split("\n")
+        expect(setAside).toHaveLength(1)
+        const kept = JSON.parse(setAside[0]!)
+        expect(kept.entry.row).toEqual(poisoned)
+        expect(kept.reason).toMatch(/time|date/i)
+        expect(notices.some((n) => n.includes(poisoned.attemptKey) && n.includes("refused by the database"))).toBe(true)
+        // The torn line is neither replayed nor dropped.
+        expect(readFileSync(spoolFile, "utf8")).toBe(`${torn}\n`)
+        // A refused row on the live path does not take the store offline: the next board is stored at once.
+        expect(yield* store.boardFinished(row(4, { startedAt: "also not a time" }))).toBe("spooled")
+        expect(yield* store.boardFinished(row(5))).toBe("stored")
+        expect(notices.some((n) => n.startsWith("database lost"))).toBe(false)
+      }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+    })
   )
 
   it.live("database lost mid-batch: records go to the spool and are replayed when it is back — nothing lost, nothing doubled", () =>

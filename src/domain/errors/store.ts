@@ -44,6 +44,8 @@ export class DatabaseError
   extends Data.TaggedError("DatabaseError")<{
     readonly operation: string
     readonly detail: string
+    /** PostgreSQL's SQLSTATE when the server answered with an error (absent: no answer, connection lost). */
+    readonly sqlState?: string | undefined
   }>
   implements OperatorError
 {
@@ -74,3 +76,11 @@ export class StationIdTaken
     return `station "${this.stationId}" is already running on host ${this.host} (pid ${this.pid}, last seen ${this.lastSeenSeconds.toFixed(1)} s ago)`
   }
 }
+
+/**
+ * The server refused this very row (SQLSTATE class 22 data exception, 23
+ * integrity constraint violation): sending it again can never succeed, unlike
+ * a lost connection or a server shutting down, which pass with time.
+ */
+export const isRowRejected = (error: DatabaseError): boolean =>
+  error.sqlState !== undefined && (error.sqlState.startsWith("22") || error.sqlState.startsWith("23"))
