@@ -1,59 +1,20 @@
-// Stage 1 in-process against devices on the two firmware lines: what "disable
-// BLE" sends (1.x: `enable`, 2.x: only `rpc.enable` exists — src/stages/stage1/bleOff.ts)
-// and the setup-window pre-check of firmware 1.8+ (uptime from Sys.GetStatus).
-// The real RPC client over HTTP, the simulated Wifi layer over the control API,
-// the real inventory store. Loopback block of this file: 127.131.0.0/16.
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Effect, Either, Layer, Redacted, Ref } from "effect"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
-import { ssidMatcher } from "../../src/config/stage1.js"
-import { inventoryLayer } from "../../src/inventory/index.js"
-import { expandTargets } from "../../src/shelly/discovery.js"
-import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
-import { runStage1 } from "../../src/stages/stage1.js"
-import type { Stage1DeviceResult, Stage1Settings } from "../../src/stages/stage1.js"
+import type { Stage1Settings } from "../../src/stages/stage1.js"
 import { bleOffPatch } from "../../src/stages/stage1/bleOff.js"
-import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
 import type { ShellyProject } from "./shellyPathHarness.js"
+import { directStage1Settings, runStage1Direct } from "./stage1Direct.js"
 
 const harness = shellyPathHarness({ net: "127.131", portBase: 21300 })
 let p: ShellyProject
 
-const settingsFor = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings => ({
-  apIp: f.apIp,
-  devicePort: f.port,
-  apSsidPattern: "Shelly*-*",
-  isFactoryAp: Either.getOrThrow(ssidMatcher("Shelly*-*")),
-  sta: { ssid: "ProdNet", password: Redacted.make("prod-wifi-pw") },
-  disable: { cloud: true, ble: true, ap: true, mqtt: true },
-  dryRun: false,
-  loop: false,
-  timeouts: { apWait: "2 seconds", rpc: "1 second", join: "3 seconds" },
-  pollInterval: "20 millis",
-  productionIps: Either.getOrThrow(expandTargets([`${p.addresses.dhcp.start}-${p.addresses.dhcp.end}`])),
-  discovery: { timeout: "300 millis" },
-  adopt: true,
-  ipStateFile: join(p.dir, "data/ip_state.json"),
-  say: (line) => Effect.sync(() => lines.push(line)),
-  ...over
-})
+const settingsFor = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings =>
+  directStage1Settings(p, f, lines, over)
 
-const run = async (f: FleetHandle, settings: Stage1Settings) => {
-  const layer = Layer.mergeAll(
-    ShellyRpcLive,
-    inventoryLayer({ runDir: join(p.dir, "var/run") }),
-    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(
-      Layer.provide(NodeHttpClient.layer)
-    )
-  ).pipe(Layer.provideMerge(NodeContext.layer))
-  const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
-  const exit = await Effect.runPromiseExit(runStage1(settings, results).pipe(Effect.provide(layer)))
-  return { exit, results: Ref.get(results).pipe(Effect.runSync) }
-}
+const run = (f: FleetHandle, settings: Stage1Settings) => runStage1Direct(p, f, settings)
 
 const bleCalls = (f: FleetHandle) => f.state(1)!.rpcLog.filter((c) => c.method.startsWith("BLE."))
 

@@ -1,68 +1,30 @@
-// Stage 1 and the RPC client against simulated devices that serve their API
-// over HTTPS (traits `https` / `https_new_cert`, sim/shelly/tlsCerts.ts):
-// the certificate is pinned per MAC on first use (src/shelly/certPins.ts),
-// the same one passes, another one is refused before anything is sent, and
-// the pin file stays as it was on every error. Real TLS on loopback, the real
-// RPC client, the simulated Wifi layer, the real file system.
-// Loopback block of this file: 127.132.0.0/16.
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Effect, Either, Exit, Layer, Redacted, Ref } from "effect"
+import { Effect, Either, Exit, Redacted } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
 import { deviceCertA, deviceCertB } from "../../sim/shelly/tlsCerts.js"
-import { ssidMatcher } from "../../src/config/stage1.js"
-import { inventoryLayer } from "../../src/inventory/index.js"
 import { pinKey } from "../../src/shelly/certPins.js"
-import { expandTargets } from "../../src/shelly/discovery.js"
 import * as Methods from "../../src/shelly/methods.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
-import { runStage1 } from "../../src/stages/stage1.js"
-import type { Stage1DeviceResult, Stage1Settings } from "../../src/stages/stage1.js"
-import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
+import type { Stage1Settings } from "../../src/stages/stage1.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
 import type { ShellyProject } from "./shellyPathHarness.js"
+import { directStage1Settings, runStage1Direct } from "./stage1Direct.js"
 
 const harness = shellyPathHarness({ net: "127.132", portBase: 21400 })
 let p: ShellyProject
 
 const pinFile = () => join(p.dir, "data/shelly_cert_pins.json")
 
-const settingsFor = (f: FleetHandle, lines: Array<string>): Stage1Settings => ({
-  apIp: f.apIp,
-  devicePort: f.port,
-  apSsidPattern: "Shelly*-*",
-  isFactoryAp: Either.getOrThrow(ssidMatcher("Shelly*-*")),
-  sta: { ssid: "ProdNet", password: Redacted.make("prod-wifi-pw") },
-  disable: { cloud: true, ble: false, ap: true, mqtt: true },
-  adminPassword: Redacted.make("admin-secret-pw"),
-  dryRun: false,
-  loop: false,
-  timeouts: { apWait: "2 seconds", rpc: "1 second", join: "3 seconds" },
-  pollInterval: "20 millis",
-  productionIps: Either.getOrThrow(expandTargets([`${p.addresses.dhcp.start}-${p.addresses.dhcp.end}`])),
-  discovery: { timeout: "300 millis" },
-  adopt: true,
-  ipStateFile: join(p.dir, "data/ip_state.json"),
-  tls: { pinFile: pinFile() },
-  say: (line) => Effect.sync(() => lines.push(line))
-})
+const settingsFor = (f: FleetHandle, lines: Array<string>): Stage1Settings =>
+  directStage1Settings(p, f, lines, {
+    disable: { cloud: true, ble: false, ap: true, mqtt: true },
+    adminPassword: Redacted.make("admin-secret-pw"),
+    tls: { pinFile: pinFile() }
+  })
 
-const layerFor = (f: FleetHandle) =>
-  Layer.mergeAll(
-    ShellyRpcLive,
-    inventoryLayer({ runDir: join(p.dir, "var/run") }),
-    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(
-      Layer.provide(NodeHttpClient.layer)
-    )
-  ).pipe(Layer.provideMerge(NodeContext.layer))
-
-const run = async (f: FleetHandle, settings: Stage1Settings) => {
-  const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
-  const exit = await Effect.runPromiseExit(runStage1(settings, results).pipe(Effect.provide(layerFor(f))))
-  return { exit, results: Ref.get(results).pipe(Effect.runSync) }
-}
+const run = (f: FleetHandle, settings: Stage1Settings) => runStage1Direct(p, f, settings)
 
 const pinDocument = (mac: string, sha256: string) =>
   `${JSON.stringify({ version: 1, pins: { [pinKey(mac)]: { sha256, pinned_at: "2026-12-01T10:00:00.000Z" } } }, null, 2)}\n`

@@ -1,21 +1,13 @@
-// Stage 1 in-process against the Shelly simulator: the real RPC client over
-// HTTP, the simulated Wifi layer over the control API, the real inventory
-// store on a temp project. Loopback block of this file: 127.50.0.0/16.
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Deferred, Effect, Either, Fiber, FiberId, Layer, Redacted, Ref, Schedule } from "effect"
+import { Deferred, Effect, Fiber, FiberId, Redacted, Ref, Schedule } from "effect"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
-import { expandTargets } from "../../src/shelly/discovery.js"
-import { inventoryLayer } from "../../src/inventory/index.js"
-import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { runStage1, summaryLine } from "../../src/stages/stage1.js"
 import type { Stage1DeviceResult, Stage1Settings } from "../../src/stages/stage1.js"
-import { ssidMatcher } from "../../src/config/stage1.js"
-import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
 import type { ShellyProject } from "./shellyPathHarness.js"
+import { directStage1Layer, directStage1Settings, runStage1Direct } from "./stage1Direct.js"
 
 const harness = shellyPathHarness({ net: "127.50", portBase: 18500 })
 let p: ShellyProject
@@ -24,39 +16,12 @@ const setup = async (devices: number, faults: ReadonlyArray<string>) => {
   return p.fleet
 }
 
-const baseSettings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings => ({
-  apIp: f.apIp,
-  devicePort: f.port,
-  apSsidPattern: "Shelly*-*",
-  isFactoryAp: Either.getOrThrow(ssidMatcher("Shelly*-*")),
-  sta: { ssid: "ProdNet", password: Redacted.make("prod-wifi-pw") },
-  disable: { cloud: true, ble: false, ap: true, mqtt: true },
-  dryRun: false,
-  loop: false,
-  timeouts: { apWait: "2 seconds", rpc: "1 second", join: "3 seconds" },
-  pollInterval: "20 millis",
-  productionIps: Either.getOrThrow(expandTargets([`${p.addresses.dhcp.start}-${p.addresses.dhcp.end}`])),
-  discovery: { timeout: "300 millis" },
-  adopt: true,
-  ipStateFile: join(p.dir, "data/ip_state.json"),
-  say: (line) => Effect.sync(() => lines.push(line)),
-  ...over
-})
+const baseSettings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings =>
+  directStage1Settings(p, f, lines, { disable: { cloud: true, ble: false, ap: true, mqtt: true }, ...over })
 
-const layerFor = (f: FleetHandle) =>
-  Layer.mergeAll(
-    ShellyRpcLive,
-    inventoryLayer({ runDir: join(p.dir, "var/run") }),
-    SimulatedWifiLive({ controlUrl: f.controlUrl!, initial: { ssid: "ProdNet", profile: "ProdNet" } }).pipe(
-      Layer.provide(NodeHttpClient.layer)
-    )
-  ).pipe(Layer.provideMerge(NodeContext.layer))
+const layerFor = (f: FleetHandle) => directStage1Layer(p, f)
 
-const run = async (f: FleetHandle, settings: Stage1Settings) => {
-  const results = Ref.unsafeMake<ReadonlyArray<Stage1DeviceResult>>([])
-  const exit = await Effect.runPromiseExit(runStage1(settings, results).pipe(Effect.provide(layerFor(f))))
-  return { exit, results: Ref.get(results).pipe(Effect.runSync) }
-}
+const run = (f: FleetHandle, settings: Stage1Settings) => runStage1Direct(p, f, settings)
 
 const state = () => p.state()
 
