@@ -194,7 +194,13 @@ describe("many stations into one PostgreSQL (CLI end to end)", () => {
         yield* Effect.sync(() => cluster.stop())
         try {
           // The station notices within one call timeout and keeps the record in its spool; its boards keep flashing.
-          yield* waitFor("a record in the local spool", () => existsSync(join(root, "var/records/db-spool.jsonl")))
+          // (The file exists from the open on; its first line lands a moment later: wait for the line, not the file.)
+          yield* waitFor(
+            "a record in the local spool",
+            () =>
+              existsSync(join(root, "var/records/db-spool.jsonl")) &&
+              readFileSync(join(root, "var/records/db-spool.jsonl"), "utf8").includes('"kind":"record"')
+          )
           expect(readFileSync(join(root, "var/records/db-spool.jsonl"), "utf8")).toMatch(/"deviceId":"esp32-240ac45000(21|22|23|24)"/)
         } finally {
           cluster.start()
