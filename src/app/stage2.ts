@@ -72,7 +72,7 @@ export const stage2Program = (flags: Stage2Flags) =>
             network: network.right,
             devicePort: config.device_port,
             password: secrets.value.device?.admin_password,
-            https: https.enabled ? yield* openDevicePins(https.pin_file) : undefined,
+            https: https.enabled ? yield* openDevicePins(https.pin_file, { write: !flags.dryRun }) : undefined,
             dryRun: flags.dryRun,
             namingPattern: config.naming_pattern,
             plan,

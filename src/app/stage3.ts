@@ -101,7 +101,7 @@ export const stage3Program = (flags: Stage3Flags) =>
           for (const warning of secrets.warnings) yield* output.diagnostic(`warning: ${warning}`)
           // HTTPS and its pins are one setting for all stages: stage1.https (README "HTTPS").
           const https = loaded.value.stage1.https
-          const pins = https.enabled ? yield* openDevicePins(https.pin_file) : undefined
+          const pins = https.enabled ? yield* openDevicePins(https.pin_file, { write: !flags.dryRun }) : undefined
           return { loaded, config, secrets, pins }
         }),
       load: ({ config }) => inventoryAt(config.ip_state_file),

@@ -38,9 +38,13 @@ export interface DevicePins {
 /**
  * Reads `pinFile` once for the run (a bad file stops the run before any
  * device is contacted); first-use pins are written one at a time, each a
- * safe write of the whole file.
+ * safe write of the whole file. A dry run (`write: false`) holds each
+ * device to what it presented for the rest of the run but writes no pin.
  */
-export const openDevicePins = (pinFile: string): Effect.Effect<DevicePins, CertPinFileInvalid, FileSystem.FileSystem | Path.Path> =>
+export const openDevicePins = (
+  pinFile: string,
+  options: { readonly write: boolean } = { write: true }
+): Effect.Effect<DevicePins, CertPinFileInvalid, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const pins = yield* loadPins(pinFile)
     const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
@@ -67,7 +71,7 @@ export const openDevicePins = (pinFile: string): Effect.Effect<DevicePins, CertP
             if (other !== undefined)
               return yield* new CertificateChanged({ device, mac: pinKey(mac), pinned: first, presented: other, pinFile })
             const now = new Date(yield* Clock.currentTimeMillis)
-            yield* writes.withPermits(1)(trustOnFirstUse(pinFile, mac, first, device, now))
+            if (options.write) yield* writes.withPermits(1)(trustOnFirstUse(pinFile, mac, first, device, now))
             return { pinned: { sha256: first, mac: pinKey(mac), file: pinFile } } satisfies DeviceTls
           }).pipe(Effect.provide(context))
       }

@@ -130,6 +130,16 @@ describe("Stage 3 over HTTPS (stage1.https)", () => {
     expect(writes(p, 2)).toContain("Sys.SetConfig")
   })
 
+  it("a dry run reads over TLS but writes no pin", async () => {
+    const { p, pinFile } = await open(["all=https"])
+    const run = await p.run({ dryRun: true })
+    expect(run.code).toBe(0)
+    expect(run.line(ipOf(p, 1))).toContain("OTA=")
+    expect(run.line(ipOf(p, 1))).not.toContain("ERR=")
+    expect(methodsCalled(p.fleet, 1)).toContain("Shelly.GetDeviceInfo")
+    expect(existsSync(pinFile)).toBe(false)
+  })
+
   it("a bad pin file stops the run before any device is contacted, naming the file", async () => {
     const { p, pinFile } = await open(["all=https"])
     writeFileSync(pinFile, "{not json")
