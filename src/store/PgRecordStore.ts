@@ -63,6 +63,8 @@ interface PortState {
   step: string
   since: number
   board?: { startedAt: number; steps: Array<StepTiming> } | undefined
+  /** The board's "running" row on its way (written beside the board's first steps; joined before its record). */
+  startRow?: Fiber.RuntimeFiber<void> | undefined
 }
 
 export const makePgRecordStore = (options: PgStoreOptions) =>
@@ -384,6 +386,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           Effect.gen(function* () {
             yield* Fiber.interrupt(beats)
             yield* Fiber.interrupt(flusher)
+            // A board's "running" row still on its way lands before the stop marks the station's running boards.
+            for (const [, ports] of live) for (const [, state] of ports) if (state.startRow) yield* Fiber.await(state.startRow)
             for (const [, ports] of live) ports.clear()
             yield* call(
               "station stop",
@@ -435,14 +439,17 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           const now = yield* Clock.currentTimeMillis
           state.board = { startedAt: now, steps: [] }
           if (!(yield* Ref.get(online))) return
-          const [took, written] = yield* call(
-            "board start",
-            sql`INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at)
-                VALUES (${attempt.attemptKey}, ${attempt.batchId}, ${attempt.stationId}, ${attempt.port}, 'running', now())
-                ON CONFLICT (attempt_key) DO NOTHING`
-          ).pipe(Effect.either, Effect.timed)
-          counters.boardPathMs += Duration.toMillis(took)
-          if (written._tag === "Left") yield* goOffline(written.left)
+          // The "running" row commits while the board connects and flashes (seconds), not before: the board does
+          // not wait for it. It is a child of the board's fiber (gone with it) and joined before the board's record,
+          // so the two stay in order; a station killed mid-board has long committed it (shown as interrupted).
+          state.startRow = yield* Effect.fork(
+            call(
+              "board start",
+              sql`INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at)
+                  VALUES (${attempt.attemptKey}, ${attempt.batchId}, ${attempt.stationId}, ${attempt.port}, 'running', now())
+                  ON CONFLICT (attempt_key) DO NOTHING`
+            ).pipe(Effect.asVoid, Effect.catchAll(goOffline))
+          )
         }),
       stepChanged: (stationId, port, step) => {
         const state = portState(stationId, port)
@@ -456,6 +463,12 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       boardFinished: (row) =>
         Effect.gen(function* () {
           const state = portState(row.stationId, row.port)
+          if (state.startRow !== undefined) {
+            // Only what is left of the start row's commit counts against the board (usually nothing).
+            const [waited] = yield* Effect.timed(Fiber.join(state.startRow))
+            counters.boardPathMs += Duration.toMillis(waited)
+            state.startRow = undefined
+          }
           const now = yield* Clock.currentTimeMillis
           const steps = state.board
             ? [...state.board.steps, ...(state.step !== "idle" ? [{ step: state.step, ms: now - state.since }] : [])]
