@@ -87,6 +87,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     /** Something went into the spool since the last replay started. */
     let spoolDirty = false
     const counters = { stored: 0, spooled: 0, boards: 0, boardPathMs: 0 }
+    /** The batch-start row on its way (see batchStarted). */
+    let batchStartWrite: Fiber.RuntimeFiber<void> | undefined
 
     /** A database call with a deadline; its failure in words (StationIdTaken passes through). */
     const call = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
@@ -388,6 +390,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
             yield* Fiber.interrupt(flusher)
             // A board's "running" row still on its way lands before the stop marks the station's running boards.
             for (const [, ports] of live) for (const [, state] of ports) if (state.startRow) yield* Fiber.await(state.startRow)
+            if (batchStartWrite !== undefined) yield* Fiber.await(batchStartWrite)
             for (const [, ports] of live) ports.clear()
             yield* call(
               "station stop",
@@ -418,19 +421,24 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         Effect.gen(function* () {
           for (const id of batch.stationIds) currentBatch.set(id, batch.batchId)
           dirty = true
-          yield* spoolOrWrite(
-            {
-              kind: "batch",
-              key: `batch-start/${batch.batchId}/${instance}`,
-              batch: {
-                batchId: batch.batchId,
-                stationIds: batch.stationIds,
-                configFile: batch.configFile,
-                requested: batch.requested,
-                startedAt: batch.startedAt.toISOString()
-              }
-            },
-            "batch start"
+          // Written beside the batch's first boards, not before them: its commit carries a NOTIFY, and PostgreSQL
+          // serialises notifying commits, so stations starting together would wait on each other's disk flush.
+          // A child of the batch's fiber, joined before the batch end is written (and before a station stops).
+          batchStartWrite = yield* Effect.fork(
+            spoolOrWrite(
+              {
+                kind: "batch",
+                key: `batch-start/${batch.batchId}/${instance}`,
+                batch: {
+                  batchId: batch.batchId,
+                  stationIds: batch.stationIds,
+                  configFile: batch.configFile,
+                  requested: batch.requested,
+                  startedAt: batch.startedAt.toISOString()
+                }
+              },
+              "batch start"
+            ).pipe(Effect.asVoid)
           )
         }),
       boardStarted: (attempt) =>
@@ -486,6 +494,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         }),
       batchFinished: (batch: BatchEnd) =>
         Effect.gen(function* () {
+          if (batchStartWrite !== undefined) yield* Fiber.await(batchStartWrite)
+          batchStartWrite = undefined
           for (const id of batch.stationIds) currentBatch.delete(id)
           dirty = true
           yield* spoolOrWrite(
