@@ -23,7 +23,8 @@ const spoolError = (file: string, operation: string) => (error: { readonly messa
 export const makeSpool = (file: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
+    // The file-system services for the shared write helpers (runtime/safeWrite.ts), captured once.
+    const files = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
     const lock = yield* Effect.makeSemaphore(1)
     const readAll = fs.readFileString(file).pipe(
       Effect.catchIf(
@@ -44,14 +45,7 @@ export const makeSpool = (file: string) =>
     )
     const append = (entry: SpoolEntry) =>
       lock.withPermits(1)(
-        Effect.scoped(
-          Effect.gen(function* () {
-            yield* fs.makeDirectory(path.dirname(file), { recursive: true })
-            const handle = yield* fs.open(file, { flag: "a" })
-            yield* handle.writeAll(new TextEncoder().encode(`${JSON.stringify(entry)}\n`))
-            yield* handle.sync
-          })
-        ).pipe(Effect.mapError(spoolError(file, "appending")))
+        appendFile(file, `${JSON.stringify(entry)}\n`).pipe(Effect.mapError(spoolError(file, "appending")), Effect.provide(files))
       )
     /** Entries in file order. */
     const entries = lock
@@ -68,15 +62,14 @@ export const makeSpool = (file: string) =>
             .join("")
           if (kept === "") return yield* fs.remove(file).pipe(Effect.catchAll(() => Effect.void))
           yield* writeFileAtomic(file, kept).pipe(Effect.mapError(spoolError(file, "rewriting")))
-        }).pipe(Effect.provideService(Path.Path, path), Effect.provideService(FileSystem.FileSystem, fs))
+        }).pipe(Effect.provide(files))
       )
     /** Beside the spool: entries the database refused for good, each with the reason, kept for the operator. */
     const rejectedFile = file.replace(/(\.jsonl)?$/, ".rejected.jsonl")
     const reject = (entry: SpoolEntry, reason: string) =>
       appendFile(rejectedFile, `${JSON.stringify({ rejected_at: new Date().toISOString(), reason, entry })}\n`).pipe(
         Effect.mapError(spoolError(rejectedFile, "appending")),
-        Effect.provideService(Path.Path, path),
-        Effect.provideService(FileSystem.FileSystem, fs)
+        Effect.provide(files)
       )
     return { file, rejectedFile, append, entries, remove, reject }
   })
