@@ -16,13 +16,7 @@ import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { DatabaseError, isRowRejected, StationIdTaken } from "../domain/errors/store.js"
 import { makeCoalescer } from "./coalesce.js"
-import { causeText } from "./connect.js"
-
-/** PostgreSQL's five-character SQLSTATE of a failed statement, when the server sent one. */
-const sqlStateOf = (error: unknown): string | undefined => {
-  const code = ((error as { cause?: unknown })?.cause as { code?: unknown } | undefined)?.code
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
-}
+import { causeText, sqlStateOf } from "./connect.js"
 import type { BatchEnd, BatchStart, BoardRecordRow, RecordOutcome, RecordStoreService, StationClaim, StepTiming } from "./RecordStore.js"
 import { makeSpool, type SpoolEntry } from "./spool.js"
 

@@ -28,6 +28,12 @@ export const causeText = (error: unknown): string => {
   return code && !text.includes(code) ? `${text} (${code})` : text
 }
 
+/** PostgreSQL's five-character SQLSTATE of a failed statement (the driver's error under `cause`), when the server sent one. */
+export const sqlStateOf = (error: unknown): string | undefined => {
+  const code = ((error as { cause?: unknown })?.cause as { code?: unknown } | undefined)?.code
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
+}
+
 export const pgLayer = (
   target: DatabaseTarget,
   options: ConnectOptions = {}

@@ -195,13 +195,9 @@ describe("many stations into one PostgreSQL (CLI end to end)", () => {
         try {
           // The station notices within one call timeout and keeps the record in its spool; its boards keep flashing.
           // (The file exists from the open on; its first line lands a moment later: wait for the line, not the file.)
-          yield* waitFor(
-            "a record in the local spool",
-            () =>
-              existsSync(join(root, "var/records/db-spool.jsonl")) &&
-              readFileSync(join(root, "var/records/db-spool.jsonl"), "utf8").includes('"kind":"record"')
-          )
-          expect(readFileSync(join(root, "var/records/db-spool.jsonl"), "utf8")).toMatch(/"deviceId":"esp32-240ac45000(21|22|23|24)"/)
+          const spool = join(root, "var/records/db-spool.jsonl")
+          yield* waitFor("a record in the local spool", () => existsSync(spool) && readFileSync(spool, "utf8").includes('"kind":"record"'))
+          expect(readFileSync(spool, "utf8")).toMatch(/"deviceId":"esp32-240ac45000(21|22|23|24)"/)
         } finally {
           cluster.start()
         }
