@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { emulatedLine, type EmulatedLineSpec } from "../../src/cli/demo/factoryLine.js"
 import { tempDir } from "../factory/support.js"
-import { freshDatabase, usePgCluster } from "../support/pg.js"
+import { createLineRole, freshDatabase, usePgCluster } from "../support/pg.js"
 
 const BIN = resolve("bin/provision.mjs")
 const pg = usePgCluster()
@@ -280,26 +280,8 @@ describe("many stations into one PostgreSQL (CLI end to end)", () => {
         const url = freshDatabase(cluster)
         const database = new URL(url).pathname.slice(1)
         const password = `p@ss:w/rd %41 ${database}`
-        for (const statement of [
-          `CREATE ROLE ${database}_line LOGIN PASSWORD '${password}'`,
-          `ALTER DATABASE ${database} OWNER TO ${database}_line`
-        ])
-          execFileSync("runuser", [
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-h",
-            cluster.dir,
-            "-p",
-            String(cluster.port),
-            "-d",
-            "postgres",
-            "-q",
-            "-c",
-            statement
-          ])
-        const bare = `postgres://${database}_line@127.0.0.1:${cluster.port}/${database}`
+        const role = createLineRole(cluster, database, password)
+        const bare = `postgres://${role}@127.0.0.1:${cluster.port}/${database}`
         const root = tempDir("fp-e2e-stations-")
         const l = yield* emulatedLine({
           dir: root,

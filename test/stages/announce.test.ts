@@ -4,13 +4,12 @@
 // RPC client, simulated WiFi over the control API, the real inventory store.
 // Loopback block of this file: 127.67.0.0/16 (blocks 1–9 through the harness).
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Deferred, Effect, Either, Fiber, FiberId, Layer, Redacted, Ref, Schedule } from "effect"
+import { Deferred, Effect, Either, Fiber, FiberId, Layer, Ref, Schedule } from "effect"
 import { createServer } from "node:net"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import type { FleetHandle } from "../../sim/shelly/index.js"
-import { ssidMatcher } from "../../src/config/stage1.js"
 import type { Stage2Network } from "../../src/config/stage2.js"
 import type { Ipv4 } from "../../src/domain/ipv4.js"
 import { Inventory } from "../../src/inventory/Inventory.js"
@@ -27,6 +26,7 @@ import { SimulatedWifiLive } from "../../src/wifi/SimulatedWifi.js"
 import { Wifi } from "../../src/wifi/Wifi.js"
 import { shellyPathHarness } from "./shellyPathHarness.js"
 import type { ShellyProject } from "./shellyPathHarness.js"
+import { directStage1Settings } from "./stage1Direct.js"
 import { freeUdpPort } from "../support/udp.js"
 
 const GROUP = LOOPBACK_SEGMENT
@@ -34,24 +34,12 @@ const LO = "127.0.0.1"
 const harness = shellyPathHarness({ net: "127.67", portBase: 18640 })
 let p: ShellyProject
 
-const stage1Settings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings => ({
-  apIp: f.apIp,
-  devicePort: f.port,
-  apSsidPattern: "Shelly*-*",
-  isFactoryAp: Either.getOrThrow(ssidMatcher("Shelly*-*")),
-  sta: { ssid: "ProdNet", password: Redacted.make("prod-wifi-pw") },
-  disable: { cloud: true, ble: true, ap: true, mqtt: true },
-  dryRun: false,
-  loop: false,
-  timeouts: { apWait: "3 seconds", rpc: "2 seconds", join: "8 seconds" },
-  pollInterval: "20 millis",
-  productionIps: Either.getOrThrow(expandTargets([`${p.addresses.dhcp.start}-${p.addresses.dhcp.end}`])),
-  discovery: { timeout: "300 millis", mdns: false },
-  adopt: true,
-  ipStateFile: join(p.dir, "data/ip_state.json"),
-  say: (line) => Effect.sync(() => lines.push(line)),
-  ...over
-})
+const stage1Settings = (f: FleetHandle, lines: Array<string>, over: Partial<Stage1Settings> = {}): Stage1Settings =>
+  directStage1Settings(p, f, lines, {
+    timeouts: { apWait: "3 seconds", rpc: "2 seconds", join: "8 seconds" },
+    discovery: { timeout: "300 millis", mdns: false },
+    ...over
+  })
 
 const stage1Layer = (
   f: FleetHandle,

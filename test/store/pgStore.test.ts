@@ -6,7 +6,6 @@ import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Redacted, Schedule, Scope } from "effect"
-import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { startBackendSim } from "../../sim/backend/server.js"
@@ -20,7 +19,7 @@ import { outboxEnqueue } from "../../src/store/outbox.js"
 import { makePgRecordStore } from "../../src/store/PgRecordStore.js"
 import type { BoardRecordRow } from "../../src/store/RecordStore.js"
 import { tempDir } from "../factory/support.js"
-import { freshDatabase, usePgCluster } from "../support/pg.js"
+import { createLineRole, freshDatabase, usePgCluster } from "../support/pg.js"
 
 const pg = usePgCluster()
 
@@ -122,27 +121,8 @@ describe("PostgreSQL store (real server)", () => {
       const url = freshDatabase(cluster)
       const database = new URL(url).pathname.slice(1)
       const password = `line p@ss:w/rd %41 ${database}`
-      // As the superuser over the socket (no migrations yet): the station's own role owns its database.
-      for (const statement of [
-        `CREATE ROLE ${database}_line LOGIN PASSWORD '${password}'`,
-        `ALTER DATABASE ${database} OWNER TO ${database}_line`
-      ])
-        execFileSync("runuser", [
-          "-u",
-          "postgres",
-          "--",
-          "psql",
-          "-h",
-          cluster.dir,
-          "-p",
-          String(cluster.port),
-          "-d",
-          "postgres",
-          "-q",
-          "-c",
-          statement
-        ])
-      const bare = target(`postgres://${database}_line@127.0.0.1:${cluster.port}/${database}`)
+      const role = createLineRole(cluster, database, password)
+      const bare = target(`postgres://${role}@127.0.0.1:${cluster.port}/${database}`)
       const good = withPassword(bare, Redacted.make(password), "secrets.yaml")
       const one = yield* Effect.scoped(
         Effect.flatMap(PgClient.PgClient, (sql) => sql<{ user: string }>`SELECT current_user AS user`).pipe(
