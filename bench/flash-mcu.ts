@@ -33,7 +33,7 @@ import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { SerialPort } from "serialport"
+import { serialPortStream } from "../src/serial/portBinding.js"
 import { makeAvrFlasher } from "../src/flash/avr/AvrFlasher.js"
 import type { FlasherService, SessionOptions } from "../src/flash/Flasher.js"
 import { encodeIntelHex } from "../src/flash/formats/intelHex.js"
@@ -116,7 +116,7 @@ const sameBytes = async (board: BoardProcess, data: Uint8Array) => Buffer.from(a
  */
 const pingLink = (spec: BoardSpec, bitsPerByte: number, setup: ReadonlyArray<number>, ping: ReadonlyArray<number>, replyLength: number) =>
   withBoard(spec, async (board) => {
-    const port = new SerialPort({ path: board.hostPath, baudRate: BAUD, autoOpen: false })
+    const port = serialPortStream({ path: board.hostPath, baudRate: BAUD })
     await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())))
     try {
       let buffered = 0

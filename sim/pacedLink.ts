@@ -1,4 +1,5 @@
-import { SerialPort } from "serialport"
+import type { SerialPortStream } from "@serialport/stream"
+import { serialPortStream } from "../src/serial/portBinding.js"
 
 /**
  * The device end of a pty with a notional UART, shared by every emulator
@@ -103,7 +104,7 @@ export class PacedLink {
   onReceive: (chunk: Uint8Array) => void
 
   private constructor(
-    private readonly port: SerialPort,
+    private readonly port: SerialPortStream,
     private readonly pace: boolean,
     options: PacedLinkOptions
   ) {
@@ -133,7 +134,7 @@ export class PacedLink {
 
   static open(path: string, options: PacedLinkOptions): Promise<PacedLink> {
     return new Promise((resolve, reject) => {
-      const port = new SerialPort({ path, baudRate: options.baud, autoOpen: false })
+      const port = serialPortStream({ path, baudRate: options.baud })
       port.open((error) => {
         if (error) reject(new Error(`${options.owner ?? "emulator"} cannot open the device end ${path}: ${error.message}`))
         else resolve(new PacedLink(port, options.pace, options))

@@ -1,7 +1,8 @@
 import { Duration, Effect, Layer, Option } from "effect"
-import { SerialPort } from "serialport"
+import type { SerialPortStream } from "@serialport/stream"
 import { PortUnavailable, type PortUnavailableReason, SerialIoError, SignalsUnsupported } from "../domain/errors/serial.js"
 import { listPorts } from "./listPorts.js"
+import { serialPortStream } from "./portBinding.js"
 import { ReceiveBuffer } from "./ReceiveBuffer.js"
 import { type OpenOptions, type SerialConnection, SerialPorts } from "./SerialPorts.js"
 
@@ -23,8 +24,8 @@ export const classifyOpenError = (message: string): PortUnavailableReason => {
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 const openPort = (path: string, options: OpenOptions) =>
-  Effect.async<SerialPort, PortUnavailable>((resume) => {
-    const port = new SerialPort({ path, baudRate: options.baudRate, parity: options.parity ?? "none", autoOpen: false })
+  Effect.async<SerialPortStream, PortUnavailable>((resume) => {
+    const port = serialPortStream({ path, baudRate: options.baudRate, parity: options.parity ?? "none" })
     port.open((error) => {
       if (error) {
         const detail = errorText(error)
@@ -40,13 +41,13 @@ const openPort = (path: string, options: OpenOptions) =>
     })
   )
 
-const closePort = (port: SerialPort) =>
+const closePort = (port: SerialPortStream) =>
   Effect.async<void>((resume) => {
     if (!port.isOpen) return resume(Effect.void)
     port.close(() => resume(Effect.void))
   }).pipe(Effect.timeout(Duration.seconds(2)), Effect.ignore)
 
-const makeConnection = (path: string, port: SerialPort): SerialConnection => {
+const makeConnection = (path: string, port: SerialPortStream): SerialConnection => {
   const received = new ReceiveBuffer()
   port.on("data", (chunk: Buffer) => received.push(chunk))
   port.on("close", (error: (Error & { disconnected?: boolean }) | null) =>

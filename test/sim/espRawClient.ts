@@ -2,7 +2,8 @@
  * A deliberately minimal ROM-protocol client for the emulator's conformance tests:
  * raw packets through the real serialport on the host end of the pty, no flasher logic.
  */
-import { SerialPort } from "serialport"
+import type { SerialPortStream } from "@serialport/stream"
+import { serialPortStream } from "../../src/serial/portBinding.js"
 import { afterEach } from "vitest"
 import { type EspBoard, startEspBoard } from "../../sim/esp/index.js"
 import type { EspEmulatorOptions } from "../../sim/esp/types.js"
@@ -35,7 +36,7 @@ export class RawClient {
   private waiters: Array<() => void> = []
   closed = false
 
-  private constructor(private readonly port: SerialPort) {
+  private constructor(private readonly port: SerialPortStream) {
     port.on("data", (chunk: Buffer) => {
       this.text += chunk.toString("latin1")
       this.packets.push(...this.decoder.push(new Uint8Array(chunk)))
@@ -50,7 +51,7 @@ export class RawClient {
 
   static open(path: string, baudRate = 115200): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const port = new SerialPort({ path, baudRate, autoOpen: false })
+      const port = serialPortStream({ path, baudRate })
       port.open((error) => (error ? reject(error) : resolve(new RawClient(port))))
     })
   }

@@ -13,7 +13,8 @@
  * be in download mode (it starts there), and `after("hard_reset")` does not reboot
  * it — call the emulator's `reset("app")` for that.
  */
-import { SerialPort as NodeSerialPort } from "serialport"
+import type { SerialPortStream } from "@serialport/stream"
+import { serialPortStream } from "../../src/serial/portBinding.js"
 
 export interface RecordedSignals {
   readonly dataTerminalReady?: boolean
@@ -31,7 +32,7 @@ export class NodeWebSerialPort {
   writable: WritableStream<Uint8Array> | null = null
   /** Every setSignals call esptool-js made, in order. */
   readonly signals: Array<RecordedSignals> = []
-  private port: NodeSerialPort | undefined
+  private port: SerialPortStream | undefined
 
   constructor(
     readonly path: string,
@@ -40,7 +41,7 @@ export class NodeWebSerialPort {
 
   async open(options: { baudRate: number }): Promise<void> {
     if (this.port?.isOpen) throw new Error(`${this.path} is already open`)
-    const port = new NodeSerialPort({ path: this.path, baudRate: options.baudRate, autoOpen: false })
+    const port = serialPortStream({ path: this.path, baudRate: options.baudRate })
     await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())))
     this.port = port
     let readableController: ReadableStreamDefaultController<Uint8Array> | undefined
