@@ -373,7 +373,8 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         yield* Ref.set(claimed, stations)
         // A spool left by an earlier run goes in now.
         yield* replay.pipe(Effect.ignore)
-        const beats = yield* beat.pipe(Effect.repeat(Schedule.spaced(heartbeat)), Effect.forkScoped)
+        // The claim has just set last_seen: the first beat is one interval away (not on top of the start-up's queries).
+        const beats = yield* beat.pipe(Effect.schedule(Schedule.spaced(heartbeat)), Effect.forkScoped)
         // Step changes reach the dashboard within ~300 ms, batched.
         const flusher = yield* Effect.gen(function* () {
           if (dirty && (yield* Ref.get(online))) yield* beat

@@ -160,7 +160,27 @@ const v3 = Effect.flatMap(
   $fn$`
 )
 
-export const migrations = Migrator.fromRecord({ "1_line_store": v1, "2_record_function": v2, "3_records_function": v3 })
+/** Every schema step by `<id>_<name>`, in order. */
+export const migrationSteps = { "1_line_store": v1, "2_record_function": v2, "3_records_function": v3 }
+export const migrations = Migrator.fromRecord(migrationSteps)
+/** The newest migration this build knows (the number before the name). */
+export const latestMigration = Math.max(...Object.keys(migrationSteps).map((key) => Number.parseInt(key, 10)))
 
 /** Creates or upgrades the schema; returns the migrations applied now. */
-export const migrate = Migrator.make({})({ loader: migrations })
+export const runMigrations = Migrator.make({})({ loader: migrations })
+
+/**
+ * The schema is current: nothing to do. Every station checks at start, and
+ * once the line runs the schema is almost always current, so a station reads
+ * the newest applied id first (one statement, no lock) and runs the Migrator
+ * (DDL and an exclusive lock on its table, which would queue stations that
+ * start together) only when the database is behind or new.
+ */
+export const migrate = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ latest: number | null }>`SELECT max(migration_id)::int AS latest FROM effect_sql_migrations`.pipe(
+    Effect.map((rows) => rows[0]?.latest ?? 0),
+    // No migrations table yet (a new database): the Migrator creates it.
+    Effect.orElseSucceed(() => 0),
+    Effect.flatMap((applied) => (applied >= latestMigration ? Effect.succeed([] as const) : runMigrations))
+  )
+)

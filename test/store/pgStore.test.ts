@@ -14,7 +14,8 @@ import { drainOutbox } from "../../src/factory/outbox.js"
 import type { Registration } from "../../src/factory/registration.js"
 import { pgLayer } from "../../src/store/connect.js"
 import { displayUrl, parseDatabaseUrl, resolveDatabase, withPassword } from "../../src/store/databaseUrl.js"
-import { migrate } from "../../src/store/migrations.js"
+import * as Migrator from "@effect/sql/Migrator"
+import { latestMigration, migrate, migrationSteps } from "../../src/store/migrations.js"
 import { outboxEnqueue } from "../../src/store/outbox.js"
 import { makePgRecordStore } from "../../src/store/PgRecordStore.js"
 import type { BoardRecordRow } from "../../src/store/RecordStore.js"
@@ -148,6 +149,29 @@ describe("PostgreSQL store (real server)", () => {
       yield* Effect.gen(function* () {
         for (const table of ["stations", "batches", "board_records", "board_attempts", "registration_outbox", "run_events"])
           expect(yield* count(table)).toBe(0)
+        expect(yield* migrate).toEqual([])
+      }).pipe(Effect.provide(Layer.fresh(pgLayer(t))))
+    })
+  )
+
+  it.live("a database one schema step behind is upgraded at start; a current one is only read", () =>
+    Effect.gen(function* () {
+      const url = freshDatabase(pg.current())
+      const t = target(url)
+      // A line that ran an older build: only the first step applied.
+      yield* Migrator.make({})({ loader: Migrator.fromRecord({ "1_line_store": migrationSteps["1_line_store"] }) }).pipe(
+        Effect.provide(Layer.fresh(PgClient.layer({ url: t.url })))
+      )
+      yield* Effect.gen(function* () {
+        const sql = yield* PgClient.PgClient
+        // pgLayer ran the missing steps; the functions they create are there.
+        const applied = yield* sql<{ id: number }>`SELECT migration_id::int AS id FROM effect_sql_migrations ORDER BY 1`
+        expect(applied.map((r) => r.id)).toEqual(Array.from({ length: latestMigration }, (_, i) => i + 1))
+        const fns = yield* sql<{
+          n: number
+        }>`SELECT count(*)::int AS n FROM pg_proc WHERE proname IN ('provision_record', 'provision_records')`
+        expect(fns[0]!.n).toBe(2)
+        // Current now: a start applies nothing.
         expect(yield* migrate).toEqual([])
       }).pipe(Effect.provide(Layer.fresh(pgLayer(t))))
     })
