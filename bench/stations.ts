@@ -11,7 +11,11 @@
  *      the p95 of a record's commit at that rate).
  *  (a) 8 station processes (`provision flash`, each in its own folder like its own
  *      PC, PORTS_A emulated ESP32 each) run ROUNDS times on files only and ROUNDS
- *      times into the database, interleaved. lost/dup compare every board of the
+ *      times into the database, interleaved. The boards are paced like real ones
+ *      (sim/pacedLink.ts: every byte takes its wire time at the line's baud, flash
+ *      writes their programming time), so a board's cycle is what it is on a line
+ *      and not the CPU time of an emulator; BENCH_PACE=0 runs them unpaced (a cycle
+ *      of pure CPU on a machine the 8 stations saturate: a stress figure). lost/dup compare every board of the
  *      database runs' batch reports with the rows; overhead_pct compares the mean
  *      batch cycle (report duration_s: first board start → last record written,
  *      the database writes included) of the database runs with the files runs;
@@ -32,7 +36,9 @@ import { parseDatabaseUrl } from "../src/store/databaseUrl.js"
 import { makePgRecordStore } from "../src/store/PgRecordStore.js"
 import type { BoardRecordRow, RecordStoreService } from "../src/store/RecordStore.js"
 
-const STATIONS_A = 8
+const STATIONS_A = Number(process.env.BENCH_STATIONS_A ?? 8)
+/** Boards with their wire and flash-programming time (BENCH_PACE=0: as fast as the CPU goes). */
+const PACE = process.env.BENCH_PACE !== "0"
 const PORTS_A = Number(process.env.BENCH_PORTS_A ?? 2)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const STATIONS_B = 100
@@ -75,10 +81,21 @@ const serverCpu = (dataDir: string): number => {
   }
   return ticks / tick
 }
+/** One `provision` process; `cpuS` is its user + system CPU seconds (GNU time, Debian package `time`). */
 const run = (cwd: string, args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; stderr: string }>((done) => {
-    execFile("node", [BIN, ...args], { cwd, timeout: 300_000, env: { ...process.env, NO_COLOR: "1" } }, (error, _stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : 70) : 0, stderr })
+  new Promise<{ code: number; stderr: string; cpuS: number }>((done) => {
+    execFile(
+      "/usr/bin/time",
+      ["-f", "cpu-seconds %U %S", "node", BIN, ...args],
+      { cwd, timeout: 300_000, env: { ...process.env, NO_COLOR: "1" } },
+      (error, _stdout, stderr) => {
+        const cpu = /cpu-seconds ([\d.]+) ([\d.]+)/.exec(stderr)
+        done({
+          code: error ? (typeof error.code === "number" ? error.code : 70) : 0,
+          stderr,
+          cpuS: cpu ? Number(cpu[1]) + Number(cpu[2]) : Number.NaN
+        })
+      }
     )
   })
 
@@ -217,6 +234,7 @@ try {
       const root = mkdtempSync(join(tmpdir(), "fp-bench-stations-"))
       const line = yield* emulatedLine({
         dir: root,
+        pace: PACE,
         stations: Array.from({ length: STATIONS_A }, (_, i) => ({
           id: `station_${i + 1}`,
           boardType: "esp32" as const,
@@ -238,8 +256,16 @@ try {
         existsSync(join(dir, "var/log/factory-provisioning.log")) ? readFileSync(join(dir, "var/log/factory-provisioning.log"), "utf8") : ""
       interface Report {
         readonly batch_id: string
+        readonly started_at: string
         readonly duration_s: number
-        readonly boards: Array<{ device_id: string | null; station_id: string; port: string; status: string; error_code?: string | null }>
+        readonly boards: Array<{
+          device_id: string | null
+          station_id: string
+          port: string
+          status: string
+          error_code?: string | null
+          flash_time_s?: number
+        }>
       }
       const round = async (database: string | undefined) => {
         // The next boards on the line: held in download mode (a flashed board has booted its app and no longer
@@ -248,6 +274,7 @@ try {
         const before = dirs.map((d) => new Set(reportsOf(d)))
         const logBefore = dirs.map((d) => logOf(d).length)
         const started = Date.now()
+        const server0 = serverCpu(join(cluster.dir, "data"))
         const results = await Promise.all(
           dirs.map((dir, i) =>
             run(dir, [
@@ -265,6 +292,7 @@ try {
           )
         )
         const elapsed = (Date.now() - started) / 1000
+        const serverS = serverCpu(join(cluster.dir, "data")) - server0
         const reports = dirs.flatMap((dir, i) =>
           reportsOf(dir)
             .filter((f) => f.endsWith(".json") && !before[i]!.has(f))
@@ -278,7 +306,9 @@ try {
               .matchAll(/database time on the boards' path \d+ ms \(([\d.]+) ms per board\)/g)
           ].map((m) => Number(m[1]))
         )
-        return { results, elapsed, reports, perBoardMs }
+        // Launch → the batch's start: the station's start-up (on the database also: connect, schema check, claim).
+        const startupS = reports.map((r) => (new Date(r.started_at).getTime() - started) / 1000)
+        return { results, elapsed, reports, perBoardMs, serverS, startupS }
       }
       const files: Array<Awaited<ReturnType<typeof round>>> = []
       const db: Array<Awaited<ReturnType<typeof round>>> = []
@@ -326,7 +356,14 @@ try {
       const perBoard = db.flatMap((x) => x.perBoardMs)
       const boardCycleMs = mean(filesCycle) * 1000
       console.log(
-        `# (a) ${STATIONS_A} station processes × ${PORTS_A} emulated ESP32, ${ROUNDS} rounds each way: files ${boardsOf(files).length} boards, batch cycle ${mean(filesCycle).toFixed(2)} ± ${stddev(filesCycle).toFixed(2)} s; database ${expected.length} boards, batch cycle ${mean(dbCycle).toFixed(2)} ± ${stddev(dbCycle).toFixed(2)} s (± is one standard deviation between batches: the A/B overhead is only as exact as that)`
+        `# (a) ${STATIONS_A} station processes × ${PORTS_A} emulated ESP32 (${PACE ? "paced like real boards" : "unpaced: CPU-bound"}), ${ROUNDS} rounds each way: files ${boardsOf(files).length} boards, batch cycle ${mean(filesCycle).toFixed(2)} ± ${stddev(filesCycle).toFixed(2)} s; database ${expected.length} boards, batch cycle ${mean(dbCycle).toFixed(2)} ± ${stddev(dbCycle).toFixed(2)} s (± is one standard deviation between batches: the A/B overhead is only as exact as that)`
+      )
+      // Where the difference goes: each station's start-up before its batch, the boards' flash phase, and CPU.
+      const flashOf = (rounds: typeof files) => boardsOf(rounds).map((b) => b.flash_time_s ?? Number.NaN)
+      const cpuOf = (rounds: typeof files) => rounds.flatMap((x) => x.results.map((r) => r.cpuS))
+      const startupOf = (rounds: typeof files) => rounds.flatMap((x) => x.startupS)
+      console.log(
+        `# (a) files vs database: launch → batch start ${mean(startupOf(files)).toFixed(2)} vs ${mean(startupOf(db)).toFixed(2)} s (outside the batch cycle); a board's flash phase ${mean(flashOf(files)).toFixed(2)} vs ${mean(flashOf(db)).toFixed(2)} s; CPU per station process ${mean(cpuOf(files)).toFixed(2)} vs ${mean(cpuOf(db)).toFixed(2)} s; PostgreSQL CPU per database round ${mean(db.map((x) => x.serverS)).toFixed(2)} s`
       )
       console.log(
         `# (a) measured inside the stations: the database adds ${mean(perBoard).toFixed(1)} ms per board (board-start row + record commit, both on the board's path) = ${((mean(perBoard) / boardCycleMs) * 100).toFixed(2)} % of the ${boardCycleMs.toFixed(0)} ms files cycle; board end → row committed p95 ${percentile(commits, 95).toFixed(1)} ms; ${load()}`

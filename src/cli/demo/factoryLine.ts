@@ -80,6 +80,12 @@ export interface EmulatedLineSpec {
   /** Start the backend simulator (default true); false leaves the URL pointing at a closed port. */
   readonly backend?: boolean
   readonly appSize?: number
+  /**
+   * ESP boards with a notional UART (sim/pacedLink.ts): bytes take their wire time at the
+   * current baud and flash writes their programming time, as on a real board. Off by
+   * default: tests and the demo want the fastest line.
+   */
+  readonly pace?: boolean
   /** Deep-merged over the generated factory-config.yaml content. */
   readonly configPatch?: (config: Record<string, unknown>) => Record<string, unknown>
 }
@@ -135,7 +141,7 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
               station.boards.map((board) => ({
                 chip: board.chip,
                 mac: board.mac,
-                pace: false,
+                pace: spec.pace ?? false,
                 faults: board.faults ?? [],
                 ...(board.tests ? { tests: board.tests } : {})
               }))
