@@ -118,7 +118,7 @@ describe("fixtures", () => {
     expect(decodes(DeviceInfo, shelly)).toBeDefined()
     expect(decodes(Gen1Shelly, shelly)).toBeUndefined()
     const exit = Effect.runSyncExit(
-      refuseGen1({ device: "10.0.0.9:80", method: "GET /shelly" }, Schema.decodeUnknownSync(ShellyAnswer)(shelly))
+      refuseGen1({ device: "127.0.0.9:80", method: "GET /shelly" }, Schema.decodeUnknownSync(ShellyAnswer)(shelly))
     )
     expect(Exit.isFailure(exit)).toBe(true)
     if (Exit.isFailure(exit) && exit.cause._tag === "Fail") {
