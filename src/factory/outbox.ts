@@ -13,7 +13,7 @@ import { Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { describeError, type OperatorError } from "../domain/errors/base.js"
 import { DatabaseError } from "../domain/errors/store.js"
 import { causeText } from "../store/connect.js"
-import { type Delivery, outboxCounts, outboxEnqueue, outboxPass } from "../store/outbox.js"
+import { type Delivery, outboxEnqueue, outboxPass, outboxPending } from "../store/outbox.js"
 import { Backend } from "./Backend.js"
 import { Registration } from "./registration.js"
 import { makeRegistrationQueue, RegistrationQueue, type RegistrationQueueService } from "./RegistrationQueue.js"
@@ -109,8 +109,8 @@ export const drainOutbox = (options: { readonly by: string; readonly chunk?: num
         errors.add(f.error)
       }
     }
-    const counts = yield* outboxCounts.pipe(Effect.mapError(dbError("outbox count")))
-    const summary: DrainSummary = { delivered, created, existing, failed: skip.length, remaining: counts.pending, errors: [...errors] }
+    const remaining = yield* outboxPending.pipe(Effect.mapError(dbError("outbox count")))
+    const summary: DrainSummary = { delivered, created, existing, failed: skip.length, remaining, errors: [...errors] }
     return summary
   })
 
@@ -118,7 +118,9 @@ export const drainOutbox = (options: { readonly by: string; readonly chunk?: num
 export const outboxDrainer = (options: { readonly by: string; readonly fallbackFile: string; readonly every?: Duration.DurationInput }) =>
   Effect.gen(function* () {
     yield* absorbFileQueue(options.fallbackFile).pipe(Effect.ignore)
-    yield* drainOutbox({ by: options.by, maxPasses: 20 }).pipe(Effect.ignore)
+    // Almost always nothing is pending (the boards register directly): one indexed count, not a locking pass.
+    const pending = yield* outboxPending.pipe(Effect.orElseSucceed(() => 1))
+    if (pending > 0) yield* drainOutbox({ by: options.by, maxPasses: 20 }).pipe(Effect.ignore)
   }).pipe(Effect.repeat(Schedule.spaced(options.every ?? Duration.seconds(5))), Effect.asVoid)
 
 export type OutboxRequirements = Backend | PgClient.PgClient | FileSystem.FileSystem | Path.Path

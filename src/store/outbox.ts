@@ -30,10 +30,15 @@ export const outboxEnqueue = (entry: OutboxEntry) =>
         ON CONFLICT (device_id) DO NOTHING`.pipe(Effect.asVoid)
   )
 
-export const outboxCounts = Effect.flatMap(PgClient.PgClient, (sql) =>
-  sql<{ pending: number; delivered: number }>`
-    SELECT count(*) FILTER (WHERE delivered_at IS NULL)::int AS pending, count(*) FILTER (WHERE delivered_at IS NOT NULL)::int AS delivered
-    FROM registration_outbox`.pipe(Effect.map((rows) => rows[0] ?? { pending: 0, delivered: 0 }))
+/**
+ * Registrations not yet delivered. Read through the partial index on pending
+ * rows: delivered rows stay in the table for good (the line's history), so
+ * counting them every few seconds from every station would scan all of it.
+ */
+export const outboxPending = Effect.flatMap(PgClient.PgClient, (sql) =>
+  sql<{ pending: number }>`SELECT count(*)::int AS pending FROM registration_outbox WHERE delivered_at IS NULL`.pipe(
+    Effect.map((rows) => rows[0]?.pending ?? 0)
+  )
 )
 
 export interface PassResult {

@@ -5,12 +5,12 @@
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, Schedule, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Redacted, Schedule, Scope } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { startBackendSim } from "../../sim/backend/server.js"
 import { BackendLive } from "../../src/factory/BackendLive.js"
-import { drainOutbox } from "../../src/factory/outbox.js"
+import { drainOutbox, outboxDrainer } from "../../src/factory/outbox.js"
 import type { Registration } from "../../src/factory/registration.js"
 import { pgLayer } from "../../src/store/connect.js"
 import { displayUrl, parseDatabaseUrl, resolveDatabase, withPassword } from "../../src/store/databaseUrl.js"
@@ -309,7 +309,7 @@ describe("PostgreSQL store (real server)", () => {
     })
   )
 
-  it.live("registration outbox: four stations drain at once while the backend flaps; the backend sees each device exactly once", () =>
+  it.live("registration outbox: four stations drain at once while the backend flaps; the backend sees each device exactly once; a station's background drainer delivers what is queued later", () =>
     Effect.gen(function* () {
       const t = target(freshDatabase(pg.current()))
       const token = "outbox-token-0001"
@@ -369,7 +369,30 @@ describe("PostgreSQL store (real server)", () => {
         const sql = yield* PgClient.PgClient
         const by = yield* sql<{ delivered_by: string }>`SELECT DISTINCT delivered_by FROM registration_outbox`
         expect(by.length).toBeGreaterThan(1)
-      }).pipe(Effect.provide(Layer.mergeAll(Layer.fresh(pgLayer(t)), backendLayer)))
+
+        // A station's background drainer: nothing pending, it only looks; new entries go out on its next pass.
+        const drainer = yield* outboxDrainer({
+          by: "station-bg",
+          fallbackFile: join(tempDir("fp-outbox-"), "q.jsonl"),
+          every: "50 millis"
+        }).pipe(Effect.forkScoped)
+        yield* Effect.sleep("200 millis")
+        expect(backend.registrations()).toHaveLength(devices.length)
+        const late = ["esp32-aabbcc0000f1", "esp32-aabbcc0000f2"]
+        yield* Effect.forEach(
+          late,
+          (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }),
+          { discard: true }
+        )
+        yield* Effect.sync(() => backend.registrations().length).pipe(
+          Effect.repeat({ until: (n) => n === devices.length + late.length, schedule: Schedule.spaced("50 millis") }),
+          Effect.timeout("5 seconds")
+        )
+        yield* Fiber.interrupt(drainer)
+        for (const id of late) expect(backend.attempts().get(id)).toBe(1)
+        const bg = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM registration_outbox WHERE delivered_by = 'station-bg'`
+        expect(bg[0]!.n).toBe(late.length)
+      }).pipe(Effect.provide(Layer.mergeAll(Layer.fresh(pgLayer(t)), backendLayer, NodeContext.layer)))
     }).pipe(Effect.scoped)
   )
 })
