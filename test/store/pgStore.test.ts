@@ -309,90 +309,92 @@ describe("PostgreSQL store (real server)", () => {
     })
   )
 
-  it.live("registration outbox: four stations drain at once while the backend flaps; the backend sees each device exactly once; a station's background drainer delivers what is queued later", () =>
-    Effect.gen(function* () {
-      const t = target(freshDatabase(pg.current()))
-      const token = "outbox-token-0001"
-      const backend = yield* Effect.acquireRelease(
-        Effect.promise(() => startBackendSim({ token })),
-        (b) => Effect.promise(() => b.close())
-      )
-      const devices = Array.from({ length: 40 }, (_, i) => `esp32-aabbcc0000${String(i).padStart(2, "0")}`)
-      const registration = (id: string): Registration => ({
-        device_id: id,
-        identity: { kind: "mac", value: id.slice(6) },
-        platform: "esp32",
-        board: "esp32",
-        board_model: "ESP32-WROOM-32",
-        firmware_version: "1.0.0",
-        station_id: "s1",
-        batch_id: "batch-1",
-        device_secret: Redacted.make(`secret-${id}-0123456789abcdef0123456789`),
-        provisioning_token: Redacted.make(`token-${id}-0123456789`)
-      })
-      const { Registration: RegistrationSchema } = yield* Effect.promise(() => import("../../src/factory/registration.js"))
-      const { Schema } = yield* Effect.promise(() => import("effect"))
-      const encode = Schema.encodeSync(Schema.parseJson(RegistrationSchema))
-      const backendLayer = BackendLive({
-        url: backend.url,
-        token: Redacted.make(token),
-        retries: 3,
-        retryBase: "10 millis",
-        timeout: "2 seconds"
-      }).pipe(Layer.provide(NodeHttpClient.layer))
-      yield* Effect.gen(function* () {
-        yield* Effect.forEach(
-          devices,
-          (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }),
-          { discard: true }
+  it.live(
+    "registration outbox: four stations drain at once while the backend flaps; the backend sees each device exactly once; a station's background drainer delivers what is queued later",
+    () =>
+      Effect.gen(function* () {
+        const t = target(freshDatabase(pg.current()))
+        const token = "outbox-token-0001"
+        const backend = yield* Effect.acquireRelease(
+          Effect.promise(() => startBackendSim({ token })),
+          (b) => Effect.promise(() => b.close())
         )
-        // Flapping: bursts of 500s and a full outage while the drains run.
-        backend.failNext(7)
-        const flap = Effect.gen(function* () {
-          yield* Effect.sleep("30 millis")
-          yield* Effect.promise(() => backend.down())
-          yield* Effect.sleep("150 millis")
-          yield* Effect.promise(() => backend.up())
-          backend.failNext(5)
+        const devices = Array.from({ length: 40 }, (_, i) => `esp32-aabbcc0000${String(i).padStart(2, "0")}`)
+        const registration = (id: string): Registration => ({
+          device_id: id,
+          identity: { kind: "mac", value: id.slice(6) },
+          platform: "esp32",
+          board: "esp32",
+          board_model: "ESP32-WROOM-32",
+          firmware_version: "1.0.0",
+          station_id: "s1",
+          batch_id: "batch-1",
+          device_secret: Redacted.make(`secret-${id}-0123456789abcdef0123456789`),
+          provisioning_token: Redacted.make(`token-${id}-0123456789`)
         })
-        const drains = Effect.forEach([1, 2, 3, 4], (n) => drainOutbox({ by: `station-${n}`, chunk: 3 }), { concurrency: "unbounded" })
-        const [summaries] = yield* Effect.all([drains, flap], { concurrency: "unbounded" })
-        // Devices a drain could not deliver during the outage stay pending; a later drain (sync) delivers them.
-        const last = yield* drainOutbox({ by: "sync" })
-        expect(last.remaining).toBe(0)
-        const delivered = summaries.reduce((n, s) => n + s.delivered, 0) + last.delivered
-        expect(delivered).toBe(devices.length)
-        const attempts = backend.attempts()
-        expect([...attempts.keys()].sort()).toEqual(devices)
-        for (const id of devices) expect(attempts.get(id)).toBe(1)
-        expect(backend.registrations()).toHaveLength(devices.length)
-        const sql = yield* PgClient.PgClient
-        const by = yield* sql<{ delivered_by: string }>`SELECT DISTINCT delivered_by FROM registration_outbox`
-        expect(by.length).toBeGreaterThan(1)
+        const { Registration: RegistrationSchema } = yield* Effect.promise(() => import("../../src/factory/registration.js"))
+        const { Schema } = yield* Effect.promise(() => import("effect"))
+        const encode = Schema.encodeSync(Schema.parseJson(RegistrationSchema))
+        const backendLayer = BackendLive({
+          url: backend.url,
+          token: Redacted.make(token),
+          retries: 3,
+          retryBase: "10 millis",
+          timeout: "2 seconds"
+        }).pipe(Layer.provide(NodeHttpClient.layer))
+        yield* Effect.gen(function* () {
+          yield* Effect.forEach(
+            devices,
+            (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }),
+            { discard: true }
+          )
+          // Flapping: bursts of 500s and a full outage while the drains run.
+          backend.failNext(7)
+          const flap = Effect.gen(function* () {
+            yield* Effect.sleep("30 millis")
+            yield* Effect.promise(() => backend.down())
+            yield* Effect.sleep("150 millis")
+            yield* Effect.promise(() => backend.up())
+            backend.failNext(5)
+          })
+          const drains = Effect.forEach([1, 2, 3, 4], (n) => drainOutbox({ by: `station-${n}`, chunk: 3 }), { concurrency: "unbounded" })
+          const [summaries] = yield* Effect.all([drains, flap], { concurrency: "unbounded" })
+          // Devices a drain could not deliver during the outage stay pending; a later drain (sync) delivers them.
+          const last = yield* drainOutbox({ by: "sync" })
+          expect(last.remaining).toBe(0)
+          const delivered = summaries.reduce((n, s) => n + s.delivered, 0) + last.delivered
+          expect(delivered).toBe(devices.length)
+          const attempts = backend.attempts()
+          expect([...attempts.keys()].sort()).toEqual(devices)
+          for (const id of devices) expect(attempts.get(id)).toBe(1)
+          expect(backend.registrations()).toHaveLength(devices.length)
+          const sql = yield* PgClient.PgClient
+          const by = yield* sql<{ delivered_by: string }>`SELECT DISTINCT delivered_by FROM registration_outbox`
+          expect(by.length).toBeGreaterThan(1)
 
-        // A station's background drainer: nothing pending, it only looks; new entries go out on its next pass.
-        const drainer = yield* outboxDrainer({
-          by: "station-bg",
-          fallbackFile: join(tempDir("fp-outbox-"), "q.jsonl"),
-          every: "50 millis"
-        }).pipe(Effect.forkScoped)
-        yield* Effect.sleep("200 millis")
-        expect(backend.registrations()).toHaveLength(devices.length)
-        const late = ["esp32-aabbcc0000f1", "esp32-aabbcc0000f2"]
-        yield* Effect.forEach(
-          late,
-          (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }),
-          { discard: true }
-        )
-        yield* Effect.sync(() => backend.registrations().length).pipe(
-          Effect.repeat({ until: (n) => n === devices.length + late.length, schedule: Schedule.spaced("50 millis") }),
-          Effect.timeout("5 seconds")
-        )
-        yield* Fiber.interrupt(drainer)
-        for (const id of late) expect(backend.attempts().get(id)).toBe(1)
-        const bg = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM registration_outbox WHERE delivered_by = 'station-bg'`
-        expect(bg[0]!.n).toBe(late.length)
-      }).pipe(Effect.provide(Layer.mergeAll(Layer.fresh(pgLayer(t)), backendLayer, NodeContext.layer)))
-    }).pipe(Effect.scoped)
+          // A station's background drainer: nothing pending, it only looks; new entries go out on its next pass.
+          const drainer = yield* outboxDrainer({
+            by: "station-bg",
+            fallbackFile: join(tempDir("fp-outbox-"), "q.jsonl"),
+            every: "50 millis"
+          }).pipe(Effect.forkScoped)
+          yield* Effect.sleep("200 millis")
+          expect(backend.registrations()).toHaveLength(devices.length)
+          const late = ["esp32-aabbcc0000f1", "esp32-aabbcc0000f2"]
+          yield* Effect.forEach(
+            late,
+            (id) => outboxEnqueue({ deviceId: id, batchId: "batch-1", stationId: "s1", payload: encode(registration(id)) }),
+            { discard: true }
+          )
+          yield* Effect.sync(() => backend.registrations().length).pipe(
+            Effect.repeat({ until: (n) => n === devices.length + late.length, schedule: Schedule.spaced("50 millis") }),
+            Effect.timeout("5 seconds")
+          )
+          yield* Fiber.interrupt(drainer)
+          for (const id of late) expect(backend.attempts().get(id)).toBe(1)
+          const bg = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM registration_outbox WHERE delivered_by = 'station-bg'`
+          expect(bg[0]!.n).toBe(late.length)
+        }).pipe(Effect.provide(Layer.mergeAll(Layer.fresh(pgLayer(t)), backendLayer, NodeContext.layer)))
+      }).pipe(Effect.scoped)
   )
 })
