@@ -298,36 +298,31 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       })
 
     // ── stations ───────────────────────────────────────────────────────────
+    /**
+     * One round trip (`provision_claim_station`, migrations.ts): the id is this
+     * process's unless another live process holds it. A holder on this host
+     * whose pid is gone (killed before its heartbeat went stale) does not count:
+     * the claim is asked again, naming that pid.
+     */
     const claimOne = (claim: StationClaim) =>
-      sql.withTransaction(
-        Effect.gen(function* () {
-          yield* sql`INSERT INTO stations (station_id, host, pid, instance, ports) VALUES (${claim.stationId}, ${host}, ${process.pid}, ${instance}, '[]'::jsonb)
-                     ON CONFLICT (station_id) DO NOTHING`
-          const rows = yield* sql<{ host: string; pid: number; instance: string; age_ms: number; stopped: boolean }>`
-            SELECT host, pid, instance, (extract(epoch FROM now() - last_seen) * 1000)::float8 AS age_ms, stopped_at IS NOT NULL AS stopped
-            FROM stations WHERE station_id = ${claim.stationId} FOR UPDATE`
-          const other = rows[0]!
-          const otherIsDeadHere = other.host === host && !pidAlive(other.pid)
-          if (other.instance !== instance && !other.stopped && other.age_ms < staleMs && !otherIsDeadHere) {
-            return yield* new StationIdTaken({
-              stationId: claim.stationId,
-              host: other.host,
-              pid: other.pid,
-              lastSeenSeconds: other.age_ms / 1000
-            })
-          }
-          yield* sql`UPDATE stations SET host = ${host}, pid = ${process.pid}, instance = ${instance}, ports = ${portsJson(claim.stationId, claim.ports)}::jsonb,
-                       current_batch = NULL, started_at = now(), last_seen = now(), stopped_at = NULL
-                     WHERE station_id = ${claim.stationId}`
-          // Boards its previous process left half-done (killed): never a record, now marked.
-          const interrupted = yield* sql`UPDATE board_attempts SET state = 'interrupted', ended_at = now()
-                                         WHERE station_id = ${claim.stationId} AND state = 'running' RETURNING attempt_key`
-          yield* sql`INSERT INTO run_events (station_id, kind, detail) VALUES (${claim.stationId}, 'station_started',
-                       ${JSON.stringify({ host, pid: process.pid, interrupted: interrupted.length })}::jsonb)`
-          yield* notify({ kind: "station", station_id: claim.stationId })
-          return interrupted.length
-        })
-      )
+      Effect.gen(function* () {
+        const attempt = (deadPid: number | null) =>
+          sql<{ taken: boolean; holder_host: string; holder_pid: number; age_ms: number; interrupted: number }>`
+            SELECT * FROM provision_claim_station(${claim.stationId}, ${host}, ${process.pid}, ${instance},
+              ${portsJson(claim.stationId, claim.ports)}::jsonb, ${staleMs}, ${deadPid}, ${LINE_CHANNEL})`.pipe(
+            Effect.map((rows) => rows[0]!)
+          )
+        let result = yield* attempt(null)
+        if (result.taken && result.holder_host === host && !pidAlive(result.holder_pid)) result = yield* attempt(result.holder_pid)
+        if (result.taken)
+          return yield* new StationIdTaken({
+            stationId: claim.stationId,
+            host: result.holder_host,
+            pid: result.holder_pid,
+            lastSeenSeconds: result.age_ms / 1000
+          })
+        return result.interrupted
+      })
 
     const beat = Effect.gen(function* () {
       const claims = yield* Ref.get(claimed)

@@ -160,8 +160,55 @@ const v3 = Effect.flatMap(
   $fn$`
 )
 
+/**
+ * A station's claim as one call (one round trip instead of eight: a station
+ * starting against a server across a building, or one of eight starting on a
+ * busy machine, waits for each). Takes the row (created if new) under a row
+ * lock; when another live process holds the id, answers with that holder and
+ * changes nothing. `dead_pid`: a process on this host the caller found dead,
+ * whose fresh heartbeat does not count. Otherwise the row is this process's,
+ * the boards the previous holder left running are marked interrupted, a run
+ * event is written and the dashboard is notified.
+ */
+const v4 = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql`CREATE FUNCTION provision_claim_station(p_station text, p_host text, p_pid integer, p_instance text, p_ports jsonb,
+        p_stale_ms float8, p_dead_pid integer, p_channel text)
+      RETURNS TABLE (taken boolean, holder_host text, holder_pid integer, age_ms float8, interrupted integer) LANGUAGE plpgsql AS $fn$
+    DECLARE
+      other record;
+      n integer;
+    BEGIN
+      INSERT INTO stations (station_id, host, pid, instance, ports) VALUES (p_station, p_host, p_pid, p_instance, '[]'::jsonb)
+      ON CONFLICT (station_id) DO NOTHING;
+      SELECT s.host, s.pid, s.instance, (extract(epoch FROM now() - s.last_seen) * 1000)::float8 AS age, s.stopped_at IS NOT NULL AS stopped
+      INTO other FROM stations s WHERE s.station_id = p_station FOR UPDATE;
+      IF other.instance <> p_instance AND NOT other.stopped AND other.age < p_stale_ms
+         AND NOT (other.host = p_host AND other.pid IS NOT DISTINCT FROM p_dead_pid) THEN
+        RETURN QUERY SELECT true, other.host, other.pid, other.age, 0;
+        RETURN;
+      END IF;
+      UPDATE stations SET host = p_host, pid = p_pid, instance = p_instance, ports = p_ports, current_batch = NULL,
+        started_at = now(), last_seen = now(), stopped_at = NULL
+      WHERE station_id = p_station;
+      UPDATE board_attempts SET state = 'interrupted', ended_at = now() WHERE station_id = p_station AND state = 'running';
+      GET DIAGNOSTICS n = ROW_COUNT;
+      INSERT INTO run_events (station_id, kind, detail)
+      VALUES (p_station, 'station_started', jsonb_build_object('host', p_host, 'pid', p_pid, 'interrupted', n));
+      PERFORM pg_notify(p_channel, jsonb_build_object('kind', 'station', 'station_id', p_station)::text);
+      RETURN QUERY SELECT false, p_host, p_pid, 0::float8, n;
+    END
+  $fn$`
+)
+
 /** Every schema step by `<id>_<name>`, in order. */
-export const migrationSteps = { "1_line_store": v1, "2_record_function": v2, "3_records_function": v3 }
+export const migrationSteps = {
+  "1_line_store": v1,
+  "2_record_function": v2,
+  "3_records_function": v3,
+  "4_claim_function": v4
+}
 export const migrations = Migrator.fromRecord(migrationSteps)
 /** The newest migration this build knows (the number before the name). */
 export const latestMigration = Math.max(...Object.keys(migrationSteps).map((key) => Number.parseInt(key, 10)))

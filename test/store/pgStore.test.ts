@@ -6,6 +6,7 @@ import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Redacted, Schedule, Scope } from "effect"
+import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { startBackendSim } from "../../sim/backend/server.js"
@@ -240,6 +241,37 @@ describe("PostgreSQL store (real server)", () => {
         })
         yield* program.pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
       })
+  )
+
+  it.live("a holder on this host whose process is gone (killed, heartbeat still fresh) does not block the id; a live one does", () =>
+    Effect.gen(function* () {
+      const t = target(freshDatabase(pg.current()))
+      const dir = tempDir("fp-store-")
+      // A pid that existed and has exited: a process killed a moment ago.
+      const deadPid = execFileSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).trim()
+      const program = Effect.gen(function* () {
+        const sql = yield* PgClient.PgClient
+        const holder = (pid: number) =>
+          sql`INSERT INTO stations (station_id, host, pid, instance, ports, last_seen) VALUES ('s1', 'bench-pc-a', ${pid}, 'earlier-run', '[]', now())
+              ON CONFLICT (station_id) DO UPDATE SET pid = EXCLUDED.pid, instance = EXCLUDED.instance, last_seen = now(), stopped_at = NULL`
+        // Live: this test's own parent process holds the id on this host.
+        yield* holder(process.ppid)
+        const store = yield* withHost("bench-pc-a", makePgRecordStore({ display: t.display, spoolFile: join(dir, "a.jsonl") }))
+        const refused = yield* Effect.flip(Effect.scoped(store.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }])))
+        expect(refused._tag).toBe("StationIdTaken")
+        expect(refused.message).toContain(`pid ${process.ppid}`)
+
+        // Gone: the same fresh heartbeat, a pid no process has, and a board it left running.
+        yield* holder(Number(deadPid))
+        yield* sql`INSERT INTO board_attempts (attempt_key, batch_id, station_id, port, state, started_at) VALUES ('k-left', 'b', 's1', '/dev/pty1', 'running', now())`
+        yield* Effect.scoped(store.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }]))
+        const [station] = yield* sql<{ pid: number }>`SELECT pid FROM stations WHERE station_id = 's1'`
+        expect(station!.pid).toBe(process.pid)
+        const [attempt] = yield* sql<{ state: string }>`SELECT state FROM board_attempts WHERE attempt_key = 'k-left'`
+        expect(attempt!.state).toBe("interrupted")
+      })
+      yield* program.pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+    })
   )
 
   it.live("a spooled row the database refuses for good is set aside, kept whole; the rows behind it and a torn line are not lost", () =>
