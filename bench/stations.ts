@@ -29,6 +29,7 @@ import { execFile, execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { startBoardProcess } from "../sim/boardProcess.js"
 import { startPgCluster } from "../sim/postgres/cluster.js"
 import { emulatedLine } from "../src/cli/demo/factoryLine.js"
 import { pgLayer } from "../src/store/connect.js"
@@ -39,6 +40,12 @@ import type { BoardRecordRow, RecordStoreService } from "../src/store/RecordStor
 const STATIONS_A = Number(process.env.BENCH_STATIONS_A ?? 8)
 /** Boards with their wire and flash-programming time (BENCH_PACE=0: as fast as the CPU goes). */
 const PACE = process.env.BENCH_PACE !== "0"
+/**
+ * BENCH_BOARDS=process: each emulated board in its own process (sim/boardProcess.ts), as each is its
+ * own chip; by default all 16 share this process. Measured both ways in session 5: the database's
+ * difference was the same, so the shared event loop of the emulators is not what makes it.
+ */
+const BOARD_PROCESSES = process.env.BENCH_BOARDS === "process"
 const PORTS_A = Number(process.env.BENCH_PORTS_A ?? 2)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const STATIONS_B = 100
@@ -232,18 +239,37 @@ try {
   const partA = Effect.scoped(
     Effect.gen(function* () {
       const root = mkdtempSync(join(tmpdir(), "fp-bench-stations-"))
+      const macOf = (i: number, p: number) => `24:0a:c4:70:${String(i + 1).padStart(2, "0")}:${String(p + 1).padStart(2, "0")}`
+      const boards = BOARD_PROCESSES
+        ? yield* Effect.acquireRelease(
+            Effect.forEach(
+              Array.from({ length: STATIONS_A * PORTS_A }, (_, n) => n),
+              (n) =>
+                Effect.promise(() =>
+                  startBoardProcess({
+                    kind: "esp",
+                    options: { chip: "esp32", mac: macOf(Math.floor(n / PORTS_A), n % PORTS_A), pace: PACE }
+                  })
+                ),
+              { concurrency: 4 }
+            ),
+            (started) => Effect.promise(() => Promise.all(started.map((b) => b.stop())))
+          )
+        : undefined
       const line = yield* emulatedLine({
         dir: root,
         pace: PACE,
+        ...(boards ? { espPorts: boards.map((b) => b.hostPath) } : {}),
         stations: Array.from({ length: STATIONS_A }, (_, i) => ({
           id: `station_${i + 1}`,
           boardType: "esp32" as const,
-          boards: Array.from({ length: PORTS_A }, (_, p) => ({
-            chip: "esp32" as const,
-            mac: `24:0a:c4:70:${String(i + 1).padStart(2, "0")}:${String(p + 1).padStart(2, "0")}`
-          }))
+          boards: Array.from({ length: PORTS_A }, (_, p) => ({ chip: "esp32" as const, mac: macOf(i, p) }))
         }))
       })
+      const resetAll = () =>
+        boards
+          ? Promise.all(boards.map((b) => b.reset("bootloader")))
+          : Promise.all(line.boards.map((board) => board.emulator.reset("bootloader")))
       // Each station in its own folder (var/records, var/reports, var/log, spool), as on its own PC.
       const stationDir = (i: number) => {
         const dir = join(root, `station_${i + 1}`)
@@ -270,7 +296,7 @@ try {
       const round = async (database: string | undefined) => {
         // The next boards on the line: held in download mode (a flashed board has booted its app and no longer
         // answers SYNC). Same MACs again: the backend answers "already registered", which the station accepts.
-        await Promise.all(line.boards.map((board) => board.emulator.reset("bootloader")))
+        await resetAll()
         const before = dirs.map((d) => new Set(reportsOf(d)))
         const logBefore = dirs.map((d) => logOf(d).length)
         const started = Date.now()

@@ -1,11 +1,13 @@
 import { type ChildProcess, fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { type AvrEmulatorOptions, startAvrBoard } from "./avr/emulator.js"
+import { startEspBoard } from "./esp/board.js"
+import type { EspEmulatorOptions } from "./esp/types.js"
 import type { PacedLinkStats } from "./pacedLink.js"
 import { type Stm32EmulatorOptions, startStm32Board } from "./stm32/emulator.js"
 
 /**
- * An emulated AVR or STM32 board in its own Node process, the way a benchmark
+ * An emulated AVR, STM32 or ESP board in its own Node process, the way a benchmark
  * needs it: a real chip does not share the flasher's event loop, and avrdude /
  * stm32flash (separate processes) must meet the same emulator as our in-process
  * flashers. The parent talks to it over the IPC channel: figures (busy time,
@@ -22,6 +24,7 @@ import { type Stm32EmulatorOptions, startStm32Board } from "./stm32/emulator.js"
 export type BoardSpec =
   | { readonly kind: "avr"; readonly options: Omit<AvrEmulatorOptions, "devicePath" | "tests"> }
   | { readonly kind: "stm32"; readonly options: Omit<Stm32EmulatorOptions, "devicePath" | "tests"> }
+  | { readonly kind: "esp"; readonly options: Omit<EspEmulatorOptions, "devicePath" | "onVanish"> }
 
 export interface BoardFigures {
   /** Host wait on flash programming / erasing beyond the wire, ms. */
@@ -34,12 +37,15 @@ export interface BoardProcess {
   readonly hostPath: string
   readonly figures: () => Promise<BoardFigures>
   readonly flash: (from: number, length: number) => Promise<Uint8Array>
+  /** ESP only: reset the chip into its ROM bootloader or its application (the next board on the line). */
+  readonly reset: (mode: "bootloader" | "app") => Promise<void>
   readonly stop: () => Promise<void>
 }
 
 type Request =
   | { readonly id: number; readonly op: "figures" }
   | { readonly id: number; readonly op: "flash"; readonly from: number; readonly length: number }
+  | { readonly id: number; readonly op: "reset"; readonly mode: "bootloader" | "app" }
   | { readonly id: number; readonly op: "stop" }
 type Reply = { readonly id: number; readonly figures?: BoardFigures; readonly flash?: string; readonly error?: string }
 
@@ -58,7 +64,12 @@ export const startBoardProcess = (spec: BoardSpec): Promise<BoardProcess> =>
       child.kill("SIGKILL")
       reject(new Error(`board process (${spec.kind}) did not start within ${START_TIMEOUT_MS} ms`))
     }, START_TIMEOUT_MS)
-    const ask = (request: { readonly op: Request["op"]; readonly from?: number; readonly length?: number }) =>
+    const ask = (request: {
+      readonly op: Request["op"]
+      readonly from?: number
+      readonly length?: number
+      readonly mode?: "bootloader" | "app"
+    }) =>
       new Promise<Reply>((done, fail) => {
         const id = next++
         const timer = setTimeout(() => {
@@ -84,6 +95,7 @@ export const startBoardProcess = (spec: BoardSpec): Promise<BoardProcess> =>
           hostPath: message.ready,
           figures: () => ask({ op: "figures" }).then((r) => r.figures!),
           flash: (from, length) => ask({ op: "flash", from, length }).then((r) => new Uint8Array(Buffer.from(r.flash!, "base64"))),
+          reset: (mode) => ask({ op: "reset", mode }).then(() => undefined),
           stop: async () => {
             if (child.exitCode !== null || child.signalCode !== null) return
             await ask({ op: "stop" }).catch(() => child.kill("SIGKILL"))
@@ -100,10 +112,13 @@ export const startBoardProcess = (spec: BoardSpec): Promise<BoardProcess> =>
 
 /** The child side: start the board, answer the parent until `stop`. */
 const serve = async (spec: BoardSpec) => {
+  if (spec.kind === "esp") return serveEsp(spec.options)
   const board = spec.kind === "avr" ? await startAvrBoard(spec.options) : await startStm32Board(spec.options)
   const reply = (message: Reply) => process.send?.(message)
   process.on("message", (request: Request) => {
     switch (request.op) {
+      case "reset":
+        return reply({ id: request.id, error: `reset is for ESP boards, not ${spec.kind}` })
       case "figures":
         return reply({
           id: request.id,
@@ -122,6 +137,32 @@ const serve = async (spec: BoardSpec) => {
     }
   })
   // The parent died: do not outlive it.
+  process.on("disconnect", () => void board.stop().then(() => process.exit(0)))
+  process.send?.({ ready: board.hostPath })
+}
+
+/** The child side of an ESP board: flash contents, resets, `stop`. */
+const serveEsp = async (options: Omit<EspEmulatorOptions, "devicePath" | "onVanish">) => {
+  const board = await startEspBoard(options)
+  const reply = (message: Reply) => process.send?.(message)
+  process.on("message", (request: Request) => {
+    switch (request.op) {
+      case "figures":
+        return reply({ id: request.id, error: "figures are for AVR and STM32 boards" })
+      case "flash":
+        return reply({ id: request.id, flash: Buffer.from(board.emulator.readFlash(request.from, request.length)).toString("base64") })
+      case "reset":
+        return void board.emulator.reset(request.mode).then(
+          () => reply({ id: request.id }),
+          (error: unknown) => reply({ id: request.id, error: error instanceof Error ? error.message : String(error) })
+        )
+      case "stop":
+        return void board.stop().then(() => {
+          reply({ id: request.id })
+          process.disconnect()
+        })
+    }
+  })
   process.on("disconnect", () => void board.stop().then(() => process.exit(0)))
   process.send?.({ ready: board.hostPath })
 }

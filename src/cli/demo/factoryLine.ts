@@ -86,6 +86,12 @@ export interface EmulatedLineSpec {
    * default: tests and the demo want the fastest line.
    */
   readonly pace?: boolean
+  /**
+   * The ESP boards run elsewhere (each in its own process, sim/boardProcess.ts): their host
+   * ports, one per `stations[].boards` entry in order. No ESP emulator starts here then, and
+   * `boards` is empty.
+   */
+  readonly espPorts?: ReadonlyArray<string>
   /** Deep-merged over the generated factory-config.yaml content. */
   readonly configPatch?: (config: Record<string, unknown>) => Record<string, unknown>
 }
@@ -135,18 +141,20 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
 
     const boards = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () =>
-          startEspBoards(
-            spec.stations.flatMap((station) =>
-              station.boards.map((board) => ({
-                chip: board.chip,
-                mac: board.mac,
-                pace: spec.pace ?? false,
-                faults: board.faults ?? [],
-                ...(board.tests ? { tests: board.tests } : {})
-              }))
-            )
-          ),
+        try: async () =>
+          spec.espPorts !== undefined
+            ? []
+            : startEspBoards(
+                spec.stations.flatMap((station) =>
+                  station.boards.map((board) => ({
+                    chip: board.chip,
+                    mac: board.mac,
+                    pace: spec.pace ?? false,
+                    faults: board.faults ?? [],
+                    ...(board.tests ? { tests: board.tests } : {})
+                  }))
+                )
+              ),
         catch: (e) => (e instanceof Error ? e : new Error(String(e)))
       }),
       (started) => Effect.promise(() => Promise.all(started.map((board) => board.stop())))
@@ -171,7 +179,7 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
     const stations = [
       ...spec.stations.map((station) => ({
         station_id: station.id,
-        ports: station.boards.map(() => boards[next++]!.hostPath),
+        ports: station.boards.map(() => (spec.espPorts !== undefined ? spec.espPorts[next++]! : boards[next++]!.hostPath)),
         board_type: station.boardType
       })),
       ...mcuStations.map((station) => {
