@@ -1,6 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { Layer, Redacted } from "effect"
-import { mkdtempSync } from "node:fs"
+import { afterAll } from "vitest"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { BackendLive } from "../../src/factory/BackendLive.js"
@@ -10,7 +11,18 @@ import { FlasherLive } from "../../src/flash/FlasherLive.js"
 import * as RunOutput from "../../src/runtime/RunOutput.js"
 import { SerialPortsLive } from "../../src/serial/SerialPortsLive.js"
 
-export const tempDir = (prefix = "fp-factory-") => mkdtempSync(join(tmpdir(), prefix))
+/** Folders made by tempDir in this test file, removed after its tests (KEEP_TEST_DIRS=1 keeps them to look into). */
+const made: Array<string> = []
+afterAll(() => {
+  if (process.env.KEEP_TEST_DIRS === "1") return
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+export const tempDir = (prefix = "fp-factory-") => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  made.push(dir)
+  return dir
+}
 
 /** The real layers of the line: serialport + native flasher, HTTP backend client, queue file. */
 export const liveLineLayer = (url: string, token: string, queueFile: string) =>
