@@ -110,49 +110,54 @@ export const startBoardProcess = (spec: BoardSpec): Promise<BoardProcess> =>
     })
   })
 
-/** The child side: start the board, answer the parent until `stop`. */
-const serve = async (spec: BoardSpec) => {
-  if (spec.kind === "esp") return serveEsp(spec.options)
-  const board = spec.kind === "avr" ? await startAvrBoard(spec.options) : await startStm32Board(spec.options)
-  const reply = (message: Reply) => process.send?.(message)
-  process.on("message", (request: Request) => {
-    switch (request.op) {
-      case "reset":
-        return reply({ id: request.id, error: `reset is for ESP boards, not ${spec.kind}` })
-      case "figures":
-        return reply({
-          id: request.id,
-          figures: { busyMs: board.emulator.stats.busyMs, line: { ...board.emulator.line }, commands: { ...board.emulator.stats.commands } }
-        })
-      case "flash":
-        return reply({
-          id: request.id,
-          flash: Buffer.from(board.emulator.flash.subarray(request.from, request.from + request.length)).toString("base64")
-        })
-      case "stop":
-        return void board.stop().then(() => {
-          reply({ id: request.id })
-          process.disconnect()
-        })
-    }
-  })
-  // The parent died: do not outlive it.
-  process.on("disconnect", () => void board.stop().then(() => process.exit(0)))
-  process.send?.({ ready: board.hostPath })
+/** What the child side serves, whichever emulator is behind it. */
+interface ServedBoard {
+  readonly hostPath: string
+  readonly flash: (from: number, length: number) => Uint8Array
+  /** AVR and STM32 only. */
+  readonly figures?: () => BoardFigures
+  /** ESP only. */
+  readonly reset?: (mode: "bootloader" | "app") => Promise<void>
+  readonly stop: () => Promise<void>
 }
 
-/** The child side of an ESP board: flash contents, resets, `stop`. */
-const serveEsp = async (options: Omit<EspEmulatorOptions, "devicePath" | "onVanish">) => {
-  const board = await startEspBoard(options)
+const startServedBoard = async (spec: BoardSpec): Promise<ServedBoard> => {
+  if (spec.kind === "esp") {
+    const board = await startEspBoard(spec.options)
+    return {
+      hostPath: board.hostPath,
+      flash: (from, length) => board.emulator.readFlash(from, length),
+      reset: (mode) => board.emulator.reset(mode),
+      stop: board.stop
+    }
+  }
+  const board = spec.kind === "avr" ? await startAvrBoard(spec.options) : await startStm32Board(spec.options)
+  return {
+    hostPath: board.hostPath,
+    flash: (from, length) => board.emulator.flash.subarray(from, from + length),
+    figures: () => ({
+      busyMs: board.emulator.stats.busyMs,
+      line: { ...board.emulator.line },
+      commands: { ...board.emulator.stats.commands }
+    }),
+    stop: board.stop
+  }
+}
+
+/** The child side: start the board, answer the parent until `stop`. */
+const serve = async (spec: BoardSpec) => {
+  const board = await startServedBoard(spec)
   const reply = (message: Reply) => process.send?.(message)
+  const notFor = (id: number, op: string) => reply({ id, error: `${op} is not available for ${spec.kind} boards` })
   process.on("message", (request: Request) => {
     switch (request.op) {
       case "figures":
-        return reply({ id: request.id, error: "figures are for AVR and STM32 boards" })
+        return board.figures ? reply({ id: request.id, figures: board.figures() }) : notFor(request.id, "figures")
       case "flash":
-        return reply({ id: request.id, flash: Buffer.from(board.emulator.readFlash(request.from, request.length)).toString("base64") })
+        return reply({ id: request.id, flash: Buffer.from(board.flash(request.from, request.length)).toString("base64") })
       case "reset":
-        return void board.emulator.reset(request.mode).then(
+        if (!board.reset) return notFor(request.id, "reset")
+        return void board.reset(request.mode).then(
           () => reply({ id: request.id }),
           (error: unknown) => reply({ id: request.id, error: error instanceof Error ? error.message : String(error) })
         )
@@ -163,6 +168,7 @@ const serveEsp = async (options: Omit<EspEmulatorOptions, "devicePath" | "onVani
         })
     }
   })
+  // The parent died: do not outlive it.
   process.on("disconnect", () => void board.stop().then(() => process.exit(0)))
   process.send?.({ ready: board.hostPath })
 }

@@ -175,11 +175,12 @@ export const emulatedLine = (spec: EmulatedLineSpec): Effect.Effect<EmulatedLine
         )
       )
     ).pipe(Effect.map((perStation) => perStation.flat()))
+    const espPorts = spec.espPorts ?? boards.map((board) => board.hostPath)
     let next = 0
     const stations = [
       ...spec.stations.map((station) => ({
         station_id: station.id,
-        ports: station.boards.map(() => (spec.espPorts !== undefined ? spec.espPorts[next++]! : boards[next++]!.hostPath)),
+        ports: station.boards.map(() => espPorts[next++]!),
         board_type: station.boardType
       })),
       ...mcuStations.map((station) => {
