@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Starts the CLI. `npm ci` / `npm test` / `npm start` bundle src/ into dist/
-// (scripts/build.mjs): one self-contained file per subcommand, `version.mjs`
-// and `all.mjs`, and `select.mjs`, which says which of them a command line
+// (scripts/build.mjs): one self-contained file per subcommand, `version.cjs`
+// and `all.cjs`, and `select.mjs`, which says which of them a command line
 // needs. A bundle starts several times faster and uses far less memory than
-// transpiling at run time. When the build is missing, incomplete, or older
+// transpiling at run time, and runs with a V8 code cache (bin/codeCache.mjs),
+// so a repeated command skips most of its compiling. When the build is missing, incomplete, or older
 // than any source file (an edit since the last build), the sources run
 // directly through tsx instead, so a stale bundle never runs.
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs"
@@ -46,7 +47,8 @@ const bundle = await freshBundle()
 if (typeof bundle === "object") {
   process.stdout.write(bundle.versionText)
 } else if (bundle !== undefined) {
-  await import(pathToFileURL(bundle).href)
+  const { runBundle } = await import("./codeCache.mjs")
+  runBundle(bundle)
 } else {
   const { register } = await import("tsx/esm/api")
   register()

@@ -1,9 +1,10 @@
 // Bundles the CLI into dist/: one self-contained file per choice that
-// src/cli/select.ts can make — one per subcommand (`stage3.mjs` holds the root
-// and Stage 3 only), `version.mjs` (the root alone, for `--version`) and
-// `all.mjs` (every subcommand: help, completions, mistyped names) — plus
+// src/cli/select.ts can make — one per subcommand (`stage3.cjs` holds the root
+// and Stage 3 only), `version.cjs` (the root alone, for `--version`) and
+// `all.cjs` (every subcommand: help, completions, mistyped names) — plus
 // `select.mjs`, with which bin/provision.mjs picks the file to load. Each file
 // is tree-shaken for its own command, so a subcommand loads only its code.
+// bin/codeCache.mjs runs the chosen file with V8's code cache beside it.
 //
 // Pure-JavaScript dependencies (the Effect packages, yaml, qrcode, …) are
 // bundled: loading whole packages from node_modules is what made start-up
@@ -67,17 +68,19 @@ await build({
   plugins: [entries],
   bundle: true,
   platform: "node",
-  format: "esm",
+  // CommonJS, not ESM: bin/codeCache.mjs runs each bundle through vm.Script with a V8 code cache, which Node 20
+  // offers for scripts only. The sources are ESM; `import.meta.url` becomes the bundle file's URL (the banner).
+  format: "cjs",
   target: "node20",
   external,
   outdir,
-  outExtension: { ".js": ".mjs" },
+  outExtension: { ".js": ".cjs" },
+  define: { "import.meta.url": "__provisionBundleUrl" },
   // Less text for Node to parse on every start (the Pi pays it per cron run).
   // Identifiers keep their names, so stack traces and class names stay readable.
   minifyWhitespace: true,
   minifySyntax: true,
-  // CommonJS packages inside an ESM bundle still call require() for Node built-ins.
-  banner: { js: 'import { createRequire as __provisionRequire } from "node:module"; const require = __provisionRequire(import.meta.url);' },
+  banner: { js: 'const __provisionBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning"
 })
 writeFileSync(join(outdir, "select.mjs"), selectSource)
@@ -85,8 +88,8 @@ writeFileSync(join(outdir, "select.mjs"), selectSource)
 // the root command prints is taken from the bundle itself once, here, and
 // bin/provision.mjs prints it without loading any bundle (same bytes, same
 // exit code 0, and still only when the build is fresh).
-const versionText = execFileSync(process.execPath, [join(outdir, "version.mjs"), "--version"], { encoding: "utf8" })
+const versionText = execFileSync(process.execPath, [join(outdir, "version.cjs"), "--version"], { encoding: "utf8" })
 writeFileSync(
   join(outdir, "build.json"),
-  `${JSON.stringify({ bundles: Object.fromEntries(Object.keys(bundles).map((name) => [name, `${name}.mjs`])), versionText }, null, 2)}\n`
+  `${JSON.stringify({ bundles: Object.fromEntries(Object.keys(bundles).map((name) => [name, `${name}.cjs`])), versionText }, null, 2)}\n`
 )

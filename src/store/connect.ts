@@ -9,6 +9,7 @@ import { Reactivity } from "@effect/experimental"
 import { SqlClient } from "@effect/sql"
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { DatabaseUnreachable } from "../domain/errors/store.js"
+import { noteCodePath } from "../runtime/codeCache.js"
 import type { DatabaseTarget } from "./databaseUrl.js"
 import { migrate } from "./migrations.js"
 
@@ -40,6 +41,8 @@ export const pgLayer = (
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseUnreachable> =>
   Layer.scopedContext(
     Effect.gen(function* () {
+      // The first run on a database after runs on files adds the driver's code to the bundle's code cache.
+      noteCodePath("postgres")
       const client = yield* PgClient.make({
         url: target.url,
         connectTimeout: options.connectTimeout ?? Duration.seconds(10),

@@ -112,7 +112,7 @@ describe("help output and colours", () => {
     expect(fast.status).toBe(0)
     expect(fast.stdout.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version)
     // The recorded text is byte for byte what the root command itself prints, on every path.
-    const fromBundle = spawnSync(process.execPath, [resolve("dist/version.mjs"), "--version"], { encoding: "utf8", timeout: 60_000 })
+    const fromBundle = spawnSync(process.execPath, [resolve("dist/version.cjs"), "--version"], { encoding: "utf8", timeout: 60_000 })
     const fromSource = run(["--version"], { PROVISION_FROM_SOURCE: "1" })
     expect(fromBundle.stdout).toBe(fast.stdout)
     expect(fromSource.stdout).toBe(fast.stdout)
