@@ -11,7 +11,7 @@
  *   process holding the same station id (fresh heartbeat) refuses the start.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Duration, Effect, Either, Fiber, Ref, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Ref, type Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { DatabaseError, isRowRejected, StationIdTaken } from "../domain/errors/store.js"
@@ -78,6 +78,12 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     /** station → port → live step */
     const live = new Map<string, Map<string, PortState>>()
     let dirty = false
+    /** Open while the live state has changes the database has not had (the beat loop waits on it). */
+    const changed = yield* Effect.makeLatch(false)
+    const markDirty = () => {
+      dirty = true
+      changed.unsafeOpen()
+    }
     /** Something went into the spool since the last replay started. */
     let spoolDirty = false
     const counters = { stored: 0, spooled: 0, boards: 0, boardPathMs: 0 }
@@ -353,8 +359,34 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
               (SELECT count(*) FROM beat)`
       ).pipe(Effect.either)
       if (result._tag === "Left") {
-        dirty = dirty || wasDirty
+        if (wasDirty) markDirty()
         yield* goOffline(result.left)
+      }
+    })
+
+    /**
+     * One fiber for the heartbeat and the live state. A beat goes out when the
+     * live state changed (at most one per `liveFlush`: step changes reach the
+     * dashboard within ~300 ms, batched) or when `heartbeat` has passed since the
+     * last one; a change-driven beat is also the heartbeat. Idle, it sleeps: no
+     * polling. The claim has just set last_seen, so the first beat waits for a
+     * change or one interval. While the database is away only the heartbeat
+     * comes round (each tries to reconnect), not every step change.
+     */
+    const beatLoop = Effect.gen(function* () {
+      const heartbeatMs = Duration.toMillis(heartbeat)
+      let lastBeat = yield* Clock.currentTimeMillis
+      while (true) {
+        const due = heartbeatMs - ((yield* Clock.currentTimeMillis) - lastBeat)
+        if (due > 0) {
+          const untilDue = Effect.sleep(Duration.millis(due))
+          yield* (yield* Ref.get(online)) ? Effect.raceFirst(changed.await, untilDue) : untilDue
+        }
+        // Closed before the beat reads `dirty`: a change during the beat opens it again for the next one.
+        changed.unsafeClose()
+        lastBeat = yield* Clock.currentTimeMillis
+        yield* beat
+        yield* Effect.sleep(liveFlush)
       }
     })
 
@@ -368,16 +400,10 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         yield* Ref.set(claimed, stations)
         // A spool left by an earlier run goes in now.
         yield* replay.pipe(Effect.ignore)
-        // The claim has just set last_seen: the first beat is one interval away (not on top of the start-up's queries).
-        const beats = yield* beat.pipe(Effect.schedule(Schedule.spaced(heartbeat)), Effect.forkScoped)
-        // Step changes reach the dashboard within ~300 ms, batched.
-        const flusher = yield* Effect.gen(function* () {
-          if (dirty && (yield* Ref.get(online))) yield* beat
-        }).pipe(Effect.repeat(Schedule.spaced(liveFlush)), Effect.forkScoped)
+        const beats = yield* beatLoop.pipe(Effect.forkScoped)
         yield* Effect.addFinalizer(() =>
           Effect.gen(function* () {
             yield* Fiber.interrupt(beats)
-            yield* Fiber.interrupt(flusher)
             // A board's "running" row still on its way lands before the stop marks the station's running boards.
             for (const [, ports] of live) for (const [, state] of ports) if (state.startRow) yield* Fiber.await(state.startRow)
             if (batchStartWrite !== undefined) yield* Fiber.await(batchStartWrite)
@@ -410,7 +436,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       batchStarted: (batch: BatchStart) =>
         Effect.gen(function* () {
           for (const id of batch.stationIds) currentBatch.set(id, batch.batchId)
-          dirty = true
+          markDirty()
           // Written beside the batch's first boards, not before them: its commit carries a NOTIFY, and PostgreSQL
           // serialises notifying commits, so stations starting together would wait on each other's disk flush.
           // A child of the batch's fiber, joined before the batch end is written (and before a station stops).
@@ -456,7 +482,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         if (state.board && state.step !== "idle") state.board.steps.push({ step: state.step, ms: now - state.since })
         state.step = step
         state.since = now
-        dirty = true
+        markDirty()
       },
       boardFinished: (row) =>
         Effect.gen(function* () {
@@ -474,7 +500,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           state.board = undefined
           state.step = row.status === "pass" ? "done: pass" : `done: fail ${row.errorCode ?? ""}`.trim()
           state.since = now
-          dirty = true
+          markDirty()
           const [took, outcome] = yield* Effect.timed(spoolOrWrite({ kind: "record", key: row.attemptKey, row, steps }, "record"))
           counters.boards += 1
           counters.boardPathMs += Duration.toMillis(took)
@@ -487,7 +513,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
           if (batchStartWrite !== undefined) yield* Fiber.await(batchStartWrite)
           batchStartWrite = undefined
           for (const id of batch.stationIds) currentBatch.delete(id)
-          dirty = true
+          markDirty()
           yield* spoolOrWrite(
             {
               kind: "batch",

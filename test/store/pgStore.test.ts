@@ -315,6 +315,46 @@ describe("PostgreSQL store (real server)", () => {
     })
   )
 
+  it.live("live state: a step change reaches the stations row by itself (no heartbeat due); an idle station keeps beating", () =>
+    Effect.gen(function* () {
+      const t = target(freshDatabase(pg.current()))
+      const dir = tempDir("fp-store-")
+      yield* Effect.gen(function* () {
+        const sql = yield* PgClient.PgClient
+        const station = (id: string) =>
+          sql<{
+            ports: Array<{ port: string; step: string }>
+            last_seen: Date
+          }>`SELECT ports, last_seen FROM stations WHERE station_id = ${id}`.pipe(Effect.map((rows) => rows[0]!))
+        const until = <A>(read: Effect.Effect<A, unknown>, done: (a: A) => boolean) =>
+          read.pipe(Effect.filterOrFail(done), Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
+        // A heartbeat that never comes due in this test: only the change itself can send the step.
+        const quiet = yield* makePgRecordStore({
+          display: t.display,
+          spoolFile: join(dir, "a.jsonl"),
+          heartbeat: "1 hour",
+          liveFlush: "50 millis"
+        })
+        yield* quiet.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }])
+        const claimed = yield* station("s1")
+        quiet.stepChanged("s1", "/dev/pty1", "connect")
+        quiet.stepChanged("s1", "/dev/pty1", "flash")
+        const shown = yield* until(station("s1"), (s) => s.ports[0]?.step === "flash")
+        expect(shown.ports).toEqual([expect.objectContaining({ port: "/dev/pty1", step: "flash" })])
+        expect(shown.last_seen.getTime()).toBeGreaterThan(claimed.last_seen.getTime())
+        quiet.stepChanged("s1", "/dev/pty1", "test")
+        yield* until(station("s1"), (s) => s.ports[0]?.step === "test")
+
+        // Nothing changes on this one: its heartbeat still moves last_seen, beat after beat.
+        const idle = yield* makePgRecordStore({ display: t.display, spoolFile: join(dir, "b.jsonl"), heartbeat: "100 millis" })
+        yield* idle.openStations([{ stationId: "s2", ports: ["/dev/pty2"] }])
+        const first = yield* station("s2")
+        const second = yield* until(station("s2"), (s) => s.last_seen > first.last_seen)
+        yield* until(station("s2"), (s) => s.last_seen > second.last_seen)
+      }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+    })
+  )
+
   it.live("database lost mid-batch: records go to the spool and are replayed when it is back — nothing lost, nothing doubled", () =>
     Effect.gen(function* () {
       const cluster = pg.current()
