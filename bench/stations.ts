@@ -11,7 +11,8 @@
  *      the p95 of a record's commit at that rate).
  *  (a) 8 station processes (`provision flash`, each in its own folder like its own
  *      PC, PORTS_A emulated ESP32 each) run ROUNDS times on files only and ROUNDS
- *      times into the database, interleaved. The boards are paced like real ones
+ *      times into the database, interleaved, after one uncounted round of each (page
+ *      cache, bundle, V8 code cache; its own database). The boards are paced like real ones
  *      (sim/pacedLink.ts: every byte takes its wire time at the line's baud, flash
  *      writes their programming time), so a board's cycle is what it is on a line
  *      and not the CPU time of an emulator; BENCH_PACE=0 runs them unpaced (a cycle
@@ -47,7 +48,7 @@ const PACE = process.env.BENCH_PACE !== "0"
  */
 const BOARD_PROCESSES = process.env.BENCH_BOARDS === "process"
 const PORTS_A = Number(process.env.BENCH_PORTS_A ?? 2)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const STATIONS_B = 100
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
 /** Records per second the paced run of (b) offers, over all stations. */
@@ -57,6 +58,8 @@ const POOL_B = Number(process.env.BENCH_POOL ?? 16)
 /** Station PCs (processes) the 100 stations of (b) run on. */
 const PCS = Number(process.env.BENCH_PCS ?? 10)
 const BIN = resolve("bin/provision.mjs")
+/** BENCH_STATION_NODE_ARGS: node flags for the station processes only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const STATION_NODE_ARGS = (process.env.BENCH_STATION_NODE_ARGS ?? "").split(" ").filter(Boolean)
 /** BENCH_PARTS=a or =b runs one part only. */
 const PARTS = process.env.BENCH_PARTS ?? "ab"
 
@@ -93,7 +96,7 @@ const run = (cwd: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stderr: string; cpuS: number }>((done) => {
     execFile(
       "/usr/bin/time",
-      ["-f", "cpu-seconds %U %S", "node", BIN, ...args],
+      ["-f", "cpu-seconds %U %S", "node", ...STATION_NODE_ARGS, BIN, ...args],
       { cwd, timeout: 300_000, env: { ...process.env, NO_COLOR: "1" } },
       (error, _stdout, stderr) => {
         const cpu = /cpu-seconds ([\d.]+) ([\d.]+)/.exec(stderr)
@@ -236,6 +239,8 @@ try {
 
   // ── (a) 8 station processes on emulated boards ──────────────────────────
   const urlA = cluster.createDatabase("bench_a")
+  /** The uncounted warm-up round on a database writes here, so bench_a holds the counted rounds only. */
+  const urlWarm = cluster.createDatabase("bench_a_warm")
   const partA = Effect.scoped(
     Effect.gen(function* () {
       const root = mkdtempSync(join(tmpdir(), "fp-bench-stations-"))
@@ -338,8 +343,10 @@ try {
       }
       const files: Array<Awaited<ReturnType<typeof round>>> = []
       const db: Array<Awaited<ReturnType<typeof round>>> = []
-      // A first files round warms the page cache and the bundle; it is not counted.
+      // A first files round and a first database round warm the page cache, the bundle and its V8 code cache
+      // (the database round adds the driver's code to it: bin/codeCache.mjs); they are not counted.
       yield* Effect.promise(() => round(undefined))
+      yield* Effect.promise(() => round(urlWarm))
       for (let r = 0; r < ROUNDS; r++) {
         files.push(yield* Effect.promise(() => round(undefined)))
         db.push(yield* Effect.promise(() => round(urlA)))
