@@ -8,7 +8,8 @@
 // earlier run, and V8 skips the compiling it already did. Measured on a Pi-class
 // budget, that is a large part of each cron run (see README, Start-up).
 //
-// The cache (`<bundle>.v8cache`) is written when a run ends and:
+// The cache (`<bundle>.v8cache`; with node flags `<bundle>.<hash of the flags>.v8cache`)
+// is written when a run ends and:
 //  - there was none, or V8 rejected it (another Node, other V8 flags, a new
 //    build: V8 checks the source and its own version itself), or
 //  - the run went down a code path the cache has not seen: the CLI names such
@@ -19,6 +20,7 @@
 // may all write; the last whole file wins). Any failure to read or write the
 // cache (read-only install, full disk) only means no cache: the run goes on.
 // PROVISION_CODE_CACHE=0 turns it off; =debug says on stderr what happened.
+import { createHash } from "node:crypto"
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import Module, { createRequire } from "node:module"
 import { dirname } from "node:path"
@@ -47,10 +49,20 @@ const writeAtomically = (file, bytes) => {
   }
 }
 
+/**
+ * V8 rejects a cache made under other V8 flags (heap sizes included), so runs
+ * with node flags (`node --max-old-space-size=… bin/provision.mjs`, NODE_OPTIONS)
+ * keep a cache of their own instead of rewriting the plain one each time.
+ */
+const flavour = () => {
+  const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ").trim()
+  return flags === "" ? "" : `.${createHash("sha256").update(flags).digest("hex").slice(0, 8)}`
+}
+
 export const runBundle = (bundle) => {
   const mode = process.env.PROVISION_CODE_CACHE
   const enabled = mode !== "0"
-  const cacheFile = `${bundle}.v8cache`
+  const cacheFile = `${bundle}${flavour()}.v8cache`
   const pathsFile = `${cacheFile}.json`
   const cachedData = enabled ? readOr(cacheFile, undefined, (bytes) => bytes) : undefined
   const script = new vm.Script(Module.wrap(readFileSync(bundle, "utf8")), { filename: bundle, cachedData })

@@ -38,12 +38,16 @@ let collectFn: Collect | undefined
 /**
  * V8's `gc`, without `node --expose-gc` on the command line: the flag is
  * switched on at run time and `gc` taken from a fresh context, where V8
- * installs it as a global (the same way test runners measure leaks).
+ * installs it as a global (the same way test runners measure leaks). The
+ * flag goes off again at once (the `gc` taken stays usable): V8 stamps its
+ * flags into a code cache, and one written at the end of this run under other
+ * flags would be rejected by the next run (bin/codeCache.mjs).
  */
 const collector = (): Collect => {
   if (collectFn === undefined) {
     V8.setFlagsFromString("--expose-gc")
     collectFn = Vm.runInNewContext("gc") as Collect
+    V8.setFlagsFromString("--no-expose-gc")
   }
   return collectFn
 }

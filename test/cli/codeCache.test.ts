@@ -5,8 +5,9 @@
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
+import { buildSync } from "esbuild"
 import { describe, expect, it } from "vitest"
 import { tempDir } from "../factory/support.js"
 
@@ -22,16 +23,15 @@ console.log(JSON.stringify({ sum, file: __filename, dir: path.basename(__dirname
 process.exitCode = 3
 `
 
+/** Runs `bundle` the way bin/provision.mjs does: a plain `node runner.mjs` (no node flags, so the plain cache file). */
 const run = (bundle: string, env: Record<string, string> = {}) => {
-  const result = spawnSync(
-    process.execPath,
-    ["--input-type=module", "-e", `import(${JSON.stringify(loader)}).then((m) => m.runBundle(${JSON.stringify(bundle)}))`],
-    {
-      encoding: "utf8",
-      timeout: 30_000,
-      env: { ...process.env, PROVISION_CODE_CACHE: "debug", ...env }
-    }
-  )
+  const runner = join(dirname(bundle), "runner.mjs")
+  writeFileSync(runner, `import(${JSON.stringify(loader)}).then((m) => m.runBundle(process.argv[2]))\n`)
+  const result = spawnSync(process.execPath, [runner, bundle], {
+    encoding: "utf8",
+    timeout: 30_000,
+    env: { ...process.env, NODE_OPTIONS: "", PROVISION_CODE_CACHE: "debug", ...env }
+  })
   return { code: result.status, out: result.stdout, err: result.stderr }
 }
 
@@ -97,5 +97,47 @@ describe("code cache loader", () => {
     expect(off.code).toBe(3)
     expect(off.err).toBe("")
     expect(existsSync(other.cache)).toBe(false)
+  })
+
+  it("keeps serving a command that switches a V8 flag on at run time (the heap budget's gc)", () => {
+    const { dir } = setup()
+    // The real heap budget (src/runtime/heapBudget.ts), bundled as bin/provision.mjs's bundles are.
+    const bundle = join(dir, "budget.cjs")
+    buildSync({
+      stdin: {
+        contents: `import { Effect } from "effect"
+import { keepHeapWithin } from ${JSON.stringify(resolve("src/runtime/heapBudget.ts"))}
+Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+  const stats = yield* keepHeapWithin({ budgetMb: 1, interval: "5 millis" })
+  yield* Effect.sleep("60 millis")
+  console.log(JSON.stringify({ collected: stats().collections > 0 }))
+})))`,
+        resolveDir: resolve("."),
+        loader: "ts"
+      },
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      outfile: bundle,
+      logLevel: "silent"
+    })
+    const first = run(bundle)
+    expect(JSON.parse(first.out)).toEqual({ collected: true })
+    expect(first.err).toContain(`code cache: none; wrote ${bundle}.v8cache`)
+    // V8 stamps its flags into the cache: had --expose-gc stayed on, this run would find it rejected.
+    const second = run(bundle)
+    expect(JSON.parse(second.out)).toEqual({ collected: true })
+    expect(second.err).toContain(`code cache: used ${bundle}.v8cache`)
+  })
+
+  it("runs with node flags keep a cache of their own instead of rewriting the plain one each time", () => {
+    const { bundle, cache } = setup()
+    run(bundle)
+    const plain = statSync(cache).mtimeMs
+    const flagged = run(bundle, { NODE_OPTIONS: "--max-old-space-size=200" })
+    expect(flagged.err).toMatch(/code cache: none; wrote .*tool\.cjs\.[0-9a-f]{8}\.v8cache/)
+    expect(run(bundle, { NODE_OPTIONS: "--max-old-space-size=200" }).err).toMatch(/code cache: used .*tool\.cjs\.[0-9a-f]{8}\.v8cache/)
+    expect(run(bundle).err).toContain(`code cache: used ${cache}`)
+    expect(statSync(cache).mtimeMs).toBe(plain)
   })
 })
