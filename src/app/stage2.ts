@@ -48,6 +48,7 @@ export const stage2Program = (flags: Stage2Flags) =>
       key: "stage2",
       configFile: Option.getOrUndefined(flags.config),
       dryRun: flags.dryRun,
+      json: flags.json,
       section: (app) => app.stage2,
       prepare: (loaded, config) =>
         Effect.gen(function* () {

@@ -94,6 +94,7 @@ export const stage3Program = (flags: Stage3Flags) =>
       key: "stage3",
       configFile: Option.getOrUndefined(flags.config),
       dryRun: flags.dryRun,
+      json: flags.json,
       section: (app) => app.stage3,
       prepare: (loaded, config) =>
         Effect.gen(function* () {

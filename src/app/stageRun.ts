@@ -53,6 +53,8 @@ export interface StageRun<
   /** undefined: data/config.yaml. */
   readonly configFile: string | undefined
   readonly dryRun: boolean
+  /** JSON Lines on stdout (`--json`): a disabled stage answers with a JSON line there too. */
+  readonly json?: boolean | undefined
   readonly section: (config: AppConfig) => Section
   /** Secrets, checks, plan files: everything that can fail before the lock is taken. */
   readonly prepare: (loaded: LoadedAppConfig, section: Section) => Effect.Effect<Prepared, EP, RP>
@@ -99,7 +101,15 @@ export const runStage = <
     for (const warning of loaded.warnings) yield* output.diagnostic(`warning: ${warning}`)
     const section = spec.section(loaded.value)
     if (!section.enabled) {
-      yield* output.result(`${spec.title} is disabled (${spec.key}.enabled: false in ${loaded.file}); nothing to do.`)
+      const note = `${spec.title} is disabled (${spec.key}.enabled: false in ${loaded.file}); nothing to do.`
+      if (spec.json !== true) yield* output.result(note)
+      else {
+        // stdout stays JSON Lines for the script reading it; the sentence goes to stderr for the operator.
+        yield* output.diagnostic(note)
+        yield* output.result(
+          JSON.stringify({ type: "disabled", stage: spec.key, setting: `${spec.key}.enabled`, config_file: loaded.file })
+        )
+      }
       return ExitCodes.ok
     }
     const prepared = yield* spec.prepare(loaded, section)

@@ -35,6 +35,7 @@ interface Result {
 const harness = (options: {
   readonly file: string
   readonly dryRun?: boolean
+  readonly json?: boolean
   readonly results?: ReadonlyArray<Result>
   readonly lockHeld?: boolean
   /** Opened once the first result is recorded; the run then waits forever (for a Ctrl+C). */
@@ -57,6 +58,7 @@ const harness = (options: {
     key: "stage2",
     configFile: options.file,
     dryRun: options.dryRun ?? false,
+    json: options.json,
     section: (app) => app.stage2,
     prepare: () => Effect.as(step("prepare"), "prepared"),
     load: () => Effect.flatMap(Inventory, (inv) => inv.load("ip_state.json")),
@@ -109,6 +111,17 @@ describe("runStage", () => {
     expect(h.lines.at(-1)).toBe(`Stage 2 is disabled (stage2.enabled: false in ${file}); nothing to do.`)
     expect(h.lines.slice(0, -1).every((l) => l.startsWith("ERR warning: "))).toBe(true)
     expect(h.lines.length).toBeGreaterThan(1)
+  })
+
+  it("a disabled stage under --json answers with a JSON line on stdout and the sentence on stderr", async () => {
+    const file = configFile("stage2:\n  enabled: false\n")
+    const h = harness({ file, json: true })
+    expect(await Effect.runPromise(h.program)).toBe(0)
+    expect(h.steps).toEqual([])
+    expect(h.lines).toEqual([
+      `ERR Stage 2 is disabled (stage2.enabled: false in ${file}); nothing to do.`,
+      JSON.stringify({ type: "disabled", stage: "stage2", setting: "stage2.enabled", config_file: file })
+    ])
   })
 
   it("a held lock fails the run after prepare and before the inventory is read", async () => {

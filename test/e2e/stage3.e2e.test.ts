@@ -157,5 +157,12 @@ describe("provision stage3", () => {
     const run = await provision(["stage3"])
     expect(run.code).toBe(0)
     expect(run.out).toEqual(["Stage 3 is disabled (stage3.enabled: false in data/config.yaml); nothing to do."])
+    // With --json stdout stays JSON Lines; the sentence goes to stderr.
+    const json = await provision(["stage3", "--json"])
+    expect(json.code).toBe(0)
+    expect(json.out.map((line) => JSON.parse(line))).toEqual([
+      { type: "disabled", stage: "stage3", setting: "stage3.enabled", config_file: "data/config.yaml" }
+    ])
+    expect(json.err).toContain("Stage 3 is disabled (stage3.enabled: false in data/config.yaml); nothing to do.")
   })
 })
