@@ -37,10 +37,11 @@ const readOr = (file, fallback, parse) => {
   }
 }
 
+/** `bytes` is called inside the try: making a cache can fail too, and a run must never end on it. */
 const writeAtomically = (file, bytes) => {
   const temporary = `${file}.${process.pid}.tmp`
   try {
-    writeFileSync(temporary, bytes)
+    writeFileSync(temporary, bytes())
     renameSync(temporary, file)
     return true
   } catch {
@@ -77,9 +78,9 @@ export const runBundle = (bundle) => {
         if (mode === "debug") process.stderr.write(`code cache: used ${cacheFile}\n`)
         return
       }
-      const wrote = writeAtomically(cacheFile, script.createCachedData())
+      const wrote = writeAtomically(cacheFile, () => script.createCachedData())
       // The list follows the cache it describes; a list without its cache only costs a rewrite.
-      if (wrote) writeAtomically(pathsFile, `${JSON.stringify([...new Set([...cachedPaths, ...taken])].sort())}\n`)
+      if (wrote) writeAtomically(pathsFile, () => `${JSON.stringify([...new Set([...cachedPaths, ...taken])].sort())}\n`)
       if (mode === "debug")
         process.stderr.write(
           `code cache: ${status}${newPaths.length ? ` (new paths: ${newPaths.join(", ")})` : ""}; ${wrote ? "wrote" : "could not write"} ${cacheFile}\n`
