@@ -11,13 +11,14 @@
  *      the p95 of a record's commit at that rate).
  *  (a) 8 station processes (`provision flash`, each in its own folder like its own
  *      PC, PORTS_A emulated ESP32 each) run ROUNDS times on files only and ROUNDS
- *      times into the database, interleaved, after one uncounted round of each (page
- *      cache, bundle, V8 code cache; its own database). The boards are paced like real ones
- *      (sim/pacedLink.ts: every byte takes its wire time at the line's baud, flash
- *      writes their programming time), so a board's cycle is what it is on a line
- *      and not the CPU time of an emulator; BENCH_PACE=0 runs them unpaced (a cycle
- *      of pure CPU on a machine the 8 stations saturate: a stress figure). lost/dup compare every board of the
- *      database runs' batch reports with the rows; overhead_pct compares the mean
+ *      times into the database, interleaved, after one uncounted round of each
+ *      (page cache, bundle, V8 code cache; its own database). The boards are paced
+ *      like real ones (sim/pacedLink.ts: every byte takes its wire time at the
+ *      line's baud, flash writes their programming time), so a board's cycle is
+ *      what it is on a line and not the CPU time of an emulator; BENCH_PACE=0 runs
+ *      them unpaced (a cycle of pure CPU on a machine the 8 stations saturate: a
+ *      stress figure). lost/dup compare every board of the database runs' batch
+ *      reports with the rows; overhead_pct compares the mean
  *      batch cycle (report duration_s: first board start → last record written,
  *      the database writes included) of the database runs with the files runs;
  *      a second figure, measured inside the stations (the store's own timer around

@@ -4,9 +4,10 @@
 // and `all.cjs`, and `select.mjs`, which says which of them a command line
 // needs. A bundle starts several times faster and uses far less memory than
 // transpiling at run time, and runs with a V8 code cache (bin/codeCache.mjs),
-// so a repeated command skips most of its compiling. When the build is missing, incomplete, or older
-// than any source file (an edit since the last build), the sources run
-// directly through tsx instead, so a stale bundle never runs.
+// so a repeated command skips most of its compiling. When the build is
+// missing, incomplete, or older than any source file (an edit since the last
+// build), the sources run directly through tsx instead, so a stale bundle
+// never runs.
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
