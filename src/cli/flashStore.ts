@@ -73,7 +73,7 @@ export const withSharedStore = <A, E, R>(options: SharedStoreOptions, effect: Ef
   const { target } = options
   if (target === undefined)
     return Effect.provideService(effect, RecordStore, FileRecordStore).pipe(Effect.map((a) => [a, undefined] as const)) as Out
-  const heartbeat = Duration.seconds(options.config.raw.database?.heartbeat_s ?? 2)
+  const heartbeat = Duration.seconds(options.config.raw.database?.heartbeat_s ?? 5)
   const run = Effect.scoped(
     Effect.gen(function* () {
       const store = yield* makePgRecordStore({

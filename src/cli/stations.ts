@@ -54,7 +54,7 @@ const target = (o: { readonly config: string; readonly database: Option.Option<s
         problem: "no shared database configured (database.url, --database or PROVISION_DATABASE_URL)"
       })
     }
-    return { resolved, staleMs: 3000 * (config?.raw.database?.heartbeat_s ?? 2) }
+    return { resolved, staleMs: 3000 * (config?.raw.database?.heartbeat_s ?? 5) }
   })
 
 const age = (s: number) => (s < 120 ? `${s.toFixed(1)}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`)

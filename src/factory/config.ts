@@ -153,7 +153,7 @@ export const FactoryConfigSchema = Schema.Struct({
       /** postgres://USER:PASSWORD@HOST:PORT/DB — the password is a secret: prefer PROVISION_DATABASE_URL for it. */
       url: Schema.optional(Schema.String),
       /** Seconds between station heartbeats; a station is stale after three missed ones. */
-      heartbeat_s: Schema.optionalWith(Seconds, { default: () => 2 })
+      heartbeat_s: Schema.optionalWith(Seconds, { default: () => 5 })
     })
   ),
   logging: Schema.optionalWith(

@@ -35,7 +35,7 @@ export interface PgStoreOptions {
   readonly staleAfter?: Duration.DurationInput
   /** Record writes running at once (records ending meanwhile are written together); default 2. */
   readonly writers?: number
-  /** How often changed live state (steps, finished boards) is pushed to the dashboard. */
+  /** How long a change of the live state (steps, finished boards) waits for more before it is pushed to the dashboard; default 1 s. */
   readonly liveFlush?: Duration.DurationInput
   /** Log lines for the operator (database lost / back / replayed). */
   readonly notice?: (text: string) => Effect.Effect<void>
@@ -67,10 +67,10 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     const spool = yield* makeSpool(options.spoolFile)
     const instance = randomUUID()
     const host = stationHost()
-    const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(2))
+    const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(5))
     const staleMs = Duration.toMillis(options.staleAfter ?? Duration.times(heartbeat, 3))
     const callTimeout = Duration.decode(options.callTimeout ?? Duration.seconds(3))
-    const liveFlush = Duration.decode(options.liveFlush ?? Duration.millis(300))
+    const liveFlush = Duration.decode(options.liveFlush ?? Duration.seconds(1))
     const notice = options.notice ?? (() => Effect.void)
     const online = yield* Ref.make(true)
     const claimed = yield* Ref.make<ReadonlyArray<StationClaim>>([])
@@ -132,7 +132,7 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
      * PostgreSQL serialises every notifying transaction through one lock held
      * across its commit flush, which would undo group commit for all stations;
      * the dashboard hears about the board from this station's next live-state
-     * flush (≤ 300 ms, `dirty`).
+     * flush (about `liveFlush`, `dirty`).
      */
     const recordItem = (row: BoardRecordRow, steps: ReadonlyArray<StepTiming>) => {
       const rec = {
@@ -365,13 +365,18 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     })
 
     /**
-     * One fiber for the heartbeat and the live state. A beat goes out when the
-     * live state changed (at most one per `liveFlush`: step changes reach the
-     * dashboard within ~300 ms, batched) or when `heartbeat` has passed since the
-     * last one; a change-driven beat is also the heartbeat. Idle, it sleeps: no
-     * polling. The claim has just set last_seen, so the first beat waits for a
-     * change or one interval. While the database is away only the heartbeat
-     * comes round (each tries to reconnect), not every step change.
+     * One fiber for the heartbeat and the live state. Idle, it sleeps until the
+     * live state changes or `heartbeat` has passed since the last beat: no
+     * polling. A change is not sent at once: the fiber waits `liveFlush` first,
+     * so a burst of step changes (a board's connect, sync, detect and erase come
+     * within a second, and every port of a station starts together) goes out as
+     * one beat, and the dashboard still sees a step within about `liveFlush`.
+     * Every beat wakes the station, the server and its WAL writer on a machine
+     * that is flashing boards; in `npm run bench:stations` (a) the beats were
+     * most of what the database added to a board's cycle. A change-driven beat
+     * is also the heartbeat. The claim has just set last_seen, so the first beat
+     * waits for a change or one interval. While the database is away only the
+     * heartbeat comes round (each tries to reconnect), not every step change.
      */
     const beatLoop = Effect.gen(function* () {
       const heartbeatMs = Duration.toMillis(heartbeat)
@@ -380,13 +385,17 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         const due = heartbeatMs - ((yield* Clock.currentTimeMillis) - lastBeat)
         if (due > 0) {
           const untilDue = Effect.sleep(Duration.millis(due))
-          yield* (yield* Ref.get(online)) ? Effect.raceFirst(changed.await, untilDue) : untilDue
+          if (!(yield* Ref.get(online))) yield* untilDue
+          else if (yield* Effect.raceFirst(Effect.as(changed.await, true), Effect.as(untilDue, false))) {
+            // The rest of the burst joins this beat (never later than the heartbeat is due anyway).
+            const left = heartbeatMs - ((yield* Clock.currentTimeMillis) - lastBeat)
+            yield* Effect.sleep(Duration.millis(Math.max(0, Math.min(Duration.toMillis(liveFlush), left))))
+          }
         }
         // Closed before the beat reads `dirty`: a change during the beat opens it again for the next one.
         changed.unsafeClose()
         lastBeat = yield* Clock.currentTimeMillis
         yield* beat
-        yield* Effect.sleep(liveFlush)
       }
     })
 

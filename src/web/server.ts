@@ -118,7 +118,7 @@ export const lineDashboardFor = (flag: string | undefined) =>
     if (!target) return undefined
     // Loaded only now: without a shared database the web UI never loads the PostgreSQL driver.
     const { makeLineDashboard } = yield* Effect.promise(() => import("./lineDashboard.js"))
-    return yield* makeLineDashboard(target, 3000 * (config?.raw.database?.heartbeat_s ?? 2))
+    return yield* makeLineDashboard(target, 3000 * (config?.raw.database?.heartbeat_s ?? 5))
   })
 
 /** The WebServer service over this process's file system and the Live services the web UI runs on. */

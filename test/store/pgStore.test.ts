@@ -5,7 +5,7 @@
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Redacted, Schedule, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Redacted, Schedule, Scope, Stream } from "effect"
 import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -18,7 +18,7 @@ import { displayUrl, parseDatabaseUrl, resolveDatabase, withPassword } from "../
 import * as Migrator from "@effect/sql/Migrator"
 import { latestMigration, migrate, migrationSteps } from "../../src/store/migrations.js"
 import { outboxEnqueue } from "../../src/store/outbox.js"
-import { makePgRecordStore } from "../../src/store/PgRecordStore.js"
+import { LINE_CHANNEL, makePgRecordStore } from "../../src/store/PgRecordStore.js"
 import type { BoardRecordRow } from "../../src/store/RecordStore.js"
 import { tempDir } from "../factory/support.js"
 import { createLineRole, freshDatabase, usePgCluster } from "../support/pg.js"
@@ -353,6 +353,53 @@ describe("PostgreSQL store (real server)", () => {
         yield* until(station("s2"), (s) => s.last_seen > second.last_seen)
       }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
     })
+  )
+
+  it.live(
+    "live state: a burst of step changes on every port goes out as one beat (one NOTIFY), about liveFlush after its first change",
+    () =>
+      Effect.gen(function* () {
+        const t = target(freshDatabase(pg.current()))
+        const dir = tempDir("fp-store-")
+        yield* Effect.gen(function* () {
+          const sql = yield* PgClient.PgClient
+          const ports = (id: string) =>
+            sql<{ ports: Array<{ port: string; step: string }> }>`SELECT ports FROM stations WHERE station_id = ${id}`.pipe(
+              Effect.map((rows) => rows[0]!.ports)
+            )
+          const until = <A>(read: Effect.Effect<A, unknown>, done: (a: A) => boolean) =>
+            read.pipe(Effect.filterOrFail(done), Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
+          // The dashboard's side of the channel: every notification, from LISTEN in place (a probe came through) on.
+          const heard: Array<{ kind: string }> = []
+          yield* sql.listen(LINE_CHANNEL).pipe(
+            Stream.runForEach((payload) => Effect.sync(() => heard.push(JSON.parse(payload)))),
+            Effect.forkScoped
+          )
+          // (PgClient.notify sends `NOTIFY channel, $1`, which PostgreSQL refuses; pg_notify takes parameters.)
+          yield* until(sql`SELECT pg_notify(${LINE_CHANNEL}, ${JSON.stringify({ kind: "probe" })})`.pipe(Effect.as(heard)), (h) =>
+            h.some((n) => n.kind === "probe")
+          )
+          const store = yield* makePgRecordStore({ display: t.display, spoolFile: join(dir, "a.jsonl"), heartbeat: "1 hour" })
+          yield* store.openStations([{ stationId: "s1", ports: ["/dev/pty1", "/dev/pty2"] }])
+          // A batch's start: both ports step through connect → erase within ~100 ms.
+          for (const step of ["connect", "sync", "detect", "erase"]) {
+            store.stepChanged("s1", "/dev/pty1", step)
+            store.stepChanged("s1", "/dev/pty2", step)
+            yield* Effect.sleep("20 millis")
+          }
+          yield* until(ports("s1"), (p) => p.every((port) => port.step === "erase"))
+          // Longer than the default flush (1 s) again: a second beat for the same burst would have come by now.
+          yield* Effect.sleep("1500 millis")
+          expect(heard.filter((n) => n.kind === "ports")).toHaveLength(1)
+          // The next change is a beat of its own.
+          store.stepChanged("s1", "/dev/pty1", "flash")
+          yield* until(ports("s1"), (p) => p[0]?.step === "flash")
+          yield* until(
+            Effect.sync(() => heard.filter((n) => n.kind === "ports").length),
+            (n) => n === 2
+          )
+        }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
+      })
   )
 
   it.live("database lost mid-batch: records go to the spool and are replayed when it is back — nothing lost, nothing doubled", () =>
