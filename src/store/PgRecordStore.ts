@@ -204,6 +204,12 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
         })
     })
 
+    /**
+     * A batch's start or end for each of its stations, with their run events
+     * and the dashboard's NOTIFY: one statement (data-modifying CTEs run once
+     * and together, in the statement's own transaction), so one round trip
+     * where a BEGIN … COMMIT took five, at the moment a station's boards start.
+     */
     const writeBatch = (entry: {
       readonly batchId: string
       readonly stationIds: ReadonlyArray<string>
@@ -213,23 +219,22 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
       readonly finishedAt?: string
       readonly report?: unknown
     }) =>
-      sql.withTransaction(
-        Effect.forEach(
-          entry.stationIds,
-          (stationId) =>
-            Effect.gen(function* () {
-              yield* sql`
-              INSERT INTO batches (batch_id, station_id, config_file, requested, started_at, finished_at, report)
-              VALUES (${entry.batchId}, ${stationId}, ${entry.configFile ?? ""}, ${entry.requested ?? 0}, ${entry.startedAt ?? entry.finishedAt ?? new Date().toISOString()}::timestamptz,
-                ${entry.finishedAt ?? null}::timestamptz, ${entry.report === undefined ? null : JSON.stringify(entry.report)}::jsonb)
-              ON CONFLICT (batch_id, station_id) DO UPDATE SET
-                finished_at = COALESCE(EXCLUDED.finished_at, batches.finished_at),
-                report = COALESCE(EXCLUDED.report, batches.report)`
-              yield* sql`INSERT INTO run_events (station_id, batch_id, kind) VALUES (${stationId}, ${entry.batchId}, ${entry.finishedAt ? "batch_finished" : "batch_started"})`
-            }),
-          { discard: true }
-        ).pipe(Effect.zipRight(notify({ kind: "batch", batch_id: entry.batchId })))
-      )
+      sql`WITH s AS (SELECT value AS station_id FROM jsonb_array_elements_text(${JSON.stringify(entry.stationIds)}::jsonb)),
+          b AS (
+            INSERT INTO batches (batch_id, station_id, config_file, requested, started_at, finished_at, report)
+            SELECT ${entry.batchId}, s.station_id, ${entry.configFile ?? ""}, ${entry.requested ?? 0},
+              ${entry.startedAt ?? entry.finishedAt ?? new Date().toISOString()}::timestamptz, ${entry.finishedAt ?? null}::timestamptz,
+              ${entry.report === undefined ? null : JSON.stringify(entry.report)}::jsonb
+            FROM s
+            ON CONFLICT (batch_id, station_id) DO UPDATE SET
+              finished_at = COALESCE(EXCLUDED.finished_at, batches.finished_at),
+              report = COALESCE(EXCLUDED.report, batches.report)
+            RETURNING 1),
+          e AS (
+            INSERT INTO run_events (station_id, batch_id, kind)
+            SELECT s.station_id, ${entry.batchId}, ${entry.finishedAt ? "batch_finished" : "batch_started"} FROM s
+            RETURNING 1)
+        SELECT pg_notify(${LINE_CHANNEL}, ${JSON.stringify({ kind: "batch", batch_id: entry.batchId })}), (SELECT count(*) FROM b), (SELECT count(*) FROM e)`
 
     const replay = Effect.gen(function* () {
       // Cleared before reading: an entry appended from here on is seen by the next replay.
