@@ -27,6 +27,10 @@ const pg = usePgCluster()
 
 const target = (url: string) => Effect.runSync(parseDatabaseUrl(url, "--database"))
 
+/** Reads again (every 20 ms, at most 10 s) until `done` holds; returns what it read last. */
+const until = <A>(read: Effect.Effect<A, unknown>, done: (a: A) => boolean) =>
+  read.pipe(Effect.filterOrFail(done), Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
+
 const row = (n: number, over: Partial<BoardRecordRow> = {}): BoardRecordRow => ({
   attemptKey: `batch-1/s1/port${n}/1000-1`,
   batchId: "batch-1",
@@ -326,8 +330,6 @@ describe("PostgreSQL store (real server)", () => {
             ports: Array<{ port: string; step: string }>
             last_seen: Date
           }>`SELECT ports, last_seen FROM stations WHERE station_id = ${id}`.pipe(Effect.map((rows) => rows[0]!))
-        const until = <A>(read: Effect.Effect<A, unknown>, done: (a: A) => boolean) =>
-          read.pipe(Effect.filterOrFail(done), Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
         // A heartbeat that never comes due in this test: only the change itself can send the step.
         const quiet = yield* makePgRecordStore({
           display: t.display,
@@ -367,8 +369,6 @@ describe("PostgreSQL store (real server)", () => {
             sql<{ ports: Array<{ port: string; step: string }> }>`SELECT ports FROM stations WHERE station_id = ${id}`.pipe(
               Effect.map((rows) => rows[0]!.ports)
             )
-          const until = <A>(read: Effect.Effect<A, unknown>, done: (a: A) => boolean) =>
-            read.pipe(Effect.filterOrFail(done), Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
           // The dashboard's side of the channel: every notification, from LISTEN in place (a probe came through) on.
           const heard: Array<{ kind: string }> = []
           yield* sql.listen(LINE_CHANNEL).pipe(
