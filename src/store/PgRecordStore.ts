@@ -386,14 +386,15 @@ export const makePgRecordStore = (options: PgStoreOptions) =>
     const beatLoop = Effect.gen(function* () {
       const heartbeatMs = Duration.toMillis(heartbeat)
       let lastBeat = yield* Clock.currentTimeMillis
+      const untilHeartbeatMs = Effect.map(Clock.currentTimeMillis, (now) => heartbeatMs - (now - lastBeat))
       while (true) {
-        const due = heartbeatMs - ((yield* Clock.currentTimeMillis) - lastBeat)
+        const due = yield* untilHeartbeatMs
         if (due > 0) {
           const untilDue = Effect.sleep(Duration.millis(due))
           if (!(yield* Ref.get(online))) yield* untilDue
           else if (yield* Effect.raceFirst(Effect.as(changed.await, true), Effect.as(untilDue, false))) {
             // The rest of the burst joins this beat (never later than the heartbeat is due anyway).
-            const left = heartbeatMs - ((yield* Clock.currentTimeMillis) - lastBeat)
+            const left = yield* untilHeartbeatMs
             yield* Effect.sleep(Duration.millis(Math.max(0, Math.min(Duration.toMillis(liveFlush), left))))
           }
         }
