@@ -28,8 +28,19 @@ const pg = usePgCluster()
 const target = (url: string) => Effect.runSync(parseDatabaseUrl(url, "--database"))
 
 /** Reads again (every 20 ms, at most 10 s) until `done` holds; returns what it read last. */
-const until = <A>(read: Effect.Effect<A, unknown>, done: (a: A) => boolean) =>
+const until = <A, R>(read: Effect.Effect<A, unknown, R>, done: (a: A) => boolean) =>
   read.pipe(Effect.filterOrFail(done), Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
+
+/** A station's row as the dashboard reads it: each port's live step, and when it was last seen. */
+const stationRow = (id: string) =>
+  Effect.flatMap(
+    PgClient.PgClient,
+    (sql) =>
+      sql<{
+        ports: Array<{ port: string; step: string }>
+        last_seen: Date
+      }>`SELECT ports, last_seen FROM stations WHERE station_id = ${id}`
+  ).pipe(Effect.map((rows) => rows[0]!))
 
 const row = (n: number, over: Partial<BoardRecordRow> = {}): BoardRecordRow => ({
   attemptKey: `batch-1/s1/port${n}/1000-1`,
@@ -324,12 +335,6 @@ describe("PostgreSQL store (real server)", () => {
       const t = target(freshDatabase(pg.current()))
       const dir = tempDir("fp-store-")
       yield* Effect.gen(function* () {
-        const sql = yield* PgClient.PgClient
-        const station = (id: string) =>
-          sql<{
-            ports: Array<{ port: string; step: string }>
-            last_seen: Date
-          }>`SELECT ports, last_seen FROM stations WHERE station_id = ${id}`.pipe(Effect.map((rows) => rows[0]!))
         // A heartbeat that never comes due in this test: only the change itself can send the step.
         const quiet = yield* makePgRecordStore({
           display: t.display,
@@ -338,21 +343,21 @@ describe("PostgreSQL store (real server)", () => {
           liveFlush: "50 millis"
         })
         yield* quiet.openStations([{ stationId: "s1", ports: ["/dev/pty1"] }])
-        const claimed = yield* station("s1")
+        const claimed = yield* stationRow("s1")
         quiet.stepChanged("s1", "/dev/pty1", "connect")
         quiet.stepChanged("s1", "/dev/pty1", "flash")
-        const shown = yield* until(station("s1"), (s) => s.ports[0]?.step === "flash")
+        const shown = yield* until(stationRow("s1"), (s) => s.ports[0]?.step === "flash")
         expect(shown.ports).toEqual([expect.objectContaining({ port: "/dev/pty1", step: "flash" })])
         expect(shown.last_seen.getTime()).toBeGreaterThan(claimed.last_seen.getTime())
         quiet.stepChanged("s1", "/dev/pty1", "test")
-        yield* until(station("s1"), (s) => s.ports[0]?.step === "test")
+        yield* until(stationRow("s1"), (s) => s.ports[0]?.step === "test")
 
         // Nothing changes on this one: its heartbeat still moves last_seen, beat after beat.
         const idle = yield* makePgRecordStore({ display: t.display, spoolFile: join(dir, "b.jsonl"), heartbeat: "100 millis" })
         yield* idle.openStations([{ stationId: "s2", ports: ["/dev/pty2"] }])
-        const first = yield* station("s2")
-        const second = yield* until(station("s2"), (s) => s.last_seen > first.last_seen)
-        yield* until(station("s2"), (s) => s.last_seen > second.last_seen)
+        const first = yield* stationRow("s2")
+        const second = yield* until(stationRow("s2"), (s) => s.last_seen > first.last_seen)
+        yield* until(stationRow("s2"), (s) => s.last_seen > second.last_seen)
       }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
     })
   )
@@ -365,12 +370,10 @@ describe("PostgreSQL store (real server)", () => {
         const dir = tempDir("fp-store-")
         yield* Effect.gen(function* () {
           const sql = yield* PgClient.PgClient
-          const ports = (id: string) =>
-            sql<{ ports: Array<{ port: string; step: string }> }>`SELECT ports FROM stations WHERE station_id = ${id}`.pipe(
-              Effect.map((rows) => rows[0]!.ports)
-            )
+          const ports = (id: string) => Effect.map(stationRow(id), (row) => row.ports)
           // The dashboard's side of the channel: every notification, from LISTEN in place (a probe came through) on.
           const heard: Array<{ kind: string }> = []
+          const portBeats = () => heard.filter((n) => n.kind === "ports").length
           yield* sql.listen(LINE_CHANNEL).pipe(
             Stream.runForEach((payload) => Effect.sync(() => heard.push(JSON.parse(payload)))),
             Effect.forkScoped
@@ -390,14 +393,11 @@ describe("PostgreSQL store (real server)", () => {
           yield* until(ports("s1"), (p) => p.every((port) => port.step === "erase"))
           // Longer than the default flush (1 s) again: a second beat for the same burst would have come by now.
           yield* Effect.sleep("1500 millis")
-          expect(heard.filter((n) => n.kind === "ports")).toHaveLength(1)
+          expect(portBeats()).toBe(1)
           // The next change is a beat of its own.
           store.stepChanged("s1", "/dev/pty1", "flash")
           yield* until(ports("s1"), (p) => p[0]?.step === "flash")
-          yield* until(
-            Effect.sync(() => heard.filter((n) => n.kind === "ports").length),
-            (n) => n === 2
-          )
+          yield* until(Effect.sync(portBeats), (n) => n === 2)
         }).pipe(Effect.scoped, Effect.provide(Layer.fresh(pgLayer(t))), Effect.provide(NodeContext.layer))
       })
   )
