@@ -2,7 +2,7 @@ import { Path } from "@effect/platform"
 import { csvCell, csvLine } from "../domain/csv.js"
 import { Effect } from "effect"
 import { displayIdentity } from "./identity.js"
-import { appendFile, fileSize } from "../runtime/safeWrite.js"
+import { appendWithHeader } from "../runtime/safeWrite.js"
 import type { BoardResult } from "./result.js"
 
 export const CSV_COLUMNS = [
@@ -60,7 +60,8 @@ export const timeStamp = (date: Date) => `${dayStamp(date)}_${pad(date.getHours(
 /**
  * `factory_records_YYYYMMDD.csv`, appended one row per board as boards finish
  * (a crash mid-batch keeps every finished board); the header goes in once,
- * when the file is new.
+ * when the file is new, also when station processes sharing the folder start
+ * the day's file at the same moment (appendWithHeader).
  */
 export const makeRecordWriter = (dir: string, projectRoot: string) =>
   Effect.gen(function* () {
@@ -74,8 +75,7 @@ export const makeRecordWriter = (dir: string, projectRoot: string) =>
         .withPermits(1)(
           Effect.gen(function* () {
             const file = fileFor(new Date(result.finishedAt))
-            const header = (yield* fileSize(file)) === 0 ? `${CSV_COLUMNS.join(",")}\n` : ""
-            yield* appendFile(file, `${header}${csvRow(result, relative)}\n`)
+            yield* appendWithHeader(file, `${CSV_COLUMNS.join(",")}\n`, `${csvRow(result, relative)}\n`)
             return file
           })
         )

@@ -8,7 +8,7 @@ import { Data, Effect, Option, Schedule, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { LockFailed } from "../domain/errors/inventory.js"
-import { platformReason } from "../runtime/safeWrite.js"
+import { isSystemReason, platformReason } from "../runtime/safeWrite.js"
 import type { LockHolder } from "./Inventory.js"
 
 const LockContent = Schema.Struct({
@@ -30,8 +30,6 @@ const takeoverHolder = (text: string): Option.Option<LockContent> =>
 
 /** Tokens of the locks this process holds now; a lock with our PID but another token is a leftover. */
 const heldHere = new Set<string>()
-
-const isReason = (reason: string) => (error: PlatformError) => error._tag === "SystemError" && error.reason === reason
 
 /** Alive, as far as this host can tell: a lock of another host is never judged dead. */
 export const isHolderAlive = (holder: LockContent): boolean => {
@@ -74,7 +72,7 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
   const readRaw = (lockPath: string) =>
     fs.readFileString(lockPath).pipe(
       Effect.map(Option.some),
-      Effect.catchIf(isReason("NotFound"), () => Effect.succeed(Option.none<string>()))
+      Effect.catchIf(isSystemReason("NotFound"), () => Effect.succeed(Option.none<string>()))
     )
 
   const read = (lockPath: string) =>
@@ -129,7 +127,7 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
     const mutexText =
       JSON.stringify({ pid: process.pid, command: "lock takeover", since: new Date().toISOString(), host: hostname() }) + "\n"
     const takeMutex = fs.writeFileString(mutex, mutexText, { flag: "wx" }).pipe(
-      Effect.catchIf(isReason("AlreadyExists"), () =>
+      Effect.catchIf(isSystemReason("AlreadyExists"), () =>
         Effect.all([fs.stat(mutex), readRaw(mutex)]).pipe(
           Effect.flatMap(([info, text]) => {
             const age = Date.now() - Option.getOrElse(info.mtime, () => new Date()).getTime()
@@ -148,7 +146,7 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
       Effect.flatMap((current) =>
         Option.isSome(current) && current.value === staleText
           ? fs.remove(lockPath).pipe(
-              Effect.catchIf(isReason("NotFound"), () => Effect.void),
+              Effect.catchIf(isSystemReason("NotFound"), () => Effect.void),
               Effect.mapError(fail)
             )
           : Effect.void
@@ -179,7 +177,7 @@ export const makeLockFiles: Effect.Effect<LockFiles, never, FileSystem.FileSyste
 
     const attempt: Effect.Effect<Outcome, LockFailed | Contended> = fs.link(temp, lockPath).pipe(
       Effect.as<Outcome>({ _tag: "Acquired", token }),
-      Effect.catchIf(isReason("AlreadyExists"), () =>
+      Effect.catchIf(isSystemReason("AlreadyExists"), () =>
         readRaw(lockPath).pipe(
           Effect.mapError(fail),
           Effect.flatMap(

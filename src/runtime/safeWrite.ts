@@ -6,12 +6,13 @@
 // Two faces over the one core, because their callers report failures in their
 // own terms: `safeWriteFile` (inventory, secrets, firmware cache index, backups:
 // keeps a `.bak`, keeps the file's mode, fails with StateWriteError) and
-// `writeFileAtomic` / `appendFile` / `fileSize` (factory records, reports, QR
+// `writeFileAtomic` / `appendFile` / `appendWithHeader` (factory records, reports, QR
 // labels, log, cached firmware images: no `.bak`, creates the directory, fails
 // with RecordFileError).
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Data, Effect } from "effect"
+import { randomUUID } from "node:crypto"
 import { RecordFileError } from "../domain/errors/factory.js"
 import { StateWriteError } from "../domain/errors/inventory.js"
 
@@ -173,12 +174,32 @@ export const appendFile = (file: string, text: string, options: { readonly mode?
     )
   }).pipe(Effect.mapError(recordFileError(file, "appending to")))
 
-/** Size of a file, 0 when it does not exist yet. */
-export const fileSize = (file: string) =>
+/** A system error of this kind (`AlreadyExists`, `NotFound`, …), as @effect/platform names errno codes. */
+export const isSystemReason = (reason: string) => (error: PlatformError) => error._tag === "SystemError" && error.reason === reason
+
+/**
+ * Appends `text` to a file that begins with `header` (a CSV with its column
+ * line). A new file is made whole, header only, under a name of this process
+ * and hard-linked to its place: the link fails when the name exists, so of
+ * processes starting the same file at once exactly one header lands, and
+ * every row (its own write on an O_APPEND handle) comes after it. A file that
+ * exists but is empty gets the header with the row, as before.
+ */
+export const appendWithHeader = (file: string, header: string, text: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const exists = yield* fs.exists(file)
-    if (!exists) return 0
-    const info = yield* fs.stat(file)
-    return Number(info.size)
-  }).pipe(Effect.mapError(recordFileError(file, "reading")))
+    const path = yield* Path.Path
+    if (!(yield* fs.exists(file))) {
+      yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+      // Its own name per call: writers in one process race each other too.
+      const fresh = `${file}.${process.pid}.${randomUUID()}.new`
+      yield* fs
+        .writeFileString(fresh, header)
+        .pipe(
+          Effect.zipRight(fs.link(fresh, file).pipe(Effect.catchIf(isSystemReason("AlreadyExists"), () => Effect.void))),
+          Effect.ensuring(fs.remove(fresh).pipe(Effect.ignore))
+        )
+    }
+    const empty = Number((yield* fs.stat(file)).size) === 0
+    return yield* appendFile(file, empty ? `${header}${text}` : text)
+  }).pipe(Effect.mapError((error) => (error instanceof RecordFileError ? error : recordFileError(file, "appending to")(error))))
