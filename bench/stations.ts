@@ -77,7 +77,10 @@ const stddev = (values: ReadonlyArray<number>) => {
   const m = mean(values)
   return Math.sqrt(mean(values.map((v) => (v - m) ** 2)))
 }
-/** CPU seconds used so far by the cluster's server processes (postmaster and its children), from /proc. */
+/**
+ * CPU seconds used so far by the cluster's server processes, from /proc: the postmaster's own, its live children's
+ * (backends, WAL writer, checkpointer…), and those of the children it has reaped (a station's backends end with it).
+ */
 const serverCpu = (dataDir: string): number => {
   const postmaster = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0])
   const tick = 100 // USER_HZ on Linux
@@ -85,7 +88,9 @@ const serverCpu = (dataDir: string): number => {
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-      if (Number(pid) === postmaster || Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
+      // utime, stime; for the postmaster also cutime, cstime (its children that have exited).
+      if (Number(pid) === postmaster) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+      else if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
     } catch {
       // gone meanwhile
     }
@@ -301,12 +306,15 @@ try {
           flash_time_s?: number
         }>
       }
+      /** Sessions (connections) opened on bench_a so far, asked from another database so the asking is not one of them. */
+      const sessionsA = async () => Number(await psql("postgres", "SELECT sessions FROM pg_stat_database WHERE datname = 'bench_a'"))
       const round = async (database: string | undefined) => {
         // The next boards on the line: held in download mode (a flashed board has booted its app and no longer
         // answers SYNC). Same MACs again: the backend answers "already registered", which the station accepts.
         await resetAll()
         const before = dirs.map((d) => new Set(reportsOf(d)))
         const logBefore = dirs.map((d) => logOf(d).length)
+        const sessions0 = await sessionsA()
         const started = Date.now()
         const server0 = serverCpu(join(cluster.dir, "data"))
         const results = await Promise.all(
@@ -327,6 +335,9 @@ try {
         )
         const elapsed = (Date.now() - started) / 1000
         const serverS = serverCpu(join(cluster.dir, "data")) - server0
+        // A backend reports its session when it ends, just after its station: a moment for the last ones.
+        await new Promise((r) => setTimeout(r, 300))
+        const sessions = (await sessionsA()) - sessions0
         const reports = dirs.flatMap((dir, i) =>
           reportsOf(dir)
             .filter((f) => f.endsWith(".json") && !before[i]!.has(f))
@@ -342,7 +353,7 @@ try {
         )
         // Launch → the batch's start: the station's start-up (on the database also: connect, schema check, claim).
         const startupS = reports.map((r) => (new Date(r.started_at).getTime() - started) / 1000)
-        return { results, elapsed, reports, perBoardMs, serverS, startupS }
+        return { results, elapsed, reports, perBoardMs, serverS, startupS, sessions }
       }
       const files: Array<Awaited<ReturnType<typeof round>>> = []
       const db: Array<Awaited<ReturnType<typeof round>>> = []
@@ -399,7 +410,7 @@ try {
       const cpuOf = (rounds: typeof files) => rounds.flatMap((x) => x.results.map((r) => r.cpuS))
       const startupOf = (rounds: typeof files) => rounds.flatMap((x) => x.startupS)
       console.log(
-        `# (a) files vs database: launch → batch start ${mean(startupOf(files)).toFixed(2)} vs ${mean(startupOf(db)).toFixed(2)} s (outside the batch cycle); a board's flash phase ${mean(flashOf(files)).toFixed(2)} vs ${mean(flashOf(db)).toFixed(2)} s; CPU per station process ${mean(cpuOf(files)).toFixed(2)} vs ${mean(cpuOf(db)).toFixed(2)} s; PostgreSQL CPU per database round ${mean(db.map((x) => x.serverS)).toFixed(2)} s`
+        `# (a) files vs database: launch → batch start ${mean(startupOf(files)).toFixed(2)} vs ${mean(startupOf(db)).toFixed(2)} s (outside the batch cycle); a board's flash phase ${mean(flashOf(files)).toFixed(2)} vs ${mean(flashOf(db)).toFixed(2)} s; CPU per station process ${mean(cpuOf(files)).toFixed(2)} vs ${mean(cpuOf(db)).toFixed(2)} s; PostgreSQL CPU per database round ${mean(db.map((x) => x.serverS)).toFixed(2)} s; connections per station ${(mean(db.map((x) => x.sessions)) / STATIONS_A).toFixed(1)}`
       )
       console.log(
         `# (a) measured inside the stations: the database adds ${mean(perBoard).toFixed(1)} ms per board (board-start row + record commit, both on the board's path) = ${((mean(perBoard) / boardCycleMs) * 100).toFixed(2)} % of the ${boardCycleMs.toFixed(0)} ms files cycle; board end → row committed p95 ${percentile(commits, 95).toFixed(1)} ms; ${load()}`
