@@ -22,6 +22,19 @@ import { FileRecordStore, RecordStore, type StationClaim, type StoreStats } from
 
 export const SPOOL_FILE = "var/records/db-spool.jsonl"
 
+/**
+ * A `provision flash` process keeps one connection to the shared database: its
+ * statements are a few milliseconds each (a beat, a board's start row, its
+ * record), so a second one would rarely be busy, and every connection costs the
+ * server a backend process that starts cold (authentication, then its catalog
+ * caches and PL/pgSQL plans filled on the first statements): on a 2-core
+ * machine running 8 stations and their server, the second and third
+ * connections the pool of 4 used to open were half the server's CPU per batch
+ * (`npm run bench:stations` (a), README). The outbox delivery, which holds a
+ * connection while the backend answers, gets its own (`outboxDrainer`).
+ */
+const STATION_CONNECTIONS = 1
+
 export const databaseOptions = {
   database: Options.text("database").pipe(
     Options.withDescription(
@@ -87,7 +100,8 @@ export const withSharedStore = <A, E, R>(options: SharedStoreOptions, effect: Ef
       yield* outboxDrainer({
         by: `${stationHost()}:${process.pid}`,
         fallbackFile: options.queueFile,
-        every: Duration.times(heartbeat, 2)
+        every: Duration.times(heartbeat, 2),
+        deliverOn: pgLayer(target, { maxConnections: 1, migrate: false, applicationName: "provision outbox" })
       }).pipe(Effect.forkScoped)
       const value = yield* Effect.provideService(effect, RecordStore, store)
       const stats = yield* store.stats
@@ -100,7 +114,7 @@ export const withSharedStore = <A, E, R>(options: SharedStoreOptions, effect: Ef
   )
   return run.pipe(
     Effect.provide(PgRegistrationQueueLive(options.queueFile)),
-    Effect.provide(Layer.fresh(pgLayer(target)))
+    Effect.provide(Layer.fresh(pgLayer(target, { maxConnections: STATION_CONNECTIONS })))
   ) as unknown as Out
 }
 

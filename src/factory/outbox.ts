@@ -114,13 +114,28 @@ export const drainOutbox = (options: { readonly by: string; readonly chunk?: num
     return summary
   })
 
-/** A station's background delivery while it runs: absorb the file queue, drain, every `every`. */
-export const outboxDrainer = (options: { readonly by: string; readonly fallbackFile: string; readonly every?: Duration.DurationInput }) =>
+/**
+ * A station's background delivery while it runs: absorb the file queue, drain, every `every`.
+ *
+ * `deliverOn`: the connection the delivery passes run on, opened for a drain and
+ * closed after it. A pass holds its connection in a transaction while the
+ * backend answers (seconds when it is slow), so a station whose own pool is one
+ * connection delivers on a second one and its records never wait behind the
+ * backend. Without it the passes use the PgClient in context.
+ */
+export const outboxDrainer = <E>(options: {
+  readonly by: string
+  readonly fallbackFile: string
+  readonly every?: Duration.DurationInput
+  readonly deliverOn?: Layer.Layer<PgClient.PgClient, E>
+}) =>
   Effect.gen(function* () {
     yield* absorbFileQueue(options.fallbackFile).pipe(Effect.ignore)
     // Almost always nothing is pending (the boards register directly): one indexed count, not a locking pass.
     const pending = yield* outboxPending.pipe(Effect.orElseSucceed(() => 1))
-    if (pending > 0) yield* drainOutbox({ by: options.by, maxPasses: 20 }).pipe(Effect.ignore)
+    if (pending === 0) return
+    const drain = drainOutbox({ by: options.by, maxPasses: 20 })
+    yield* (options.deliverOn ? drain.pipe(Effect.provide(Layer.fresh(options.deliverOn))) : drain).pipe(Effect.ignore)
   }).pipe(Effect.repeat(Schedule.spaced(options.every ?? Duration.seconds(5))), Effect.asVoid)
 
 export type OutboxRequirements = Backend | PgClient.PgClient | FileSystem.FileSystem | Path.Path

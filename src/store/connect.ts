@@ -18,6 +18,11 @@ export interface ConnectOptions {
   readonly maxConnections?: number
   /** Shown in pg_stat_activity. */
   readonly applicationName?: string
+  /**
+   * false: the schema is not checked (a further connection of a process whose
+   * first one has already checked it). Default true.
+   */
+  readonly migrate?: boolean
 }
 
 /** Why a connection failed, in words, without the URL (pg's messages never hold the password). */
@@ -51,10 +56,11 @@ export const pgLayer = (
         applicationName: options.applicationName ?? "provision"
       })
       // Stations starting at once may race to create the migrations table; a retry after the winner commits settles it.
-      yield* migrate.pipe(
-        Effect.retry(Schedule.spaced(Duration.millis(250)).pipe(Schedule.intersect(Schedule.recurs(5)))),
-        Effect.provideService(SqlClient.SqlClient, client)
-      )
+      if (options.migrate !== false)
+        yield* migrate.pipe(
+          Effect.retry(Schedule.spaced(Duration.millis(250)).pipe(Schedule.intersect(Schedule.recurs(5)))),
+          Effect.provideService(SqlClient.SqlClient, client)
+        )
       return Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
     }).pipe(
       Effect.provide(Reactivity.layer),

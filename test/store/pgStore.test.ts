@@ -516,6 +516,40 @@ describe("PostgreSQL store (real server)", () => {
           yield* Fiber.interrupt(drainer)
           for (const id of late) expect(backend.attempts().get(id)).toBe(1)
           expect(backend.registrations()).toHaveLength(devices.length + late.length)
+
+          // A station as `provision flash` runs it: a pool of one connection, and its drainer delivering on a
+          // connection of its own. While a slow backend holds the delivery (and its transaction), the station's
+          // connection still answers: its SELECT comes back before the backend has taken the device.
+          const station = yield* Layer.build(Layer.fresh(pgLayer(t, { maxConnections: 1 })))
+          const slow = "esp32-aabbcc0000f3"
+          yield* outboxEnqueue({ deviceId: slow, batchId: "batch-1", stationId: "s1", payload: encode(registration(slow)) })
+          backend.setDelay(1500)
+          const requestsBefore = backend.requestCount()
+          const stationDrainer = yield* outboxDrainer({
+            by: "station-one",
+            fallbackFile: join(tempDir("fp-outbox-"), "q.jsonl"),
+            every: "50 millis",
+            deliverOn: pgLayer(t, { maxConnections: 1, migrate: false, applicationName: "provision outbox" })
+          }).pipe(Effect.provide(station), Effect.forkScoped)
+          yield* until(
+            Effect.sync(() => backend.requestCount()),
+            (n) => n > requestsBefore
+          )
+          const heldBy = yield* sql<{
+            n: number
+          }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'provision outbox' AND state = 'idle in transaction'`
+          expect(heldBy[0]!.n).toBe(1)
+          const answered = yield* Effect.flatMap(PgClient.PgClient, (own) => own<{ one: number }>`SELECT 1 AS one`).pipe(
+            Effect.provide(station)
+          )
+          expect(answered[0]!.one).toBe(1)
+          expect(backend.attempts().get(slow)).toBeUndefined()
+          yield* until(
+            Effect.sync(() => backend.attempts().get(slow)),
+            (n) => n === 1
+          )
+          yield* Fiber.interrupt(stationDrainer)
+          backend.setDelay(0)
         }).pipe(Effect.provide(Layer.mergeAll(Layer.fresh(pgLayer(t)), backendLayer, NodeContext.layer)))
       }).pipe(Effect.scoped)
   )
