@@ -52,8 +52,12 @@ const PORTS_A = Number(process.env.BENCH_PORTS_A ?? 2)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const STATIONS_B = 100
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10)
-/** Records per second the paced run of (b) offers, over all stations. */
-const TARGET = Number(process.env.BENCH_TARGET ?? 2000)
+/**
+ * Records per second the paced run of (b) offers, over all stations: 10 % above the issue's 2,000/s, so the
+ * measured rate (rows over the whole run, its start spread and tail included) shows 2,000/s sustained, not
+ * "about 2,000" (offered 2,000, it measured 1,964/s).
+ */
+const TARGET = Number(process.env.BENCH_TARGET ?? 2200)
 /** One station process's pool is 4; the 100 simulated stations share this one. */
 const POOL_B = Number(process.env.BENCH_POOL ?? 16)
 /** Station PCs (processes) the 100 stations of (b) run on. */
@@ -230,7 +234,7 @@ try {
           )
           const written = stored + spooled
           console.log(
-            `# (b) ${run}: ${STATIONS_B} stations for ${DURATION_S} s${every === undefined ? ", back to back" : `, each one record every ${every} ms (${TARGET}/s offered)`}, on ${PCS} station PCs sharing a pool of ${POOL_B}: ${stored} stored, ${spooled} spooled, ${(written / elapsed).toFixed(0)} records/s, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; CPU per record: PostgreSQL ${((server * 1000) / written).toFixed(2)} ms, the stations (this process) ${((cpu.user + cpu.system) / 1000 / written).toFixed(2)} ms; ${load()}`
+            `# (b) ${run}: ${STATIONS_B} stations for ${DURATION_S} s${every === undefined ? ", back to back" : `, each one record every ${every.toFixed(1)} ms (${TARGET}/s offered)`}, on ${PCS} station PCs sharing a pool of ${POOL_B}: ${stored} stored, ${spooled} spooled, ${(written / elapsed).toFixed(0)} records/s, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms; CPU per record: PostgreSQL ${((server * 1000) / written).toFixed(2)} ms, the stations (this process) ${((cpu.user + cpu.system) / 1000 / written).toFixed(2)} ms; ${load()}`
           )
           console.log(
             `bench stations stations=${STATIONS_B} boards=${written} records_per_s=${(rows / elapsed).toFixed(0)} p95_commit_ms=${percentile(latencies, 95).toFixed(1)} lost=${Math.max(0, written - distinct)} dup=${rows - distinct} overhead_pct=-`
@@ -410,7 +414,7 @@ try {
       const cpuOf = (rounds: typeof files) => rounds.flatMap((x) => x.results.map((r) => r.cpuS))
       const startupOf = (rounds: typeof files) => rounds.flatMap((x) => x.startupS)
       console.log(
-        `# (a) files vs database: launch → batch start ${mean(startupOf(files)).toFixed(2)} vs ${mean(startupOf(db)).toFixed(2)} s (outside the batch cycle); a board's flash phase ${mean(flashOf(files)).toFixed(2)} vs ${mean(flashOf(db)).toFixed(2)} s; CPU per station process ${mean(cpuOf(files)).toFixed(2)} vs ${mean(cpuOf(db)).toFixed(2)} s; PostgreSQL CPU per database round ${mean(db.map((x) => x.serverS)).toFixed(2)} s; connections per station ${(mean(db.map((x) => x.sessions)) / STATIONS_A).toFixed(1)}`
+        `# (a) files vs database: launch → batch start ${mean(startupOf(files)).toFixed(2)} vs ${mean(startupOf(db)).toFixed(2)} s (outside the batch cycle); a board's flash phase ${mean(flashOf(files)).toFixed(2)} vs ${mean(flashOf(db)).toFixed(2)} s; CPU per station process ${mean(cpuOf(files)).toFixed(2)} vs ${mean(cpuOf(db)).toFixed(2)} s; PostgreSQL CPU per round ${mean(files.map((x) => x.serverS)).toFixed(2)} vs ${mean(db.map((x) => x.serverS)).toFixed(2)} s (on files: its own background work); connections per station ${(mean(db.map((x) => x.sessions)) / STATIONS_A).toFixed(1)}`
       )
       console.log(
         `# (a) measured inside the stations: the database adds ${mean(perBoard).toFixed(1)} ms per board (board-start row + record commit, both on the board's path) = ${((mean(perBoard) / boardCycleMs) * 100).toFixed(2)} % of the ${boardCycleMs.toFixed(0)} ms files cycle; board end → row committed p95 ${percentile(commits, 95).toFixed(1)} ms; ${load()}`
