@@ -306,6 +306,32 @@ const exchange = (
     if (authorization !== undefined) headers["Authorization"] = authorization
     let answered = false
     let request: Http.ClientRequest
+    /**
+     * The exchange's socket. A TLS one is handed to the request only after its
+     * handshake and pin check, so until then the request cannot close it: every
+     * way out (deadline, connect timeout, interruption) closes it here too, or a
+     * device that accepts TCP and stalls the handshake keeps it open.
+     */
+    let socket: Net.Socket | undefined
+    const abandon = () => {
+      request.destroy()
+      socket?.destroy()
+    }
+    /** `connectTimeout`: the TCP handshake (not TLS's, not the answer) must finish within it. */
+    const armConnectTimer = (connecting: Net.Socket) => {
+      if (link.connectTimeoutMs === undefined) return
+      const connectTimer = setTimeout(
+        () =>
+          afterPendingIo(() => {
+            if (link.connected) return
+            settle(Effect.fail(new DeviceUnreachable({ ...ctx, reason: `no connection within ${link.connectTimeoutMs} ms` })))
+            abandon()
+          }),
+        link.connectTimeoutMs
+      )
+      connecting.once("close", () => clearTimeout(connectTimer))
+      connecting.once("connect", () => clearTimeout(connectTimer))
+    }
     try {
       request = Http.request({
         host: target.host,
@@ -319,35 +345,25 @@ const exchange = (
           link.connected = false
           if (target.tls !== undefined) {
             // The request is handed the socket only once its certificate passed: nothing is sent before.
-            const socket = pinnedTlsConnection(target.tls, ctx, options as Net.NetConnectOpts, link, {
-              ready: () => oncreate(null, socket),
+            const tlsSocket = pinnedTlsConnection(target.tls, ctx, options as Net.NetConnectOpts, link, {
+              ready: () => oncreate(null, tlsSocket),
               refused: (error) => {
                 settle(Effect.fail(error))
-                oncreate(error, socket)
+                oncreate(error, tlsSocket)
               },
-              failed: (cause) => oncreate(cause, socket)
+              failed: (cause) => oncreate(cause, tlsSocket)
             })
+            socket = tlsSocket
+            armConnectTimer(tlsSocket)
             return undefined
           }
-          const socket = Net.createConnection(options as Net.NetConnectOpts)
-          let connectTimer: ReturnType<typeof setTimeout> | undefined
-          if (link.connectTimeoutMs !== undefined) {
-            connectTimer = setTimeout(
-              () =>
-                afterPendingIo(() => {
-                  if (link.connected) return
-                  settle(Effect.fail(new DeviceUnreachable({ ...ctx, reason: `no connection within ${link.connectTimeoutMs} ms` })))
-                  request.destroy()
-                }),
-              link.connectTimeoutMs
-            )
-            socket.once("close", () => clearTimeout(connectTimer))
-          }
-          socket.once("connect", () => {
+          const plain = Net.createConnection(options as Net.NetConnectOpts)
+          plain.once("connect", () => {
             link.connected = true
-            clearTimeout(connectTimer)
           })
-          return socket
+          socket = plain
+          armConnectTimer(plain)
+          return plain
         }
       })
     } catch (cause) {
@@ -396,7 +412,7 @@ const exchange = (
     timer = setTimeout(
       () => {
         settle(Effect.fail(timedOut(ctx, link)))
-        request.destroy()
+        abandon()
       },
       Math.max(0, link.deadline - performance.now())
     )
@@ -404,7 +420,7 @@ const exchange = (
     return Effect.sync(() => {
       settled = true
       clearTimeout(timer)
-      request.destroy()
+      abandon()
     })
   })
 

@@ -4,7 +4,7 @@
  * file's loopback range (127.20.9.x), closed after each test.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Schema } from "effect"
+import { Effect, Exit, Schedule, Schema } from "effect"
 import * as Http from "node:http"
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
@@ -14,6 +14,38 @@ import * as Methods from "../../src/shelly/methods.js"
 import { listen } from "./support.js"
 
 const answering = (host: string, handler: Http.RequestListener) => listen(host, () => Http.createServer(handler))
+
+/**
+ * A port on `host` whose connects hang: a listener with a full accept queue
+ * drops further SYNs (Linux), the case a powered-off device on a routed
+ * subnet gives. Lives for the test's scope.
+ */
+const synsUnanswered = (host: string) =>
+  Effect.gen(function* () {
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn("python3", [
+          "-c",
+          `import socket,time\ns=socket.socket()\ns.bind(('${host}',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)`
+        ])
+      ),
+      (p) => Effect.sync(() => p.kill())
+    )
+    const port = yield* Effect.promise(
+      () => new Promise<number>((resolve) => child.stdout.once("data", (d) => resolve(Number(String(d).trim()))))
+    )
+    const filler = yield* Effect.acquireRelease(
+      Effect.promise(
+        () =>
+          new Promise<Net.Socket>((resolve) => {
+            const socket = Net.createConnection({ host, port }, () => resolve(socket))
+          })
+      ),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+    expect(filler.readyState).toBe("open")
+    return port
+  })
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
@@ -136,30 +168,7 @@ describe("ShellyRpcLive against hand-made servers", () => {
 
   it.live("connectTimeout: a SYN nobody answers → DeviceUnreachable; a slow answer after connect → RpcTimeout", () =>
     Effect.gen(function* () {
-      // A listener with a full accept queue drops further SYNs (Linux), so the
-      // connect hangs: the case a powered-off device on a routed subnet gives.
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          spawn("python3", [
-            "-c",
-            "import socket,time\ns=socket.socket()\ns.bind(('127.20.9.7',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)"
-          ])
-        ),
-        (p) => Effect.sync(() => p.kill())
-      )
-      const port = yield* Effect.promise(
-        () => new Promise<number>((resolve) => child.stdout.once("data", (d) => resolve(Number(String(d).trim()))))
-      )
-      const filler = yield* Effect.acquireRelease(
-        Effect.promise(
-          () =>
-            new Promise<Net.Socket>((resolve) => {
-              const socket = Net.createConnection({ host: "127.20.9.7", port }, () => resolve(socket))
-            })
-        ),
-        (socket) => Effect.sync(() => socket.destroy())
-      )
-      expect(filler.readyState).toBe("open")
+      const port = yield* synsUnanswered("127.20.9.7")
       const rpc = yield* ShellyRpc
       const target = { host: "127.20.9.7", port }
       const unanswered = failureOf(
@@ -183,5 +192,47 @@ describe("ShellyRpcLive against hand-made servers", () => {
       )
       expect(slow._tag).toBe("RpcTimeout")
     }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
+  )
+
+  it.live(
+    "over HTTPS too: connectTimeout bounds the TCP handshake, and a device that accepts but stalls the TLS handshake is dropped at the deadline (its socket closed)",
+    () =>
+      Effect.gen(function* () {
+        const rpc = yield* ShellyRpc
+        const port = yield* synsUnanswered("127.20.9.17")
+        const unanswered = failureOf(
+          yield* Effect.exit(
+            rpc.call({ host: "127.20.9.17", port, tls: {} }, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, {
+              connectTimeout: "150 millis",
+              timeout: "5 seconds"
+            })
+          )
+        )
+        expect(unanswered._tag).toBe("DeviceUnreachable")
+        if (unanswered._tag === "DeviceUnreachable") expect(unanswered.reason).toBe("no connection within 150 ms")
+
+        // Accepts the connection and never answers the ClientHello.
+        const closed: Array<boolean> = []
+        const stalls = yield* listen("127.20.9.18", () =>
+          Net.createServer((socket) => {
+            socket.resume()
+            socket.once("close", () => void closed.push(true))
+          })
+        )
+        const stalled = failureOf(
+          yield* Effect.exit(
+            rpc.call({ host: stalls.host, port: stalls.port, tls: {} }, "Shelly.GetDeviceInfo", undefined, Schema.Unknown, {
+              connectTimeout: "150 millis",
+              timeout: "300 millis"
+            })
+          )
+        )
+        expect(stalled._tag).toBe("RpcTimeout")
+        // The client closed its half-open TLS socket: the device sees the connection end (not only when it gives up).
+        yield* Effect.sync(() => closed.length).pipe(
+          Effect.repeat({ until: (n) => n === 1, schedule: Schedule.spaced("20 millis"), times: 250 })
+        )
+        expect(closed).toEqual([true])
+      }).pipe(Effect.scoped, Effect.provide(ShellyRpcLive))
   )
 })
