@@ -21,6 +21,7 @@ import { CertificateChanged, CertPinFileInvalid } from "../domain/errors/certPin
 import type { StateWriteError } from "../domain/errors/inventory.js"
 import { parseMac } from "../domain/mac.js"
 import { safeWriteFile } from "../runtime/safeWrite.js"
+import type { DeviceTls } from "./ShellyRpc.js"
 
 export const DEFAULT_PIN_FILE = "data/shelly_cert_pins.json"
 
@@ -91,3 +92,20 @@ export const trustOnFirstUse = (
 
 /** `file`'s key for `mac` (for targets that carry a pin). */
 export const pinKey = macKey
+
+/**
+ * A device known by its address, whose MAC its first answer tells (`backup
+ * --ip`, `restore`, `credentials rotate`; made by `forAddress` in
+ * src/stages/devicePins.ts): held from the first connection to the pin of
+ * the MAC expected there when it has one; otherwise read with any
+ * certificate, its fingerprint noted.
+ */
+export interface AddressCertificate {
+  readonly tls: DeviceTls
+  /**
+   * Once the device answered with `mac`: the TLS setting for every later call.
+   * A certificate other than that MAC's pin is `CertificateChanged`; a MAC
+   * without a pin is pinned now (first use).
+   */
+  readonly confirm: (mac: string, device: string) => Effect.Effect<DeviceTls, CertificateChanged | CertPinFileInvalid | StateWriteError>
+}

@@ -13,7 +13,7 @@ import type { FileSystem, Path } from "@effect/platform"
 import { Clock, Effect, Option } from "effect"
 import { CertificateChanged, type CertPinFileInvalid } from "../domain/errors/certPin.js"
 import type { StateWriteError } from "../domain/errors/inventory.js"
-import { loadPins, pinKey, pinOf, trustOnFirstUse } from "../shelly/certPins.js"
+import { type AddressCertificate, loadPins, pinKey, pinOf, trustOnFirstUse } from "../shelly/certPins.js"
 import type { DeviceTls } from "../shelly/ShellyRpc.js"
 
 export type PinFailure = CertificateChanged | CertPinFileInvalid | StateWriteError
@@ -33,6 +33,7 @@ export interface DeviceCertificate {
 export interface DevicePins {
   readonly pinFile: string
   readonly forMac: (mac: string) => DeviceCertificate
+  readonly forAddress: (expected?: string) => AddressCertificate
 }
 
 /**
@@ -49,34 +50,56 @@ export const openDevicePins = (
     const pins = yield* loadPins(pinFile)
     const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
     const writes = yield* Effect.makeSemaphore(1)
+    const pinnedTls = (mac: string, sha256: string): DeviceTls => ({ pinned: { sha256, mac: pinKey(mac), file: pinFile } })
+    /** What the device presented on its first reads, held to `mac`'s pin, or pinned for it now. */
+    const settle = (mac: string, seen: ReadonlyArray<string>, device: string) =>
+      Effect.gen(function* () {
+        const pinned = pinOf(pins, mac)
+        if (Option.isSome(pinned)) {
+          const presented = seen.find((sha256) => sha256 !== pinned.value)
+          if (presented !== undefined)
+            return yield* new CertificateChanged({ device, mac: pinKey(mac), pinned: pinned.value, presented, pinFile })
+          return pinnedTls(mac, pinned.value)
+        }
+        const [first, other] = seen
+        // Nothing seen: the answer came over plain HTTP (cannot happen with tls set); nothing to pin.
+        if (first === undefined) return {}
+        // Two certificates for one device's first reads: one answer came from something else.
+        if (other !== undefined)
+          return yield* new CertificateChanged({ device, mac: pinKey(mac), pinned: first, presented: other, pinFile })
+        const now = new Date(yield* Clock.currentTimeMillis)
+        if (options.write) yield* writes.withPermits(1)(trustOnFirstUse(pinFile, mac, first, device, now))
+        return pinnedTls(mac, first)
+      }).pipe(Effect.provide(context))
+    const collector = () => {
+      const seen: Array<string> = []
+      const tls: DeviceTls = {
+        seen: (sha256) => {
+          if (!seen.includes(sha256)) seen.push(sha256)
+        }
+      }
+      return { seen, tls }
+    }
     const forMac = (mac: string): DeviceCertificate => {
       const pinned = pinOf(pins, mac)
       if (Option.isSome(pinned)) {
-        const tls: DeviceTls = { pinned: { sha256: pinned.value, mac: pinKey(mac), file: pinFile } }
+        const tls = pinnedTls(mac, pinned.value)
         return { tls, confirm: () => Effect.succeed(tls) }
       }
-      const seen: Array<string> = []
-      return {
-        tls: {
-          seen: (sha256) => {
-            if (!seen.includes(sha256)) seen.push(sha256)
-          }
-        },
-        confirm: (device) =>
-          Effect.gen(function* () {
-            const [first, other] = seen
-            // Nothing seen: the answer came over plain HTTP (cannot happen with tls set); nothing to pin.
-            if (first === undefined) return {}
-            // Two certificates for one device's first reads: one answer came from something else.
-            if (other !== undefined)
-              return yield* new CertificateChanged({ device, mac: pinKey(mac), pinned: first, presented: other, pinFile })
-            const now = new Date(yield* Clock.currentTimeMillis)
-            if (options.write) yield* writes.withPermits(1)(trustOnFirstUse(pinFile, mac, first, device, now))
-            return { pinned: { sha256: first, mac: pinKey(mac), file: pinFile } } satisfies DeviceTls
-          }).pipe(Effect.provide(context))
-      }
+      const { seen, tls } = collector()
+      return { tls, confirm: (device) => settle(mac, seen, device) }
     }
-    return { pinFile, forMac }
+    const forAddress = (expected?: string): AddressCertificate => {
+      const pinned = expected === undefined ? Option.none() : pinOf(pins, expected)
+      if (expected !== undefined && Option.isSome(pinned)) {
+        // The pin was checked on every connection; a device answering with another MAC is the caller's to refuse.
+        const tls = pinnedTls(expected, pinned.value)
+        return { tls, confirm: () => Effect.succeed(tls) }
+      }
+      const { seen, tls } = collector()
+      return { tls, confirm: (mac, device) => settle(mac, seen, device) }
+    }
+    return { pinFile, forMac, forAddress }
   })
 
 /** No HTTPS configured: plain HTTP, nothing pinned. */

@@ -23,6 +23,8 @@ export interface InventorySettings {
   readonly friendlyField: string
   readonly devicePort: number
   readonly probeTimeout: Duration.Duration
+  /** `stage1.https` on (one setting for every command that talks to devices): the per-MAC pin file. */
+  readonly httpsPinFile: string | undefined
   readonly warnings: ReadonlyArray<string>
 }
 
@@ -35,6 +37,7 @@ export const loadInventorySettings = (
     friendlyField: loaded.value.stage3.friendly.field_name,
     devicePort: loaded.value.stage3.device_port,
     probeTimeout: Duration.millis(loaded.value.stage3.probe_timeout_ms),
+    httpsPinFile: loaded.value.stage1.https.enabled ? loaded.value.stage1.https.pin_file : undefined,
     warnings: loaded.warnings
   }))
 
