@@ -20,6 +20,7 @@ import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { loadInventorySettings } from "../app/inventory/operations.js"
 import { findByMac } from "../inventory/edit.js"
 import { makeShellyRpc } from "../shelly/ShellyRpcLive.js"
+import { openDevicePins } from "../stages/devicePins.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 import { reportErrors } from "./operatorErrors.js"
 
@@ -37,7 +38,9 @@ const crashAt = (step: RotationStep) =>
 
 const configOption = Options.text("config").pipe(
   Options.optional,
-  Options.withDescription("Config file (default data/config.yaml); ip_state_file and device_port come from stage3.")
+  Options.withDescription(
+    "Config file (default data/config.yaml); ip_state_file and device_port come from stage3, HTTPS and its pins from stage1.https."
+  )
 )
 
 const rotate = Command.make(
@@ -82,14 +85,20 @@ const rotate = Command.make(
             Effect.zipRight(
               Effect.gen(function* () {
                 const raw = makeShellyRpc()
+                // HTTPS is one setting for every command that talks to devices: stage1.https (README "HTTPS").
+                const pins = settings.httpsPinFile === undefined ? undefined : yield* openDevicePins(settings.httpsPinFile)
                 const outcomes = yield* Effect.forEach(
                   targets,
                   (target) =>
-                    rotateDevice(raw, target, {
-                      fleetPassword: secrets.value.device?.admin_password,
-                      timeout: Duration.seconds(5),
-                      checkpoint: crashAt
-                    }).pipe(
+                    rotateDevice(
+                      raw,
+                      { ...target, certificate: pins?.forAddress(target.mac) },
+                      {
+                        fleetPassword: secrets.value.device?.admin_password,
+                        timeout: Duration.seconds(5),
+                        checkpoint: crashAt
+                      }
+                    ).pipe(
                       Effect.as(`● ${target.mac} @ ${target.host} - password rotated`),
                       Effect.catchAll((error) => Effect.succeed(`● ${target.mac} @ ${target.host} - FAILED: ${describeError(error)}`)),
                       Effect.tap(Console.log)

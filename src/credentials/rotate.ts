@@ -24,7 +24,8 @@ import type { RpcFailure } from "../domain/errors/shelly.js"
 import type { Mac } from "../domain/mac.js"
 import { parseMac } from "../domain/mac.js"
 import { ha1For } from "../shelly/digest.js"
-import type { CallOptions, DeviceTarget, ShellyRpcService } from "../shelly/ShellyRpc.js"
+import type { CallOptions, DeviceTarget, DeviceTls, ShellyRpcService } from "../shelly/ShellyRpc.js"
+import type { AddressCertificate } from "../shelly/certPins.js"
 import { DeviceInfo, EmptyResult, SysStatus } from "../shelly/schemas.js"
 import { DeviceCredentials } from "./DeviceCredentials.js"
 import { generateDevicePassword } from "./password.js"
@@ -35,6 +36,12 @@ export interface RotationDevice {
   readonly mac: Mac
   readonly host: string
   readonly port: number
+  /**
+   * `stage1.https` on: the device's certificate (its MAC's pin, or any one on
+   * the first read, pinned once the device has answered with its MAC). Nothing
+   * but that first read goes out before the certificate is settled.
+   */
+  readonly certificate?: AddressCertificate | undefined
 }
 
 export interface RotationOptions {
@@ -54,7 +61,13 @@ export const rotateDevice = (raw: ShellyRpcService, device: RotationDevice, opti
   Effect.gen(function* () {
     const credentials = yield* DeviceCredentials
     const checkpoint = (step: RotationStep) => options.checkpoint?.(step, device.mac) ?? Effect.void
-    const at = (password: Redacted.Redacted<string> | undefined): DeviceTarget => ({ host: device.host, port: device.port, password })
+    let tls: DeviceTls | undefined = device.certificate?.tls
+    const at = (password: Redacted.Redacted<string> | undefined): DeviceTarget => ({
+      host: device.host,
+      port: device.port,
+      password,
+      ...(tls === undefined ? {} : { tls })
+    })
     const call = { timeout: options.timeout, transport: "post" as const }
     const fail = (step: RotationFailed["step"], why: string) => Effect.fail(new RotationFailed({ mac: device.mac, step, reason: why }))
 
@@ -63,6 +76,8 @@ export const rotateDevice = (raw: ShellyRpcService, device: RotationDevice, opti
       .pipe(Effect.catchAll((e) => fail("reach", reason(e))))
     const reported = Option.getOrUndefined(Option.getRight(parseMac(info.mac)))
     if (reported !== device.mac) return yield* fail("reach", `the device at ${device.host} reports MAC ${info.mac}`)
+    if (device.certificate !== undefined)
+      tls = yield* device.certificate.confirm(device.mac, device.host).pipe(Effect.catchAll((e) => fail("reach", describeError(e))))
 
     /** Whether the device accepts exactly this password (auth on: a wrong one is refused). */
     const accepts = (password: Redacted.Redacted<string>) =>

@@ -7,6 +7,9 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { expect, it } from "vitest"
 import YAML from "yaml"
+import { deviceCertA, deviceCertB } from "../../sim/shelly/tlsCerts.js"
+import { pinKey } from "../../src/shelly/certPins.js"
+import type { DeviceTls } from "../../src/shelly/ShellyRpc.js"
 import { makeShellyRpc } from "../../src/shelly/ShellyRpcLive.js"
 import { SysStatus } from "../../src/shelly/schemas.js"
 import { provisionProcesses, shellyPathHarness } from "../stages/shellyPathHarness.js"
@@ -20,10 +23,10 @@ const entryOf = (dir: string, mac: string): Entry =>
   (YAML.parse(readFileSync(join(dir, "data/device-secrets.yaml"), "utf8")) as { devices: Record<string, Entry> }).devices[mac] ?? {}
 
 const raw = makeShellyRpc({ defaultTimeout: "3 seconds", source: "test" })
-/** Whether the device accepts exactly this password (the plain client: no fallback). */
-const accepts = (host: string, port: number, password: string) =>
+/** Whether the device accepts exactly this password (the plain client: no fallback); `tls` for a device on HTTPS. */
+const accepts = (host: string, port: number, password: string, tls?: DeviceTls) =>
   Effect.runPromise(
-    raw.call({ host, port, password: Redacted.make(password) }, "Sys.GetStatus", undefined, SysStatus).pipe(
+    raw.call({ host, port, password: Redacted.make(password), ...(tls ? { tls } : {}) }, "Sys.GetStatus", undefined, SysStatus).pipe(
       Effect.as(true),
       Effect.catchTag("AuthRequired", () => Effect.succeed(false))
     )
@@ -78,3 +81,38 @@ it("a SIGKILL after any step leaves the device with a stored password; the next 
   expect(sent.length).toBeGreaterThan(0)
   expect(sent.every((e) => e.transport !== "get")).toBe(true)
 }, 400_000)
+
+it("over HTTPS (stage1.https): the rotation talks TLS and pins the device on first use; a certificate other than the pin fails the device with nothing sent", async () => {
+  const p = await harness.start({ devices: 2, adminPassword: FLEET_PW, faults: ["all=protected,https"] }, { inventory: true })
+  const [d1, d2] = [p.fleet.devices[0]!, p.fleet.devices[1]!]
+  const pinFile = join(p.dir, "data/shelly_cert_pins.json")
+  writeFileSync(
+    join(p.dir, "data/config.yaml"),
+    YAML.stringify({ stage1: { https: { enabled: true, pin_file: pinFile } }, stage3: { device_port: p.fleet.port } })
+  )
+  writeFileSync(join(p.dir, "data/secrets.yaml"), YAML.stringify({ device: { admin_password: FLEET_PW } }))
+  // Device 2 was pinned earlier with another certificate than the one it serves now.
+  writeFileSync(
+    pinFile,
+    `${JSON.stringify({ version: 1, pins: { [pinKey(d2.mac)]: { sha256: deviceCertB.sha256, pinned_at: "2026-12-01T10:00:00.000Z" } } }, null, 2)}\n`
+  )
+  const run = provision(p.dir, ["credentials", "rotate"])
+  const code = await run.exited
+  const out = run.stdout()
+  expect(out).toContain(`● ${d1.mac} @ ${d1.ip} - password rotated`)
+  const refused = out.split("\n").find((l) => l.startsWith(`● ${d2.mac} @ ${d2.ip} - FAILED: `))
+  expect(refused).toContain(deviceCertB.sha256)
+  expect(out).toContain("Credentials summary: total=2 rotated=1 failed=1")
+  expect(code).toBe(1)
+
+  // Device 1: pinned now, and its new password works over TLS (the device serves nothing else).
+  const pins = JSON.parse(readFileSync(pinFile, "utf8")) as { pins: Record<string, { sha256: string }> }
+  expect(pins.pins[pinKey(d1.mac)]!.sha256).toBe(deviceCertA.sha256)
+  const entry = entryOf(p.dir, d1.mac)
+  expect(await accepts(d1.ip!, p.fleet.port, entry.password!, {})).toBe(true)
+  expect(await accepts(d1.ip!, p.fleet.port, FLEET_PW, {})).toBe(false)
+  // Device 2: no request reached it, its password is still the fleet one, its pin is as it was.
+  expect(p.fleet.state(2)!.rpcLog).toEqual([])
+  expect(entryOf(p.dir, d2.mac)).toEqual({})
+  expect(pins.pins[pinKey(d2.mac)]!.sha256).toBe(deviceCertB.sha256)
+}, 120_000)
