@@ -26,6 +26,7 @@ import { loadInventorySettings } from "../app/inventory/operations.js"
 import { findByMac } from "../inventory/edit.js"
 import * as Methods from "../shelly/methods.js"
 import type { DeviceTarget } from "../shelly/ShellyRpc.js"
+import { openDevicePins } from "../stages/devicePins.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 import { reportErrors } from "./operatorErrors.js"
 
@@ -41,6 +42,10 @@ const processOutput: Output = {
 }
 
 const RPC_TIMEOUT = Duration.seconds(5)
+
+/** HTTPS is one setting for every command that talks to devices: stage1.https (README "HTTPS"). `write`: pin on first use. */
+const devicePinsOf = (pinFile: string | undefined, write: boolean) =>
+  pinFile === undefined ? Effect.succeed(undefined) : openDevicePins(pinFile, { write })
 
 const macOrFail = (text: string, what: string) =>
   Either.match(parseMac(text), {
@@ -58,10 +63,11 @@ export const backupProgram = (flags: BackupFlags, output: Output = processOutput
   Effect.gen(function* () {
     const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
     const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
-    const targets: Array<DeviceTarget> = []
+    /** Where to read, and the MAC the inventory gives the device there (none for `--ip`). */
+    const targets: Array<{ readonly target: DeviceTarget; readonly expected?: Mac }> = []
     for (const ip of flags.ips) {
       if (Either.isLeft(parseIpv4(ip))) return yield* new InventoryInputInvalid({ what: `--ip ${ip}`, problems: ["not an IPv4 address"] })
-      targets.push({ host: ip, port: settings.devicePort })
+      targets.push({ target: { host: ip, port: settings.devicePort } })
     }
     for (const text of flags.macs) {
       const mac = yield* macOrFail(text, `--mac ${text}`)
@@ -70,29 +76,37 @@ export const backupProgram = (flags: BackupFlags, output: Output = processOutput
       const target = inventoryTarget(device.value, settings.devicePort)
       if (Option.isNone(target))
         return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: ["the device has no ip in the inventory"] })
-      targets.push({ host: target.value.host, port: target.value.port })
+      targets.push({ target: { host: target.value.host, port: target.value.port }, expected: mac })
     }
     if (flags.ips.length === 0 && flags.macs.length === 0) {
       for (const device of doc.devices) {
-        for (const t of Option.toArray(inventoryTarget(device, settings.devicePort))) targets.push({ host: t.host, port: t.port })
+        for (const t of Option.toArray(inventoryTarget(device, settings.devicePort)))
+          targets.push({ target: { host: t.host, port: t.port }, expected: t.mac })
       }
     }
+    const pins = yield* devicePinsOf(settings.httpsPinFile, true)
     const lines = yield* Effect.forEach(
       targets,
-      (target) =>
-        readDevice(target, { timeout: RPC_TIMEOUT }).pipe(
+      ({ target: plain, expected }) => {
+        const certificate = pins?.forAddress(expected)
+        const target: DeviceTarget = certificate === undefined ? plain : { ...plain, tls: certificate.tls }
+        return readDevice(target, { timeout: RPC_TIMEOUT }).pipe(
           Effect.flatMap((backup) =>
             Effect.flatMap(macOrFail(backup.mac, `the MAC reported by ${target.host}`), (mac) =>
-              Effect.map(
-                writeBackup(backup, mac),
-                (file) =>
-                  `● ${mac} @ ${target.host} - backup ${file} (${backup.scripts.length} scripts, ${backup.webhooks.length} webhooks, ${backup.schedules.length} schedules)`
+              // Over HTTPS the file is written only once the certificate is the device's (its pin, or pinned now).
+              (certificate === undefined ? Effect.void : certificate.confirm(mac, target.host)).pipe(
+                Effect.zipRight(writeBackup(backup, mac)),
+                Effect.map(
+                  (file) =>
+                    `● ${mac} @ ${target.host} - backup ${file} (${backup.scripts.length} scripts, ${backup.webhooks.length} webhooks, ${backup.schedules.length} schedules)`
+                )
               )
             )
           ),
           Effect.catchAll((error) => Effect.succeed(`● ${target.host} - FAILED: ${describeError(error)}`)),
           Effect.tap((line) => Effect.sync(() => output.out(line)))
-        ),
+        )
+      },
       { concurrency: 8 }
     )
     const failed = lines.filter((l) => l.includes(" - FAILED: ")).length
@@ -130,10 +144,14 @@ export const restoreProgram = (flags: RestoreFlags, output: Output = processOutp
       if (Option.isNone(found)) return yield* new DeviceNotInInventory({ mac: destination })
       target = { host: found.value.host, port: found.value.port }
     }
+    // Over HTTPS: held to the destination's pin from the first connection (none yet: any certificate, pinned below).
+    const certificate = (yield* devicePinsOf(settings.httpsPinFile, !flags.dryRun))?.forAddress(destination)
+    if (certificate !== undefined) target = { ...target, tls: certificate.tls }
     // The MAC check comes before anything else is sent: a moved or swapped device is never written to.
     const info = yield* Methods.getDeviceInfo(target, { timeout: RPC_TIMEOUT })
     const reported = Either.getOrUndefined(parseMac(info.mac))
     if (reported !== destination) return yield* new RestoreTargetMismatch({ expected: destination, found: info.mac, ip: target.host })
+    if (certificate !== undefined) target = { ...target, tls: yield* certificate.confirm(destination, target.host) }
 
     if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("restore"))
     const current = yield* readDevice(target, { timeout: RPC_TIMEOUT })
@@ -160,7 +178,9 @@ export const restoreProgram = (flags: RestoreFlags, output: Output = processOutp
 
 const configOption = Options.text("config").pipe(
   Options.optional,
-  Options.withDescription("Config file (default data/config.yaml); ip_state_file and device_port come from stage3.")
+  Options.withDescription(
+    "Config file (default data/config.yaml); ip_state_file and device_port come from stage3, HTTPS and its pins from stage1.https."
+  )
 )
 
 const run = <E, R>(program: Effect.Effect<number, E, R>) =>

@@ -11,7 +11,9 @@ import YAML from "yaml"
 import { backupLayer, backupProgram, restoreProgram, type RestoreFlags } from "../../src/cli/backup.js"
 import { planRestore } from "../../src/backup/plan.js"
 import { readDevice } from "../../src/backup/read.js"
-import { ShellyRpc } from "../../src/shelly/ShellyRpc.js"
+import { pinKey } from "../../src/shelly/certPins.js"
+import { type DeviceTls, ShellyRpc } from "../../src/shelly/ShellyRpc.js"
+import { deviceCertA, deviceCertB } from "../../sim/shelly/tlsCerts.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
 import { shellyPathHarness } from "../stages/shellyPathHarness.js"
 import type { ShellyProject } from "../stages/shellyPathHarness.js"
@@ -30,11 +32,12 @@ const setup = async () => {
   return p
 }
 
-const rpcTo = (p: ShellyProject, n: number, password?: string) => {
+const rpcTo = (p: ShellyProject, n: number, password?: string, tls?: DeviceTls) => {
   const target = {
     host: p.fleet.devices[n - 1]!.ip!,
     port: p.fleet.port,
-    password: password === undefined ? undefined : Redacted.make(password)
+    password: password === undefined ? undefined : Redacted.make(password),
+    ...(tls === undefined ? {} : { tls })
   }
   return (method: string, params?: Record<string, unknown>) =>
     Effect.runPromise(
@@ -172,4 +175,44 @@ it("--to-mac puts the backup onto a replacement; a device with another MAC at th
   expect(replaced.config["switch:0"]).toMatchObject({ name: "Stairs", auto_off: true })
   // The old unit's id is the new unit's in settings that name it.
   expect(replaced.config["mqtt"]).toMatchObject({ client_id: d2.id, topic_prefix: `site/${d2.id}` })
+})
+
+it("over HTTPS (stage1.https): backup and restore talk TLS and pin each device on first use; a certificate other than the pin fails that device before its file is written or a request reaches it", async () => {
+  const p = await harness.start({ devices: 2, models: ["S2PMG3"], faults: ["all=https"] }, { inventory: true })
+  const pinFile = "data/shelly_cert_pins.json"
+  writeFileSync(
+    "data/config.yaml",
+    YAML.stringify({ stage1: { https: { enabled: true, pin_file: pinFile } }, stage3: { device_port: p.fleet.port } })
+  )
+  const [d1, d2] = [p.fleet.devices[0]!, p.fleet.devices[1]!]
+
+  const first = output()
+  expect(await backup(first)).toEqual(Exit.succeed(0))
+  expect(first.lines).toContain("Backup summary: total=2 ok=2 failed=0")
+  const pins = JSON.parse(readFileSync(pinFile, "utf8")) as { pins: Record<string, { sha256: string }> }
+  expect(Object.keys(pins.pins).sort()).toEqual([pinKey(d1.mac), pinKey(d2.mac)].sort())
+  expect(pins.pins[pinKey(d1.mac)]!.sha256).toBe(deviceCertA.sha256)
+
+  // Changed over TLS (the devices serve nothing else), then restored over TLS, held to the pin now.
+  await rpcTo(p, 1, undefined, {})("Switch.SetConfig", { id: 0, config: { name: "Changed" } })
+  const done = output()
+  expect(await restore({ mac: d1.mac }, done)).toEqual(Exit.succeed(0))
+  expect(done.lines.join("\n")).toContain(`~ switch:0.name: "Changed" →`)
+  expect(done.lines.at(-1)).toBe("[restore: verified — the device matches the backup]")
+
+  // Device 2's pin names another certificate (as when the device was swapped or someone sits between).
+  pins.pins[pinKey(d2.mac)]!.sha256 = deviceCertB.sha256
+  writeFileSync(pinFile, `${JSON.stringify(pins, null, 2)}\n`)
+  const pinsBefore = readFileSync(pinFile, "utf8")
+  const requestsBefore = p.fleet.state(2)!.rpcLog.length
+  const again = output()
+  expect(await backup(again)).toEqual(Exit.succeed(1))
+  const failed = again.lines.find((l) => l.startsWith(`● ${d2.ip} - FAILED: `))
+  expect(failed).toContain(deviceCertB.sha256)
+  expect(failed).toContain(pinFile)
+  expect(readdirSync(join("var/backups", d2.mac))).toHaveLength(1)
+  const refused = await restore({ mac: d2.mac })
+  expect(Exit.isFailure(refused)).toBe(true)
+  expect(p.fleet.state(2)!.rpcLog.length).toBe(requestsBefore)
+  expect(readFileSync(pinFile, "utf8")).toBe(pinsBefore)
 })
