@@ -1,180 +1,20 @@
 /**
  * `provision backup [--ip IP…] [--mac MAC…]` and
- * `provision restore MAC [FILE] [--to-mac NEW] [--ip IP] [--dry-run]`.
- * Backups: var/backups/<MAC>/<timestamp>.json (src/backup/). A restore checks
- * the MAC at the address before any write, prints the differences, applies
- * them (src/backup/apply.ts) and reads the device back to verify.
+ * `provision restore MAC [FILE] [--to-mac NEW] [--ip IP] [--dry-run]`: the
+ * flags, and the lines on stdout/stderr; the runs are src/app/backup.ts.
  * Exit codes: 0 ok, 1 a device failed (or differs after the restore), 2 bad
  * input, 3 lock held, 4 file error.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Duration, Effect, Either, Layer, Option } from "effect"
-import { applyPlan } from "../backup/apply.js"
-import { latestBackup, readBackup, writeBackup } from "../backup/files.js"
-import { describePlan, planRestore } from "../backup/plan.js"
-import { readDevice } from "../backup/read.js"
-import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
-import { inventoryTarget } from "../credentials/targets.js"
-import { describeError } from "../domain/errors/base.js"
-import { BackupInvalid, DeviceNotInInventory, RestoreTargetMismatch } from "../domain/errors/credentials.js"
-import { DeviceNotFound, InventoryInputInvalid } from "../domain/errors/web.js"
-import { parseIpv4 } from "../domain/ipv4.js"
-import { type Mac, parseMac } from "../domain/mac.js"
-import { Inventory, ProjectLock } from "../inventory/Inventory.js"
-import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
-import { loadInventorySettings } from "../app/inventory/operations.js"
-import { findByMac } from "../inventory/edit.js"
-import * as Methods from "../shelly/methods.js"
-import type { DeviceTarget } from "../shelly/ShellyRpc.js"
-import { openDevicePins } from "../stages/devicePins.js"
+import { Effect } from "effect"
+import { backupLayer, backupProgram, type Output, restoreProgram } from "../app/backup.js"
 import { ExitCodes, ExitWith } from "./exit.js"
 import { reportErrors } from "./operatorErrors.js"
 
-export const backupLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
-
-export interface Output {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-}
 const processOutput: Output = {
   out: (line) => void process.stdout.write(`${line}\n`),
   err: (line) => void process.stderr.write(`${line}\n`)
 }
-
-const RPC_TIMEOUT = Duration.seconds(5)
-
-/** HTTPS is one setting for every command that talks to devices: stage1.https (README "HTTPS"). `write`: pin on first use. */
-const devicePinsOf = (pinFile: string | undefined, write: boolean) =>
-  pinFile === undefined ? Effect.succeed(undefined) : openDevicePins(pinFile, { write })
-
-const macOrFail = (text: string, what: string) =>
-  Either.match(parseMac(text), {
-    onLeft: (reason) => Effect.fail(new InventoryInputInvalid({ what, problems: [reason] })),
-    onRight: (mac) => Effect.succeed(mac)
-  })
-
-export interface BackupFlags {
-  readonly config: Option.Option<string>
-  readonly ips: ReadonlyArray<string>
-  readonly macs: ReadonlyArray<string>
-}
-
-export const backupProgram = (flags: BackupFlags, output: Output = processOutput) =>
-  Effect.gen(function* () {
-    const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
-    const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
-    /** Where to read, and the MAC the inventory gives the device there (none for `--ip`). */
-    const targets: Array<{ readonly target: DeviceTarget; readonly expected?: Mac }> = []
-    for (const ip of flags.ips) {
-      if (Either.isLeft(parseIpv4(ip))) return yield* new InventoryInputInvalid({ what: `--ip ${ip}`, problems: ["not an IPv4 address"] })
-      targets.push({ target: { host: ip, port: settings.devicePort } })
-    }
-    for (const text of flags.macs) {
-      const mac = yield* macOrFail(text, `--mac ${text}`)
-      const device = findByMac(doc, mac)
-      if (Option.isNone(device)) return yield* new DeviceNotFound({ query: text, file: doc.path })
-      const target = inventoryTarget(device.value, settings.devicePort)
-      if (Option.isNone(target))
-        return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: ["the device has no ip in the inventory"] })
-      targets.push({ target: { host: target.value.host, port: target.value.port }, expected: mac })
-    }
-    if (flags.ips.length === 0 && flags.macs.length === 0) {
-      for (const device of doc.devices) {
-        for (const t of Option.toArray(inventoryTarget(device, settings.devicePort)))
-          targets.push({ target: { host: t.host, port: t.port }, expected: t.mac })
-      }
-    }
-    const pins = yield* devicePinsOf(settings.httpsPinFile, true)
-    const lines = yield* Effect.forEach(
-      targets,
-      ({ target: plain, expected }) => {
-        const certificate = pins?.forAddress(expected)
-        const target: DeviceTarget = certificate === undefined ? plain : { ...plain, tls: certificate.tls }
-        return readDevice(target, { timeout: RPC_TIMEOUT }).pipe(
-          Effect.flatMap((backup) =>
-            Effect.flatMap(macOrFail(backup.mac, `the MAC reported by ${target.host}`), (mac) =>
-              // Over HTTPS the file is written only once the certificate is the device's (its pin, or pinned now).
-              (certificate === undefined ? Effect.void : certificate.confirm(mac, target.host)).pipe(
-                Effect.zipRight(writeBackup(backup, mac)),
-                Effect.map(
-                  (file) =>
-                    `● ${mac} @ ${target.host} - backup ${file} (${backup.scripts.length} scripts, ${backup.webhooks.length} webhooks, ${backup.schedules.length} schedules)`
-                )
-              )
-            )
-          ),
-          Effect.catchAll((error) => Effect.succeed(`● ${target.host} - FAILED: ${describeError(error)}`)),
-          Effect.tap((line) => Effect.sync(() => output.out(line)))
-        )
-      },
-      { concurrency: 8 }
-    )
-    const failed = lines.filter((l) => l.includes(" - FAILED: ")).length
-    output.out(`Backup summary: total=${lines.length} ok=${lines.length - failed} failed=${failed}`)
-    return failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
-  })
-
-export interface RestoreFlags {
-  readonly config: Option.Option<string>
-  readonly mac: string
-  readonly file: Option.Option<string>
-  readonly toMac: Option.Option<string>
-  readonly ip: Option.Option<string>
-  readonly dryRun: boolean
-}
-
-export const restoreProgram = (flags: RestoreFlags, output: Output = processOutput) =>
-  Effect.gen(function* () {
-    const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
-    const mac = yield* macOrFail(flags.mac, flags.mac)
-    const destination: Mac = Option.isSome(flags.toMac) ? yield* macOrFail(flags.toMac.value, `--to-mac ${flags.toMac.value}`) : mac
-    const file = Option.isSome(flags.file) ? flags.file.value : yield* latestBackup(mac)
-    const backup = yield* readBackup(file)
-    if (Either.getOrUndefined(parseMac(backup.mac)) !== mac) {
-      return yield* new BackupInvalid({ file, reason: `it is a backup of ${backup.mac}, not of ${mac}` })
-    }
-    let target: DeviceTarget
-    if (Option.isSome(flags.ip)) {
-      if (Either.isLeft(parseIpv4(flags.ip.value)))
-        return yield* new InventoryInputInvalid({ what: `--ip ${flags.ip.value}`, problems: ["not an IPv4 address"] })
-      target = { host: flags.ip.value, port: settings.devicePort }
-    } else {
-      const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
-      const found = Option.flatMap(findByMac(doc, destination), (d) => inventoryTarget(d, settings.devicePort))
-      if (Option.isNone(found)) return yield* new DeviceNotInInventory({ mac: destination })
-      target = { host: found.value.host, port: found.value.port }
-    }
-    // Over HTTPS: held to the destination's pin from the first connection (none yet: any certificate, pinned below).
-    const certificate = (yield* devicePinsOf(settings.httpsPinFile, !flags.dryRun))?.forAddress(destination)
-    if (certificate !== undefined) target = { ...target, tls: certificate.tls }
-    // The MAC check comes before anything else is sent: a moved or swapped device is never written to.
-    const info = yield* Methods.getDeviceInfo(target, { timeout: RPC_TIMEOUT })
-    const reported = Either.getOrUndefined(parseMac(info.mac))
-    if (reported !== destination) return yield* new RestoreTargetMismatch({ expected: destination, found: info.mac, ip: target.host })
-    if (certificate !== undefined) target = { ...target, tls: yield* certificate.confirm(destination, target.host) }
-
-    if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("restore"))
-    const current = yield* readDevice(target, { timeout: RPC_TIMEOUT })
-    const plan = planRestore(backup, current)
-    output.out(`Restore ${mac} from ${file} (taken ${backup.taken_at}) onto ${destination} @ ${target.host}`)
-    for (const line of describePlan(plan)) output.out(line)
-    for (const line of plan.skipped) output.out(`  = ${line}`)
-    output.out(`${plan.changes.length === 0 ? "no" : describePlan(plan).length} difference(s)`)
-    if (flags.dryRun) {
-      output.out("dry run: nothing written")
-      return ExitCodes.ok
-    }
-    if (plan.changes.length === 0) return ExitCodes.ok
-    yield* applyPlan(target, plan, { timeout: RPC_TIMEOUT }, (line) => Effect.sync(() => output.out(line)))
-    const after = planRestore(backup, yield* readDevice(target, { timeout: RPC_TIMEOUT }))
-    if (after.changes.length > 0) {
-      output.out("[restore: the device still differs from the backup:]")
-      for (const line of describePlan(after)) output.out(line)
-      return ExitCodes.devicesFailed
-    }
-    output.out("[restore: verified — the device matches the backup]")
-    return ExitCodes.ok
-  }).pipe(Effect.scoped)
 
 const configOption = Options.text("config").pipe(
   Options.optional,
@@ -198,7 +38,7 @@ export const backupCommand = Command.make(
       Options.withDescription("Back up this inventory device (repeatable). Default: every inventory device with an address.")
     )
   },
-  (f) => run(backupProgram(f)).pipe(Effect.provide(backupLayer))
+  (f) => run(backupProgram(f, processOutput)).pipe(Effect.provide(backupLayer))
 ).pipe(
   Command.withDescription(
     "Save each device's whole configuration (settings, scripts, webhooks, schedules) to var/backups/<MAC>/<time>.json."
@@ -218,7 +58,7 @@ export const restoreCommand = Command.make(
     ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the differences only; write nothing."))
   },
-  (f) => run(restoreProgram(f)).pipe(Effect.provide(backupLayer))
+  (f) => run(restoreProgram(f, processOutput)).pipe(Effect.provide(backupLayer))
 ).pipe(
   Command.withDescription(
     "Put a backup back onto its device (or, with --to-mac, onto a replacement): differences first, then applied and verified."

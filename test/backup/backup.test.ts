@@ -1,4 +1,4 @@
-// `provision backup` / `provision restore` programs in-process on a temp
+// `provision backup` / `provision restore` runs (src/app/backup.ts) in-process on a temp
 // project (cwd), against the simulator over real HTTP: a round trip, a dry run,
 // a replacement device (--to-mac), and the MAC check before any write.
 // Loopback block of this file: 127.94.0.0/16.
@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { expect, it } from "vitest"
 import YAML from "yaml"
-import { backupLayer, backupProgram, restoreProgram, type RestoreFlags } from "../../src/cli/backup.js"
+import { backupLayer, backupProgram, restoreProgram, type RestoreFlags } from "../../src/app/backup.js"
 import { planRestore } from "../../src/backup/plan.js"
 import { readDevice } from "../../src/backup/read.js"
 import { pinKey } from "../../src/shelly/certPins.js"
