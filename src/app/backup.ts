@@ -23,21 +23,14 @@ import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { findByMac } from "../inventory/edit.js"
 import * as Methods from "../shelly/methods.js"
 import type { DeviceTarget } from "../shelly/ShellyRpc.js"
-import { openDevicePins } from "../stages/devicePins.js"
+import { devicePinsOf } from "../stages/devicePins.js"
 import { ExitCodes } from "./exit.js"
 import { loadInventorySettings } from "./inventory/operations.js"
+import type { LineOutput } from "./lineOutput.js"
 
 export const backupLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
 
-export interface Output {
-  readonly out: (line: string) => void
-  readonly err: (line: string) => void
-}
 const RPC_TIMEOUT = Duration.seconds(5)
-
-/** HTTPS is one setting for every command that talks to devices: stage1.https (README "HTTPS"). `write`: pin on first use. */
-const devicePinsOf = (pinFile: string | undefined, write: boolean) =>
-  pinFile === undefined ? Effect.succeed(undefined) : openDevicePins(pinFile, { write })
 
 const macOrFail = (text: string, what: string) =>
   Either.match(parseMac(text), {
@@ -51,7 +44,7 @@ export interface BackupFlags {
   readonly macs: ReadonlyArray<string>
 }
 
-export const backupProgram = (flags: BackupFlags, output: Output) =>
+export const backupProgram = (flags: BackupFlags, output: LineOutput) =>
   Effect.gen(function* () {
     const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
     const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
@@ -115,7 +108,7 @@ export interface RestoreFlags {
   readonly dryRun: boolean
 }
 
-export const restoreProgram = (flags: RestoreFlags, output: Output) =>
+export const restoreProgram = (flags: RestoreFlags, output: LineOutput) =>
   Effect.gen(function* () {
     const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
     const mac = yield* macOrFail(flags.mac, flags.mac)

@@ -7,14 +7,9 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Effect } from "effect"
-import { backupLayer, backupProgram, type Output, restoreProgram } from "../app/backup.js"
-import { ExitCodes, ExitWith } from "./exit.js"
-import { reportErrors } from "./operatorErrors.js"
-
-const processOutput: Output = {
-  out: (line) => void process.stdout.write(`${line}\n`),
-  err: (line) => void process.stderr.write(`${line}\n`)
-}
+import { backupLayer, backupProgram, restoreProgram } from "../app/backup.js"
+import { processLines } from "./lineOutput.js"
+import { reportRun } from "./operatorErrors.js"
 
 const configOption = Options.text("config").pipe(
   Options.optional,
@@ -22,11 +17,6 @@ const configOption = Options.text("config").pipe(
     "Config file (default data/config.yaml); ip_state_file and device_port come from stage3, HTTPS and its pins from stage1.https."
   )
 )
-
-const run = <E, R>(program: Effect.Effect<number, E, R>) =>
-  reportErrors(program).pipe(
-    Effect.flatMap((code) => (code === ExitCodes.ok ? Effect.void : Effect.fail(new ExitWith({ exitCode: code }))))
-  )
 
 export const backupCommand = Command.make(
   "backup",
@@ -38,7 +28,7 @@ export const backupCommand = Command.make(
       Options.withDescription("Back up this inventory device (repeatable). Default: every inventory device with an address.")
     )
   },
-  (f) => run(backupProgram(f, processOutput)).pipe(Effect.provide(backupLayer))
+  (f) => reportRun(backupProgram(f, processLines)).pipe(Effect.provide(backupLayer))
 ).pipe(
   Command.withDescription(
     "Save each device's whole configuration (settings, scripts, webhooks, schedules) to var/backups/<MAC>/<time>.json."
@@ -58,7 +48,7 @@ export const restoreCommand = Command.make(
     ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the differences only; write nothing."))
   },
-  (f) => run(restoreProgram(f, processOutput)).pipe(Effect.provide(backupLayer))
+  (f) => reportRun(restoreProgram(f, processLines)).pipe(Effect.provide(backupLayer))
 ).pipe(
   Command.withDescription(
     "Put a backup back onto its device (or, with --to-mac, onto a replacement): differences first, then applied and verified."

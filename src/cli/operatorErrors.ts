@@ -20,3 +20,7 @@ export const reportErrors = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effe
           : Effect.die(error)
     )
   )
+
+/** A whole run that returns its exit code: reported like `reportErrors`, and any code but 0 becomes the process's. */
+export const reportRun = <E, R>(run: Effect.Effect<number, E, R>): Effect.Effect<void, ExitWith, R> =>
+  reportErrors(run).pipe(Effect.flatMap((code) => (code === ExitCodes.ok ? Effect.void : Effect.fail(new ExitWith({ exitCode: code })))))

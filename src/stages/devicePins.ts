@@ -105,3 +105,12 @@ export const openDevicePins = (
 /** No HTTPS configured: plain HTTP, nothing pinned. */
 export const certificateOf = (pins: DevicePins | undefined, mac: string): DeviceCertificate | undefined =>
   pins === undefined ? undefined : pins.forMac(mac)
+
+/**
+ * The pins of a command that talks to devices, when `stage1.https` is on
+ * (`pinFile`: InventorySettings.httpsPinFile); undefined: plain HTTP.
+ * `write`: pin on first use (a dry run holds devices to what they presented
+ * but writes nothing).
+ */
+export const devicePinsOf = (pinFile: string | undefined, write: boolean) =>
+  pinFile === undefined ? Effect.succeed(undefined) : openDevicePins(pinFile, { write })
