@@ -1,28 +1,22 @@
 /**
  * `provision credentials rotate [--mac MAC…]` and `provision credentials show MAC`:
- * per-device admin passwords (data/device-secrets.yaml). Rotation holds the
- * project lock (no Stage run writes meanwhile). Exit codes: 0 ok, 1 a device
- * failed, 2 bad input, 3 lock held, 4 file error.
+ * per-device admin passwords (data/device-secrets.yaml). The rotation's run is
+ * src/app/credentials.ts (it holds the project lock: no Stage run writes
+ * meanwhile). Exit codes: 0 ok, 1 a device failed, 2 bad input, 3 lock held,
+ * 4 file error.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
-import { loadSecrets } from "../config/index.js"
+import { Console, Effect, Either, Layer, Option, Redacted } from "effect"
+import { rotateCredentials } from "../app/credentials.js"
 import { DeviceCredentials } from "../credentials/DeviceCredentials.js"
-import { rotateDevice, type RotationStep } from "../credentials/rotate.js"
+import type { RotationStep } from "../credentials/rotate.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
-import { inventoryTarget, type InventoryTarget } from "../credentials/targets.js"
-import { describeError } from "../domain/errors/base.js"
 import { CredentialUnknown } from "../domain/errors/credentials.js"
-import { DeviceNotFound, InventoryInputInvalid } from "../domain/errors/web.js"
+import { InventoryInputInvalid } from "../domain/errors/web.js"
 import { parseMac } from "../domain/mac.js"
-import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
-import { loadInventorySettings } from "../app/inventory/operations.js"
-import { findByMac } from "../inventory/edit.js"
-import { makeShellyRpc } from "../shelly/ShellyRpcLive.js"
-import { openDevicePins } from "../stages/devicePins.js"
-import { ExitCodes, ExitWith } from "./exit.js"
-import { reportErrors } from "./operatorErrors.js"
+import { processLines } from "./lineOutput.js"
+import { reportErrors, reportRun } from "./operatorErrors.js"
 
 export const credentialsLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
 
@@ -58,61 +52,12 @@ const rotate = Command.make(
     )
   },
   (f) =>
-    reportErrors(
-      Effect.gen(function* () {
-        const settings = yield* loadInventorySettings(Option.getOrUndefined(f.config))
-        const secrets = yield* loadSecrets(Option.getOrUndefined(f.secrets))
-        const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
-        let targets: ReadonlyArray<InventoryTarget>
-        if (f.macs.length === 0) {
-          targets = doc.devices.flatMap((d) => Option.toArray(inventoryTarget(d, settings.devicePort)))
-        } else {
-          const picked: Array<InventoryTarget> = []
-          for (const text of f.macs) {
-            const mac = parseMac(text)
-            if (Either.isLeft(mac)) return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: [mac.left] })
-            const device = findByMac(doc, mac.right)
-            if (Option.isNone(device)) return yield* new DeviceNotFound({ query: text, file: doc.path })
-            const target = inventoryTarget(device.value, settings.devicePort)
-            if (Option.isNone(target))
-              return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: ["the device has no ip in the inventory"] })
-            picked.push(target.value)
-          }
-          targets = picked
-        }
-        yield* Effect.scoped(
-          Effect.flatMap(ProjectLock, (lock) => lock.acquire("credentials rotate")).pipe(
-            Effect.zipRight(
-              Effect.gen(function* () {
-                const raw = makeShellyRpc()
-                // HTTPS is one setting for every command that talks to devices: stage1.https (README "HTTPS").
-                const pins = settings.httpsPinFile === undefined ? undefined : yield* openDevicePins(settings.httpsPinFile)
-                const outcomes = yield* Effect.forEach(
-                  targets,
-                  (target) =>
-                    rotateDevice(
-                      raw,
-                      { ...target, certificate: pins?.forAddress(target.mac) },
-                      {
-                        fleetPassword: secrets.value.device?.admin_password,
-                        timeout: Duration.seconds(5),
-                        checkpoint: crashAt
-                      }
-                    ).pipe(
-                      Effect.as(`● ${target.mac} @ ${target.host} - password rotated`),
-                      Effect.catchAll((error) => Effect.succeed(`● ${target.mac} @ ${target.host} - FAILED: ${describeError(error)}`)),
-                      Effect.tap(Console.log)
-                    ),
-                  { concurrency: 8 }
-                )
-                const failed = outcomes.filter((line) => line.includes(" - FAILED: ")).length
-                yield* Console.log(`Credentials summary: total=${outcomes.length} rotated=${outcomes.length - failed} failed=${failed}`)
-                if (failed > 0) return yield* new ExitWith({ exitCode: ExitCodes.devicesFailed })
-              })
-            )
-          )
-        )
-      })
+    reportRun(
+      rotateCredentials(
+        { config: Option.getOrUndefined(f.config), secrets: Option.getOrUndefined(f.secrets), macs: f.macs },
+        processLines,
+        crashAt
+      )
     ).pipe(Effect.provide(credentialsLayer))
 ).pipe(Command.withDescription("Give devices a new random admin password: set, verify, then store it (data/device-secrets.yaml)."))
 
