@@ -23,10 +23,10 @@ import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { findByMac } from "../inventory/edit.js"
 import * as Methods from "../shelly/methods.js"
 import type { DeviceTarget } from "../shelly/ShellyRpc.js"
+import { RunOutput } from "../runtime/RunOutput.js"
 import { devicePinsOf } from "../stages/devicePins.js"
 import { ExitCodes } from "./exit.js"
 import { loadInventorySettings } from "./inventory/operations.js"
-import type { LineOutput } from "./lineOutput.js"
 
 export const backupLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
 
@@ -44,8 +44,9 @@ export interface BackupFlags {
   readonly macs: ReadonlyArray<string>
 }
 
-export const backupProgram = (flags: BackupFlags, output: LineOutput) =>
+export const backupProgram = (flags: BackupFlags) =>
   Effect.gen(function* () {
+    const output = yield* RunOutput
     const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
     const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
     /** Where to read, and the MAC the inventory gives the device there (none for `--ip`). */
@@ -89,13 +90,13 @@ export const backupProgram = (flags: BackupFlags, output: LineOutput) =>
             )
           ),
           Effect.catchAll((error) => Effect.succeed(`● ${target.host} - FAILED: ${describeError(error)}`)),
-          Effect.tap((line) => Effect.sync(() => output.out(line)))
+          Effect.tap(output.result)
         )
       },
       { concurrency: 8 }
     )
     const failed = lines.filter((l) => l.includes(" - FAILED: ")).length
-    output.out(`Backup summary: total=${lines.length} ok=${lines.length - failed} failed=${failed}`)
+    yield* output.result(`Backup summary: total=${lines.length} ok=${lines.length - failed} failed=${failed}`)
     return failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
   })
 
@@ -108,8 +109,9 @@ export interface RestoreFlags {
   readonly dryRun: boolean
 }
 
-export const restoreProgram = (flags: RestoreFlags, output: LineOutput) =>
+export const restoreProgram = (flags: RestoreFlags) =>
   Effect.gen(function* () {
+    const output = yield* RunOutput
     const settings = yield* loadInventorySettings(Option.getOrUndefined(flags.config))
     const mac = yield* macOrFail(flags.mac, flags.mac)
     const destination: Mac = Option.isSome(flags.toMac) ? yield* macOrFail(flags.toMac.value, `--to-mac ${flags.toMac.value}`) : mac
@@ -141,22 +143,22 @@ export const restoreProgram = (flags: RestoreFlags, output: LineOutput) =>
     if (!flags.dryRun) yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("restore"))
     const current = yield* readDevice(target, { timeout: RPC_TIMEOUT })
     const plan = planRestore(backup, current)
-    output.out(`Restore ${mac} from ${file} (taken ${backup.taken_at}) onto ${destination} @ ${target.host}`)
-    for (const line of describePlan(plan)) output.out(line)
-    for (const line of plan.skipped) output.out(`  = ${line}`)
-    output.out(`${plan.changes.length === 0 ? "no" : describePlan(plan).length} difference(s)`)
+    yield* output.result(`Restore ${mac} from ${file} (taken ${backup.taken_at}) onto ${destination} @ ${target.host}`)
+    for (const line of describePlan(plan)) yield* output.result(line)
+    for (const line of plan.skipped) yield* output.result(`  = ${line}`)
+    yield* output.result(`${plan.changes.length === 0 ? "no" : describePlan(plan).length} difference(s)`)
     if (flags.dryRun) {
-      output.out("dry run: nothing written")
+      yield* output.result("dry run: nothing written")
       return ExitCodes.ok
     }
     if (plan.changes.length === 0) return ExitCodes.ok
-    yield* applyPlan(target, plan, { timeout: RPC_TIMEOUT }, (line) => Effect.sync(() => output.out(line)))
+    yield* applyPlan(target, plan, { timeout: RPC_TIMEOUT }, output.result)
     const after = planRestore(backup, yield* readDevice(target, { timeout: RPC_TIMEOUT }))
     if (after.changes.length > 0) {
-      output.out("[restore: the device still differs from the backup:]")
-      for (const line of describePlan(after)) output.out(line)
+      yield* output.result("[restore: the device still differs from the backup:]")
+      for (const line of describePlan(after)) yield* output.result(line)
       return ExitCodes.devicesFailed
     }
-    output.out("[restore: verified — the device matches the backup]")
+    yield* output.result("[restore: verified — the device matches the backup]")
     return ExitCodes.ok
   }).pipe(Effect.scoped)

@@ -17,10 +17,10 @@ import { parseMac } from "../domain/mac.js"
 import { findByMac } from "../inventory/edit.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { makeShellyRpc } from "../shelly/ShellyRpcLive.js"
+import { RunOutput } from "../runtime/RunOutput.js"
 import { devicePinsOf } from "../stages/devicePins.js"
 import { ExitCodes } from "./exit.js"
 import { loadInventorySettings } from "./inventory/operations.js"
-import type { LineOutput } from "./lineOutput.js"
 
 export interface RotateFlags {
   readonly config: string | undefined
@@ -29,8 +29,9 @@ export interface RotateFlags {
   readonly macs: ReadonlyArray<string>
 }
 
-export const rotateCredentials = (flags: RotateFlags, output: LineOutput, checkpoint?: RotationOptions["checkpoint"]) =>
+export const rotateCredentials = (flags: RotateFlags, checkpoint?: RotationOptions["checkpoint"]) =>
   Effect.gen(function* () {
+    const output = yield* RunOutput
     const settings = yield* loadInventorySettings(flags.config)
     const secrets = yield* loadSecrets(flags.secrets)
     const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
@@ -68,11 +69,11 @@ export const rotateCredentials = (flags: RotateFlags, output: LineOutput, checkp
         ).pipe(
           Effect.as(`● ${target.mac} @ ${target.host} - password rotated`),
           Effect.catchAll((error) => Effect.succeed(`● ${target.mac} @ ${target.host} - FAILED: ${describeError(error)}`)),
-          Effect.tap((line) => Effect.sync(() => output.out(line)))
+          Effect.tap(output.result)
         ),
       { concurrency: 8 }
     )
     const failed = outcomes.filter((line) => line.includes(" - FAILED: ")).length
-    output.out(`Credentials summary: total=${outcomes.length} rotated=${outcomes.length - failed} failed=${failed}`)
+    yield* output.result(`Credentials summary: total=${outcomes.length} rotated=${outcomes.length - failed} failed=${failed}`)
     return failed > 0 ? ExitCodes.devicesFailed : ExitCodes.ok
   }).pipe(Effect.scoped)

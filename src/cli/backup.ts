@@ -8,7 +8,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import { backupLayer, backupProgram, restoreProgram } from "../app/backup.js"
-import { processLines } from "./lineOutput.js"
+import { TerminalRunOutput } from "../report/runOutputLive.js"
 import { reportRun } from "./operatorErrors.js"
 
 const configOption = Options.text("config").pipe(
@@ -28,7 +28,7 @@ export const backupCommand = Command.make(
       Options.withDescription("Back up this inventory device (repeatable). Default: every inventory device with an address.")
     )
   },
-  (f) => reportRun(backupProgram(f, processLines)).pipe(Effect.provide(backupLayer))
+  (f) => reportRun(backupProgram(f)).pipe(Effect.provide([backupLayer, TerminalRunOutput]))
 ).pipe(
   Command.withDescription(
     "Save each device's whole configuration (settings, scripts, webhooks, schedules) to var/backups/<MAC>/<time>.json."
@@ -48,7 +48,7 @@ export const restoreCommand = Command.make(
     ),
     dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Show the differences only; write nothing."))
   },
-  (f) => reportRun(restoreProgram(f, processLines)).pipe(Effect.provide(backupLayer))
+  (f) => reportRun(restoreProgram(f)).pipe(Effect.provide([backupLayer, TerminalRunOutput]))
 ).pipe(
   Command.withDescription(
     "Put a backup back onto its device (or, with --to-mac, onto a replacement): differences first, then applied and verified."

@@ -8,6 +8,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Either, Layer, Option, Redacted } from "effect"
 import { rotateCredentials } from "../app/credentials.js"
+import { TerminalRunOutput } from "../report/runOutputLive.js"
 import { DeviceCredentials } from "../credentials/DeviceCredentials.js"
 import type { RotationStep } from "../credentials/rotate.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
@@ -15,7 +16,6 @@ import { CredentialUnknown } from "../domain/errors/credentials.js"
 import { InventoryInputInvalid } from "../domain/errors/web.js"
 import { parseMac } from "../domain/mac.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
-import { processLines } from "./lineOutput.js"
 import { reportErrors, reportRun } from "./operatorErrors.js"
 
 export const credentialsLayer = Layer.mergeAll(ShellyRpcWithCredentialsLive, InventoryLive, ProjectLockLive)
@@ -53,12 +53,8 @@ const rotate = Command.make(
   },
   (f) =>
     reportRun(
-      rotateCredentials(
-        { config: Option.getOrUndefined(f.config), secrets: Option.getOrUndefined(f.secrets), macs: f.macs },
-        processLines,
-        crashAt
-      )
-    ).pipe(Effect.provide(credentialsLayer))
+      rotateCredentials({ config: Option.getOrUndefined(f.config), secrets: Option.getOrUndefined(f.secrets), macs: f.macs }, crashAt)
+    ).pipe(Effect.provide([credentialsLayer, TerminalRunOutput]))
 ).pipe(Command.withDescription("Give devices a new random admin password: set, verify, then store it (data/device-secrets.yaml)."))
 
 const show = Command.make(

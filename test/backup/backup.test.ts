@@ -15,6 +15,7 @@ import { pinKey } from "../../src/shelly/certPins.js"
 import { type DeviceTls, ShellyRpc } from "../../src/shelly/ShellyRpc.js"
 import { deviceCertA, deviceCertB } from "../../sim/shelly/tlsCerts.js"
 import { ShellyRpcLive } from "../../src/shelly/ShellyRpcLive.js"
+import * as RunOutput from "../../src/runtime/RunOutput.js"
 import { shellyPathHarness } from "../stages/shellyPathHarness.js"
 import type { ShellyProject } from "../stages/shellyPathHarness.js"
 
@@ -54,14 +55,17 @@ const output = () => {
 }
 const backup = (o = output()) =>
   run(
-    backupProgram({ config: Option.none(), ips: [], macs: [] }, o.sink).pipe(Effect.provide(backupLayer), Effect.provide(NodeContext.layer))
+    backupProgram({ config: Option.none(), ips: [], macs: [] }).pipe(
+      Effect.provide([backupLayer, RunOutput.layer(o.sink)]),
+      Effect.provide(NodeContext.layer)
+    )
   )
 const restore = (flags: Partial<RestoreFlags> & { mac: string }, o = output()) =>
   run(
-    restoreProgram(
-      { config: Option.none(), file: Option.none(), toMac: Option.none(), ip: Option.none(), dryRun: false, ...flags },
-      o.sink
-    ).pipe(Effect.provide(backupLayer), Effect.provide(NodeContext.layer))
+    restoreProgram({ config: Option.none(), file: Option.none(), toMac: Option.none(), ip: Option.none(), dryRun: false, ...flags }).pipe(
+      Effect.provide([backupLayer, RunOutput.layer(o.sink)]),
+      Effect.provide(NodeContext.layer)
+    )
   )
 
 const deviceState = (p: ShellyProject, n: number, password?: string) =>
