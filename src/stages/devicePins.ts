@@ -71,24 +71,6 @@ export const openDevicePins = (
         if (options.write) yield* writes.withPermits(1)(trustOnFirstUse(pinFile, mac, first, device, now))
         return pinnedTls(mac, first)
       }).pipe(Effect.provide(context))
-    const collector = () => {
-      const seen: Array<string> = []
-      const tls: DeviceTls = {
-        seen: (sha256) => {
-          if (!seen.includes(sha256)) seen.push(sha256)
-        }
-      }
-      return { seen, tls }
-    }
-    const forMac = (mac: string): DeviceCertificate => {
-      const pinned = pinOf(pins, mac)
-      if (Option.isSome(pinned)) {
-        const tls = pinnedTls(mac, pinned.value)
-        return { tls, confirm: () => Effect.succeed(tls) }
-      }
-      const { seen, tls } = collector()
-      return { tls, confirm: (device) => settle(mac, seen, device) }
-    }
     const forAddress = (expected?: string): AddressCertificate => {
       const pinned = expected === undefined ? Option.none() : pinOf(pins, expected)
       if (expected !== undefined && Option.isSome(pinned)) {
@@ -96,8 +78,18 @@ export const openDevicePins = (
         const tls = pinnedTls(expected, pinned.value)
         return { tls, confirm: () => Effect.succeed(tls) }
       }
-      const { seen, tls } = collector()
+      const seen: Array<string> = []
+      const tls: DeviceTls = {
+        seen: (sha256) => {
+          if (!seen.includes(sha256)) seen.push(sha256)
+        }
+      }
       return { tls, confirm: (mac, device) => settle(mac, seen, device) }
+    }
+    /** The same, for a device whose MAC the caller has already checked against the inventory. */
+    const forMac = (mac: string): DeviceCertificate => {
+      const certificate = forAddress(mac)
+      return { tls: certificate.tls, confirm: (device) => certificate.confirm(mac, device) }
     }
     return { pinFile, forMac, forAddress }
   })
