@@ -12,10 +12,10 @@ import { latestBackup, readBackup, writeBackup } from "../backup/files.js"
 import { describePlan, planRestore } from "../backup/plan.js"
 import { readDevice } from "../backup/read.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
-import { inventoryTarget } from "../credentials/targets.js"
+import { allInventoryTargets, inventoryTarget, inventoryTargetsByMac } from "../credentials/targets.js"
 import { describeError } from "../domain/errors/base.js"
 import { BackupInvalid, DeviceNotInInventory, RestoreTargetMismatch } from "../domain/errors/credentials.js"
-import { DeviceNotFound, InventoryInputInvalid } from "../domain/errors/web.js"
+import { InventoryInputInvalid } from "../domain/errors/web.js"
 import { parseIpv4 } from "../domain/ipv4.js"
 import { type Mac, parseMac } from "../domain/mac.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
@@ -55,21 +55,11 @@ export const backupProgram = (flags: BackupFlags) =>
       if (Either.isLeft(parseIpv4(ip))) return yield* new InventoryInputInvalid({ what: `--ip ${ip}`, problems: ["not an IPv4 address"] })
       targets.push({ target: { host: ip, port: settings.devicePort } })
     }
-    for (const text of flags.macs) {
-      const mac = yield* macOrFail(text, `--mac ${text}`)
-      const device = findByMac(doc, mac)
-      if (Option.isNone(device)) return yield* new DeviceNotFound({ query: text, file: doc.path })
-      const target = inventoryTarget(device.value, settings.devicePort)
-      if (Option.isNone(target))
-        return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: ["the device has no ip in the inventory"] })
-      targets.push({ target: { host: target.value.host, port: target.value.port }, expected: mac })
-    }
-    if (flags.ips.length === 0 && flags.macs.length === 0) {
-      for (const device of doc.devices) {
-        for (const t of Option.toArray(inventoryTarget(device, settings.devicePort)))
-          targets.push({ target: { host: t.host, port: t.port }, expected: t.mac })
-      }
-    }
+    const inventoryTargets =
+      flags.ips.length === 0 && flags.macs.length === 0
+        ? allInventoryTargets(doc, settings.devicePort)
+        : yield* inventoryTargetsByMac(doc, flags.macs, settings.devicePort)
+    for (const t of inventoryTargets) targets.push({ target: { host: t.host, port: t.port }, expected: t.mac })
     const pins = yield* devicePinsOf(settings.httpsPinFile, true)
     const lines = yield* Effect.forEach(
       targets,

@@ -7,14 +7,11 @@
  * Returns the exit code: 0 ok, 1 a device failed; operator errors (config,
  * secrets, inventory, lock, pin file) fail the effect.
  */
-import { Duration, Effect, Either, Option } from "effect"
+import { Duration, Effect } from "effect"
 import { loadSecrets } from "../config/index.js"
 import { rotateDevice, type RotationOptions } from "../credentials/rotate.js"
-import { inventoryTarget, type InventoryTarget } from "../credentials/targets.js"
+import { allInventoryTargets, inventoryTargetsByMac } from "../credentials/targets.js"
 import { describeError } from "../domain/errors/base.js"
-import { DeviceNotFound, InventoryInputInvalid } from "../domain/errors/web.js"
-import { parseMac } from "../domain/mac.js"
-import { findByMac } from "../inventory/edit.js"
 import { Inventory, ProjectLock } from "../inventory/Inventory.js"
 import { makeShellyRpc } from "../shelly/ShellyRpcLive.js"
 import { RunOutput } from "../runtime/RunOutput.js"
@@ -35,23 +32,10 @@ export const rotateCredentials = (flags: RotateFlags, checkpoint?: RotationOptio
     const settings = yield* loadInventorySettings(flags.config)
     const secrets = yield* loadSecrets(flags.secrets)
     const doc = yield* Effect.flatMap(Inventory, (inventory) => inventory.load(settings.stateFile))
-    let targets: ReadonlyArray<InventoryTarget>
-    if (flags.macs.length === 0) {
-      targets = doc.devices.flatMap((d) => Option.toArray(inventoryTarget(d, settings.devicePort)))
-    } else {
-      const picked: Array<InventoryTarget> = []
-      for (const text of flags.macs) {
-        const mac = parseMac(text)
-        if (Either.isLeft(mac)) return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: [mac.left] })
-        const device = findByMac(doc, mac.right)
-        if (Option.isNone(device)) return yield* new DeviceNotFound({ query: text, file: doc.path })
-        const target = inventoryTarget(device.value, settings.devicePort)
-        if (Option.isNone(target))
-          return yield* new InventoryInputInvalid({ what: `--mac ${text}`, problems: ["the device has no ip in the inventory"] })
-        picked.push(target.value)
-      }
-      targets = picked
-    }
+    const targets =
+      flags.macs.length === 0
+        ? allInventoryTargets(doc, settings.devicePort)
+        : yield* inventoryTargetsByMac(doc, flags.macs, settings.devicePort)
     yield* Effect.flatMap(ProjectLock, (lock) => lock.acquire("credentials rotate"))
     const raw = makeShellyRpc()
     const pins = yield* devicePinsOf(settings.httpsPinFile, true)
