@@ -10,6 +10,7 @@ import type { FileSystem, Path } from "@effect/platform"
 import { Duration, Effect, Layer } from "effect"
 import type { DatabaseUnreachable, DatabaseUrlInvalid, StationIdTaken, DatabaseError } from "../domain/errors/store.js"
 import type { Backend } from "../factory/Backend.js"
+import { heartbeatSeconds } from "../factory/config.js"
 import type { FactoryConfig } from "../factory/loadConfig.js"
 import type { FactoryLog } from "../factory/log.js"
 import { outboxDrainer, PgRegistrationQueueLive } from "../factory/outbox.js"
@@ -86,7 +87,7 @@ export const withSharedStore = <A, E, R>(options: SharedStoreOptions, effect: Ef
   const { target } = options
   if (target === undefined)
     return Effect.provideService(effect, RecordStore, FileRecordStore).pipe(Effect.map((a) => [a, undefined] as const)) as Out
-  const heartbeat = Duration.seconds(options.config.raw.database?.heartbeat_s ?? 5)
+  const heartbeat = Duration.seconds(heartbeatSeconds(options.config.raw))
   const run = Effect.scoped(
     Effect.gen(function* () {
       const store = yield* makePgRecordStore({

@@ -9,6 +9,7 @@ import { Console, Effect, Layer, Option } from "effect"
 import { FactoryConfigInvalid } from "../domain/errors/factory.js"
 import { DatabaseUrlInvalid } from "../domain/errors/store.js"
 import { exportFromStore } from "../factory/export.js"
+import { staleAfterMs } from "../factory/config.js"
 import { loadFactoryConfig } from "../factory/loadConfig.js"
 import { pgLayer } from "../store/connect.js"
 import { resolveDatabase } from "../store/databaseUrl.js"
@@ -54,7 +55,7 @@ const target = (o: { readonly config: string; readonly database: Option.Option<s
         problem: "no shared database configured (database.url, --database or PROVISION_DATABASE_URL)"
       })
     }
-    return { resolved, staleMs: 3000 * (config?.raw.database?.heartbeat_s ?? 5) }
+    return { resolved, staleMs: staleAfterMs(config?.raw) }
   })
 
 const age = (s: number) => (s < 120 ? `${s.toFixed(1)}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`)

@@ -120,6 +120,9 @@ export const DeviceTestSchema = Schema.Struct({
 })
 export type DeviceTest = typeof DeviceTestSchema.Type
 
+/** Seconds between a station's heartbeats when `database.heartbeat_s` is not set. */
+export const DEFAULT_HEARTBEAT_S = 5
+
 export const FactoryConfigSchema = Schema.Struct({
   provisioning_service_url: Schema.optionalWith(HttpUrl, { default: () => "http://localhost:3002" }),
   ota_service_url: Schema.optionalWith(HttpUrl, { default: () => "http://localhost:3004" }),
@@ -153,7 +156,7 @@ export const FactoryConfigSchema = Schema.Struct({
       /** postgres://USER:PASSWORD@HOST:PORT/DB — the password is a secret: prefer PROVISION_DATABASE_URL for it. */
       url: Schema.optional(Schema.String),
       /** Seconds between station heartbeats; a station is stale after three missed ones. */
-      heartbeat_s: Schema.optionalWith(Seconds, { default: () => 5 })
+      heartbeat_s: Schema.optionalWith(Seconds, { default: () => DEFAULT_HEARTBEAT_S })
     })
   ),
   logging: Schema.optionalWith(
@@ -167,6 +170,12 @@ export const FactoryConfigSchema = Schema.Struct({
   )
 })
 export type FactoryConfigFile = typeof FactoryConfigSchema.Type
+
+/** A station's heartbeat interval in seconds, from its config (none, or no `database` section: the default). */
+export const heartbeatSeconds = (raw: FactoryConfigFile | undefined): number => raw?.database?.heartbeat_s ?? DEFAULT_HEARTBEAT_S
+
+/** When a station counts as stale: three heartbeats missed (as the store's own `staleAfter`). */
+export const staleAfterMs = (raw: FactoryConfigFile | undefined): number => 3000 * heartbeatSeconds(raw)
 
 export const parseFlashSize = (text: string): number | undefined => {
   const match = /^(\d+)(KB|MB)$/.exec(text)

@@ -19,6 +19,7 @@ import { loadInventorySettings } from "../app/inventory/operations.js"
 import { type FirmwareServeOptions, type ServeOptions, WebServer } from "../app/WebServer.js"
 import { InventoryLive, ProjectLockLive } from "../inventory/index.js"
 import { ShellyRpcWithCredentialsLive } from "../credentials/rpc.js"
+import { staleAfterMs } from "../factory/config.js"
 import { loadFactoryConfig } from "../factory/loadConfig.js"
 import { withSecretPassword } from "../store/databaseSecret.js"
 import { resolveDatabase } from "../store/databaseUrl.js"
@@ -118,7 +119,7 @@ export const lineDashboardFor = (flag: string | undefined) =>
     if (!target) return undefined
     // Loaded only now: without a shared database the web UI never loads the PostgreSQL driver.
     const { makeLineDashboard } = yield* Effect.promise(() => import("./lineDashboard.js"))
-    return yield* makeLineDashboard(target, 3000 * (config?.raw.database?.heartbeat_s ?? 5))
+    return yield* makeLineDashboard(target, staleAfterMs(config?.raw))
   })
 
 /** The WebServer service over this process's file system and the Live services the web UI runs on. */
